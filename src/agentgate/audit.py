@@ -1,0 +1,261 @@
+"""The append-only JSONL audit log with a hash chain.
+
+Each line is one JSON object. ``prev`` holds the sha256 (hex) of the previous line's bytes (without
+its newline), ``seq`` counts up by one, so an edited, deleted or reordered line breaks the chain and
+``verify`` names the first bad line. Appends happen under the ledger lock (the caller holds it),
+as whole lines written with one ``write`` on an ``O_APPEND`` descriptor, then fsync.
+
+When the log grows past ``max_bytes`` it is rolled to ``audit-YYYYMMDDTHHMMSSZ.jsonl`` beside it;
+the chain continues into the new file, and readers walk the rolled files oldest first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import StateError
+
+GENESIS = "0" * 64
+_TAIL_CHUNK = 64 * 1024
+
+
+def now_iso(t: float | None = None) -> str:
+    """UTC timestamp with milliseconds, e.g. ``2026-11-30T04:35:00.123Z``."""
+    t = time.time() if t is None else t
+    ms = int(round(t * 1000))
+    secs, ms = divmod(ms, 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{ms:03d}Z"
+
+
+def parse_iso(text: str) -> float:
+    """Inverse of :func:`now_iso` (also accepts no fraction and ``+00:00``)."""
+    from datetime import datetime, timezone
+
+    t = text.strip()
+    if t.endswith("Z"):
+        t = t[:-1] + "+00:00"
+    dt = datetime.fromisoformat(t)
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.timestamp()
+
+
+def line_hash(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
+
+
+def _dumps(event: dict[str, Any]) -> bytes:
+    return json.dumps(event, separators=(",", ":"), ensure_ascii=False, sort_keys=False).encode("utf-8", "surrogateescape")
+
+
+@dataclass(frozen=True)
+class Tail:
+    """What an append needs to know about the end of the chain."""
+
+    seq: int
+    prev: str
+    torn: bool  # the file does not end with a newline (a crash mid-line)
+
+
+class AuditLog:
+    def __init__(self, path: Path, max_bytes: int = 64 * 1024 * 1024,
+                 clock: Callable[[], float] = time.time):
+        self.path = path
+        self.max_bytes = max_bytes
+        self.clock = clock
+
+    # -- files ---------------------------------------------------------------------------
+
+    def rolled_files(self) -> list[Path]:
+        """Rolled logs, oldest first (the names sort by time)."""
+        stem = self.path.stem
+        try:
+            return sorted(p for p in self.path.parent.glob(f"{stem}-*{self.path.suffix}") if p.is_file())
+        except OSError as e:
+            raise StateError(f"cannot list {self.path.parent}: {e.strerror or e}") from None
+
+    def files(self) -> list[Path]:
+        out = self.rolled_files()
+        if self.path.exists():
+            out.append(self.path)
+        return out
+
+    def _last_line(self, path: Path) -> tuple[bytes | None, bool]:
+        """The last complete line of ``path`` and whether a torn fragment follows it."""
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            if size == 0:
+                return None, False
+            pos = size
+            buf = b""
+            while pos > 0:
+                step = min(_TAIL_CHUNK, pos)
+                pos -= step
+                f.seek(pos)
+                buf = f.read(step) + buf
+                body = buf[:-1] if buf.endswith(b"\n") else buf
+                nl = body.rfind(b"\n")
+                if nl >= 0 or pos == 0:
+                    break
+            torn = not buf.endswith(b"\n")
+            lines = buf.split(b"\n")
+            if torn:
+                lines = lines[:-1]  # drop the fragment
+            else:
+                lines = lines[:-1]  # drop the empty string after the final newline
+            complete = [ln for ln in lines if ln]
+            return (complete[-1] if complete else None), torn
+
+    def tail(self) -> Tail:
+        """Where the chain ends: the last line of the current file, else of the newest rolled one."""
+        try:
+            candidates = [self.path] if self.path.exists() else []
+            if not candidates or self.path.stat().st_size == 0:
+                rolled = self.rolled_files()
+                candidates = ([rolled[-1]] if rolled else []) + candidates
+            torn = False
+            for p in reversed(candidates):
+                last, t = self._last_line(p)
+                torn = torn or (t and p == self.path)
+                if last is None:
+                    continue
+                try:
+                    seq = int(json.loads(last)["seq"])
+                except (ValueError, KeyError, TypeError):
+                    # A damaged last line: continue the chain from its bytes; verify reports it.
+                    seq = -1
+                return Tail(seq, line_hash(last), torn)
+            return Tail(0, GENESIS, torn)
+        except OSError as e:
+            raise StateError(f"cannot read audit log {self.path}: {e.strerror or e}",
+                             "check the state directory's permissions") from None
+
+    # -- writing -------------------------------------------------------------------------
+
+    def append(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Append events (caller holds the ledger lock). Adds ts/seq/prev; returns the lines."""
+        if not events:
+            return []
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tail = self.tail()
+            if tail.seq >= 0 and self.path.exists() and self.path.stat().st_size >= self.max_bytes:
+                self._roll()
+            # A damaged last line (seq unknown) restarts the count; verify reports the damage.
+            seq, prev = max(tail.seq, 0), tail.prev
+            chunks: list[bytes] = []
+            if tail.torn:
+                chunks.append(b"\n")  # never glue a new line onto a torn fragment
+            written = []
+            for ev in events:
+                seq += 1
+                line = {"ts": now_iso(self.clock()), "seq": seq, **ev, "prev": prev}
+                raw = _dumps(line)
+                prev = line_hash(raw)
+                chunks.append(raw + b"\n")
+                written.append(line)
+            data = b"".join(chunks)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                n = os.write(fd, data)
+                if n != len(data):
+                    raise OSError(28, f"short write ({n} of {len(data)} bytes)")
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            return written
+        except OSError as e:
+            raise StateError(f"cannot append to audit log {self.path}: {e.strerror or e}",
+                             "the command did not run; make the state directory writable "
+                             "(see `agentgate where`) and free disk space") from None
+
+    def _roll(self) -> None:
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(self.clock()))
+        target = self.path.with_name(f"{self.path.stem}-{stamp}{self.path.suffix}")
+        n = 1
+        while target.exists():
+            target = self.path.with_name(f"{self.path.stem}-{stamp}-{n}{self.path.suffix}")
+            n += 1
+        os.replace(self.path, target)
+        dfd = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+
+    # -- reading -------------------------------------------------------------------------
+
+    def raw_lines(self) -> Iterator[tuple[Path, int, bytes]]:
+        """(file, line number, raw bytes without newline) across rolled files, oldest first."""
+        for p in self.files():
+            try:
+                f = open(p, "rb")
+            except OSError as e:
+                raise StateError(f"cannot read audit log {p}: {e.strerror or e}") from None
+            with f:
+                for n, raw in enumerate(f, 1):
+                    yield p, n, raw.rstrip(b"\n")
+
+    def events(self) -> Iterator[dict[str, Any]]:
+        """Parsed events; a line that is not JSON raises StateError naming file and line."""
+        for p, n, raw in self.raw_lines():
+            if not raw:
+                continue
+            try:
+                ev = json.loads(raw)
+            except ValueError:
+                raise StateError(f"{p}:{n}: audit line is not JSON (a torn or edited line?)",
+                                 "run `agentgate log verify` for details") from None
+            if isinstance(ev, dict):
+                yield ev
+
+    def verify(self) -> VerifyResult:
+        prev, seq, count = GENESIS, 0, 0
+        for p, n, raw in self.raw_lines():
+            count += 1
+            where = f"{p}:{n}"
+            try:
+                ev = json.loads(raw)
+                if not isinstance(ev, dict):
+                    raise ValueError
+            except ValueError:
+                note = " (an incomplete last line: a write was interrupted)" if self._is_last(p, n) else ""
+                return VerifyResult(False, count - 1, where, f"line is not a JSON object{note}")
+            if ev.get("prev") != prev:
+                return VerifyResult(False, count - 1, where,
+                                    "hash chain broken: 'prev' does not match the previous line "
+                                    "(a line was edited, deleted or reordered)")
+            if ev.get("seq") != seq + 1:
+                return VerifyResult(False, count - 1, where,
+                                    f"sequence broken: expected seq {seq + 1}, found {ev.get('seq')!r}")
+            seq, prev = seq + 1, line_hash(raw)
+        return VerifyResult(True, count, None, None)
+
+    def _is_last(self, path: Path, n: int) -> bool:
+        if path != self.path:
+            return False
+        try:
+            with open(path, "rb") as f:
+                return sum(1 for _ in f) == n
+        except OSError:
+            return False
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    lines: int  # lines that verified
+    first_bad: str | None  # "file:line"
+    problem: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "verifiedLines": self.lines, "firstBad": self.first_bad,
+                "problem": self.problem}

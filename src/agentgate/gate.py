@@ -1,0 +1,373 @@
+"""The decision flow: policy -> ledger -> audit -> Outcome. No printing, no exiting.
+
+``Gate.authorize`` decides whether a command (an argv, a shell string from a hook, or a named
+action) may run now, and records that decision: a new or repeated approval request in the ledger,
+a consumed grant, and an audit line in every case. The caller runs the command only when
+``Outcome.allowed`` is true, then calls ``Gate.record_exit``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import policy as pol
+from .audit import AuditLog
+from .errors import EXIT_APPROVAL_REQUIRED, EXIT_DENIED, EXIT_OK, AgentgateError, StateError
+from .ledger import (
+    APPROVED, PENDING, Ledger, LedgerState, Request, current_user, fingerprint, make_request,
+)
+from .paths import StatePaths, user_policy_path
+from .trust import file_sha256, read_trust, write_trust
+
+REASON_ASK = "Permission requires approval before execution."
+REASON_PENDING = "Permission requires approval before execution; the request is still waiting for a human."
+REASON_GRANT = "Action allowed by approved permission grant."
+REPO_POLICY_NAME = ".agentgate.toml"
+SELF_APPROVAL_RULE = "agentgate-self-approval"
+GATED_ENV = "AGENTGATE_GATED"
+
+
+# --------------------------------------------------------------------------- policy location
+
+
+def _repo_policy_files(cwd: Path) -> list[Path]:
+    """``.agentgate.toml`` files from the repository root (or /) down to ``cwd``."""
+    found: list[Path] = []
+    d = cwd
+    while True:
+        candidate = d / REPO_POLICY_NAME
+        if candidate.is_file():
+            found.append(candidate)
+        if (d / ".git").exists() or d.parent == d:
+            break
+        d = d.parent
+    return list(reversed(found))
+
+
+def locate_primary(explicit: str | None) -> tuple[Path | None, str]:
+    """Which policy is in force: (path or None for the embedded default, kind)."""
+    if explicit:
+        return Path(explicit).expanduser(), "explicit"
+    env = os.environ.get("AGENTGATE_POLICY")
+    if env:
+        return Path(env).expanduser(), "env"
+    user = user_policy_path()
+    if user.is_file():
+        return user, "user"
+    return None, "embedded"
+
+
+def load_policy(explicit: str | None, cwd: Path, paths: StatePaths) -> pol.Policy:
+    """Load the primary policy and every repo-local policy above ``cwd``; fail closed on error."""
+    path, kind = locate_primary(explicit)
+    if path is None:
+        primary = pol.parse_policy_file(pol.embedded_policy_text(), pol.EMBEDDED_NAME, "embedded")
+    else:
+        primary = pol.read_policy_file(path, kind)
+    extras = []
+    repo_files = _repo_policy_files(cwd)
+    trusted = read_trust(paths.trust) if repo_files else {}
+    for f in repo_files:
+        real = str(f.resolve())
+        if path is not None and real == str(path.resolve()):
+            continue
+        pf = pol.read_policy_file(f, "repo")
+        ok = trusted.get(real) == pf.source.sha256
+        note = "trusted" if ok else (
+            "untrusted: only its deny and ask rules apply; its allow rules and settings are "
+            f"ignored until a human runs `agentgate policy trust {f}`")
+        src = pol.Source(real, pf.source.sha256, "repo", ok, note)
+        extras.append(pol.PolicyFile(pf.settings, pf.rules, pf.explicit, src))
+    return pol.combine(primary, extras)
+
+
+# --------------------------------------------------------------------------- outcome
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What is being authorized."""
+
+    kind: str  # "argv" | "script" | "action"
+    argv: tuple[str, ...]  # the argv; for a script (text,); for an action (action[, resource])
+    cwd: str
+
+    @property
+    def display(self) -> str:
+        import shlex
+
+        if self.kind == "argv":
+            return shlex.join(self.argv)
+        return " ".join(self.argv)
+
+    def fingerprint(self) -> str:
+        return fingerprint({"kind": self.kind, "argv": list(self.argv), "cwd": self.cwd})
+
+
+@dataclass(frozen=True)
+class Outcome:
+    decision: str  # the policy's decision: allow | ask | deny
+    allowed: bool  # may run now
+    approval_required: bool
+    approval_id: str | None
+    reason: str
+    rule: str | None
+    subject: Subject
+    evaluation: pol.Evaluation
+    via_grant: bool = False
+    by_human: bool = False
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def exit_code(self) -> int:
+        if self.allowed:
+            return EXIT_OK
+        return EXIT_APPROVAL_REQUIRED if self.approval_required else EXIT_DENIED
+
+    @property
+    def next_step(self) -> str | None:
+        if self.approval_required and self.approval_id:
+            return f"ask a human to run: agentgate approve {self.approval_id}"
+        return None
+
+    def message(self) -> str:
+        """One line for a person or an agent reading stderr."""
+        if self.allowed:
+            return f"agentgate: allowed ({self.reason})"
+        if self.approval_required:
+            return (f"agentgate: BLOCKED, approval required [{self.rule or 'policy'}]: {self.reason} "
+                    f"STOP: do not work around this. Ask a human to run `agentgate approve "
+                    f"{self.approval_id}`, then retry the very same command.")
+        who = "a human" if self.by_human else f"rule {self.rule or 'policy'}"
+        return f"agentgate: DENIED by {who}: {self.reason} Do not retry or work around this."
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "allowed": self.allowed,
+            "approvalRequired": self.approval_required,
+            "approvalId": self.approval_id,
+            "reason": self.reason,
+            "rule": self.rule,
+            "command": list(self.subject.argv),
+            "next": self.next_step,
+            "decision": self.decision,
+            "exitCode": self.exit_code,
+        }
+        if self.by_human:
+            d["deniedBy"] = "human"
+        return d
+
+
+@dataclass(frozen=True)
+class RequestView:
+    request: Request
+    now: float
+
+
+# --------------------------------------------------------------------------- the gate
+
+
+def _is_self_approval(argv: Sequence[str]) -> bool:
+    """``agentgate approve|deny`` or ``agentgate policy trust`` (also via ``python -m agentgate``)."""
+    if not argv:
+        return False
+    words = list(argv)
+    prog = words[0]
+    if prog.startswith("python") and len(words) >= 3 and words[1] == "-m" and words[2] == "agentgate":
+        words = words[2:]
+    elif prog.startswith("python") and len(words) >= 2 and words[1] == "-magentgate":
+        words = words[1:]
+    elif prog != "agentgate":
+        return False
+    rest = [w for w in words[1:] if not w.startswith("-")]
+    # skip the value of --policy PATH
+    if "--policy" in words:
+        i = words.index("--policy")
+        if i + 1 < len(words) and words[i + 1] in rest:
+            rest.remove(words[i + 1])
+    if not rest:
+        return False
+    if rest[0] in ("approve", "deny"):
+        return True
+    return rest[0] == "policy" and len(rest) > 1 and rest[1] == "trust"
+
+
+class Gate:
+    def __init__(self, policy: pol.Policy, paths: StatePaths, *,
+                 clock: Callable[[], float] = time.time, lock_timeout: float = 10.0):
+        self.policy = policy
+        self.paths = paths
+        self.clock = clock
+        self.ledger = Ledger(paths, clock=clock, lock_timeout=lock_timeout)
+        self.audit = AuditLog(paths.audit, max_bytes=policy.settings.audit_max_bytes, clock=clock)
+        self._user = current_user()
+        self._host = socket.gethostname()
+
+    # -- evaluation (no writes) ----------------------------------------------------------
+
+    def evaluate(self, subject: Subject) -> pol.Evaluation:
+        if subject.kind == "action":
+            ev = self.policy.check_action(subject.argv[0], subject.argv[1] if len(subject.argv) > 1 else None)
+        elif subject.kind == "script":
+            ev = self.policy.check_script(subject.argv[0])
+        else:
+            ev = self.policy.check_argv(subject.argv)
+        if subject.kind != "action":
+            for part in ev.parts:
+                if not part.opaque and _is_self_approval(part.argv):
+                    reason = ("An agent must not approve, deny or trust on its own behalf; a human "
+                              "runs these outside the gate.")
+                    return pol.Evaluation(pol.DENY, SELF_APPROVAL_RULE, reason, ev.parts, "rule")
+        return ev
+
+    # -- audit helpers -------------------------------------------------------------------
+
+    def _event(self, event: str, subject: Subject | None = None, **extra: Any) -> dict[str, Any]:
+        ev: dict[str, Any] = {"event": event}
+        if subject is not None:
+            ev.update({"kind": subject.kind, "argv": list(subject.argv), "cwd": subject.cwd})
+        ev.update({"user": self._user, "host": self._host, "pid": os.getpid(),
+                   "policy": self.policy.sha256})
+        ev.update({k: v for k, v in extra.items() if v is not None})
+        return ev
+
+    def _req_event(self, event: str, req: Request, **extra: Any) -> dict[str, Any]:
+        subj = Subject(req.kind, tuple(req.argv), req.cwd)
+        return self._event(event, subj, id=req.id, rule=req.rule, agent=req.agent, **extra)
+
+    def _sweep(self, state: LedgerState) -> list[dict[str, Any]]:
+        events = [self._req_event("expired", r, decision=pol.ASK) for r in state.expire()]
+        state.prune(self.policy.settings.retention)
+        return events
+
+    # -- authorize ------------------------------------------------------------------------
+
+    def authorize(self, subject: Subject, agent: str) -> Outcome:
+        """Decide and record. Raises AgentgateError (exit 78) when state cannot be used."""
+        ev = self.evaluate(subject)
+        base = {"agent": agent, "rule": ev.rule, "decision": ev.decision}
+        if ev.decision == pol.ALLOW:
+            with self.ledger.lock():
+                self.audit.append([self._event("allowed", subject, reason=ev.reason, **base)])
+            return Outcome(pol.ALLOW, True, False, None, ev.reason, ev.rule, subject, ev)
+        if ev.decision == pol.DENY:
+            with self.ledger.lock():
+                self.audit.append([self._event("denied", subject, reason=ev.reason, **base)])
+            return Outcome(pol.DENY, False, False, None, ev.reason, ev.rule, subject, ev)
+        return self._ask(subject, agent, ev)
+
+    def _ask(self, subject: Subject, agent: str, ev: pol.Evaluation) -> Outcome:
+        fp = subject.fingerprint()
+        with self.ledger.locked() as state:
+            events = self._sweep(state)
+            base = {"agent": agent, "rule": ev.rule, "decision": ev.decision}
+            denied = state.denied_for(fp)
+            existing = state.open_for(fp)
+            if denied is not None:
+                reason = f"Denied by a human: {denied.human_reason or 'no reason given'}"
+                events.append(self._event("denied", subject, id=denied.id, reason=reason,
+                                          by="human", **base))
+                out = Outcome(pol.ASK, False, False, denied.id, reason, ev.rule, subject, ev, by_human=True)
+            elif existing is not None and existing.status == APPROVED:
+                state.consume(existing)
+                events.append(self._event("grant_consumed", subject, id=existing.id,
+                                          reason=REASON_GRANT, **base))
+                out = Outcome(pol.ASK, True, False, existing.id, REASON_GRANT, ev.rule, subject, ev,
+                              via_grant=True)
+            elif existing is not None and existing.status == PENDING:
+                events.append(self._event("approval_pending", subject, id=existing.id,
+                                          reason=ev.reason, **base))
+                out = Outcome(pol.ASK, False, True, existing.id, REASON_PENDING, ev.rule, subject, ev)
+            else:
+                req = make_request(fp=fp, kind=subject.kind, argv=list(subject.argv), cwd=subject.cwd,
+                                   rule=ev.rule, reason=ev.reason, agent=agent, now=state.now,
+                                   request_ttl=self.policy.settings.request_ttl)
+                state.add(req)
+                events.append(self._event("approval_requested", subject, id=req.id,
+                                          reason=ev.reason, **base))
+                out = Outcome(pol.ASK, False, True, req.id, REASON_ASK, ev.rule, subject, ev)
+            # The ledger is written when this block exits; the audit goes first so that a
+            # failing append leaves the ledger unchanged (the exception skips the write).
+            self.audit.append(events)
+        return out
+
+    def record_exit(self, outcome: Outcome, exit_code: int, agent: str) -> None:
+        duration_ms = int((time.monotonic() - outcome.started) * 1000)
+        with self.ledger.lock():
+            self.audit.append([self._event("exited", outcome.subject, id=outcome.approval_id,
+                                           rule=outcome.rule, agent=agent, exit_code=exit_code,
+                                           duration_ms=duration_ms)])
+
+    def record_blocked(self, subject: Subject | None, agent: str, error: AgentgateError) -> bool:
+        """Best effort: note a fail-closed block in the audit log. False if that failed too."""
+        try:
+            with self.ledger.lock():
+                self.audit.append([self._event("blocked", subject, agent=agent, error=error.message)])
+            return True
+        except AgentgateError:
+            return False
+
+    # -- humans ---------------------------------------------------------------------------
+
+    def get(self, rid: str) -> RequestView:
+        state = self.ledger.read_only()
+        return RequestView(state.get(rid), state.now)
+
+    def pending(self) -> list[Request]:
+        state = self.ledger.read_only()
+        reqs = [r for r in state.requests.values() if r.status == PENDING and r.expires_at > state.now]
+        return sorted(reqs, key=lambda r: r.created_at, reverse=True)
+
+    def approve(self, rid: str, ttl: float | None = None, by: str | None = None) -> Request:
+        ttl = self.policy.settings.approval_ttl if ttl is None else ttl
+        by = by or self._user
+        with self.ledger.locked() as state:
+            events = self._sweep(state)
+            try:
+                req = state.approve(rid, ttl, by)
+            except AgentgateError:
+                if events:
+                    self.audit.append(events)
+                raise
+            events.append(self._req_event("approved", req, decision=pol.ASK, by=by, ttl=ttl))
+            self.audit.append(events)
+        return req
+
+    def deny(self, rid: str, reason: str | None = None, by: str | None = None) -> Request:
+        by = by or self._user
+        with self.ledger.locked() as state:
+            events = self._sweep(state)
+            try:
+                req = state.deny(rid, reason, by, self.policy.settings.request_ttl)
+            except AgentgateError:
+                if events:
+                    self.audit.append(events)
+                raise
+            events.append(self._req_event("human_denied", req, decision=pol.DENY, by=by,
+                                          reason=reason))
+            self.audit.append(events)
+        return req
+
+    def trust(self, files: Sequence[Path]) -> list[tuple[str, str]]:
+        """Record the current sha256 of each repo-local policy file as trusted."""
+        out = []
+        with self.ledger.lock():
+            records = read_trust(self.paths.trust)
+            for f in files:
+                try:
+                    pol.read_policy_file(f, "repo")  # refuse to trust a file that does not load
+                    digest = file_sha256(f)
+                except OSError as e:
+                    raise StateError(f"cannot read {f}: {e.strerror or e}") from None
+                records[str(f.resolve())] = digest
+                out.append((str(f.resolve()), digest))
+            write_trust(self.paths.trust, records)
+            self.audit.append([self._event("policy_trusted", None, files=[p for p, _ in out],
+                                           sha256=[d for _, d in out])])
+        return out

@@ -1,0 +1,326 @@
+"""Requests and grants: a small state machine kept in one JSON file under a file lock.
+
+    pending  --approve-->  approved  --one retry-->  consumed
+       |                      |
+       +--deny--> denied      +--approval_ttl passes--> expired
+       +--request_ttl passes--> expired
+
+Every read-modify-write happens inside :meth:`Ledger.locked`: take the lock (bounded wait), read
+the file (a corrupt or future-version file is an error and is never overwritten), let the caller
+change the state, then write a temp file in the same directory, fsync it and ``os.replace`` it.
+A crash at any instant leaves either the old or the new file, never a mix.
+
+Time only moves forward here: the ledger remembers the latest time it has seen and never uses an
+earlier one, so a clock that jumps backwards cannot extend a grant.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import hashlib
+import json
+import os
+import secrets
+import socket
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .errors import Conflict, NotFound, StateError
+from .paths import StatePaths
+
+LEDGER_VERSION = 1
+PENDING, APPROVED, DENIED, EXPIRED, CONSUMED = "pending", "approved", "denied", "expired", "consumed"
+OPEN = (PENDING, APPROVED)
+_ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # no 0/o/1/l: easy to read aloud and type
+
+
+def new_id() -> str:
+    return "apr_" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(10))
+
+
+def fingerprint(subject: dict[str, Any]) -> str:
+    """sha256 of canonical JSON of what would run (argv or script, and the resolved cwd)."""
+    canon = json.dumps(subject, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canon.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def current_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry, no env: still record something
+        return str(os.getuid())
+
+
+@dataclass
+class Request:
+    id: str
+    fingerprint: str
+    kind: str  # "argv" | "script" | "action"
+    argv: list[str]
+    cwd: str
+    rule: str | None
+    reason: str
+    agent: str
+    pid: int
+    user: str
+    host: str
+    status: str
+    created_at: float
+    expires_at: float
+    decided_at: float | None = None
+    decided_by: str | None = None
+    human_reason: str | None = None
+    consumed_at: float | None = None
+    finished_at: float | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Request:
+        return cls(**d)
+
+    def note(self, at: float, event: str, **extra: Any) -> None:
+        self.history.append({"at": at, "event": event, **extra})
+
+
+@dataclass
+class LedgerState:
+    """The ledger's content while the lock is held. ``now`` never goes backwards."""
+
+    requests: dict[str, Request]
+    now: float
+    dirty: bool = False
+
+    def get(self, rid: str) -> Request:
+        req = self.requests.get(rid)
+        if req is None:
+            raise NotFound(f"no request with id {rid!r}",
+                           "list open requests with `agentgate pending`; finished ones may have "
+                           "been pruned (see `agentgate log --id ...`)")
+        return req
+
+    def open_for(self, fp: str) -> Request | None:
+        """The pending or approved request for this fingerprint, if any."""
+        for req in self.requests.values():
+            if req.fingerprint == fp and req.status in OPEN:
+                return req
+        return None
+
+    def denied_for(self, fp: str) -> Request | None:
+        """A human denial that is still in force for this fingerprint."""
+        for req in self.requests.values():
+            if req.fingerprint == fp and req.status == DENIED and req.expires_at > self.now:
+                return req
+        return None
+
+    def add(self, req: Request) -> None:
+        while req.id in self.requests:
+            req.id = new_id()
+        self.requests[req.id] = req
+        self.dirty = True
+
+    def expire(self) -> list[Request]:
+        """Move overdue pending requests and unused grants to ``expired``; return them."""
+        out = []
+        for req in self.requests.values():
+            if req.status in OPEN and req.expires_at <= self.now:
+                was = req.status
+                req.status = EXPIRED
+                req.finished_at = self.now
+                req.note(self.now, "expired", was=was)
+                out.append(req)
+        if out:
+            self.dirty = True
+        return out
+
+    def prune(self, retention: float) -> int:
+        """Drop finished requests older than ``retention`` seconds (the audit log keeps them)."""
+        cutoff = self.now - retention
+        drop = [rid for rid, r in self.requests.items()
+                if r.status not in OPEN and (r.finished_at or r.decided_at or r.created_at) < cutoff
+                and not (r.status == DENIED and r.expires_at > self.now)]
+        for rid in drop:
+            del self.requests[rid]
+        if drop:
+            self.dirty = True
+        return len(drop)
+
+    def approve(self, rid: str, ttl: float, by: str) -> Request:
+        req = self._decidable(rid, "approve")
+        req.status = APPROVED
+        req.decided_at = self.now
+        req.decided_by = by
+        req.expires_at = self.now + ttl
+        req.note(self.now, "approved", by=by, ttl=ttl)
+        self.dirty = True
+        return req
+
+    def deny(self, rid: str, reason: str | None, by: str, hold: float) -> Request:
+        req = self._decidable(rid, "deny")
+        req.status = DENIED
+        req.decided_at = self.now
+        req.decided_by = by
+        req.human_reason = reason
+        req.finished_at = self.now
+        req.expires_at = self.now + hold
+        req.note(self.now, "human_denied", by=by, reason=reason)
+        self.dirty = True
+        return req
+
+    def consume(self, req: Request) -> None:
+        if req.status != APPROVED or req.expires_at <= self.now:
+            raise Conflict(f"grant {req.id} is not usable (status {req.status})")
+        req.status = CONSUMED
+        req.consumed_at = self.now
+        req.finished_at = self.now
+        req.note(self.now, "grant_consumed")
+        self.dirty = True
+
+    def _decidable(self, rid: str, verb: str) -> Request:
+        req = self.get(rid)
+        if req.status == PENDING and req.expires_at <= self.now:
+            self.expire()
+        if req.status != PENDING:
+            detail = {
+                APPROVED: "it is already approved",
+                DENIED: "it was already denied",
+                CONSUMED: "it was approved and its grant has been used",
+                EXPIRED: "it has expired; retry the command to open a new request",
+            }.get(req.status, f"its status is {req.status}")
+            raise Conflict(f"cannot {verb} {rid}: {detail}")
+        return req
+
+
+class Ledger:
+    def __init__(self, paths: StatePaths, *, lock_timeout: float = 10.0,
+                 clock: Callable[[], float] = time.time):
+        self.paths = paths
+        self.lock_timeout = lock_timeout
+        self.clock = clock
+
+    def _ensure_dir(self) -> None:
+        try:
+            self.paths.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as e:
+            raise StateError(f"cannot create state directory {self.paths.root}: {e.strerror or e}",
+                             "set AGENTGATE_HOME to a writable directory") from None
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the ledger lock (bounded wait). Audit appends happen under it too."""
+        from filelock import FileLock, Timeout
+
+        self._ensure_dir()
+        lock = FileLock(str(self.paths.lock), timeout=self.lock_timeout)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise StateError(f"timed out after {self.lock_timeout:g}s waiting for the ledger lock "
+                             f"{self.paths.lock}",
+                             "another agentgate process holds it; if none is running, retry "
+                             "(locks of dead processes are released by the OS)") from None
+        except OSError as e:
+            raise StateError(f"cannot lock {self.paths.lock}: {e.strerror or e}",
+                             "make the state directory writable (AGENTGATE_HOME)") from None
+        try:
+            yield
+        finally:
+            lock.release()
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[LedgerState]:
+        """Hold the lock, load the state, yield it, and write it back if it changed."""
+        with self.lock():
+            state, high_water = self._read()
+            state.now = max(self.clock(), high_water)
+            yield state
+            if state.dirty:
+                self._write(state)
+
+    def read_only(self) -> LedgerState:
+        """A snapshot without the lock (for listings); writes go through :meth:`locked`."""
+        state, high_water = self._read()
+        state.now = max(self.clock(), high_water)
+        return state
+
+    def _read(self) -> tuple[LedgerState, float]:
+        path = self.paths.ledger
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return LedgerState({}, 0.0), 0.0
+        except OSError as e:
+            raise StateError(f"cannot read ledger {path}: {e.strerror or e}",
+                             "fix its permissions; the command did not run") from None
+        hint = (f"the file was left untouched; move it aside (mv {path} {path}.bad) to start "
+                "with an empty ledger, or restore it from a backup")
+        try:
+            doc = json.loads(data)
+        except ValueError as e:
+            raise StateError(f"ledger {path} is corrupt (not JSON: {e})", hint) from None
+        if not isinstance(doc, dict) or not isinstance(doc.get("requests"), dict):
+            raise StateError(f"ledger {path} is corrupt (unexpected structure)", hint)
+        version = doc.get("version")
+        if version != LEDGER_VERSION:
+            if isinstance(version, int) and version > LEDGER_VERSION:
+                raise StateError(f"ledger {path} was written by a newer agentgate (version {version})",
+                                 "upgrade agentgate; the file was left untouched")
+            raise StateError(f"ledger {path} has unknown version {version!r}", hint)
+        try:
+            reqs = {rid: Request.from_dict(r) for rid, r in doc["requests"].items()}
+        except (TypeError, ValueError) as e:
+            raise StateError(f"ledger {path} is corrupt (bad request record: {e})", hint) from None
+        clock = doc.get("clock", 0.0)
+        return LedgerState(reqs, 0.0), float(clock) if isinstance(clock, (int, float)) else 0.0
+
+    def _write(self, state: LedgerState) -> None:
+        path = self.paths.ledger
+        doc = {"version": LEDGER_VERSION, "clock": state.now,
+               "requests": {rid: r.to_dict() for rid, r in state.requests.items()}}
+        data = json.dumps(doc, indent=1, ensure_ascii=False).encode("utf-8", "surrogateescape")
+        tmp = None
+        try:
+            for stale in path.parent.glob(".ledger-*.tmp"):
+                stale.unlink(missing_ok=True)  # left by a crash; we hold the lock, so not in use
+            fd, tmp = tempfile.mkstemp(prefix=".ledger-", suffix=".tmp", dir=path.parent)
+            try:
+                os.fchmod(fd, 0o600)
+                view = memoryview(data)
+                while view:
+                    n = os.write(fd, view)
+                    view = view[n:]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, path)
+            tmp = None
+            dfd = os.open(path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+        except OSError as e:
+            raise StateError(f"cannot write ledger {path}: {e.strerror or e}",
+                             "free disk space or fix permissions of the state directory; "
+                             "the previous ledger is intact") from None
+        finally:
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+
+
+def make_request(*, fp: str, kind: str, argv: list[str], cwd: str, rule: str | None, reason: str,
+                 agent: str, now: float, request_ttl: float) -> Request:
+    req = Request(id=new_id(), fingerprint=fp, kind=kind, argv=argv, cwd=cwd, rule=rule,
+                  reason=reason, agent=agent, pid=os.getpid(), user=current_user(),
+                  host=socket.gethostname(), status=PENDING, created_at=now,
+                  expires_at=now + request_ttl)
+    req.note(now, "approval_requested", agent=agent)
+    return req
+

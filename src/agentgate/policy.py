@@ -1,0 +1,581 @@
+"""Policies: load and validate TOML rules, and decide allow | ask | deny for a command.
+
+Pure: this module reads policy files but writes nothing. The decision for a command is the
+strictest (deny > ask > allow) over every simple command the shell analysis finds, over every
+rule that matches it, across every policy file in force. A part that no rule matches gets
+``settings.default``; a part the analysis cannot see through gets ``settings.unparseable``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import re
+import shlex
+import tomllib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import shell
+from .errors import PolicyError
+
+ALLOW, ASK, DENY = "allow", "ask", "deny"
+DECISIONS = (ALLOW, ASK, DENY)
+RANK = {ALLOW: 0, ASK: 1, DENY: 2}
+
+_DURATION_PART = re.compile(r"(\d+)([smhd])")
+_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_LONG_OPT = re.compile(r"--[A-Za-z0-9][A-Za-z0-9_.-]*=")
+_SHORT_CLUSTER = re.compile(r"-[A-Za-z][A-Za-z0-9]+")
+
+EMBEDDED_NAME = "<embedded default>"
+
+
+def parse_duration(text: str) -> int:
+    """``90s``, ``30m``, ``2h``, ``1d`` or a sum like ``1h30m`` -> seconds (> 0)."""
+    if not isinstance(text, str):
+        raise ValueError(f"a duration must be a string like '30m', not {type(text).__name__}")
+    t = text.strip().lower()
+    pos, total = 0, 0
+    for m in _DURATION_PART.finditer(t):
+        if m.start() != pos:
+            break
+        total += int(m.group(1)) * _UNIT[m.group(2)]
+        pos = m.end()
+    if not t or pos != len(t) or total <= 0:
+        raise ValueError(f"bad duration {text!r}: use a number and a unit s|m|h|d, e.g. 90s, 30m, 2h, 1d")
+    return total
+
+
+def stricter(a: str, b: str) -> str:
+    return a if RANK[a] >= RANK[b] else b
+
+
+# --------------------------------------------------------------------------- patterns
+
+
+def split_long_options(words: Iterable[str]) -> list[str]:
+    """``--context=prod`` -> ``--context``, ``prod`` (applied to argv and patterns alike)."""
+    out: list[str] = []
+    for w in words:
+        m = _LONG_OPT.match(w)
+        if m:
+            out.append(w[: m.end() - 1])
+            out.append(w[m.end():])
+        else:
+            out.append(w)
+    return out
+
+
+class _Word:
+    """One pattern word compiled: literal, glob, short flag (cluster-aware) or alternatives."""
+
+    __slots__ = ("alts", "text")
+
+    def __init__(self, text: str):
+        self.text = text
+        alts: list[tuple[str, str]] = []
+        body = text[1:-1] if (len(text) > 2 and text[0] == "{" and text[-1] == "}" and "," in text) else None
+        for alt in (body.split(",") if body is not None else [text]):
+            if len(alt) == 2 and alt[0] == "-" and alt[1].isalpha():
+                alts.append(("flag", alt))
+            elif any(c in alt for c in "*?["):
+                alts.append(("glob", alt))
+            else:
+                alts.append(("lit", alt))
+        self.alts = tuple(alts)
+
+    def matches(self, word: str) -> bool:
+        for kind, alt in self.alts:
+            if kind == "lit":
+                if word == alt:
+                    return True
+            elif kind == "flag":
+                if word == alt or (_SHORT_CLUSTER.fullmatch(word) and alt[1] in word[1:]):
+                    return True
+            elif fnmatch.fnmatchcase(word, alt):
+                return True
+        return False
+
+    @property
+    def literals(self) -> tuple[str, ...] | None:
+        """The exact words this can match, or None when a glob or flag makes it open."""
+        if all(kind == "lit" for kind, _ in self.alts):
+            return tuple(alt for _, alt in self.alts)
+        return None
+
+
+@dataclass(frozen=True)
+class Pattern:
+    text: str
+    words: tuple[_Word | None, ...]  # None is ``**``
+
+    @classmethod
+    def compile(cls, text: str) -> Pattern:
+        try:
+            raw = shlex.split(text)
+        except ValueError as e:
+            raise ValueError(f"pattern {text!r} does not split into words: {e}") from None
+        if not raw:
+            raise ValueError("empty pattern")
+        if raw[0] == "**":
+            words: list[_Word | None] = [None]
+        else:
+            first = raw[0].rstrip("/").rsplit("/", 1)[-1] if "/" in raw[0] else raw[0]
+            words = [_Word(first)]
+        for w in split_long_options(raw[1:]):
+            words.append(None if w == "**" else _Word(w))
+        return cls(text, tuple(words))
+
+    @property
+    def programs(self) -> tuple[str, ...] | None:
+        """The program names this pattern can match, for indexing; None if any may match."""
+        first = self.words[0]
+        return first.literals if first is not None else None
+
+    def matches(self, argv: Sequence[str]) -> bool:
+        """True when the pattern consumes a prefix of ``argv`` (already normalized)."""
+        words = self.words
+        n, m = len(words), len(argv)
+        failed: set[tuple[int, int]] = set()
+
+        def go(i: int, j: int) -> bool:
+            while True:
+                if i == n:
+                    return True
+                w = words[i]
+                if w is None:
+                    if i == n - 1:
+                        return True
+                    if (i, j) in failed:
+                        return False
+                    for k in range(j, m + 1):
+                        if go(i + 1, k):
+                            return True
+                    failed.add((i, j))
+                    return False
+                if j == m or not w.matches(argv[j]):
+                    return False
+                i += 1
+                j += 1
+
+        return go(0, 0)
+
+
+def normalize_argv(argv: Sequence[str]) -> tuple[str, ...]:
+    if not argv:
+        return ()
+    return (argv[0], *split_long_options(argv[1:]))
+
+
+# --------------------------------------------------------------------------- policy model
+
+
+@dataclass(frozen=True)
+class Settings:
+    default: str = ALLOW
+    approval_ttl: int = 30 * 60
+    request_ttl: int = 24 * 3600
+    unparseable: str = ASK
+    retention: int = 7 * 86400
+    audit_max_bytes: int = 64 * 1024 * 1024
+
+    def merged(self, other: Settings) -> Settings:
+        """Strictest of both: stricter decisions, shorter lifetimes."""
+        return Settings(
+            default=stricter(self.default, other.default),
+            approval_ttl=min(self.approval_ttl, other.approval_ttl),
+            request_ttl=min(self.request_ttl, other.request_ttl),
+            unparseable=stricter(self.unparseable, other.unparseable),
+            retention=max(self.retention, other.retention),
+            audit_max_bytes=min(self.audit_max_bytes, other.audit_max_bytes),
+        )
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    decision: str
+    reason: str
+    patterns: tuple[Pattern, ...] = ()
+    regex: tuple[re.Pattern[str], ...] = ()
+    actions: tuple[str, ...] = ()
+    resources: tuple[str, ...] = ()
+    match: tuple[str, ...] = ()
+    not_match: tuple[str, ...] = ()
+    source: str = ""
+
+    def matches_argv(self, argv: Sequence[str]) -> bool:
+        if any(p.matches(argv) for p in self.patterns):
+            return True
+        if self.regex:
+            text = " ".join(argv)
+            return any(r.search(text) for r in self.regex)
+        return False
+
+    def matches_action(self, action: str, resource: str | None) -> bool:
+        if not self.actions or not any(fnmatch.fnmatchcase(action, a) for a in self.actions):
+            return False
+        if not self.resources:
+            return True
+        return resource is not None and any(fnmatch.fnmatchcase(resource, r) for r in self.resources)
+
+
+@dataclass(frozen=True)
+class Source:
+    """One policy file in force."""
+
+    path: str
+    sha256: str
+    kind: str  # "explicit" | "env" | "user" | "embedded" | "repo"
+    trusted: bool = True
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "sha256": self.sha256, "kind": self.kind,
+                "trusted": self.trusted, "note": self.note}
+
+
+@dataclass(frozen=True)
+class PartResult:
+    """The decision for one simple command (or one opaque construct)."""
+
+    argv: tuple[str, ...]
+    via: tuple[str, ...]
+    decision: str
+    rules: tuple[str, ...]
+    reason: str
+    opaque: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"argv": list(self.argv), "via": list(self.via), "decision": self.decision,
+                "rules": list(self.rules), "reason": self.reason, "opaque": self.opaque}
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    decision: str
+    rule: str | None
+    reason: str
+    parts: tuple[PartResult, ...] = ()
+    source: str = "rule"  # "rule" | "default" | "unparseable"
+
+
+UNPARSEABLE_RULE = "unparseable"
+
+
+@dataclass(frozen=True)
+class Policy:
+    settings: Settings
+    rules: tuple[Rule, ...]
+    sources: tuple[Source, ...] = ()
+    _index: dict[str, tuple[Rule, ...]] = field(default_factory=dict, repr=False, compare=False)
+    _wild: tuple[Rule, ...] = field(default=(), repr=False, compare=False)
+    _named: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
+
+    @classmethod
+    def build(cls, settings: Settings, rules: Sequence[Rule], sources: Sequence[Source] = ()) -> Policy:
+        index: dict[str, list[Rule]] = {}
+        wild: list[Rule] = []
+        named: set[str] = set()
+        for r in rules:
+            progs: set[str] = set()
+            is_wild = bool(r.regex)
+            for p in r.patterns:
+                names = p.programs
+                if names is None:
+                    is_wild = True
+                else:
+                    progs.update(names)
+            if is_wild:
+                wild.append(r)
+            for prog in sorted(progs):
+                index.setdefault(prog, []).append(r)
+            if r.decision != ALLOW:
+                named.update(progs)
+        frozen = {k: tuple(v) for k, v in index.items()}
+        return cls(settings, tuple(rules), tuple(sources), frozen, tuple(wild), frozenset(named))
+
+    @property
+    def sha256(self) -> str:
+        if len(self.sources) == 1:
+            return self.sources[0].sha256
+        h = hashlib.sha256()
+        for s in self.sources:
+            h.update(f"{s.path}\0{s.sha256}\0{s.trusted}\n".encode())
+        return h.hexdigest()
+
+    # -- decisions ---------------------------------------------------------------------
+
+    def rules_for(self, argv: Sequence[str]) -> list[Rule]:
+        if not argv:
+            return []
+        cands = self._index.get(argv[0], ())
+        hits = [r for r in cands if r.matches_argv(argv)]
+        hits.extend(r for r in self._wild if r not in hits and r.matches_argv(argv))
+        return hits
+
+    def _part(self, argv: Sequence[str], via: tuple[str, ...]) -> tuple[PartResult, Rule | None]:
+        norm = normalize_argv(argv)
+        hits = self.rules_for(norm)
+        if not hits:
+            d = self.settings.default
+            return PartResult(tuple(argv), via, d, (), f"No rule matched; settings.default is {d!r}."), None
+        best = hits[0]
+        for r in hits[1:]:
+            if RANK[r.decision] > RANK[best.decision]:
+                best = r
+        return PartResult(tuple(argv), via, best.decision, tuple(r.id for r in hits), best.reason), best
+
+    def names_program(self, text: str) -> str | None:
+        """A program that a non-allow rule names, if it appears as a word in ``text``."""
+        for word in re.findall(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*", text):
+            if word in self._named:
+                return word
+        return None
+
+    def evaluate(self, analysis: shell.Analysis) -> Evaluation:
+        parts: list[PartResult] = []
+        best_rank, best_rule, best_reason, best_source = -1, None, "", "default"
+        for cmd in analysis.commands:
+            part, rule = self._part(cmd.argv, cmd.via)
+            parts.append(part)
+            if RANK[part.decision] > best_rank:
+                best_rank = RANK[part.decision]
+                best_rule = rule.id if rule else None
+                best_reason = part.reason
+                best_source = "rule" if rule else "default"
+        for op in analysis.opaque:
+            if op.kind == "code":
+                named = self.names_program(op.text)
+                if named is None:
+                    continue
+                reason = f"{op.reason}; the code mentions {named!r}, which a rule guards"
+            else:
+                reason = op.reason
+            d = self.settings.unparseable
+            parts.append(PartResult((op.text[:200],) if op.text else (), op.via, d,
+                                    (UNPARSEABLE_RULE,), reason, opaque=True))
+            if RANK[d] > best_rank:
+                best_rank, best_rule, best_reason, best_source = RANK[d], UNPARSEABLE_RULE, (
+                    f"The gate cannot see through this command ({reason}); "
+                    f"settings.unparseable is {d!r}."), "unparseable"
+        if best_rank < 0:  # nothing to run at all, e.g. an empty script
+            d = self.settings.default
+            return Evaluation(d, None, f"No command found; settings.default is {d!r}.", tuple(parts), "default")
+        return Evaluation(DECISIONS[best_rank], best_rule, best_reason, tuple(parts), best_source)
+
+    def check_argv(self, argv: Sequence[str]) -> Evaluation:
+        return self.evaluate(shell.analyze_argv(list(argv)))
+
+    def check_script(self, text: str) -> Evaluation:
+        return self.evaluate(shell.analyze_script(text))
+
+    def check_action(self, action: str, resource: str | None = None) -> Evaluation:
+        hits = [r for r in self.rules if r.actions and r.matches_action(action, resource)]
+        argv = (action,) if resource is None else (action, resource)
+        if not hits:
+            d = self.settings.default
+            part = PartResult(argv, (), d, (), f"No rule matched; settings.default is {d!r}.")
+            return Evaluation(d, None, part.reason, (part,), "default")
+        best = hits[0]
+        for r in hits[1:]:
+            if RANK[r.decision] > RANK[best.decision]:
+                best = r
+        part = PartResult(argv, (), best.decision, tuple(r.id for r in hits), best.reason)
+        return Evaluation(best.decision, best.id, best.reason, (part,), "rule")
+
+
+# --------------------------------------------------------------------------- loading
+
+_TOP_KEYS = {"version", "settings", "rule"}
+_SETTINGS_KEYS = {"default", "approval_ttl", "request_ttl", "unparseable", "retention",
+                  "audit_max_bytes"}
+_RULE_KEYS = {"id", "decision", "reason", "commands", "regex", "actions", "resources",
+              "match", "not_match"}
+
+
+def _str_list(value: Any, key: str, path: str, rule: str | None) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise PolicyError(f"{key!r} must be a list of non-empty strings", path=path, rule=rule)
+    return tuple(value)
+
+
+def _parse_settings(raw: Any, path: str) -> Settings:
+    if raw is None:
+        return Settings()
+    if not isinstance(raw, dict):
+        raise PolicyError("[settings] must be a table", path=path)
+    unknown = set(raw) - _SETTINGS_KEYS
+    if unknown:
+        raise PolicyError(f"unknown key(s) in [settings]: {', '.join(sorted(unknown))}",
+                          f"known keys: {', '.join(sorted(_SETTINGS_KEYS))}", path=path)
+    kw: dict[str, Any] = {}
+    for key in ("default", "unparseable"):
+        if key in raw:
+            if raw[key] not in DECISIONS:
+                raise PolicyError(f"settings.{key} must be one of allow | ask | deny, not {raw[key]!r}", path=path)
+            kw[key] = raw[key]
+    if kw.get("unparseable") == ALLOW:
+        raise PolicyError("settings.unparseable may be 'ask' or 'deny', never 'allow'",
+                          "a command the gate cannot understand must not pass unseen", path=path)
+    for key in ("approval_ttl", "request_ttl", "retention"):
+        if key in raw:
+            try:
+                kw[key] = parse_duration(raw[key])
+            except ValueError as e:
+                raise PolicyError(f"settings.{key}: {e}", path=path) from None
+    if "audit_max_bytes" in raw:
+        v = raw["audit_max_bytes"]
+        if not isinstance(v, int) or isinstance(v, bool) or v < 4096:
+            raise PolicyError("settings.audit_max_bytes must be an integer >= 4096", path=path)
+        kw["audit_max_bytes"] = v
+    return Settings(**kw)
+
+
+def _parse_rule(raw: Any, n: int, path: str) -> Rule:
+    if not isinstance(raw, dict):
+        raise PolicyError(f"[[rule]] #{n} must be a table", path=path)
+    rid = raw.get("id")
+    if not isinstance(rid, str) or not rid.strip():
+        raise PolicyError(f"[[rule]] #{n} has no 'id' (a unique, non-empty string)", path=path)
+    unknown = set(raw) - _RULE_KEYS
+    if unknown:
+        raise PolicyError(f"unknown key(s): {', '.join(sorted(unknown))}",
+                          f"known keys: {', '.join(sorted(_RULE_KEYS))}", path=path, rule=rid)
+    decision = raw.get("decision")
+    if decision not in DECISIONS:
+        raise PolicyError(f"'decision' must be one of allow | ask | deny, not {decision!r}", path=path, rule=rid)
+    reason = raw.get("reason", "")
+    if not isinstance(reason, str):
+        raise PolicyError("'reason' must be a string", path=path, rule=rid)
+    patterns: list[Pattern] = []
+    for text in _str_list(raw.get("commands", []), "commands", path, rid):
+        try:
+            patterns.append(Pattern.compile(text))
+        except ValueError as e:
+            raise PolicyError(str(e), path=path, rule=rid) from None
+    regexes: list[re.Pattern[str]] = []
+    for text in _str_list(raw.get("regex", []), "regex", path, rid):
+        try:
+            regexes.append(re.compile(text))
+        except re.error as e:
+            raise PolicyError(f"regex {text!r} does not compile: {e}", path=path, rule=rid) from None
+    actions = _str_list(raw.get("actions", []), "actions", path, rid)
+    resources = _str_list(raw.get("resources", []), "resources", path, rid)
+    if resources and not actions:
+        raise PolicyError("'resources' needs 'actions'", path=path, rule=rid)
+    if not (patterns or regexes or actions):
+        raise PolicyError("a rule needs 'commands', 'regex' or 'actions'", path=path, rule=rid)
+    rule = Rule(
+        id=rid, decision=decision, reason=reason or f"Rule {rid!r} ({decision}).",
+        patterns=tuple(patterns), regex=tuple(regexes), actions=actions, resources=resources,
+        match=_str_list(raw.get("match", []), "match", path, rid),
+        not_match=_str_list(raw.get("not_match", []), "not_match", path, rid), source=path,
+    )
+    _check_examples(rule, path)
+    return rule
+
+
+def rule_matches_command(rule: Rule, text: str) -> bool:
+    """Does ``rule`` match any simple command of the example command line ``text``?"""
+    analysis = shell.analyze_script(text)
+    return any(rule.matches_argv(normalize_argv(c.argv)) for c in analysis.commands)
+
+
+def _check_examples(rule: Rule, path: str) -> None:
+    if not (rule.patterns or rule.regex):
+        return
+    for ex in rule.match:
+        if not rule_matches_command(rule, ex):
+            raise PolicyError(f"example {ex!r} is listed in 'match' but the rule does not match it",
+                              "fix the pattern or the example", path=path, rule=rule.id)
+    for ex in rule.not_match:
+        if rule_matches_command(rule, ex):
+            raise PolicyError(f"example {ex!r} is listed in 'not_match' but the rule matches it",
+                              "fix the pattern or the example", path=path, rule=rule.id)
+
+
+@dataclass(frozen=True)
+class PolicyFile:
+    settings: Settings
+    rules: tuple[Rule, ...]
+    explicit: frozenset[str]  # settings keys the file set itself
+    source: Source
+
+
+def parse_policy_file(text: str | bytes, path: str = "<string>", kind: str = "explicit") -> PolicyFile:
+    data = text.encode() if isinstance(text, str) else text
+    try:
+        raw = tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise PolicyError(f"not UTF-8 text ({e})", path=path) from None
+    except tomllib.TOMLDecodeError as e:
+        raise PolicyError(f"TOML syntax error: {e}", "fix the line named above", path=path) from None
+    unknown = set(raw) - _TOP_KEYS
+    if unknown:
+        raise PolicyError(f"unknown top-level key(s): {', '.join(sorted(unknown))}",
+                          "known: version, [settings], [[rule]]", path=path)
+    version = raw.get("version", 1)
+    if version != 1:
+        raise PolicyError(f"unsupported policy version {version!r}", "this agentgate reads version = 1", path=path)
+    settings = _parse_settings(raw.get("settings"), path)
+    rules_raw = raw.get("rule", [])
+    if not isinstance(rules_raw, list):
+        raise PolicyError("'rule' must be an array of tables: write [[rule]]", path=path)
+    rules: list[Rule] = []
+    seen: set[str] = set()
+    for n, r in enumerate(rules_raw, 1):
+        rule = _parse_rule(r, n, path)
+        if rule.id in seen:
+            raise PolicyError("duplicate rule id", "rule ids must be unique within a file", path=path, rule=rule.id)
+        seen.add(rule.id)
+        rules.append(rule)
+    explicit = frozenset(raw.get("settings", {}) or {})
+    src = Source(path, hashlib.sha256(data).hexdigest(), kind)
+    return PolicyFile(settings, tuple(rules), explicit, src)
+
+
+def parse_policy(text: str | bytes, path: str = "<string>") -> Policy:
+    pf = parse_policy_file(text, path)
+    return Policy.build(pf.settings, pf.rules, (pf.source,))
+
+
+def read_policy_file(path: Path, kind: str) -> PolicyFile:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise PolicyError("policy file not found", "check the path, or run `agentgate init`", path=str(path)) from None
+    except OSError as e:
+        raise PolicyError(f"cannot read policy file: {e.strerror or e}", path=str(path)) from None
+    return parse_policy_file(data, str(path), kind)
+
+
+def embedded_policy_text() -> bytes:
+    from importlib import resources
+
+    return resources.files("agentgate").joinpath("policies.example.toml").read_bytes()
+
+
+def combine(primary: PolicyFile, extras: Sequence[PolicyFile]) -> Policy:
+    """Merge the primary policy with repo-local ones, strictest wins.
+
+    An untrusted extra contributes only its deny and ask rules (restrictions are safe to take
+    from anyone); its allow rules and its settings are ignored.
+    """
+    settings = primary.settings
+    rules = list(primary.rules)
+    sources = [primary.source]
+    for pf in extras:
+        if pf.source.trusted:
+            overrides = {k: getattr(pf.settings, k) for k in pf.explicit}
+            settings = settings.merged(Settings(**{**settings.__dict__, **overrides}))
+            rules.extend(pf.rules)
+        else:
+            rules.extend(r for r in pf.rules if r.decision != ALLOW)
+        sources.append(pf.source)
+    return Policy.build(settings, rules, sources)

@@ -1,0 +1,117 @@
+"""Rendering for people: tables and descriptions (rich is imported here only)."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from .ledger import Request
+
+
+def fmt_duration(seconds: float) -> str:
+    s = int(max(0, seconds))
+    if s < 90:
+        return f"{s}s"
+    if s < 90 * 60:
+        return f"{s // 60}m"
+    if s < 48 * 3600:
+        return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+    return f"{s // 86400}d"
+
+
+def fmt_time(t: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(t))
+
+
+def command_text(req: Request) -> str:
+    return shlex.join(req.argv) if req.kind == "argv" else " ".join(req.argv)
+
+
+def describe_request(req: Request, now: float) -> str:
+    lines = [
+        f"request  {req.id}  ({req.status})",
+        f"command  {command_text(req)}",
+        f"cwd      {req.cwd}",
+        f"rule     {req.rule or '-'}: {req.reason}",
+        f"agent    {req.agent} (pid {req.pid}, {req.user}@{req.host})",
+        f"age      {fmt_duration(now - req.created_at)} (requested {fmt_time(req.created_at)})",
+    ]
+    if req.status in ("pending", "approved"):
+        lines.append(f"expires  in {fmt_duration(req.expires_at - now)}")
+    if req.human_reason:
+        lines.append(f"reason   {req.human_reason}")
+    return "\n".join(lines)
+
+
+def _console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=stderr, no_color=bool(os.environ.get("NO_COLOR")) or None,
+                   highlight=False, soft_wrap=False)
+
+
+def print_pending(reqs: list[Request], now: float) -> None:
+    if not reqs:
+        sys.stderr.write("no pending requests\n")
+        return
+    from rich.table import Table
+
+    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+    for col in ("ID", "AGE", "AGENT", "RULE", "COMMAND", "CWD"):
+        table.add_column(col, overflow="fold")
+    for r in reqs:
+        table.add_row(r.id, fmt_duration(now - r.created_at), r.agent, r.rule or "-",
+                      command_text(r), r.cwd)
+    _console().print(table)
+
+
+def print_request(req: Request, now: float) -> None:
+    out = [describe_request(req, now), "history"]
+    for h in req.history:
+        extra = ", ".join(f"{k}={v}" for k, v in h.items() if k not in ("at", "event") and v is not None)
+        out.append(f"  {fmt_time(h['at'])}  {h['event']}" + (f"  ({extra})" if extra else ""))
+    sys.stdout.write("\n".join(out) + "\n")
+
+
+def print_check(obj: dict[str, Any]) -> None:
+    out = []
+    for i, p in enumerate(obj["parts"], 1):
+        via = " > ".join(p["via"]) if p["via"] else "top level"
+        label = "opaque" if p["opaque"] else "command"
+        out.append(f"{i}. {label}: {shlex.join(p['argv']) if p['argv'] else '-'}")
+        out.append(f"   via: {via}")
+        out.append(f"   rules: {', '.join(p['rules']) or '(none)'} -> {p['decision']}: {p['reason']}")
+    out.append(f"decision: {obj['decision'].upper()}" + (f" (rule {obj['rule']})" if obj["rule"] else "")
+               + f": {obj['reason']}")
+    for s in obj["policies"]:
+        status = "trusted" if s["trusted"] else "UNTRUSTED"
+        out.append(f"policy: {s['path']} [{s['kind']}, {status}] sha256 {s['sha256'][:12]}"
+                   + (f" - {s['note']}" if s["note"] and not s["trusted"] else ""))
+    sys.stdout.write("\n".join(out) + "\n")
+
+
+def format_event(ev: dict[str, Any]) -> str:
+    argv = ev.get("argv")
+    cmd = (shlex.join(argv) if ev.get("kind", "argv") == "argv" else " ".join(argv)) if isinstance(argv, list) else ""
+    bits = [str(ev.get("ts", "?")), f"{ev.get('event', '?'):18}"]
+    if ev.get("id"):
+        bits.append(str(ev["id"]))
+    if ev.get("rule"):
+        bits.append(f"[{ev['rule']}]")
+    if ev.get("agent"):
+        bits.append(f"agent={ev['agent']}")
+    if "exit_code" in ev:
+        bits.append(f"exit={ev['exit_code']}")
+    if cmd:
+        bits.append(cmd)
+    return "  ".join(bits)
+
+
+def print_events(events: Iterable[dict[str, Any]]) -> None:
+    w = sys.stdout.write
+    for ev in events:
+        w(format_event(ev) + "\n")

@@ -1,0 +1,65 @@
+"""Trust records for repo-local policies: path -> sha256 of the content a human trusted.
+
+A repo-local ``.agentgate.toml`` can come from anyone who can push to the repository, so until a
+human runs ``agentgate policy trust`` only its restrictions (deny and ask rules) apply. Any change
+to the file changes its hash and so untrusts it again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from .errors import StateError
+
+TRUST_VERSION = 1
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def read_trust(path: Path) -> dict[str, str]:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    except OSError as e:
+        raise StateError(f"cannot read trust records {path}: {e.strerror or e}") from None
+    try:
+        doc = json.loads(data)
+        files = doc["files"]
+        if doc.get("version") != TRUST_VERSION or not isinstance(files, dict):
+            raise ValueError("unexpected structure")
+        return {str(k): str(v) for k, v in files.items()}
+    except (ValueError, KeyError, TypeError) as e:
+        raise StateError(f"trust records {path} are corrupt ({e})",
+                         f"move the file aside (mv {path} {path}.bad) and trust the repo "
+                         "policies again; the file was left untouched") from None
+
+
+def write_trust(path: Path, files: dict[str, str]) -> None:
+    """Atomic write (caller holds the ledger lock)."""
+    data = json.dumps({"version": TRUST_VERSION, "files": files}, indent=1).encode()
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".trusted-", suffix=".tmp", dir=path.parent)
+        try:
+            os.fchmod(fd, 0o600)
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as e:
+        raise StateError(f"cannot write trust records {path}: {e.strerror or e}") from None
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
