@@ -1,0 +1,301 @@
+"""Policy loading, validation and matching (no subprocesses)."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from agentgate import policy as pol
+from agentgate.errors import PolicyError
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "policies.example.toml"
+
+
+def P(text: str) -> pol.Pattern:
+    return pol.Pattern.compile(text)
+
+
+def matches(pattern: str, argv: str | list[str]) -> bool:
+    words = argv.split() if isinstance(argv, str) else argv
+    return P(pattern).matches(pol.normalize_argv(words))
+
+
+# --------------------------------------------------------------------------- pattern semantics
+
+
+@pytest.mark.parametrize(("pattern", "argv", "expected"), [
+    ("git push", "git push origin main", True),         # a prefix is enough
+    ("git push", "git", False),
+    ("git push", "git pull", False),
+    ("git", "git", True),
+    ("vercel ** --prod", "vercel --prod", True),       # ** matches zero words
+    ("vercel ** --prod", "vercel deploy --yes --prod", True),
+    ("vercel ** --prod", "vercel deploy --preview", False),
+    ("vercel ** --prod", "vercel --prod --debug", True),
+    ("** --prod", "anything at all --prod", True),
+    ("**", "ls", True),
+    ("git push *", "git push", False),                  # a glob word needs a word
+    ("git push o*", "git push origin", True),
+    ("git push o?igin", "git push origin", True),
+    ("git push [ab]", "git push a", True),
+    ("git push [ab]", "git push c", False),
+    ("git push o*", "git push x/origin", False),
+    ("{terraform,tofu} apply", "tofu apply", True),
+    ("{terraform,tofu} apply", "terraform plan", False),
+    ("rm ** -r ** /", "rm -rf /", True),               # single-letter flags match clusters
+    ("rm ** -r ** /", "rm -fr /", True),
+    ("rm ** -r ** /", "rm -f -r /", True),
+    ("rm ** -r ** /", "rm -f /", False),
+    ("rm ** {-r,--recursive} ** /", "rm --recursive --force /", True),
+    ("rm ** -r ** /", "rm --remove /", False),         # long options are not clusters
+    ("kubectl ** --context prod", "kubectl --context=prod apply", True),  # --a=b is two words
+    ("kubectl ** --context=prod", "kubectl --context prod apply", True),
+    ("kubectl ** --context prod", "kubectl --context=staging apply", False),
+    ("/usr/bin/git push", "git push", True),          # a pattern's program is a basename too
+    ("git 'commit message'", ["git", "commit message"], True),  # quotes group a pattern word
+    ("git *", "git -C x", True),
+])
+def test_pattern_semantics(pattern: str, argv: str | list[str], expected: bool) -> None:
+    assert matches(pattern, argv) is expected
+
+
+def test_pattern_with_many_stars_is_fast() -> None:
+    import time
+
+    p = P("a ** b ** c ** d ** e ** f ** zz")
+    argv = ["a"] + ["b", "c", "d", "e", "f"] * 40
+    t = time.perf_counter()
+    assert not p.matches(argv)
+    assert time.perf_counter() - t < 1.0
+
+
+# --------------------------------------------------------------------------- decisions
+
+
+POLICY = """
+version = 1
+[settings]
+default = "allow"
+[[rule]]
+id = "deploy"
+decision = "ask"
+reason = "Deploys need a human."
+commands = ["vercel ** --prod"]
+match = ["vercel --prod"]
+not_match = ["vercel"]
+[[rule]]
+id = "vercel-ok"
+decision = "allow"
+commands = ["vercel"]
+[[rule]]
+id = "nuke"
+decision = "deny"
+reason = "Never."
+commands = ["vercel ** --nuke"]
+[[rule]]
+id = "re"
+decision = "ask"
+regex = ["^curl .*--upload-file"]
+"""
+
+
+@pytest.fixture
+def policy() -> pol.Policy:
+    return pol.parse_policy(POLICY)
+
+
+def test_strictest_rule_wins(policy: pol.Policy) -> None:
+    ev = policy.check_argv(["vercel", "--prod"])
+    assert ev.decision == "ask"
+    assert ev.rule == "deploy"
+    assert ev.parts[0].rules == ("deploy", "vercel-ok")
+    ev = policy.check_argv(["vercel", "--prod", "--nuke"])
+    assert (ev.decision, ev.rule, ev.reason) == ("deny", "nuke", "Never.")
+
+
+def test_allow_rule_and_default(policy: pol.Policy) -> None:
+    assert policy.check_argv(["vercel", "ls"]).decision == "allow"
+    ev = policy.check_argv(["ls", "-la"])
+    assert (ev.decision, ev.rule, ev.source) == ("allow", None, "default")
+
+
+def test_regex_rule(policy: pol.Policy) -> None:
+    assert policy.check_argv(["curl", "-sS", "--upload-file", "x", "http://h"]).decision == "ask"
+    assert policy.check_argv(["curl", "http://h"]).decision == "allow"
+
+
+def test_default_deny_and_ask() -> None:
+    p = pol.parse_policy('version = 1\n[settings]\ndefault = "deny"\n')
+    assert p.check_argv(["ls"]).decision == "deny"
+    p = pol.parse_policy('[settings]\ndefault = "ask"\n')
+    assert p.check_argv(["ls"]).decision == "ask"
+
+
+def test_actions_and_resources() -> None:
+    p = pol.parse_policy("""
+[[rule]]
+id = "prod"
+decision = "ask"
+actions = ["deploy_*"]
+resources = ["vercel.com", "*.prod.example.com"]
+""")
+    assert p.check_action("deploy_production", "vercel.com").decision == "ask"
+    assert p.check_action("deploy_production", "api.prod.example.com").decision == "ask"
+    assert p.check_action("deploy_production", "staging.example.com").decision == "allow"
+    assert p.check_action("read_logs", "vercel.com").decision == "allow"
+
+
+def test_index_keeps_large_policies_correct() -> None:
+    rules = "\n".join(
+        f'[[rule]]\nid = "r{i}"\ndecision = "ask"\ncommands = ["tool{i} deploy"]\n' for i in range(1000))
+    p = pol.parse_policy(rules + '[[rule]]\nid = "any"\ndecision = "deny"\ncommands = ["* --nuke"]\n')
+    assert p.check_argv(["tool999", "deploy"]).rule == "r999"
+    assert p.check_argv(["tool5", "build"]).decision == "allow"
+    assert p.check_argv(["tool5", "--nuke"]).decision == "deny"
+    assert len(p._index["tool500"]) == 1
+
+
+# --------------------------------------------------------------------------- validation
+
+
+@pytest.mark.parametrize(("text", "needle"), [
+    ('version = 2\n', "unsupported policy version"),
+    ('[[rule]]\ndecision = "ask"\ncommands = ["x"]\n', "has no 'id'"),
+    ('[[rule]]\nid = "a"\ncommands = ["x"]\n', "'decision' must be one of"),
+    ('[[rule]]\nid = "a"\ndecision = "maybe"\ncommands = ["x"]\n', "'decision' must be one of"),
+    ('[[rule]]\nid = "a"\ndecision = "ask"\ncommands = ["x"]\n[[rule]]\nid = "a"\ndecision = "ask"\ncommands = ["y"]\n',
+     "duplicate rule id"),
+    ('[settings]\napproval_ttl = "30 minutes"\n', "bad duration"),
+    ('[settings]\napproval_ttl = 30\n', "duration must be a string"),
+    ('[settings]\nrequest_ttl = "0s"\n', "bad duration"),
+    ('[settings]\ndefault = "yes"\n', "settings.default must be one of"),
+    ('[settings]\nunparseable = "allow"\n', "never 'allow'"),
+    ('[settings]\ncolour = "red"\n', "unknown key(s) in [settings]: colour"),
+    ('wat = 1\n', "unknown top-level key(s): wat"),
+    ('[[rule]]\nid = "a"\ndecision = "ask"\ncommands = ["x"]\ncomand = ["y"]\n', "unknown key(s): comand"),
+    ('[[rule]]\nid = "a"\ndecision = "ask"\n', "needs 'commands', 'regex' or 'actions'"),
+    ('[[rule]]\nid = "a"\ndecision = "ask"\ncommands = "x"\nmatch = ["y"]\n', "listed in 'match' but"),
+    ('[[rule]]\nid = "a"\ndecision = "ask"\ncommands = ["x"]\nnot_match = ["x --y"]\n', "listed in 'not_match' but"),
+    ('[[rule]]\nid = "a"\ndecision = "ask"\ncommands = [1]\n', "list of non-empty strings"),
+    ('[[rule]]\nid = "a"\ndecision = "ask"\ncommands = ["x \'unclosed"]\n', "does not split into words"),
+    ('[[rule]]\nid = "a"\ndecision = "ask"\nregex = ["(unclosed"]\n', "does not compile"),
+    ('[[rule]]\nid = "a"\ndecision = "ask"\nresources = ["x"]\ncommands = ["x"]\n', "'resources' needs 'actions'"),
+    ('rule = 3\n', "array of tables"),
+    ('[[rule]\n', "TOML syntax error"),
+    (b'version = 1\n# \xff\n', "not UTF-8"),
+])
+def test_invalid_policies_fail_with_file_rule_and_reason(text: str | bytes, needle: str) -> None:
+    with pytest.raises(PolicyError) as exc:
+        pol.parse_policy(text, "/etc/x/policy.toml")
+    msg = exc.value.message
+    assert needle in msg
+    assert msg.startswith("/etc/x/policy.toml")
+    assert exc.value.exit_code == 78
+    if isinstance(text, str) and 'id = "a"' in text:
+        assert "rule 'a'" in msg  # names the rule
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("90s", 90), ("30m", 1800), ("2h", 7200), ("1d", 86400), ("1h30m", 5400), ("1D", 86400),
+])
+def test_durations(text: str, seconds: int) -> None:
+    assert pol.parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "30", "m", "-5m", "1.5h", "1w", "5 m x", "0m"])
+def test_bad_durations(text: str) -> None:
+    with pytest.raises(ValueError):
+        pol.parse_duration(text)
+
+
+# --------------------------------------------------------------------------- merging
+
+
+def _pf(text: str, path: str, trusted: bool) -> pol.PolicyFile:
+    pf = pol.parse_policy_file(text, path, "repo")
+    src = pol.Source(path, pf.source.sha256, "repo", trusted)
+    return pol.PolicyFile(pf.settings, pf.rules, pf.explicit, src)
+
+
+REPO = """
+[settings]
+default = "allow"
+approval_ttl = "5m"
+[[rule]]
+id = "repo-allow-deploy"
+decision = "allow"
+commands = ["vercel"]
+[[rule]]
+id = "repo-deny-curl"
+decision = "deny"
+commands = ["curl"]
+"""
+
+
+def test_untrusted_repo_policy_only_restricts() -> None:
+    primary = pol.parse_policy_file('[settings]\ndefault = "ask"\n[[rule]]\nid = "ls"\ndecision = "allow"\ncommands = ["ls"]\n', "user")
+    p = pol.combine(primary, [_pf(REPO, "/r/.agentgate.toml", trusted=False)])
+    assert p.check_argv(["curl", "x"]).decision == "deny"     # restrictions apply
+    assert p.check_argv(["vercel"]).decision == "ask"        # its allow rule is ignored
+    assert p.settings.default == "ask"                       # its default is ignored
+    assert p.settings.approval_ttl == 1800                   # its settings are ignored
+    assert [s.trusted for s in p.sources] == [True, False]
+
+
+def test_trusted_repo_policy_merges_strictest() -> None:
+    primary = pol.parse_policy_file('[settings]\ndefault = "ask"\n', "user")
+    p = pol.combine(primary, [_pf(REPO, "/r/.agentgate.toml", trusted=True)])
+    assert p.check_argv(["vercel"]).decision == "allow"      # a trusted allow rule applies
+    assert p.settings.default == "ask"                       # but cannot loosen the default
+    assert p.settings.approval_ttl == 300                    # shorter lifetime wins
+    assert p.check_argv(["curl"]).decision == "deny"
+
+
+# --------------------------------------------------------------------------- the shipped policy
+
+
+def test_example_policy_loads_and_is_the_packaged_default() -> None:
+    text = EXAMPLE.read_bytes()
+    assert pol.embedded_policy_text() == text
+    p = pol.parse_policy(text, str(EXAMPLE))
+    assert p.settings.default == "allow"
+    assert p.settings.approval_ttl == 1800
+    assert len(p.rules) >= 8
+
+
+def _example_rules() -> list[dict[str, object]]:
+    return tomllib.loads(EXAMPLE.read_text())["rule"]
+
+
+@pytest.mark.parametrize("rule", _example_rules(), ids=lambda r: str(r["id"]))
+def test_every_example_rule_holds_through_its_examples(rule: dict[str, object]) -> None:
+    p = pol.parse_policy(EXAMPLE.read_bytes(), str(EXAMPLE))
+    assert rule["match"] and rule["not_match"], "every shipped rule carries examples"
+    for ex in rule["match"]:  # type: ignore[union-attr]
+        ev = p.check_script(str(ex))
+        assert rule["id"] in {r for part in ev.parts for r in part.rules}, ex
+        assert ev.decision == rule["decision"] or pol.RANK[ev.decision] > pol.RANK[str(rule["decision"])], ex
+    for ex in rule["not_match"]:  # type: ignore[union-attr]
+        ev = p.check_script(str(ex))
+        assert rule["id"] not in {r for part in ev.parts for r in part.rules}, ex
+
+
+@pytest.mark.parametrize(("cmd", "decision"), [
+    ("ls -la", "allow"),
+    ("git status", "allow"),
+    ("npm test", "allow"),
+    ("vercel --prod", "ask"),
+    ("terraform apply", "ask"),
+    ("git push --force origin feature", "ask"),
+    ("git push origin main", "ask"),
+    ("npm publish", "ask"),
+    ("rm -rf /", "deny"),
+    ("rm -rf ~", "deny"),
+    ("agentgate approve apr_x", "deny"),
+])
+def test_default_policy_decisions(cmd: str, decision: str) -> None:
+    p = pol.parse_policy(EXAMPLE.read_bytes(), str(EXAMPLE))
+    assert p.check_script(cmd).decision == decision
