@@ -1,4 +1,4 @@
-from agentgate.cli import main
+from agentgate.entry import main
 
 if __name__ == "__main__":
     main()

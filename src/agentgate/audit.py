@@ -17,6 +17,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -29,21 +30,21 @@ _TAIL_CHUNK = 64 * 1024
 def now_iso(t: float | None = None) -> str:
     """UTC timestamp with milliseconds, e.g. ``2026-11-30T04:35:00.123Z``."""
     t = time.time() if t is None else t
-    ms = int(round(t * 1000))
+    ms = round(t * 1000)
     secs, ms = divmod(ms, 1000)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{ms:03d}Z"
 
 
 def parse_iso(text: str) -> float:
     """Inverse of :func:`now_iso` (also accepts no fraction and ``+00:00``)."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     t = text.strip()
     if t.endswith("Z"):
         t = t[:-1] + "+00:00"
     dt = datetime.fromisoformat(t)
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
     return dt.timestamp()
 
 
@@ -106,11 +107,8 @@ class AuditLog:
                 if nl >= 0 or pos == 0:
                     break
             torn = not buf.endswith(b"\n")
-            lines = buf.split(b"\n")
-            if torn:
-                lines = lines[:-1]  # drop the fragment
-            else:
-                lines = lines[:-1]  # drop the empty string after the final newline
+            # the last element is the torn fragment, or the empty string after the final newline
+            lines = buf.split(b"\n")[:-1]
             complete = [ln for ln in lines if ln]
             return (complete[-1] if complete else None), torn
 
@@ -197,7 +195,7 @@ class AuditLog:
         """(file, line number, raw bytes without newline) across rolled files, oldest first."""
         for p in self.files():
             try:
-                f = open(p, "rb")
+                f = open(p, "rb")  # noqa: SIM115 - a generator: closed by the with below
             except OSError as e:
                 raise StateError(f"cannot read audit log {p}: {e.strerror or e}") from None
             with f:

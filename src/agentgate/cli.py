@@ -8,7 +8,6 @@ unusable, 2 usage, 1 refused (e.g. declined confirmation), 70 internal error.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import sys
 from collections.abc import Callable
@@ -18,6 +17,10 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from . import __version__
+from .entry import emit_json as _emit_json
+from .entry import err as _err
+from .entry import lock_timeout_from_env, report_error
+from .entry import want_json as _want_json
 from .errors import EXIT_CONFIG, EXIT_DENIED, AgentgateError, UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -37,7 +40,6 @@ app.add_typer(log_app, name="log")
 app.add_typer(policy_app, name="policy")
 
 EXIT_REFUSED = 1
-EXIT_INTERNAL = 70
 _state: dict[str, Any] = {"policy": None, "json": False}
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON object (or lines) on stdout.")]
@@ -46,28 +48,8 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON object (or l
 # --------------------------------------------------------------------------- plumbing
 
 
-def _want_json(flag: bool) -> bool:
-    return flag or os.environ.get("AGENTGATE_JSON", "") not in ("", "0", "false", "no")
-
-
-def _emit_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
-    sys.stdout.flush()
-
-
-def _err(text: str) -> None:
-    sys.stderr.write(text + "\n")
-    sys.stderr.flush()
-
-
 def _fail(e: AgentgateError) -> None:
-    msg = f"agentgate: error: {e.message}"
-    if e.hint:
-        msg += f"\n  hint: {e.hint}"
-    _err(msg)
-    if _state["json"]:
-        _emit_json({"allowed": False, **e.to_dict()})
-    raise typer.Exit(e.exit_code)
+    raise typer.Exit(report_error(e, _state["json"]))
 
 
 def handled(fn: F) -> F:
@@ -91,15 +73,7 @@ def _gate(cwd: Path | None = None):  # type: ignore[no-untyped-def]
 
     paths = StatePaths.default()
     policy = load_policy(_state["policy"], cwd or _cwd(), paths)
-    return Gate(policy, paths, lock_timeout=_lock_timeout())
-
-
-def _lock_timeout() -> float:
-    raw = os.environ.get("AGENTGATE_LOCK_TIMEOUT", "10")
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        raise UsageError(f"AGENTGATE_LOCK_TIMEOUT must be a number of seconds, not {raw!r}") from None
+    return Gate(policy, paths, lock_timeout=lock_timeout_from_env())
 
 
 def _cwd() -> Path:
@@ -166,33 +140,9 @@ def run(
         "--agent", metavar="NAME", help="Who is asking (else $AGENTGATE_AGENT, else 'unknown').")] = None,
 ) -> None:
     """Run CMD if the policy allows it; otherwise block it (exit 75 approval required, 77 denied)."""
-    from .gate import GATED_ENV, Subject
-    from .runner import run as run_child
+    from .entry import run_command
 
-    agent_name = _agent(agent)
-    cwd = _cwd()
-    gate = _gate(cwd)
-    outcome = gate.authorize(Subject("argv", tuple(cmd), str(cwd)), agent_name)
-    if not outcome.allowed:
-        _err(outcome.message())
-        if _state["json"]:
-            _emit_json(outcome.to_dict())
-        raise typer.Exit(outcome.exit_code)
-    if outcome.via_grant:
-        _err(f"agentgate: allowed once by approved grant {outcome.approval_id}")
-    if _state["json"]:  # stdout belongs to the command: the decision goes to stderr
-        _err(json.dumps(outcome.to_dict(), ensure_ascii=False))
-    env = dict(os.environ)
-    env[GATED_ENV] = "1"
-    result = run_child(cmd, env)
-    if result.error:
-        _err(f"agentgate: {result.error}")
-    try:
-        gate.record_exit(outcome, result.exit_code, agent_name)
-    except AgentgateError as e:
-        _err(f"agentgate: warning: the command ran (exit {result.exit_code}) but its exit could "
-             f"not be logged: {e.message}")
-    raise typer.Exit(result.exit_code)
+    raise typer.Exit(run_command(cmd, policy=_state["policy"], as_json=_state["json"], agent=agent))
 
 
 @app.command(context_settings=_PASSTHROUGH)
@@ -369,7 +319,13 @@ def policy_validate(
     """Load and validate a policy file, including every rule's examples (exit 0 or 78)."""
     from .gate import load_policy, locate_primary
     from .paths import StatePaths
-    from .policy import EMBEDDED_NAME, Policy, embedded_policy_text, parse_policy_file, read_policy_file
+    from .policy import (
+        EMBEDDED_NAME,
+        Policy,
+        embedded_policy_text,
+        parse_policy_file,
+        read_policy_file,
+    )
 
     if path is not None:
         pf = read_policy_file(path, "explicit")
@@ -463,14 +419,7 @@ def log_verify(json_: JsonOpt = False) -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
-    try:
-        app()
-    except KeyboardInterrupt:
-        _err("agentgate: interrupted")
-        sys.exit(130)
-    except SystemExit:
-        raise
-    except Exception as e:  # a bug: fail closed, never a silent allow
-        _err(f"agentgate: internal error: {type(e).__name__}: {e} (nothing was run)")
-        sys.exit(EXIT_INTERNAL)
+    """Console-script entry point (see entry.py for the fast path of `run`)."""
+    from .entry import main as entry_main
+
+    entry_main()

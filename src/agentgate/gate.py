@@ -20,7 +20,14 @@ from . import policy as pol
 from .audit import AuditLog
 from .errors import EXIT_APPROVAL_REQUIRED, EXIT_DENIED, EXIT_OK, AgentgateError, StateError
 from .ledger import (
-    APPROVED, PENDING, Ledger, LedgerState, Request, current_user, fingerprint, make_request,
+    APPROVED,
+    PENDING,
+    Ledger,
+    LedgerState,
+    Request,
+    current_user,
+    fingerprint,
+    make_request,
 )
 from .paths import StatePaths, user_policy_path
 from .trust import file_sha256, read_trust, write_trust
@@ -198,6 +205,25 @@ def _is_self_approval(argv: Sequence[str]) -> bool:
     return rest[0] == "policy" and len(rest) > 1 and rest[1] == "trust"
 
 
+def record_blocked(paths: StatePaths, subject: Subject | None, agent: str,
+                   error: AgentgateError) -> bool:
+    """Best effort: note a fail-closed block (e.g. an invalid policy) in the audit log.
+
+    Returns False when that is impossible too (the state itself is the problem)."""
+    try:
+        ledger = Ledger(paths, lock_timeout=2.0)
+        with ledger.lock():
+            ev: dict[str, Any] = {"event": "blocked", "agent": agent, "decision": pol.DENY,
+                                  "error": error.message}
+            if subject is not None:
+                ev.update({"kind": subject.kind, "argv": list(subject.argv), "cwd": subject.cwd})
+            ev.update({"user": current_user(), "host": socket.gethostname(), "pid": os.getpid()})
+            AuditLog(paths.audit).append([ev])
+        return True
+    except AgentgateError:
+        return False
+
+
 class Gate:
     def __init__(self, policy: pol.Policy, paths: StatePaths, *,
                  clock: Callable[[], float] = time.time, lock_timeout: float = 10.0):
@@ -303,15 +329,6 @@ class Gate:
             self.audit.append([self._event("exited", outcome.subject, id=outcome.approval_id,
                                            rule=outcome.rule, agent=agent, exit_code=exit_code,
                                            duration_ms=duration_ms)])
-
-    def record_blocked(self, subject: Subject | None, agent: str, error: AgentgateError) -> bool:
-        """Best effort: note a fail-closed block in the audit log. False if that failed too."""
-        try:
-            with self.ledger.lock():
-                self.audit.append([self._event("blocked", subject, agent=agent, error=error.message)])
-            return True
-        except AgentgateError:
-            return False
 
     # -- humans ---------------------------------------------------------------------------
 

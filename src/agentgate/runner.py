@@ -6,6 +6,7 @@ Exit codes follow the shell's conventions: the child's own code; 128+N when sign
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -44,21 +45,17 @@ def run(argv: Sequence[str], env: Mapping[str, str] | None = None) -> RunResult:
         if pid is None:
             pending.append(signum)
         else:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signum)
-            except ProcessLookupError:
-                pass
 
     previous = {}
     for sig in FORWARDED:
-        try:
+        with contextlib.suppress(OSError, ValueError):
             previous[sig] = signal.signal(sig, forward)
-        except (OSError, ValueError):
-            pass
     try:
         try:
             pid = os.posix_spawnp(argv[0], list(argv), dict(env if env is not None else os.environ),
-                                  setsigdef=FORWARDED + (signal.SIGPIPE,), setsigmask=())
+                                  setsigdef=(*FORWARDED, signal.SIGPIPE), setsigmask=())
         except FileNotFoundError:
             return RunResult(127, f"command not found: {argv[0]}")
         except PermissionError:
@@ -66,17 +63,13 @@ def run(argv: Sequence[str], env: Mapping[str, str] | None = None) -> RunResult:
         except OSError as e:
             return RunResult(126, f"cannot execute {argv[0]}: {e.strerror or e}")
         for sig in pending:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
         _, status = os.waitpid(pid, 0)
         code = os.waitstatus_to_exitcode(status)
         return RunResult(128 - code if code < 0 else code)
     finally:
         for sig, handler in previous.items():
-            try:
+            with contextlib.suppress(OSError, ValueError):
                 signal.signal(sig, handler)
-            except (OSError, ValueError):
-                pass
         sys.stdout.flush()

@@ -7,6 +7,7 @@ to the file changes its hash and so untrusts it again.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -59,7 +60,5 @@ def write_trust(path: Path, files: dict[str, str]) -> None:
         raise StateError(f"cannot write trust records {path}: {e.strerror or e}") from None
     finally:
         if tmp is not None:
-            try:
+            with contextlib.suppress(OSError):
                 os.unlink(tmp)
-            except OSError:
-                pass

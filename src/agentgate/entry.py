@@ -1,0 +1,161 @@
+"""The console-script entry point, with a typer-free fast path for `agentgate run`.
+
+`run` is on every gated command's path, so its start-up cost matters: this module parses the plain
+`agentgate [--policy P] run [--json] [--agent NAME] [--] CMD...` form itself and imports only the
+gate. Anything else (help, other commands, unusual spellings) goes to the typer app in cli.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+EXIT_INTERNAL = 70
+
+
+def want_json(flag: bool) -> bool:
+    return flag or os.environ.get("AGENTGATE_JSON", "") not in ("", "0", "false", "no")
+
+
+def err(text: str) -> None:
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
+def emit_json(obj: object) -> None:
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def report_error(e: Exception, as_json: bool) -> int:
+    """One stderr line (plus a hint), a JSON error object under --json; returns the exit code."""
+    from .errors import AgentgateError
+
+    assert isinstance(e, AgentgateError)
+    msg = f"agentgate: error: {e.message}"
+    if e.hint:
+        msg += f"\n  hint: {e.hint}"
+    err(msg)
+    if as_json:
+        emit_json({"allowed": False, **e.to_dict()})
+    return e.exit_code
+
+
+def run_command(cmd: Sequence[str], *, policy: str | None, as_json: bool, agent: str | None,
+                lock_timeout: float | None = None) -> int:
+    """`agentgate run`: decide, record, run if allowed; return the exit code."""
+    from pathlib import Path
+
+    from .errors import AgentgateError, UsageError
+    from .gate import GATED_ENV, Gate, Subject, load_policy, record_blocked
+    from .paths import StatePaths
+    from .runner import run as run_child
+
+    agent_name = agent or os.environ.get("AGENTGATE_AGENT") or "unknown"
+    paths = StatePaths.default()
+    subject = None
+    try:
+        if not cmd:
+            raise UsageError("no command given", "usage: agentgate run [--json] [--agent NAME] -- CMD [ARG...]")
+        try:
+            cwd = Path(os.getcwd()).resolve()
+        except OSError as e:
+            raise UsageError(f"the current directory is not accessible: {e.strerror or e}") from None
+        subject = Subject("argv", tuple(cmd), str(cwd))
+        if lock_timeout is None:
+            lock_timeout = lock_timeout_from_env()
+        try:
+            gate = Gate(load_policy(policy, cwd, paths), paths, lock_timeout=lock_timeout)
+        except AgentgateError as e:
+            record_blocked(paths, subject, agent_name, e)
+            raise
+        outcome = gate.authorize(subject, agent_name)
+    except AgentgateError as e:
+        return report_error(e, as_json)
+    if not outcome.allowed:
+        err(outcome.message())
+        if as_json:
+            emit_json(outcome.to_dict())
+        return outcome.exit_code
+    if outcome.via_grant:
+        err(f"agentgate: allowed once by approved grant {outcome.approval_id}")
+    if as_json:  # stdout belongs to the command: the decision goes to stderr
+        err(json.dumps(outcome.to_dict(), ensure_ascii=False))
+    env = dict(os.environ)
+    env[GATED_ENV] = "1"
+    result = run_child(list(cmd), env)
+    if result.error:
+        err(f"agentgate: {result.error}")
+    try:
+        gate.record_exit(outcome, result.exit_code, agent_name)
+    except AgentgateError as e:
+        err(f"agentgate: warning: the command ran (exit {result.exit_code}) but its exit could "
+            f"not be logged: {e.message}")
+    return result.exit_code
+
+
+def lock_timeout_from_env() -> float:
+    from .errors import UsageError
+
+    raw = os.environ.get("AGENTGATE_LOCK_TIMEOUT", "10")
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        raise UsageError(f"AGENTGATE_LOCK_TIMEOUT must be a number of seconds, not {raw!r}") from None
+
+
+def parse_fast_run(argv: Sequence[str]) -> tuple[str | None, bool, str | None, list[str]] | None:
+    """(policy, json, agent, cmd) for the plain `run` form, else None (typer handles it)."""
+    i, n = 0, len(argv)
+    policy: str | None = None
+    if i < n and argv[i].startswith("--policy"):
+        if argv[i] == "--policy" and i + 1 < n:
+            policy, i = argv[i + 1], i + 2
+        elif argv[i].startswith("--policy="):
+            policy, i = argv[i][len("--policy="):], i + 1
+        else:
+            return None
+    if i >= n or argv[i] != "run":
+        return None
+    i += 1
+    as_json, agent = False, None
+    while i < n:
+        a = argv[i]
+        if a == "--":
+            i += 1
+            break
+        if a == "--json":
+            as_json, i = True, i + 1
+        elif a == "--agent" and i + 1 < n:
+            agent, i = argv[i + 1], i + 2
+        elif a.startswith("--agent="):
+            agent, i = a[len("--agent="):], i + 1
+        elif a.startswith("-"):
+            return None  # --help and anything unexpected: let typer answer
+        else:
+            break
+    cmd = list(argv[i:])
+    if not cmd:
+        return None
+    return policy, as_json, agent, cmd
+
+
+def main() -> None:
+    try:
+        fast = parse_fast_run(sys.argv[1:])
+        if fast is not None:
+            policy, flag, agent, cmd = fast
+            sys.exit(run_command(cmd, policy=policy, as_json=want_json(flag), agent=agent))
+        from .cli import app
+
+        app()
+    except KeyboardInterrupt:
+        err("agentgate: interrupted")
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as e:  # a bug: fail closed, never a silent allow
+        err(f"agentgate: internal error: {type(e).__name__}: {e} (nothing was run)")
+        sys.exit(EXIT_INTERNAL)
