@@ -1,0 +1,98 @@
+"""Repo-local `.agentgate.toml`: found upward to the repo root, restrictions only until trusted."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import ag
+
+REPO_POLICY = """\
+version = 1
+[settings]
+default = "ask"
+[[rule]]
+id = "repo-no-curl"
+decision = "deny"
+reason = "No network from this repo."
+commands = ["curl"]
+[[rule]]
+id = "repo-allow-deploy"
+decision = "allow"
+commands = ["deployer"]
+"""
+
+
+@pytest.fixture
+def repo(tmp_path: Path, policy_file: Path) -> Path:
+    root = tmp_path / "repo"
+    (root / ".git").mkdir(parents=True)
+    (root / "sub" / "deeper").mkdir(parents=True)
+    (root / ".agentgate.toml").write_text(REPO_POLICY)
+    return root
+
+
+def check(*cmd: str, cwd: Path) -> tuple[int, dict[str, object]]:
+    r = ag("check", "--json", "--", *cmd, cwd=cwd)
+    return r.returncode, json.loads(r.stdout)
+
+
+def test_untrusted_repo_policy_only_restricts(repo: Path) -> None:
+    cwd = repo / "sub" / "deeper"
+    code, obj = check("curl", "https://example.com", cwd=cwd)
+    assert (code, obj["decision"], obj["rule"]) == (77, "deny", "repo-no-curl")
+    code, obj = check("deployer", "--prod", cwd=cwd)     # its allow rule is ignored
+    assert (code, obj["rule"]) == (75, "deploy-prod")
+    code, obj = check("ls", cwd=cwd)                      # its default "ask" is ignored
+    assert code == 0
+    sources = obj["policies"]
+    assert [s["kind"] for s in sources] == ["env", "repo"]
+    assert sources[1]["trusted"] is False
+    assert "untrusted" in sources[1]["note"]
+    human = ag("check", "--", "ls", cwd=cwd).stdout
+    assert "UNTRUSTED" in human and ".agentgate.toml" in human
+
+
+def test_trust_then_any_change_untrusts(repo: Path) -> None:
+    r = ag("policy", "trust", cwd=repo)
+    assert r.returncode == 0, r.stderr
+    assert "trusted" in r.stderr
+    code, obj = check("deployer", "--prod", cwd=repo)    # a trusted allow rule counts, but ...
+    assert obj["parts"][0]["rules"] == ["deploy-prod", "repo-allow-deploy"]
+    assert code == 75                                    # ... the strictest decision still wins
+    code, obj = check("ls", cwd=repo)                    # its stricter default now applies
+    assert (code, obj["decision"]) == (75, "ask")
+    assert obj["policies"][1]["trusted"] is True
+    (repo / ".agentgate.toml").write_text(REPO_POLICY + "\n# edited\n")
+    code, obj = check("ls", cwd=repo)
+    assert code == 0 and obj["policies"][1]["trusted"] is False
+    events = [json.loads(x) for x in ag("log", "--json", "--event", "policy_trusted").stdout.splitlines()]
+    assert len(events) == 1 and events[0]["files"] == [str((repo / ".agentgate.toml").resolve())]
+
+
+def test_search_stops_at_the_repository_root(tmp_path: Path, repo: Path) -> None:
+    (tmp_path / ".agentgate.toml").write_text(
+        '[[rule]]\nid = "outside"\ndecision = "deny"\ncommands = ["ls"]\n')
+    code, obj = check("ls", cwd=repo / "sub")
+    assert code == 0
+    assert all("outside" not in p["rules"] for p in obj["parts"])
+
+
+def test_trust_through_the_gate_is_refused(repo: Path) -> None:
+    r = ag("run", "--", "agentgate", "policy", "trust", cwd=repo)
+    assert r.returncode == 77
+    r = ag("policy", "trust", cwd=repo, env={"AGENTGATE_GATED": "1"})
+    assert r.returncode == 77
+    assert "outside the gate" in r.stderr
+    code, obj = check("ls", cwd=repo)
+    assert obj["policies"][1]["trusted"] is False
+
+
+def test_invalid_repo_policy_fails_closed(repo: Path, fake_bin: Path, marker: Path) -> None:
+    (repo / ".agentgate.toml").write_text('[[rule]]\nid = "x"\ndecision = "sometimes"\ncommands = ["a"]\n')
+    r = ag("run", "--", "deployer", "site", cwd=repo)
+    assert r.returncode == 78
+    assert ".agentgate.toml" in r.stderr and "rule 'x'" in r.stderr
+    assert not marker.exists()
+    assert ag("policy", "trust", cwd=repo).returncode == 78  # an invalid file cannot be trusted
