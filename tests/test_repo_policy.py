@@ -85,7 +85,7 @@ def test_trust_through_the_gate_is_refused(repo: Path) -> None:
     r = ag("policy", "trust", cwd=repo, env={"AGENTGATE_GATED": "1"})
     assert r.returncode == 77
     assert "outside the gate" in r.stderr
-    code, obj = check("ls", cwd=repo)
+    _code, obj = check("ls", cwd=repo)
     assert obj["policies"][1]["trusted"] is False
 
 

@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -22,6 +22,10 @@ from .entry import err as _err
 from .entry import lock_timeout_from_env, report_error
 from .entry import want_json as _want_json
 from .errors import EXIT_CONFIG, EXIT_DENIED, AgentgateError, UsageError
+
+if TYPE_CHECKING:
+    from .audit import AuditLog
+    from .gate import Gate
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -67,7 +71,7 @@ def handled(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _gate(cwd: Path | None = None):  # type: ignore[no-untyped-def]
+def _gate(cwd: Path | None = None) -> Gate:
     from .gate import Gate, load_policy
     from .paths import StatePaths
 
@@ -397,7 +401,7 @@ def log(
         print_events(ev for _raw, ev in lines)
 
 
-def _audit():  # type: ignore[no-untyped-def]
+def _audit() -> AuditLog:
     from .audit import AuditLog
     from .paths import StatePaths
 

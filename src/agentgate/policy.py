@@ -29,6 +29,7 @@ _DURATION_PART = re.compile(r"(\d+)([smhd])")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _LONG_OPT = re.compile(r"--[A-Za-z0-9][A-Za-z0-9_.-]*=")
 _SHORT_CLUSTER = re.compile(r"-[A-Za-z][A-Za-z0-9]+")
+_WORD = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*")
 
 EMBEDDED_NAME = "<embedded default>"
 
@@ -331,9 +332,9 @@ class Policy:
 
     def names_program(self, text: str) -> str | None:
         """A program that a non-allow rule names, if it appears as a word in ``text``."""
-        for word in re.findall(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*", text):
+        for word in _WORD.findall(text):
             if word in self._named:
-                return word
+                return str(word)
         return None
 
     def evaluate(self, analysis: shell.Analysis) -> Evaluation:

@@ -62,9 +62,9 @@ def run(argv: Sequence[str], env: Mapping[str, str] | None = None) -> RunResult:
             return RunResult(126, f"permission denied: {argv[0]}")
         except OSError as e:
             return RunResult(126, f"cannot execute {argv[0]}: {e.strerror or e}")
-        for sig in pending:
+        for signum in pending:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
+                os.kill(pid, signum)
         _, status = os.waitpid(pid, 0)
         code = os.waitstatus_to_exitcode(status)
         return RunResult(128 - code if code < 0 else code)
