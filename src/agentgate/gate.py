@@ -9,6 +9,7 @@ a consumed grant, and an audit line in every case. The caller runs the command o
 from __future__ import annotations
 
 import os
+import re
 import socket
 import time
 from collections.abc import Callable, Sequence
@@ -37,6 +38,7 @@ REASON_PENDING = "Permission requires approval before execution; the request is 
 REASON_GRANT = "Action allowed by approved permission grant."
 REPO_POLICY_NAME = ".agentgate.toml"
 SELF_APPROVAL_RULE = "agentgate-self-approval"
+PROTECTED_RULE = "agentgate-protected-files"
 GATED_ENV = "AGENTGATE_GATED"
 
 
@@ -244,13 +246,43 @@ class Gate:
             ev = self.policy.check_script(subject.argv[0])
         else:
             ev = self.policy.check_argv(subject.argv)
-        if subject.kind != "action":
-            for part in ev.parts:
-                if not part.opaque and _is_self_approval(part.argv):
-                    reason = ("An agent must not approve, deny or trust on its own behalf; a human "
-                              "runs these outside the gate.")
-                    return pol.Evaluation(pol.DENY, SELF_APPROVAL_RULE, reason, ev.parts, "rule")
+        if subject.kind == "action":
+            return ev
+        for part in ev.parts:
+            if not part.opaque and _is_self_approval(part.argv):
+                reason = ("An agent must not approve, deny or trust on its own behalf; a human "
+                          "runs these outside the gate.")
+                return pol.Evaluation(pol.DENY, SELF_APPROVAL_RULE, reason, ev.parts, "rule")
+        if pol.RANK[ev.decision] < pol.RANK[pol.ASK]:
+            hit = self.protected_reference(" ".join(subject.argv))
+            if hit is not None:
+                reason = (f"The command refers to agentgate's own files ({hit}); changes to the "
+                          "policy or the state need a human.")
+                return pol.Evaluation(pol.ASK, PROTECTED_RULE, reason, ev.parts, "rule")
         return ev
+
+    def protected_paths(self) -> list[str]:
+        """Files an agent must not change on its own: the policies in force and the state dir."""
+        out = [str(self.paths.root), str(user_policy_path())]
+        out.extend(s.path for s in self.policy.sources if not s.path.startswith("<"))
+        return out
+
+    def protected_reference(self, text: str) -> str | None:
+        """The first protected path (in any common spelling) that ``text`` mentions, if any."""
+        if REPO_POLICY_NAME in text:
+            return REPO_POLICY_NAME
+        home = os.path.expanduser("~")
+        for p in self.protected_paths():
+            spellings = {p, os.path.realpath(p)}
+            for q in list(spellings):
+                if home not in ("", "/") and q.startswith(home + "/"):
+                    rest = q[len(home):]
+                    spellings.update({"~" + rest, "$HOME" + rest, "${HOME}" + rest})
+            for q in spellings:
+                # a whole path or a path inside it: /state matches /state/x, not /state2
+                if q and re.search(re.escape(q.rstrip("/")) + r"(?![\w.-])", text):
+                    return p
+        return None
 
     # -- audit helpers -------------------------------------------------------------------
 
@@ -327,7 +359,8 @@ class Gate:
         duration_ms = int((time.monotonic() - outcome.started) * 1000)
         with self.ledger.lock():
             self.audit.append([self._event("exited", outcome.subject, id=outcome.approval_id,
-                                           rule=outcome.rule, agent=agent, exit_code=exit_code,
+                                           rule=outcome.rule, decision=pol.ALLOW, agent=agent,
+                                           exit_code=exit_code,
                                            duration_ms=duration_ms)])
 
     # -- humans ---------------------------------------------------------------------------
@@ -344,31 +377,33 @@ class Gate:
     def approve(self, rid: str, ttl: float | None = None, by: str | None = None) -> Request:
         ttl = self.policy.settings.approval_ttl if ttl is None else ttl
         by = by or self._user
+        failed: AgentgateError | None = None
         with self.ledger.locked() as state:
             events = self._sweep(state)
             try:
                 req = state.approve(rid, ttl, by)
-            except AgentgateError:
-                if events:
-                    self.audit.append(events)
-                raise
-            events.append(self._req_event("approved", req, decision=pol.ASK, by=by, ttl=ttl))
+                events.append(self._req_event("approved", req, decision=pol.ASK, by=by, ttl=ttl))
+            except AgentgateError as e:
+                failed = e  # still save the sweep, or its expiries are logged again next time
             self.audit.append(events)
+        if failed is not None:
+            raise failed
         return req
 
     def deny(self, rid: str, reason: str | None = None, by: str | None = None) -> Request:
         by = by or self._user
+        failed: AgentgateError | None = None
         with self.ledger.locked() as state:
             events = self._sweep(state)
             try:
                 req = state.deny(rid, reason, by, self.policy.settings.request_ttl)
-            except AgentgateError:
-                if events:
-                    self.audit.append(events)
-                raise
-            events.append(self._req_event("human_denied", req, decision=pol.DENY, by=by,
-                                          reason=reason))
+                events.append(self._req_event("human_denied", req, decision=pol.DENY, by=by,
+                                              reason=reason))
+            except AgentgateError as e:
+                failed = e  # still save the sweep, or its expiries are logged again next time
             self.audit.append(events)
+        if failed is not None:
+            raise failed
         return req
 
     def trust(self, files: Sequence[Path]) -> list[tuple[str, str]]:
