@@ -77,6 +77,15 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
+def in_tmp_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run from a directory of tmp_path, away from the repository's own files."""
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    return work
+
+
+@pytest.fixture
 def state_dir(isolated_env: Path) -> Path:
     """$AGENTGATE_HOME (not created yet)."""
     return isolated_env

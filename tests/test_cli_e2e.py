@@ -21,7 +21,7 @@ ID_RE = re.compile(r"^apr_[a-z0-9]+$")
 TS_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 DEPLOY = ("deployer", "site", "--prod")
 
-pytestmark = pytest.mark.usefixtures("policy_file", "fake_bin")
+pytestmark = pytest.mark.usefixtures("in_tmp_cwd", "policy_file", "fake_bin")
 
 
 # --------------------------------------------------------------------------- helpers
@@ -128,8 +128,7 @@ def test_human_deny_blocks_repeats_with_the_reason(marker: Path) -> None:
 
 
 def test_approve_and_deny_refuse_unknown_and_decided_ids() -> None:
-    for verb in ("approve", "deny"):
-        args = (verb, "apr_nosuchthing", "--yes") if verb == "approve" else (verb, "apr_nosuchthing")
+    for args in (("approve", "apr_nosuchthing", "--yes"), ("deny", "apr_nosuchthing")):
         r = ag(*args)
         assert r.returncode != 0
         assert "no request with id 'apr_nosuchthing'" in r.stderr
@@ -198,8 +197,12 @@ def test_approve_on_a_terminal_asks_and_defaults_to_no() -> None:
     ["{python}", "-m", "agentgate", "approve", "{rid}", "--yes"],
     ["{agentgate}", "approve", "{rid}", "--yes"],
     ["sh", "-c", "agentgate approve {rid} --yes"],
+    ["agentgate", "run", "--", "agentgate", "approve", "{rid}", "--yes"],
+    ["{python}", "-c", "import sys; from agentgate.cli import main; "
+                       "sys.argv = ['agentgate', 'approve', '{rid}', '--yes']; main()"],
     ["env", "-u", "AGENTGATE_GATED", "agentgate", "approve", "{rid}", "--yes"],
-], ids=["approve", "deny", "approve-with-policy", "python-m", "full-path", "sh-c", "env-unset"])
+], ids=["approve", "deny", "approve-with-policy", "python-m", "full-path", "sh-c", "nested-run",
+        "python-c", "env-unset"])
 def test_approve_or_deny_through_the_gate_is_denied(inner: list[str], policy_file: Path) -> None:
     rid = block(*DEPLOY)
     argv = [w.format(rid=rid, policy=policy_file, python=sys.executable, agentgate=AGENTGATE)
@@ -232,13 +235,14 @@ def test_expiry_of_pending_requests_grants_and_denials(
     approve(short, "--ttl", "1s")
     denied = block("deployer", "denied", "--prod")
     assert ag("deny", denied, "--reason", "later").returncode == 0
-    waiting = block("deployer", "waiting", "--prod")
     g, s = show(grant), show(short)
     assert g["expires_at"] - g["decided_at"] == pytest.approx(2)
     assert s["expires_at"] - s["decided_at"] == pytest.approx(1)
+    waiting = block("deployer", "waiting", "--prod")
+    created = time.monotonic()
     assert pending_ids() == [waiting]
 
-    time.sleep(2.5)
+    time.sleep(max(0.0, created + 2.5 - time.monotonic()))
     r = ag("approve", waiting, "--yes")
     assert r.returncode != 0
     assert "expired" in r.stderr
@@ -473,10 +477,14 @@ def test_missing_policy_file_fails_closed(tmp_path: Path, marker: Path) -> None:
 # --------------------------------------------------------------------------- broken state
 
 
-def test_corrupt_ledger_fails_closed_and_is_left_untouched(state_dir: Path, marker: Path) -> None:
+@pytest.mark.parametrize("content", [b"{not json", b"", b"[]", b'{"version": 99, "requests": {}}',
+                                     b'{"version": 1, "requests": {"apr_x": {"id": 1}}}'],
+                         ids=["not-json", "empty", "list", "future-version", "bad-record"])
+def test_corrupt_ledger_fails_closed_and_is_left_untouched(
+        content: bytes, state_dir: Path, marker: Path) -> None:
     state_dir.mkdir()
     ledger = state_dir / "ledger.json"
-    ledger.write_bytes(b"{not json")
+    ledger.write_bytes(content)
     r = ag("run", "--", *DEPLOY)
     assert r.returncode == 78
     assert str(ledger) in r.stderr
@@ -486,7 +494,9 @@ def test_corrupt_ledger_fails_closed_and_is_left_untouched(state_dir: Path, mark
     assert err["allowed"] is False and err["exitCode"] == 78
     assert ag("pending").returncode == 78
     assert ag("approve", "apr_x", "--yes").returncode == 78
-    assert ledger.read_bytes() == b"{not json"
+    assert ag("deny", "apr_x").returncode == 78
+    assert ledger.read_bytes() == content
+    assert list(state_dir.glob(".ledger-*")) == []
     assert not marker.exists()
 
 

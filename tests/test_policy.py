@@ -146,6 +146,21 @@ resources = ["vercel.com", "*.prod.example.com"]
     assert p.check_action("deploy_production", "api.prod.example.com").decision == "ask"
     assert p.check_action("deploy_production", "staging.example.com").decision == "allow"
     assert p.check_action("read_logs", "vercel.com").decision == "allow"
+    assert p.check_action("deploy_production").decision == "ask"  # unknown resource: restrict
+
+
+def test_allow_rule_with_resources_needs_a_resource() -> None:
+    p = pol.parse_policy("""
+[settings]
+default = "ask"
+[[rule]]
+id = "staging-ok"
+decision = "allow"
+actions = ["deploy"]
+resources = ["staging.*"]
+""")
+    assert p.check_action("deploy", "staging.example.com").decision == "allow"
+    assert p.check_action("deploy").decision == "ask"
 
 
 def test_index_keeps_large_policies_correct() -> None:

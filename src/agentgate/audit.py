@@ -11,17 +11,20 @@ the chain continues into the new file, and readers walk the rolled files oldest 
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
 from typing import Any
 
 from .errors import StateError
+from .faults import fault
 
 GENESIS = "0" * 64
 _TAIL_CHUNK = 64 * 1024
@@ -52,6 +55,11 @@ def line_hash(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
+def parse_line(raw: bytes) -> Any:
+    """json.loads for one audit line; argv bytes that are not UTF-8 come back as surrogates."""
+    return json.loads(raw.decode("utf-8", "surrogateescape"))
+
+
 def _dumps(event: dict[str, Any]) -> bytes:
     return json.dumps(event, separators=(",", ":"), ensure_ascii=False, sort_keys=False).encode("utf-8", "surrogateescape")
 
@@ -75,12 +83,20 @@ class AuditLog:
     # -- files ---------------------------------------------------------------------------
 
     def rolled_files(self) -> list[Path]:
-        """Rolled logs, oldest first (the names sort by time)."""
-        stem = self.path.stem
+        """Rolled logs, oldest first: by time stamp, then by the ``-N`` of a same-second roll."""
+        import re
+
+        name = re.compile(re.escape(self.path.stem) + r"-(\d{8}T\d{6}Z)(?:-(\d+))?"
+                          + re.escape(self.path.suffix))
+        found = []
         try:
-            return sorted(p for p in self.path.parent.glob(f"{stem}-*{self.path.suffix}") if p.is_file())
+            for p in self.path.parent.glob(f"{self.path.stem}-*{self.path.suffix}"):
+                m = name.fullmatch(p.name)
+                if m and p.is_file():
+                    found.append((m.group(1), int(m.group(2) or 0), p))
         except OSError as e:
             raise StateError(f"cannot list {self.path.parent}: {e.strerror or e}") from None
+        return [p for _, _, p in sorted(found)]
 
     def files(self) -> list[Path]:
         out = self.rolled_files()
@@ -126,7 +142,7 @@ class AuditLog:
                 if last is None:
                     continue
                 try:
-                    seq = int(json.loads(last)["seq"])
+                    seq = int(parse_line(last)["seq"])
                 except (ValueError, KeyError, TypeError):
                     # A damaged last line: continue the chain from its bytes; verify reports it.
                     seq = -1
@@ -138,8 +154,12 @@ class AuditLog:
 
     # -- writing -------------------------------------------------------------------------
 
-    def append(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Append events (caller holds the ledger lock). Adds ts/seq/prev; returns the lines."""
+    def append(self, events: list[dict[str, Any]], *, durable: bool = True) -> list[dict[str, Any]]:
+        """Append events (caller holds the ledger lock). Adds ts/seq/prev; returns the lines.
+
+        ``durable`` fsyncs before returning; callers pass False only for lines that record no
+        state change (a decision by rule, an exit code), since a crash of the process loses
+        nothing either way and the next durable append flushes the whole file."""
         if not events:
             return []
         try:
@@ -163,12 +183,21 @@ class AuditLog:
             data = b"".join(chunks)
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             try:
-                n = os.write(fd, data)
-                if n != len(data):
-                    raise OSError(28, f"short write ({n} of {len(data)} bytes)")
-                os.fsync(fd)
+                size = os.fstat(fd).st_size
+                try:
+                    fault("audit.write", fd, data)
+                    n = os.write(fd, data)
+                    if n != len(data):
+                        raise OSError(errno.ENOSPC, f"short write ({n} of {len(data)} bytes)")
+                    if durable:
+                        os.fsync(fd)
+                except OSError:
+                    with contextlib.suppress(OSError):
+                        os.ftruncate(fd, size)  # leave no partial line behind (disk full)
+                    raise
             finally:
                 os.close(fd)
+            fault("audit.written")
             return written
         except OSError as e:
             raise StateError(f"cannot append to audit log {self.path}: {e.strerror or e}",
@@ -203,48 +232,96 @@ class AuditLog:
                     yield p, n, raw.rstrip(b"\n")
 
     def events(self) -> Iterator[dict[str, Any]]:
-        """Parsed events; a line that is not JSON raises StateError naming file and line."""
-        for p, n, raw in self.raw_lines():
-            if not raw:
-                continue
-            try:
-                ev = json.loads(raw)
-            except ValueError:
-                raise StateError(f"{p}:{n}: audit line is not JSON (a torn or edited line?)",
-                                 "run `agentgate log verify` for details") from None
-            if isinstance(ev, dict):
-                yield ev
+        """Parsed events, across files (see :func:`parse_lines` for lines that are not JSON)."""
+        for _raw, ev in parse_lines(self.raw_lines()):
+            yield ev
 
-    def verify(self) -> VerifyResult:
+    def verify(self, lines: Iterable[tuple[Path, int, bytes]] | None = None) -> VerifyResult:
+        """Walk the chain across every file. A line that is not JSON fails verification, except a
+        fragment of an interrupted write that the next line provably chains over (its ``prev``
+        and ``seq`` continue from the line before the fragment): that is listed, not fatal."""
         prev, seq, count = GENESIS, 0, 0
-        for p, n, raw in self.raw_lines():
-            count += 1
+        fragments: list[str] = []  # consecutive non-JSON lines not yet bridged
+        interrupted: list[str] = []
+        for p, n, raw in self.raw_lines() if lines is None else lines:
             where = f"{p}:{n}"
             try:
-                ev = json.loads(raw)
+                ev = parse_line(raw)
                 if not isinstance(ev, dict):
                     raise ValueError
             except ValueError:
-                note = " (an incomplete last line: a write was interrupted)" if self._is_last(p, n) else ""
-                return VerifyResult(False, count - 1, where, f"line is not a JSON object{note}")
+                fragments.append(where)
+                continue
+            if fragments:
+                if ev.get("prev") != prev or ev.get("seq") != seq + 1:
+                    return VerifyResult(False, count, fragments[0],
+                                        "line is not a JSON object, and the next line does not "
+                                        "chain over it (an edited line, not an interrupted write)",
+                                        tuple(interrupted))
+                interrupted.extend(fragments)
+                fragments.clear()
+            count += 1
             if ev.get("prev") != prev:
                 return VerifyResult(False, count - 1, where,
                                     "hash chain broken: 'prev' does not match the previous line "
-                                    "(a line was edited, deleted or reordered)")
+                                    "(a line was edited, deleted or reordered)", tuple(interrupted))
             if ev.get("seq") != seq + 1:
                 return VerifyResult(False, count - 1, where,
-                                    f"sequence broken: expected seq {seq + 1}, found {ev.get('seq')!r}")
+                                    f"sequence broken: expected seq {seq + 1}, found {ev.get('seq')!r}",
+                                    tuple(interrupted))
             seq, prev = seq + 1, line_hash(raw)
-        return VerifyResult(True, count, None, None)
+        if fragments:
+            last_file = Path(fragments[-1].rsplit(":", 1)[0])
+            problem = ("line is not a JSON object" if _ends_with_newline(last_file) else
+                       "an incomplete last line: a write was interrupted (a crash or a full disk); "
+                       "the next append starts a new line and continues the chain from the last "
+                       "whole line")
+            return VerifyResult(False, count, fragments[0], problem, tuple(interrupted))
+        return VerifyResult(True, count, None, None, tuple(interrupted))
 
-    def _is_last(self, path: Path, n: int) -> bool:
-        if path != self.path:
-            return False
+
+def parse_lines(lines: Iterable[tuple[Path, int, bytes]],
+                skip: Callable[[bytes], bool] | None = None) -> Iterator[tuple[bytes, dict[str, Any]]]:
+    """(raw, event) for each JSON object line, streaming; ``skip(raw)`` drops a line unparsed.
+
+    A line that is not JSON is stepped over when it is the fragment of an interrupted write: the
+    next whole line chains over it (its ``prev`` is the hash of the line before), or it ends the
+    log without a newline. Any other such line raises StateError naming the file and line
+    (``log verify`` tells more)."""
+    last: bytes | None = None  # the last line that was not a fragment
+    pending: tuple[Path, int, str] | None = None  # a fragment and the prev that must bridge it
+    for path, n, raw in lines:
+        if not raw:
+            continue
+        if pending is None and skip is not None and skip(raw):
+            last = raw
+            continue
         try:
-            with open(path, "rb") as f:
-                return sum(1 for _ in f) == n
-        except OSError:
-            return False
+            ev = parse_line(raw)
+        except ValueError:
+            if pending is None:
+                pending = (path, n, GENESIS if last is None else line_hash(last))
+            continue
+        if pending is not None:
+            if not isinstance(ev, dict) or ev.get("prev") != pending[2]:
+                raise StateError(f"{pending[0]}:{pending[1]}: audit line is not JSON (an edited "
+                                 "line?)", "run `agentgate log verify` for details")
+            pending = None
+        last = raw
+        if isinstance(ev, dict):
+            yield raw, ev
+    if pending is not None and _ends_with_newline(pending[0]):
+        raise StateError(f"{pending[0]}:{pending[1]}: audit line is not JSON (an edited line?)",
+                         "run `agentgate log verify` for details")
+
+
+def _ends_with_newline(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            f.seek(-1, os.SEEK_END)
+            return f.read(1) == b"\n"
+    except OSError:
+        return True
 
 
 @dataclass(frozen=True)
@@ -253,7 +330,8 @@ class VerifyResult:
     lines: int  # lines that verified
     first_bad: str | None  # "file:line"
     problem: str | None
+    interrupted: tuple[str, ...] = ()  # "file:line" of fragments the chain provably skips
 
     def to_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "verifiedLines": self.lines, "firstBad": self.first_bad,
-                "problem": self.problem}
+                "problem": self.problem, "interrupted": list(self.interrupted)}

@@ -7,10 +7,11 @@ unusable, 2 usage, 1 refused (e.g. declined confirmation), 70 internal error.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -391,7 +392,8 @@ def log(
 
     flt = Filter.build(since=since, until=until, events=event or [], request_id=request_id,
                        rule=rule, agent=agent)
-    lines = select(_audit(), flt, tail)
+    audit = _audit()
+    lines = select(audit, flt, tail, _with_progress(audit))
     if _state["json"]:
         out = sys.stdout.buffer
         for raw, _ev in lines:
@@ -408,18 +410,60 @@ def _audit() -> AuditLog:
     return AuditLog(StatePaths.default().audit)
 
 
+def _with_progress(audit: AuditLog) -> Iterator[tuple[Path, int, bytes]]:
+    """The log's lines, with a progress bar on a terminal when the read is long."""
+    from .render import progress_lines
+
+    total = 0
+    for p in audit.files():
+        with contextlib.suppress(OSError):
+            total += p.stat().st_size
+    return progress_lines(audit.raw_lines(), total)
+
+
+@log_app.command("summary")
+@handled
+def log_summary(
+    json_: JsonOpt = False,
+    since: Annotated[str | None, typer.Option(
+        "--since", metavar="DURATION|TIMESTAMP", help="Only events newer than this (e.g. 24h).")] = None,
+    until: Annotated[str | None, typer.Option(
+        "--until", metavar="DURATION|TIMESTAMP", help="Only events older than this.")] = None,
+) -> None:
+    """Count events over a period, per event, per rule and per agent."""
+    from .logview import Filter, summarize
+    from .render import print_summary
+
+    flt = Filter.build(since=since, until=until, events=[], request_id=None, rule=None, agent=None)
+    audit = _audit()
+    summary = summarize(audit, flt, _with_progress(audit)).to_dict()
+    if _state["json"]:
+        _emit_json(summary)
+    else:
+        print_summary(summary)
+
+
 @log_app.command("verify")
 @handled
 def log_verify(json_: JsonOpt = False) -> None:
     """Check the audit log's hash chain: exit 0 intact, 1 broken (naming the first bad line)."""
-    res = _audit().verify()
+    audit = _audit()
+    res = audit.verify(_with_progress(audit))
     if _state["json"]:
         _emit_json(res.to_dict())
     elif res.ok:
         _err(f"ok: {res.lines} lines, hash chain intact.")
     else:
         _err(f"BROKEN at {res.first_bad}: {res.problem} ({res.lines} lines verified before it).")
+    if res.interrupted and not _state["json"]:
+        _err(f"note: {len(res.interrupted)} fragment(s) of interrupted writes, which the chain "
+             f"continues over: {', '.join(res.interrupted)}")
     raise typer.Exit(0 if res.ok else 1)
+
+
+from .cli_agents import register as _register_agents  # noqa: E402
+
+_register_agents(app)
 
 
 def main() -> None:

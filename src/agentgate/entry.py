@@ -25,7 +25,12 @@ def err(text: str) -> None:
 
 
 def emit_json(obj: object) -> None:
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    text = json.dumps(obj, ensure_ascii=False)
+    try:
+        text.encode(sys.stdout.encoding or "utf-8", sys.stdout.errors or "strict")
+    except (UnicodeEncodeError, LookupError):  # e.g. argv bytes that are not UTF-8
+        text = json.dumps(obj)
+    sys.stdout.write(text + "\n")
     sys.stdout.flush()
 
 

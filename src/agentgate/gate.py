@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from .ledger import (
     Request,
     current_user,
     fingerprint,
+    hostname,
     make_request,
 )
 from .paths import StatePaths, user_policy_path
@@ -219,8 +219,8 @@ def record_blocked(paths: StatePaths, subject: Subject | None, agent: str,
                                   "error": error.message}
             if subject is not None:
                 ev.update({"kind": subject.kind, "argv": list(subject.argv), "cwd": subject.cwd})
-            ev.update({"user": current_user(), "host": socket.gethostname(), "pid": os.getpid()})
-            AuditLog(paths.audit).append([ev])
+            ev.update({"user": current_user(), "host": hostname(), "pid": os.getpid()})
+            AuditLog(paths.audit).append([ev], durable=False)
         return True
     except AgentgateError:
         return False
@@ -235,7 +235,7 @@ class Gate:
         self.ledger = Ledger(paths, clock=clock, lock_timeout=lock_timeout)
         self.audit = AuditLog(paths.audit, max_bytes=policy.settings.audit_max_bytes, clock=clock)
         self._user = current_user()
-        self._host = socket.gethostname()
+        self._host = hostname()
 
     # -- evaluation (no writes) ----------------------------------------------------------
 
@@ -312,11 +312,13 @@ class Gate:
         base = {"agent": agent, "rule": ev.rule, "decision": ev.decision}
         if ev.decision == pol.ALLOW:
             with self.ledger.lock():
-                self.audit.append([self._event("allowed", subject, reason=ev.reason, **base)])
+                self.audit.append([self._event("allowed", subject, reason=ev.reason, **base)],
+                                  durable=False)
             return Outcome(pol.ALLOW, True, False, None, ev.reason, ev.rule, subject, ev)
         if ev.decision == pol.DENY:
             with self.ledger.lock():
-                self.audit.append([self._event("denied", subject, reason=ev.reason, **base)])
+                self.audit.append([self._event("denied", subject, reason=ev.reason, **base)],
+                                  durable=False)
             return Outcome(pol.DENY, False, False, None, ev.reason, ev.rule, subject, ev)
         return self._ask(subject, agent, ev)
 
@@ -361,7 +363,7 @@ class Gate:
             self.audit.append([self._event("exited", outcome.subject, id=outcome.approval_id,
                                            rule=outcome.rule, decision=pol.ALLOW, agent=agent,
                                            exit_code=exit_code,
-                                           duration_ms=duration_ms)])
+                                           duration_ms=duration_ms)], durable=False)
 
     # -- humans ---------------------------------------------------------------------------
 

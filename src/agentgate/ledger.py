@@ -11,7 +11,10 @@ change the state, then write a temp file in the same directory, fsync it and ``o
 A crash at any instant leaves either the old or the new file, never a mix.
 
 Time only moves forward here: the ledger remembers the latest time it has seen and never uses an
-earlier one, so a clock that jumps backwards cannot extend a grant.
+earlier one. That alone would stall the ledger's time after a backwards jump and so stretch a
+grant's real life; a grant therefore also records the boot's monotonic clock (CLOCK_BOOTTIME,
+which counts suspend too) when it is approved and expires once that much real time has passed,
+whatever the wall clock says.
 """
 
 from __future__ import annotations
@@ -22,14 +25,13 @@ import hashlib
 import json
 import os
 import secrets
-import socket
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .errors import Conflict, NotFound, StateError
+from .faults import fault, test_clock
 from .paths import StatePaths
 
 LEDGER_VERSION = 1
@@ -46,6 +48,11 @@ def fingerprint(subject: dict[str, Any]) -> str:
     """sha256 of canonical JSON of what would run (argv or script, and the resolved cwd)."""
     canon = json.dumps(subject, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canon.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def hostname() -> str:
+    """The node name (what socket.gethostname() returns, without importing socket)."""
+    return os.uname().nodename
 
 
 def current_user() -> str:
@@ -77,6 +84,8 @@ class Request:
     consumed_at: float | None = None
     finished_at: float | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
+    approved_boot: str | None = None  # boot id and boot-clock reading when approved
+    approved_mono: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -96,6 +105,17 @@ class LedgerState:
     requests: dict[str, Request]
     now: float
     dirty: bool = False
+    boot: str | None = None  # this boot's id and its monotonic clock (see boot_clock)
+    mono: float = 0.0
+
+    def grant_overdue(self, req: Request) -> bool:
+        """An approved grant whose TTL has passed in real time (same boot) or in ledger time."""
+        if req.expires_at <= self.now:
+            return True
+        if req.approved_mono is None or req.approved_boot is None or req.approved_boot != self.boot:
+            return False
+        ttl = req.expires_at - (req.decided_at if req.decided_at is not None else req.expires_at)
+        return self.mono - req.approved_mono >= ttl
 
     def get(self, rid: str) -> Request:
         req = self.requests.get(rid)
@@ -129,7 +149,8 @@ class LedgerState:
         """Move overdue pending requests and unused grants to ``expired``; return them."""
         out = []
         for req in self.requests.values():
-            if req.status in OPEN and req.expires_at <= self.now:
+            if (req.status == PENDING and req.expires_at <= self.now) or (
+                    req.status == APPROVED and self.grant_overdue(req)):
                 was = req.status
                 req.status = EXPIRED
                 req.finished_at = self.now
@@ -157,6 +178,7 @@ class LedgerState:
         req.decided_at = self.now
         req.decided_by = by
         req.expires_at = self.now + ttl
+        req.approved_boot, req.approved_mono = self.boot, self.mono
         req.note(self.now, "approved", by=by, ttl=ttl)
         self.dirty = True
         return req
@@ -174,7 +196,7 @@ class LedgerState:
         return req
 
     def consume(self, req: Request) -> None:
-        if req.status != APPROVED or req.expires_at <= self.now:
+        if req.status != APPROVED or self.grant_overdue(req):
             raise Conflict(f"grant {req.id} is not usable (status {req.status})")
         req.status = CONSUMED
         req.consumed_at = self.now
@@ -197,12 +219,24 @@ class LedgerState:
         return req
 
 
+def boot_clock() -> tuple[str | None, float]:
+    """(boot id, seconds since boot including suspend); (None, 0.0) where there is no such clock."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", "rb") as f:
+            boot = f.read().strip().decode("ascii")
+        return boot, time.clock_gettime(time.CLOCK_BOOTTIME)
+    except (OSError, AttributeError, UnicodeDecodeError):
+        return None, 0.0
+
+
 class Ledger:
     def __init__(self, paths: StatePaths, *, lock_timeout: float = 10.0,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time,
+                 boot_clock: Callable[[], tuple[str | None, float]] = boot_clock):
         self.paths = paths
         self.lock_timeout = lock_timeout
-        self.clock = clock
+        self.clock = test_clock(clock)
+        self.boot_clock = boot_clock
 
     def _ensure_dir(self) -> None:
         try:
@@ -239,6 +273,7 @@ class Ledger:
         with self.lock():
             state, high_water = self._read()
             state.now = max(self.clock(), high_water)
+            state.boot, state.mono = self.boot_clock()
             yield state
             if state.dirty:
                 self._write(state)
@@ -247,6 +282,7 @@ class Ledger:
         """A snapshot without the lock (for listings); writes go through :meth:`locked`."""
         state, high_water = self._read()
         state.now = max(self.clock(), high_water)
+        state.boot, state.mono = self.boot_clock()
         return state
 
     def _read(self) -> tuple[LedgerState, float]:
@@ -261,7 +297,7 @@ class Ledger:
         hint = (f"the file was left untouched; move it aside (mv {path} {path}.bad) to start "
                 "with an empty ledger, or restore it from a backup")
         try:
-            doc = json.loads(data)
+            doc = json.loads(data.decode("utf-8", "surrogateescape"))  # argv bytes, not UTF-8
         except ValueError as e:
             raise StateError(f"ledger {path} is corrupt (not JSON: {e})", hint) from None
         if not isinstance(doc, dict) or not isinstance(doc.get("requests"), dict):
@@ -280,6 +316,8 @@ class Ledger:
         return LedgerState(reqs, 0.0), float(clock) if isinstance(clock, (int, float)) else 0.0
 
     def _write(self, state: LedgerState) -> None:
+        import tempfile  # only writers pay for it
+
         path = self.paths.ledger
         doc = {"version": LEDGER_VERSION, "clock": state.now,
                "requests": {rid: r.to_dict() for rid, r in state.requests.items()}}
@@ -298,8 +336,10 @@ class Ledger:
                 os.fsync(fd)
             finally:
                 os.close(fd)
+            fault("ledger.tmp_written")
             os.replace(tmp, path)
             tmp = None
+            fault("ledger.replaced")
             dfd = os.open(path.parent, os.O_RDONLY)
             try:
                 os.fsync(dfd)
@@ -319,7 +359,7 @@ def make_request(*, fp: str, kind: str, argv: list[str], cwd: str, rule: str | N
                  agent: str, now: float, request_ttl: float) -> Request:
     req = Request(id=new_id(), fingerprint=fp, kind=kind, argv=argv, cwd=cwd, rule=rule,
                   reason=reason, agent=agent, pid=os.getpid(), user=current_user(),
-                  host=socket.gethostname(), status=PENDING, created_at=now,
+                  host=hostname(), status=PENDING, created_at=now,
                   expires_at=now + request_ttl)
     req.note(now, "approval_requested", agent=agent)
     return req

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-import json
+import functools
+import re
 import time
-from collections import deque
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections import Counter, deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from .audit import AuditLog, parse_iso
-from .errors import StateError, UsageError
+from .audit import AuditLog, now_iso, parse_iso, parse_lines
+from .errors import UsageError
+
+_CANONICAL_TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 
 
 def parse_when(text: str, now: float | None = None) -> float:
@@ -46,9 +50,15 @@ class Filter:
 
     def quick_reject(self, raw: bytes) -> bool:
         """Cheap byte-level pre-check before JSON parsing (never rejects a real match)."""
-        if self.request_id and self.request_id.encode() not in raw:
-            return True
-        return bool(self.agent and self.agent.encode() not in raw)
+        return any(needle not in raw for needle in self._needles)
+
+    @functools.cached_property
+    def _needles(self) -> tuple[bytes, ...]:
+        """The id and agent exactly as the writer encodes them inside a JSON string."""
+        import json
+
+        return tuple(json.dumps(v, ensure_ascii=False)[1:-1].encode("utf-8", "surrogateescape")
+                     for v in (self.request_id, self.agent) if v)
 
     def matches(self, ev: dict[str, Any]) -> bool:
         if self.events and ev.get("event") not in self.events:
@@ -60,8 +70,14 @@ class Filter:
         if self.agent and ev.get("agent") != self.agent:
             return False
         if self.since is not None or self.until is not None:
+            ts = ev.get("ts")
+            if isinstance(ts, str) and _CANONICAL_TS.fullmatch(ts):
+                # now_iso's fixed format sorts like time: compare text, not parsed dates
+                if self.since is not None and ts < self._since_ts:
+                    return False
+                return not (self.until is not None and ts > self._until_ts)
             try:
-                t = parse_iso(str(ev.get("ts")))
+                t = parse_iso(str(ts))
             except ValueError:
                 return False
             if self.since is not None and t < self.since:
@@ -70,22 +86,77 @@ class Filter:
                 return False
         return True
 
+    @functools.cached_property
+    def _since_ts(self) -> str:
+        return now_iso(self.since)
 
-def iter_matching(log: AuditLog, flt: Filter) -> Iterator[tuple[bytes, dict[str, Any]]]:
-    for path, n, raw in log.raw_lines():
-        if not raw or flt.quick_reject(raw):
-            continue
-        try:
-            ev = json.loads(raw)
-        except ValueError:
-            raise StateError(f"{path}:{n}: audit line is not JSON (a torn or edited line?)",
-                             "run `agentgate log verify` for details") from None
-        if isinstance(ev, dict) and flt.matches(ev):
+    @functools.cached_property
+    def _until_ts(self) -> str:
+        return now_iso(self.until)
+
+
+def iter_matching(log: AuditLog, flt: Filter,
+                  lines: Iterable[tuple[Path, int, bytes]] | None = None,
+                  ) -> Iterator[tuple[bytes, dict[str, Any]]]:
+    """Matching (raw, event) pairs; ``lines`` defaults to ``log.raw_lines()`` (e.g. wrapped in a
+    progress display)."""
+    for raw, ev in parse_lines(log.raw_lines() if lines is None else lines, flt.quick_reject):
+        if flt.matches(ev):
             yield raw, ev
 
 
-def select(log: AuditLog, flt: Filter, tail: int | None) -> Iterator[tuple[bytes, dict[str, Any]]]:
-    it = iter_matching(log, flt)
+def select(log: AuditLog, flt: Filter, tail: int | None,
+           lines: Iterable[tuple[Path, int, bytes]] | None = None,
+           ) -> Iterator[tuple[bytes, dict[str, Any]]]:
+    it = iter_matching(log, flt, lines)
     if tail is None:
         return it
     return iter(deque(it, maxlen=tail))
+
+
+@dataclass
+class Summary:
+    """Counts over the events of a period: per event name, per rule and per agent."""
+
+    since: float | None
+    until: float | None
+    total: int = 0
+    first: str | None = None
+    last: str | None = None
+    by_event: Counter[str] = field(default_factory=Counter)
+    by_rule: dict[str, Counter[str]] = field(default_factory=dict)
+    by_agent: dict[str, Counter[str]] = field(default_factory=dict)
+
+    def add(self, ev: dict[str, Any]) -> None:
+        name = str(ev.get("event"))
+        self.total += 1
+        ts = ev.get("ts")
+        if isinstance(ts, str):
+            self.first = self.first or ts
+            self.last = ts
+        self.by_event[name] += 1
+        rule = ev.get("rule")
+        if rule is not None:
+            self.by_rule.setdefault(str(rule), Counter())[name] += 1
+        agent = ev.get("agent")
+        if agent is not None:
+            self.by_agent.setdefault(str(agent), Counter())[name] += 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "since": now_iso(self.since) if self.since is not None else None,
+            "until": now_iso(self.until) if self.until is not None else None,
+            "events": self.total, "first": self.first, "last": self.last,
+            "byEvent": dict(self.by_event.most_common()),
+            "byRule": {k: dict(v.most_common()) for k, v in sorted(self.by_rule.items())},
+            "byAgent": {k: dict(v.most_common()) for k, v in sorted(self.by_agent.items())},
+        }
+
+
+def summarize(log: AuditLog, flt: Filter,
+              lines: Iterable[tuple[Path, int, bytes]] | None = None) -> Summary:
+    """Count the matching events in one streaming pass (memory grows with names, not events)."""
+    out = Summary(flt.since, flt.until)
+    for _raw, ev in iter_matching(log, flt, lines):
+        out.add(ev)
+    return out

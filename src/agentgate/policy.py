@@ -221,7 +221,10 @@ class Rule:
             return False
         if not self.resources:
             return True
-        return resource is not None and any(fnmatch.fnmatchcase(resource, r) for r in self.resources)
+        if resource is None:
+            # Unknown resource: it might be one of ours. Restrictions apply, permissions do not.
+            return self.decision != ALLOW
+        return any(fnmatch.fnmatchcase(resource, r) for r in self.resources)
 
 
 @dataclass(frozen=True)
@@ -510,7 +513,7 @@ class PolicyFile:
 
 
 def parse_policy_file(text: str | bytes, path: str = "<string>", kind: str = "explicit") -> PolicyFile:
-    data = text.encode() if isinstance(text, str) else text
+    data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
     try:
         raw = tomllib.loads(data.decode("utf-8"))
     except UnicodeDecodeError as e:

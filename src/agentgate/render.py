@@ -6,7 +6,8 @@ import os
 import shlex
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 from .ledger import Request
@@ -112,6 +113,57 @@ def format_event(ev: dict[str, Any]) -> str:
 
 
 def print_events(events: Iterable[dict[str, Any]]) -> None:
-    w = sys.stdout.write
+    out = sys.stdout
     for ev in events:
-        w(format_event(ev) + "\n")
+        line = format_event(ev) + "\n"
+        try:
+            out.write(line)
+        except UnicodeEncodeError:  # argv bytes that are not UTF-8: show them escaped
+            out.write(line.encode("utf-8", "backslashreplace").decode("utf-8"))
+
+
+PROGRESS_MIN_BYTES = 16 * 1024 * 1024  # below this a read is quick: no bar
+
+
+def progress_lines(lines: Iterable[tuple[Path, int, bytes]], total_bytes: int,
+                   label: str = "reading the audit log") -> Iterator[tuple[Path, int, bytes]]:
+    """Pass audit lines through; draw a progress bar on stderr for a long read on a terminal.
+
+    rich is imported only when the bar is drawn, so pipes and CI never pay for it."""
+    if total_bytes < PROGRESS_MIN_BYTES or not sys.stderr.isatty():
+        yield from lines
+        return
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                   TimeRemainingColumn(), console=_console(stderr=True), transient=True,
+                   redirect_stdout=False, redirect_stderr=False)
+    with bar:
+        task = bar.add_task(label, total=total_bytes)
+        done, step = 0, 0
+        for item in lines:
+            done += len(item[2]) + 1
+            step += 1
+            if step >= 4096:
+                bar.update(task, completed=done)
+                step = 0
+            yield item
+
+
+def print_summary(summary: dict[str, Any]) -> None:
+    """The `log summary` tables as plain aligned text (one section per grouping)."""
+    out = [f"period   {summary['since'] or 'start'} .. {summary['until'] or 'now'}",
+           f"events   {summary['events']}"
+           + (f" ({summary['first']} .. {summary['last']})" if summary["first"] else "")]
+    sections = (("by event", {k: {"": v} for k, v in summary["byEvent"].items()}),
+                ("by rule", summary["byRule"]), ("by agent", summary["byAgent"]))
+    for title, groups in sections:
+        if not groups:
+            continue
+        out.append("")
+        out.append(title)
+        width = max(len(k) for k in groups)
+        for key, counts in groups.items():
+            cells = "  ".join(f"{name}={n}" if name else str(n) for name, n in counts.items())
+            out.append(f"  {key:<{width}}  {cells}")
+    sys.stdout.write("\n".join(out) + "\n")

@@ -11,7 +11,6 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
 from .errors import StateError
@@ -44,6 +43,8 @@ def read_trust(path: Path) -> dict[str, str]:
 
 def write_trust(path: Path, files: dict[str, str]) -> None:
     """Atomic write (caller holds the ledger lock)."""
+    import tempfile  # not on the `run` path
+
     data = json.dumps({"version": TRUST_VERSION, "files": files}, indent=1).encode()
     tmp = None
     try:

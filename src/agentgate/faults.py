@@ -1,0 +1,58 @@
+"""Test-only fault injection. Inert in normal use: it reads nothing unless AGENTGATE_TEST_HOOKS=1.
+
+The fault tests (tests/test_faults.py) crash or stall real ``agentgate`` processes at exact
+instants of their ledger and audit writes, then check that nothing was lost or duplicated::
+
+    AGENTGATE_TEST_HOOKS=1 AGENTGATE_TEST_FAULT=audit.write:torn agentgate run -- ...
+
+``AGENTGATE_TEST_FAULT`` is ``POINT:ACTION`` (several joined by ``,``). Points:
+``audit.write`` (before the append's single write), ``audit.written`` (after it and its fsync),
+``ledger.tmp_written`` (temp file complete, before ``os.replace``), ``ledger.replaced`` (after
+it). Actions: ``kill`` (SIGKILL this process), ``torn`` (write the first half of the pending
+bytes, then SIGKILL), ``sleep=SECONDS`` (stall, e.g. while holding the lock), ``enospc`` (fail the
+write as if the disk were full). ``clock:offset=SECONDS`` shifts the ledger's wall clock (a clock
+that jumped). With the hooks off, :func:`fault` is one falsy check.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+_SPEC = os.environ.get("AGENTGATE_TEST_FAULT", "") if os.environ.get("AGENTGATE_TEST_HOOKS") == "1" else ""
+
+
+def fault(point: str, fd: int | None = None, data: bytes = b"") -> None:
+    """Trigger the fault configured for ``point``, if any (tests only)."""
+    if _SPEC:
+        _inject(point, fd, data)
+
+
+def test_clock(clock: Callable[[], float]) -> Callable[[], float]:
+    """``clock``, shifted by ``clock:offset=SECONDS`` when the hooks are on (tests only)."""
+    for item in _SPEC.split(",") if _SPEC else ():
+        where, _, action = item.partition(":")
+        if where == "clock" and action.startswith("offset="):
+            offset = float(action[len("offset="):])
+            return lambda: clock() + offset
+    return clock
+
+
+def _inject(point: str, fd: int | None, data: bytes) -> None:
+    import errno
+    import signal
+    import time
+
+    for item in _SPEC.split(","):
+        where, _, action = item.partition(":")
+        if where != point:
+            continue
+        if action == "torn" and fd is not None and data:
+            os.write(fd, data[: max(1, len(data) // 2)])
+            action = "kill"
+        if action == "kill":
+            os.kill(os.getpid(), signal.SIGKILL)
+        elif action.startswith("sleep="):
+            time.sleep(float(action[len("sleep="):]))
+        elif action == "enospc":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))

@@ -1,0 +1,411 @@
+"""`agentgate hook <agent>` end to end: each agent's real hook JSON through the console script.
+
+Every walkthrough in docs/<agent>.md is backed here: the command is blocked with an approval id,
+a human approves it in another process, the very same hook input is then allowed once, and the
+next identical call is blocked again. Broken input of any kind must still block.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import AGENTGATE, ag
+
+ID_RE = re.compile(r"apr_[a-z0-9]+")
+AGENTS = ("claude-code", "codex", "cursor", "gemini")
+
+pytestmark = pytest.mark.usefixtures("in_tmp_cwd", "policy_file")
+
+
+# --------------------------------------------------------------------------- the agents' shapes
+
+
+def claude_input(command: str, cwd: Path, tool: str = "Bash") -> dict[str, Any]:
+    return {"session_id": "sess-1", "transcript_path": "/tmp/t.jsonl", "cwd": str(cwd),
+            "permission_mode": "default", "hook_event_name": "PreToolUse", "tool_name": tool,
+            "tool_input": {"command": command, "description": "run it"},
+            "tool_use_id": "toolu_01"}
+
+
+def codex_input(command: str, cwd: Path) -> dict[str, Any]:
+    return {"session_id": "s-1", "turn_id": "t-1", "transcript_path": None, "cwd": str(cwd),
+            "hook_event_name": "PreToolUse", "model": "gpt-5", "permission_mode": "default",
+            "tool_name": "Bash", "tool_input": {"command": command}, "tool_use_id": "call-1"}
+
+
+def cursor_input(command: str, cwd: Path) -> dict[str, Any]:
+    return {"hook_event_name": "beforeShellExecution", "conversation_id": "c-1",
+            "generation_id": "g-1", "workspace_roots": [str(cwd)], "command": command,
+            "cwd": str(cwd)}
+
+
+def gemini_input(command: str, cwd: Path) -> dict[str, Any]:
+    return {"session_id": "s-1", "transcript_path": "/tmp/t.json", "cwd": str(cwd),
+            "hook_event_name": "BeforeTool", "timestamp": "2026-11-30T10:00:00Z",
+            "tool_name": "run_shell_command", "tool_input": {"command": command}}
+
+
+INPUTS: dict[str, Callable[[str, Path], dict[str, Any]]] = {
+    "claude-code": claude_input, "codex": codex_input, "cursor": cursor_input,
+    "gemini": gemini_input}
+
+
+def hook(agent: str, payload: dict[str, Any] | str | bytes,
+         env: dict[str, str | None] | None = None) -> subprocess.CompletedProcess[str]:
+    text = payload if isinstance(payload, str) else (
+        payload.decode("latin-1") if isinstance(payload, bytes) else json.dumps(payload))
+    return ag("hook", agent, input=text, env=env)
+
+
+def verdict(agent: str, r: subprocess.CompletedProcess[str]) -> tuple[str, str]:
+    """("allow" | "deny" | "none", the text the agent's model reads), per each protocol."""
+    assert "Traceback" not in r.stderr, r.stderr
+    if agent == "codex":
+        assert r.stdout == ""
+        if r.returncode == 2:
+            assert r.stderr.strip()
+            return "deny", r.stderr
+        assert r.returncode == 0, r
+        return "none", ""
+    if r.returncode == 2:  # fail-closed: blocked on the exit code; stdout still says deny
+        assert r.stderr.strip()
+    else:
+        assert r.returncode == 0, r
+    if agent == "claude-code":
+        if not r.stdout:
+            assert r.returncode == 0
+            return "none", ""
+        out = json.loads(r.stdout)["hookSpecificOutput"]
+        assert out["hookEventName"] == "PreToolUse"
+        decision = out["permissionDecision"]
+        return decision, out["permissionDecisionReason"]
+    if agent == "cursor":
+        out = json.loads(r.stdout)
+        return out["permission"], out["agent_message"]
+    out = json.loads(r.stdout)
+    return out.get("decision", "none"), out.get("reason", "")
+
+
+def approve(rid: str) -> None:
+    r = ag("approve", rid, "--yes")
+    assert r.returncode == 0, r.stderr
+
+
+def audit_events(state: Path) -> list[dict[str, Any]]:
+    path = state / "audit.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+# --------------------------------------------------------------------------- the walkthrough
+
+
+@pytest.mark.parametrize("agent", AGENTS)
+def test_block_approve_retry_once_then_blocked(agent: str, in_tmp_cwd: Path,
+                                               state_dir: Path) -> None:
+    payload = INPUTS[agent]("deployer site --prod", in_tmp_cwd)
+
+    decision, text = verdict(agent, hook(agent, payload))
+    assert decision == "deny"
+    rid = ID_RE.search(text).group(0)  # type: ignore[union-attr]
+    assert f"agentgate approve {rid}" in text and "STOP" in text
+    assert "retry the very same command" in text
+
+    decision, text = verdict(agent, hook(agent, payload))  # still pending: same id, still blocked
+    assert decision == "deny" and rid in text
+
+    approve(rid)  # a human, in another process
+    allowed = hook(agent, payload)
+    decision, _ = verdict(agent, allowed)
+    assert decision == {"codex": "none"}.get(agent, "allow")
+
+    decision, text = verdict(agent, hook(agent, payload))  # the grant was single-use
+    assert decision == "deny"
+    assert ID_RE.search(text).group(0) != rid  # type: ignore[union-attr]
+
+    events = [e for e in audit_events(state_dir) if e.get("id") == rid]
+    assert [e["event"] for e in events][-1] == "grant_consumed"
+    assert {e["agent"] for e in events if "agent" in e} == {agent}
+
+
+def test_claude_grant_answers_allow_with_reason(in_tmp_cwd: Path) -> None:
+    payload = claude_input("deployer --prod", in_tmp_cwd)
+    _, text = verdict("claude-code", hook("claude-code", payload))
+    rid = ID_RE.search(text).group(0)  # type: ignore[union-attr]
+    approve(rid)
+    out = json.loads(hook("claude-code", payload).stdout)["hookSpecificOutput"]
+    assert out["permissionDecision"] == "allow"
+    assert rid in out["permissionDecisionReason"]
+
+
+def test_retry_in_another_directory_is_a_new_request(in_tmp_cwd: Path, tmp_path: Path) -> None:
+    _, text = verdict("claude-code", hook("claude-code", claude_input("deployer --prod", in_tmp_cwd)))
+    approve(ID_RE.search(text).group(0))  # type: ignore[union-attr]
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    decision, _ = verdict("claude-code", hook("claude-code", claude_input("deployer --prod", other)))
+    assert decision == "deny"
+
+
+@pytest.mark.parametrize("agent", AGENTS)
+def test_allowed_and_denied_commands(agent: str, in_tmp_cwd: Path) -> None:
+    decision, _ = verdict(agent, hook(agent, INPUTS[agent]("ls -la", in_tmp_cwd)))
+    # a plain allow leaves Claude Code's and Codex's own permission prompts in charge
+    assert decision == {"claude-code": "none", "codex": "none"}.get(agent, "allow")
+    r = hook(agent, INPUTS[agent]("nuke everything", in_tmp_cwd))
+    decision, text = verdict(agent, r)
+    assert decision == "deny" and "DENIED by rule nuke" in text
+    assert not ID_RE.search(text)
+
+
+def test_cursor_messages_for_the_human_and_the_agent(in_tmp_cwd: Path) -> None:
+    out = json.loads(hook("cursor", cursor_input("deployer --prod", in_tmp_cwd)).stdout)
+    rid = ID_RE.search(out["agent_message"]).group(0)  # type: ignore[union-attr]
+    assert f"agentgate approve {rid}" in out["user_message"]
+
+
+def test_gemini_other_tools_pass_through(in_tmp_cwd: Path) -> None:
+    payload = {"tool_name": "read_file", "tool_input": {"file_path": "x"}, "cwd": str(in_tmp_cwd)}
+    r = hook("gemini", payload)
+    assert r.returncode == 0 and json.loads(r.stdout) == {}
+
+
+def test_gemini_dir_path_is_the_working_directory(in_tmp_cwd: Path, tmp_path: Path) -> None:
+    payload = gemini_input("deployer --prod", in_tmp_cwd)
+    payload["tool_input"]["dir_path"] = "sub"
+    (in_tmp_cwd / "sub").mkdir()
+    hook("gemini", payload)
+    pending = json.loads(ag("pending", "--json").stdout)
+    assert pending[0]["cwd"] == str((in_tmp_cwd / "sub").resolve())
+
+
+# --------------------------------------------------------------------------- fail closed
+
+BAD_INPUTS = {
+    "garbage": "this is not json",
+    "empty": "",
+    "array": "[1, 2]",
+    "tool_name_wrong_type": {"tool_name": 5, "tool_input": {"command": "ls"}},
+    "no_command": {"tool_name": "Bash", "hook_event_name": "beforeShellExecution", "cwd": "/"},
+    "command_wrong_type": {"tool_name": "Bash", "tool_input": {"command": ["ls", 1]},
+                           "command": 42},
+    "cwd_wrong_type": {"tool_name": "Bash", "tool_input": {"command": "ls"}, "command": "ls",
+                       "cwd": ["/"]},
+    "huge_command": {"tool_name": "Bash", "tool_input": {"command": "echo " + "a" * 200_000},
+                     "command": "echo " + "a" * 200_000},
+    "deep_nesting": "[" * 100_000 + "]" * 100_000,
+    "not_utf8": b'{"tool_name": "Bash", "tool_input": {"command": "ls \xff"}, "command": "x"}',
+}
+# every case through Claude Code; the others get a rotating subset (each case, one more agent)
+BAD_CASES = [(case, "claude-code") for case in BAD_INPUTS] + [
+    (case, AGENTS[1 + i % 3]) for i, case in enumerate(BAD_INPUTS)]
+
+
+def raw_hook(agent: str, data: bytes) -> subprocess.CompletedProcess[str]:
+    """Feed bytes that are not UTF-8 text (``ag`` speaks text)."""
+    assert AGENTGATE
+    r = subprocess.run([AGENTGATE, "hook", agent], input=data, capture_output=True, check=False)
+    return subprocess.CompletedProcess(r.args, r.returncode, r.stdout.decode(), r.stderr.decode())
+
+
+@pytest.mark.parametrize(("case", "agent"), BAD_CASES)
+def test_bad_input_fails_closed(agent: str, case: str) -> None:
+    payload = BAD_INPUTS[case]
+    if agent == "gemini" and isinstance(payload, dict) and payload.get("tool_name") == "Bash":
+        payload = {**payload, "tool_name": "run_shell_command"}
+    r = raw_hook(agent, payload) if isinstance(payload, bytes) else hook(agent, payload)
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    assert "fail-closed" in r.stderr and "Traceback" not in r.stderr
+    decision, _ = verdict(agent, r)
+    assert decision == "deny"
+
+
+@pytest.mark.parametrize("agent", AGENTS)
+def test_broken_policy_fails_closed(agent: str, in_tmp_cwd: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "broken.toml"
+    bad.write_text("version = 1\n[[rule]]\nid = 'x'\ndecision = 'maybe'\ncommands = ['ls']\n")
+    r = hook(agent, INPUTS[agent]("ls", in_tmp_cwd), env={"AGENTGATE_POLICY": str(bad)})
+    assert r.returncode == 2
+    decision, _ = verdict(agent, r)
+    assert decision == "deny"
+    assert "broken.toml" in r.stderr
+
+
+def test_corrupt_ledger_fails_closed(in_tmp_cwd: Path, state_dir: Path) -> None:
+    state_dir.mkdir()
+    (state_dir / "ledger.json").write_text("{not json")
+    r = hook("claude-code", claude_input("deployer --prod", in_tmp_cwd))
+    assert r.returncode == 2 and "ledger" in r.stderr
+    assert (state_dir / "ledger.json").read_text() == "{not json"
+
+
+def test_cursor_refuses_other_events(in_tmp_cwd: Path) -> None:
+    payload = {"hook_event_name": "beforeMCPExecution", "tool_name": "x", "command": "ls"}
+    assert verdict("cursor", hook("cursor", payload))[0] == "deny"
+
+
+# --------------------------------------------------------------------------- protections
+
+
+SELF_APPROVALS = [
+    "agentgate approve apr_abc123 --yes",
+    "agentgate deny apr_abc123",
+    "agentgate policy trust .agentgate.toml",
+    "python -m agentgate approve apr_abc123 --yes",
+    "/usr/local/bin/agentgate --policy p.toml approve apr_abc123 --yes",
+]
+
+
+@pytest.mark.parametrize(("command", "agent"),
+                         [(c, AGENTS[i % 4]) for i, c in enumerate(SELF_APPROVALS)])
+def test_self_approval_is_denied(agent: str, command: str, in_tmp_cwd: Path) -> None:
+    decision, text = verdict(agent, hook(agent, INPUTS[agent](command, in_tmp_cwd)))
+    assert decision == "deny" and "agentgate-self-approval" in text
+
+
+@pytest.mark.parametrize("command", [
+    "echo ok && agentgate approve apr_abc123 --yes",
+    "sudo agentgate approve apr_abc123 --yes",
+    "bash -c 'agentgate approve apr_abc123 --yes'",
+    "env X=1 timeout 5 agentgate deny apr_abc123",
+])
+def test_self_approval_through_wrappers_is_denied(command: str, in_tmp_cwd: Path) -> None:
+    decision, text = verdict("claude-code", hook("claude-code", claude_input(command, in_tmp_cwd)))
+    assert decision == "deny" and "agentgate-self-approval" in text
+
+
+def write_call(tool: str, path: str, cwd: Path) -> dict[str, Any]:
+    key = "notebook_path" if tool == "NotebookEdit" else "file_path"
+    return {"session_id": "s", "cwd": str(cwd), "hook_event_name": "PreToolUse",
+            "tool_name": tool, "tool_input": {key: path, "content": "x", "old_string": "a",
+                                              "new_string": "b"}}
+
+
+def test_file_tools_cannot_touch_agentgate_files(in_tmp_cwd: Path, policy_file: Path,
+                                                 state_dir: Path, tmp_path: Path) -> None:
+    user_policy = Path(os.environ["XDG_CONFIG_HOME"]) / "agentgate" / "policy.toml"
+    link = in_tmp_cwd / "innocent.toml"
+    link.symlink_to(policy_file)
+    denied = [
+        ("Write", str(policy_file)),
+        ("Edit", str(user_policy)),
+        ("Write", ".agentgate.toml"),
+        ("MultiEdit", "sub/dir/.agentgate.toml"),
+        ("NotebookEdit", str(state_dir / "ledger.json")),
+        ("Write", str(state_dir / "new-file")),
+        ("Edit", "innocent.toml"),
+        ("Write", "../work/../work/.claude/settings.json"),
+        ("Edit", str(Path(os.environ["HOME"]) / ".claude" / "settings.json")),
+    ]
+    for tool, path in denied:
+        decision, text = verdict("claude-code", hook("claude-code", write_call(tool, path, in_tmp_cwd)))
+        assert decision == "deny", (tool, path)
+        assert "agentgate-protected-files" in text
+    blocked = [e for e in audit_events(state_dir) if e["event"] == "blocked"]
+    assert len(blocked) == len(denied) and {e["agent"] for e in blocked} == {"claude-code"}
+
+
+def test_file_tools_elsewhere_pass_through(in_tmp_cwd: Path) -> None:
+    for tool, path in [("Write", "src/app.py"), ("Edit", "/tmp/notes.md"),
+                       ("NotebookEdit", "analysis.ipynb"), ("Write", "agentgate.toml.txt")]:
+        r = hook("claude-code", write_call(tool, path, in_tmp_cwd))
+        assert (r.returncode, r.stdout) == (0, ""), (tool, path, r.stdout)
+    r = hook("claude-code", {"tool_name": "Read", "tool_input": {"file_path": "x"}, "cwd": "/"})
+    assert (r.returncode, r.stdout) == (0, "")
+
+
+def test_file_tool_without_a_path_fails_closed(in_tmp_cwd: Path) -> None:
+    r = hook("claude-code", {"tool_name": "Write", "tool_input": {"content": "x"}})
+    assert r.returncode == 2 and verdict("claude-code", r)[0] == "deny"
+
+
+# --------------------------------------------------------------------------- hook install
+
+
+def install(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return ag("hook", "install", *args, cwd=cwd)
+
+
+SETTINGS = {"claude-code": ".claude/settings.json", "codex": ".codex/hooks.json",
+            "cursor": ".cursor/hooks.json", "gemini": ".gemini/settings.json"}
+
+
+@pytest.mark.parametrize("agent", AGENTS)
+def test_install_writes_a_hook_that_works(agent: str, in_tmp_cwd: Path) -> None:
+    r = install(agent, cwd=in_tmp_cwd)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads((in_tmp_cwd / SETTINGS[agent]).read_text())
+    event = {"claude-code": "PreToolUse", "codex": "PreToolUse", "cursor": "beforeShellExecution",
+             "gemini": "BeforeTool"}[agent]
+    entries = doc["hooks"][event]
+    assert len(entries) == 1
+    command = entries[0]["command"] if agent == "cursor" else entries[0]["hooks"][0]["command"]
+    assert command == f"agentgate hook {agent}"
+    if agent == "cursor":
+        assert doc["version"] == 1
+    # the snippet, run the way the agent runs it, blocks a production deploy
+    payload = json.dumps(INPUTS[agent]("deployer --prod", in_tmp_cwd))
+    run = subprocess.run(command, shell=True, input=payload, capture_output=True, text=True,
+                         cwd=in_tmp_cwd, check=False)
+    assert verdict(agent, run)[0] == "deny"
+
+
+@pytest.mark.parametrize("agent", AGENTS)
+def test_install_is_idempotent_and_keeps_other_settings(agent: str, in_tmp_cwd: Path) -> None:
+    path = in_tmp_cwd / SETTINGS[agent]
+    path.parent.mkdir()
+    event = {"claude-code": "PreToolUse", "codex": "PreToolUse", "cursor": "beforeShellExecution",
+             "gemini": "BeforeTool"}[agent]
+    other = ({"command": "./audit.sh"} if agent == "cursor"
+             else {"matcher": "Write", "hooks": [{"type": "command", "command": "./fmt.sh"}]})
+    original = {"model": "opus", "permissions": {"allow": ["Bash(ls:*)"]},
+                "hooks": {event: [other], "PostToolUse": [{"hooks": []}]}}
+    path.write_text(json.dumps(original, indent=4))
+    before = path.read_text()
+
+    assert install(agent, cwd=in_tmp_cwd).returncode == 0
+    doc = json.loads(path.read_text())
+    assert doc["model"] == "opus" and doc["permissions"] == original["permissions"]
+    assert doc["hooks"]["PostToolUse"] == [{"hooks": []}]
+    assert doc["hooks"][event][0] == other and len(doc["hooks"][event]) == 2
+    backups = list(path.parent.glob(f"{path.name}.bak-*"))
+    assert len(backups) == 1 and backups[0].read_text() == before
+
+    after_first = path.read_text()
+    r = install(agent, cwd=in_tmp_cwd)
+    assert r.returncode == 0 and "already" in r.stderr
+    assert path.read_text() == after_first
+    assert len(list(path.parent.glob(f"{path.name}.bak-*"))) == 1
+
+
+def test_install_dry_run_prints_the_diff_and_writes_nothing(in_tmp_cwd: Path) -> None:
+    r = install("claude-code", "--dry-run", cwd=in_tmp_cwd)
+    assert r.returncode == 0
+    assert "+++" in r.stdout and '"command": "agentgate hook claude-code"' in r.stdout
+    assert not (in_tmp_cwd / ".claude").exists()
+
+
+def test_install_refuses_invalid_json(in_tmp_cwd: Path) -> None:
+    path = in_tmp_cwd / ".claude" / "settings.json"
+    path.parent.mkdir()
+    path.write_text('{"model": "opus",,}')
+    r = install("claude-code", cwd=in_tmp_cwd)
+    assert r.returncode == 78 and "not valid JSON" in r.stderr
+    assert path.read_text() == '{"model": "opus",,}'
+    assert list(path.parent.iterdir()) == [path]  # no backup, no temp file
+    path.write_text('{"hooks": []}')
+    assert install("claude-code", cwd=in_tmp_cwd).returncode == 78
+
+
+def test_install_user_scope_and_unknown_agent(in_tmp_cwd: Path) -> None:
+    assert install("gemini", "--user", cwd=in_tmp_cwd).returncode == 0
+    assert (Path(os.environ["HOME"]) / ".gemini" / "settings.json").is_file()
+    assert not (in_tmp_cwd / ".gemini").exists()
+    r = install("vim", cwd=in_tmp_cwd)
+    assert r.returncode == 2 and "claude-code" in r.stderr

@@ -1,0 +1,165 @@
+"""`agentgate mcp` driven through the official SDK's stdio client, as an MCP client would.
+
+One server per test (start-up costs most of the time); approvals come from another process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import AGENTGATE, TEST_POLICY, ag, marker_lines
+
+mcp = pytest.importorskip("mcp")
+from mcp import ClientSession, StdioServerParameters  # noqa: E402
+from mcp.client.stdio import stdio_client  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("in_tmp_cwd", "fake_bin")
+
+ACTION_RULE = """
+[[rule]]
+id = "prod-deploy-action"
+decision = "ask"
+reason = "Production deploys need a human."
+actions = ["deploy_production"]
+resources = ["vercel.com"]
+"""
+
+Call = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+@pytest.fixture(autouse=True)
+def policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "policy.toml"
+    path.write_text(TEST_POLICY.format(extra_settings="") + ACTION_RULE)
+    monkeypatch.setenv("AGENTGATE_POLICY", str(path))
+    return path
+
+
+def _payload(result: Any) -> dict[str, Any]:
+    """The tool's JSON object, from structured content (mcp >= 1.10) or the text block."""
+    is_error = getattr(result, "is_error", None) or getattr(result, "isError", False)
+    assert not is_error, result
+    structured = getattr(result, "structured_content", None) or getattr(
+        result, "structuredContent", None)
+    if structured is not None:
+        return dict(structured)
+    return dict(json.loads(result.content[0].text))
+
+
+def with_server(cwd: Path, body: Callable[[ClientSession, Call], Awaitable[None]]) -> None:
+    assert AGENTGATE
+    params = StdioServerParameters(command=AGENTGATE, args=["mcp", "--agent", "test-client"],
+                                   env=dict(os.environ), cwd=str(cwd))
+
+    async def main() -> None:
+        async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+            await session.initialize()
+
+            async def call(name: str, args: dict[str, Any]) -> dict[str, Any]:
+                return _payload(await session.call_tool(name, args))
+
+            await body(session, call)
+
+    asyncio.run(asyncio.wait_for(main(), timeout=60))
+
+
+def approve(rid: str) -> None:
+    r = ag("approve", rid, "--yes")
+    assert r.returncode == 0, r.stderr
+
+
+def test_tools_run_block_approve_retry(in_tmp_cwd: Path, marker: Path) -> None:
+    async def body(session: ClientSession, call: Call) -> None:
+        tools = {t.name for t in (await session.list_tools()).tools}
+        assert tools == {"run_command", "verify_action", "approval_status"}
+        assert not any("approve" in t or "deny" in t for t in tools)
+
+        out = await call("run_command", {"command": ["echo", "hello", "$HOME"]})
+        assert out["allowed"] and out["exitCode"] == 0 and out["stdout"] == "hello $HOME\n"
+        out = await call("run_command", {"command": "echo a && echo b >&2; exit 3"})
+        assert (out["stdout"], out["stderr"], out["exitCode"]) == ("a\n", "b\n", 3)
+
+        blocked = await call("run_command", {"command": "deployer site --prod"})
+        assert blocked["approvalRequired"] and not blocked["allowed"]
+        rid = blocked["approvalId"]
+        assert f"agentgate approve {rid}" in blocked["message"] and "stdout" not in blocked
+        assert marker_lines(marker) == []
+        assert (await call("approval_status", {"id": rid}))["status"] == "pending"
+
+        approve(rid)  # out of band, by a human
+        status = await call("approval_status", {"id": rid})
+        assert status["status"] == "approved" and status["agent"] == "test-client"
+        ran = await call("run_command", {"command": "deployer site --prod"})
+        assert ran["allowed"] and ran["exitCode"] == 0 and ran["approvalId"] == rid
+        assert marker_lines(marker) == ["site --prod"]
+        again = await call("run_command", {"command": "deployer site --prod"})
+        assert again["approvalRequired"] and again["approvalId"] != rid
+        assert (await call("approval_status", {"id": rid}))["status"] == "consumed"
+        assert marker_lines(marker) == ["site --prod"]
+
+        denied = await call("run_command", {"command": ["nuke", "it"]})
+        assert not denied["allowed"] and not denied["approvalRequired"]
+        assert denied["rule"] == "nuke" and marker_lines(marker) == ["site --prod"]
+
+    with_server(in_tmp_cwd, body)
+
+
+def test_output_bounds_errors_and_verify_action(in_tmp_cwd: Path, tmp_path: Path) -> None:
+    async def body(session: ClientSession, call: Call) -> None:
+        big = await call("run_command", {"command": [
+            sys.executable, "-c", "import sys; sys.stdout.write('x' * 300000 + 'END')"]})
+        assert big["stdoutTruncated"] and not big["stderrTruncated"]
+        assert len(big["stdout"]) < 70_000 and big["stdout"].endswith("END")
+        assert "bytes truncated" in big["stdout"]
+
+        missing = await call("run_command", {"command": ["no-such-program-xyz"]})
+        assert missing["exitCode"] == 127 and "not found" in missing["error"]
+        sub = tmp_path / "sub"
+        sub.mkdir()
+        where = await call("run_command", {"command": "pwd", "cwd": str(sub)})
+        assert where["stdout"].strip() == str(sub.resolve())
+        bad_cwd = await call("run_command", {"command": "pwd", "cwd": str(tmp_path / "nope")})
+        assert not bad_cwd["allowed"] and "not a directory" in bad_cwd["reason"]
+        selfish = await call("run_command", {"command": "agentgate approve apr_x --yes"})
+        assert not selfish["allowed"] and selfish["rule"] == "agentgate-self-approval"
+
+        checked = await call("verify_action", {"action": "deploy_production",
+                                               "resource": "vercel.com"})
+        assert checked["approvalRequired"] and checked["approvalId"].startswith("apr_")
+        approve(checked["approvalId"])
+        granted = await call("verify_action", {"action": "deploy_production",
+                                               "resource": "vercel.com"})
+        assert granted["allowed"]
+        assert (await call("verify_action", {"action": "deploy_production",
+                                             "resource": "vercel.com"}))["approvalRequired"]
+        assert (await call("verify_action", {"action": "read_docs"}))["allowed"]
+        assert (await call("approval_status", {"id": "apr_nope"}))["status"] == "unknown"
+
+    with_server(in_tmp_cwd, body)
+
+
+def test_broken_policy_blocks_every_run(in_tmp_cwd: Path, policy: Path, marker: Path) -> None:
+    async def body(session: ClientSession, call: Call) -> None:
+        policy.write_text("this is = = not toml")
+        out = await call("run_command", {"command": ["deployer", "--preview"]})
+        assert not out["allowed"] and out["exitCode"] == 78
+        assert marker_lines(marker) == []
+
+    with_server(in_tmp_cwd, body)
+
+
+def test_mcp_without_the_sdk_exits_78() -> None:
+    code = ("import sys; sys.modules['mcp'] = None; sys.argv = ['agentgate', 'mcp']; "
+            "from agentgate.cli import main; main()")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False,
+                       stdin=subprocess.DEVNULL)
+    assert r.returncode == 78, r.stderr
+    assert "pip install 'agentgate-checkpoint[mcp]'" in r.stderr and r.stdout == ""

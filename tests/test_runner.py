@@ -1,0 +1,136 @@
+"""The process runner: exit codes, signals, and stdio passed straight through."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+
+import pytest
+from conftest import AGENTGATE
+
+from agentgate import runner
+
+
+def test_exit_code_is_the_childs() -> None:
+    assert runner.run(["sh", "-c", "exit 0"]) == runner.RunResult(0)
+    assert runner.run(["sh", "-c", "exit 7"]) == runner.RunResult(7)
+    assert runner.run(["sh", "-c", "exit 255"]).exit_code == 255
+
+
+def test_killed_by_signal_is_128_plus_n() -> None:
+    assert runner.run(["sh", "-c", "kill -TERM $$"]).exit_code == 128 + signal.SIGTERM
+    assert runner.run(["sh", "-c", "kill -KILL $$"]).exit_code == 128 + signal.SIGKILL
+
+
+def test_missing_program_is_127_with_a_message() -> None:
+    res = runner.run(["no-such-program-agentgate-test", "x"])
+    assert res.exit_code == 127
+    assert res.error and "no-such-program-agentgate-test" in res.error
+    assert runner.run([]).exit_code == 127
+
+
+def test_unexecutable_file_is_126(tmp_path: Path) -> None:
+    script = tmp_path / "script"
+    script.write_text("#!/bin/sh\nexit 0\n")
+    script.chmod(0o644)  # no execute bit: refused even for root
+    res = runner.run([str(script)])
+    assert res.exit_code == 126
+    assert res.error
+    assert runner.run([str(tmp_path)]).exit_code == 126  # a directory
+
+
+def test_env_is_passed_and_no_shell_is_added(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    res = runner.run(["sh", "-c", 'printf "%s|%s" "$GATE_TEST" "$1" > "$0"', str(out), "$HOME;x"],
+                     {**os.environ, "GATE_TEST": "yes"})
+    assert res.exit_code == 0
+    assert out.read_text() == "yes|$HOME;x"  # the argument arrived literally
+
+
+def test_signal_handlers_are_restored() -> None:
+    def mine(signum: int, frame: FrameType | None) -> None:
+        pass
+
+    old = signal.signal(signal.SIGUSR2, mine)
+    try:
+        before = {s: signal.getsignal(s) for s in runner.FORWARDED}
+        runner.run(["true"])
+        assert {s: signal.getsignal(s) for s in runner.FORWARDED} == before
+        assert signal.getsignal(signal.SIGUSR2) is mine
+        runner.run(["no-such-program-agentgate-test"])  # also after a failed start
+        assert {s: signal.getsignal(s) for s in runner.FORWARDED} == before
+    finally:
+        signal.signal(signal.SIGUSR2, old)
+
+
+def test_signal_to_the_runner_is_forwarded_in_process(tmp_path: Path) -> None:
+    ready, got = tmp_path / "ready", tmp_path / "got"
+    child = ("import pathlib, signal, sys, time\n"
+             "def h(n, f):\n"
+             "    pathlib.Path(sys.argv[2]).write_text(str(n)); sys.exit(42)\n"
+             "signal.signal(signal.SIGUSR1, h)\n"
+             "pathlib.Path(sys.argv[1]).write_text('ready')\n"
+             "time.sleep(20)\n")
+    caught: list[int] = []
+    # If forwarding were broken, this keeps SIGUSR1 from killing the test process.
+    old = signal.signal(signal.SIGUSR1, lambda n, f: caught.append(n))
+
+    def poke() -> None:
+        deadline = time.monotonic() + 15
+        while not ready.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.kill(os.getpid(), signal.SIGUSR1)
+
+    t = threading.Thread(target=poke)
+    t.start()
+    try:
+        res = runner.run([sys.executable, "-c", child, str(ready), str(got)])
+    finally:
+        t.join()
+        signal.signal(signal.SIGUSR1, old)
+    assert res.exit_code == 42
+    assert got.read_text() == str(int(signal.SIGUSR1))
+    assert caught == []
+
+
+# --------------------------------------------------------------------------- through the CLI
+
+
+@pytest.mark.usefixtures("in_tmp_cwd", "policy_file")
+def test_stdin_passes_through() -> None:
+    r = subprocess.run(f"echo hi | {AGENTGATE} run -- cat", shell=True, capture_output=True,
+                       text=True, timeout=30, check=False)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "hi\n"
+
+
+@pytest.mark.usefixtures("in_tmp_cwd", "policy_file")
+def test_stdout_and_stderr_are_separate_and_streamed(tmp_path: Path) -> None:
+    go = tmp_path / "go"
+    child = ("import pathlib, sys, time\n"
+             "print('first', flush=True)\n"
+             "print('to-stderr', file=sys.stderr, flush=True)\n"
+             "while not pathlib.Path(sys.argv[1]).exists(): time.sleep(0.02)\n"
+             "print('second', flush=True)\n")
+    p = subprocess.Popen([AGENTGATE, "run", "--", sys.executable, "-c", child, str(go)],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    try:
+        assert p.stdout is not None
+        # The first line arrives while the child is still running: nothing buffers it.
+        assert p.stdout.readline() == "first\n"
+        assert p.poll() is None
+        go.write_text("")
+        out, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 0
+    assert out == "second\n"
+    assert "to-stderr" in err and "first" not in err
