@@ -557,7 +557,7 @@ def test_cli_grant_expires_by_real_time_even_with_the_clock_set_back(
     assert runs(marker) == 0
     assert status(state, rid) == EXPIRED
 
-    rid = block(*DEPLOY + ("again",))
+    rid = block(*DEPLOY, "again")
     assert ag("approve", rid, "--yes", "--ttl", "1m").returncode == 0
     assert ag("run", "--", *DEPLOY, "again", env=back).returncode == 0  # a fresh grant still works
     assert runs(marker, "site --prod again") == 1

@@ -83,7 +83,7 @@ def _mutate(text: str, data: st.DataObject) -> str:
             lines[i], lines[j] = lines[j], lines[i]
         elif op == "char" and lines[i]:
             k = data.draw(st.integers(0, len(lines[i]) - 1), label="pos")
-            c = data.draw(st.sampled_from(list("\"'[]{}=#*\\,\n 0aZ") + ["\x00", "\udcff", "🦀"]))
+            c = data.draw(st.sampled_from([*list("\"'[]{}=#*\\,\n 0aZ"), "\x00", "\udcff", "\U0001f980"]))
             lines[i] = lines[i][:k] + c + lines[i][k + 1:]
         elif op == "insert":
             lines.insert(i, data.draw(st.sampled_from([
@@ -106,8 +106,8 @@ _SCALARS = (st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats()
             | st.text(max_size=30) | st.sampled_from(["allow", "ask", "deny", "30m", "**", "-r"]))
 _VALUES = st.recursive(_SCALARS, lambda inner: st.lists(inner, max_size=4)
                        | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=12)
-_RULE_KEYS = sorted(pol._RULE_KEYS) + ["extra"]
-_SETTING_KEYS = sorted(pol._SETTINGS_KEYS) + ["extra"]
+_RULE_KEYS = [*sorted(pol._RULE_KEYS), "extra"]
+_SETTING_KEYS = [*sorted(pol._SETTINGS_KEYS), "extra"]
 
 
 def _strip_none(v: object) -> object:

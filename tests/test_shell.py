@@ -49,6 +49,17 @@ EXACT_SCRIPTS: list[tuple[str, list[tuple[Argv, tuple[str, ...]]]]] = [
         (t("npx", "vercel", "--prod"), ("|",)),
         (t("vercel", "--prod"), ("|", "npx")),
     ]),
+    # a nested gate runs its command too (perhaps under another policy): this gate checks it
+    ("agentgate --policy p.toml run --json -- sudo vercel --prod", [
+        (t("agentgate", "--policy", "p.toml", "run", "--json", "--", "sudo", "vercel", "--prod"), ()),
+        (t("sudo", "vercel", "--prod"), ("agentgate run",)),
+        (t("vercel", "--prod"), ("agentgate run", "sudo")),
+    ]),
+    ("python3 -m agentgate run -- terraform apply", [
+        (t("python3", "-m", "agentgate", "run", "--", "terraform", "apply"), ()),
+        (t("terraform", "apply"), ("agentgate run",)),
+    ]),
+    ("agentgate check -- vercel --prod", [(t("agentgate", "check", "--", "vercel", "--prod"), ())]),
     # chaining operators
     ("a; b && c || d & e | f |& g\nh", [
         (t("a"), ()), (t("b"), ()), (t("c"), ("&&",)), (t("d"), ("||",)), (t("e"), ()),

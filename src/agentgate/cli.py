@@ -337,7 +337,7 @@ def policy_validate(
         pol = Policy.build(pf.settings, pf.rules, (pf.source,))
     else:
         located, _ = locate_primary(_state["policy"])
-        pol = load_policy(_state["policy"], _cwd(), StatePaths.default())
+        pol = load_policy(_state["policy"], _cwd(), StatePaths.default(), cached=False)
         if located is None:
             parse_policy_file(embedded_policy_text(), EMBEDDED_NAME, "embedded")
     info = {"valid": True, "rules": len(pol.rules), "sources": [s.to_dict() for s in pol.sources]}

@@ -72,13 +72,36 @@ def locate_primary(explicit: str | None) -> tuple[Path | None, str]:
     return None, "embedded"
 
 
-def load_policy(explicit: str | None, cwd: Path, paths: StatePaths) -> pol.Policy:
-    """Load the primary policy and every repo-local policy above ``cwd``; fail closed on error."""
+def _parse_checked(data: bytes, name: str, kind: str, paths: StatePaths | None) -> pol.PolicyFile:
+    """Parse a policy; its inline examples are re-run only for a content (and code) that has not
+    passed them before, as recorded by an empty marker file under ``<state>/validated/``. Every
+    other check runs on every load, and a policy that fails never gets a marker."""
+    if paths is None:
+        return pol.parse_policy_file(data, name, kind)
+    marker = paths.root / "validated" / pol.validation_key(data)
+    if marker.exists():
+        return pol.parse_policy_file(data, name, kind, check_examples=False)
+    pf = pol.parse_policy_file(data, name, kind)
+    try:
+        paths.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        marker.parent.mkdir(mode=0o700, exist_ok=True)
+        marker.touch()
+    except OSError:
+        pass  # only a speed-up: the next load checks the examples again
+    return pf
+
+
+def load_policy(explicit: str | None, cwd: Path, paths: StatePaths, *,
+                cached: bool = True) -> pol.Policy:
+    """Load the primary policy and every repo-local policy above ``cwd``; fail closed on error.
+
+    ``cached=False`` re-runs every inline example even for contents checked before."""
     path, kind = locate_primary(explicit)
+    known = paths if cached else None
     if path is None:
-        primary = pol.parse_policy_file(pol.embedded_policy_text(), pol.EMBEDDED_NAME, "embedded")
+        primary = _parse_checked(pol.embedded_policy_text(), pol.EMBEDDED_NAME, "embedded", known)
     else:
-        primary = pol.read_policy_file(path, kind)
+        primary = _parse_checked(pol.read_policy_bytes(path), str(path), kind, known)
     extras = []
     repo_files = _repo_policy_files(cwd)
     trusted = read_trust(paths.trust) if repo_files else {}
@@ -86,7 +109,7 @@ def load_policy(explicit: str | None, cwd: Path, paths: StatePaths) -> pol.Polic
         real = str(f.resolve())
         if path is not None and real == str(path.resolve()):
             continue
-        pf = pol.read_policy_file(f, "repo")
+        pf = _parse_checked(pol.read_policy_bytes(f), str(f), "repo", known)
         ok = trusted.get(real) == pf.source.sha256
         note = "trusted" if ok else (
             "untrusted: only its deny and ask rules apply; its allow rules and settings are "

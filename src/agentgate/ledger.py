@@ -10,6 +10,11 @@ the file (a corrupt or future-version file is an error and is never overwritten)
 change the state, then write a temp file in the same directory, fsync it and ``os.replace`` it.
 A crash at any instant leaves either the old or the new file, never a mix.
 
+Only open requests, denials in force and the ``ARCHIVE_KEEP`` most recently finished requests stay
+in ``ledger.json``; older finished ones move to ``ledger-done.jsonl`` (appended before the ledger
+is replaced, so a crash between the two leaves a duplicate, never a loss) and are pruned from there
+after the retention period. The file every decision reads stays small however long the history.
+
 Time only moves forward here: the ledger remembers the latest time it has seen and never uses an
 earlier one. That alone would stall the ledger's time after a backwards jump and so stretch a
 grant's real life; a grant therefore also records the boot's monotonic clock (CLOCK_BOOTTIME,
@@ -20,6 +25,7 @@ whatever the wall clock says.
 from __future__ import annotations
 
 import contextlib
+import errno
 import getpass
 import hashlib
 import json
@@ -35,6 +41,7 @@ from .faults import fault, test_clock
 from .paths import StatePaths
 
 LEDGER_VERSION = 1
+ARCHIVE_KEEP = 200  # finished requests kept in ledger.json; older ones go to the archive
 PENDING, APPROVED, DENIED, EXPIRED, CONSUMED = "pending", "approved", "denied", "expired", "consumed"
 OPEN = (PENDING, APPROVED)
 _ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # no 0/o/1/l: easy to read aloud and type
@@ -107,6 +114,8 @@ class LedgerState:
     dirty: bool = False
     boot: str | None = None  # this boot's id and its monotonic clock (see boot_clock)
     mono: float = 0.0
+    archive: Callable[[str], Request | None] | None = None  # lookup of archived requests
+    prune_window: tuple[float, float] | None = None  # (cutoff, retention) of the last prune
 
     def grant_overdue(self, req: Request) -> bool:
         """An approved grant whose TTL has passed in real time (same boot) or in ledger time."""
@@ -119,6 +128,8 @@ class LedgerState:
 
     def get(self, rid: str) -> Request:
         req = self.requests.get(rid)
+        if req is None and self.archive is not None:
+            req = self.archive(rid)
         if req is None:
             raise NotFound(f"no request with id {rid!r}",
                            "list open requests with `agentgate pending`; finished ones may have "
@@ -164,13 +175,26 @@ class LedgerState:
         """Drop finished requests older than ``retention`` seconds (the audit log keeps them)."""
         cutoff = self.now - retention
         drop = [rid for rid, r in self.requests.items()
-                if r.status not in OPEN and (r.finished_at or r.decided_at or r.created_at) < cutoff
+                if r.status not in OPEN and _finished_at(r) < cutoff
                 and not (r.status == DENIED and r.expires_at > self.now)]
         for rid in drop:
             del self.requests[rid]
         if drop:
             self.dirty = True
+        self.prune_window = (cutoff, retention)
         return len(drop)
+
+    def retire(self, keep: int) -> list[Request]:
+        """Remove and return finished requests beyond the ``keep`` most recent (for the archive)."""
+        done = [r for r in self.requests.values() if r.status not in OPEN
+                and not (r.status == DENIED and r.expires_at > self.now)]
+        if len(done) <= keep:
+            return []
+        done.sort(key=_finished_at)
+        old = done[:len(done) - keep]
+        for r in old:
+            del self.requests[r.id]
+        return old
 
     def approve(self, rid: str, ttl: float, by: str) -> Request:
         req = self._decidable(rid, "approve")
@@ -274,6 +298,7 @@ class Ledger:
             state, high_water = self._read()
             state.now = max(self.clock(), high_water)
             state.boot, state.mono = self.boot_clock()
+            state.archive = self._archived
             yield state
             if state.dirty:
                 self._write(state)
@@ -283,6 +308,7 @@ class Ledger:
         state, high_water = self._read()
         state.now = max(self.clock(), high_water)
         state.boot, state.mono = self.boot_clock()
+        state.archive = self._archived
         return state
 
     def _read(self) -> tuple[LedgerState, float]:
@@ -318,6 +344,9 @@ class Ledger:
     def _write(self, state: LedgerState) -> None:
         import tempfile  # only writers pay for it
 
+        retired = state.retire(ARCHIVE_KEEP)
+        if retired:
+            self._append_archive(retired)
         path = self.paths.ledger
         doc = {"version": LEDGER_VERSION, "clock": state.now,
                "requests": {rid: r.to_dict() for rid, r in state.requests.items()}}
@@ -353,6 +382,104 @@ class Ledger:
             if tmp is not None:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
+        if state.prune_window is not None:
+            self._compact_archive(*state.prune_window)
+
+    # -- the archive of finished requests ---------------------------------------------------
+
+    def _archived(self, rid: str) -> Request | None:
+        """The last archived record of ``rid`` (a crash can leave a duplicate; lines that do not
+        parse are fragments of an interrupted append)."""
+        prefix = b'{"id":' + json.dumps(rid, ensure_ascii=False).encode("utf-8", "surrogateescape")
+        found = None
+        try:
+            with open(self.paths.archive, "rb") as f:
+                for line in f:
+                    if line.startswith(prefix):
+                        found = line
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            raise StateError(f"cannot read {self.paths.archive}: {e.strerror or e}") from None
+        if found is None:
+            return None
+        try:
+            return Request.from_dict(json.loads(found.decode("utf-8", "surrogateescape")))
+        except (ValueError, TypeError):
+            return None
+
+    def _append_archive(self, reqs: list[Request]) -> None:
+        path = self.paths.archive
+        data = b"".join(_archive_line(r) for r in reqs)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                size = os.fstat(fd).st_size
+                if size and os.pread(fd, 1, size - 1) != b"\n":
+                    data = b"\n" + data  # never glue onto the fragment of a crashed append
+                if os.write(fd, data) != len(data):
+                    raise OSError(errno.ENOSPC, "short write")
+                os.fsync(fd)
+            except OSError:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, size)
+                raise
+            finally:
+                os.close(fd)
+        except OSError as e:
+            raise StateError(f"cannot append to {path}: {e.strerror or e}",
+                             "free disk space or fix permissions of the state directory; "
+                             "the ledger is intact") from None
+
+    def _compact_archive(self, cutoff: float, retention: float) -> None:
+        """Drop archived requests that finished before ``cutoff``; rewrites only when the oldest
+        is a tenth of the retention past it, so that this happens rarely."""
+        import tempfile
+
+        path = self.paths.archive
+        try:
+            with open(path, "rb") as f:
+                first = f.readline()
+                if _line_finished_at(first) >= cutoff - retention / 10:
+                    return
+                f.seek(0)
+                keep = [ln if ln.endswith(b"\n") else ln + b"\n" for ln in f
+                        if _line_finished_at(ln) >= cutoff]
+            fd, tmp = tempfile.mkstemp(prefix=".ledger-done-", suffix=".tmp", dir=path.parent)
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    os.fchmod(out.fileno(), 0o600)
+                    out.writelines(keep)
+                    out.flush()
+                    os.fsync(out.fileno())
+                os.replace(tmp, path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
+        except FileNotFoundError:
+            return
+        except OSError as e:
+            raise StateError(f"cannot prune {path}: {e.strerror or e}") from None
+
+
+def _finished_at(r: Request) -> float:
+    return r.finished_at or r.decided_at or r.created_at
+
+
+def _archive_line(r: Request) -> bytes:
+    return json.dumps(r.to_dict(), separators=(",", ":"),
+                      ensure_ascii=False).encode("utf-8", "surrogateescape") + b"\n"
+
+
+def _line_finished_at(line: bytes) -> float:
+    """When an archived request finished; 0.0 (prune it) for a line that does not parse."""
+    try:
+        d = json.loads(line.decode("utf-8", "surrogateescape"))
+        t = d.get("finished_at") or d.get("decided_at") or d.get("created_at")
+        return float(t) if isinstance(t, (int, float)) else 0.0
+    except (ValueError, AttributeError):
+        return 0.0
 
 
 def make_request(*, fp: str, kind: str, argv: list[str], cwd: str, rule: str | None, reason: str,

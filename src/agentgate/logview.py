@@ -17,6 +17,12 @@ from .errors import UsageError
 _CANONICAL_TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 
 
+def _json_text(value: str) -> bytes:
+    import json
+
+    return json.dumps(value, ensure_ascii=False).encode("utf-8", "surrogateescape")
+
+
 def parse_when(text: str, now: float | None = None) -> float:
     """A duration back from now (``2h``) or an ISO timestamp -> epoch seconds."""
     from .policy import parse_duration
@@ -50,15 +56,19 @@ class Filter:
 
     def quick_reject(self, raw: bytes) -> bool:
         """Cheap byte-level pre-check before JSON parsing (never rejects a real match)."""
-        return any(needle not in raw for needle in self._needles)
+        if any(needle not in raw for needle in self._needles):
+            return True
+        return bool(self._event_needles) and not any(n in raw for n in self._event_needles)
 
     @functools.cached_property
     def _needles(self) -> tuple[bytes, ...]:
         """The id and agent exactly as the writer encodes them inside a JSON string."""
-        import json
+        return tuple(_json_text(v)[1:-1] for v in (self.request_id, self.agent) if v)
 
-        return tuple(json.dumps(v, ensure_ascii=False)[1:-1].encode("utf-8", "surrogateescape")
-                     for v in (self.request_id, self.agent) if v)
+    @functools.cached_property
+    def _event_needles(self) -> tuple[bytes, ...]:
+        """Each wanted event name as a whole JSON string (one of them must appear)."""
+        return tuple(_json_text(e) for e in sorted(self.events))
 
     def matches(self, ev: dict[str, Any]) -> bool:
         if self.events and ev.get("event") not in self.events:

@@ -38,6 +38,11 @@ class StatePaths:
         return self.root / "ledger.json"
 
     @property
+    def archive(self) -> Path:
+        """Finished requests that left ledger.json (JSONL, append-only, pruned by retention)."""
+        return self.root / "ledger-done.jsonl"
+
+    @property
     def lock(self) -> Path:
         return self.root / "ledger.lock"
 

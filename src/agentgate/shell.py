@@ -1959,6 +1959,9 @@ def _h_python(an: _Analyzer, name: str, words: list[_Field], cx: _Cx) -> None:
                     return
                 if ch == "c":
                     _code(an, name, "-c", val, cx)
+                elif val[0] == "agentgate":  # python -m agentgate ...: the same as agentgate ...
+                    after = i + 2 if j + 1 == len(t) else i + 1
+                    _h_agentgate(an, "agentgate", [("agentgate", 0), *words[after:]], cx)
                 return  # -m: an ordinary module run
             if ch in "WX":
                 if j + 1 == len(t):
@@ -1970,6 +1973,30 @@ def _h_python(an: _Analyzer, name: str, words: list[_Field], cx: _Cx) -> None:
         _reads_stdin(name, cx)
     else:
         _script_operand(name, words[i], cx)
+
+
+
+def _h_agentgate(an: _Analyzer, name: str, words: list[_Field], cx: _Cx) -> None:
+    """``agentgate [--policy P] run [--json] [--agent N] [--] CMD``: CMD runs under another gate
+    (maybe with another policy), so this gate checks it too."""
+    i, n = 1, len(words)
+    while i < n and words[i][0].startswith("--policy"):
+        i += 2 if words[i][0] == "--policy" else 1
+    if i >= n or words[i][0] != "run":
+        return
+    i += 1
+    while i < n:
+        t = words[i][0]
+        if t == "--":
+            i += 1
+            break
+        if t in ("--agent",):
+            i += 2
+        elif t.startswith("-"):
+            i += 1
+        else:
+            break
+    _run(an, words, i, "agentgate run", cx)
 
 
 _NODE_CODE = frozenset({"-e", "--eval", "-p", "--print", "-pe", "-ep"})
@@ -2705,6 +2732,7 @@ _HANDLERS: dict[str, _Handler] = {
     "nix": _h_nix,
     "mise": _h_mise,
     "git": _h_git,
+    "agentgate": _h_agentgate,
     "terraform": _h_terraform,
     "tofu": _h_terraform,
 }

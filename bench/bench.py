@@ -1,0 +1,409 @@
+"""What the gate costs: start-up overhead, policy evaluation, history, big logs, parallel runs.
+
+    .venv/bin/python bench/bench.py            # the full run (1,000,000 events; about 3 minutes)
+    .venv/bin/python bench/bench.py --quick    # smaller sizes, for a smoke test
+
+Everything runs in a temporary directory against the installed console script, with the
+embedded default policy. Python byte-code is cached in that directory (PYTHONPYCACHEPREFIX) so
+that every variant runs from compiled modules, as an installed package does, whatever
+PYTHONDONTWRITEBYTECODE says. Prints one table per part; the targets come from issue 5.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from agentgate import policy as pol
+from agentgate.audit import GENESIS, AuditLog, line_hash, now_iso
+from agentgate.ledger import CONSUMED, DENIED, EXPIRED, Ledger, make_request
+from agentgate.paths import StatePaths
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+AGENTGATE = str(BIN / "agentgate")
+PYTHON = str(BIN / "python")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+class Env:
+    """A private HOME/state/pycache for the console script, the embedded default policy."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.config = root / "config"
+        self.config.mkdir(parents=True)
+        self.work = root / "work"
+        self.work.mkdir()
+        self.base = {k: v for k, v in os.environ.items()
+                     if not k.startswith("AGENTGATE_") and k != "PYTHONDONTWRITEBYTECODE"}
+        self.base.update({"PYTHONPYCACHEPREFIX": str(root / "pycache"),
+                          "AGENTGATE_CONFIG_DIR": str(self.config), "HOME": str(root)})
+
+    def env(self, state: Path, **extra: str) -> dict[str, str]:
+        return {**self.base, "AGENTGATE_HOME": str(state), **extra}
+
+
+# `agentgate ARGS` that reports its own peak RSS (VmHWM) on exit. ru_maxrss from wait4 would not
+# do: a child created by fork or vfork starts with its parent's high-water mark, so it shows
+# the size of whoever started it (this script, or pytest) rather than its own.
+PEAK_PROBE = """\
+import atexit, sys
+def _hwm():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            sys.stderr.write("\\nVmHWM " + line.split()[1] + "\\n")
+atexit.register(_hwm)
+from agentgate.entry import main
+sys.argv = ["agentgate", *sys.argv[1:]]
+main()
+"""
+
+
+def timed(argv: Sequence[str], env: dict[str, str], cwd: Path) -> tuple[float, int]:
+    """(wall seconds, exit code) of one process."""
+    t0 = time.perf_counter()
+    code = subprocess.run(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False).returncode
+    return time.perf_counter() - t0, code
+
+
+def timed_peak(args: Sequence[str], env: dict[str, str], cwd: Path) -> tuple[float, int, int]:
+    """(wall seconds, exit code, peak RSS KiB) of `agentgate ARGS`."""
+    t0 = time.perf_counter()
+    r = subprocess.run([PYTHON, "-c", PEAK_PROBE, *args], env=env, cwd=cwd, check=False,
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    wall = time.perf_counter() - t0
+    peak = int(r.stderr.rsplit(b"VmHWM ", 1)[1].split()[0])
+    return wall, r.returncode, peak
+
+
+def median_wall(argv: Sequence[str], env: dict[str, str], cwd: Path, runs: int,
+                expect: int = 0, warmup: int = 3) -> float:
+    for _ in range(warmup):
+        timed(argv, env, cwd)
+    walls = []
+    for _ in range(runs):
+        wall, code = timed(argv, env, cwd)
+        assert code == expect, (argv, code)
+        walls.append(wall)
+    return statistics.median(walls)
+
+
+def table(title: str, header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    cells = [[str(c) for c in header]] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    print(f"\n## {title}\n")
+    for n, r in enumerate(cells):
+        print("| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |")
+        if n == 0:
+            print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    sys.stdout.flush()
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms"
+
+
+# --------------------------------------------------------------------------- big state
+
+
+def write_big_log(state: Path, events: int, max_bytes: int = 64 * 1024 * 1024) -> int:
+    """A rolled, correctly chained audit log of ``events`` realistic lines, written directly."""
+    state.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(1)
+    agents = ["claude-code", "codex", "cursor", "gemini", "ci-bot"]
+    commands = [["git", "status"], ["npm", "test"], ["make", "build"], ["pytest", "-q"],
+                ["ls", "-la"], ["vercel", "--prod"], ["terraform", "apply"], ["rm", "-rf", "/"]]
+    t0 = time.time() - 30 * 86400
+    step = 30 * 86400 / events
+    prev, seq, size, files = GENESIS, 0, 0, 0
+    out = open(state / "audit.jsonl", "wb")  # noqa: SIM115 - rolled below
+    try:
+        for i in range(events):
+            cmd = rng.choice(commands)
+            ev = "allowed" if i % 2 == 0 else "exited"
+            if cmd[0] in ("vercel", "terraform"):
+                ev = rng.choice(["approval_requested", "approved", "grant_consumed"])
+            elif cmd[0] == "rm":
+                ev = "denied"
+            line = {"ts": now_iso(t0 + i * step), "seq": seq + 1, "event": ev,
+                    "kind": "argv", "argv": cmd, "cwd": "/home/dev/project",
+                    "user": "dev", "host": "laptop", "pid": 10000 + i % 5000,
+                    "policy": "a" * 64, "agent": rng.choice(agents),
+                    "rule": None if ev in ("allowed", "exited") else "prod-deploy",
+                    "decision": "allow", "prev": prev}
+            if ev in ("approval_requested", "approved", "grant_consumed"):
+                line["id"] = f"apr_{i:010d}"
+            raw = json.dumps(line, separators=(",", ":"), ensure_ascii=False).encode()
+            prev, seq = line_hash(raw), seq + 1
+            out.write(raw + b"\n")
+            size += len(raw) + 1
+            if size >= max_bytes:
+                out.close()
+                stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(t0 + i * step))
+                os.replace(state / "audit.jsonl", state / f"audit-{stamp}.jsonl")
+                out = open(state / "audit.jsonl", "wb")  # noqa: SIM115
+                size, files = 0, files + 1
+    finally:
+        out.close()
+    return files + 1
+
+
+def write_big_ledger(state: Path, finished: int) -> None:
+    """A ledger holding ``finished`` requests that ended within the retention period."""
+    rng = random.Random(2)
+    with Ledger(StatePaths(state)).locked() as st:
+        for i in range(finished):
+            req = make_request(fp=f"{i:064x}", kind="argv", argv=["vercel", "--prod", str(i)],
+                               cwd="/home/dev/project", rule="prod-deploy",
+                               reason="Production deploys need a human.", agent="claude-code",
+                               now=st.now - rng.uniform(0, 5 * 86400), request_ttl=86400)
+            req.status = rng.choice([CONSUMED, CONSUMED, EXPIRED, DENIED])
+            req.finished_at = req.created_at + 60
+            if req.status == DENIED:
+                req.expires_at = req.created_at + 60  # the denial no longer holds
+            st.add(req)
+
+
+# --------------------------------------------------------------------------- parts
+
+
+def part_overhead(env: Env, runs: int) -> dict[str, float]:
+    state = env.root / "state-overhead"
+    e = env.env(state)
+    results = {
+        "agentgate run -- true": median_wall([AGENTGATE, "run", "--", "true"], e, env.work, runs),
+        "python -c pass": median_wall([PYTHON, "-c", "pass"], e, env.work, runs),
+        "true": median_wall(["true"], e, env.work, runs),
+    }
+    py = results["python -c pass"]
+    table(f"1. Gate overhead (median of {runs} runs)", ["command", "median", "x python -c pass", "x true"],
+          [(k, ms(v), f"{v / py:.2f}", f"{v / results['true']:.1f}") for k, v in results.items()])
+    return results
+
+
+def phase_profile(env: Env) -> None:
+    """Where one `run` spends its time, measured inside the process (median of 15)."""
+    probe = r"""
+import time; T = [time.perf_counter()]
+def mark(): T.append(time.perf_counter())
+import os, sys
+import agentgate.entry; mark()
+import filelock; mark()
+import agentgate.shell; mark()
+import agentgate.policy; mark()
+import agentgate.gate; mark()
+import agentgate.runner; mark()
+from pathlib import Path
+from agentgate.gate import Gate, Subject, load_policy
+from agentgate.paths import StatePaths
+from agentgate.runner import run
+paths = StatePaths.default(); cwd = Path(os.getcwd()).resolve()
+policy = load_policy(None, cwd, paths); mark()
+gate = Gate(policy, paths); outcome = gate.authorize(Subject("argv", ("true",), str(cwd)), "b"); mark()
+run(["true"]); mark()
+gate.record_exit(outcome, 0, "b"); mark()
+print(" ".join(f"{(b - a) * 1000:.3f}" for a, b in zip(T, T[1:])))
+"""
+    names = ["import agentgate.entry (+json, typing)", "import filelock (+logging, dataclasses, ...)",
+             "import agentgate.shell", "import agentgate.policy (+tomllib, hashlib)",
+             "import agentgate.gate, ledger, audit", "import agentgate.runner",
+             "load the embedded policy", "authorize (lock + audit append)", "spawn and wait `true`",
+             "record the exit (lock + append)"]
+    e = env.env(env.root / "state-overhead")
+    samples = []
+    for _ in range(15):
+        out = subprocess.run([PYTHON, "-c", probe], env=e, cwd=env.work, capture_output=True,
+                             text=True, check=True).stdout
+        samples.append([float(x) for x in out.split()])
+    rows = [(n, f"{statistics.median(s[i] for s in samples):.1f} ms") for i, n in enumerate(names)]
+    total = sum(statistics.median(s[i] for s in samples) for i in range(len(names)))
+    rows.append(("total inside the interpreter", f"{total:.1f} ms"))
+    table("1b. Where `agentgate run -- true` spends its time (in-process, median of 15)",
+          ["phase", "time"], rows)
+
+
+def _corpus() -> list[str | list[str]]:
+    path = REPO / "tests" / "test_corpus.py"
+    spec = importlib.util.spec_from_file_location("corpus", path)
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return [cmd for cmd, _ in mod.CORPUS]
+
+
+def generated_policy(n: int) -> str:
+    """n rules over many programs: literal subcommands, ``**`` patterns, alternatives, a few
+    wildcard-program rules and regexes (so that the index cannot skip everything)."""
+    parts = ['version = 1\n[settings]\ndefault = "allow"\n']
+    for i in range(n):
+        prog = f"tool{i % 250}"
+        kind = i % 20
+        if kind == 0:
+            cmds, match = [f'"** --danger-{i}"'], f"anything --danger-{i}"
+        elif kind == 1:
+            cmds, match = [], f"{prog} zap{i}"
+            parts.append(f'[[rule]]\nid = "r{i}"\ndecision = "deny"\nregex = ["^{prog} zap{i}( |$)"]\n'
+                         f'match = ["{match}"]\n')
+            continue
+        elif kind < 8:
+            cmds, match = [f'"{prog} sub{i} ** --prod"'], f"{prog} sub{i} x --prod"
+        elif kind < 14:
+            cmds, match = [f'"{{{prog},{prog}-cli}} deploy{i}"'], f"{prog}-cli deploy{i}"
+        else:
+            cmds, match = [f'"{prog} ** -f{i % 10} ** target{i}"'], f"{prog} a -f{i % 10} b target{i}"
+        decision = ("allow", "ask", "deny")[i % 3]
+        parts.append(f'[[rule]]\nid = "r{i}"\ndecision = "{decision}"\n'
+                     f'commands = [{", ".join(cmds)}]\nmatch = ["{match}"]\n')
+    return "\n".join(parts)
+
+
+def _time_check(policy: pol.Policy, cmd: str | list[str], reps: int) -> float:
+    """Microseconds per evaluation: a command line as a hook sends it, an argv as `run` does."""
+    check: Callable[[], object] = (
+        (lambda: policy.check_script(cmd)) if isinstance(cmd, str) else (lambda: policy.check_argv(cmd)))
+    check()
+    t0 = time.perf_counter_ns()
+    for _ in range(reps):
+        check()
+    return (time.perf_counter_ns() - t0) / reps / 1000
+
+
+def part_policy(corpus: list[str | list[str]], reps: int) -> None:
+    policies = {
+        "embedded default": pol.parse_policy(pol.embedded_policy_text(), "<embedded>"),
+        "generated, 1,000 rules": pol.parse_policy(generated_policy(1000), "<generated>"),
+    }
+    rows = []
+    for name, policy in policies.items():
+        per_cmd = sorted(_time_check(policy, cmd, reps) for cmd in corpus)
+        rows.append((name, len(policy.rules), len(corpus), f"{statistics.median(per_cmd):.1f} us",
+                     f"{per_cmd[int(len(per_cmd) * 0.95)]:.1f} us", f"{per_cmd[-1]:.1f} us"))
+    t0 = time.perf_counter()
+    pol.parse_policy(generated_policy(1000), "<generated>")
+    load = time.perf_counter() - t0
+    table("2. Policy evaluation (per command, shell analysis included)",
+          ["policy", "rules", "commands", "median", "p95", "max"], rows)
+    print(f"\n(loading and validating the 1,000-rule policy with its 1,000 examples: {ms(load)})")
+
+
+def part_history(env: Env, events: int, finished: int, runs: int) -> tuple[Path, float]:
+    empty, big = env.root / "state-empty", env.root / "state-big"
+    t0 = time.perf_counter()
+    files = write_big_log(big, events)
+    write_big_ledger(big, finished)
+    gen = time.perf_counter() - t0
+    ask = ["vercel", "--prod"]  # asks under the default policy; repeats find the pending request
+    rows = []
+    for label, argv, code in (("allowed: run -- true", ["true"], 0),
+                              ("held: run -- vercel --prod (pending)", ask, 75)):
+        walls = {}
+        for name, state in (("empty", empty), ("big", big)):
+            e = env.env(state)
+            timed([AGENTGATE, "run", "--", *argv], e, env.work)  # opens the request if needed
+            walls[name] = median_wall([AGENTGATE, "run", "--", *argv], e, env.work, runs, expect=code)
+        rows.append((label, ms(walls["empty"]), ms(walls["big"]), f"{walls['big'] / walls['empty']:.2f}"))
+    size = sum(p.stat().st_size for p in big.glob("audit*.jsonl"))
+    table(f"3. History: {events:,} audit events in {files} files ({size / 2**20:.0f} MiB) and a "
+          f"ledger of {finished:,} finished requests ({(big / 'ledger.json').stat().st_size / 2**20:.1f} MiB) "
+          f"vs an empty state dir (median of {runs}; generated in {gen:.1f} s)",
+          ["command", "empty", "big history", "ratio"], rows)
+    return big, gen
+
+
+def part_log(env: Env, state: Path, events: int) -> None:
+    e = env.env(state)
+    rows = []
+    cases = [
+        ("log --json --event denied", ["log", "--json", "--event", "denied"], 0),
+        ("log --json --id apr_0000000050 (byte pre-filter)", ["log", "--json", "--id", "apr_0000000050"], 0),
+        ("log --json --since 1d (timestamps)", ["log", "--json", "--since", "1d"], 0),
+        ("log --agent ci-bot --tail 20", ["log", "--agent", "ci-bot", "--tail", "20"], 0),
+        ("log summary --json", ["log", "summary", "--json"], 0),
+        ("log verify", ["log", "verify"], 0),
+    ]
+    for label, args, code in cases:
+        wall, rc, rss = timed_peak(args, e, env.work)
+        assert rc == code, (args, rc)
+        rows.append((label, f"{wall:.2f} s", f"{rss / 1024:.0f} MiB"))
+    table(f"4. Reading {events:,} events (one run each; peak RSS of the process, VmHWM)",
+          ["command", "time", "peak memory"], rows)
+
+
+def part_parallel(env: Env, workers: int, per_worker: int) -> None:
+    state = env.root / "state-parallel"
+    e = env.env(state)
+    timed([AGENTGATE, "run", "--", "true"], e, env.work)
+    timed([AGENTGATE, "run", "--", "vercel", "--prod"], e, env.work)
+    failures: list[str] = []
+
+    def worker(w: int) -> None:
+        for i in range(per_worker):
+            argv = ["vercel", "--prod"] if i % 10 == 9 else ["true"]
+            r = subprocess.run([AGENTGATE, "run", "--", *argv], env=e, cwd=env.work,
+                               stdin=subprocess.DEVNULL, capture_output=True, check=False)
+            if r.returncode != (75 if argv[0] == "vercel" else 0):
+                failures.append(f"worker {w} run {i}: exit {r.returncode} {r.stderr[-200:]!r}")
+
+    threads = [threading.Thread(target=worker, args=(w,)) for w in range(workers)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    total = workers * per_worker
+    ledger = Ledger(StatePaths(state)).read_only()
+    verify = AuditLog(state / "audit.jsonl").verify()
+    table(f"5. Throughput: {workers} parallel workers x {per_worker} runs (1 in 10 held for approval)",
+          ["runs", "wall", "runs/s", "failures", "ledger loads", "requests", "chain verifies", "lines"],
+          [(total, f"{wall:.1f} s", f"{total / wall:.1f}", len(failures), "yes",
+            len(ledger.requests), "yes" if verify.ok else f"NO: {verify.problem}", verify.lines)])
+    for f in failures[:5]:
+        print("  ", f)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="small sizes (a smoke test)")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    args = ap.parse_args(argv)
+    events, finished, runs = (50_000, 1_000, 10) if args.quick else (1_000_000, 10_000, 40)
+    workers, per_worker = (4, 10) if args.quick else (8, 100)
+    root = Path(tempfile.mkdtemp(prefix="agentgate-bench-"))
+    print(f"# agentgate benchmark ({'quick' if args.quick else 'full'})")
+    print(f"python {sys.version.split()[0]} on {os.uname().sysname} {os.uname().machine}, "
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start; state in {root}")
+    try:
+        env = Env(root)
+        part_overhead(env, runs)
+        phase_profile(env)
+        part_policy(_corpus(), 20 if args.quick else 50)
+        big, _ = part_history(env, events, finished, runs)
+        part_log(env, big, events)
+        part_parallel(env, workers, per_worker)
+        print(f"\nload average at the end: {os.getloadavg()[0]:.2f}")
+    finally:
+        if args.keep:
+            print(f"kept {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
