@@ -257,7 +257,8 @@ def full_disk(limit: int, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def state_files(state: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(state.iterdir()) if p.name != "ledger.lock"}
+    return {p.name: p.read_bytes() for p in sorted(state.iterdir())
+            if p.is_file() and p.name != "ledger.lock"}
 
 
 @pytest.mark.parametrize("room", [0, 40])

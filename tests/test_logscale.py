@@ -155,14 +155,27 @@ def test_rolls_within_one_second_keep_their_order(state: Path) -> None:
 # --------------------------------------------------------------------------- memory
 
 
-def _maxrss_kib(*args: str) -> int:
-    """Peak RSS of one `agentgate ARGS` process (wait4 reports that child alone)."""
-    p = subprocess.Popen([str(AGENTGATE), *args], stdin=subprocess.DEVNULL,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(p.pid, 0)
-    p.returncode = os.waitstatus_to_exitcode(status)
-    assert p.returncode in (0, 1), (args, p.returncode)
-    return usage.ru_maxrss
+# The process reports its own peak RSS (VmHWM of its memory map) on exit; wait4's ru_maxrss
+# would include the high-water mark inherited from pytest through fork.
+PEAK_PROBE = """\
+import atexit, sys
+def _hwm():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            sys.stderr.write("\\nVmHWM " + line.split()[1] + "\\n")
+atexit.register(_hwm)
+from agentgate.entry import main
+sys.argv = ["agentgate", *sys.argv[1:]]
+main()
+"""
+
+
+def _peak_kib(*args: str) -> int:
+    """Peak RSS of one `agentgate ARGS` process, in KiB."""
+    r = subprocess.run([sys.executable, "-c", PEAK_PROBE, *args], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False, timeout=120)
+    assert r.returncode == 0, (args, r.returncode, r.stderr[-500:])
+    return int(r.stderr.rsplit(b"VmHWM ", 1)[1].split()[0])
 
 
 def test_reading_a_big_log_keeps_memory_flat(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -180,9 +193,9 @@ def test_reading_a_big_log_keeps_memory_flat(tmp_path: Path, monkeypatch: pytest
                  ("log", "--json", "--id", "apr_0000119999"), ("log", "summary", "--json"),
                  ("log", "verify")):
         monkeypatch.setenv("AGENTGATE_HOME", str(small))
-        base = _maxrss_kib(*args)
+        base = _peak_kib(*args)
         monkeypatch.setenv("AGENTGATE_HOME", str(big))
-        grown = _maxrss_kib(*args) - base
+        grown = _peak_kib(*args) - base
         assert grown < 8 * 1024, (args, f"peak RSS grew by {grown} KiB for 120x the events")
     r = ag("log", "--json", "--id", "apr_0000119999")
     assert json_lines(r)[0]["seq"] == 120_000

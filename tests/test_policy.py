@@ -314,3 +314,37 @@ def test_every_example_rule_holds_through_its_examples(rule: dict[str, object]) 
 def test_default_policy_decisions(cmd: str, decision: str) -> None:
     p = pol.parse_policy(EXAMPLE.read_bytes(), str(EXAMPLE))
     assert p.check_script(cmd).decision == decision
+
+
+# --------------------------------------------------------------------------- run-time values
+
+
+@pytest.mark.parametrize(("cmd", "decision", "rule"), [
+    ('vercel $(echo --prod)', "ask", "prod-deploy"),            # the flag comes from a substitution
+    ('vercel --pr$X', "ask", "prod-deploy"),
+    ('B=main; git push origin "$B"', "ask", "git-push-protected"),
+    ("kubectl --context=$CTX apply -f x.yaml", "ask", "kube-prod-change"),
+    ('rm -rf "$DIR"', "ask", "rm-root-or-home"),                # a possible deny needs a human
+    ("rm -rf $HOME", "deny", "rm-root-or-home"),                # a literal match is a match
+    ('rm -rf "$TMP/build"', "allow", None),                     # its shape cannot be / or ~
+    ("find . -name '*.pyc' -exec rm {} +", "allow", None),      # {} is a path, never a flag
+    ('git commit -m "$MSG"', "allow", None),                    # one word cannot be `push ... main`
+    ('cd "$DIR" && npm test', "allow", None),
+    ("echo $HOME", "allow", None),
+])
+def test_words_known_only_at_run_time(cmd: str, decision: str, rule: str | None) -> None:
+    p = pol.parse_policy(EXAMPLE.read_bytes(), str(EXAMPLE))
+    ev = p.check_script(cmd)
+    assert (ev.decision, ev.rule) == (decision, rule)
+
+
+def test_possible_deny_follows_settings_unparseable() -> None:
+    text = EXAMPLE.read_text().replace('unparseable = "ask"', 'unparseable = "deny"')
+    p = pol.parse_policy(text)
+    assert p.check_script('rm -rf "$DIR"').decision == "deny"
+    assert p.check_script('vercel $(echo --prod)').decision == "ask"  # a possible ask stays ask
+
+
+def test_bracketed_characters_are_literal_words() -> None:
+    assert matches("rm ** /[*]", ["rm", "-rf", "/*"])
+    assert not matches("rm ** /[*]", ["rm", "-rf", "/tmp"])

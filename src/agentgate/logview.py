@@ -15,6 +15,7 @@ from .audit import AuditLog, now_iso, parse_iso, parse_lines
 from .errors import UsageError
 
 _CANONICAL_TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+_CANONICAL_TS_BYTES = re.compile(_CANONICAL_TS.pattern.encode())
 
 
 def _json_text(value: str) -> bytes:
@@ -58,7 +59,15 @@ class Filter:
         """Cheap byte-level pre-check before JSON parsing (never rejects a real match)."""
         if any(needle not in raw for needle in self._needles):
             return True
-        return bool(self._event_needles) and not any(n in raw for n in self._event_needles)
+        if self._event_needles and not any(n in raw for n in self._event_needles):
+            return True
+        if (self.since is not None or self.until is not None) and raw.startswith(b'{"ts":"'):
+            ts = raw[7:31]  # the writer puts ts first, in now_iso's fixed format
+            if raw[31:33] == b'",' and _CANONICAL_TS_BYTES.fullmatch(ts):
+                text = ts.decode("ascii")
+                return ((self.since is not None and text < self._since_ts)
+                        or (self.until is not None and text > self._until_ts))
+        return False
 
     @functools.cached_property
     def _needles(self) -> tuple[bytes, ...]:

@@ -31,6 +31,21 @@ _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _LONG_OPT = re.compile(r"--[A-Za-z0-9][A-Za-z0-9_.-]*=")
 _SHORT_CLUSTER = re.compile(r"-[A-Za-z][A-Za-z0-9]+")
 _WORD = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*")
+_ESCAPED_ONLY = re.compile(r"(?:[^*?\[\]]|\[[^\]]\])*")
+_BRACKET_CHAR = re.compile(r"\[([^\]])\]")
+_EXPANSION = re.compile(r"\$\{[^}]*\}|\$\([^)]*\)?|\$[A-Za-z_][A-Za-z0-9_]*|\$[0-9@*#?$!-]|`[^`]*`?|\{\}")
+
+
+def unknown_shape(word: str) -> re.Pattern[str]:
+    """A regex for the values a word with run-time expansions (``$X``, ``$(..)``, ``{}``) may take."""
+    out, pos = [], 0
+    for m in _EXPANSION.finditer(word):
+        out.append(re.escape(word[pos:m.start()]))
+        # find's {} is a path that starts with a start point, never with "-"
+        out.append("(?!-).*" if m.group() == "{}" else ".*")
+        pos = m.end()
+    out.append(re.escape(word[pos:]))
+    return re.compile("".join(out), re.DOTALL)
 
 EMBEDDED_NAME = "<embedded default>"
 
@@ -83,11 +98,18 @@ class _Word:
         for alt in (body.split(",") if body is not None else [text]):
             if len(alt) == 2 and alt[0] == "-" and alt[1].isalpha():
                 alts.append(("flag", alt))
+            elif _ESCAPED_ONLY.fullmatch(alt) and "[" in alt:
+                alts.append(("lit", _BRACKET_CHAR.sub(r"\1", alt)))  # /[*] is the word /*
             elif any(c in alt for c in "*?["):
                 alts.append(("glob", alt))
             else:
                 alts.append(("lit", alt))
         self.alts = tuple(alts)
+
+    def could_match(self, unknown: re.Pattern[str]) -> bool:
+        """Could a word whose value is only known at run time (``unknown``: its shape, with
+        ``.*`` for each expansion) match this pattern word? Globs and flags: assume yes."""
+        return any(kind != "lit" or unknown.fullmatch(alt) for kind, alt in self.alts)
 
     def matches(self, word: str) -> bool:
         for kind, alt in self.alts:
@@ -137,11 +159,15 @@ class Pattern:
         first = self.words[0]
         return first.literals if first is not None else None
 
-    def matches(self, argv: Sequence[str]) -> bool:
-        """True when the pattern consumes a prefix of ``argv`` (already normalized)."""
+    def matches(self, argv: Sequence[str],
+                unknown: dict[int, re.Pattern[str]] | None = None) -> bool:
+        """True when the pattern consumes a prefix of ``argv`` (already normalized).
+
+        With ``unknown`` (argv index -> shape of a run-time value), True when it *could*."""
         words = self.words
         n, m = len(words), len(argv)
         failed: set[tuple[int, int]] = set()
+        unknown = unknown or {}
 
         def go(i: int, j: int) -> bool:
             while True:
@@ -158,12 +184,29 @@ class Pattern:
                             return True
                     failed.add((i, j))
                     return False
-                if j == m or not w.matches(argv[j]):
+                if j == m:
+                    return False
+                shape = unknown.get(j)
+                if not (w.could_match(shape) if shape is not None else w.matches(argv[j])):
                     return False
                 i += 1
                 j += 1
 
         return go(0, 0)
+
+
+def normalize_dynamic(argv: Sequence[str], dynamic: Sequence[int]) -> tuple[tuple[str, ...], dict[int, re.Pattern[str]]]:
+    """Like :func:`normalize_argv`, also mapping run-time-valued words to their new indexes."""
+    out: list[str] = []
+    shapes: dict[int, re.Pattern[str]] = {}
+    dyn = set(dynamic)
+    for i, w in enumerate(argv):
+        pieces = split_long_options([w]) if i else [w]
+        for piece in pieces:
+            if i in dyn and _EXPANSION.search(piece):
+                shapes[len(out)] = unknown_shape(piece)
+            out.append(piece)
+    return tuple(out), shapes
 
 
 def normalize_argv(argv: Sequence[str]) -> tuple[str, ...]:
@@ -322,17 +365,44 @@ class Policy:
         hits.extend(r for r in self._wild if r not in hits and r.matches_argv(argv))
         return hits
 
-    def _part(self, argv: Sequence[str], via: tuple[str, ...]) -> tuple[PartResult, Rule | None]:
+    def _part(self, argv: Sequence[str], via: tuple[str, ...],
+              dynamic: Sequence[int] = ()) -> tuple[PartResult, Rule | None]:
         norm = normalize_argv(argv)
         hits = self.rules_for(norm)
-        if not hits:
+        if hits:
+            best = hits[0]
+            for r in hits[1:]:
+                if RANK[r.decision] > RANK[best.decision]:
+                    best = r
+            part = PartResult(tuple(argv), via, best.decision, tuple(r.id for r in hits), best.reason)
+        else:
             d = self.settings.default
-            return PartResult(tuple(argv), via, d, (), f"No rule matched; settings.default is {d!r}."), None
-        best = hits[0]
-        for r in hits[1:]:
-            if RANK[r.decision] > RANK[best.decision]:
-                best = r
-        return PartResult(tuple(argv), via, best.decision, tuple(r.id for r in hits), best.reason), best
+            part, best = PartResult(tuple(argv), via, d, (), f"No rule matched; settings.default is {d!r}."), None
+        if dynamic:
+            maybe = self._maybe(argv, dynamic, hits)
+            if maybe is not None and RANK[maybe[0]] > RANK[part.decision]:
+                d, rule = maybe
+                reason = (f"A word whose value is only known at run time could make this match rule "
+                          f"{rule.id!r} ({rule.reason.rstrip('.')}); a human must look.")
+                return PartResult(tuple(argv), via, d, (*part.rules, rule.id), reason), rule
+        return part, best
+
+    def _maybe(self, argv: Sequence[str], dynamic: Sequence[int],
+               hits: Sequence[Rule]) -> tuple[str, Rule] | None:
+        """The strictest non-allow rule that ``$X``/``$(..)`` words could satisfy at run time.
+
+        A possible deny needs a human (settings.unparseable), a possible ask is an ask."""
+        norm, shapes = normalize_dynamic(argv, dynamic)
+        if not shapes or not norm:
+            return None
+        found: tuple[str, Rule] | None = None
+        for r in (*self._index.get(norm[0], ()), *self._wild):
+            if r.decision == ALLOW or r in hits or not any(p.matches(norm, shapes) for p in r.patterns):
+                continue
+            d = self.settings.unparseable if r.decision == DENY else ASK
+            if found is None or RANK[d] > RANK[found[0]]:
+                found = (d, r)
+        return found
 
     def names_program(self, text: str) -> str | None:
         """A program that a non-allow rule names, if it appears as a word in ``text``."""
@@ -345,7 +415,7 @@ class Policy:
         parts: list[PartResult] = []
         best_rank, best_rule, best_reason, best_source = -1, None, "", "default"
         for cmd in analysis.commands:
-            part, rule = self._part(cmd.argv, cmd.via)
+            part, rule = self._part(cmd.argv, cmd.via, cmd.dynamic)
             parts.append(part)
             if RANK[part.decision] > best_rank:
                 best_rank = RANK[part.decision]
