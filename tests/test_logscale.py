@@ -370,15 +370,16 @@ def test_ledger_json_keeps_recent_finished_requests_and_archives_the_rest(state:
     now = [time.time() - 3 * 86400]
     ledger = Ledger(StatePaths(state), clock=lambda: now[0])
     ids = []
-    for i in range(ARCHIVE_KEEP + 50):
+    for batch in range((ARCHIVE_KEEP + 50) // 10):
         with ledger.locked() as st:
-            req = make_request(fp=f"{i:064x}", kind="argv", argv=["deployer", str(i), "--prod"],
-                               cwd="/", rule="deploy-prod", reason="x", agent="a", now=st.now,
-                               request_ttl=3600)
-            st.add(req)
-            st.approve(req.id, 60, "human")
-            st.consume(st.get(req.id))
-            ids.append(req.id)
+            for j in range(10):
+                req = make_request(fp=f"{batch:032x}{j:032x}", kind="argv", argv=["deployer", "--prod"],
+                                   cwd="/", rule="deploy-prod", reason="x", agent="a", now=st.now,
+                                   request_ttl=3600)
+                st.add(req)
+                st.approve(req.id, 60, "human")
+                st.consume(st.get(req.id))
+                ids.append(req.id)
         now[0] += 60
     doc = json.loads((state / "ledger.json").read_text())
     assert sorted(doc["requests"]) == sorted(ids[50:])

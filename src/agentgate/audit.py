@@ -211,6 +211,11 @@ class AuditLog:
         while target.exists():
             target = self.path.with_name(f"{self.path.stem}-{stamp}-{n}{self.path.suffix}")
             n += 1
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            os.fsync(fd)  # lines appended without fsync are durable before the file is closed off
+        finally:
+            os.close(fd)
         os.replace(self.path, target)
         dfd = os.open(self.path.parent, os.O_RDONLY)
         try:
