@@ -271,21 +271,62 @@ class Ledger:
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
-        """Hold the ledger lock (bounded wait). Audit appends happen under it too."""
+        """Hold the ledger lock (bounded wait). Audit appends happen under it too.
+
+        On POSIX this takes ``flock(2)`` on the lock file directly: the same lock that filelock's
+        UnixFileLock takes (so the two exclude each other), without filelock's import cost on
+        every gated command. The kernel drops it when its holder dies. Elsewhere: filelock."""
+        self._ensure_dir()
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX
+            with self._portable_lock():
+                yield
+            return
+        try:
+            fd = os.open(self.paths.lock, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as e:
+            raise StateError(f"cannot open the lock file {self.paths.lock}: {e.strerror or e}",
+                             "make the state directory writable (AGENTGATE_HOME)") from None
+        try:
+            deadline = time.monotonic() + self.lock_timeout
+            delay = 0.001
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise self._timeout() from None
+                    time.sleep(delay)
+                    delay = min(delay * 2, 0.05)
+                except OSError as e:
+                    raise StateError(f"cannot lock {self.paths.lock}: {e.strerror or e}",
+                                     "make the state directory writable (AGENTGATE_HOME)") from None
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    def _timeout(self) -> StateError:
+        return StateError(f"timed out after {self.lock_timeout:g}s waiting for the ledger lock "
+                          f"{self.paths.lock}",
+                          "another agentgate process holds it; if none is running, retry "
+                          "(locks of dead processes are released by the OS)")
+
+    @contextlib.contextmanager
+    def _portable_lock(self) -> Iterator[None]:  # pragma: no cover - not POSIX
         from filelock import FileLock, Timeout
 
-        self._ensure_dir()
         lock = FileLock(str(self.paths.lock), timeout=self.lock_timeout)
         try:
             lock.acquire()
         except Timeout:
-            raise StateError(f"timed out after {self.lock_timeout:g}s waiting for the ledger lock "
-                             f"{self.paths.lock}",
-                             "another agentgate process holds it; if none is running, retry "
-                             "(locks of dead processes are released by the OS)") from None
+            raise self._timeout() from None
         except OSError as e:
-            raise StateError(f"cannot lock {self.paths.lock}: {e.strerror or e}",
-                             "make the state directory writable (AGENTGATE_HOME)") from None
+            raise StateError(f"cannot lock {self.paths.lock}: {e.strerror or e}") from None
         try:
             yield
         finally:
