@@ -77,10 +77,38 @@ def test_deleting_the_first_line_is_detected(log: AuditLog) -> None:
     assert log.verify().first_bad == f"{log.path}:1"
 
 
-def test_truncating_the_tail_keeps_prefix_valid_but_seq_reveals_nothing(log: AuditLog) -> None:
-    """A chain cannot tell a cut tail from a shorter log; the prefix stays valid."""
+def test_cutting_the_tail_is_detected_through_the_head(log: AuditLog) -> None:
     lines = _fill(log)
     _rewrite(log, lines[:3])
+    res = log.verify()
+    assert not res.ok and res.first_bad == str(log.head_path)
+    assert "ends at seq 3 but the head records seq 5" in (res.problem or "")
+
+
+def test_editing_the_last_line_is_detected_through_the_head(log: AuditLog) -> None:
+    lines = _fill(log)
+    lines[-1] = lines[-1].replace(b'"echo","4"', b'"echo","X"')
+    _rewrite(log, lines)
+    res = log.verify()
+    assert not res.ok and "the last line was edited" in (res.problem or "")
+
+
+def test_deleting_the_whole_log_or_the_head_is_detected(log: AuditLog) -> None:
+    _fill(log, 2)
+    log.head_path.unlink()
+    assert "head record is missing" in (log.verify().problem or "")
+    _fill(log, 1)  # the next append writes a head again
+    assert log.verify().ok
+    log.path.unlink()
+    assert "removed from the end" in (log.verify().problem or "")
+
+
+def test_a_head_that_lags_after_a_crash_is_accepted(log: AuditLog) -> None:
+    """A crash between the append and the head write leaves the head one line behind."""
+    _fill(log, 3)
+    head = log.head_path.read_bytes()
+    _fill(log, 1)
+    log.head_path.write_bytes(head)
     assert log.verify().ok
 
 

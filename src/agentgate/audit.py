@@ -198,11 +198,36 @@ class AuditLog:
             finally:
                 os.close(fd)
             fault("audit.written")
+            self._write_head(seq, prev)
             return written
         except OSError as e:
             raise StateError(f"cannot append to audit log {self.path}: {e.strerror or e}",
                              "the command did not run; make the state directory writable "
                              "(see `agentgate where`) and free disk space") from None
+
+    @property
+    def head_path(self) -> Path:
+        """Where the end of the chain is recorded, so a cut or edited *last* line shows too."""
+        return self.path.with_name(self.path.stem + ".head")
+
+    def _write_head(self, seq: int, digest: str) -> None:
+        """Record (seq, sha256) of the last line: temp file + rename, so it is whole or old.
+
+        It may lag behind the log after a crash between the two writes; verify accepts a head
+        that points at an earlier line of the chain, never one past its end."""
+        tmp = self.head_path.with_name(f".{self.head_path.name}.{os.getpid()}.tmp")
+        with open(tmp, "w") as f:
+            f.write(json.dumps({"seq": seq, "sha256": digest}))
+        os.replace(tmp, self.head_path)
+
+    def read_head(self) -> tuple[int, str] | None:
+        try:
+            doc = json.loads(self.head_path.read_bytes())
+            return int(doc["seq"]), str(doc["sha256"])
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError):
+            return (-1, "")
 
     def _roll(self) -> None:
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(self.clock()))
@@ -246,6 +271,8 @@ class AuditLog:
         fragment of an interrupted write that the next line provably chains over (its ``prev``
         and ``seq`` continue from the line before the fragment): that is listed, not fatal."""
         prev, seq, count = GENESIS, 0, 0
+        head = self.read_head() if lines is None else None
+        head_hash: str | None = None  # the hash of the line whose seq the head names
         fragments: list[str] = []  # consecutive non-JSON lines not yet bridged
         interrupted: list[str] = []
         for p, n, raw in self.raw_lines() if lines is None else lines:
@@ -275,6 +302,8 @@ class AuditLog:
                                     f"sequence broken: expected seq {seq + 1}, found {ev.get('seq')!r}",
                                     tuple(interrupted))
             seq, prev = seq + 1, line_hash(raw)
+            if head is not None and seq == head[0]:
+                head_hash = prev
         if fragments:
             last_file = Path(fragments[-1].rsplit(":", 1)[0])
             problem = ("line is not a JSON object" if _ends_with_newline(last_file) else
@@ -282,7 +311,29 @@ class AuditLog:
                        "the next append starts a new line and continues the chain from the last "
                        "whole line")
             return VerifyResult(False, count, fragments[0], problem, tuple(interrupted))
+        if lines is None:
+            bad = self._check_head(head, seq, head_hash)
+            if bad is not None:
+                return VerifyResult(False, count, str(self.head_path), bad, tuple(interrupted))
         return VerifyResult(True, count, None, None, tuple(interrupted))
+
+    def _check_head(self, head: tuple[int, str] | None, last_seq: int,
+                    head_hash: str | None) -> str | None:
+        """Compare the chain's end with the recorded head; a problem description or None."""
+        if head is None:
+            if last_seq == 0:
+                return None
+            return ("the head record is missing, so the end of the log cannot be vouched for "
+                    "(deleted, or the very first append was interrupted)")
+        seq, digest = head
+        if seq < 0:
+            return "the head record is unreadable"
+        if seq > last_seq:
+            return (f"the log ends at seq {last_seq} but the head records seq {seq}: lines were "
+                    "removed from the end (or the whole log was replaced)")
+        if seq > 0 and head_hash != digest:
+            return f"line seq {seq} does not match the head record: the last line was edited"
+        return None
 
 
 def parse_lines(lines: Iterable[tuple[Path, int, bytes]],
