@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import sys
 import time
@@ -11,6 +12,26 @@ from pathlib import Path
 from typing import Any
 
 from .ledger import Request
+
+
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def safe(text: object) -> str:
+    """Text that cannot move the cursor or hide itself on a terminal: control characters,
+    bidi overrides and undecodable bytes are shown as escapes (``\\r``, ``\\x1b``, ``\\u202e``),
+    so what a human approves is what will run."""
+    return _UNSAFE.sub(lambda m: _escape(m.group()), str(text))
+
+
+def _escape(c: str) -> str:
+    named = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+    if c in named:
+        return named[c]
+    o = ord(c)
+    if 0xDC80 <= o <= 0xDCFF:  # a byte that was not UTF-8 (surrogateescape)
+        return f"\\x{o - 0xDC00:02x}"
+    return f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}"
 
 
 def fmt_duration(seconds: float) -> str:
@@ -29,30 +50,32 @@ def fmt_time(t: float) -> str:
 
 
 def command_text(req: Request) -> str:
-    return shlex.join(req.argv) if req.kind == "argv" else " ".join(req.argv)
+    return safe(shlex.join(req.argv) if req.kind == "argv" else " ".join(req.argv))
 
 
 def describe_request(req: Request, now: float) -> str:
     lines = [
         f"request  {req.id}  ({req.status})",
         f"command  {command_text(req)}",
-        f"cwd      {req.cwd}",
-        f"rule     {req.rule or '-'}: {req.reason}",
-        f"agent    {req.agent} (pid {req.pid}, {req.user}@{req.host})",
+        f"cwd      {safe(req.cwd)}",
+        f"rule     {safe(req.rule or '-')}: {safe(req.reason)}",
+        f"agent    {safe(req.agent)} (pid {req.pid}, {safe(req.user)}@{safe(req.host)})",
         f"age      {fmt_duration(now - req.created_at)} (requested {fmt_time(req.created_at)})",
     ]
     if req.status in ("pending", "approved"):
         lines.append(f"expires  in {fmt_duration(req.expires_at - now)}")
     if req.human_reason:
-        lines.append(f"reason   {req.human_reason}")
+        lines.append(f"reason   {safe(req.human_reason)}")
     return "\n".join(lines)
 
 
 def _console(stderr: bool = False) -> Any:
     from rich.console import Console
 
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() else 10_000  # a pipe gets whole lines, never folded ones
     return Console(stderr=stderr, no_color=bool(os.environ.get("NO_COLOR")) or None,
-                   highlight=False, soft_wrap=False)
+                   highlight=False, soft_wrap=False, width=width)
 
 
 def print_pending(reqs: list[Request], now: float) -> None:
@@ -60,20 +83,22 @@ def print_pending(reqs: list[Request], now: float) -> None:
         sys.stderr.write("no pending requests\n")
         return
     from rich.table import Table
+    from rich.text import Text  # plain Text: "[red]" in a command is shown, not interpreted
 
     table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
     for col in ("ID", "AGE", "AGENT", "RULE", "COMMAND", "CWD"):
         table.add_column(col, overflow="fold")
     for r in reqs:
-        table.add_row(r.id, fmt_duration(now - r.created_at), r.agent, r.rule or "-",
-                      command_text(r), r.cwd)
+        cells = (r.id, fmt_duration(now - r.created_at), safe(r.agent), safe(r.rule or "-"),
+                 command_text(r), safe(r.cwd))
+        table.add_row(*(Text(c) for c in cells))
     _console().print(table)
 
 
 def print_request(req: Request, now: float) -> None:
     out = [describe_request(req, now), "history"]
     for h in req.history:
-        extra = ", ".join(f"{k}={v}" for k, v in h.items() if k not in ("at", "event") and v is not None)
+        extra = safe(", ".join(f"{k}={v}" for k, v in h.items() if k not in ("at", "event") and v is not None))
         out.append(f"  {fmt_time(h['at'])}  {h['event']}" + (f"  ({extra})" if extra else ""))
     sys.stdout.write("\n".join(out) + "\n")
 
@@ -83,9 +108,9 @@ def print_check(obj: dict[str, Any]) -> None:
     for i, p in enumerate(obj["parts"], 1):
         via = " > ".join(p["via"]) if p["via"] else "top level"
         label = "opaque" if p["opaque"] else "command"
-        out.append(f"{i}. {label}: {shlex.join(p['argv']) if p['argv'] else '-'}")
+        out.append(f"{i}. {label}: {safe(shlex.join(p['argv'])) if p['argv'] else '-'}")
         out.append(f"   via: {via}")
-        out.append(f"   rules: {', '.join(p['rules']) or '(none)'} -> {p['decision']}: {p['reason']}")
+        out.append(f"   rules: {', '.join(p['rules']) or '(none)'} -> {p['decision']}: {safe(p['reason'])}")
     out.append(f"decision: {obj['decision'].upper()}" + (f" (rule {obj['rule']})" if obj["rule"] else "")
                + f": {obj['reason']}")
     for s in obj["policies"]:
@@ -97,14 +122,15 @@ def print_check(obj: dict[str, Any]) -> None:
 
 def format_event(ev: dict[str, Any]) -> str:
     argv = ev.get("argv")
-    cmd = (shlex.join(argv) if ev.get("kind", "argv") == "argv" else " ".join(argv)) if isinstance(argv, list) else ""
+    cmd = safe((shlex.join(argv) if ev.get("kind", "argv") == "argv" else " ".join(map(str, argv)))
+               if isinstance(argv, list) else "")
     bits = [str(ev.get("ts", "?")), f"{ev.get('event', '?'):18}"]
     if ev.get("id"):
         bits.append(str(ev["id"]))
     if ev.get("rule"):
         bits.append(f"[{ev['rule']}]")
     if ev.get("agent"):
-        bits.append(f"agent={ev['agent']}")
+        bits.append(f"agent={safe(ev['agent'])}")
     if "exit_code" in ev:
         bits.append(f"exit={ev['exit_code']}")
     if cmd:
