@@ -134,3 +134,11 @@ def test_stdout_and_stderr_are_separate_and_streamed(tmp_path: Path) -> None:
     assert p.returncode == 0
     assert out == "second\n"
     assert "to-stderr" in err and "first" not in err
+
+
+@pytest.mark.parametrize("program", ["", "a\x00b"])
+def test_unusable_program_names_are_not_found(program: str) -> None:
+    from agentgate.runner import run
+
+    res = run([program, "x"])
+    assert res.exit_code == 127 and res.error and "command not found" in res.error

@@ -62,8 +62,8 @@ def handled(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if "json_" in kwargs:
-            _state["json"] = _want_json(kwargs["json_"])
+        if "json_" in kwargs:  # `log --json verify` counts too: either level may ask for JSON
+            _state["json"] = _state["json"] or _want_json(kwargs["json_"])
         try:
             return fn(*args, **kwargs)
         except AgentgateError as e:
@@ -165,7 +165,10 @@ def check(
     cwd = _cwd()
     gate = _gate(cwd)
     if script:
-        subject = Subject("script", (" ".join(cmd),), str(cwd))
+        if len(cmd) != 1:
+            raise UsageError("--script takes exactly one argument: the whole command string",
+                             "quote it: agentgate check --script 'cd app && make deploy'")
+        subject = Subject("script", (cmd[0],), str(cwd))
     else:
         subject = Subject("argv", tuple(cmd), str(cwd))
     ev = gate.evaluate(subject)

@@ -102,13 +102,17 @@ def run_command(cmd: Sequence[str], *, policy: str | None, as_json: bool, agent:
 
 
 def lock_timeout_from_env() -> float:
-    from .errors import UsageError
+    from .errors import ConfigError
 
     raw = os.environ.get("AGENTGATE_LOCK_TIMEOUT", "10")
     try:
-        return max(0.0, float(raw))
+        value = float(raw)
     except ValueError:
-        raise UsageError(f"AGENTGATE_LOCK_TIMEOUT must be a number of seconds, not {raw!r}") from None
+        value = float("nan")
+    if not 0 <= value < 86400:
+        raise ConfigError(f"AGENTGATE_LOCK_TIMEOUT must be a number of seconds, not {raw!r}",
+                          "unset it (default 10) or set e.g. AGENTGATE_LOCK_TIMEOUT=5")
+    return value
 
 
 def parse_fast_run(argv: Sequence[str]) -> tuple[str | None, bool, str | None, list[str]] | None:

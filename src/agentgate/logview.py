@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .audit import AuditLog, now_iso, parse_iso, parse_lines
+from .audit import EVENTS, AuditLog, now_iso, parse_iso, parse_lines
 from .errors import UsageError
 
 _CANONICAL_TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
@@ -52,6 +52,10 @@ class Filter:
     @classmethod
     def build(cls, *, since: str | None, until: str | None, events: list[str],
               request_id: str | None, rule: str | None, agent: str | None) -> Filter:
+        unknown = sorted(set(events) - EVENTS)
+        if unknown:  # a typo in a CI filter must not pass silently as "nothing found"
+            raise UsageError(f"unknown event name(s): {', '.join(unknown)}",
+                             f"events are: {', '.join(sorted(EVENTS))}")
         return cls(parse_when(since) if since else None, parse_when(until) if until else None,
                    frozenset(events), request_id, rule, agent)
 

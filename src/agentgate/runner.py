@@ -11,15 +11,15 @@ import os
 import signal
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from types import FrameType
+
+from .lean import Record
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
              signal.SIGUSR2, signal.SIGWINCH)
 
 
-@dataclass(frozen=True)
-class RunResult:
+class RunResult(Record):
     exit_code: int
     error: str | None = None  # set when the command could not be started
 
@@ -58,6 +58,8 @@ def run(argv: Sequence[str], env: Mapping[str, str] | None = None) -> RunResult:
                                   setsigdef=(*FORWARDED, signal.SIGPIPE), setsigmask=())
         except FileNotFoundError:
             return RunResult(127, f"command not found: {argv[0]}")
+        except ValueError:  # an empty program name, or one with a NUL byte: nothing to find
+            return RunResult(127, f"command not found: {argv[0]!r}")
         except PermissionError:
             return RunResult(126, f"permission denied: {argv[0]}")
         except OSError as e:
