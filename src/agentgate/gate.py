@@ -8,17 +8,17 @@ a consumed grant, and an audit line in every case. The caller runs the command o
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from . import policy as pol
 from .audit import AuditLog
 from .errors import EXIT_APPROVAL_REQUIRED, EXIT_DENIED, EXIT_OK, AgentgateError, StateError
+from .lean import Record, field
 from .ledger import (
     APPROVED,
     PENDING,
@@ -30,8 +30,12 @@ from .ledger import (
     hostname,
     make_request,
 )
-from .paths import StatePaths, user_policy_path
+from .paths import StatePaths, state_dir, user_policy_path
 from .trust import file_sha256, read_trust, write_trust
+
+TYPE_CHECKING = False  # not from typing: see agentgate.lean
+if TYPE_CHECKING:
+    from typing import Any
 
 REASON_ASK = "Permission requires approval before execution."
 REASON_PENDING = "Permission requires approval before execution; the request is still waiting for a human."
@@ -122,8 +126,7 @@ def load_policy(explicit: str | None, cwd: Path, paths: StatePaths, *,
 # --------------------------------------------------------------------------- outcome
 
 
-@dataclass(frozen=True)
-class Subject:
+class Subject(Record):
     """What is being authorized."""
 
     kind: str  # "argv" | "script" | "action"
@@ -142,8 +145,7 @@ class Subject:
         return fingerprint({"kind": self.kind, "argv": list(self.argv), "cwd": self.cwd})
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(Record):
     decision: str  # the policy's decision: allow | ask | deny
     allowed: bool  # may run now
     approval_required: bool
@@ -196,8 +198,7 @@ class Outcome:
         return d
 
 
-@dataclass(frozen=True)
-class RequestView:
+class RequestView(Record):
     request: Request
     now: float
 
@@ -205,29 +206,144 @@ class RequestView:
 # --------------------------------------------------------------------------- the gate
 
 
-def _is_self_approval(argv: Sequence[str]) -> bool:
-    """``agentgate approve|deny`` or ``agentgate policy trust`` (also via ``python -m agentgate``)."""
+_APPROVAL_ID = re.compile(r"\bapr_[a-z0-9]{4,}\b")
+_VERB = re.compile(r"\b(approve|deny)\b")
+_TRUST = re.compile(r"\bpolicy\b\W{1,8}trust\b")
+
+
+def _launches_agentgate(words: Sequence[str]) -> list[str] | None:
+    """The agentgate argv if ``words`` starts agentgate (by name, script path or -m), else None."""
+    prog = words[0]
+    if prog.startswith("agentgate"):
+        return list(words)
+    if prog.startswith(("python", "pypy")):
+        for i, w in enumerate(words[1:], 1):
+            if w == "-m" and i + 1 < len(words) and words[i + 1].startswith("agentgate"):
+                return list(words[i + 1:])
+            if w.startswith("-magentgate"):
+                return list(words[i:])
+            if not w.startswith("-"):  # a script: python path/to/bin/agentgate ...
+                return list(words[i:]) if os.path.basename(w).startswith("agentgate") else None
+    return None
+
+
+def is_self_approval(argv: Sequence[str]) -> bool:
+    """Does this simple command approve, deny or trust? Checked on every part of a command.
+
+    By name (``agentgate``, ``python -m agentgate[.__main__]``, ``python .../bin/agentgate``), and,
+    for launchers the name does not show (a symlink, a copy), by the words themselves: ``approve``
+    or ``deny`` together with an approval id, or ``policy trust``."""
     if not argv:
         return False
-    words = list(argv)
-    prog = words[0]
-    if prog.startswith("python") and len(words) >= 3 and words[1] == "-m" and words[2] == "agentgate":
-        words = words[2:]
-    elif prog.startswith("python") and len(words) >= 2 and words[1] == "-magentgate":
-        words = words[1:]
-    elif prog != "agentgate":
+    words = [w for w in argv if w]
+    if not words:
         return False
-    rest = [w for w in words[1:] if not w.startswith("-")]
-    # skip the value of --policy PATH
-    if "--policy" in words:
-        i = words.index("--policy")
-        if i + 1 < len(words) and words[i + 1] in rest:
-            rest.remove(words[i + 1])
-    if not rest:
-        return False
-    if rest[0] in ("approve", "deny"):
+    for i, w in enumerate(words[:-1]):
+        if w == "policy" and words[i + 1] == "trust":
+            return True
+    if any(w in ("approve", "deny") for w in words[1:]) and any(_APPROVAL_ID.fullmatch(w) for w in words):
         return True
-    return rest[0] == "policy" and len(rest) > 1 and rest[1] == "trust"
+    ag = _launches_agentgate(words)
+    if ag is None:
+        return False
+    rest = [w for w in ag[1:] if not w.startswith("-")]
+    if "--policy" in ag:  # skip the value of --policy PATH
+        i = ag.index("--policy")
+        if i + 1 < len(ag) and ag[i + 1] in rest:
+            rest.remove(ag[i + 1])
+    return bool(rest) and rest[0] in ("approve", "deny")
+
+
+def mentions_self_approval(text: str) -> bool:
+    """Code or text (``python -c``, a hook's command string) that approves, denies or trusts."""
+    return bool(_TRUST.search(text) or (_VERB.search(text) and _APPROVAL_ID.search(text)))
+
+
+# --------------------------------------------------------------------------- protected files
+
+AGENT_SETTINGS = (".claude/settings.json", ".claude/settings.local.json", ".cursor/hooks.json",
+                  ".gemini/settings.json", ".codex/hooks.json", ".codex/config.toml")
+AGENT_DIRS = (".claude", ".cursor", ".gemini", ".codex")
+
+
+def protected_locations(policy_files: Sequence[str] = ()) -> tuple[list[Path], list[Path]]:
+    """(files, directories) an agent must not change on its own: the policies that gate it,
+    agentgate's config and state directories, the installed package (it holds the embedded
+    default policy) and the agent settings that hold the hooks."""
+    files = [Path(p) for p in policy_files if p and not p.startswith("<")]
+    files.append(user_policy_path())
+    env_policy = os.environ.get("AGENTGATE_POLICY")
+    if env_policy:
+        files.append(Path(env_policy).expanduser())
+    claude_home = Path(os.environ.get("CLAUDE_CONFIG_DIR") or Path.home() / ".claude")
+    files += [claude_home / "settings.json", claude_home / "settings.local.json"]
+    dirs = [user_policy_path().parent, state_dir(), Path(__file__).resolve().parent]
+    return files, dirs
+
+
+def _forms(path: Path) -> set[Path]:
+    """The path as written (normalised) and with symlinks resolved."""
+    forms = {Path(os.path.normpath(os.path.abspath(path)))}
+    with contextlib.suppress(OSError, RuntimeError):
+        forms.add(path.resolve())
+    return forms
+
+
+def is_protected(target: Path, policy_files: Sequence[str] = ()) -> bool:
+    """Would changing ``target`` change agentgate's policy, state, code or the agent's hooks?"""
+    forms = _forms(target)
+    for f in forms:
+        text = f.as_posix()
+        if f.name == REPO_POLICY_NAME or text.endswith(tuple("/" + s for s in AGENT_SETTINGS)):
+            return True
+    files, dirs = protected_locations(policy_files)
+    file_forms = set().union(*(_forms(p) for p in files))
+    dir_forms = set().union(*(_forms(d) for d in dirs))
+    return any(f in file_forms or any(f.is_relative_to(d) for d in dir_forms) for f in forms)
+
+
+_TOKEN_SPLIT = re.compile(r"""[\s;&|()<>'"`=,]+""")
+
+
+def _path_tokens(text: str) -> set[str]:
+    return {t for t in _TOKEN_SPLIT.split(text) if t}
+
+
+def protected_reference(text: str, words: Sequence[str], cwd: Path,
+                        policy_files: Sequence[str] = ()) -> str | None:
+    """The first word of a command that names a protected location, in any spelling: ``~``,
+    ``$HOME``, ``//``, ``..``, relative to ``cwd``, or a glob that could expand to one."""
+    import fnmatch
+
+    if is_protected(cwd, policy_files):
+        return str(cwd)
+    home = os.path.expanduser("~")
+    files, dirs = protected_locations(policy_files)
+    file_forms = {str(f) for p in files for f in _forms(p)}
+    dir_forms = {str(f) for d in dirs for f in _forms(d)}
+    for word in sorted(set(words) | _path_tokens(text)):
+        w = word
+        for prefix in ("~", "$HOME", "${HOME}"):
+            if w == prefix or w.startswith(prefix + "/"):
+                w = home + w[len(prefix):]
+                break
+        glob = any(c in w for c in "*?[")
+        base = os.path.basename(w.rstrip("/"))
+        if base in AGENT_DIRS or base == REPO_POLICY_NAME or (
+                glob and fnmatch.fnmatchcase(REPO_POLICY_NAME, base)):
+            return word
+        if "/" not in w and not glob:
+            continue
+        full = os.path.normpath(os.path.join(str(cwd), w))
+        if full.endswith(tuple("/" + s for s in AGENT_SETTINGS)):
+            return word
+        if glob:
+            if any(fnmatch.fnmatchcase(t, full) for t in file_forms) or any(
+                    fnmatch.fnmatchcase(d + "/-", full) or fnmatch.fnmatchcase(d, full) for d in dir_forms):
+                return word
+        elif full in file_forms or any(full == d or full.startswith(d + "/") for d in dir_forms):
+            return word
+    return None
 
 
 def record_blocked(paths: StatePaths, subject: Subject | None, agent: str,
@@ -271,41 +387,23 @@ class Gate:
             ev = self.policy.check_argv(subject.argv)
         if subject.kind == "action":
             return ev
-        for part in ev.parts:
-            if not part.opaque and _is_self_approval(part.argv):
-                reason = ("An agent must not approve, deny or trust on its own behalf; a human "
-                          "runs these outside the gate.")
-                return pol.Evaluation(pol.DENY, SELF_APPROVAL_RULE, reason, ev.parts, "rule")
+        text = " ".join(subject.argv)
+        if any(not p.opaque and is_self_approval(p.argv) for p in ev.parts) or mentions_self_approval(text):
+            reason = ("An agent must not approve, deny or trust on its own behalf; a human "
+                      "runs these outside the gate.")
+            return pol.Evaluation(pol.DENY, SELF_APPROVAL_RULE, reason, ev.parts, "rule")
         if pol.RANK[ev.decision] < pol.RANK[pol.ASK]:
-            hit = self.protected_reference(" ".join(subject.argv))
+            words = [w for p in ev.parts if not p.opaque for w in p.argv]
+            hit = protected_reference(text, words, Path(subject.cwd), self.policy_files())
             if hit is not None:
-                reason = (f"The command refers to agentgate's own files ({hit}); changes to the "
-                          "policy or the state need a human.")
+                reason = (f"The command refers to agentgate's own files or an agent's hook settings "
+                          f"({hit}); changes to the policy, the state or the hooks need a human.")
                 return pol.Evaluation(pol.ASK, PROTECTED_RULE, reason, ev.parts, "rule")
         return ev
 
-    def protected_paths(self) -> list[str]:
-        """Files an agent must not change on its own: the policies in force and the state dir."""
-        out = [str(self.paths.root), str(user_policy_path())]
-        out.extend(s.path for s in self.policy.sources if not s.path.startswith("<"))
-        return out
-
-    def protected_reference(self, text: str) -> str | None:
-        """The first protected path (in any common spelling) that ``text`` mentions, if any."""
-        if REPO_POLICY_NAME in text:
-            return REPO_POLICY_NAME
-        home = os.path.expanduser("~")
-        for p in self.protected_paths():
-            spellings = {p, os.path.realpath(p)}
-            for q in list(spellings):
-                if home not in ("", "/") and q.startswith(home + "/"):
-                    rest = q[len(home):]
-                    spellings.update({"~" + rest, "$HOME" + rest, "${HOME}" + rest})
-            for q in spellings:
-                # a whole path or a path inside it: /state matches /state/x, not /state2
-                if q and re.search(re.escape(q.rstrip("/")) + r"(?![\w.-])", text):
-                    return p
-        return None
+    def policy_files(self) -> list[str]:
+        """The policy files in force (the embedded default has no path)."""
+        return [s.path for s in self.policy.sources if not s.path.startswith("<")]
 
     # -- audit helpers -------------------------------------------------------------------
 

@@ -42,8 +42,9 @@ from pathlib import Path
 from typing import Any
 
 from .errors import EXIT_CONFIG, AgentgateError
-from .gate import PROTECTED_RULE, REPO_POLICY_NAME, Gate, Outcome, Subject, record_blocked
-from .paths import StatePaths, state_dir, user_policy_path
+from .gate import PROTECTED_RULE, Gate, Outcome, Subject, record_blocked
+from .gate import is_protected as gate_is_protected
+from .paths import StatePaths
 
 AGENTS = ("claude-code", "codex", "cursor", "gemini")
 MAX_INPUT_BYTES = 16 * 1024 * 1024  # a Write tool call carries the whole file; more is not sane
@@ -243,47 +244,16 @@ def _verdict(outcome: Outcome) -> Verdict:
     return Verdict(False, outcome.message(), user)
 
 
-def protected_paths(explicit_policy: str | None = None) -> tuple[list[Path], list[Path]]:
-    """(files, directories) an agent's file-writing tools must not touch.
-
-    The policy that gates the agent, agentgate's config and state directories (ledger, grants,
-    audit log, trust records), and Claude Code's settings that hold the hook itself.
-    """
-    files = [user_policy_path()]
-    for p in (os.environ.get("AGENTGATE_POLICY"), explicit_policy):
-        if p:
-            files.append(Path(p).expanduser())
-    claude_home = Path(os.environ.get("CLAUDE_CONFIG_DIR") or Path.home() / ".claude")
-    files += [claude_home / "settings.json", claude_home / "settings.local.json"]
-    dirs = [user_policy_path().parent, state_dir()]
-    return files, dirs
-
-
-def _forms(path: Path) -> set[Path]:
-    """The path as written (normalised) and with symlinks resolved."""
-    return {Path(os.path.normpath(os.path.abspath(path))), path.resolve()}
-
-
 def is_protected(target: Path, explicit_policy: str | None = None,
                  extra: Iterable[str] = ()) -> bool:
     """Would writing ``target`` change agentgate's policy, state or the agent's hook settings?"""
-    forms = _forms(target)
-    if any(f.name == REPO_POLICY_NAME for f in forms):
-        return True
-    if any(f.parent.name == ".claude" and f.name in ("settings.json", "settings.local.json")
-           for f in forms):
-        return True
-    files, dirs = protected_paths(explicit_policy)
-    files += [Path(p) for p in extra]
-    file_forms = set().union(*(_forms(p) for p in files))
-    dir_forms = set().union(*(_forms(d) for d in dirs))
-    return any(f in file_forms or any(f.is_relative_to(d) for d in dir_forms) for f in forms)
+    return gate_is_protected(target, [*([explicit_policy] if explicit_policy else []), *extra])
 
 
 def _policy_files(gate_factory: GateFactory, cwd: Path) -> list[str]:
     """The gate's own list (policies in force, repo-local ones included), when it loads."""
     try:
-        return gate_factory(cwd).protected_paths()
+        return gate_factory(cwd).policy_files()
     except Exception:  # the fixed list above still applies
         return []
 
