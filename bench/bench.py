@@ -92,16 +92,18 @@ def timed_peak(args: Sequence[str], env: dict[str, str], cwd: Path) -> tuple[flo
     return wall, r.returncode, peak
 
 
-def median_wall(argv: Sequence[str], env: dict[str, str], cwd: Path, runs: int,
-                expect: int = 0, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        timed(argv, env, cwd)
-    walls = []
-    for _ in range(runs):
-        wall, code = timed(argv, env, cwd)
-        assert code == expect, (argv, code)
-        walls.append(wall)
-    return statistics.median(walls)
+def round_robin(cmds: dict[str, tuple[Sequence[str], dict[str, str], int]], cwd: Path,
+                runs: int, warmup: int = 3) -> dict[str, float]:
+    """Median wall time of each (argv, env, expected exit code), taking the commands in turn so
+    that a change of load on the machine hits them all alike."""
+    walls: dict[str, list[float]] = {name: [] for name in cmds}
+    for n in range(warmup + runs):
+        for name, (argv, env, expect) in cmds.items():
+            wall, code = timed(argv, env, cwd)
+            assert code == expect, (argv, code)
+            if n >= warmup:
+                walls[name].append(wall)
+    return {name: statistics.median(w) for name, w in walls.items()}
 
 
 def table(title: str, header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
@@ -186,11 +188,15 @@ def write_big_ledger(state: Path, finished: int) -> None:
 def part_overhead(env: Env, runs: int) -> dict[str, float]:
     state = env.root / "state-overhead"
     e = env.env(state)
-    results = {
-        "agentgate run -- true": median_wall([AGENTGATE, "run", "--", "true"], e, env.work, runs),
-        "python -c pass": median_wall([PYTHON, "-c", "pass"], e, env.work, runs),
-        "true": median_wall(["true"], e, env.work, runs),
-    }
+    own = env.root / "own-policy.toml"  # the starter policy, edited: read with tomllib
+    own.write_bytes(pol.embedded_policy_text() + b"\n# my own copy\n")
+    results = round_robin({
+        "agentgate run -- true": ([AGENTGATE, "run", "--", "true"], e, 0),
+        "agentgate --policy own.toml run -- true":
+            ([AGENTGATE, "--policy", str(own), "run", "--", "true"], e, 0),
+        "python -c pass": ([PYTHON, "-c", "pass"], e, 0),
+        "true": (["true"], e, 0),
+    }, env.work, runs)
     py = results["python -c pass"]
     table(f"1. Gate overhead (median of {runs} runs)", ["command", "median", "x python -c pass", "x true"],
           [(k, ms(v), f"{v / py:.2f}", f"{v / results['true']:.1f}") for k, v in results.items()])
@@ -204,7 +210,7 @@ import time; T = [time.perf_counter()]
 def mark(): T.append(time.perf_counter())
 import os, sys
 import agentgate.entry; mark()
-import filelock; mark()
+import pathlib; mark()
 import agentgate.shell; mark()
 import agentgate.policy; mark()
 import agentgate.gate; mark()
@@ -220,11 +226,12 @@ run(["true"]); mark()
 gate.record_exit(outcome, 0, "b"); mark()
 print(" ".join(f"{(b - a) * 1000:.3f}" for a, b in zip(T, T[1:])))
 """
-    names = ["import agentgate.entry (+json, typing)", "import filelock (+logging, dataclasses, ...)",
-             "import agentgate.shell", "import agentgate.policy (+tomllib, hashlib)",
-             "import agentgate.gate, ledger, audit", "import agentgate.runner",
-             "load the embedded policy", "authorize (lock + audit append)", "spawn and wait `true`",
-             "record the exit (lock + append)"]
+    names = ["import agentgate.entry (+json, re)", "import pathlib (+urllib.parse)",
+             "import agentgate.shell (+agentgate.lean)", "import agentgate.policy",
+             "import agentgate.gate, ledger, audit, paths, trust", "import agentgate.runner (+signal)",
+             "load the embedded policy (pre-parsed, examples validated)",
+             "authorize (flock + audit append)", "spawn and wait `true`",
+             "record the exit (flock + append)"]
     e = env.env(env.root / "state-overhead")
     samples = []
     for _ in range(15):
@@ -317,11 +324,11 @@ def part_history(env: Env, events: int, finished: int, runs: int) -> tuple[Path,
     rows = []
     for label, argv, code in (("allowed: run -- true", ["true"], 0),
                               ("held: run -- vercel --prod (pending)", ask, 75)):
-        walls = {}
-        for name, state in (("empty", empty), ("big", big)):
-            e = env.env(state)
-            timed([AGENTGATE, "run", "--", *argv], e, env.work)  # opens the request if needed
-            walls[name] = median_wall([AGENTGATE, "run", "--", *argv], e, env.work, runs, expect=code)
+        cmds = {name: ([AGENTGATE, "run", "--", *argv], env.env(state), code)
+                for name, state in (("empty", empty), ("big", big))}
+        for cmd, e, _ in cmds.values():
+            timed(cmd, e, env.work)  # opens the request if needed
+        walls = round_robin(cmds, env.work, runs)
         rows.append((label, ms(walls["empty"]), ms(walls["big"]), f"{walls['big'] / walls['empty']:.2f}"))
     size = sum(p.stat().st_size for p in big.glob("audit*.jsonl"))
     table(f"3. History: {events:,} audit events in {files} files ({size / 2**20:.0f} MiB) and a "

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import tomllib
 from pathlib import Path
 
@@ -348,3 +351,46 @@ def test_possible_deny_follows_settings_unparseable() -> None:
 def test_bracketed_characters_are_literal_words() -> None:
     assert matches("rm ** /[*]", ["rm", "-rf", "/*"])
     assert not matches("rm ** /[*]", ["rm", "-rf", "/tmp"])
+
+
+# --------------------------------------------------------------------------- the pre-parsed starter policy
+
+PREPARSED = Path(pol.__file__).with_name(pol.PREPARSED_NAME)
+REGENERATE = "UPDATE_PREPARSED=1 .venv/bin/python -m pytest -q tests/test_policy.py -k preparsed"
+
+
+def _preparse(data: bytes) -> str:
+    doc = {"generated": f"tomllib's reading of policies.example.toml, by: {REGENERATE}",
+           "sha256": hashlib.sha256(data).hexdigest(), "toml": tomllib.loads(data.decode())}
+    return json.dumps(doc, ensure_ascii=False, indent=1) + "\n"
+
+
+def test_preparsed_starter_policy_is_what_tomllib_reads() -> None:
+    """Byte for byte the JSON of tomllib's result: json tells 1 from 1.0 and true from 1, and
+    refuses dates, so reading it back gives the very values (and types) tomllib gives."""
+    data = pol.embedded_policy_text()
+    assert data == EXAMPLE.read_bytes()
+    expected = _preparse(data)
+    if os.environ.get("UPDATE_PREPARSED") == "1":
+        PREPARSED.write_text(expected, encoding="utf-8")
+    assert PREPARSED.read_text(encoding="utf-8") == expected, f"stale; regenerate with: {REGENERATE}"
+
+
+def _summary(pf: pol.PolicyFile) -> object:
+    return (pf.settings, pf.explicit, pf.source, [
+        (r.id, r.decision, r.reason, [p.text for p in r.patterns], [x.pattern for x in r.regex],
+         r.actions, r.resources, r.match, r.not_match) for r in pf.rules])
+
+
+def test_preparsed_is_used_only_for_the_same_content(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = pol.embedded_policy_text()
+    assert pol.preparsed(hashlib.sha256(data).hexdigest()) is not None
+    fast = pol.parse_policy_file(data, "p")
+    monkeypatch.setattr(pol, "preparsed", lambda digest: None)
+    assert _summary(pol.parse_policy_file(data, "p")) == _summary(fast)
+    monkeypatch.undo()
+    edited = data.replace(b'id = "prod-deploy"', b'id = "prod-deploy-2"')
+    assert pol.preparsed(hashlib.sha256(edited).hexdigest()) is None
+    assert any(r.id == "prod-deploy-2" for r in pol.parse_policy_file(edited, "p").rules)
+    with pytest.raises(PolicyError, match="TOML syntax error"):
+        pol.parse_policy_file(data + b"\n[[rule]\n", "p")

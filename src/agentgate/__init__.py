@@ -7,8 +7,7 @@ start-up stay light.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+TYPE_CHECKING = False  # not from typing: see agentgate.lean
 
 __version__ = "0.1.0"
 
@@ -18,6 +17,8 @@ _LAZY = {"verify": "api", "gated": "api", "ApprovalRequired": "api", "Denied": "
 __all__ = ["ApprovalRequired", "Denied", "VerifyResult", "__version__", "gated", "verify"]
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from .api import ApprovalRequired, Denied, VerifyResult, gated, verify
 
 
@@ -25,6 +26,8 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'agentgate' has no attribute {name!r}")
+    import importlib
+
     value = getattr(importlib.import_module(f".{module}", __name__), name)
     globals()[name] = value
     return value

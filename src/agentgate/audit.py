@@ -13,20 +13,25 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import json
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
-from datetime import UTC
 from pathlib import Path
-from typing import Any
 
 from .errors import StateError
 from .faults import fault
+from .lean import Record, sha256_hex
+
+TYPE_CHECKING = False  # not from typing: see agentgate.lean
+if TYPE_CHECKING:
+    from typing import Any
 
 GENESIS = "0" * 64
+# Every event name the gate writes (README "The audit log, and CI" documents each).
+EVENTS = frozenset({"allowed", "denied", "approval_requested", "approval_pending", "approved",
+                    "human_denied", "grant_consumed", "expired", "exited", "blocked",
+                    "policy_trusted"})
 _TAIL_CHUNK = 64 * 1024
 
 
@@ -40,7 +45,7 @@ def now_iso(t: float | None = None) -> str:
 
 def parse_iso(text: str) -> float:
     """Inverse of :func:`now_iso` (also accepts no fraction and ``+00:00``)."""
-    from datetime import datetime
+    from datetime import UTC, datetime
 
     t = text.strip()
     if t.endswith("Z"):
@@ -52,7 +57,7 @@ def parse_iso(text: str) -> float:
 
 
 def line_hash(raw: bytes) -> str:
-    return hashlib.sha256(raw).hexdigest()
+    return sha256_hex(raw)
 
 
 def parse_line(raw: bytes) -> Any:
@@ -64,8 +69,7 @@ def _dumps(event: dict[str, Any]) -> bytes:
     return json.dumps(event, separators=(",", ":"), ensure_ascii=False, sort_keys=False).encode("utf-8", "surrogateescape")
 
 
-@dataclass(frozen=True)
-class Tail:
+class Tail(Record):
     """What an append needs to know about the end of the chain."""
 
     seq: int
@@ -380,8 +384,7 @@ def _ends_with_newline(path: Path) -> bool:
         return True
 
 
-@dataclass(frozen=True)
-class VerifyResult:
+class VerifyResult(Record):
     ok: bool
     lines: int  # lines that verified
     first_bad: str | None  # "file:line"

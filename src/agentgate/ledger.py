@@ -26,19 +26,19 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import getpass
-import hashlib
 import json
 import os
-import secrets
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
-from typing import Any
 
 from .errors import Conflict, NotFound, StateError
 from .faults import fault, test_clock
+from .lean import Record, asdict, field, sha256_hex
 from .paths import StatePaths
+
+TYPE_CHECKING = False  # not from typing: see agentgate.lean
+if TYPE_CHECKING:
+    from typing import Any
 
 LEDGER_VERSION = 1
 ARCHIVE_KEEP = 200  # finished requests kept in ledger.json; older ones go to the archive
@@ -48,13 +48,15 @@ _ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # no 0/o/1/l: easy to read al
 
 
 def new_id() -> str:
+    import secrets  # 4 ms of imports (hmac, OpenSSL): only a new request pays them
+
     return "apr_" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(10))
 
 
 def fingerprint(subject: dict[str, Any]) -> str:
     """sha256 of canonical JSON of what would run (argv or script, and the resolved cwd)."""
     canon = json.dumps(subject, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canon.encode("utf-8", "surrogateescape")).hexdigest()
+    return sha256_hex(canon.encode("utf-8", "surrogateescape"))
 
 
 def hostname() -> str:
@@ -63,14 +65,20 @@ def hostname() -> str:
 
 
 def current_user() -> str:
+    """What getpass.getuser() answers, without importing getpass (and termios)."""
+    for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        user = os.environ.get(name)
+        if user:
+            return user
     try:
-        return getpass.getuser()
+        import pwd
+
+        return pwd.getpwuid(os.getuid())[0]
     except Exception:  # no passwd entry, no env: still record something
         return str(os.getuid())
 
 
-@dataclass
-class Request:
+class Request(Record, frozen=False):
     id: str
     fingerprint: str
     kind: str  # "argv" | "script" | "action"
@@ -105,8 +113,7 @@ class Request:
         self.history.append({"at": at, "event": event, **extra})
 
 
-@dataclass
-class LedgerState:
+class LedgerState(Record, frozen=False):
     """The ledger's content while the lock is held. ``now`` never goes backwards."""
 
     requests: dict[str, Request]

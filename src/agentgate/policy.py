@@ -9,37 +9,39 @@ rule that matches it, across every policy file in force. A part that no rule mat
 from __future__ import annotations
 
 import fnmatch
-import hashlib
+import json
 import os
 import re
-import shlex
-import tomllib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from . import shell
 from .errors import PolicyError
+from .lean import Record, field, lazy_regex, sha256_hex
+
+TYPE_CHECKING = False  # not from typing: see agentgate.lean
+if TYPE_CHECKING:
+    from typing import Any
 
 ALLOW, ASK, DENY = "allow", "ask", "deny"
 DECISIONS = (ALLOW, ASK, DENY)
 RANK = {ALLOW: 0, ASK: 1, DENY: 2}
 
-_DURATION_PART = re.compile(r"(\d+)([smhd])")
+# Loading a policy and checking an argv need only _LONG_OPT; the others compile at first use.
+_DURATION_PART = lazy_regex(r"(\d+)([smhd])")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _LONG_OPT = re.compile(r"--[A-Za-z0-9][A-Za-z0-9_.-]*=")
-_SHORT_CLUSTER = re.compile(r"-[A-Za-z][A-Za-z0-9]+")
-_WORD = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*")
-_ESCAPED_ONLY = re.compile(r"(?:[^*?\[\]]|\[[^\]]\])*")
-_BRACKET_CHAR = re.compile(r"\[([^\]])\]")
-_EXPANSION = re.compile(r"\$\{[^}]*\}|\$\([^)]*\)?|\$[A-Za-z_][A-Za-z0-9_]*|\$[0-9@*#?$!-]|`[^`]*`?|\{\}")
+_SHORT_CLUSTER = lazy_regex(r"-[A-Za-z][A-Za-z0-9]+")
+_WORD = lazy_regex(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*")
+_ESCAPED_ONLY = lazy_regex(r"(?:[^*?\[\]]|\[[^\]]\])*")
+_BRACKET_CHAR = lazy_regex(r"\[([^\]])\]")
+_EXPANSION = lazy_regex(r"\$\{[^}]*\}|\$\([^)]*\)?|\$[A-Za-z_][A-Za-z0-9_]*|\$[0-9@*#?$!-]|`[^`]*`?|\{\}")
 
 
 def unknown_shape(word: str) -> re.Pattern[str]:
     """A regex for the values a word with run-time expansions (``$X``, ``$(..)``, ``{}``) may take."""
     out, pos = [], 0
-    for m in _EXPANSION.finditer(word):
+    for m in _EXPANSION().finditer(word):
         out.append(re.escape(word[pos:m.start()]))
         # find's {} is a path that starts with a start point, never with "-"
         out.append("(?!-).*" if m.group() == "{}" else ".*")
@@ -56,7 +58,7 @@ def parse_duration(text: str) -> int:
         raise ValueError(f"a duration must be a string like '30m', not {type(text).__name__}")
     t = text.strip().lower()
     pos, total = 0, 0
-    for m in _DURATION_PART.finditer(t):
+    for m in _DURATION_PART().finditer(t):
         if m.start() != pos:
             break
         total += int(m.group(1)) * _UNIT[m.group(2)]
@@ -98,8 +100,8 @@ class _Word:
         for alt in (body.split(",") if body is not None else [text]):
             if len(alt) == 2 and alt[0] == "-" and alt[1].isalpha():
                 alts.append(("flag", alt))
-            elif _ESCAPED_ONLY.fullmatch(alt) and "[" in alt:
-                alts.append(("lit", _BRACKET_CHAR.sub(r"\1", alt)))  # /[*] is the word /*
+            elif "[" in alt and _ESCAPED_ONLY().fullmatch(alt):
+                alts.append(("lit", _BRACKET_CHAR().sub(r"\1", alt)))  # /[*] is the word /*
             elif any(c in alt for c in "*?["):
                 alts.append(("glob", alt))
             else:
@@ -117,7 +119,7 @@ class _Word:
                 if word == alt:
                     return True
             elif kind == "flag":
-                if word == alt or (_SHORT_CLUSTER.fullmatch(word) and alt[1] in word[1:]):
+                if word == alt or (_SHORT_CLUSTER().fullmatch(word) and alt[1] in word[1:]):
                     return True
             elif fnmatch.fnmatchcase(word, alt):
                 return True
@@ -131,17 +133,21 @@ class _Word:
         return None
 
 
-@dataclass(frozen=True)
-class Pattern:
+class Pattern(Record):
     text: str
     words: tuple[_Word | None, ...]  # None is ``**``
 
     @classmethod
     def compile(cls, text: str) -> Pattern:
-        try:
-            raw = shlex.split(text)
-        except ValueError as e:
-            raise ValueError(f"pattern {text!r} does not split into words: {e}") from None
+        if text.isprintable() and not any(c in text for c in "'\"\\"):
+            raw = text.split()  # what shlex.split gives when there is nothing to unquote
+        else:
+            import shlex
+
+            try:
+                raw = shlex.split(text)
+            except ValueError as e:
+                raise ValueError(f"pattern {text!r} does not split into words: {e}") from None
         if not raw:
             raise ValueError("empty pattern")
         if raw[0] == "**":
@@ -203,7 +209,7 @@ def normalize_dynamic(argv: Sequence[str], dynamic: Sequence[int]) -> tuple[tupl
     for i, w in enumerate(argv):
         pieces = split_long_options([w]) if i else [w]
         for piece in pieces:
-            if i in dyn and _EXPANSION.search(piece):
+            if i in dyn and _EXPANSION().search(piece):
                 shapes[len(out)] = unknown_shape(piece)
             out.append(piece)
     return tuple(out), shapes
@@ -218,8 +224,7 @@ def normalize_argv(argv: Sequence[str]) -> tuple[str, ...]:
 # --------------------------------------------------------------------------- policy model
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(Record):
     default: str = ALLOW
     approval_ttl: int = 30 * 60
     request_ttl: int = 24 * 3600
@@ -239,8 +244,7 @@ class Settings:
         )
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(Record):
     id: str
     decision: str
     reason: str
@@ -271,8 +275,7 @@ class Rule:
         return any(fnmatch.fnmatchcase(resource, r) for r in self.resources)
 
 
-@dataclass(frozen=True)
-class Source:
+class Source(Record):
     """One policy file in force."""
 
     path: str
@@ -286,8 +289,7 @@ class Source:
                 "trusted": self.trusted, "note": self.note}
 
 
-@dataclass(frozen=True)
-class PartResult:
+class PartResult(Record):
     """The decision for one simple command (or one opaque construct)."""
 
     argv: tuple[str, ...]
@@ -302,8 +304,7 @@ class PartResult:
                 "rules": list(self.rules), "reason": self.reason, "opaque": self.opaque}
 
 
-@dataclass(frozen=True)
-class Evaluation:
+class Evaluation(Record):
     decision: str
     rule: str | None
     reason: str
@@ -314,8 +315,7 @@ class Evaluation:
 UNPARSEABLE_RULE = "unparseable"
 
 
-@dataclass(frozen=True)
-class Policy:
+class Policy(Record):
     settings: Settings
     rules: tuple[Rule, ...]
     sources: tuple[Source, ...] = ()
@@ -350,10 +350,7 @@ class Policy:
     def sha256(self) -> str:
         if len(self.sources) == 1:
             return self.sources[0].sha256
-        h = hashlib.sha256()
-        for s in self.sources:
-            h.update(f"{s.path}\0{s.sha256}\0{s.trusted}\n".encode())
-        return h.hexdigest()
+        return sha256_hex(*(f"{s.path}\0{s.sha256}\0{s.trusted}\n".encode() for s in self.sources))
 
     # -- decisions ---------------------------------------------------------------------
 
@@ -406,7 +403,7 @@ class Policy:
 
     def names_program(self, text: str) -> str | None:
         """A program that a non-allow rule names, if it appears as a word in ``text``."""
-        for word in _WORD.findall(text):
+        for word in _WORD().findall(text):
             if word in self._named:
                 return str(word)
         return None
@@ -576,8 +573,7 @@ def _check_examples(rule: Rule, path: str) -> None:
                               "fix the pattern or the example", path=path, rule=rule.id)
 
 
-@dataclass(frozen=True)
-class PolicyFile:
+class PolicyFile(Record):
     settings: Settings
     rules: tuple[Rule, ...]
     explicit: frozenset[str]  # settings keys the file set itself
@@ -589,12 +585,17 @@ def parse_policy_file(text: str | bytes, path: str = "<string>", kind: str = "ex
     """Parse and validate. ``check_examples=False`` skips re-running the inline examples, for a
     content whose :func:`validation_key` already passed them; every other check still runs."""
     data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
-    try:
-        raw = tomllib.loads(data.decode("utf-8"))
-    except UnicodeDecodeError as e:
-        raise PolicyError(f"not UTF-8 text ({e})", path=path) from None
-    except tomllib.TOMLDecodeError as e:
-        raise PolicyError(f"TOML syntax error: {e}", "fix the line named above", path=path) from None
+    digest = sha256_hex(data)
+    raw = preparsed(digest)
+    if raw is None:
+        import tomllib
+
+        try:
+            raw = tomllib.loads(data.decode("utf-8"))
+        except UnicodeDecodeError as e:
+            raise PolicyError(f"not UTF-8 text ({e})", path=path) from None
+        except tomllib.TOMLDecodeError as e:
+            raise PolicyError(f"TOML syntax error: {e}", "fix the line named above", path=path) from None
     unknown = set(raw) - _TOP_KEYS
     if unknown:
         raise PolicyError(f"unknown top-level key(s): {', '.join(sorted(unknown))}",
@@ -615,8 +616,27 @@ def parse_policy_file(text: str | bytes, path: str = "<string>", kind: str = "ex
         seen.add(rule.id)
         rules.append(rule)
     explicit = frozenset(raw.get("settings", {}) or {})
-    src = Source(path, hashlib.sha256(data).hexdigest(), kind)
+    src = Source(path, digest, kind)
     return PolicyFile(settings, tuple(rules), explicit, src)
+
+
+PREPARSED_NAME = "policies.example.parsed.json"
+
+
+def preparsed(digest: str) -> dict[str, Any] | None:
+    """What tomllib makes of the starter policy (embedded, or copied by `init`), if ``digest`` is
+    the sha256 of its text: shipped beside this module as ``{"sha256": ..., "toml": ...}``. For
+    that content `run` need not import tomllib (4 ms); every other check still runs on the
+    result. Any other content, or a missing or stale file, goes through tomllib."""
+    try:
+        with open(os.path.join(os.path.dirname(__file__), PREPARSED_NAME), "rb") as f:
+            doc = json.loads(f.read())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(doc, dict) or doc.get("sha256") != digest or not isinstance(doc.get("toml"), dict):
+        return None
+    toml: dict[str, Any] = doc["toml"]
+    return toml
 
 
 def parse_policy(text: str | bytes, path: str = "<string>") -> Policy:
@@ -642,12 +662,11 @@ def validation_key(data: bytes) -> str:
     and the identity (size, mtime) of the two modules that decide what an example matches."""
     from . import __version__
 
-    h = hashlib.sha256(data)
-    h.update(__version__.encode())
+    chunks = [data, __version__.encode()]
     for module in (__file__, shell.__file__):
         st = os.stat(module)
-        h.update(f"\0{st.st_size}:{st.st_mtime_ns}".encode())
-    return h.hexdigest()
+        chunks.append(f"\0{st.st_size}:{st.st_mtime_ns}".encode())
+    return sha256_hex(*chunks)
 
 
 def embedded_policy_text() -> bytes:

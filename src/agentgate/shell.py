@@ -47,15 +47,17 @@ Known gaps (not modelled; documented so rules can compensate):
 from __future__ import annotations
 
 import re
-import shlex
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from time import thread_time
-from typing import TypeAlias
+
+from .lean import Record, field, lazy_regex
+
+TYPE_CHECKING = False  # not from typing: see agentgate.lean
+if TYPE_CHECKING:
+    from typing import TypeAlias
 
 
-@dataclass(frozen=True)
-class SimpleCommand:
+class SimpleCommand(Record):
     """One command that would run. ``argv[0]`` is the program's basename, unquoted."""
 
     argv: tuple[str, ...]
@@ -64,8 +66,7 @@ class SimpleCommand:
     dynamic: tuple[int, ...] = field(default=(), compare=False)
 
 
-@dataclass(frozen=True)
-class Opaque:
+class Opaque(Record):
     """Something the gate cannot see through.
 
     kind:
@@ -82,8 +83,7 @@ class Opaque:
     via: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class Analysis:
+class Analysis(Record):
     commands: tuple[SimpleCommand, ...]
     opaque: tuple[Opaque, ...] = ()
 
@@ -115,17 +115,19 @@ _Sub: TypeAlias = "tuple[str, list[_Node]]"
 _Part: TypeAlias = "tuple[int, str, bool, tuple[_Sub, ...], str]"
 _Field: TypeAlias = tuple[str, int]  # (text, flags)
 
-_RUN_UNQ = re.compile(r"[^ \t\n;&|()<>\\'\"$`]+")
-_RUN_DQ = re.compile(r"[^\"\\$`]+")
-_RUN_HD = re.compile(r"[^\\$`]+")
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Every simple command (an argv too) needs the first two; the others only serve to read script
+# text or unusual names, so they are compiled when first used.
 _ASSIGN = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\+?=")
-_ARRAY_START = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\+?=")
-_SIMPLE_PARAM = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|[0-9]+|[@*#?$!0-]")
-_SEQ = re.compile(r"(-?[0-9]+)\.\.(-?[0-9]+)(?:\.\.(-?[0-9]+))?|([A-Za-z])\.\.([A-Za-z])(?:\.\.(-?[0-9]+))?")
-_BAD_NAME = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
-_IFS_SPLIT = re.compile("[ \t\n]+")
 _PYTHON = re.compile(r"(?:python|pypy)[0-9.]*")
+_BAD_NAME = lazy_regex("[\x00-\x1f\x7f\ud800-\udfff]")  # 0.3 ms to compile
+_RUN_UNQ = lazy_regex(r"[^ \t\n;&|()<>\\'\"$`]+")
+_RUN_DQ = lazy_regex(r"[^\"\\$`]+")
+_RUN_HD = lazy_regex(r"[^\\$`]+")
+_NAME = lazy_regex(r"[A-Za-z_][A-Za-z0-9_]*")
+_ARRAY_START = lazy_regex(r"[A-Za-z_][A-Za-z0-9_]*\+?=")
+_SIMPLE_PARAM = lazy_regex(r"[A-Za-z_][A-Za-z0-9_]*|[0-9]+|[@*#?$!0-]")
+_SEQ = lazy_regex(r"(-?[0-9]+)\.\.(-?[0-9]+)(?:\.\.(-?[0-9]+))?|([A-Za-z])\.\.([A-Za-z])(?:\.\.(-?[0-9]+))?")
+_IFS_SPLIT = lazy_regex("[ \t\n]+")
 
 _C_ESC = {"a": "\a", "b": "\b", "e": "\x1b", "E": "\x1b", "f": "\f", "n": "\n", "r": "\r",
           "t": "\t", "v": "\v", "\\": "\\", "'": "'", '"': '"', "?": "?"}
@@ -328,7 +330,7 @@ class _Parser:
 
     def _peek_word(self) -> str | None:
         """The next word if it is plain unquoted text (a reserved-word candidate)."""
-        m = _RUN_UNQ.match(self.s, self.i)
+        m = _RUN_UNQ().match(self.s, self.i)
         if m is None:
             return None
         j = m.end()
@@ -525,7 +527,7 @@ class _Parser:
             self.i = end + 2
         else:
             v = self._word()
-            if v is None or v.plain is None or not _NAME.fullmatch(v.plain):
+            if v is None or v.plain is None or not _NAME().fullmatch(v.plain):
                 raise _Syntax(f"bad '{kw}' variable")
             var = v.plain
             self._newlines()
@@ -697,7 +699,7 @@ class _Parser:
             j += 1
         if j == i and s.startswith("{", i):
             k = s.find("}", i, i + 80)
-            if k > i + 1 and _NAME.fullmatch(s, i + 1, k) and s.startswith(("<", ">"), k + 1):
+            if k > i + 1 and _NAME().fullmatch(s, i + 1, k) and s.startswith(("<", ">"), k + 1):
                 j = k + 1
         if j < n and s[j] in "<>":
             if s.startswith("(", j + 1):
@@ -751,7 +753,7 @@ class _Parser:
         parts: list[_Part] = []
         buf: list[str] = []
         while i < n:
-            m = _RUN_UNQ.match(s, i)
+            m = _RUN_UNQ().match(s, i)
             if m is not None:
                 buf.append(m.group())
                 i = m.end()
@@ -760,7 +762,7 @@ class _Parser:
             if c in " \t\n;&|)":
                 break
             if c == "(":
-                if not parts and buf and _ARRAY_START.fullmatch("".join(buf)):
+                if not parts and buf and _ARRAY_START().fullmatch("".join(buf)):
                     self.i = i + 1
                     items = self._array()
                     return _Word([(_LIT, s[start : self.i], False, (), "")], items)
@@ -832,7 +834,7 @@ class _Parser:
         i = self.i
         parts: list[_Part] = []
         buf: list[str] = []
-        run = _RUN_HD if heredoc else _RUN_DQ
+        run = _RUN_HD() if heredoc else _RUN_DQ()
         while i < n:
             m = run.match(s, i)
             if m is not None:
@@ -900,7 +902,7 @@ class _Parser:
             self.i = i + 2
             out.extend(self._dq())
         else:
-            m = _NAME.match(s, i + 1)
+            m = _NAME().match(s, i + 1)
             if m is not None:
                 self.i = m.end()
                 out.append((_PARAM, s[i : self.i], quoted, (), m.group()))
@@ -952,7 +954,7 @@ class _Parser:
         self.i = j + 1
         raw = s[start : j + 1]
         inner = s[start + 2 : j]
-        if _SIMPLE_PARAM.fullmatch(inner):
+        if _SIMPLE_PARAM().fullmatch(inner):
             return (_PARAM, raw, quoted, (), inner)
         return (_DYN, raw, quoted, tuple(subs), "")
 
@@ -1125,7 +1127,7 @@ def _brace(atoms: list[_Atom], depth: int, an: _Analyzer) -> list[list[_Atom]]:
 
 
 def _sequence(text: str) -> list[str] | None:
-    m = _SEQ.fullmatch(text)
+    m = _SEQ().fullmatch(text)
     if m is None:
         return None
     if m.group(1) is not None:
@@ -1365,7 +1367,7 @@ class _Analyzer:
                             continue
                         if v[0] in " \t\n":
                             close()
-                        for j, tok in enumerate(t for t in _IFS_SPLIT.split(v) if t):
+                        for j, tok in enumerate(t for t in _IFS_SPLIT().split(v) if t):
                             if j:
                                 close()
                             cur.append(tok)
@@ -1408,7 +1410,7 @@ class _Analyzer:
         name = _program(name0)
         if not name:
             return
-        if _BAD_NAME.search(name):
+        if _bad_name(name):
             self.add_opaque("unparseable", "the command name holds control characters or undecodable bytes",
                             name.encode("unicode_escape").decode("ascii"), cx.via)
             return
@@ -1443,6 +1445,14 @@ def _program(word: str) -> str:
     return name
 
 
+def _bad_name(name: str) -> bool:
+    """Control characters or undecodable bytes (surrogates) in a command name. In ASCII these
+    are exactly the characters isprintable() rejects, which spares compiling the regex."""
+    if name.isascii():
+        return not name.isprintable()
+    return _BAD_NAME().search(name) is not None
+
+
 def _param_values(name: str, cx: _Cx) -> list[_Field] | None:
     pos = cx.pos
     if pos is None:
@@ -1467,8 +1477,7 @@ _Handler: TypeAlias = Callable[[_Analyzer, str, list[_Field], _Cx], None]
 _Found: TypeAlias = list[tuple[str, str, int]]
 
 
-@dataclass(frozen=True)
-class _Opts:
+class _Opts(Record):
     """getopt-style option table of a wrapper. Unknown options make the command opaque."""
 
     flags: str = ""  # short options without an argument
@@ -1632,6 +1641,8 @@ def _h_env(an: _Analyzer, name: str, words: list[_Field], cx: _Cx) -> None:
         i, found = _parse_opts(words, i, _O_ENV, name)
         split = [(v, f) for o, v, f in found if o in ("-S", "--split-string")]
         if split:
+            import shlex
+
             new: list[_Field] = [("env", 0)]
             for v, f in split:
                 if f & _EXP:
@@ -1853,8 +1864,7 @@ def _h_shell(an: _Analyzer, name: str, words: list[_Field], cx: _Cx) -> None:
     _script_operand(name, rest[0], cx)
 
 
-@dataclass(frozen=True)
-class _Interp:
+class _Interp(Record):
     code: str = ""  # letters whose argument is inline code
     arg: str = ""  # letters taking the rest of the word or the next word
     rest: str = ""  # letters taking the rest of the word only
@@ -2591,6 +2601,8 @@ def _h_git(an: _Analyzer, name: str, words: list[_Field], cx: _Cx) -> None:
         if val.startswith("!"):
             code = val[1:] + (' "$@"' if rest else "")
             return an.shell_text(code, g, f"{name} alias {sub}", cx, ((val[1:], 0), *rest), cx.tail)
+        import shlex
+
         try:
             expansion = [(w, 0) for w in shlex.split(val)]
         except ValueError as exc:

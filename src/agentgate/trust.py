@@ -8,18 +8,18 @@ to the file changes its hash and so untrusts it again.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 from pathlib import Path
 
 from .errors import StateError
+from .lean import sha256_hex
 
 TRUST_VERSION = 1
 
 
 def file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return sha256_hex(path.read_bytes())
 
 
 def read_trust(path: Path) -> dict[str, str]:

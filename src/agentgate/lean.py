@@ -1,0 +1,222 @@
+"""Lean stand-ins for stdlib conveniences whose start-up cost lands on every `agentgate run`.
+
+Every gated command pays the gate's start-up, so the modules on that path (entry, gate, policy,
+shell, ledger, audit, paths, trust, runner) do without:
+
+- ``dataclasses``: importing it brings in ``inspect`` (about 6 ms), and ``@dataclass`` writes and
+  compiles up to six methods per class while its module loads (9 ms for the 22 records `run`
+  needs). A :class:`Record` subclass behaves like a ``@dataclass(frozen=True)`` from shared
+  methods instead: ``__init__`` over the annotated fields in order (class-level defaults and
+  :func:`field` as in dataclasses), ``==`` and ``hash`` over the compared fields, the same
+  ``repr``, no assignment after ``__init__``; ``class R(Record, frozen=False)`` is a plain
+  ``@dataclass`` (mutable, unhashable). The price: creating one costs about 0.4 us more than
+  a generated ``__init__`` (some 4 us of the 45 us a policy check takes).
+- ``hashlib``: it loads OpenSSL (about 2 ms) for one sha256, which :func:`sha256_hex` computes
+  with CPython's built-in implementation (the same digest).
+- regexes compiled at import that most runs never use: :func:`lazy_regex`.
+- ``typing``: 3 ms to import, for names that only annotations use (never evaluated, with
+  ``from __future__ import annotations``). Modules on the run path write ``TYPE_CHECKING =
+  False`` (mypy reads it as true) and import from typing under ``if TYPE_CHECKING:``.
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+import re
+from collections.abc import Callable
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, ClassVar, dataclass_transform
+else:
+    def dataclass_transform(**kwargs: object) -> Callable[[type], type]:
+        """typing.dataclass_transform only marks the class for type checkers."""
+        return lambda cls: cls
+
+
+def _sha256_constructor() -> Callable[[], Any]:
+    for name in ("_sha256", "_sha2"):  # CPython 3.11, 3.12+
+        try:
+            return __import__(name).sha256  # type: ignore[no-any-return]
+        except (ImportError, AttributeError):
+            continue
+    import hashlib
+
+    return hashlib.sha256
+
+
+_new_sha256 = _sha256_constructor()
+
+
+def sha256_hex(*chunks: bytes) -> str:
+    """The hex sha256 of the concatenated ``chunks``."""
+    h = _new_sha256()
+    for chunk in chunks:
+        h.update(chunk)
+    return str(h.hexdigest())
+
+
+def lazy_regex(pattern: str, flags: int = 0) -> Callable[[], re.Pattern[str]]:
+    """``re.compile(pattern, flags)`` done at the first call, the same object after that."""
+    return functools.cache(lambda: re.compile(pattern, flags))
+
+
+# --------------------------------------------------------------------------- records
+
+
+class FrozenRecordError(AttributeError):
+    """Assignment to a field of a frozen :class:`Record` (dataclasses' FrozenInstanceError)."""
+
+
+_MISSING: Any = object()
+_set_field = object.__setattr__
+
+
+class _Field:
+    __slots__ = ("compare", "default", "default_factory", "repr")
+
+    def __init__(self, default: Any, default_factory: Callable[[], Any] | None, compare: bool,
+                 repr: bool) -> None:
+        self.default = default
+        self.default_factory = default_factory
+        self.compare = compare
+        self.repr = repr
+
+
+def field(*, default: Any = _MISSING, default_factory: Callable[[], Any] | None = None,
+          compare: bool = True, repr: bool = True) -> Any:
+    """Like :func:`dataclasses.field`, for a :class:`Record`: a default or a default factory,
+    and whether the field takes part in ``==``/``hash`` and in the ``repr``."""
+    if default is not _MISSING and default_factory is not None:
+        raise ValueError("cannot specify both default and default_factory")
+    return _Field(default, default_factory, compare, repr)
+
+
+@dataclass_transform(frozen_default=True, field_specifiers=(field,))
+class Record:
+    """Base class of the records on the run path (see the module docstring)."""
+
+    __slots__ = ()
+    __match_args__: ClassVar[tuple[str, ...]] = ()
+    _fields: tuple[str, ...] = ()
+    _compared: tuple[str, ...] = ()
+    _shown: tuple[str, ...] = ()
+    _defaults: dict[str, Any] = {}  # noqa: RUF012 - replaced per subclass, never mutated
+    _factories: dict[str, Callable[[], Any]] = {}  # noqa: RUF012
+    _key: Callable[[Any], tuple[Any, ...]] = staticmethod(lambda record: ())
+    _frozen = True
+
+    def __init_subclass__(cls, *, frozen: bool = True, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        fields = list(cls._fields)
+        compared, shown = list(cls._compared), list(cls._shown)
+        defaults, factories = dict(cls._defaults), dict(cls._factories)
+        own = cls.__dict__.get("__annotations__", {})  # noqa: RUF063 - inspect costs 5 ms
+        for name, annotation in own.items():
+            if str(annotation).startswith(("ClassVar", "typing.ClassVar")):
+                continue
+            value = cls.__dict__.get(name, _MISSING)
+            spec = value if isinstance(value, _Field) else _Field(value, None, True, True)
+            if isinstance(value, _Field):
+                if spec.default is _MISSING:
+                    delattr(cls, name)
+                else:
+                    setattr(cls, name, spec.default)
+            if spec.default is not _MISSING:
+                defaults[name] = spec.default
+            elif spec.default_factory is not None:
+                factories[name] = spec.default_factory
+            elif defaults.keys() | factories.keys():
+                raise TypeError(f"non-default argument {name!r} follows default argument")
+            if name not in fields:
+                fields.append(name)
+            if spec.compare and name not in compared:
+                compared.append(name)
+            if spec.repr and name not in shown:
+                shown.append(name)
+        cls._fields, cls._compared, cls._shown = tuple(fields), tuple(compared), tuple(shown)
+        cls._defaults, cls._factories = defaults, factories
+        cls._key = staticmethod(_getter(cls._compared))
+        cls._frozen = frozen
+        cls.__match_args__ = tuple(fields)  # type: ignore[misc]  # as dataclasses set it
+        if not frozen:
+            cls.__hash__ = None  # type: ignore[assignment]  # mutable and compared: unhashable
+
+    # Fields are set and read as attributes, never through self.__dict__: asking for the dict
+    # makes CPython build one, and every later attribute read of that object slower.
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        names = self._fields
+        if len(args) == len(names) and not kwargs:  # the usual call: every field, in order
+            for name, value in zip(names, args, strict=True):
+                _set_field(self, name, value)
+        else:
+            self._init_from(args, kwargs)
+
+    def _init_from(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        cls = type(self)
+        names = cls._fields
+        n = len(args)
+        if n > len(names):
+            raise TypeError(f"{cls.__qualname__}() takes {len(names)} arguments but {n} were given")
+        for name, value in zip(names, args, strict=False):
+            _set_field(self, name, value)
+        for name in names[n:]:
+            if name in kwargs:
+                _set_field(self, name, kwargs.pop(name))
+            elif name in cls._defaults:
+                _set_field(self, name, cls._defaults[name])
+            elif name in cls._factories:
+                _set_field(self, name, cls._factories[name]())
+            else:
+                raise TypeError(f"{cls.__qualname__}() missing required argument: {name!r}")
+        if kwargs:
+            raise TypeError(f"{cls.__qualname__}() got an unexpected or repeated argument: "
+                            f"{next(iter(kwargs))!r}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if self._frozen:
+            raise FrozenRecordError(f"cannot assign to field {name!r}")
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        if self._frozen:
+            raise FrozenRecordError(f"cannot delete field {name!r}")
+        object.__delattr__(self, name)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._key(self) == self._key(other)
+
+    def __hash__(self) -> int:
+        return hash(self._key(self))
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{f}={getattr(self, f)!r}" for f in self._shown)
+        return f"{type(self).__qualname__}({inner})"
+
+
+def _getter(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
+    """A function giving the values of the fields ``names`` of a record, as a tuple."""
+    if len(names) > 1:
+        return operator.attrgetter(*names)
+    if names:
+        get = operator.attrgetter(names[0])
+        return lambda record: (get(record),)
+    return lambda record: ()
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, Record):
+        return asdict(value)
+    if isinstance(value, list | tuple):
+        return type(value)(_copy(v) for v in value)
+    if isinstance(value, dict):
+        return type(value)((_copy(k), _copy(v)) for k, v in value.items())
+    return value
+
+
+def asdict(record: Record) -> dict[str, Any]:
+    """:func:`dataclasses.asdict` for JSON-like fields: a deep copy as nested dicts and lists."""
+    return {f: _copy(getattr(record, f)) for f in record._fields}

@@ -1,0 +1,54 @@
+"""paths: the user directories computed without platformdirs must be exactly platformdirs' own."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import platformdirs
+import pytest
+
+from agentgate import paths
+
+ENVS = [
+    pytest.param({}, id="xdg-set"),
+    pytest.param({"XDG_CONFIG_HOME": None, "XDG_STATE_HOME": None}, id="xdg-unset"),
+    pytest.param({"XDG_CONFIG_HOME": "", "XDG_STATE_HOME": ""}, id="xdg-empty"),
+    pytest.param({"XDG_CONFIG_HOME": "rel/cfg", "XDG_STATE_HOME": "~/state"}, id="xdg-relative"),
+    pytest.param({"XDG_CONFIG_HOME": "/x/cfg/", "XDG_STATE_HOME": "/x//state"}, id="xdg-odd-slashes"),
+    pytest.param({"XDG_CONFIG_HOME": None, "XDG_STATE_HOME": None, "HOME": "/x/home/"}, id="home-slash"),
+    pytest.param({"XDG_CONFIG_HOME": None, "XDG_STATE_HOME": None, "HOME": "/"}, id="home-root"),
+    pytest.param({"XDG_CONFIG_HOME": None, "XDG_STATE_HOME": None, "HOME": None}, id="home-unset"),
+    pytest.param({"XDG_CONFIG_HOME": None, "XDG_STATE_HOME": None, "HOME": ""}, id="home-empty"),
+    pytest.param({"XDG_CONFIG_HOME": None, "XDG_STATE_HOME": None, "HOME": "rel"}, id="home-relative"),
+    pytest.param({"ANDROID_DATA": "/data", "ANDROID_ROOT": "/system"}, id="android-markers"),
+]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_user_dirs_equal_platformdirs(env: dict[str, str | None], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AGENTGATE_HOME")
+    for key, value in env.items():
+        if value is None:
+            monkeypatch.delenv(key, raising=False)
+        else:
+            monkeypatch.setenv(key, value)
+    assert paths.state_dir() == Path(platformdirs.user_state_dir("agentgate", appauthor=False))
+    assert paths.user_policy_path() == (
+        Path(platformdirs.user_config_dir("agentgate", appauthor=False)) / "policy.toml")
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the direct computation is for Linux only")
+def test_usual_linux_environments_skip_platformdirs(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert paths._linux_user_dir("XDG_STATE_HOME", "~/.local/state") is not None
+    monkeypatch.delenv("XDG_STATE_HOME")
+    assert paths._linux_user_dir("XDG_STATE_HOME", "~/.local/state") is not None
+    monkeypatch.setenv("HOME", "relative")
+    assert paths._linux_user_dir("XDG_STATE_HOME", "~/.local/state") is None
+
+
+def test_overrides_win(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGENTGATE_HOME", str(tmp_path / "s"))
+    monkeypatch.setenv("AGENTGATE_CONFIG_DIR", str(tmp_path / "c"))
+    assert paths.state_dir() == tmp_path / "s"
+    assert paths.user_policy_path() == tmp_path / "c" / "policy.toml"
