@@ -195,7 +195,13 @@ def test_index_keeps_large_policies_correct() -> None:
     ('wat = 1\n', "unknown top-level key(s): wat"),
     ('[[rule]]\nid = "a"\ndecision = "ask"\ncommands = ["x"]\ncomand = ["y"]\n', "unknown key(s): comand"),
     ('[[rule]]\nid = "a"\ndecision = "ask"\n', "needs 'commands', 'regex' or 'actions'"),
-    ('[[rule]]\nid = "a"\ndecision = "ask"\ncommands = "x"\nmatch = ["y"]\n', "listed in 'match' but"),
+    ('[[rule]]\nid = "a"\ndecision = "ask"\ncommands = "x"\n', "'commands' must be a list"),
+    ('[[rule]]\nid = "a"\ndecision = "ask"\ncommands = ["x"]\nmatch = "x"\n', "'match' must be a list"),
+    ('version = true\n', "unsupported policy version"),
+    ('version = 1.0\n', "unsupported policy version"),
+    ('[settings]\napproval_ttl = "99999999999999999999d"\n', "longer than a year"),
+    ('[[rule]]\nid = "a"\ndecision = "ask"\nregex = ["(a+)+$"]\n', "exponential time"),
+    ('[[rule]]\nid = "a"\ndecision = "ask"\nregex = ["^(x|y?z?)*w"]\n', "exponential time"),
     ('[[rule]]\nid = "a"\ndecision = "ask"\ncommands = ["x"]\nnot_match = ["x --y"]\n', "listed in 'not_match' but"),
     ('[[rule]]\nid = "a"\ndecision = "ask"\ncommands = [1]\n', "list of non-empty strings"),
     ('[[rule]]\nid = "a"\ndecision = "ask"\ncommands = ["x \'unclosed"]\n', "does not split into words"),
@@ -329,9 +335,13 @@ def test_default_policy_decisions(cmd: str, decision: str) -> None:
     ("kubectl --context=$CTX apply -f x.yaml", "ask", "kube-prod-change"),
     ('rm -rf "$DIR"', "ask", "rm-root-or-home"),                # a possible deny needs a human
     ("rm -rf $HOME", "deny", "rm-root-or-home"),                # a literal match is a match
-    ('rm -rf "$TMP/build"', "allow", None),                     # its shape cannot be / or ~
+    ('rm -rf "$TMP/build/x"', "allow", None),                   # its shape cannot be / or ~
     ("find . -name '*.pyc' -exec rm {} +", "allow", None),      # {} is a path, never a flag
     ('git commit -m "$MSG"', "allow", None),                    # one word cannot be `push ... main`
+    ("npm install $PKG", "allow", None),        # a literal subcommand came first: not `npm publish`
+    ('kubectl logs "$POD" --context prod', "allow", None),
+    ("terraform $CMD", "ask", "infra-apply"),   # the subcommand itself is unknown
+    ('rm -rf "$TMP/build"', "allow", None),
     ('cd "$DIR" && npm test', "allow", None),
     ("echo $HOME", "allow", None),
 ])
@@ -346,6 +356,14 @@ def test_possible_deny_follows_settings_unparseable() -> None:
     p = pol.parse_policy(text)
     assert p.check_script('rm -rf "$DIR"').decision == "deny"
     assert p.check_script('vercel $(echo --prod)').decision == "ask"  # a possible ask stays ask
+
+
+@pytest.mark.parametrize(("word", "value", "fits"), [
+    ("/[a-z]*", "/etc", True), ("/?*", "/etc", True), ("/?*", "/tmp/x", False),
+    ("$D/*", "/etc/x", True), ("/[!e]*", "/etc", False), ("x*", "x/y", False),
+])
+def test_shape_of_a_run_time_word(word: str, value: str, fits: bool) -> None:
+    assert bool(pol.unknown_shape(word).fullmatch(value)) is fits
 
 
 def test_bracketed_characters_are_literal_words() -> None:

@@ -179,7 +179,10 @@ class Outcome(Record):
                     f"STOP: do not work around this. Ask a human to run `agentgate approve "
                     f"{self.approval_id}`, then retry the very same command.")
         who = "a human" if self.by_human else f"rule {self.rule or 'policy'}"
-        return f"agentgate: DENIED by {who}: {self.reason} Do not retry or work around this."
+        reason = self.reason.rstrip()
+        if reason and reason[-1] not in ".!?":
+            reason += "."
+        return f"agentgate: DENIED by {who}: {reason} Do not retry or work around this."
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -451,7 +454,7 @@ class Gate:
             denied = state.denied_for(fp)
             existing = state.open_for(fp)
             if denied is not None:
-                reason = f"Denied by a human: {denied.human_reason or 'no reason given'}"
+                reason = denied.human_reason or "A human denied this command (no reason given)."
                 events.append(self._event("denied", subject, id=denied.id, reason=reason,
                                           by="human", **base))
                 out = Outcome(pol.ASK, False, False, denied.id, reason, ev.rule, subject, ev, by_human=True)

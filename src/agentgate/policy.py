@@ -38,18 +38,73 @@ _BRACKET_CHAR = lazy_regex(r"\[([^\]])\]")
 _EXPANSION = lazy_regex(r"\$\{[^}]*\}|\$\([^)]*\)?|\$[A-Za-z_][A-Za-z0-9_]*|\$[0-9@*#?$!-]|`[^`]*`?|\{\}")
 
 
-def unknown_shape(word: str) -> re.Pattern[str]:
+def unknown_shape(word: str) -> Shape:
     """A regex for the values a word with run-time expansions (``$X``, ``$(..)``, ``{}``) may take."""
     out, pos = [], 0
     for m in _EXPANSION().finditer(word):
-        out.append(re.escape(word[pos:m.start()]))
+        out.append(_glob_shape(word[pos:m.start()]))
         # find's {} is a path that starts with a start point, never with "-"
         out.append("(?!-).*" if m.group() == "{}" else ".*")
         pos = m.end()
-    out.append(re.escape(word[pos:]))
-    return re.compile("".join(out), re.DOTALL)
+    out.append(_glob_shape(word[pos:]))
+    return Shape(re.compile("".join(out), re.DOTALL), _EXPANSION().sub("", word))
+
+
+class Shape:
+    """The values a run-time word may take (a regex), and its literal text without expansions."""
+
+    __slots__ = ("literal", "rx")
+
+    def __init__(self, rx: re.Pattern[str], literal: str):
+        self.rx = rx
+        self.literal = literal
+
+    def fullmatch(self, value: str) -> bool:
+        return self.rx.fullmatch(value) is not None
+
+
+def _glob_sample(glob: str) -> str:
+    """One word a glob accepts: ``*`` empty, ``?`` and ``[...]`` one character of theirs."""
+    out, i = [], 0
+    while i < len(glob):
+        c = glob[i]
+        j = glob.find("]", i + 2) if c == "[" else -1
+        if c == "?":
+            out.append("a")
+        elif j > 0:
+            body = glob[i + 1:j]
+            out.append("a" if body[:1] in ("!", "^") else body[0])
+            i = j
+        elif c != "*":
+            out.append(c)
+        i += 1
+    return "".join(out)
+
+
+def _glob_shape(text: str) -> str:
+    """Regex text for a literal stretch of a run-time word: pathname-expansion characters
+    (``*``, ``?``, ``[...]``) stand for what they may expand to, within one path segment."""
+    if not any(c in text for c in "*?["):
+        return re.escape(text)
+    out, i = [], 0
+    while i < len(text):
+        c = text[i]
+        j = text.find("]", i + 2) if c == "[" else -1
+        if c == "*":
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif j > 0:
+            body = text[i + 1:j].replace("\\", "\\\\")
+            out.append("[^" + body[1:] + "]" if body[:1] in ("!", "^") else "[" + body + "]")
+            i = j
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return "".join(out)
 
 EMBEDDED_NAME = "<embedded default>"
+MAX_DURATION = 365 * 86400
 
 
 def parse_duration(text: str) -> int:
@@ -65,7 +120,47 @@ def parse_duration(text: str) -> int:
         pos = m.end()
     if not t or pos != len(t) or total <= 0:
         raise ValueError(f"bad duration {text!r}: use a number and a unit s|m|h|d, e.g. 90s, 30m, 2h, 1d")
+    if total > MAX_DURATION:
+        raise ValueError(f"duration {text!r} is longer than a year (365d)")
     return total
+
+
+def _nested_quantifier(pattern: str) -> bool:
+    """Does a quantified group contain a quantifier (``(a+)+``, ``(a*b)*``, ``(x{2,})+``)?
+
+    Python's ``re`` cannot be interrupted, so a regex that backtracks catastrophically would
+    hang the gate; such patterns are refused when the policy loads."""
+    stack: list[bool] = []  # per open group: has a quantifier inside
+    i, n = 0, len(pattern)
+    inner = False
+    while i < n:
+        c = pattern[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == "[":
+            j = i + 1
+            if j < n and pattern[j] == "]":
+                j += 1
+            while j < n and pattern[j] != "]":
+                j += 2 if pattern[j] == "\\" else 1
+            i = j + 1
+            continue
+        if c == "(":
+            stack.append(False)
+        elif c == ")":
+            inner = stack.pop() if stack else False
+            nxt = pattern[i + 1:i + 2]
+            if inner and (nxt in ("*", "+") or (nxt == "{" and re.match(r"\{\d*,\d*\}", pattern[i + 1:]))):
+                return True
+            if stack:
+                stack[-1] = stack[-1] or inner or nxt in ("*", "+", "?", "{")
+            i += 1
+            continue
+        elif c in "*+?{" and stack and not (c == "?" and i > 0 and pattern[i - 1] == "("):
+            stack[-1] = True  # (?:, (?P<..> are group syntax, not a quantifier
+        i += 1
+    return False
 
 
 def stricter(a: str, b: str) -> str:
@@ -108,10 +203,22 @@ class _Word:
                 alts.append(("lit", alt))
         self.alts = tuple(alts)
 
-    def could_match(self, unknown: re.Pattern[str]) -> bool:
-        """Could a word whose value is only known at run time (``unknown``: its shape, with
-        ``.*`` for each expansion) match this pattern word? Globs and flags: assume yes."""
-        return any(kind != "lit" or unknown.fullmatch(alt) for kind, alt in self.alts)
+    def could_match(self, unknown: Shape) -> bool:
+        """Could a word whose value is only known at run time (``unknown``: its shape, see
+        :func:`unknown_shape`) match this pattern word? Exact for literals; for globs and flags
+        a close approximation: a value the pattern word accepts and the shape allows, or the
+        word's own literal text (expansions empty) accepted by the pattern word."""
+        literal = unknown.literal
+        for kind, alt in self.alts:
+            if kind == "lit":
+                if unknown.fullmatch(alt):
+                    return True
+            elif kind == "flag":
+                if any(unknown.fullmatch(v) for v in (alt, alt + "x", "-x" + alt[1])):
+                    return True
+            elif unknown.fullmatch(_glob_sample(alt)) or fnmatch.fnmatchcase(literal, alt):
+                return True
+        return False
 
     def matches(self, word: str) -> bool:
         for kind, alt in self.alts:
@@ -159,6 +266,16 @@ class Pattern(Record):
             words.append(None if w == "**" else _Word(w))
         return cls(text, tuple(words))
 
+    def subcommand_index(self) -> int:
+        """The index of the pattern's subcommand word (the first word after the program, past
+        ``**``, that is a plain literal such as ``publish`` or ``{apply,destroy}``), else -1."""
+        for i, w in enumerate(self.words[1:], 1):
+            if w is None:
+                continue
+            lits = w.literals
+            return i if lits and not any(x.startswith("-") for x in lits) else -1
+        return -1
+
     @property
     def programs(self) -> tuple[str, ...] | None:
         """The program names this pattern can match, for indexing; None if any may match."""
@@ -166,7 +283,7 @@ class Pattern(Record):
         return first.literals if first is not None else None
 
     def matches(self, argv: Sequence[str],
-                unknown: dict[int, re.Pattern[str]] | None = None) -> bool:
+                unknown: dict[int, Shape] | None = None) -> bool:
         """True when the pattern consumes a prefix of ``argv`` (already normalized).
 
         With ``unknown`` (argv index -> shape of a run-time value), True when it *could*."""
@@ -174,6 +291,7 @@ class Pattern(Record):
         n, m = len(words), len(argv)
         failed: set[tuple[int, int]] = set()
         unknown = unknown or {}
+        sub = self.subcommand_index() if unknown else -1
 
         def go(i: int, j: int) -> bool:
             while True:
@@ -193,7 +311,13 @@ class Pattern(Record):
                 if j == m:
                     return False
                 shape = unknown.get(j)
-                if not (w.could_match(shape) if shape is not None else w.matches(argv[j])):
+                if shape is None:
+                    if not w.matches(argv[j]):
+                        return False
+                elif not w.could_match(shape) or (i == sub and not all(
+                        a.startswith("-") for a in argv[1:j])):
+                    # A run-time word may stand for the subcommand only where no literal
+                    # subcommand came before it: `npm install $PKG` cannot be `npm publish`.
                     return False
                 i += 1
                 j += 1
@@ -201,10 +325,10 @@ class Pattern(Record):
         return go(0, 0)
 
 
-def normalize_dynamic(argv: Sequence[str], dynamic: Sequence[int]) -> tuple[tuple[str, ...], dict[int, re.Pattern[str]]]:
+def normalize_dynamic(argv: Sequence[str], dynamic: Sequence[int]) -> tuple[tuple[str, ...], dict[int, Shape]]:
     """Like :func:`normalize_argv`, also mapping run-time-valued words to their new indexes."""
     out: list[str] = []
-    shapes: dict[int, re.Pattern[str]] = {}
+    shapes: dict[int, Shape] = {}
     dyn = set(dynamic)
     for i, w in enumerate(argv):
         pieces = split_long_options([w]) if i else [w]
@@ -470,10 +594,9 @@ _RULE_KEYS = {"id", "decision", "reason", "commands", "regex", "actions", "resou
 
 
 def _str_list(value: Any, key: str, path: str, rule: str | None) -> tuple[str, ...]:
-    if isinstance(value, str):
-        value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        raise PolicyError(f"{key!r} must be a list of non-empty strings", path=path, rule=rule)
+        hint = f'write {key} = ["..."]' if isinstance(value, str) else None
+        raise PolicyError(f"{key!r} must be a list of non-empty strings", hint, path=path, rule=rule)
     return tuple(value)
 
 
@@ -537,6 +660,10 @@ def _parse_rule(raw: Any, n: int, path: str, check_examples: bool = True) -> Rul
             regexes.append(re.compile(text))
         except re.error as e:
             raise PolicyError(f"regex {text!r} does not compile: {e}", path=path, rule=rid) from None
+        if _nested_quantifier(text):
+            raise PolicyError(f"regex {text!r} repeats a group that itself repeats, which can take "
+                              "exponential time on some commands", "rewrite it without nesting "
+                              "quantifiers, e.g. (a+)+ as a+", path=path, rule=rid)
     actions = _str_list(raw.get("actions", []), "actions", path, rid)
     resources = _str_list(raw.get("resources", []), "resources", path, rid)
     if resources and not actions:
@@ -601,7 +728,7 @@ def parse_policy_file(text: str | bytes, path: str = "<string>", kind: str = "ex
         raise PolicyError(f"unknown top-level key(s): {', '.join(sorted(unknown))}",
                           "known: version, [settings], [[rule]]", path=path)
     version = raw.get("version", 1)
-    if version != 1:
+    if type(version) is not int or version != 1:  # not true, not 1.0
         raise PolicyError(f"unsupported policy version {version!r}", "this agentgate reads version = 1", path=path)
     settings = _parse_settings(raw.get("settings"), path)
     rules_raw = raw.get("rule", [])

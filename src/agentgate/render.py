@@ -13,7 +13,6 @@ from typing import Any
 
 from .ledger import Request
 
-
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
