@@ -70,6 +70,8 @@ def test_changes_to_policy_state_package_or_hooks_need_a_human(gate: Gate, tmp_p
     ]:
         assert decide(gate, cmd) == ("ask", "agentgate-protected-files"), cmd
     assert decide(gate, "ls -la ~")[0] == "allow"
+    assert decide(gate, "python3 -c \"print('x' * 3)\"")[0] == "allow"  # `*` is not a path
+    assert decide(gate, "ls * && cat *.md")[0] == "allow"  # a bare glob skips dotfiles, as bash
     assert decide(gate, f"ls {state}2")[0] == "allow"  # a sibling with a longer name
 
 

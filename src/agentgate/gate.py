@@ -332,10 +332,10 @@ def protected_reference(text: str, words: Sequence[str], cwd: Path,
                 break
         glob = any(c in w for c in "*?[")
         base = os.path.basename(w.rstrip("/"))
-        if base in AGENT_DIRS or base == REPO_POLICY_NAME or (
-                glob and fnmatch.fnmatchcase(REPO_POLICY_NAME, base)):
+        if base in AGENT_DIRS or base == REPO_POLICY_NAME or (  # a shell glob reaches dotfiles
+                glob and base.startswith(".") and fnmatch.fnmatchcase(REPO_POLICY_NAME, base)):
             return word
-        if "/" not in w and not glob:
+        if "/" not in w:  # a bare name: only the basename checks above apply
             continue
         full = os.path.normpath(os.path.join(str(cwd), w))
         if full.endswith(tuple("/" + s for s in AGENT_SETTINGS)):
