@@ -172,3 +172,11 @@ def test_now_iso_roundtrip() -> None:
     t = 1_764_480_000.123
     assert now_iso(t) == "2025-11-30T05:20:00.123Z"
     assert abs(parse_iso(now_iso(t)) - t) < 0.001
+
+
+def test_a_state_dir_that_is_a_file_is_an_error_not_an_empty_log(tmp_path: Path) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    log = AuditLog(afile / "audit.jsonl")
+    with pytest.raises(StateError, match="not a directory"):
+        log.verify()

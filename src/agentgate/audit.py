@@ -103,6 +103,10 @@ class AuditLog:
         return [p for _, _, p in sorted(found)]
 
     def files(self) -> list[Path]:
+        parent = self.path.parent
+        if parent.exists() and not parent.is_dir():
+            raise StateError(f"the state directory {parent} is not a directory",
+                             "point AGENTGATE_HOME at a directory")
         out = self.rolled_files()
         if self.path.exists():
             out.append(self.path)

@@ -273,19 +273,21 @@ def show(
 @handled
 def where(json_: JsonOpt = False) -> None:
     """Show where the policy, ledger and audit log live."""
-    from .gate import locate_primary
+    from .gate import _repo_policy_files, locate_primary
     from .paths import StatePaths, user_policy_path
 
     paths = StatePaths.default()
     path, kind = locate_primary(_state["policy"])
-    info = {"policy": str(path) if path else "<embedded default>", "policyKind": kind,
-            "userPolicy": str(user_policy_path()), "stateDir": str(paths.root),
-            "ledger": str(paths.ledger), "audit": str(paths.audit)}
+    info: dict[str, Any] = {
+        "policy": str(path) if path else "<embedded default>", "policyKind": kind,
+        "repoPolicies": [str(p) for p in _repo_policy_files(_cwd())],
+        "userPolicy": str(user_policy_path()), "stateDir": str(paths.root),
+        "ledger": str(paths.ledger), "audit": str(paths.audit)}
     if _state["json"]:
         _emit_json(info)
     else:
         for k, v in info.items():
-            print(f"{k:11} {v}")
+            print(f"{k:12} {', '.join(v) or '-' if isinstance(v, list) else v}")
 
 
 @app.command()
