@@ -412,3 +412,15 @@ def test_preparsed_is_used_only_for_the_same_content(monkeypatch: pytest.MonkeyP
     assert any(r.id == "prod-deploy-2" for r in pol.parse_policy_file(edited, "p").rules)
     with pytest.raises(PolicyError, match="TOML syntax error"):
         pol.parse_policy_file(data + b"\n[[rule]\n", "p")
+
+
+@pytest.mark.parametrize(("cmd", "decision"), [
+    ("RAILS_ENV=production rails db:migrate", "ask"),
+    ("export RAILS_ENV=production; bundle exec rails db:migrate", "ask"),
+    ("env RAILS_ENV=production rails db:migrate", "ask"),
+    ("RAILS_ENV=test rails db:migrate", "allow"),
+    ("BRANCH=main git status", "allow"),  # an assignment is one word, not `main`
+])
+def test_environment_assignments_are_matched_as_trailing_words(cmd: str, decision: str) -> None:
+    p = pol.parse_policy(EXAMPLE.read_bytes(), str(EXAMPLE))
+    assert p.check_script(cmd).decision == decision

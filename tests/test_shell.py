@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from agentgate.shell import Analysis, Opaque, SimpleCommand, analyze_argv, analyze_script
+from agentgate.shell import (
+    INPUT_WORD,
+    Analysis,
+    Opaque,
+    SimpleCommand,
+    analyze_argv,
+    analyze_script,
+)
 
 Argv = tuple[str, ...]
 
@@ -286,18 +293,18 @@ WRAPPED: list[tuple[str, Argv]] = [
     ("watch -n 5 vercel ls", t("vercel", "ls")),
     ("watch -d 'kubectl get pods | grep x'", t("kubectl", "get", "pods")),
     ("watch -x vercel --prod", t("vercel", "--prod")),
-    ("xargs vercel rm", t("vercel", "rm")),
-    ("xargs -0 -n 1 -P 4 -r rm -f", t("rm", "-f")),
+    ("xargs vercel rm", t("vercel", "rm", INPUT_WORD)),
+    ("xargs -0 -n 1 -P 4 -r rm -f", t("rm", "-f", INPUT_WORD)),
     ("xargs -I {} mv {} /tmp", t("mv", "{}", "/tmp")),
-    ("xargs --null --max-args=1 rm", t("rm")),
-    ("xargs -a list.txt -d '\\n' rm", t("rm")),
+    ("xargs --null --max-args=1 rm", t("rm", INPUT_WORD)),
+    ("xargs -a list.txt -d '\\n' rm", t("rm", INPUT_WORD)),
     ("find . -name '*.tmp' -exec rm -f {} \\;", t("rm", "-f", "{}")),
     ("find . -type f -exec grep -l foo {} +", t("grep", "-l", "foo", "{}")),
     ("find . -execdir vercel --prod ';'", t("vercel", "--prod")),
     ("find . -ok rm {} \\; -okdir ls \\;", t("ls")),
     ("find . -exec sh -c 'vercel --prod' \\;", t("vercel", "--prod")),
     ("fd -e py -x black", t("black")),
-    ("parallel vercel ::: a b", t("vercel")),
+    ("parallel vercel ::: a b", t("vercel", "a")),
     ("parallel ::: 'vercel --prod' 'ls'", t("vercel", "--prod")),
     # eval, trap, alias, source
     ("eval 'vercel --prod'", t("vercel", "--prod")),
@@ -388,6 +395,127 @@ WRAPPED: list[tuple[str, Argv]] = [
     ("bash -c \"bash -c 'sudo vercel --prod'\"", t("vercel", "--prod")),
     ("sudo -u x bash -lc 'cd /x; vercel --prod'", t("vercel", "--prod")),
     ("bash -c 'echo $(vercel --prod)'", t("vercel", "--prod")),
+    # here-documents and here-strings fed to a shell are read as scripts when literal
+    ("bash <<'EOF'\nvercel --prod\nEOF", t("vercel", "--prod")),
+    ("bash <<EOF\ncd x && vercel --prod\nEOF", t("vercel", "--prod")),
+    ("bash <<-EOF\n\tvercel --prod\n\tEOF", t("vercel", "--prod")),
+    ("sh <<< 'vercel --prod'", t("vercel", "--prod")),
+    ("{ bash; } <<'EOF'\nvercel --prod\nEOF", t("vercel", "--prod")),
+    ("sudo -s <<'EOF'\nvercel --prod\nEOF", t("vercel", "--prod")),
+    ("ssh host <<'EOF'\nvercel --prod\nEOF", t("vercel", "--prod")),
+    ("at now <<'EOF'\nvercel --prod\nEOF", t("vercel", "--prod")),
+    # xargs/parallel: words read at run time are appended
+    ("echo --prod | xargs vercel", t("vercel", INPUT_WORD)),
+    ("xargs -a args.txt vercel", t("vercel", INPUT_WORD)),
+    ("echo main | xargs git push origin", t("git", "push", "origin", INPUT_WORD)),
+    ("echo apply | xargs terraform", t("terraform", INPUT_WORD)),
+    ("echo /etc | xargs -n1 rm -rf", t("rm", "-rf", INPUT_WORD)),
+    ("ls | xargs sudo -E vercel", t("vercel", INPUT_WORD)),
+    ("echo --prod | parallel vercel", t("vercel", INPUT_WORD)),
+    ("parallel vercel ::: --prod preview", t("vercel", "--prod")),
+    ("parallel vercel {} ::: --prod", t("vercel", "--prod")),
+    ("parallel -X rm -rf ::: / x", t("rm", "-rf", INPUT_WORD)),
+    ("parallel git push {1} {2} ::: origin ::: -f", t("git", "push", INPUT_WORD, INPUT_WORD)),
+    ("sem --id deploy -j1 vercel --prod", t("vercel", "--prod")),
+    # wrappers
+    ("ssh host -- vercel --prod", t("vercel", "--prod")),
+    ("ssh -p 22 host -t vercel --prod", t("vercel", "--prod")),
+    ("ssh -o 'ProxyCommand vercel --prod' host", t("vercel", "--prod")),
+    ("runuser -u root -- vercel --prod", t("vercel", "--prod")),
+    ("runuser -u deploy vercel --prod", t("vercel", "--prod")),
+    ("systemd-run --user --scope -p MemoryMax=1G vercel --prod", t("vercel", "--prod")),
+    ("systemd-run --unit deploy -t --wait vercel --prod", t("vercel", "--prod")),
+    ("run0 -u deploy vercel --prod", t("vercel", "--prod")),
+    ("unshare -r -n vercel --prod", t("vercel", "--prod")),
+    ("unshare --mount-proc -fp --propagation private vercel --prod", t("vercel", "--prod")),
+    ("nsenter -t 1 -m -u vercel --prod", t("vercel", "--prod")),
+    ("setpriv --reuid 1000 --regid 1000 --init-groups vercel --prod", t("vercel", "--prod")),
+    ("prlimit --nofile=1024 vercel --prod", t("vercel", "--prod")),
+    ("prlimit -n1024 -c vercel --prod", t("vercel", "--prod")),
+    ("chrt -f 10 vercel --prod", t("vercel", "--prod")),
+    ("numactl --cpunodebind=0 vercel --prod", t("vercel", "--prod")),
+    ("cgexec -g cpu:slow vercel --prod", t("vercel", "--prod")),
+    ("chpst -u deploy -/ /srv vercel --prod", t("vercel", "--prod")),
+    ("firejail --noprofile --net=none vercel --prod", t("vercel", "--prod")),
+    ("xvfb-run -a -s '-screen 0 1024x768x24' vercel --prod", t("vercel", "--prod")),
+    ("faketime '2024-01-01' vercel --prod", t("vercel", "--prod")),
+    ("gdb --args vercel --prod", t("vercel", "--prod")),
+    ("gdb -q -batch -ex run --args vercel --prod", t("vercel", "--prod")),
+    ("tmux new -d 'vercel --prod'", t("vercel", "--prod")),
+    ("tmux new-session -d -s deploy 'cd app && vercel --prod'", t("vercel", "--prod")),
+    ("tmux -L x new-window -n w vercel --prod", t("vercel", "--prod")),
+    ("tmux split-window -h 'vercel --prod'", t("vercel", "--prod")),
+    ("tmux send-keys -t deploy 'vercel --prod' Enter", t("vercel", "--prod")),
+    ("tmux send -t x vercel Space --prod C-m", t("vercel", "--prod")),
+    ("tmux new -d -s x \\; send-keys -t x 'vercel --prod' Enter", t("vercel", "--prod")),
+    ("tmux run-shell 'vercel --prod'", t("vercel", "--prod")),
+    ("tmux if-shell true 'run-shell \"vercel --prod\"'", t("vercel", "--prod")),
+    ("screen -dm vercel --prod", t("vercel", "--prod")),
+    ("screen -dmS deploy vercel --prod", t("vercel", "--prod")),
+    ("screen -S deploy -X stuff 'vercel --prod\\n'", t("vercel", "--prod")),
+    ("screen -S deploy -X exec vercel --prod", t("vercel", "--prod")),
+    ("entr -s 'vercel --prod'", t("vercel", "--prod")),
+    ("ip netns exec blue vercel --prod", t("vercel", "--prod")),
+    ("dotenv -f .env run vercel --prod", t("vercel", "--prod")),
+    ("dotenv run -- vercel --prod", t("vercel", "--prod")),
+    ("dotenv -e .env.production -- vercel --prod", t("vercel", "--prod")),
+    ("op run --env-file=.env -- vercel --prod", t("vercel", "--prod")),
+    ("op plugin run -- vercel --prod", t("vercel", "--prod")),
+    ("doppler run -p web -c prd -- vercel --prod", t("vercel", "--prod")),
+    ("doppler run --command 'vercel --prod'", t("vercel", "--prod")),
+    ("aws-vault exec prod -- vercel --prod", t("vercel", "--prod")),
+    ("aws-vault exec --duration=1h prod -- vercel --prod", t("vercel", "--prod")),
+    ("env-cmd -f .env vercel --prod", t("vercel", "--prod")),
+    ("cross-env NODE_ENV=production vercel --prod", t("vercel", "--prod")),
+    ("cross-env-shell NODE_ENV=production 'vercel --prod'", t("vercel", "--prod")),
+    ("sops exec-env secrets.json 'vercel --prod'", t("vercel", "--prod")),
+    ("corepack pnpm dlx vercel --prod", t("vercel", "--prod")),
+    ("corepack yarn@4.1.0 vercel --prod", t("vercel", "--prod")),
+    ("volta run --node 20 vercel --prod", t("vercel", "--prod")),
+    ("fnm exec --using=18 vercel --prod", t("vercel", "--prod")),
+    ("fnm exec --using 18 -- vercel --prod", t("vercel", "--prod")),
+    ("nvm exec 18 vercel --prod", t("vercel", "--prod")),
+    ("nvm exec vercel --prod", t("vercel", "--prod")),
+    ("asdf exec vercel --prod", t("vercel", "--prod")),
+    ("mise x -- vercel --prod", t("vercel", "--prod")),
+    ("mise -C web exec node@20 -- vercel --prod", t("vercel", "--prod")),
+    ("mise exec --command 'vercel --prod'", t("vercel", "--prod")),
+    ("nix develop -c vercel --prod", t("vercel", "--prod")),
+    ("nix run nixpkgs#vercel -- --prod", t("vercel", "--prod")),
+    ("sudo env FOO=1 vercel --prod", t("vercel", "--prod")),
+    ("sudo -E env -i PATH=/usr/bin vercel --prod", t("vercel", "--prod")),
+    # anything else given "-- CMD ARGS": CMD is checked as well
+    ("saml2aws exec -- vercel --prod", t("vercel", "--prod")),
+    ("schroot -c focal -- vercel --prod", t("vercel", "--prod")),
+    # programs started through tools' configuration and environment
+    ("git -c diff.external='vercel --prod #' diff", t("vercel", "--prod")),
+    ("git -c core.sshCommand='vercel --prod' fetch", t("vercel", "--prod")),
+    ("git -c core.pager='vercel --prod' log", t("vercel", "--prod")),
+    ("git -c core.editor='vercel --prod' commit", t("vercel", "--prod")),
+    ("git -c sequence.editor='vercel --prod' rebase -i main", t("vercel", "--prod")),
+    ("git -c credential.helper='!vercel --prod' push", t("vercel", "--prod")),
+    ("git -c core.fsmonitor='vercel --prod' status", t("vercel", "--prod")),
+    ("git -c pager.log='vercel --prod' log", t("vercel", "--prod")),
+    ("git -c filter.lfs.smudge='vercel --prod' checkout .", t("vercel", "--prod")),
+    ("git -C repo -c core.pager='vercel --prod' log", t("vercel", "--prod")),
+    ("git config core.pager 'vercel --prod'", t("vercel", "--prod")),
+    ("git config --global core.sshCommand 'vercel --prod'", t("vercel", "--prod")),
+    ("GIT_SSH_COMMAND='vercel --prod' git fetch", t("vercel", "--prod")),
+    ("GIT_SSH=vercel git fetch", t("vercel",)),
+    ("GIT_EXTERNAL_DIFF='vercel --prod' git diff", t("vercel", "--prod")),
+    ("GIT_PAGER='vercel --prod' git log", t("vercel", "--prod")),
+    ("PAGER='vercel --prod' man ls", t("vercel", "--prod")),
+    ("GIT_EDITOR='vercel --prod' git commit", t("vercel", "--prod")),
+    ("EDITOR='vercel --prod' crontab -e", t("vercel", "--prod")),
+    ("VISUAL='vercel --prod' git commit", t("vercel", "--prod")),
+    ("LESSOPEN='| vercel --prod %s' less x", t("vercel", "--prod", "%s")),
+    ("BROWSER='firefox:vercel --prod' xdg-open x", t("vercel", "--prod")),
+    ("env GIT_PAGER='vercel --prod' git log", t("vercel", "--prod")),
+    ("sudo GIT_EDITOR='vercel --prod' git commit", t("vercel", "--prod")),
+    ("export EDITOR='vercel --prod'; git commit", t("vercel", "--prod")),
+    # known literal variables are substituted
+    ("X=vercel; $X --prod", t("vercel", "--prod")),
+    ("FLAG=--prod && vercel \"$FLAG\"", t("vercel", "--prod")),
 ]
 
 
@@ -419,7 +547,7 @@ def test_wrappers_without_a_command_run_nothing_more() -> None:
     for script in ("env", "nice", "timeout 5", "sudo -v", "xargs", "flock 9", "nohup", "exec 3>f"):
         a = analyze_script(script)
         assert a.opaque == (), script
-    assert argvs(analyze_script("xargs")) == [t("xargs"), t("echo")]
+    assert argvs(analyze_script("xargs")) == [t("xargs"), t("echo", INPUT_WORD)]
 
 
 def test_shell_with_script_file_is_an_ordinary_command() -> None:
@@ -483,6 +611,19 @@ CODE: list[tuple[str, str, str]] = [
     ("bun -e 'x'", "bun", "x"),
     ("awk '{print $1}' f", "awk", "{print $1}"),
     ("gawk -F: -v x=1 'BEGIN{system(\"vercel\")}'", "gawk", 'BEGIN{system("vercel")}'),
+    ("awk '{print | \"vercel --prod\"}'", "awk", '{print | "vercel --prod"}'),
+    ("awk '{\"vercel\" | getline x}'", "awk", '{"vercel" | getline x}'),
+    # here-documents and here-strings fed to an interpreter are its code
+    ("python3 - <<EOF\nprint('hi')\nEOF", "python3", "print('hi')\n"),
+    ("python3 <<'EOF'\nimport os\nEOF", "python3", "import os\n"),
+    ("python3 - <<-EOF\n\tprint(1)\n\tEOF", "python3", "print(1)\n"),
+    ("node <<EOF\nconsole.log(1)\nEOF", "node", "console.log(1)\n"),
+    ("perl <<'EOF'\nprint 1\nEOF", "perl", "print 1\n"),
+    ("ruby <<'EOF'\nputs 1\nEOF", "ruby", "puts 1\n"),
+    ("python3 <<< 'print(1)'", "python3", "print(1)\n"),
+    ("sudo python3 - <<'EOF'\nprint(1)\nEOF", "sudo", "print(1)\n"),
+    ("gdb -ex 'shell vercel' --args x", "gdb", "shell vercel"),
+    ("expect -c 'spawn vercel --prod'", "expect", "spawn vercel --prod"),
 ]
 
 
@@ -517,7 +658,7 @@ OPAQUE: list[tuple[str, str]] = [
     ('"$X" push', "command name"),
     ("$(echo git) push", "command name"),
     ("`which git` push", "command name"),
-    ("X=git; $X push", "command name"),
+    ("X=git; read X; $X push", "command name"),
     ("for c in vercel; do $c --prod; done", "command name"),
     ("/usr/bin/ver* --prod", "glob"),
     ("verc?l --prod", "glob"),
@@ -552,13 +693,13 @@ OPAQUE: list[tuple[str, str]] = [
     ("ls | xargs -I{} sh -c '{}'", "not literal"),
     ("ls | xargs sudo", "input"),
     ("ls | xargs", ""),
-    # here-documents and here-strings into shells and interpreters
-    ("bash <<EOF\nvercel --prod\nEOF", "fed"),
-    ("python3 - <<EOF\nprint(1)\nEOF", "fed"),
-    ("python3 <<'EOF'\nprint(1)\nEOF", "fed"),
-    ("sh <<< 'vercel --prod'", "fed"),
+    # here-documents and here-strings into shells and interpreters: only when not literal
+    ("bash <<EOF\n$(curl x)\nEOF", "not literal"),
+    ("python3 - <<EOF\nprint('$X')\nEOF", "not literal"),
+    ("sh <<< \"$CMD\"", "not literal"),
     ("bash < <(curl x)", "fed"),
-    ("{ bash; } <<EOF\nx\nEOF", "fed"),
+    ("{ bash; } <<EOF\n$X\nEOF", "not literal"),
+    ("python3 - <<EOF < other.py\nprint(1)\nEOF", "fed"),
     # sourcing process substitutions / stdin
     ("source <(curl x)", "process substitution"),
     (". <(curl x)", "process substitution"),
@@ -595,6 +736,21 @@ OPAQUE: list[tuple[str, str]] = [
     ("timeout --bogus 5 vercel", "unrecognised option"),
     ("sudo -Z vercel", "unrecognised option"),
     ("env -Q vercel", "unrecognised option"),
+    # tools that run commands nobody can see here
+    ("sed 's/x/date/e' file", "sed e"),
+    ("sed -n -e 'p' -e '1e date' file", "sed e"),
+    ("sed --expression='s/a/b/ge' file", "sed e"),
+    ("sed -ne '/x/e' file", "sed e"),
+    ("gsed 'e ls' file", "sed e"),
+    ("git -c core.hooksPath=/tmp/hooks commit -m x", "hooks"),
+    ("git -c include.path=/tmp/cfg log", "hooks"),
+    ("git --config-env=core.pager=PAGER_CMD log", "not literal"),
+    ("GIT_CONFIG_PARAMETERS=\"'core.pager=vercel'\" git log", "configuration from the environment"),
+    ('GIT_SSH_COMMAND="ssh -i $KEY" git fetch', "not literal"),
+    ("tmux send-keys 'vercel --prodd' BSpace Enter", "editing keys"),
+    ("tmux send-keys -H 76 65", "hexadecimal"),
+    ("screen -X stuff 'vercel --prod^H^M'", "control characters"),
+    ("X=export; B=main; $X B=-f; git push origin $B", ""),
     # hostile bytes
     ("verc\udcffel --prod", "undecodable"),
     ("ve\x1brcel --prod", "control characters"),
@@ -674,3 +830,135 @@ def test_too_many_commands() -> None:
 def test_argv_too_long() -> None:
     a = analyze_argv(["echo", "x" * 70_000])
     assert any("too large/too deep" in o.reason for o in a.opaque)
+
+
+# -- what else a rule gets to see ---------------------------------------------------------
+
+def command_for(a: Analysis, prog: str) -> SimpleCommand:
+    return next(c for c in a.commands if c.argv[0] == prog)
+
+
+# (script, program, its argv, dynamic positions)
+DYNAMIC: list[tuple[str, str, Argv, tuple[int, ...]]] = [
+    # unquoted glob patterns are run-time values, kept as written
+    ("rm -rf /[a-z]*", "rm", t("rm", "-rf", "/[a-z]*"), (2,)),
+    ("rm -rf /?*", "rm", t("rm", "-rf", "/?*"), (2,)),
+    ("rm -rf /*/", "rm", t("rm", "-rf", "/*/"), (2,)),
+    ("rm -rf '/*' \\* x", "rm", t("rm", "-rf", "/*", "*", "x"), ()),
+    ("ls *.py src/[ab]", "ls", t("ls", "*.py", "src/[ab]"), (1, 2)),
+    # xargs appends its input
+    ("ls | xargs rm -f", "rm", t("rm", "-f", INPUT_WORD), (2,)),
+    ("ls | xargs -I{} mv {} /tmp", "mv", t("mv", "{}", "/tmp"), (1,)),
+    ("find . -exec rm {} +", "rm", t("rm", "{}"), (1,)),
+    # variables: known literal values are substituted; others stay dynamic
+    ('TAG=v1; docker build -t "$TAG" .', "docker", t("docker", "build", "-t", "v1", "."), ()),
+    ('B=main && git push origin "$B"', "git", t("git", "push", "origin", "main"), ()),
+    ("export TAG=v1; docker push app:$TAG", "docker", t("docker", "push", "app:v1"), ()),
+    ("readonly R=origin; git push $R main", "git", t("git", "push", "origin", "main"), ()),
+    ('B="a b"; echo $B "$B"', "echo", t("echo", "a", "b", "a b"), ()),
+    ("A=1; B=$A-x; B+=y; echo $B", "echo", t("echo", "1-xy"), ()),
+    ("P='/*'; rm -rf $P", "rm", t("rm", "-rf", "/*"), (2,)),
+    ("E=; echo $E x", "echo", t("echo", "x"), ()),
+    ("B=main; (git push origin $B)", "git", t("git", "push", "origin", "main"), ()),
+    ("B=main; echo $(git push origin $B)", "git", t("git", "push", "origin", "main"), ()),
+    ("B=$(cat f); git push origin $B", "git", t("git", "push", "origin", "$B"), (3,)),
+    ("B=~/x; ls $B", "ls", t("ls", "$B"), (1,)),
+    ("B=main; (B=-f); git push origin $B", "git", t("git", "push", "origin", "$B"), (3,)),
+    ("B=main; if x; then B=-f; fi; git push origin $B", "git", t("git", "push", "origin", "$B"), (3,)),
+    ("B=main; while x; do git push origin $B; B=-f; done", "git", t("git", "push", "origin", "$B"), (3,)),
+    ("B=main; for B in -f; do :; done; git push origin $B", "git", t("git", "push", "origin", "$B"), (3,)),
+    ("B=main; true || B=-f; git push origin $B", "git", t("git", "push", "origin", "$B"), (3,)),
+    ("B=main; x | B=-f; git push origin $B", "git", t("git", "push", "origin", "$B"), (3,)),
+    ("B=main & git push origin $B", "git", t("git", "push", "origin", "$B"), (3,)),
+    ("B=main; B=-f true; git push origin $B", "git", t("git", "push", "origin", "$B"), (3,)),
+    ("B=main; read B; git push origin $B", "git", t("git", "push", "origin", "$B"), (3,)),
+    ("B=main; eval B=-f; git push origin $B", "git", t("git", "push", "origin", "$B"), (3,)),
+    ("B=main; source env.sh; git push origin $B", "git", t("git", "push", "origin", "$B"), (3,)),
+    ("B=main; : ${B:=-f}; git push origin $B", "git", t("git", "push", "origin", "$B"), (3,)),
+    ("B=main; (( B = 1 )); git push origin $B", "git", t("git", "push", "origin", "$B"), (3,)),
+    ("B=main; declare -n R=B; R=-f; git push origin $B", "git", t("git", "push", "origin", "$B"), (3,)),
+    ("f() { B=-f; }; B=main; f; git push origin $B", "git", t("git", "push", "origin", "$B"), (3,)),
+    ("B=main; f() { git push origin $B; }", "git", t("git", "push", "origin", "$B"), (3,)),
+    ("B=main; trap 'B=-f' DEBUG; git push origin $B", "git", t("git", "push", "origin", "$B"), (3,)),
+    ("IFS=-; B=x-f; git push origin $B", "git", t("git", "push", "origin", "$B"), (3,)),
+    ("B=main; bash -c 'git push origin $B'", "git", t("git", "push", "origin", "$B"), (3,)),
+]
+
+
+@pytest.mark.parametrize(("script", "prog", "argv", "dynamic"), DYNAMIC, ids=[s for s, _, _, _ in DYNAMIC])
+def test_dynamic_words(script: str, prog: str, argv: Argv, dynamic: tuple[int, ...]) -> None:
+    cmd = command_for(analyze_script(script), prog)
+    assert (cmd.argv, cmd.dynamic) == (argv, dynamic)
+
+
+# (script, program, its env)
+ENV: list[tuple[str, str, tuple[str, ...]]] = [
+    ("RAILS_ENV=production rails db:migrate", "rails", ("RAILS_ENV=production",)),
+    ("env RAILS_ENV=production rails db:migrate", "rails", ("RAILS_ENV=production",)),
+    ("sudo RAILS_ENV=production rails db:migrate", "rails", ("RAILS_ENV=production",)),
+    ("sudo env -i RAILS_ENV=production rails db:migrate", "rails", ("RAILS_ENV=production",)),
+    ("export RAILS_ENV=production && rails db:migrate", "rails", ("RAILS_ENV=production",)),
+    ("RAILS_ENV=production; rails db:migrate", "rails", ("RAILS_ENV=production",)),
+    ("export RAILS_ENV=test; RAILS_ENV=production rails db:migrate", "rails", ("RAILS_ENV=production",)),
+    ("A=1 B='x y' C=$(date) env D=3 sudo E=4 cmd", "cmd", ("A=1", "B=x y", "C=$(date)", "D=3", "E=4")),
+    ("A=1; A=2; cmd", "cmd", ("A=2",)),
+    ("if x; then A=1; else A=2; fi; cmd", "cmd", ("A=1", "A=2")),
+    ("export A=1; bash -c 'cmd'", "cmd", ("A=1",)),
+    ("FOO=1 bash -c 'cmd'", "cmd", ("FOO=1",)),
+    ("cross-env NODE_ENV=production cmd", "cmd", ("NODE_ENV=production",)),
+    ("cmd", "cmd", ()),
+]
+
+
+@pytest.mark.parametrize(("script", "prog", "env"), ENV, ids=[s for s, _, _ in ENV])
+def test_env_assignments_reach_the_command(script: str, prog: str, env: tuple[str, ...]) -> None:
+    assert command_for(analyze_script(script), prog).env == env
+
+
+def test_env_of_argv() -> None:
+    a = analyze_argv(["env", "RAILS_ENV=production", "rails", "db:migrate"])
+    assert command_for(a, "rails").env == ("RAILS_ENV=production",)
+    assert command_for(a, "env").env == ()
+
+
+def test_same_command_with_another_env_is_reported_once_with_both() -> None:
+    a = analyze_script("A=1 cmd; A=2 cmd; B=3 cmd; cmd")
+    assert [c.env for c in a.commands] == [("A=1", "A=2", "B=3")]
+
+
+# words after "--" of a program not known to run them: checked as a command too, only adding parts
+DASHDASH: list[tuple[str, list[Argv]]] = [
+    ("git diff -- file.txt", [t("git", "diff", "--", "file.txt")]),
+    ("npm test -- --watch", [t("npm", "test", "--", "--watch")]),
+    ("pytest -- -x", [t("pytest", "--", "-x")]),
+    ("cargo run -- --help", [t("cargo", "run", "--", "--help")]),
+    ("echo -- rm -rf /", [t("echo", "--", "rm", "-rf", "/")]),
+    ("ls -- $dir", [t("ls", "--", "$dir")]),
+    ("foo -- vercel --prod", [t("foo", "--", "vercel", "--prod"), t("vercel", "--prod")]),
+    ("foo -- bar -- vercel", [t("foo", "--", "bar", "--", "vercel"), t("bar", "--", "vercel"), t("vercel")]),
+]
+
+
+@pytest.mark.parametrize(("script", "expected"), DASHDASH, ids=[s for s, _ in DASHDASH])
+def test_words_after_double_dash(script: str, expected: list[Argv]) -> None:
+    a = analyze_script(script)
+    assert argvs(a) == expected
+    assert a.opaque == ()
+    assert all(c.via in ((), ("-- (after)",), ("-- (after)", "-- (after)")) for c in a.commands)
+
+
+@pytest.mark.parametrize("script", [
+    "sed -n '1,20p' f", "sed -i 's/foo/bar/g' f", "sed -E 's/(a|b)+/x/2' f", "sed 's|a|b|g;s/[/]/x/' f",
+    "sed '/start/,/end/{s/a/b/;p}' f", "sed '$a footer' f", "sed ':a;N;$!ba;s/\\n/ /g' f",
+    "sed 's/x/y/w out.txt' f", "sed -e 's/here/there/' -e '/e/d' f", "sed -f script.sed f",
+    "sed --sandbox 's/x/y/e' f", "sed -ie 's/a/b/' f", "sed '1i\\header' f", "sed 'y/abc/xyz/' f",
+])
+def test_ordinary_sed_is_not_opaque(script: str) -> None:
+    assert unparseable(analyze_script(script)) == [], script
+
+
+def test_tool_config_that_runs_nothing_is_ordinary() -> None:
+    for script in ("git -c core.fsmonitor=true status", "git -c pager.log=false log", "git config --get core.pager",
+                   "git -c color.ui=never log", "PAGER=cat git log", "EDITOR=vim git commit", "GIT_PAGER= git log"):
+        a = analyze_script(script)
+        assert a.opaque == (), script

@@ -486,8 +486,12 @@ class Policy(Record):
         hits.extend(r for r in self._wild if r not in hits and r.matches_argv(argv))
         return hits
 
-    def _part(self, argv: Sequence[str], via: tuple[str, ...],
-              dynamic: Sequence[int] = ()) -> tuple[PartResult, Rule | None]:
+    def _part(self, argv: Sequence[str], via: tuple[str, ...], dynamic: Sequence[int] = (),
+              env: Sequence[str] = ()) -> tuple[PartResult, Rule | None]:
+        shown = tuple(argv)
+        # NAME=value assignments that reach the command are matched as trailing words, so
+        # `rails ** db:* ** RAILS_ENV=production` sees `RAILS_ENV=production rails db:migrate`.
+        argv = (*argv, *env)
         norm = normalize_argv(argv)
         hits = self.rules_for(norm)
         if hits:
@@ -495,17 +499,17 @@ class Policy(Record):
             for r in hits[1:]:
                 if RANK[r.decision] > RANK[best.decision]:
                     best = r
-            part = PartResult(tuple(argv), via, best.decision, tuple(r.id for r in hits), best.reason)
+            part = PartResult(shown, via, best.decision, tuple(r.id for r in hits), best.reason)
         else:
             d = self.settings.default
-            part, best = PartResult(tuple(argv), via, d, (), f"No rule matched; settings.default is {d!r}."), None
+            part, best = PartResult(shown, via, d, (), f"No rule matched; settings.default is {d!r}."), None
         if dynamic:
             maybe = self._maybe(argv, dynamic, hits)
             if maybe is not None and RANK[maybe[0]] > RANK[part.decision]:
                 d, rule = maybe
                 reason = (f"A word whose value is only known at run time could make this match rule "
                           f"{rule.id!r} ({rule.reason.rstrip('.')}); a human must look.")
-                return PartResult(tuple(argv), via, d, (*part.rules, rule.id), reason), rule
+                return PartResult(shown, via, d, (*part.rules, rule.id), reason), rule
         return part, best
 
     def _maybe(self, argv: Sequence[str], dynamic: Sequence[int],
@@ -536,7 +540,7 @@ class Policy(Record):
         parts: list[PartResult] = []
         best_rank, best_rule, best_reason, best_source = -1, None, "", "default"
         for cmd in analysis.commands:
-            part, rule = self._part(cmd.argv, cmd.via, cmd.dynamic)
+            part, rule = self._part(cmd.argv, cmd.via, cmd.dynamic, cmd.env)
             parts.append(part)
             if RANK[part.decision] > best_rank:
                 best_rank = RANK[part.decision]
@@ -684,7 +688,7 @@ def _parse_rule(raw: Any, n: int, path: str, check_examples: bool = True) -> Rul
 def rule_matches_command(rule: Rule, text: str) -> bool:
     """Does ``rule`` match any simple command of the example command line ``text``?"""
     analysis = shell.analyze_script(text)
-    return any(rule.matches_argv(normalize_argv(c.argv)) for c in analysis.commands)
+    return any(rule.matches_argv(normalize_argv((*c.argv, *c.env))) for c in analysis.commands)
 
 
 def _check_examples(rule: Rule, path: str) -> None:

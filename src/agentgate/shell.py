@@ -18,28 +18,42 @@ A small hand-written tokenizer and recursive-descent parser for the bash subset 
 (chosen over bashlex: no dependency, each unsupported construct is a syntax error that fails
 closed instead of a best-effort tree, and every bound - size, depth, command count, time - is
 checked where the work happens). Words are unquoted exactly like bash, brace expansion is done,
-``$1``/``"$@"`` are substituted inside ``sh -c STRING ARGS`` when known. Each simple command is
-reported, then, if it is a wrapper (sudo, env, timeout, xargs, npx, find -exec, bash -c, eval,
-...), what it runs is analysed again and reported too. A rule therefore sees ``kubectl apply``
-in ``sudo -E kubectl apply`` as well as the sudo command itself.
+``$1``/``"$@"`` are substituted inside ``sh -c STRING ARGS`` when known, and so is ``$NAME`` when
+the script itself gave NAME a literal value it cannot have changed since (see ``_Vars``). Each
+simple command is reported, then, if it is a wrapper (sudo, env, timeout, xargs, npx, find
+-exec, bash -c, eval, tmux, ssh, ...), what it runs is analysed again and reported too. A rule
+therefore sees ``kubectl apply`` in ``sudo -E kubectl apply`` as well as the sudo command
+itself. A program without a handler that is given ``-- CMD ARGS`` has CMD checked as well (via
+``-- (after)``): an unknown wrapper is then still seen, and a false alarm only adds a part.
+Programs that tools start from their configuration or environment (``git -c core.pager=..``,
+``GIT_SSH_COMMAND=..``, ``EDITOR=..``) are analysed as the shell text they are. A literal
+here-document or here-string fed to a shell is read as its script, fed to an interpreter it is
+reported as code.
 
 Choices: a package runner's tool loses its version and scope (``vercel@33`` -> ``vercel``,
 ``@scope/pkg@1`` -> ``pkg``); a program name also reported in lower case when it has capitals
 (case-insensitive file systems); ``git``/``terraform``/``npm`` are reported a second time
 without their global options so ``git -C x push -f`` meets a ``git push ** -f`` rule.
-``SimpleCommand.dynamic`` lists argv positions whose value is only known at run time.
+``SimpleCommand.dynamic`` lists argv positions whose value is only known at run time (an
+expansion, an unquoted glob pattern, or ``INPUT_WORD``, appended where xargs or parallel add
+words they read); ``SimpleCommand.env`` lists the ``NAME=value`` assignments that may reach it.
 
 Known gaps (not modelled; documented so rules can compensate):
-- values of variables, ``$(...)`` and globs in *arguments* are unknown (kept as literal text,
-  flagged in ``dynamic``); a variable or substitution as a *command name* is opaque;
+- values of ``$(...)``, of variables from the environment or set anywhere but in plain
+  top-level assignments, and what globs match are unknown (kept as literal text, flagged in
+  ``dynamic``); a variable or substitution as a *command name* is opaque unless its literal
+  value is known; a dynamic ``sed`` script is checked for ``e`` only in its literal text;
 - aliases and ``shopt -s expand_aliases`` (alias *definitions* are analysed), functions are
   analysed where defined rather than where called, ``hash -p`` and PATH tricks are not followed;
-- script files run by ``bash file.sh``/``source file`` and package.json/Makefile scripts
-  (``npm run x``) are not read;
-- commands started by other tools' own options (``git -c core.sshCommand``, ``tar
-  --to-command``, ``sed e``, ``make``, container ``exec``) beyond the wrappers listed in
-  ``_HANDLERS``; unknown options of a wrapper make it opaque, but a few package runners (uv,
-  pnpm, yarn, bun) accept unknown ``--flags`` as switches;
+- script files run by ``bash file.sh``/``source file``, ``sed -f``/``awk -f`` programs, config
+  files (``git config`` files, ``~/.ssh/config``, ``GIT_CONFIG_GLOBAL``, ``BASH_ENV``) and
+  package.json/Makefile/mise task scripts (``npm run x``) are not read;
+- commands started by other tools' own options (``tar --to-command``, ``make``, container
+  ``exec`` without ``--``, ``bwrap``, ``vim -c``, ``LD_PRELOAD``-style injection) beyond the
+  wrappers listed in ``_HANDLERS``; unknown options of a wrapper make it opaque, but a few
+  (uv, pnpm, yarn, bun, systemd-run, firejail, secret injectors) accept unknown ``--flags``
+  as switches;
+- xargs/parallel input is one dynamic word (``INPUT_WORD``) however many words it brings;
 - fish/csh/PowerShell strings are parsed with sh rules (a parse failure is opaque);
 - arithmetic side effects (``x='a[$(cmd)]'; (( x ))``) and ``$IFS`` games outside ``sh -c``.
 """
@@ -62,8 +76,22 @@ class SimpleCommand(Record):
 
     argv: tuple[str, ...]
     via: tuple[str, ...] = ()  # how it was reached, outermost first: ("bash -c", "&&", "sudo")
-    # argv positions holding an expansion whose value is unknown here ($X, $(...), find's {}).
+    # argv positions whose value is only known at run time: an expansion ($X, $(...), find's
+    # {}), an unquoted glob pattern (/[a-z]*, kept as written), or INPUT_WORD.
     dynamic: tuple[int, ...] = field(default=(), compare=False)
+    # ``NAME=value`` assignments that may reach this command's environment, in order: shell
+    # assignments made earlier in the script (``export X=1; cmd``, ``X=1; cmd``), then wrapper
+    # and prefix assignments (``sudo X=1 cmd``, ``env X=1 cmd``, ``X=1 cmd``); a later one
+    # replaces an earlier one of the same name (a value set in a branch or loop is kept beside
+    # the one before it, and the same argv and via met again with another env is reported once
+    # with both). A value that is not literal appears as its source text (``X=$(date)``).
+    # Policy matches rules against ``argv + env``.
+    env: tuple[str, ...] = field(default=(), compare=False)
+
+
+# Appended (and listed in ``dynamic``) to a command that xargs or parallel extends with words
+# read at run time. Written as a parameter expansion, so anything shaped like one matches it.
+INPUT_WORD = "${xargs-input}"
 
 
 class Opaque(Record):
@@ -71,10 +99,12 @@ class Opaque(Record):
 
     kind:
       "unparseable"  - always needs settings.unparseable (variable command names, pipes into
-                       interpreters, bounds exceeded, syntax errors, heredoc into a shell, ...)
-      "code"         - an interpreter code string (python -c, node -e, perl -e, ruby -e, ...):
-                       needs settings.unparseable only when ``text`` names a program that a
-                       policy rule names; the caller decides.
+                       interpreters, bounds exceeded, syntax errors, a here-document that is
+                       not literal fed to a shell, sed's e command, git hooks, ...)
+      "code"         - an interpreter code string (python -c, node -e, perl -e, ruby -e, awk
+                       programs, a literal here-document fed to python/node/perl, gdb -ex,
+                       ...): needs settings.unparseable only when ``text`` names a program that
+                       a policy rule names; the caller decides.
     """
 
     kind: str
@@ -187,22 +217,24 @@ class _Word:
 
 
 class _Heredoc:
-    __slots__ = ("delim", "quoted", "strip", "word")
+    __slots__ = ("body", "delim", "quoted", "strip", "word")
 
     def __init__(self, delim: str, strip: bool, quoted: bool) -> None:
         self.delim = delim
         self.strip = strip
         self.quoted = quoted
-        self.word: _Word | None = None
+        self.body = ""  # the text as written
+        self.word: _Word | None = None  # unquoted delimiter: the body with $, ` and \ processed
 
 
 class _Redir:
-    __slots__ = ("feeds", "heredoc", "op", "target")
+    __slots__ = ("fd", "feeds", "heredoc", "op", "target")
 
-    def __init__(self, op: str, target: _Word, heredoc: _Heredoc | None) -> None:
+    def __init__(self, op: str, target: _Word, heredoc: _Heredoc | None, fd: str = "") -> None:
         self.op = op
         self.target = target
         self.heredoc = heredoc
+        self.fd = fd  # the file descriptor number written before the operator, if any
         # does it put data (not a plain file) on the command's stdin?
         self.feeds = op in ("<<", "<<-", "<<<") or (op == "<" and target.parts[0][0] == _PSUB)
 
@@ -273,7 +305,7 @@ _REDIR_OPS = ("<<<", "<<-", "<<", "<>", "<&", "<", ">>", ">&", ">|", ">")
 class _Parser:
     """Recursive descent over one piece of shell text; builds a small tree of _Node."""
 
-    __slots__ = ("an", "depth", "done", "heredocs", "i", "n", "s")
+    __slots__ = ("an", "bg", "depth", "done", "heredocs", "i", "n", "s")
 
     def __init__(self, text: str, an: _Analyzer, depth: int, done: list[_Simple] | None = None):
         self.s = text
@@ -282,7 +314,9 @@ class _Parser:
         self.an = an
         self.depth = depth
         self.heredocs: list[_Heredoc] = []
-        self.done: list[_Simple] = [] if done is None else done  # for partial results
+        # every simple command parsed, also inside substitutions (partial results, variables)
+        self.done: list[_Simple] = [] if done is None else done
+        self.bg: set[int] = set()  # ids of nodes run in the background (``&``, coproc)
 
     def parse(self) -> list[_Node]:
         nodes = self._list(_NONE)
@@ -381,6 +415,8 @@ class _Parser:
             if self._at_sep():
                 c = self.s[self.i]
                 self.i += 1
+                if c == "&":
+                    self.bg.add(id(nodes[-1]))
                 if c == "\n" and self.heredocs:
                     self._read_heredocs()
                 continue
@@ -530,6 +566,8 @@ class _Parser:
             if v is None or v.plain is None or not _NAME().fullmatch(v.plain):
                 raise _Syntax(f"bad '{kw}' variable")
             var = v.plain
+            # the loop assigns it: recorded for _script_vars like an assignment
+            self.done.append(_Simple([_Word([(_LIT, var + "=", False, (), "")])], [], []))
             self._newlines()
             if self._peek_word() == "in":
                 self.i += 2
@@ -651,7 +689,9 @@ class _Parser:
             self._blank()
             if not (self.s.startswith(("(", "{"), self.i) or self._peek_word() in _COMPOUND_KW):
                 self.i = save
-        return self._command()
+        node = self._command()
+        self.bg.add(id(node))
+        return node
 
     def _simple(self) -> _Node:
         s, n = self.s, self.n
@@ -717,8 +757,8 @@ class _Parser:
         if op in ("<<", "<<-"):
             hd = _Heredoc(target.source(), op == "<<-", target.quoted)
             self.heredocs.append(hd)
-            return _Redir(op, target, hd)
-        return _Redir(op, target, None)
+            return _Redir(op, target, hd, s[i:j])
+        return _Redir(op, target, None, s[i:j])
 
     def _read_heredocs(self) -> None:
         pending, self.heredocs = self.heredocs, []
@@ -736,7 +776,10 @@ class _Parser:
                     self.i = n if j < 0 else end + 1
                     break
                 i = end + 1
-            if not hd.quoted and ("$" in body or "`" in body):
+            if hd.strip:
+                body = "\n".join(line.lstrip("\t") for line in body.split("\n"))
+            hd.body = body
+            if not hd.quoted and ("$" in body or "`" in body or "\\" in body):
                 hd.word = _Word(self._expansions(body))
 
     def _expansions(self, text: str) -> list[_Part]:
@@ -1153,30 +1196,206 @@ _KEEP: tuple[_Field, ...] = (("", -1),)  # sentinel: keep the positional paramet
 class _Cx:
     """Where a command sits: how it was reached and what the shell knows around it."""
 
-    __slots__ = ("depth", "pos", "pos_open", "stdin", "tail", "via")
+    __slots__ = ("depth", "env", "feed", "pos", "pos_open", "stdin", "tail", "vars", "via")
 
     def __init__(self, via: tuple[str, ...] = (), depth: int = 0, stdin: bool = False,
                  tail: bool = False, pos: tuple[_Field, ...] | None = None,
-                 pos_open: bool = False) -> None:
+                 pos_open: bool = False, env: tuple[str, ...] = (), vars: _Vars | None = None,
+                 feed: _Field | None = None) -> None:
         self.via = via  # labels from the outermost command inward
         self.depth = depth
         self.stdin = stdin  # stdin carries data (pipe, here-doc): a shell reading it is opaque
         self.tail = tail  # more arguments will be appended at run time (xargs)
         self.pos = pos  # $0, $1, ... when known (inside sh -c STRING ARGS); None if unknown
         self.pos_open = pos_open  # positional parameters beyond ``pos`` are unknown
+        self.env = env  # NAME=value passed down by wrappers and prefixes (env X=1, X=1 cmd)
+        self.vars = vars  # the shell variables of the script being walked; None: all unknown
+        self.feed = feed  # (text, flags) of a here-document or here-string on stdin
 
     def child(self, label: str | None = None, stdin: bool | None = None) -> _Cx:
+        same = stdin is None or stdin == self.stdin
         return _Cx((*self.via, label) if label else self.via, self.depth,
-                   self.stdin if stdin is None else stdin, False, self.pos, self.pos_open)
+                   self.stdin if stdin is None else stdin, False, self.pos, self.pos_open,
+                   self.env, self.vars, self.feed if same else None)
 
     def wrap(self, label: str, *, stdin: bool | None = None, tail: bool | None = None,
              pos: tuple[_Field, ...] | None = _KEEP, pos_open: bool = False) -> _Cx:
         if self.depth + 1 > MAX_DEPTH:
             raise _Bound(f"nested deeper than {MAX_DEPTH} levels")
         keep = pos is _KEEP
+        same = stdin is None or stdin == self.stdin
         return _Cx((*self.via, label), self.depth + 1, self.stdin if stdin is None else stdin,
                    self.tail if tail is None else tail, self.pos if keep else pos,
-                   self.pos_open if keep else pos_open)
+                   self.pos_open if keep else pos_open, self.env, self.vars,
+                   self.feed if same else None)
+
+    def with_env(self, env: tuple[str, ...], stdin: bool, feed: _Field | None) -> _Cx:
+        return _Cx(self.via, self.depth, stdin, self.tail, self.pos, self.pos_open, env,
+                   self.vars, feed)
+
+
+# -- shell variables ----------------------------------------------------------------------
+#
+# A variable's literal value is substituted for $NAME only when the script gives it no way to
+# change behind our back: every assignment to it is a plain ``NAME=value`` (or ``export``/
+# ``readonly NAME=value``) at the top level of the script, run in order (not in a loop, branch,
+# function, pipeline, subshell, background job or && tail), and the script uses nothing that
+# assigns variables out of sight (read, eval, source, declare, let, (( )), ${X:=v}, traps,
+# aliases, namerefs, IFS changes, ...). Anything else leaves the variable dynamic.
+
+# builtins that assign variables in ways not followed here (or run code that may)
+_VAR_RISKY = _set("read mapfile readarray getopts declare typeset local let unset eval source . "
+                  "trap alias enable builtin shopt")
+# the shell sets these itself
+_SPECIAL_VARS = _set("PWD OLDPWD RANDOM SRANDOM SECONDS LINENO BASHPID PPID UID EUID GROUPS "
+                     "PIPESTATUS REPLY OPTARG OPTIND OPTERR IFS HISTCMD EPOCHSECONDS "
+                     "EPOCHREALTIME COLUMNS LINES _ BASH_REMATCH BASH_COMMAND BASH_SUBSHELL "
+                     "BASH_ARGV0 BASH_LINENO BASH_SOURCE FUNCNAME DIRSTACK MAPFILE COPROC "
+                     "HOSTNAME SHLVL PS4")
+_ARITH_TESTS = ("-eq", "-ne", "-lt", "-le", "-gt", "-ge")
+
+
+def _sets_vars(name: str, args: Sequence[str]) -> bool:
+    """Can the builtin ``name`` assign shell variables that are not followed here?"""
+    if name in _VAR_RISKY:
+        return True
+    if name == "printf":
+        return any(a.startswith("-v") for a in args[:3])
+    if name == "wait":
+        return any(a.startswith("-") and "p" in a for a in args)
+    if name == "command":
+        return any(a in _VAR_RISKY or a in ("export", "readonly") for a in args)
+    return False
+
+
+class _Vars:
+    """The shell variables of one script: see the comment above."""
+
+    __slots__ = ("_words", "env", "off", "stable", "top", "vals")
+
+    def __init__(self, stable: frozenset[str] | set[str] = frozenset(), top: set[int] | None = None,
+                 off: bool = True) -> None:
+        self.stable = stable  # names whose value is followed
+        self.top = top or set()  # ids of the simple commands run in order at the top level
+        self.off = off  # values are not followed at all
+        self.vals: dict[str, str | None] = {}  # stable name -> its value now (None: unknown)
+        self.env: dict[str, list[str]] = {}  # name -> NAME=value texts assigned so far
+        self._words: tuple[str, ...] | None = ()  # env_words() until the next assignment
+
+    def value(self, name: str) -> str | None:
+        return None if self.off else self.vals.get(name)
+
+    def assign(self, name: str, value: str | None, text: str, in_order: bool) -> None:
+        if name in self.stable:
+            self.vals[name] = value
+        seen = self.env.get(name)
+        if seen is None or in_order:
+            self.env[name] = [text]
+        elif text not in seen:
+            seen.append(text)
+        self._words = None
+
+    def env_words(self) -> tuple[str, ...]:
+        if self._words is None:
+            self._words = tuple(t for texts in self.env.values() for t in texts)
+        return self._words
+
+
+def _arg_text(w: _Word) -> str:
+    return w.lit if w.lit is not None else ""
+
+
+def _script_vars(text: str, nodes: list[_Node], done: list[_Simple], bg: set[int]) -> _Vars:
+    """Decide which variables of a script can be followed (see the comment above)."""
+    top: set[int] = set()
+    for nd in nodes:
+        if id(nd) in bg:
+            continue
+        if isinstance(nd, _AndOr):
+            nd = nd.items[0][1]
+        if isinstance(nd, _Simple) and not nd.redirs and id(nd) not in bg:
+            top.add(id(nd))
+    off = "$[" in text or "((" in text or "coproc" in text or "}>" in text or "}<" in text
+    if not off and "[[" in text:
+        off = any(op in text for op in _ARITH_TESTS)
+    k = text.find("${")
+    while not off and k >= 0:  # ${X:=v}, ${X=v}, ${a[i=1]} assign
+        e = text.find("}", k)
+        off = e < 0 or "=" in text[k:e]
+        k = text.find("${", e)
+    in_order: set[str] = set()
+    other: set[str] = set()
+    for nd in done:
+        if off:
+            break
+        at_top = id(nd) in top
+        if not nd.words:
+            for a in nd.assigns:
+                if a.assign is not None:
+                    (in_order if at_top else other).add(a.assign)
+            continue
+        for a in nd.assigns:  # NAME=value cmd: kept by special builtins in POSIX mode
+            if a.assign is not None:
+                other.add(a.assign)
+        w0 = nd.words[0].lit
+        if w0 is None or nd.words[0].brace:
+            off = not at_top  # a command name known only later, where it cannot be followed
+            continue
+        prog = _program(w0)
+        if prog in ("export", "readonly"):
+            for w in nd.words[1:]:
+                if w.lit is None:
+                    if w.assign is None:
+                        off = True
+                        break
+                    name: str | None = w.assign
+                else:
+                    m = _ASSIGN.match(w.lit)
+                    name = m.group(1) if m else None
+                if name is not None:
+                    (in_order if at_top and not nd.assigns else other).add(name)
+        elif _sets_vars(prog, [_arg_text(w) for w in nd.words[1:]]):
+            off = True
+    if off or "IFS" in in_order or "IFS" in other:
+        return _Vars()
+    return _Vars(frozenset(in_order - other - _SPECIAL_VARS), top, False)
+
+
+def _assign_value(w: _Word, cx: _Cx) -> str | None:
+    """The value an assignment word (``NAME=...``, also an ``export`` argument) gives, if known."""
+    if w.arr:
+        return None
+    out: list[str] = []
+    for kind, text, quoted, _s, name in w.parts:
+        if kind == _LIT:
+            if not quoted and "~" in text:
+                return None  # tilde expansion
+            out.append(text)
+        elif kind == _PARAM:
+            vals = _param_values(name, cx)
+            if vals is None or len(vals) != 1:
+                return None
+            out.append(vals[0][0])
+        else:
+            return None
+    key, _eq, value = "".join(out).partition("=")
+    if key.endswith("+"):
+        old = cx.vars.value(key[:-1]) if cx.vars is not None else None
+        return None if old is None else old + value
+    return value
+
+
+def _merge_env(*groups: Sequence[str]) -> tuple[str, ...]:
+    """Concatenate NAME=value groups; a name set in a later group drops earlier entries."""
+    out: list[str] = []
+    for g in groups:
+        if not g:
+            continue
+        if out:
+            names = {t.split("=", 1)[0].rstrip("+") for t in g}
+            out = [t for t in out if t.split("=", 1)[0].rstrip("+") not in names]
+        out.extend(g)
+    return tuple(out)
 
 
 def _clip(text: str, limit: int = 500) -> str:
@@ -1187,7 +1406,7 @@ class _Analyzer:
     def __init__(self) -> None:
         self.commands: list[SimpleCommand] = []
         self.opaque: list[Opaque] = []
-        self._seen: set[tuple[tuple[str, ...], tuple[str, ...]]] = set()
+        self._seen: dict[tuple[tuple[str, ...], tuple[str, ...]], int] = {}  # -> index
         self._oseen: set[Opaque] = set()
         self.ticks = 0
         self.expanded = 0
@@ -1209,14 +1428,22 @@ class _Analyzer:
             self._oseen.add(op)
             self.opaque.append(op)
 
-    def emit(self, argv: tuple[str, ...], via: tuple[str, ...], dyn: tuple[int, ...]) -> None:
+    def emit(self, argv: tuple[str, ...], via: tuple[str, ...], dyn: tuple[int, ...],
+             env: tuple[str, ...] = ()) -> None:
         key = (argv, via)
-        if key in self._seen:
+        k = self._seen.get(key)
+        if k is not None:  # seen before: its env may now hold more
+            old = self.commands[k]
+            if env and env != old.env:
+                have = set(old.env)
+                more = [e for e in env if e not in have]
+                if more:
+                    self.commands[k] = SimpleCommand(argv, via, old.dynamic, (*old.env, *more))
             return
         if len(self.commands) >= MAX_COMMANDS:
             raise _Bound(f"more than {MAX_COMMANDS} commands")
-        self._seen.add(key)
-        self.commands.append(SimpleCommand(argv, via, dyn))
+        self._seen[key] = len(self.commands)
+        self.commands.append(SimpleCommand(argv, via, dyn, env))
 
     def result(self) -> Analysis:
         return Analysis(tuple(self.commands), tuple(self.opaque))
@@ -1234,11 +1461,16 @@ class _Analyzer:
         except _Bound:
             self._partial(parser.done, cx)
             raise
-        self.walk_list(nodes, cx)
+        # each script has its own variables; what the one around it assigned may be in the env
+        outer = cx.vars
+        env = _merge_env(outer.env_words(), cx.env) if outer is not None and outer.env else cx.env
+        sv = _script_vars(text, nodes, parser.done, parser.bg) if "=" in text else _Vars()
+        self.walk_list(nodes, _Cx(cx.via, cx.depth, cx.stdin, cx.tail, cx.pos, cx.pos_open, env,
+                                  sv, cx.feed))
 
     def _partial(self, done: list[_Simple], cx: _Cx) -> None:
         """Report what parsed before an error, so a deny rule still sees it."""
-        part = _Cx((*cx.via, "partial parse"), cx.depth, cx.stdin)
+        part = _Cx((*cx.via, "partial parse"), cx.depth, cx.stdin, env=cx.env)
         try:
             for nd in done:
                 self.simple(nd, part)
@@ -1259,16 +1491,18 @@ class _Analyzer:
             for k, sub in enumerate(nd.cmds):
                 self.walk(sub, cx.child("|", stdin=True) if k else cx)
         elif isinstance(nd, _Compound):
-            stdin = cx.stdin or any(r.feeds for r in nd.redirs)
+            stdin, feed = self.stdin_of(nd.redirs, cx) if nd.redirs else (cx.stdin, cx.feed)
             inner = cx.child(nd.label, stdin) if (nd.label or stdin != cx.stdin) else cx
+            if feed is not inner.feed:
+                inner = inner.with_env(inner.env, stdin, feed)
             if nd.var == "IFS" and cx.pos is not None:
                 self.add_opaque("unparseable", "changes IFS, so word splitting is unknown", "IFS", cx.via)
             for w in nd.words:
                 self.expand(w, inner)
             self.redirs(nd.redirs, inner)
             self.walk_list(nd.body, inner)
-        else:
-            self.walk(nd.body, _Cx((*cx.via, f"function {nd.name}"), cx.depth, cx.stdin))
+        else:  # the body runs when called, when variables may hold anything
+            self.walk(nd.body, _Cx((*cx.via, f"function {nd.name}"), cx.depth, cx.stdin, env=cx.env))
 
     def redirs(self, redirs: list[_Redir], cx: _Cx) -> None:
         for r in redirs:
@@ -1283,12 +1517,16 @@ class _Analyzer:
                 self.add_opaque("unparseable", "changes IFS, so word splitting is unknown", a.source(), cx.via)
             if a.lit is None or a.arr:
                 self.expand(a, cx)
-        stdin = cx.stdin
+        stdin, feed = cx.stdin, cx.feed
         if nd.redirs:
             self.redirs(nd.redirs, cx)
-            stdin = stdin or any(r.feeds for r in nd.redirs)
-        if not nd.words:
+            stdin, feed = self.stdin_of(nd.redirs, cx)
+        v = cx.vars
+        if not nd.words:  # assignments to shell variables, in order
+            for a in nd.assigns:
+                self.assigned(a, cx, v is not None and id(nd) in v.top)
             return
+        lead = tuple(self.assigned(a, cx, None) for a in nd.assigns)
         fields: list[_Field] = []
         for w in nd.words:
             if w.lit is not None and not w.brace:
@@ -1298,7 +1536,69 @@ class _Analyzer:
                 if len(fields) > MAX_WORDS:
                     raise _Bound(f"more than {MAX_WORDS} words in one command")
         if fields:
-            self.command(fields, cx if stdin == cx.stdin else cx.child(None, stdin))
+            sub = cx if stdin == cx.stdin and feed is cx.feed else cx.with_env(cx.env, stdin, feed)
+            w0 = nd.words[0].lit if not nd.words[0].brace else None
+            self.command(fields, sub, lead, direct=w0 is not None)
+            if w0 is not None and _program(w0) in _DECLARE:
+                in_order = v is not None and id(nd) in v.top and not nd.assigns
+                for w in nd.words[1:]:
+                    if w.assign is not None or (w.lit is not None and _ASSIGN.match(w.lit)):
+                        self.assigned(w, cx, in_order)
+
+    def assigned(self, w: _Word, cx: _Cx, in_order: bool | None) -> str:
+        """Note an assignment word: the variable's value (``in_order``: an assignment the script
+        runs in order; None: a prefix of a command, not a shell variable), the program it may
+        start (GIT_SSH_COMMAND=...). Returns its NAME=value text."""
+        value = _assign_value(w, cx)
+        key = w.parts[0][1].split("=", 1)[0] if w.lit is None else w.lit.split("=", 1)[0]
+        name = key.rstrip("+")
+        text = f"{name}={value}" if value is not None else w.source()
+        if name in _CMD_VARS:
+            self.cmd_var(name, value if value is not None else w.source(), 0 if value is not None else _EXP, cx)
+        if in_order is not None and cx.vars is not None:
+            cx.vars.assign(name, value, text, in_order)
+        return text
+
+    def cmd_var(self, name: str, value: str, flag: int, cx: _Cx) -> None:
+        """An environment variable naming a program that tools start (GIT_SSH_COMMAND, PAGER)."""
+        kind = _CMD_VARS.get(name)
+        if kind is None:
+            return
+        label = f"{name}="
+        try:
+            if kind == "opaque":
+                raise _Unclear(f"{name} sets git configuration from the environment")
+            if kind == "lessopen":
+                value = value.lstrip("|-")
+            parts = value.split(":") if kind == "browser" and ":" in value else [value]
+            for part in parts:
+                self.shell_text(part, flag, label, cx)
+        except _Unclear as exc:
+            self.add_opaque("unparseable", str(exc), f"{name}={value}", cx.via)
+
+    def stdin_of(self, redirs: list[_Redir], cx: _Cx) -> tuple[bool, _Field | None]:
+        """Whether stdin carries data after these redirections, and the text when it is a
+        here-document or here-string."""
+        stdin, feed = cx.stdin, cx.feed
+        for r in redirs:
+            if r.fd not in ("", "0") or r.op not in ("<", "<<", "<<-", "<<<", "<>"):
+                stdin = stdin or r.feeds
+                continue
+            if r.op == "<<<":
+                w = r.target
+                stdin = True
+                feed = (w.lit + "\n", 0) if w.lit is not None and not w.brace else (w.source(), _EXP)
+            elif r.heredoc is not None:
+                hd = r.heredoc
+                stdin = True
+                if hd.word is None:
+                    feed = (hd.body, 0)
+                else:
+                    feed = (hd.word.lit, 0) if hd.word.lit is not None else (hd.body, _EXP)
+            else:
+                stdin = stdin or r.feeds
+                feed = None
+        return stdin, feed
 
     def expand(self, w: _Word, cx: _Cx) -> list[_Field]:
         if w.lit is not None and not w.brace and not w.arr:
@@ -1384,7 +1684,10 @@ class _Analyzer:
 
     # -- one simple command
 
-    def command(self, words: list[_Field], cx: _Cx) -> None:
+    def command(self, words: list[_Field], cx: _Cx, lead: tuple[str, ...] = (),
+                direct: bool = False) -> None:
+        """One simple command (its words expanded); ``lead``: NAME=value prefixes written before
+        it; ``direct``: the shell runs it as written in the script (not through a wrapper)."""
         self.tick()
         k = 0
         n = len(words)
@@ -1394,7 +1697,11 @@ class _Analyzer:
                 break
             if m.group(1) == "IFS" and cx.pos is not None:
                 self.add_opaque("unparseable", "changes IFS, so word splitting is unknown", words[k][0], cx.via)
+            if m.group(1) in _CMD_VARS:
+                self.cmd_var(m.group(1), words[k][0][m.end() :], words[k][1], cx)
             k += 1
+        if k:
+            lead = (*lead, *(t for t, _ in words[:k]))
         if k == n:
             return
         if k:
@@ -1415,11 +1722,24 @@ class _Analyzer:
                             name.encode("unicode_escape").decode("ascii"), cx.via)
             return
         argv = (name, *[t for t, _ in words[1:]])
-        dyn = tuple(j for j, (_, f) in enumerate(words) if f & _EXP)
-        self.emit(argv, cx.via, dyn)
+        dyn = tuple(j for j, (_, f) in enumerate(words) if f & (_EXP | _GLOB))
+        if cx.tail:  # xargs/parallel append words read at run time
+            argv = (*argv, INPUT_WORD)
+            dyn = (*dyn, len(argv) - 1)
+        v = cx.vars
+        if lead:
+            cx = cx.with_env(_merge_env(cx.env, lead), cx.stdin, cx.feed)
+        if v is not None and v.env:
+            env = _merge_env(v.env_words(), cx.env) if cx.env else v.env_words()
+        else:
+            env = cx.env
+        self.emit(argv, cx.via, dyn, env)
         low = name.lower()
         if low != name:
-            self.emit((low, *argv[1:]), cx.via, dyn)
+            self.emit((low, *argv[1:]), cx.via, dyn, env)
+        if v is not None and not direct and not v.off and (
+                low in ("export", "readonly") or _sets_vars(low, argv[1:])):
+            v.off = True  # assigns variables where _script_vars could not see it
         handler = _HANDLERS.get(low)
         if handler is None and _PYTHON.fullmatch(low):
             handler = _h_python
@@ -1428,6 +1748,13 @@ class _Analyzer:
                 handler(self, low, words, cx)
             except _Unclear as exc:
                 self.add_opaque("unparseable", str(exc), " ".join(argv), cx.via)
+        elif "--" in argv and low not in _NO_EXEC:
+            # an unknown program given "-- CMD ARGS" may well run CMD (a wrapper not listed in
+            # _HANDLERS): check it too. This only adds parts.
+            j = argv.index("--", 1) if "--" in argv[1:] else 0
+            rest = words[j + 1 :] if j else []
+            if rest and not rest[0][1] & (_EXP | _GLOB | _PROC) and not rest[0][0].startswith("-"):
+                self.command(rest, cx.wrap("-- (after)"))
 
     def shell_text(self, text: str, flag: int, label: str, cx: _Cx,
                    pos: tuple[_Field, ...] | None = None, pos_open: bool = False) -> None:
@@ -1454,6 +1781,11 @@ def _bad_name(name: str) -> bool:
 
 
 def _param_values(name: str, cx: _Cx) -> list[_Field] | None:
+    v = cx.vars
+    if v is not None and not v.off:
+        val = v.vals.get(name)
+        if val is not None:
+            return [(val, 0)]
     pos = cx.pos
     if pos is None:
         return None
@@ -1475,6 +1807,23 @@ def _param_values(name: str, cx: _Cx) -> list[_Field] | None:
 
 _Handler: TypeAlias = Callable[[_Analyzer, str, list[_Field], _Cx], None]
 _Found: TypeAlias = list[tuple[str, str, int]]
+
+_DECLARE = _set("export readonly declare typeset local")
+# Environment variables whose value is a command other programs start (git, less, man, sudo,
+# xdg-open, ...): an assignment to one anywhere is analysed as shell text.
+_CMD_VARS = {
+    **dict.fromkeys(_set("GIT_SSH_COMMAND GIT_SSH GIT_EXTERNAL_DIFF GIT_PAGER PAGER GIT_EDITOR "
+                         "EDITOR VISUAL GIT_SEQUENCE_EDITOR GIT_ASKPASS SSH_ASKPASS SUDO_ASKPASS "
+                         "SUDO_EDITOR GIT_PROXY_COMMAND MANPAGER SYSTEMD_PAGER"), "sh"),
+    "LESSOPEN": "lessopen", "LESSCLOSE": "lessopen", "BROWSER": "browser",
+    "GIT_CONFIG_PARAMETERS": "opaque", "GIT_CONFIG_COUNT": "opaque",
+}
+# Programs that never run their operands: "-- WORDS" after them is not a command.
+_NO_EXEC = _set("echo printf grep egrep fgrep rg ag ack ls cat rm cp mv mkdir rmdir touch chmod "
+                "chown chgrp ln head tail wc sort uniq cut tr diff cmp test [ basename dirname "
+                "realpath readlink stat file du df kill pkill pgrep printenv getopt jq yq tar zip "
+                "unzip gzip gunzip tee less more which type true false : cd pushd popd mktemp "
+                "install shred truncate")
 
 
 class _Opts(Record):
@@ -1609,9 +1958,7 @@ def _h_sudo(an: _Analyzer, name: str, words: list[_Field], cx: _Cx) -> None:
         while rest and _ASSIGN.match(rest[0][0]):
             rest = rest[1:]
         if not rest:
-            if cx.stdin:
-                raise _Unclear(f"input is piped into {name}'s shell")
-            return
+            return _reads_stdin(f"{name}'s shell", cx, an, "shell")
         flag = 0
         for _, f in rest:
             flag |= f
@@ -1625,8 +1972,8 @@ _O_DOAS = _o("nsL", "aCu")
 
 def _h_doas(an: _Analyzer, name: str, words: list[_Field], cx: _Cx) -> None:
     i, found = _parse_opts(words, 1, _O_DOAS, name)
-    if _seen(found, "-s") and i >= len(words) and cx.stdin:
-        raise _Unclear(f"input is piped into {name}'s shell")
+    if _seen(found, "-s") and i >= len(words):
+        return _reads_stdin(f"{name}'s shell", cx, an, "shell")
     _run(an, words, i, name, cx)
 
 
@@ -1787,14 +2134,28 @@ _SHELLS = _set("sh bash zsh dash ksh mksh fish ash yash posh rbash ksh93 pdksh o
 _STDIN_PATHS = frozenset({"-", "/dev/stdin", "/dev/fd/0", "/proc/self/fd/0"})
 
 
-def _reads_stdin(name: str, cx: _Cx) -> None:
+def _reads_stdin(name: str, cx: _Cx, an: _Analyzer | None = None, kind: str = "") -> None:
+    """``name`` runs what its stdin holds. A here-document or here-string is read: as a script
+    (``kind`` "shell") or reported as code ("code"); other data on stdin is opaque."""
     if cx.stdin:
+        if cx.feed is not None and an is not None and kind:
+            text, flag = cx.feed
+            if flag & _EXP:
+                raise _Unclear(f"the here-document fed to {name} is not literal")
+            if kind == "code":
+                an.add_opaque("code", f"{name} runs the here-document or here-string on its stdin as code", text, cx.via)
+                return
+            inner = cx.wrap(f"{name} <<", stdin=True, tail=False, pos=None)
+            inner.feed = None  # commands in it read the rest of the script
+            an.script(text, inner)
+            return
         raise _Unclear(f"input is piped or fed into {name}, which runs it as code")
     if cx.tail:
         raise _Unclear(f"{name} would run code named by its input")
 
 
-def _script_operand(name: str, word: _Field, cx: _Cx, always: bool = False) -> None:
+def _script_operand(name: str, word: _Field, cx: _Cx, always: bool = False,
+                    an: _Analyzer | None = None, kind: str = "") -> None:
     """Check the program file an interpreter runs; ``always``: stdin paths are opaque even
     when nothing is piped (``source /dev/stdin``)."""
     t, f = word
@@ -1803,7 +2164,7 @@ def _script_operand(name: str, word: _Field, cx: _Cx, always: bool = False) -> N
     if t in _STDIN_PATHS:
         if always:
             raise _Unclear(f"{name} runs code read from stdin")
-        _reads_stdin(name, cx)
+        _reads_stdin(name, cx, an, kind)
     elif t.startswith(("/dev/fd/", "/proc/self/fd/")):
         raise _Unclear(f"{name} runs code from a file descriptor")
 
@@ -1859,9 +2220,9 @@ def _h_shell(an: _Analyzer, name: str, words: list[_Field], cx: _Cx) -> None:
         an.shell_text(rest[0][0], rest[0][1], f"{name} -c", cx, pos, cx.tail)
         return
     if stdin_mode or not rest:
-        _reads_stdin(name, cx)
+        _reads_stdin(name, cx, an, "shell")
         return
-    _script_operand(name, rest[0], cx)
+    _script_operand(name, rest[0], cx, an=an, kind="shell")
 
 
 class _Interp(Record):
@@ -1936,9 +2297,9 @@ def _interp(spec: _Interp) -> _Handler:
         if has_script:
             return
         if i >= n:
-            _reads_stdin(name, cx)
+            _reads_stdin(name, cx, an, "code")
         else:
-            _script_operand(name, words[i], cx)
+            _script_operand(name, words[i], cx, an=an, kind="code")
 
     return handler
 
@@ -1980,9 +2341,9 @@ def _h_python(an: _Analyzer, name: str, words: list[_Field], cx: _Cx) -> None:
             j += 1
         i += 1
     if i >= n:
-        _reads_stdin(name, cx)
+        _reads_stdin(name, cx, an, "code")
     else:
-        _script_operand(name, words[i], cx)
+        _script_operand(name, words[i], cx, an=an, kind="code")
 
 
 
@@ -2042,9 +2403,9 @@ def _h_node(an: _Analyzer, name: str, words: list[_Field], cx: _Cx) -> None:
         for c in codes:
             _code(an, name, "-e", c, cx)
     elif i >= n:
-        _reads_stdin(name, cx)
+        _reads_stdin(name, cx, an, "code")
     else:
-        _script_operand(name, words[i], cx)
+        _script_operand(name, words[i], cx, an=an, kind="code")
 
 
 def _h_awk(an: _Analyzer, name: str, words: list[_Field], cx: _Cx) -> None:
@@ -2076,6 +2437,157 @@ def _h_awk(an: _Analyzer, name: str, words: list[_Field], cx: _Cx) -> None:
         i += 1
     if not program_file and i < n:
         _code(an, name, "program", words[i], cx)
+
+
+def _sed_regex_end(s: str, i: int, d: str) -> int:
+    """Index after the delimiter ``d`` closing a sed regex that starts at ``i``; -1 if none."""
+    n = len(s)
+    while i < n:
+        c = s[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == d:
+            return i + 1
+        if c == "[":  # a bracket expression may hold the delimiter
+            j = i + 1
+            if j < n and s[j] == "^":
+                j += 1
+            if j < n and s[j] == "]":
+                j += 1
+            while j < n and s[j] != "]":
+                if s.startswith(("[:", "[.", "[="), j):
+                    k = s.find(s[j + 1] + "]", j + 2)
+                    j = n if k < 0 else k + 2
+                    continue
+                j += 1
+            i = j + 1
+            continue
+        if c == "\n" and d != "\n":
+            return -1
+        i += 1
+    return -1
+
+
+def _sed_executes(s: str) -> bool:
+    """Does a sed script use GNU sed's ``e`` command or the ``e`` flag of ``s///``? Read like
+    sed reads it; anything not understood counts as yes."""
+    i, n = 0, len(s)
+    while i < n:
+        c = s[i]
+        if c in " \t\n;}{!":
+            i += 1
+            continue
+        if c == "#":
+            j = s.find("\n", i)
+            i = n if j < 0 else j
+            continue
+        # an address: line number, first~step, $, /regex/ or \cregexc (+ I/M), +N / ~N
+        if c.isdigit() or c in "$+~":
+            i += 1
+            while i < n and (s[i].isdigit() or s[i] == "~"):
+                i += 1
+            continue
+        if c == "/" or c == "\\":
+            if c == "\\":
+                if i + 1 >= n:
+                    return True
+                d, i = s[i + 1], i + 2
+            else:
+                d, i = "/", i + 1
+            i = _sed_regex_end(s, i, d)
+            if i < 0:
+                return True
+            while i < n and s[i] in "IM":
+                i += 1
+            continue
+        if c == ",":
+            i += 1
+            continue
+        if c == "e":
+            return True
+        if c in "sy":
+            if i + 1 >= n or s[i + 1] in "\n\\":
+                return True
+            d = s[i + 1]
+            i = _sed_regex_end(s, i + 2, d)
+            if i < 0:
+                return True
+            i = _sed_regex_end(s, i, d) if c == "s" else s.find(d, i) + 1
+            if i <= 0:
+                return True
+            while c == "s" and i < n and s[i] not in ";\n}":
+                if s[i] == "e":
+                    return True
+                if s[i] == "w":  # the rest of the line is a file name
+                    j = s.find("\n", i)
+                    i = n if j < 0 else j
+                    break
+                i += 1
+            continue
+        if c in "aicrRwWbtTv:":  # the rest of the line is text, a file name or a label
+            j = s.find("\n", i)
+            if c in "btTv:":
+                k = s.find(";", i)
+                j = k if k >= 0 and (j < 0 or k < j) else j
+            while c in "aic" and j >= 0 and j > 0 and s[j - 1] == "\\":
+                j = s.find("\n", j + 1)
+            i = n if j < 0 else j
+            continue
+        if c in "=dDgGhHlLnNpPqQxzF":
+            i += 1
+            continue
+        return True
+    return False
+
+
+def _h_sed(an: _Analyzer, name: str, words: list[_Field], cx: _Cx) -> None:
+    """GNU sed's ``e`` command and ``s///e`` flag run shell commands nobody can see here."""
+    exprs: list[_Field] = []
+    operands: list[_Field] = []
+    has_file = False
+    i, n = 1, len(words)
+    while i < n:
+        t, f = words[i]
+        if t == "--":
+            operands.extend(words[i + 1 :])
+            break
+        if t.startswith("--"):
+            key, eq, val = t.partition("=")
+            if key == "--sandbox":
+                return  # e, r and w are refused
+            if key in ("--expression", "--file", "--line-length"):
+                if not eq and i + 1 < n:
+                    i += 1
+                    val, f = words[i]
+                if key == "--expression":
+                    exprs.append((val, f))
+                has_file = has_file or key == "--file"
+            i += 1
+            continue
+        if len(t) >= 2 and t[0] == "-":
+            for j in range(1, len(t)):
+                ch = t[j]
+                if ch in "efl":
+                    arg: _Field = (t[j + 1 :], f)
+                    if j + 1 == len(t) and i + 1 < n:
+                        i += 1
+                        arg = words[i]
+                    if ch == "e":
+                        exprs.append(arg)
+                    has_file = has_file or ch == "f"
+                    break
+                if ch == "i":
+                    break  # -i[SUFFIX]
+            i += 1
+            continue
+        operands.append(words[i])
+        i += 1
+    if not exprs and not has_file and operands:
+        exprs.append(operands[0])
+    for text, _f in exprs:
+        if _sed_executes(text):
+            raise _Unclear("sed e executes its input as a command")
 
 
 def _h_pwsh(an: _Analyzer, name: str, words: list[_Field], cx: _Cx) -> None:
@@ -2124,7 +2636,7 @@ def _h_deno(an: _Analyzer, name: str, words: list[_Field], cx: _Cx) -> None:
                 continue
             if t.startswith("npm:"):
                 return _tool(an, words, k, f"{name} run", cx)
-            return _script_operand(name, (t, f), cx)
+            return _script_operand(name, (t, f), cx, an=an, kind="code")
 
 
 def _h_source(an: _Analyzer, name: str, words: list[_Field], cx: _Cx) -> None:
@@ -2200,7 +2712,7 @@ def _h_su(an: _Analyzer, name: str, words: list[_Field], cx: _Cx) -> None:
         if t in ("-s", "--shell", "-g", "--group", "-G", "--supp-group", "-w", "--whitelist-environment"):
             i += 1
         i += 1
-    _reads_stdin(f"{name}'s shell", cx)
+    _reads_stdin(f"{name}'s shell", cx, an, "shell")
 
 
 def _h_sg(an: _Analyzer, name: str, words: list[_Field], cx: _Cx) -> None:
@@ -2225,7 +2737,7 @@ def _h_script(an: _Analyzer, name: str, words: list[_Field], cx: _Cx) -> None:
             return an.shell_text(v, f, f"{name} -c", cx)
     if len(words) - i >= 2:  # BSD: script [file [command ...]]
         return _run(an, words, i + 1, name, cx)
-    _reads_stdin(f"{name}'s shell", cx)
+    _reads_stdin(f"{name}'s shell", cx, an, "shell")
 
 
 _O_SSH = _o("46AaCfGgKkMNnqsTtVvXxYy", "BbcDEeFIiJLlmOoPpQRSWw")
@@ -2233,16 +2745,23 @@ _O_SSH = _o("46AaCfGgKkMNnqsTtVvXxYy", "BbcDEeFIiJLlmOoPpQRSWw")
 
 def _h_ssh(an: _Analyzer, name: str, words: list[_Field], cx: _Cx) -> None:
     i, found = _parse_opts(words, 1, _O_SSH, name)
+    if i < len(words) and not (i > 1 and words[i - 1][0] == "--"):
+        j, more = _parse_opts(words, i + 1, _O_SSH, name)  # ssh reads options after the host too
+        found += more
+        rest = words[j:]
+    else:
+        rest = words[i + 1 :]
     for o, v, f in found:
         if o == "-o":
-            key, _, val = v.partition("=")
-            if key.strip().lower() in ("proxycommand", "localcommand", "knownhostscommand"):
-                an.shell_text(val.strip(), f, f"{name} -o {key.strip()}", cx)
+            v = v.strip()
+            cut = min((k for k in (v.find("="), v.find(" "), v.find("\t")) if k > 0), default=len(v))
+            key, val = v[:cut].strip(), v[cut:].strip().lstrip("=").strip()
+            if key.lower() in ("proxycommand", "localcommand", "knownhostscommand"):
+                an.shell_text(val, f, f"{name} -o {key}", cx)
     if i >= len(words) or _seen(found, "-N"):
         return
-    rest = words[i + 1 :]
     if not rest:
-        return _reads_stdin(f"{name} (remote shell)", cx)
+        return _reads_stdin(f"{name} (remote shell)", cx, an, "shell")
     flag = 0
     for _, f in rest:
         flag |= f
@@ -2261,20 +2780,47 @@ def _h_at(an: _Analyzer, name: str, words: list[_Field], cx: _Cx) -> None:
     if not any(t == "-f" or t.startswith("-f") for t, _ in words[1:]):
         if any(t in ("-l", "-r", "-d", "-c") for t, _ in words[1:]):
             return
-        _reads_stdin(name, cx)
+        _reads_stdin(name, cx, an, "shell")
 
 
 _O_PARALLEL = _o("0kqvtuXmeg", "jSadEILnNPsx", lenient=1,
               lf="--keep-order --bar --progress --eta --verbose --dry-run --null --group --ungroup "
                  "--line-buffer --tag --xargs --quote --halt-on-error --no-notice --will-cite "
-                 "--citation --shellquote --pipe --jobs-stable",
+                 "--citation --shellquote --pipe --pipepart --jobs-stable --fg --bg --wait "
+                 "--semaphore",
               la="--jobs --sshlogin --arg-file --delimiter --eof --replace --max-args "
                  "--max-replace-args --max-lines --max-procs --max-chars --colsep --results "
-                 "--joblog --tmpdir --workdir --timeout --retries --delay --halt --env --block")
+                 "--joblog --tmpdir --workdir --timeout --retries --delay --halt --env --block "
+                 "--id --semaphorename --semaphoretimeout --st --extensionreplace "
+                 "--basenamereplace --dirnamereplace --basenameextensionreplace --seqreplace "
+                 "--slotreplace")
+
+
+_PARALLEL_MULTI = frozenset({"-X", "-m", "--xargs", "-n", "--max-args", "-N", "--max-replace-args",
+                             "-L", "--max-lines", "--colsep", "-C", "--pipe", "--pipepart"})
+_PARALLEL_MAX_ARGS = 64  # ::: values analysed one by one; beyond that they count as unknown
+
+
+def _parallel_marks(text: str, repl: str | None) -> bool:
+    """Does a parallel command hold replacement strings ({}, {.}, {/}, {1}, {#}, ... or -I's)?"""
+    if repl is not None:
+        return repl in text
+    k = text.find("{")
+    while k >= 0:
+        e = text.find("}", k)
+        if e < 0:
+            return False
+        inner = text[k + 1 : e]
+        if all(c in "0123456789./#%" for c in inner) or inner.startswith("="):
+            return True
+        k = text.find("{", k + 1)
+    return False
 
 
 def _h_parallel(an: _Analyzer, name: str, words: list[_Field], cx: _Cx) -> None:
-    i, _found = _parse_opts(words, 1, _O_PARALLEL, name)
+    """GNU parallel (and sem): the command is shell text; each job appends one argument from
+    every ::: group (or puts it where replacement strings such as {} stand)."""
+    i, found = _parse_opts(words, 1, _O_PARALLEL, name)
     seps = {":::", "::::", ":::+", "::::+"}
     end = next((k for k in range(i, len(words)) if words[k][0] in seps), len(words))
     cmd = words[i:end]
@@ -2284,14 +2830,71 @@ def _h_parallel(an: _Analyzer, name: str, words: list[_Field], cx: _Cx) -> None:
         flag = 0
         for _, f in cmd:
             flag |= f
-        return an.shell_text(" ".join(t for t, _ in cmd), flag, name, cx)
+        text = " ".join(t for t, _ in cmd)
+        if name == "sem":
+            return an.shell_text(text, flag, name, cx)
+        repl = None
+        for o, v, _f in found:
+            if o in ("-I", "--replace"):
+                repl = v or "{}"
+            elif o in ("--extensionreplace", "--basenamereplace", "--dirnamereplace",
+                       "--basenameextensionreplace", "--seqreplace", "--slotreplace"):
+                raise _Unclear(f"{name}: {o} makes the command text unknown")
+        if any(o in _PARALLEL_MULTI for o, _, _ in found):
+            values = None  # several arguments per job
+        elif end < len(words) and words[end][0] == ":::":
+            group = words[end + 1 :]
+            values = [t for t, f in group] if not any(t in seps or f & _EXP for t, f in group) else None
+            if values is not None and len(values) > _PARALLEL_MAX_ARGS:
+                values = None
+        else:
+            values = None  # arguments from stdin, files or several groups
+        groups = max(1, sum(1 for t, _ in words[end:] if t in seps))
+        marked = _parallel_marks(text, repl)
+        if values is None:
+            jobs = [" ".join([f'"{INPUT_WORD}"'] * (1 if marked else groups))]
+        else:
+            import shlex
+
+            jobs = [shlex.quote(v) for v in values]  # parallel quotes what it substitutes
+        for val in jobs:
+            if not marked:
+                job = f"{text} {val}"
+            elif repl is not None:
+                job = text.replace(repl, val)
+            else:
+                job = _parallel_fill(text, val)
+            an.shell_text(job, flag, name, cx)
+        return
     if end < len(words) and words[end][0] == ":::":
         for t, f in words[end + 1 :]:
             if t in seps:
                 break
             an.shell_text(t, f, name, cx)
         return
-    _reads_stdin(name, cx)
+    _reads_stdin(name, cx, an, "shell")
+
+
+def _parallel_fill(text: str, val: str) -> str:
+    """Put ``val`` where parallel's replacement strings stand ({}, {.}, {1}, ...)."""
+    out: list[str] = []
+    k = 0
+    while True:
+        b = text.find("{", k)
+        e = text.find("}", b) if b >= 0 else -1
+        if b < 0 or e < 0:
+            out.append(text[k:])
+            return "".join(out)
+        inner = text[b + 1 : e]
+        if all(c in "0123456789./#%" for c in inner):
+            out.append(text[k:b])
+            out.append(val)
+            k = e + 1
+        elif inner.startswith("="):
+            raise _Unclear("parallel: a {= perl expression =} makes the command text unknown")
+        else:
+            out.append(text[k : b + 1])
+            k = b + 1
 
 
 # -- package runners
@@ -2551,15 +3154,391 @@ def _h_nix(an: _Analyzer, name: str, words: list[_Field], cx: _Cx) -> None:
     for k, (t, _f) in enumerate(words):
         if t in ("-c", "--command"):
             return _run(an, words, k + 1, f"{name} {t}", cx)
+    ops = [k for k in range(1, len(words)) if not words[k][0].startswith("-")]
+    if len(ops) >= 2 and words[ops[0]][0] == "run":  # nix run FLAKE#APP [-- ARGS]: APP's program
+        t, f = words[ops[1]]
+        if "#" in t and not f & _EXP:
+            prog = t.split("#", 1)[1].rsplit(".", 1)[-1].strip('"')
+            dash = next((k for k in range(ops[1] + 1, len(words)) if words[k][0] == "--"), None)
+            args = words[dash + 1 :] if dash is not None else words[ops[1] + 1 :]
+            if prog:
+                an.command([(prog, 0), *args], cx.wrap(f"{name} run"))
+
+
+_O_MISE = _o("qvy", "CEj", lenient=2, la="--cd --env --jobs --log-level --profile")
 
 
 def _h_mise(an: _Analyzer, name: str, words: list[_Field], cx: _Cx) -> None:
-    if len(words) > 1 and words[1][0] in ("exec", "x"):
-        for k, (t, _f) in enumerate(words):
+    i, _found = _parse_opts(words, 1, _O_MISE, name)
+    if i < len(words) and words[i][0] in ("exec", "x"):
+        for k in range(i + 1, len(words)):
+            t = words[k][0]
             if t == "--":
                 return _run(an, words, k + 1, f"{name} exec", cx)
             if t in ("-c", "--command") and k + 1 < len(words):
                 return an.shell_text(words[k + 1][0], words[k + 1][1], f"{name} exec -c", cx)
+            if t.startswith("--command="):
+                return an.shell_text(t[10:], words[k][1], f"{name} exec -c", cx)
+
+
+# -- namespaces, limits, sessions, secret injectors, version managers
+
+_O_RUNUSER = _o("flmpP", "cgGsuw", lf="--fast --login --preserve-environment --pty --help --version",
+                la="--command --session-command --group --supp-group --shell --user "
+                   "--whitelist-environment")
+
+
+def _h_runuser(an: _Analyzer, name: str, words: list[_Field], cx: _Cx) -> None:
+    """``runuser -u USER [--] CMD ...`` runs CMD itself; the other forms are su's."""
+    try:
+        i, found = _parse_opts(words, 1, _O_RUNUSER, name)
+    except _Unclear:
+        return _h_su(an, name, words, cx)
+    for o, v, f in found:
+        if o in ("-c", "--command", "--session-command"):
+            return an.shell_text(v, f, f"{name} -c", cx)
+    if _seen(found, "-u", "--user"):
+        return _run(an, words, i, name, cx)
+    _h_su(an, name, words, cx)
+
+
+_O_UNSHARE = _o("frchV", "RwSG", optattached="muinpUCT", lenient=1,
+                lf="--fork --map-root-user --map-current-user --map-auto --keep-caps --help "
+                   "--version",
+                la="--propagation --setgroups --root --wd --setuid --setgid --monotonic --boottime "
+                   "--map-user --map-group --map-users --map-groups",
+                lo="--mount --uts --ipc --net --pid --user --cgroup --time --kill-child --mount-proc")
+_O_NSENTER = _o("aFZhV", "tSGW", optattached="muinpCUTrw", lenient=1,
+                lf="--all --preserve-credentials --no-fork --follow-context --help --version",
+                la="--target --setuid --setgid --wdns",
+                lo="--mount --uts --ipc --net --pid --cgroup --user --time --root --wd")
+
+
+def _h_ns(an: _Analyzer, name: str, words: list[_Field], cx: _Cx) -> None:
+    """unshare / nsenter: the command, or the user's shell when there is none."""
+    i, _found = _parse_opts(words, 1, _O_UNSHARE if name == "unshare" else _O_NSENTER, name)
+    if i >= len(words):
+        return _reads_stdin(f"{name}'s shell", cx, an, "shell")
+    _run(an, words, i, name, cx)
+
+
+def _h_gdb(an: _Analyzer, name: str, words: list[_Field], cx: _Cx) -> None:
+    """``gdb [opts] --args PROG ARGS``; ``-ex CMD`` debugger commands are reported as code."""
+    for k, (t, f) in enumerate(words):
+        key, eq, val = t.lstrip("-").partition("=")
+        if t.startswith("-") and key in ("ex", "eval-command", "iex", "init-eval-command"):
+            if eq:
+                _code(an, name, "-ex", (val, f), cx)
+            elif k + 1 < len(words):
+                _code(an, name, "-ex", words[k + 1], cx)
+        elif t in ("--args", "-args"):
+            return _run(an, words, k + 1, f"{name} --args", cx)
+
+
+# tmux: option letters of the commands that start a shell command or type keys
+_TMUX_SPECS: dict[str, _Opts] = {
+    "new-session": _o("AdDEPX", "cefFnsStxy"),
+    "new-window": _o("abdkPS", "cenFt"),
+    "split-window": _o("bdfhIvPZ", "celFpt"),
+    "respawn-pane": _o("k", "cet"),
+    "respawn-window": _o("k", "cet"),
+    "run-shell": _o("bCE", "cdt"),
+    "display-popup": _o("BCEkN", "bcdehsStTwxy"),
+    "if-shell": _o("bF", "t"),
+    "pipe-pane": _o("IOo", "t"),
+    "send-keys": _o("FHKlMRX", "cNt"),
+}
+_TMUX_ALIASES = {"new": "new-session", "neww": "new-window", "splitw": "split-window",
+                 "respawnp": "respawn-pane", "respawnw": "respawn-window", "run": "run-shell",
+                 "popup": "display-popup", "if": "if-shell", "pipep": "pipe-pane", "send": "send-keys"}
+_TMUX_ENTER = _set("enter c-m c-j kpenter ^m ^j")
+_TMUX_KEYS = _set("bspace btab dc delete end escape home ic insert npage pagedown pgdn ppage pageup "
+                  "pgup tab up down left right any space")
+
+
+def _h_tmux(an: _Analyzer, name: str, words: list[_Field], cx: _Cx) -> None:
+    i, found = _parse_opts(words, 1, _o("2CDlNuvV", "cfLST"), name)
+    for o, v, f in found:
+        if o == "-c":
+            an.shell_text(v, f, f"{name} -c", cx)
+    cmd: list[_Field] = []
+    for t, f in words[i:]:  # commands are separated by ';' words (or a trailing ';')
+        if t == ";" or (t.endswith(";") and not t.endswith("\\;")):
+            if t != ";":
+                cmd.append((t[:-1], f))
+            _tmux_command(an, name, cmd, cx)
+            cmd = []
+        else:
+            cmd.append((t, f))
+    _tmux_command(an, name, cmd, cx)
+
+
+def _tmux_command(an: _Analyzer, name: str, cmd: list[_Field], cx: _Cx) -> None:
+    if not cmd:
+        return
+    t, f = cmd[0]
+    if f & _EXP:
+        raise _Unclear(f"{name}: the command is not literal ({t})")
+    sub = _TMUX_ALIASES.get(t) or (t if t in _TMUX_SPECS else None)
+    if sub is None:
+        hits = [c for c in _TMUX_SPECS if c.startswith(t)]  # tmux takes unique prefixes
+        if len(hits) != 1:
+            return
+        sub = hits[0]
+    label = f"{name} {sub}"
+    j, found = _parse_opts(cmd, 1, _TMUX_SPECS[sub], label)
+    rest = cmd[j:]
+    if not rest:
+        return
+    if sub == "send-keys":
+        if _seen(found, "-X"):
+            return  # copy-mode commands
+        if _seen(found, "-H"):
+            raise _Unclear(f"{label}: keys given in hexadecimal")
+        literal = _seen(found, "-l")
+        typed: list[str] = []
+        flag = 0
+        for key, g in rest:
+            flag |= g
+            low = key.lower()
+            if literal:
+                typed.append(key)
+            elif low in _TMUX_ENTER:
+                typed.append("\n")
+            elif low == "space":
+                typed.append(" ")
+            elif low in _TMUX_KEYS or (len(key) >= 3 and key[1] == "-" and key[0] in "CMScms") or (
+                    len(key) == 2 and key[0] == "^") or (key[:1] in "Ff" and key[1:].isdigit()):
+                raise _Unclear(f"{label}: editing keys make the typed command unknown ({key})")
+            else:
+                typed.append(key)
+        return an.shell_text("".join(typed), flag, label, cx)
+    if sub == "if-shell" or (sub == "run-shell" and _seen(found, "-C")):
+        tmux_cmds = rest[1:3] if sub == "if-shell" else rest[:1]
+        if sub == "if-shell" and not _seen(found, "-F"):
+            an.shell_text(rest[0][0], rest[0][1], label, cx)
+        for text, g in tmux_cmds:
+            if g & _EXP:
+                raise _Unclear(f"{label}: a tmux command is not literal")
+            import shlex
+
+            try:
+                toks = shlex.split(text)
+            except ValueError as exc:
+                raise _Unclear(f"{label}: cannot split a tmux command: {exc}") from None
+            _h_tmux(an, name, [(name, 0), *((x, 0) for x in toks)], cx.wrap(label))
+        return
+    if sub in ("run-shell", "pipe-pane") or len(rest) == 1:
+        return an.shell_text(rest[0][0], rest[0][1], label, cx)
+    an.command(rest, cx.wrap(label, stdin=False))
+
+
+def _h_screen(an: _Analyzer, name: str, words: list[_Field], cx: _Cx) -> None:
+    """``screen [-dmS name] CMD ...`` runs CMD; ``screen -X stuff TEXT`` types TEXT, ``-X exec``
+    and ``-X screen`` run commands in a running session."""
+    i, n = 1, len(words)
+    while i < n:
+        t, f = words[i]
+        if f & _EXP:
+            raise _Unclear(f"{name}: an option or the command is not literal ({t})")
+        if len(t) < 2 or t[0] != "-":
+            break
+        if t in ("-ls", "-list", "-wipe", "-v", "-version", "--version", "-help", "--help"):
+            return
+        if t in ("-Logfile", "-logfile"):
+            i += 2
+            continue
+        if t in ("-fn", "-fa", "-ln", "-U", "-O", "-q", "-a", "-A", "-l", "-i", "-L", "-f"):
+            i += 1
+            continue
+        for j in range(1, len(t)):
+            ch = t[j]
+            if ch in "XQ":
+                return _screen_command(an, name, words[i + 1 :], cx)
+            if ch in "cehpsStT":
+                if j + 1 == len(t):
+                    i += 1
+                break
+        i += 1
+    if i < n:
+        _run(an, words, i, name, cx)
+
+
+def _screen_command(an: _Analyzer, name: str, rest: list[_Field], cx: _Cx) -> None:
+    if not rest:
+        return
+    c, f = rest[0]
+    if f & _EXP:
+        raise _Unclear(f"{name} -X: the command is not literal ({c})")
+    label = f"{name} -X {c}"
+    if c == "stuff":
+        flag = 0
+        for _, g in rest[1:]:
+            flag |= g
+        text = " ".join(t for t, _ in rest[1:])
+        for esc in ("\\n", "\\r", "^M", "^J", "\\015", "\\012"):
+            text = text.replace(esc, "\n")
+        if "^" in text or "\\" in text:
+            raise _Unclear(f"{label}: control characters make the typed command unknown")
+        an.shell_text(text, flag, label, cx)
+    elif c in ("exec", "screen"):
+        k = 1  # screen's own options, exec's fd pattern (.!. and the like)
+        while k < len(rest) and (rest[k][0].startswith("-") or (
+                c == "exec" and rest[k][0] != "" and set(rest[k][0]) <= set(".!|:"))):
+            k += 1
+        if k < len(rest):
+            an.command(rest[k:], cx.wrap(label, stdin=False))
+    elif c == "eval":
+        for t, g in rest[1:]:
+            if g & _EXP:
+                raise _Unclear(f"{label}: a screen command is not literal")
+            import shlex
+
+            try:
+                toks = shlex.split(t)
+            except ValueError as exc:
+                raise _Unclear(f"{label}: cannot split a screen command: {exc}") from None
+            _screen_command(an, name, [(x, 0) for x in toks], cx.wrap(label))
+
+
+def _h_dotenv(an: _Analyzer, name: str, words: list[_Field], cx: _Cx) -> None:
+    """python-dotenv ``dotenv [-f F] run [--override] CMD`` and dotenv-cli ``dotenv [-e F] [--] CMD``."""
+    i, n = 1, len(words)
+    while i < n:
+        t, f = words[i]
+        if f & _EXP:
+            raise _Unclear(f"{name}: an option or the command is not literal ({t})")
+        if t == "--":
+            return _run(an, words, i + 1, name, cx)
+        if t == "run":
+            j, _found = _parse_opts(words, i + 1, _o(lenient=2), f"{name} run")
+            return _run(an, words, j, f"{name} run", cx)
+        if t in ("list", "get", "set", "unset"):
+            return
+        if t in ("-f", "--file", "-e", "--export", "-q", "--quote", "-v", "-p", "-c"):
+            i += 2
+        elif t.startswith("-"):
+            i += 1
+        else:
+            return _run(an, words, i, name, cx)
+
+
+_O_SECRETS = _o("", "pc", lenient=2,
+                la="--account --config --encoding --session --format --env-file --project --token "
+                   "--fallback --mount --mount-format --mount-template --mount-max-reads "
+                   "--name-transformer --command --scope --configuration --api-host "
+                   "--dashboard-host --fallback-passphrase --passphrase --dynamic-ttl")
+
+
+def _h_secrets_run(an: _Analyzer, name: str, words: list[_Field], cx: _Cx) -> None:
+    """``op [plugin] run [opts] -- CMD`` (1Password), ``doppler run [opts] -- CMD`` (also
+    ``--command 'shell text'``)."""
+    i, _found = _parse_opts(words, 1, _O_SECRETS, name)
+    if i + 1 < len(words) and words[i][0] == "plugin" and words[i + 1][0] == "run":
+        i += 1
+    if i >= len(words) or words[i][0] != "run":
+        return
+    j, found = _parse_opts(words, i + 1, _O_SECRETS, f"{name} run")
+    for o, v, f in found:
+        if o == "--command":
+            return an.shell_text(v, f, f"{name} run --command", cx)
+    _run(an, words, j, f"{name} run", cx)
+
+
+_O_AWS_VAULT = _o("njs", "dt", lenient=2,
+                  la="--duration --region --mfa-token --backend --keychain --prompt --pass-dir "
+                     "--pass-cmd --pass-prefix --file-dir --secret-service-collection")
+
+
+def _h_aws_vault(an: _Analyzer, name: str, words: list[_Field], cx: _Cx) -> None:
+    """``aws-vault exec [opts] PROFILE [opts] [--] [CMD ...]`` (no CMD: the user's shell)."""
+    i, _found = _parse_opts(words, 1, _O_AWS_VAULT, name)
+    if i >= len(words) or words[i][0] != "exec":
+        return
+    label = f"{name} exec"
+    j, _found = _parse_opts(words, i + 1, _O_AWS_VAULT, label)
+    if j >= len(words):
+        return
+    k, _found = _parse_opts(words, j + 1, _O_AWS_VAULT, label)
+    if k >= len(words):
+        return _reads_stdin(f"{name}'s shell", cx, an, "shell")
+    _run(an, words, k, label, cx)
+
+
+def _h_corepack(an: _Analyzer, name: str, words: list[_Field], cx: _Cx) -> None:
+    """``corepack pnpm@9 ...``: the rest is that package manager's command."""
+    if len(words) > 1 and _tool_name(words[1][0]) in ("npm", "npx", "pnpm", "pnpx", "yarn", "yarnpkg"):
+        _tool(an, words, 1, name, cx)
+
+
+def _h_nvm(an: _Analyzer, name: str, words: list[_Field], cx: _Cx) -> None:
+    """``nvm exec [VERSION] CMD ...``; ``nvm run [VERSION] ARGS`` runs node."""
+    if len(words) < 2 or words[1][0] not in ("exec", "run"):
+        return
+    sub = words[1][0]
+    i = 2
+    while i < len(words) and (words[i][0] in ("--silent", "--lts") or words[i][0].startswith("--lts=")):
+        i += 1
+    if i < len(words):
+        v = words[i][0]
+        if v[:1].isdigit() or (v[:1] == "v" and v[1:2].isdigit()) or v.startswith("lts/") or v in (
+                "node", "stable", "unstable", "iojs", "system", "default"):
+            i += 1
+    if sub == "run":
+        return an.command([("node", 0), *words[i:]], cx.wrap(f"{name} run"))
+    _run(an, words, i, f"{name} exec", cx)
+
+
+def _h_entr(an: _Analyzer, name: str, words: list[_Field], cx: _Cx) -> None:
+    """``entr [-acdnprsz] CMD ARGS`` (/_ is the changed file); with -s, CMD is shell text."""
+    i, found = _parse_opts(words, 1, _o("acdnprsz"), name)
+    if i >= len(words):
+        return
+    if _seen(found, "-s"):
+        return an.shell_text(words[i][0], words[i][1], f"{name} -s", cx)
+    cmd = [(t, f | _EXP if t == "/_" else f) for t, f in words[i:]]
+    an.command(cmd, cx.wrap(name, stdin=False, tail=False))
+
+
+_O_ENV_CMD = _o("hvx", "fer", lenient=1, la="--file --environments --rc-file",
+                lf="--fallback --no-override --silent --use-shell --expand-envs --verbose --help "
+                   "--version")
+
+
+def _h_env_cmd(an: _Analyzer, name: str, words: list[_Field], cx: _Cx) -> None:
+    i, found = _parse_opts(words, 1, _O_ENV_CMD, name)
+    if _seen(found, "--use-shell"):
+        return _joined(an, words[i:], f"{name} --use-shell", cx)
+    _run(an, words, i, name, cx)
+
+
+def _h_cross_env(an: _Analyzer, name: str, words: list[_Field], cx: _Cx) -> None:
+    """``cross-env A=1 CMD ARGS``; ``cross-env-shell A=1 'shell text'``."""
+    if name == "cross-env":
+        return _run(an, words, 1, name, cx)
+    k = 1
+    while k < len(words) and _ASSIGN.match(words[k][0]):
+        k += 1
+    env = _merge_env(cx.env, [t for t, _ in words[1:k]])
+    _joined(an, words[k:], name, cx.with_env(env, cx.stdin, cx.feed))
+
+
+def _h_sops(an: _Analyzer, name: str, words: list[_Field], cx: _Cx) -> None:
+    """``sops exec-env FILE 'shell text'`` / ``sops exec-file FILE 'shell text with {}'``."""
+    for k, (t, _f) in enumerate(words):
+        if t in ("exec-env", "exec-file"):
+            ops = [w for w in words[k + 1 :] if not w[0].startswith("-")]
+            if len(ops) >= 2:
+                text = ops[1][0].replace("{}", f'"{INPUT_WORD}"')
+                an.shell_text(text, ops[1][1], f"{name} {t}", cx)
+            return
+
+
+def _h_ip(an: _Analyzer, name: str, words: list[_Field], cx: _Cx) -> None:
+    """``ip [opts] netns exec NAME CMD ...`` and ``ip vrf exec NAME CMD ...``."""
+    for k in range(1, len(words) - 2):
+        if words[k][0] in ("netns", "net", "vrf") and words[k + 1][0] in ("exec", "exe", "ex", "e"):
+            return _run(an, words, k + 3, f"{name} {words[k][0]} exec", cx)
 
 
 # -- CLIs with global options in front of the subcommand
@@ -2583,10 +3562,15 @@ def _h_git(an: _Analyzer, name: str, words: list[_Field], cx: _Cx) -> None:
                     if t == "--config-env" or g & _EXP:
                         raise _Unclear(f"{name}: an alias is defined from the environment")
                     aliases[key[6:].lower()] = (val, g)
+                elif t in ("-c", "--config-env"):
+                    _git_config(an, name, t, key, val, g | (_EXP if t == "--config-env" else 0), cx)
             i += 2
             continue
-        if t.startswith("--config-env=") and t[13:].lower().startswith("alias."):
-            raise _Unclear(f"{name}: an alias is defined from the environment")
+        if t.startswith("--config-env="):
+            key = t[13:].partition("=")[0]
+            if key.lower().startswith("alias."):
+                raise _Unclear(f"{name}: an alias is defined from the environment")
+            _git_config(an, name, "--config-env", key, "", _EXP, cx)
         if not t.startswith("-"):
             break
         i += 1
@@ -2623,6 +3607,62 @@ def _h_git(an: _Analyzer, name: str, words: list[_Field], cx: _Cx) -> None:
                 an.shell_text(t[2:], f, f"{name} rebase --exec", cx)
     elif sub == "bisect" and rest and rest[0][0] == "run":
         _run(an, rest, 1, f"{name} bisect run", cx)
+    elif sub == "config":  # a program set now runs with later git commands
+        ops: list[_Field] = []
+        k = 0
+        while k < len(rest):
+            t, f = rest[k]
+            if t.startswith(("--get", "--unset", "--rename", "--remove")) or t in ("-l", "--list", "-e", "--edit"):
+                return
+            if t in ("-f", "--file", "--blob", "--type", "--default", "--comment", "--value"):
+                k += 2
+                continue
+            if not t.startswith("-"):
+                ops.append((t, f))
+            k += 1
+        if ops and ops[0][0] in ("set", "add"):
+            ops = ops[1:]
+        elif ops and ops[0][0] in ("get", "unset", "list", "edit", "rename-section", "remove-section"):
+            return
+        if len(ops) >= 2:
+            _git_config(an, name, "config", ops[0][0], ops[1][0], ops[1][1], cx)
+
+
+_GIT_CMD_KEYS = _set("core.sshcommand core.pager core.editor sequence.editor diff.external "
+                     "core.askpass core.fsmonitor core.alternaterefscommand gpg.program "
+                     "interactive.difffilter core.gitproxy web.browser uploadpack.packobjectshook")
+_GIT_CMD_SUBKEYS = frozenset({("diff", "command"), ("diff", "textconv"), ("filter", "clean"),
+                              ("filter", "smudge"), ("filter", "process"), ("merge", "driver"),
+                              ("gpg", "program"), ("difftool", "cmd"), ("mergetool", "cmd"),
+                              ("browser", "cmd"), ("remote", "uploadpack"),
+                              ("remote", "receivepack")})
+_BOOLISH = _set("true false yes no on off 1 0")
+
+
+def _git_config(an: _Analyzer, name: str, opt: str, key: str, val: str, flag: int, cx: _Cx) -> None:
+    """A git configuration value that names a program git starts (core.sshCommand, diff.external,
+    core.pager, credential.helper, filters, ...): analyse it as the shell text git runs."""
+    k = key.lower()
+    parts = k.split(".")
+    sec, last = parts[0], parts[-1]
+    label = f"{name} {opt} {key}"
+    if k in ("core.hookspath", "include.path") or (sec == "includeif" and last == "path"):
+        raise _Unclear(f"{label}: git would run hooks or read configuration from elsewhere")
+    if k in _GIT_CMD_KEYS or (sec == "pager" and len(parts) == 2):
+        if (k == "core.fsmonitor" or sec == "pager") and val.lower() in _BOOLISH:
+            return
+    elif sec == "credential" and last == "helper":
+        if val.startswith("!"):
+            val = val[1:]
+        elif val and not val.startswith("/"):
+            val = "git credential-" + val
+    elif sec == "submodule" and last == "update" and len(parts) == 3:
+        if not val.startswith("!"):
+            return
+        val = val[1:]
+    elif not (len(parts) == 3 and (sec, last) in _GIT_CMD_SUBKEYS):
+        return
+    an.shell_text(val, flag, label, cx)
 
 
 def _h_terraform(an: _Analyzer, name: str, words: list[_Field], cx: _Cx) -> None:
@@ -2688,7 +3728,7 @@ _HANDLERS: dict[str, _Handler] = {
     "readonly": _h_positional,
     "read": _h_positional,
     "su": _h_su,
-    "runuser": _h_su,
+    "runuser": _h_runuser,
     "sg": _h_sg,
     "script": _h_script,
     "ssh": _h_ssh,
@@ -2696,6 +3736,7 @@ _HANDLERS: dict[str, _Handler] = {
     "at": _h_at,
     "batch": _h_at,
     "parallel": _h_parallel,
+    "sem": _h_parallel,
     "node": _h_node,
     "nodejs": _h_node,
     "perl": _interp(_Interp(code="eE", arg="IMm", rest="idDx", digits="0lC")),
@@ -2714,6 +3755,8 @@ _HANDLERS: dict[str, _Handler] = {
     "pwsh.exe": _h_pwsh,
     "deno": _h_deno,
     "awk": _h_awk,
+    "sed": _h_sed,
+    "gsed": _h_sed,
     "gawk": _h_awk,
     "mawk": _h_awk,
     "nawk": _h_awk,
@@ -2743,6 +3786,77 @@ _HANDLERS: dict[str, _Handler] = {
     "nix-shell": _h_nix_shell,
     "nix": _h_nix,
     "mise": _h_mise,
+    # namespaces, limits, sandboxes, sessions
+    "systemd-run": _wrapper(_o("dGhqPrStv", "CEHMpu", lenient=2,
+                               lf="--user --system --scope --remain-after-exit --send-sighup --pty "
+                                  "--pipe --quiet --wait --collect --same-dir --shell --no-block "
+                                  "--no-ask-password --slice-inherit --on-clock-change "
+                                  "--on-timezone-change --verbose --help --version",
+                               la="--unit --property --description --slice --service-type --uid "
+                                  "--gid --nice --working-directory --setenv --on-active --on-boot "
+                                  "--on-startup --on-unit-active --on-unit-inactive --on-calendar "
+                                  "--timer-property --path-property --socket-property --host "
+                                  "--machine --capsule")),
+    "run0": _wrapper(_o("", "upgD", lenient=2,
+                        la="--user --group --property --description --slice --nice --chdir "
+                           "--setenv --machine --background --unit --shell-prefix")),
+    "unshare": _h_ns,
+    "nsenter": _h_ns,
+    "setpriv": _wrapper(_o("dhV", lenient=1,
+                           lf="--dump --nnp --no-new-privs --clear-groups --keep-groups "
+                              "--init-groups --reset-env --help --version",
+                           la="--ambient-caps --inh-caps --bounding-set --ruid --euid --rgid --egid "
+                              "--reuid --regid --groups --securebits --pdeathsig --selinux-label "
+                              "--apparmor-profile --landlock-access --landlock-rule "
+                              "--seccomp-filter"), none_if="-d --dump"),
+    "prlimit": _wrapper(_o("hV", "po", optattached="cdefilmnqrstuvxy",
+                           lf="--noheadings --raw --verbose --help --version", la="--pid --output",
+                           lo="--core --data --nice --fsize --sigpending --memlock --rss --nofile "
+                              "--msgqueue --rtprio --stack --cpu --nproc --as --locks --rttime"),
+                        none_if="-p --pid"),
+    "chrt": _wrapper(_o("bdfiorRavhV", "TPD",
+                        lf="--batch --deadline --fifo --idle --other --rr --reset-on-fork "
+                           "--all-tasks --verbose --help --version",
+                        la="--sched-runtime --sched-period --sched-deadline"),
+                     operands=1, none_if="-p --pid -m --max"),
+    "cgexec": _wrapper(_o("h", "g", lf="--sticky")),
+    "numactl": _wrapper(_o("alsHbv", "ipmNCPw", lenient=1,
+                           lf="--all --localalloc --show --hardware --balancing --verbose",
+                           la="--interleave --preferred --membind --cpunodebind --physcpubind "
+                              "--weighted-interleave"), none_if="-s --show -H --hardware"),
+    "chpst": _wrapper(_o("vP012", "uUbe/nlLmdopfc")),
+    "firejail": _wrapper(_o(lenient=2)),
+    "flatpak-spawn": _wrapper(_o(lenient=2)),
+    "xvfb-run": _wrapper(_o("adhl", "efnpsw", lf="--auto-servernum --auto-display --help --listen-tcp",
+                            la="--error-file --auth-file --server-num --xauth-protocol "
+                               "--server-args --wait")),
+    "faketime": _wrapper(_o("mf", lf="--exclude-monotonic --help --version", la="--date-prog"),
+                         operands=1),
+    "catchsegv": _wrapper(_o()),
+    "daemonize": _wrapper(_o("av", "ceEloOpu")),
+    "gdb": _h_gdb,
+    "tmux": _h_tmux,
+    "screen": _h_screen,
+    "entr": _h_entr,
+    "ip": _h_ip,
+    "expect": _interp(_Interp(code="c", arg="D", script="f")),
+    # secrets and environment injectors
+    "dotenv": _h_dotenv,
+    "op": _h_secrets_run,
+    "doppler": _h_secrets_run,
+    "aws-vault": _h_aws_vault,
+    "env-cmd": _h_env_cmd,
+    "cross-env": _h_cross_env,
+    "cross-env-shell": _h_cross_env,
+    "sops": _h_sops,
+    # version managers
+    "corepack": _h_corepack,
+    "volta": _subrunner("run", _LENIENT, _o(lenient=2, la="--node --npm --pnpm --yarn --env")),
+    "fnm": _subrunner("exec", _o(lenient=2, la="--node-dist-mirror --fnm-dir --log-level --arch "
+                                                "--version-file-strategy --shell"),
+                      _o(lenient=2, la="--using")),
+    "nvm": _h_nvm,
+    "asdf": _subrunner("exec", _o(), _o()),
     "git": _h_git,
     "agentgate": _h_agentgate,
     "terraform": _h_terraform,
