@@ -503,33 +503,32 @@ class Gate:
     def approve(self, rid: str, ttl: float | None = None, by: str | None = None) -> Request:
         ttl = self.policy.settings.approval_ttl if ttl is None else ttl
         by = by or self._user
-        failed: AgentgateError | None = None
-        with self.ledger.locked() as state:
-            events = self._sweep(state)
-            try:
-                req = state.approve(rid, ttl, by)
-                events.append(self._req_event("approved", req, decision=pol.ASK, by=by, ttl=ttl))
-            except AgentgateError as e:
-                failed = e  # still save the sweep, or its expiries are logged again next time
-            self.audit.append(events)
-        if failed is not None:
-            raise failed
-        return req
+        return self._decide(lambda st: st.approve(rid, ttl, by),
+                            lambda req: self._req_event("approved", req, decision=pol.ASK, by=by, ttl=ttl))
 
     def deny(self, rid: str, reason: str | None = None, by: str | None = None) -> Request:
-        by = by or self._user
+        who = by or self._user
+        return self._decide(lambda st: st.deny(rid, reason, who, self.policy.settings.request_ttl),
+                            lambda req: self._req_event("human_denied", req, decision=pol.DENY,
+                                                        by=who, reason=reason))
+
+    def _decide(self, change: Callable[[LedgerState], Request],
+                event: Callable[[Request], dict[str, Any]]) -> Request:
+        """A human's decision under the lock, with its audit line. A refused decision (unknown
+        id, wrong state) still saves the expiry sweep, or its expiries are logged again later."""
         failed: AgentgateError | None = None
+        req: Request | None = None
         with self.ledger.locked() as state:
             events = self._sweep(state)
             try:
-                req = state.deny(rid, reason, by, self.policy.settings.request_ttl)
-                events.append(self._req_event("human_denied", req, decision=pol.DENY, by=by,
-                                              reason=reason))
+                req = change(state)
+                events.append(event(req))
             except AgentgateError as e:
-                failed = e  # still save the sweep, or its expiries are logged again next time
+                failed = e
             self.audit.append(events)
         if failed is not None:
             raise failed
+        assert req is not None
         return req
 
     def trust(self, files: Sequence[Path]) -> list[tuple[str, str]]:
