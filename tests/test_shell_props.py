@@ -124,7 +124,8 @@ def test_chaining_keeps_the_inner_command(op: str, first: bool, argv: list[str])
 @FAST
 @given(st.sampled_from(["( {} )", "{{ {}; }}", "echo $({})", "echo `{}`", "diff <({}) x",
                         "if true; then {}; fi", "for x in a; do {}; done", "f() {{ {}; }}",
-                        "! {}", "time {}", "X=1 {}", "{} > /dev/null 2>&1", "echo \"$({})\""]),
+                        "! {}", "time {}", "X=1 {}", "{} > /dev/null 2>&1", "echo \"$({})\"",
+                        "export X=1; {}", "set -a; X=1 && {}", "X=1; sudo {}"]),
        argvs)
 def test_structures_keep_the_inner_command(shape: str, argv: list[str]) -> None:
     cmd = shlex.join(argv)

@@ -79,13 +79,13 @@ class SimpleCommand(Record):
     # argv positions whose value is only known at run time: an expansion ($X, $(...), find's
     # {}), an unquoted glob pattern (/[a-z]*, kept as written), or INPUT_WORD.
     dynamic: tuple[int, ...] = field(default=(), compare=False)
-    # ``NAME=value`` assignments that may reach this command's environment, in order: shell
-    # assignments made earlier in the script (``export X=1; cmd``, ``X=1; cmd``), then wrapper
-    # and prefix assignments (``sudo X=1 cmd``, ``env X=1 cmd``, ``X=1 cmd``); a later one
-    # replaces an earlier one of the same name (a value set in a branch or loop is kept beside
-    # the one before it, and the same argv and via met again with another env is reported once
-    # with both). A value that is not literal appears as its source text (``X=$(date)``).
-    # Policy matches rules against ``argv + env``.
+    # ``NAME=value`` assignments that may reach this command's environment, in order: exported
+    # shell assignments made earlier in the script (``export X=1; cmd``, ``X=1; export X; cmd``,
+    # ``set -a; X=1; cmd``), then wrapper and prefix assignments (``sudo X=1 cmd``, ``env X=1
+    # cmd``, ``X=1 cmd``); a later one replaces an earlier one of the same name (a value set in
+    # a branch or loop is kept beside the one before it, and the same argv and via met again
+    # with another env is reported once with both). A value that is not literal appears as
+    # its source text (``X=$(date)``). Policy matches rules against ``argv + env``.
     env: tuple[str, ...] = field(default=(), compare=False)
 
 
@@ -1271,7 +1271,7 @@ def _sets_vars(name: str, args: Sequence[str]) -> bool:
 class _Vars:
     """The shell variables of one script: see the comment above."""
 
-    __slots__ = ("_words", "env", "off", "stable", "top", "vals")
+    __slots__ = ("_words", "allexport", "env", "exported", "off", "stable", "top", "vals")
 
     def __init__(self, stable: frozenset[str] | set[str] = frozenset(), top: set[int] | None = None,
                  off: bool = True) -> None:
@@ -1280,7 +1280,9 @@ class _Vars:
         self.off = off  # values are not followed at all
         self.vals: dict[str, str | None] = {}  # stable name -> its value now (None: unknown)
         self.env: dict[str, list[str]] = {}  # name -> NAME=value texts assigned so far
-        self._words: tuple[str, ...] | None = ()  # env_words() until the next assignment
+        self.exported: set[str] = set()  # export NAME, declare -x NAME
+        self.allexport = False  # set -a: every assignment is exported
+        self._words: tuple[str, ...] | None = ()  # env_words() until the next change
 
     def value(self, name: str) -> str | None:
         return None if self.off else self.vals.get(name)
@@ -1293,11 +1295,18 @@ class _Vars:
             self.env[name] = [text]
         elif text not in seen:
             seen.append(text)
+        if self.allexport or name in self.exported:
+            self._words = None
+
+    def export(self, name: str) -> None:
+        self.exported.add(name)
         self._words = None
 
     def env_words(self) -> tuple[str, ...]:
+        """The exported assignments so far: what reaches the environment of later commands."""
         if self._words is None:
-            self._words = tuple(t for texts in self.env.values() for t in texts)
+            self._words = tuple(t for name, texts in self.env.items()
+                                if self.allexport or name in self.exported for t in texts)
         return self._words
 
 
@@ -1463,7 +1472,8 @@ class _Analyzer:
             raise
         # each script has its own variables; what the one around it assigned may be in the env
         outer = cx.vars
-        env = _merge_env(outer.env_words(), cx.env) if outer is not None and outer.env else cx.env
+        words = outer.env_words() if outer is not None else ()
+        env = _merge_env(words, cx.env) if words else cx.env
         sv = _script_vars(text, nodes, parser.done, parser.bg) if "=" in text else _Vars()
         self.walk_list(nodes, _Cx(cx.via, cx.depth, cx.stdin, cx.tail, cx.pos, cx.pos_open, env,
                                   sv, cx.feed))
@@ -1539,11 +1549,25 @@ class _Analyzer:
             sub = cx if stdin == cx.stdin and feed is cx.feed else cx.with_env(cx.env, stdin, feed)
             w0 = nd.words[0].lit if not nd.words[0].brace else None
             self.command(fields, sub, lead, direct=w0 is not None)
-            if w0 is not None and _program(w0) in _DECLARE:
+            prog = _program(w0) if w0 is not None else ""
+            if prog in _DECLARE:
                 in_order = v is not None and id(nd) in v.top and not nd.assigns
+                exports = prog == "export" or any(
+                    w.lit is not None and w.lit[:1] == "-" and "x" in w.lit for w in nd.words[1:])
                 for w in nd.words[1:]:
                     if w.assign is not None or (w.lit is not None and _ASSIGN.match(w.lit)):
-                        self.assigned(w, cx, in_order)
+                        name = self.assigned(w, cx, in_order).split("=", 1)[0].rstrip("+")
+                    elif w.lit is not None and _NAME().fullmatch(w.lit):
+                        name = w.lit
+                    else:
+                        continue
+                    if exports and v is not None:
+                        v.export(name)
+            elif prog == "set" and v is not None and any(
+                    w.lit == "allexport" or (w.lit is not None and w.lit[:1] == "-" and w.lit[:2] != "--"
+                                             and "a" in w.lit) for w in nd.words[1:]):
+                v.allexport = True
+                v._words = None
 
     def assigned(self, w: _Word, cx: _Cx, in_order: bool | None) -> str:
         """Note an assignment word: the variable's value (``in_order``: an assignment the script
@@ -1554,7 +1578,10 @@ class _Analyzer:
         name = key.rstrip("+")
         text = f"{name}={value}" if value is not None else w.source()
         if name in _CMD_VARS:
-            self.cmd_var(name, value if value is not None else w.source(), 0 if value is not None else _EXP, cx)
+            if value is not None:
+                self.cmd_var(name, value, 0, cx)
+            else:
+                self.cmd_var(name, w.source().split("=", 1)[-1], _EXP, cx)
         if in_order is not None and cx.vars is not None:
             cx.vars.assign(name, value, text, in_order)
         return text
@@ -1729,10 +1756,11 @@ class _Analyzer:
         v = cx.vars
         if lead:
             cx = cx.with_env(_merge_env(cx.env, lead), cx.stdin, cx.feed)
-        if v is not None and v.env:
-            env = _merge_env(v.env_words(), cx.env) if cx.env else v.env_words()
-        else:
-            env = cx.env
+        env = cx.env
+        if v is not None and (v.exported or v.allexport):
+            shell_env = v.env_words()
+            if shell_env:
+                env = _merge_env(shell_env, cx.env) if cx.env else shell_env
         self.emit(argv, cx.via, dyn, env)
         low = name.lower()
         if low != name:
@@ -3656,7 +3684,8 @@ def _git_config(an: _Analyzer, name: str, opt: str, key: str, val: str, flag: in
             val = val[1:]
         elif val and not val.startswith("/"):
             val = "git credential-" + val
-    elif sec == "submodule" and last == "update" and len(parts) == 3:
+    elif (sec == "submodule" and last == "update" and len(parts) == 3) or (
+            sec == "alias" and opt == "config"):  # a shell alias saved now runs later
         if not val.startswith("!"):
             return
         val = val[1:]
