@@ -339,6 +339,8 @@ def test_default_policy_decisions(cmd: str, decision: str) -> None:
     ("find . -name '*.pyc' -exec rm {} +", "allow", None),      # {} is a path, never a flag
     ('git commit -m "$MSG"', "allow", None),                    # one word cannot be `push ... main`
     ("npm install $PKG", "allow", None),        # a literal subcommand came first: not `npm publish`
+    ('docker build -t "$TAG" .', "allow", None),  # after an option: its value, not `--push`
+    ("echo --prod | xargs vercel", "ask", "prod-deploy"),  # xargs appends words read at run time
     ('kubectl logs "$POD" --context prod', "allow", None),
     ("terraform $CMD", "ask", "infra-apply"),   # the subcommand itself is unknown
     ('rm -rf "$TMP/build"', "allow", None),

@@ -312,18 +312,57 @@ def _path_tokens(text: str) -> set[str]:
     return {t for t in _TOKEN_SPLIT.split(text) if t}
 
 
+def _shell_glob(pattern: str) -> re.Pattern[str]:
+    """A path glob as bash expands it: wildcards stay within one segment, and a segment that
+    starts with a wildcard does not match a name starting with a dot."""
+    out = []
+    for seg in pattern.split("/"):
+        rx = ""
+        if seg[:1] in ("*", "?", "["):
+            rx += r"(?!\.)"
+        i = 0
+        while i < len(seg):
+            c = seg[i]
+            j = seg.find("]", i + 2) if c == "[" else -1
+            if c == "*":
+                rx += "[^/]*"
+            elif c == "?":
+                rx += "[^/]"
+            elif j > 0:
+                body = seg[i + 1:j]
+                rx += "[^" + re.escape(body[1:]) + "]" if body[:1] in ("!", "^") else "[" + re.escape(body) + "]"
+                i = j
+            else:
+                rx += re.escape(c)
+            i += 1
+        out.append(rx)
+    return re.compile("/".join(out))
+
+
+def _with_parents(paths: set[str], home: str) -> set[str]:
+    """The paths and their parents below the home directory (``~/.config`` holds the policy:
+    removing or moving it removes the policy); never ``/`` or home itself."""
+    out = set(paths)
+    for p in paths:
+        parent = os.path.dirname(p)
+        while parent.startswith(home + "/") and len(parent) > len(home) + 1:
+            out.add(parent)
+            parent = os.path.dirname(parent)
+    return out
+
+
 def protected_reference(text: str, words: Sequence[str], cwd: Path,
                         policy_files: Sequence[str] = ()) -> str | None:
     """The first word of a command that names a protected location, in any spelling: ``~``,
-    ``$HOME``, ``//``, ``..``, relative to ``cwd``, or a glob that could expand to one."""
-    import fnmatch
-
+    ``$HOME``, ``//``, ``..``, relative to ``cwd``, a parent directory of one inside the home
+    directory, or a glob that bash could expand to one of those."""
     if is_protected(cwd, policy_files):
         return str(cwd)
-    home = os.path.expanduser("~")
+    home = os.path.expanduser("~").rstrip("/")
     files, dirs = protected_locations(policy_files)
     file_forms = {str(f) for p in files for f in _forms(p)}
     dir_forms = {str(f) for d in dirs for f in _forms(d)}
+    hits = _with_parents(file_forms | dir_forms, home) if home else file_forms | dir_forms
     for word in sorted(set(words) | _path_tokens(text)):
         w = word
         for prefix in ("~", "$HOME", "${HOME}"):
@@ -332,8 +371,8 @@ def protected_reference(text: str, words: Sequence[str], cwd: Path,
                 break
         glob = any(c in w for c in "*?[")
         base = os.path.basename(w.rstrip("/"))
-        if base in AGENT_DIRS or base == REPO_POLICY_NAME or (  # a shell glob reaches dotfiles
-                glob and base.startswith(".") and fnmatch.fnmatchcase(REPO_POLICY_NAME, base)):
+        if base in AGENT_DIRS or base == REPO_POLICY_NAME or (
+                glob and _shell_glob(base).fullmatch(REPO_POLICY_NAME)):
             return word
         if "/" not in w:  # a bare name: only the basename checks above apply
             continue
@@ -341,10 +380,10 @@ def protected_reference(text: str, words: Sequence[str], cwd: Path,
         if full.endswith(tuple("/" + s for s in AGENT_SETTINGS)):
             return word
         if glob:
-            if any(fnmatch.fnmatchcase(t, full) for t in file_forms) or any(
-                    fnmatch.fnmatchcase(d + "/-", full) or fnmatch.fnmatchcase(d, full) for d in dir_forms):
+            rx = _shell_glob(full)
+            if any(rx.fullmatch(t) for t in hits):
                 return word
-        elif full in file_forms or any(full == d or full.startswith(d + "/") for d in dir_forms):
+        elif full in hits or any(full.startswith(d + "/") for d in dir_forms):
             return word
     return None
 

@@ -203,6 +203,11 @@ class _Word:
                 alts.append(("lit", alt))
         self.alts = tuple(alts)
 
+    @property
+    def is_option(self) -> bool:
+        """Every alternative is an option (``-f``, ``--force*``)."""
+        return all(alt.startswith("-") for _, alt in self.alts)
+
     def could_match(self, unknown: Shape) -> bool:
         """Could a word whose value is only known at run time (``unknown``: its shape, see
         :func:`unknown_shape`) match this pattern word? Exact for literals; for globs and flags
@@ -272,8 +277,7 @@ class Pattern(Record):
         for i, w in enumerate(self.words[1:], 1):
             if w is None:
                 continue
-            lits = w.literals
-            return i if lits and not any(x.startswith("-") for x in lits) else -1
+            return i if not any(kind == "flag" or alt.startswith("-") for kind, alt in w.alts) else -1
         return -1
 
     @property
@@ -315,9 +319,12 @@ class Pattern(Record):
                     if not w.matches(argv[j]):
                         return False
                 elif not w.could_match(shape) or (i == sub and not all(
-                        a.startswith("-") for a in argv[1:j])):
+                        a.startswith("-") for a in argv[1:j])) or (
+                        w.is_option and j > 1 and argv[j - 1].startswith("-") and "=" not in argv[j - 1]):
                     # A run-time word may stand for the subcommand only where no literal
-                    # subcommand came before it: `npm install $PKG` cannot be `npm publish`.
+                    # subcommand came before it (`npm install $PKG` cannot be `npm publish`),
+                    # and right after an option it is that option's value, not another option
+                    # (`git commit -m "$MSG"`, `docker build -t "$TAG"`).
                     return False
                 i += 1
                 j += 1
