@@ -36,3 +36,15 @@ def test_run_with_the_starter_policy_imports_nothing_heavy(in_tmp_cwd: Path) -> 
     codes, loaded = probe(in_tmp_cwd)  # the first run also checks the inline examples
     assert codes == [0, 0]
     assert loaded == []
+
+
+def test_hook_fast_path_answers_without_the_typer_app(in_tmp_cwd: Path) -> None:
+    """`agentgate hook AGENT` runs on every tool call of a wired agent: no typer, no rich."""
+    hook_in = json.dumps({"tool_name": "Bash", "tool_input": {"command": "ls -la"},
+                          "cwd": str(in_tmp_cwd), "session_id": "s", "hook_event_name": "PreToolUse"})
+    code = ("import sys; from agentgate.entry import main; sys.argv = ['agentgate', 'hook', "
+            "'claude-code']\ntry:\n    main()\nexcept SystemExit as e:\n    rc = e.code\n"
+            "print('\\n' + repr((rc, sorted(m for m in ('typer', 'rich', 'pydantic') if m in sys.modules))))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=in_tmp_cwd, input=hook_in,
+                         capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "(0, [])"

@@ -12,7 +12,6 @@ import shlex
 import shutil
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -31,28 +30,11 @@ _LABELS = {"claude-code": "Claude Code's PreToolUse", "codex": "Codex's PreToolU
 
 
 def _answer_hook(agent: str) -> None:
-    """Read the hook JSON, answer in the agent's format. Never a traceback, never exit 1."""
-    try:
-        from .cli import _gate, _state
-        from .hooks import MAX_INPUT_BYTES, handle
+    """Read the hook JSON, answer in the agent's format (see entry.hook_command)."""
+    from .cli import _state
+    from .entry import hook_command
 
-        raw = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
-        try:
-            base = Path(os.getcwd())
-        except OSError:
-            base = Path("/")
-        reply = handle(agent, raw, _gate, fallback_cwd=base, explicit_policy=_state["policy"])
-        out, err, code = reply.stdout, reply.stderr, reply.exit_code
-    except Exception as e:  # fail closed, with the one exit code every agent blocks on
-        out, err, code = "", f"agentgate: BLOCKED (fail-closed): internal error: {e!r}\n", 2
-    for stream, text in ((sys.stdout, out), (sys.stderr, err)):
-        if text:
-            try:
-                stream.write(text)
-                stream.flush()
-            except (OSError, ValueError):
-                code = 2
-    raise typer.Exit(code)
+    raise typer.Exit(hook_command(agent, _state["policy"]))
 
 
 def _hook_command(agent: str) -> Callable[[], None]:

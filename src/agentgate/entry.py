@@ -151,8 +151,62 @@ def parse_fast_run(argv: Sequence[str]) -> tuple[str | None, bool, str | None, l
     return policy, as_json, agent, cmd
 
 
+HOOK_AGENTS = ("claude-code", "codex", "cursor", "gemini")
+
+
+def hook_command(agent: str, policy: str | None) -> int:
+    """`agentgate hook AGENT`: read the agent's hook JSON on stdin, answer in its format.
+
+    Runs on every tool call of a wired agent, so it skips typer like `run`. Never a traceback
+    and never exit 1 (which these agents read as "go ahead"): any failure blocks with exit 2."""
+    try:
+        from pathlib import Path
+
+        from .gate import Gate, load_policy
+        from .hooks import MAX_INPUT_BYTES, handle
+        from .paths import StatePaths
+
+        def gate_for(cwd: Path) -> Gate:
+            paths = StatePaths.default()
+            return Gate(load_policy(policy, cwd, paths), paths, lock_timeout=lock_timeout_from_env())
+
+        raw = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
+        try:
+            base = Path(os.getcwd())
+        except OSError:
+            base = Path("/")
+        reply = handle(agent, raw, gate_for, fallback_cwd=base, explicit_policy=policy)
+        out, errs, code = reply.stdout, reply.stderr, reply.exit_code
+    except Exception as e:  # fail closed, with the one exit code every agent blocks on
+        out, errs, code = "", f"agentgate: BLOCKED (fail-closed): internal error: {e!r}\n", 2
+    for stream, text in ((sys.stdout, out), (sys.stderr, errs)):
+        if text:
+            try:
+                stream.write(text)
+                stream.flush()
+            except (OSError, ValueError):
+                code = 2
+    return code
+
+
+def parse_fast_hook(argv: Sequence[str]) -> tuple[str | None, str] | None:
+    """(policy, agent) for exactly `agentgate [--policy P] hook AGENT`, else None."""
+    policy: str | None = None
+    rest = list(argv)
+    if len(rest) >= 2 and rest[0] == "--policy":
+        policy, rest = rest[1], rest[2:]
+    elif rest and rest[0].startswith("--policy="):
+        policy, rest = rest[0][len("--policy="):], rest[1:]
+    if len(rest) == 2 and rest[0] == "hook" and rest[1] in HOOK_AGENTS:
+        return policy, rest[1]
+    return None
+
+
 def main() -> None:
     try:
+        hook = parse_fast_hook(sys.argv[1:])
+        if hook is not None:
+            sys.exit(hook_command(hook[1], hook[0]))
         fast = parse_fast_run(sys.argv[1:])
         if fast is not None:
             policy, flag, agent, cmd = fast
