@@ -426,3 +426,19 @@ def test_preparsed_is_used_only_for_the_same_content(monkeypatch: pytest.MonkeyP
 def test_environment_assignments_are_matched_as_trailing_words(cmd: str, decision: str) -> None:
     p = pol.parse_policy(EXAMPLE.read_bytes(), str(EXAMPLE))
     assert p.check_script(cmd).decision == decision
+
+
+@pytest.mark.parametrize(("cmd", "decision"), [
+    ("cd / && rm -rf *", "deny"),
+    ("cd ~ && rm -rf .", "deny"),
+    ("cd && rm -rf *", "deny"),
+    ("(cd /; rm -rf *)", "deny"),
+    ("cd /etc && rm -rf ./*", "deny"),
+    ("cd / && cd tmp/build && rm -rf *", "allow"),   # a relative cd follows the known one
+    ("cd build && rm -rf *", "allow"),               # the directory is not known: no guess
+    ("cd ~/proj && rm -rf ./dist", "allow"),
+    ("cd / && ls *", "allow"),
+])
+def test_relative_paths_after_a_literal_cd(cmd: str, decision: str) -> None:
+    p = pol.parse_policy(EXAMPLE.read_bytes(), str(EXAMPLE))
+    assert p.check_script(cmd).decision == decision

@@ -11,6 +11,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
+import posixpath
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -446,6 +447,25 @@ class Evaluation(Record):
 UNPARSEABLE_RULE = "unparseable"
 
 
+_HERE = frozenset({"*", ".", "./", "./*", ".*", "..", "../"})
+
+
+def _in_dir(argv: Sequence[str], cwd: str) -> tuple[str, ...] | None:
+    """``argv`` with its relative path words (``*``, ``.``, ``./x``) placed in ``cwd``, written
+    the way rules spell such paths (``/*``, ``~``, ``~/x``); None when it has none."""
+    out, changed = [argv[0]], False
+    for w in argv[1:]:
+        if w in _HERE or w.startswith("./"):
+            joined = posixpath.normpath(posixpath.join(cwd, w))
+            if cwd.startswith("~") and not joined.startswith("~"):
+                joined = "/"  # climbed above a home directory whose path is not known here
+            out.append(joined + ("/*" if w.endswith("*") and not joined.endswith("*") else ""))
+            changed = True
+        else:
+            out.append(w)
+    return tuple(out) if changed else None
+
+
 class Policy(Record):
     settings: Settings
     rules: tuple[Rule, ...]
@@ -546,14 +566,27 @@ class Policy(Record):
     def evaluate(self, analysis: shell.Analysis) -> Evaluation:
         parts: list[PartResult] = []
         best_rank, best_rule, best_reason, best_source = -1, None, "", "default"
+        cwd: str | None = None  # the directory a literal `cd` moved to, as far as it is known
         for cmd in analysis.commands:
-            part, rule = self._part(cmd.argv, cmd.via, cmd.dynamic, cmd.env)
-            parts.append(part)
-            if RANK[part.decision] > best_rank:
-                best_rank = RANK[part.decision]
-                best_rule = rule.id if rule else None
-                best_reason = part.reason
-                best_source = "rule" if rule else "default"
+            checks = [(cmd.argv, cmd.via)]
+            if cmd.argv[:1] == ("cd",) and len(cmd.argv) <= 2 and not cmd.dynamic:
+                target = cmd.argv[1] if len(cmd.argv) == 2 else "~"
+                if target.startswith(("/", "~")):
+                    cwd = target
+                else:  # relative: follows a known directory, or the directory is unknown
+                    cwd = posixpath.normpath(posixpath.join(cwd, target)) if cwd and target != "-" else None
+            elif cwd is not None:
+                moved = _in_dir(cmd.argv, cwd)
+                if moved is not None:  # `cd / && rm -rf *` is also checked as `rm -rf /*`
+                    checks.append((moved, (*cmd.via, f"cd {cwd}")))
+            for argv, via in checks:
+                part, rule = self._part(argv, via, cmd.dynamic, cmd.env)
+                parts.append(part)
+                if RANK[part.decision] > best_rank:
+                    best_rank = RANK[part.decision]
+                    best_rule = rule.id if rule else None
+                    best_reason = part.reason
+                    best_source = "rule" if rule else "default"
         for op in analysis.opaque:
             if op.kind == "code":
                 named = self.names_program(op.text)
