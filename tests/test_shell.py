@@ -968,3 +968,14 @@ def test_tool_config_that_runs_nothing_is_ordinary() -> None:
                    "git -c color.ui=never log", "PAGER=cat git log", "EDITOR=vim git commit", "GIT_PAGER= git log"):
         a = analyze_script(script)
         assert a.opaque == (), script
+
+
+def test_aliases_defined_earlier_are_expanded_where_used() -> None:
+    a = analyze_script("shopt -s expand_aliases\nalias v=vercel\nv --prod")
+    assert ("vercel", "--prod") in argvs(a)
+    assert any(c.argv == ("vercel", "--prod") and c.via[-1:] == ("alias v",) for c in a.commands)
+    a = analyze_script("alias g='git -C repo'; g push -f")
+    assert ("git", "-C", "repo", "push", "-f") in argvs(a)
+    a = analyze_script("alias a=b; alias b=a; a x")  # mutual aliases terminate
+    assert not unparseable(a)
+    assert ("ls", "-la") in argvs(analyze_script("alias ls='ls -la'; ls"))

@@ -1420,6 +1420,8 @@ class _Analyzer:
         self.ticks = 0
         self.expanded = 0
         self.deadline = thread_time() + TIME_BUDGET
+        self.aliases: dict[str, str] = {}  # alias definitions seen so far in this input
+        self._expanding: set[str] = set()
 
     def tick(self) -> None:
         self.ticks += 1
@@ -1768,6 +1770,18 @@ class _Analyzer:
         if v is not None and not direct and not v.off and (
                 low in ("export", "readonly") or _sets_vars(low, argv[1:])):
             v.off = True  # assigns variables where _script_vars could not see it
+        alias = self.aliases.get(name0)
+        if alias is not None and name0 not in self._expanding:
+            # bash expands aliases only with expand_aliases (zsh always): check the expansion
+            # whenever a definition was seen. This only adds parts.
+            import shlex
+
+            args = " ".join(t if f & _EXP else shlex.quote(t) for t, f in words[1:])
+            self._expanding.add(name0)
+            try:
+                self.script(f"{alias} {args}", cx.wrap(f"alias {name0}"))
+            finally:
+                self._expanding.discard(name0)
         handler = _HANDLERS.get(low)
         if handler is None and _PYTHON.fullmatch(low):
             handler = _h_python
@@ -2694,6 +2708,7 @@ def _h_alias(an: _Analyzer, name: str, words: list[_Field], cx: _Cx) -> None:
         key, eq, val = t.partition("=")
         if eq and val:
             an.shell_text(val, f, f"alias {key}", cx)
+            an.aliases[key] = val  # later uses of `key` are checked as `val ...` too
 
 
 def _h_hash(an: _Analyzer, name: str, words: list[_Field], cx: _Cx) -> None:
