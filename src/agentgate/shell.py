@@ -43,7 +43,7 @@ Known gaps (not modelled; documented so rules can compensate):
   top-level assignments, and what globs match are unknown (kept as literal text, flagged in
   ``dynamic``); a variable or substitution as a *command name* is opaque unless its literal
   value is known; a dynamic ``sed`` script is checked for ``e`` only in its literal text;
-- aliases and ``shopt -s expand_aliases`` (alias *definitions* are analysed), functions are
+- aliases defined outside the input (one defined earlier in it is expanded where used), functions are
   analysed where defined rather than where called, ``hash -p`` and PATH tricks are not followed;
 - script files run by ``bash file.sh``/``source file``, ``sed -f``/``awk -f`` programs, config
   files (``git config`` files, ``~/.ssh/config``, ``GIT_CONFIG_GLOBAL``, ``BASH_ENV``) and
