@@ -433,14 +433,16 @@ class Gate:
         if any(not p.opaque and is_self_approval(p.argv) for p in ev.parts) or mentions_self_approval(text):
             reason = ("An agent must not approve, deny or trust on its own behalf; a human "
                       "runs these outside the gate.")
-            return pol.Evaluation(pol.DENY, SELF_APPROVAL_RULE, reason, ev.parts, "rule")
+            part = pol.PartResult((), ("built-in check",), pol.DENY, (SELF_APPROVAL_RULE,), reason)
+            return pol.Evaluation(pol.DENY, SELF_APPROVAL_RULE, reason, (*ev.parts, part), "rule")
         if pol.RANK[ev.decision] < pol.RANK[pol.ASK]:
             words = [w for p in ev.parts if not p.opaque for w in p.argv]
             hit = protected_reference(text, words, Path(subject.cwd), self.policy_files())
             if hit is not None:
                 reason = (f"The command refers to agentgate's own files or an agent's hook settings "
                           f"({hit}); changes to the policy, the state or the hooks need a human.")
-                return pol.Evaluation(pol.ASK, PROTECTED_RULE, reason, ev.parts, "rule")
+                part = pol.PartResult((hit,), ("built-in check",), pol.ASK, (PROTECTED_RULE,), reason)
+                return pol.Evaluation(pol.ASK, PROTECTED_RULE, reason, (*ev.parts, part), "rule")
         return ev
 
     def policy_files(self) -> list[str]:
