@@ -442,3 +442,11 @@ def test_environment_assignments_are_matched_as_trailing_words(cmd: str, decisio
 def test_relative_paths_after_a_literal_cd(cmd: str, decision: str) -> None:
     p = pol.parse_policy(EXAMPLE.read_bytes(), str(EXAMPLE))
     assert p.check_script(cmd).decision == decision
+
+
+def test_anchored_regex_rules_are_indexed_by_program() -> None:
+    p = pol.parse_policy('[[rule]]\nid = "a"\ndecision = "ask"\nregex = ["^curl .*--upload-file"]\n'
+                         '[[rule]]\nid = "b"\ndecision = "ask"\nregex = ["^git(hub)? x"]\n')
+    assert [r.id for r in p._index["curl"]] == ["a"] and [r.id for r in p._wild] == ["b"]
+    assert p.check_argv(["curl", "--upload-file", "f", "h"]).rule == "a"
+    assert p.check_argv(["github", "x"]).rule == "b"  # unanchored to one name: checked for all

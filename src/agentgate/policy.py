@@ -447,6 +447,13 @@ class Evaluation(Record):
 UNPARSEABLE_RULE = "unparseable"
 
 
+def _regex_program(pattern: str) -> str | None:
+    """The program a regex is anchored to (``^rm `` or ``^rm(`` ... -> ``rm``), for indexing;
+    None when it could match any program. The text it searches starts with the program."""
+    m = re.match(r"\^([A-Za-z0-9_][A-Za-z0-9_+-]*)( |\\s)", pattern)
+    return m.group(1) if m else None
+
+
 _HERE = frozenset({"*", ".", "./", "./*", ".*", "..", "../"})
 
 
@@ -481,7 +488,13 @@ class Policy(Record):
         named: set[str] = set()
         for r in rules:
             progs: set[str] = set()
-            is_wild = bool(r.regex)
+            is_wild = False
+            for rx in r.regex:
+                prog = _regex_program(rx.pattern)
+                if prog is None:
+                    is_wild = True
+                else:
+                    progs.add(prog)
             for p in r.patterns:
                 names = p.programs
                 if names is None:
