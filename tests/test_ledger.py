@@ -223,3 +223,23 @@ def test_unusable_state_dir(tmp_path: Path) -> None:
     led = L.Ledger(StatePaths(afile / "state"))
     with pytest.raises(StateError, match="cannot create state directory"), led.locked():
         pass
+
+
+@pytest.mark.parametrize("mutate", [
+    lambda r: r.update(expires_at="tomorrow"),
+    lambda r: r.update(status="approved-ish"),
+    lambda r: r.update(argv="vercel --prod"),
+    lambda r: r.update(created_at=True),
+    lambda r: r.update(id="apr_other"),
+])
+def test_a_record_with_wrong_types_is_corruption(ledger: L.Ledger, mutate: object) -> None:
+    with ledger.locked() as st:
+        _new(st)
+    doc = json.loads(ledger.paths.ledger.read_text())
+    rec = next(iter(doc["requests"].values()))
+    mutate(rec)  # type: ignore[operator]
+    bad = json.dumps(doc).encode()
+    ledger.paths.ledger.write_bytes(bad)
+    with pytest.raises(StateError, match="corrupt"), ledger.locked():
+        pass
+    assert ledger.paths.ledger.read_bytes() == bad

@@ -44,6 +44,7 @@ LEDGER_VERSION = 1
 ARCHIVE_KEEP = 200  # finished requests kept in ledger.json; older ones go to the archive
 PENDING, APPROVED, DENIED, EXPIRED, CONSUMED = "pending", "approved", "denied", "expired", "consumed"
 OPEN = (PENDING, APPROVED)
+STATUSES = frozenset({PENDING, APPROVED, DENIED, EXPIRED, CONSUMED})
 _ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # no 0/o/1/l: easy to read aloud and type
 
 
@@ -107,7 +108,27 @@ class Request(Record, frozen=False):
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Request:
-        return cls(**d)
+        """A record read from the ledger; wrong types are corruption (ValueError), so a damaged
+        file is reported as such instead of failing later in a comparison."""
+        if not isinstance(d, dict):
+            raise ValueError("a request is not an object")
+        req = cls(**d)
+        num = (int, float)
+        checks: list[tuple[object, type | tuple[type, ...]]] = [
+            (req.id, str), (req.fingerprint, str), (req.kind, str), (req.cwd, str),
+            (req.reason, str), (req.agent, str), (req.status, str),
+            (req.created_at, num), (req.expires_at, num), (req.history, list),
+        ]
+        if any(isinstance(v, bool) or not isinstance(v, t) for v, t in checks):
+            raise ValueError(f"request {req.id!r} has a field of the wrong type")
+        if not isinstance(req.argv, list) or not all(isinstance(a, str) for a in req.argv):
+            raise ValueError(f"request {req.id!r}: argv is not a list of strings")
+        if req.status not in STATUSES:
+            raise ValueError(f"request {req.id!r} has unknown status {req.status!r}")
+        for v in (req.decided_at, req.consumed_at, req.finished_at, req.approved_mono):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, num)):
+                raise ValueError(f"request {req.id!r} has a time of the wrong type")
+        return req
 
     def note(self, at: float, event: str, **extra: Any) -> None:
         self.history.append({"at": at, "event": event, **extra})
@@ -384,6 +405,8 @@ class Ledger:
             raise StateError(f"ledger {path} has unknown version {version!r}", hint)
         try:
             reqs = {rid: Request.from_dict(r) for rid, r in doc["requests"].items()}
+            if any(rid != r.id for rid, r in reqs.items()):
+                raise ValueError("a request is filed under another id")
         except (TypeError, ValueError) as e:
             raise StateError(f"ledger {path} is corrupt (bad request record: {e})", hint) from None
         clock = doc.get("clock", 0.0)
