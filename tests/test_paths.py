@@ -52,3 +52,12 @@ def test_overrides_win(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AGENTGATE_CONFIG_DIR", str(tmp_path / "c"))
     assert paths.state_dir() == tmp_path / "s"
     assert paths.user_policy_path() == tmp_path / "c" / "policy.toml"
+
+
+def test_a_relative_agentgate_home_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """State that moved with the working directory would split the ledger between directories."""
+    from agentgate.errors import ConfigError
+
+    monkeypatch.setenv("AGENTGATE_HOME", "relative/state")
+    with pytest.raises(ConfigError, match="absolute path"):
+        paths.state_dir()

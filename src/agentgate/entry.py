@@ -59,9 +59,9 @@ def run_command(cmd: Sequence[str], *, policy: str | None, as_json: bool, agent:
     from .runner import run as run_child
 
     agent_name = agent or os.environ.get("AGENTGATE_AGENT") or "unknown"
-    paths = StatePaths.default()
     subject = None
     try:
+        paths = StatePaths.default()
         if not cmd:
             raise UsageError("no command given", "usage: agentgate run [--json] [--agent NAME] -- CMD [ARG...]")
         try:

@@ -34,7 +34,13 @@ def state_dir() -> Path:
     """The directory holding the ledger, its lock, the audit log and trust records."""
     home = os.environ.get("AGENTGATE_HOME")
     if home:
-        return Path(home).expanduser()
+        path = Path(home).expanduser()
+        if not path.is_absolute():  # state that moves with the cwd would split the ledger
+            from .errors import ConfigError
+
+            raise ConfigError(f"AGENTGATE_HOME must be an absolute path, not {home!r}",
+                              f"e.g. export AGENTGATE_HOME={Path(home).absolute()}")
+        return path
     fast = _linux_user_dir("XDG_STATE_HOME", "~/.local/state")
     if fast is not None:
         return Path(fast)
