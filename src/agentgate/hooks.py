@@ -42,8 +42,9 @@ from pathlib import Path
 from typing import Any
 
 from .errors import EXIT_CONFIG, AgentgateError
-from .gate import PROTECTED_RULE, Gate, Outcome, Subject, record_blocked
-from .gate import is_protected as gate_is_protected
+from .gate import Gate, Outcome, Subject, record_blocked
+from .guard import PROTECTED_RULE
+from .guard import is_protected as gate_is_protected
 from .paths import StatePaths
 
 AGENTS = ("claude-code", "codex", "cursor", "gemini")
