@@ -298,6 +298,12 @@ def _example_rules() -> list[dict[str, object]]:
 def test_every_example_rule_holds_through_its_examples(rule: dict[str, object]) -> None:
     p = pol.parse_policy(EXAMPLE.read_bytes(), str(EXAMPLE))
     assert rule["match"] and rule["not_match"], "every shipped rule carries examples"
+    if "actions" in rule:  # examples are "ACTION [RESOURCE]"
+        for ex in rule["match"]:  # type: ignore[union-attr]
+            assert p.check_action(*str(ex).split()).rule == rule["id"], ex
+        for ex in rule["not_match"]:  # type: ignore[union-attr]
+            assert p.check_action(*str(ex).split()).rule != rule["id"], ex
+        return
     for ex in rule["match"]:  # type: ignore[union-attr]
         ev = p.check_script(str(ex))
         assert rule["id"] in {r for part in ev.parts for r in part.rules}, ex
@@ -450,3 +456,11 @@ def test_anchored_regex_rules_are_indexed_by_program() -> None:
     assert [r.id for r in p._index["curl"]] == ["a"] and [r.id for r in p._wild] == ["b"]
     assert p.check_argv(["curl", "--upload-file", "f", "h"]).rule == "a"
     assert p.check_argv(["github", "x"]).rule == "b"  # unanchored to one name: checked for all
+
+
+def test_action_rule_examples_are_checked() -> None:
+    ok = '[[rule]]\nid = "a"\ndecision = "ask"\nactions = ["deploy_*"]\nresources = ["*.prod"]\n'
+    pol.parse_policy(ok + 'match = ["deploy_web x.prod"]\nnot_match = ["deploy_web x.dev", "read x.prod"]\n')
+    with pytest.raises(PolicyError, match="listed in 'match'"):
+        pol.parse_policy(ok + 'match = ["read x.prod"]\n')
+    assert pol.parse_policy(EXAMPLE.read_bytes()).check_action("deploy_production", "vercel.com").decision == "ask"

@@ -744,15 +744,23 @@ def rule_matches_command(rule: Rule, text: str) -> bool:
     return any(rule.matches_argv(normalize_argv((*c.argv, *c.env))) for c in analysis.commands)
 
 
+def rule_matches_example(rule: Rule, text: str) -> bool:
+    """An example is a command line for command rules, ``ACTION [RESOURCE]`` for action rules."""
+    if rule.patterns or rule.regex:
+        return rule_matches_command(rule, text)
+    words = text.split()
+    if not words:
+        return False
+    return rule.matches_action(words[0], words[1] if len(words) > 1 else None)
+
+
 def _check_examples(rule: Rule, path: str) -> None:
-    if not (rule.patterns or rule.regex):
-        return
     for ex in rule.match:
-        if not rule_matches_command(rule, ex):
+        if not rule_matches_example(rule, ex):
             raise PolicyError(f"example {ex!r} is listed in 'match' but the rule does not match it",
                               "fix the pattern or the example", path=path, rule=rule.id)
     for ex in rule.not_match:
-        if rule_matches_command(rule, ex):
+        if rule_matches_example(rule, ex):
             raise PolicyError(f"example {ex!r} is listed in 'not_match' but the rule matches it",
                               "fix the pattern or the example", path=path, rule=rule.id)
 
