@@ -27,14 +27,12 @@ Pure in the sense of the house style: no printing and no exiting; the CLI render
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import difflib
 import json
 import os
 import re
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -42,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import EXIT_CONFIG, AgentgateError
+from .fileio import replace_atomically
 from .gate import Gate, Outcome, Subject, record_blocked
 from .guard import PROTECTED_RULE
 from .guard import is_protected as gate_is_protected
@@ -468,23 +467,8 @@ def apply_install(plan: InstallPlan) -> Path | None:
         if plan.before is not None:
             backup = backup_name(path)
             shutil.copy2(path, backup)
-        mode = path.stat().st_mode & 0o777 if plan.before is not None else None
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(plan.after)
-                f.flush()
-                os.fsync(f.fileno())
-            if mode is not None:
-                os.chmod(tmp, mode)
-            else:
-                os.chmod(tmp, 0o666 & ~_umask())
-            os.replace(tmp, path)
-            tmp = ""
-        finally:
-            if tmp:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
+        mode = path.stat().st_mode & 0o777 if plan.before is not None else 0o666 & ~_umask()
+        replace_atomically(path, plan.after.encode("utf-8"), mode)
     except OSError as e:
         raise AgentgateError(f"cannot write {path}: {e.strerror or e}",
                              "check the directory's permissions", exit_code=EXIT_CONFIG) from None

@@ -32,7 +32,8 @@ import time
 from collections.abc import Callable, Iterator
 
 from .errors import Conflict, NotFound, StateError
-from .faults import fault, test_clock
+from .faults import test_clock
+from .fileio import replace_atomically
 from .lean import Record, asdict, field, sha256_hex
 from .paths import StatePaths
 
@@ -413,8 +414,6 @@ class Ledger:
         return LedgerState(reqs, 0.0), float(clock) if isinstance(clock, (int, float)) else 0.0
 
     def _write(self, state: LedgerState) -> None:
-        import tempfile  # only writers pay for it
-
         retired = state.retire(ARCHIVE_KEEP)
         if retired:
             self._append_archive(retired)
@@ -422,37 +421,14 @@ class Ledger:
         doc = {"version": LEDGER_VERSION, "clock": state.now,
                "requests": {rid: r.to_dict() for rid, r in state.requests.items()}}
         data = json.dumps(doc, indent=1, ensure_ascii=False).encode("utf-8", "surrogateescape")
-        tmp = None
         try:
             for stale in path.parent.glob(".ledger-*.tmp"):
                 stale.unlink(missing_ok=True)  # left by a crash; we hold the lock, so not in use
-            fd, tmp = tempfile.mkstemp(prefix=".ledger-", suffix=".tmp", dir=path.parent)
-            try:
-                os.fchmod(fd, 0o600)
-                view = memoryview(data)
-                while view:
-                    n = os.write(fd, view)
-                    view = view[n:]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            fault("ledger.tmp_written")
-            os.replace(tmp, path)
-            tmp = None
-            fault("ledger.replaced")
-            dfd = os.open(path.parent, os.O_RDONLY)
-            try:
-                os.fsync(dfd)
-            finally:
-                os.close(dfd)
+            replace_atomically(path, data, prefix=".ledger-", fault_point="ledger")
         except OSError as e:
             raise StateError(f"cannot write ledger {path}: {e.strerror or e}",
                              "free disk space or fix permissions of the state directory; "
                              "the previous ledger is intact") from None
-        finally:
-            if tmp is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
         if state.prune_window is not None:
             self._compact_archive(*state.prune_window)
 
@@ -505,8 +481,6 @@ class Ledger:
     def _compact_archive(self, cutoff: float, retention: float) -> None:
         """Drop archived requests that finished before ``cutoff``; rewrites only when the oldest
         is a tenth of the retention past it, so that this happens rarely."""
-        import tempfile
-
         path = self.paths.archive
         try:
             with open(path, "rb") as f:
@@ -516,18 +490,7 @@ class Ledger:
                 f.seek(0)
                 keep = [ln if ln.endswith(b"\n") else ln + b"\n" for ln in f
                         if _line_finished_at(ln) >= cutoff]
-            fd, tmp = tempfile.mkstemp(prefix=".ledger-done-", suffix=".tmp", dir=path.parent)
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    os.fchmod(out.fileno(), 0o600)
-                    out.writelines(keep)
-                    out.flush()
-                    os.fsync(out.fileno())
-                os.replace(tmp, path)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                raise
+            replace_atomically(path, b"".join(keep), prefix=".ledger-done-")
         except FileNotFoundError:
             return
         except OSError as e:

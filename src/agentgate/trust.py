@@ -7,12 +7,11 @@ to the file changes its hash and so untrusts it again.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 from pathlib import Path
 
 from .errors import StateError
+from .fileio import replace_atomically
 from .lean import sha256_hex
 
 TRUST_VERSION = 1
@@ -43,23 +42,8 @@ def read_trust(path: Path) -> dict[str, str]:
 
 def write_trust(path: Path, files: dict[str, str]) -> None:
     """Atomic write (caller holds the ledger lock)."""
-    import tempfile  # not on the `run` path
-
     data = json.dumps({"version": TRUST_VERSION, "files": files}, indent=1).encode()
-    tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".trusted-", suffix=".tmp", dir=path.parent)
-        try:
-            os.fchmod(fd, 0o600)
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-        tmp = None
+        replace_atomically(path, data, prefix=".trusted-")
     except OSError as e:
         raise StateError(f"cannot write trust records {path}: {e.strerror or e}") from None
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
