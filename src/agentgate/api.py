@@ -25,10 +25,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from .entry import lock_timeout_from_env
 from .errors import EXIT_APPROVAL_REQUIRED, EXIT_DENIED, AgentgateError, UsageError
-from .gate import Gate, Subject, load_policy
-from .paths import StatePaths
+from .gate import Gate, Subject, open_gate
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -91,11 +89,8 @@ class Denied(AgentgateError):
         self.result = result
 
 
-def open_gate(policy: str | os.PathLike[str] | None, cwd: Path) -> Gate:
-    """The gate as the CLI builds it: policy located as usual, state in ``AGENTGATE_HOME``."""
-    paths = StatePaths.default()
-    return Gate(load_policy(os.fspath(policy) if policy else None, cwd, paths), paths,
-                lock_timeout=lock_timeout_from_env())
+def _open_gate(policy: str | os.PathLike[str] | None, cwd: Path) -> Gate:
+    return open_gate(os.fspath(policy) if policy else None, cwd)
 
 
 def verify(action: str, resource: str | None = None, *, agent: str | None = None,
@@ -114,7 +109,7 @@ def verify(action: str, resource: str | None = None, *, agent: str | None = None
     where = Path(cwd if cwd is not None else os.getcwd()).resolve()
     argv = (action,) if resource is None else (action, resource)
     who = agent or os.environ.get("AGENTGATE_AGENT") or "python"
-    outcome = open_gate(policy, where).authorize(Subject("action", argv, str(where)), who)
+    outcome = _open_gate(policy, where).authorize(Subject("action", argv, str(where)), who)
     return VerifyResult(outcome.allowed, outcome.approval_required, outcome.approval_id,
                         outcome.reason, outcome.rule, outcome.decision, outcome.next_step,
                         action, resource, outcome.via_grant)

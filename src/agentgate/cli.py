@@ -20,7 +20,7 @@ import typer
 from . import __version__
 from .entry import emit_json as _emit_json
 from .entry import err as _err
-from .entry import lock_timeout_from_env, report_error
+from .entry import report_error
 from .entry import want_json as _want_json
 from .errors import EXIT_CONFIG, EXIT_DENIED, AgentgateError, UsageError
 
@@ -73,12 +73,9 @@ def handled(fn: F) -> F:
 
 
 def _gate(cwd: Path | None = None) -> Gate:
-    from .gate import Gate, load_policy
-    from .paths import StatePaths
+    from .gate import open_gate
 
-    paths = StatePaths.default()
-    policy = load_policy(_state["policy"], cwd or _cwd(), paths)
-    return Gate(policy, paths, lock_timeout=lock_timeout_from_env())
+    return open_gate(_state["policy"], cwd or _cwd())
 
 
 def _cwd() -> Path:

@@ -48,13 +48,12 @@ def report_error(e: Exception, as_json: bool) -> int:
     return e.exit_code
 
 
-def run_command(cmd: Sequence[str], *, policy: str | None, as_json: bool, agent: str | None,
-                lock_timeout: float | None = None) -> int:
+def run_command(cmd: Sequence[str], *, policy: str | None, as_json: bool, agent: str | None) -> int:
     """`agentgate run`: decide, record, run if allowed; return the exit code."""
     from pathlib import Path
 
     from .errors import AgentgateError, UsageError
-    from .gate import GATED_ENV, Gate, Subject, load_policy, record_blocked
+    from .gate import GATED_ENV, Subject, open_gate, record_blocked
     from .paths import StatePaths
     from .runner import run as run_child
 
@@ -69,10 +68,8 @@ def run_command(cmd: Sequence[str], *, policy: str | None, as_json: bool, agent:
         except OSError as e:
             raise UsageError(f"the current directory is not accessible: {e.strerror or e}") from None
         subject = Subject("argv", tuple(cmd), str(cwd))
-        if lock_timeout is None:
-            lock_timeout = lock_timeout_from_env()
         try:
-            gate = Gate(load_policy(policy, cwd, paths), paths, lock_timeout=lock_timeout)
+            gate = open_gate(policy, cwd, paths)
         except AgentgateError as e:
             record_blocked(paths, subject, agent_name, e)
             raise
@@ -99,20 +96,6 @@ def run_command(cmd: Sequence[str], *, policy: str | None, as_json: bool, agent:
         err(f"agentgate: warning: the command ran (exit {result.exit_code}) but its exit could "
             f"not be logged: {e.message}")
     return result.exit_code
-
-
-def lock_timeout_from_env() -> float:
-    from .errors import ConfigError
-
-    raw = os.environ.get("AGENTGATE_LOCK_TIMEOUT", "10")
-    try:
-        value = float(raw)
-    except ValueError:
-        value = float("nan")
-    if not 0 <= value < 86400:
-        raise ConfigError(f"AGENTGATE_LOCK_TIMEOUT must be a number of seconds, not {raw!r}",
-                          "unset it (default 10) or set e.g. AGENTGATE_LOCK_TIMEOUT=5")
-    return value
 
 
 def parse_fast_run(argv: Sequence[str]) -> tuple[str | None, bool, str | None, list[str]] | None:
@@ -162,13 +145,11 @@ def hook_command(agent: str, policy: str | None) -> int:
     try:
         from pathlib import Path
 
-        from .gate import Gate, load_policy
+        from .gate import Gate, open_gate
         from .hooks import MAX_INPUT_BYTES, handle
-        from .paths import StatePaths
 
         def gate_for(cwd: Path) -> Gate:
-            paths = StatePaths.default()
-            return Gate(load_policy(policy, cwd, paths), paths, lock_timeout=lock_timeout_from_env())
+            return open_gate(policy, cwd)
 
         raw = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
         try:

@@ -212,6 +212,29 @@ class RequestView(Record):
 # --------------------------------------------------------------------------- the gate
 
 
+def lock_timeout_from_env() -> float:
+    """Seconds to wait for the ledger lock: ``AGENTGATE_LOCK_TIMEOUT`` (default 10)."""
+    from .errors import ConfigError
+
+    raw = os.environ.get("AGENTGATE_LOCK_TIMEOUT", "10")
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value < 86400:
+        raise ConfigError(f"AGENTGATE_LOCK_TIMEOUT must be a number of seconds, not {raw!r}",
+                          "unset it (default 10) or set e.g. AGENTGATE_LOCK_TIMEOUT=5")
+    return value
+
+
+def open_gate(policy: str | None, cwd: Path, paths: StatePaths | None = None) -> Gate:
+    """The gate every entry point uses: the policy located as usual (``--policy`` value,
+    ``AGENTGATE_POLICY``, the user policy, the embedded default, plus repo-local files above
+    ``cwd``), state in ``AGENTGATE_HOME``, the lock wait from ``AGENTGATE_LOCK_TIMEOUT``."""
+    paths = paths or StatePaths.default()
+    return Gate(load_policy(policy, cwd, paths), paths, lock_timeout=lock_timeout_from_env())
+
+
 def record_blocked(paths: StatePaths, subject: Subject | None, agent: str,
                    error: AgentgateError) -> bool:
     """Best effort: note a fail-closed block (e.g. an invalid policy) in the audit log.
