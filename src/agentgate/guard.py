@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .paths import state_dir, user_policy_path
+from .policy import glob_regex
 
 REPO_POLICY_NAME = ".agentgate.toml"
 SELF_APPROVAL_RULE = "agentgate-self-approval"
@@ -124,30 +125,10 @@ def _path_tokens(text: str) -> set[str]:
 
 
 def _shell_glob(pattern: str) -> re.Pattern[str]:
-    """A path glob as bash expands it: wildcards stay within one segment, and a segment that
-    starts with a wildcard does not match a name starting with a dot."""
-    out = []
-    for seg in pattern.split("/"):
-        rx = ""
-        if seg[:1] in ("*", "?", "["):
-            rx += r"(?!\.)"
-        i = 0
-        while i < len(seg):
-            c = seg[i]
-            j = seg.find("]", i + 2) if c == "[" else -1
-            if c == "*":
-                rx += "[^/]*"
-            elif c == "?":
-                rx += "[^/]"
-            elif j > 0:
-                body = seg[i + 1:j]
-                rx += "[^" + re.escape(body[1:]) + "]" if body[:1] in ("!", "^") else "[" + re.escape(body) + "]"
-                i = j
-            else:
-                rx += re.escape(c)
-            i += 1
-        out.append(rx)
-    return re.compile("/".join(out))
+    """A path glob as bash expands it (see policy.glob_regex), where a segment that starts with
+    a wildcard does not match a name starting with a dot."""
+    return re.compile("/".join((r"(?!\.)" if seg[:1] in ("*", "?", "[") else "") + glob_regex(seg)
+                               for seg in pattern.split("/")))
 
 
 def _with_parents(paths: set[str], home: str) -> set[str]:

@@ -43,11 +43,11 @@ def unknown_shape(word: str) -> Shape:
     """A regex for the values a word with run-time expansions (``$X``, ``$(..)``, ``{}``) may take."""
     out, pos = [], 0
     for m in _EXPANSION().finditer(word):
-        out.append(_glob_shape(word[pos:m.start()]))
+        out.append(glob_regex(word[pos:m.start()]))
         # find's {} is a path that starts with a start point, never with "-"
         out.append("(?!-).*" if m.group() == "{}" else ".*")
         pos = m.end()
-    out.append(_glob_shape(word[pos:]))
+    out.append(glob_regex(word[pos:]))
     return Shape(re.compile("".join(out), re.DOTALL), _EXPANSION().sub("", word))
 
 
@@ -82,9 +82,9 @@ def _glob_sample(glob: str) -> str:
     return "".join(out)
 
 
-def _glob_shape(text: str) -> str:
-    """Regex text for a literal stretch of a run-time word: pathname-expansion characters
-    (``*``, ``?``, ``[...]``) stand for what they may expand to, within one path segment."""
+def glob_regex(text: str) -> str:
+    """Regex text for a glob as bash expands it: ``*``, ``?`` and ``[...]`` stand for what they
+    may expand to, within one path segment (a literal stretch of a run-time word, or a path)."""
     if not any(c in text for c in "*?["):
         return re.escape(text)
     out, i = [], 0
