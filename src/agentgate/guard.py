@@ -104,17 +104,22 @@ def _forms(path: Path) -> set[Path]:
     return forms
 
 
-def is_protected(target: Path, policy_files: Sequence[str] = ()) -> bool:
+def _protected_forms(policy_files: Sequence[str]) -> tuple[set[Path], set[Path]]:
+    """(files, directories) of :func:`protected_locations`, as written and resolved."""
+    files, dirs = protected_locations(policy_files)
+    return set().union(*(_forms(p) for p in files)), set().union(*(_forms(d) for d in dirs))
+
+
+def is_protected(target: Path, policy_files: Sequence[str] = (),
+                 forms: tuple[set[Path], set[Path]] | None = None) -> bool:
     """Would changing ``target`` change agentgate's policy, state, code or the agent's hooks?"""
-    forms = _forms(target)
-    for f in forms:
+    target_forms = _forms(target)
+    for f in target_forms:
         text = f.as_posix()
         if f.name == REPO_POLICY_NAME or text.endswith(tuple("/" + s for s in AGENT_SETTINGS)):
             return True
-    files, dirs = protected_locations(policy_files)
-    file_forms = set().union(*(_forms(p) for p in files))
-    dir_forms = set().union(*(_forms(d) for d in dirs))
-    return any(f in file_forms or any(f.is_relative_to(d) for d in dir_forms) for f in forms)
+    file_forms, dir_forms = forms or _protected_forms(policy_files)
+    return any(f in file_forms or any(f.is_relative_to(d) for d in dir_forms) for f in target_forms)
 
 
 _TOKEN_SPLIT = re.compile(r"""[\s;&|()<>'"`=,]+""")
@@ -148,12 +153,12 @@ def protected_reference(text: str, words: Sequence[str], cwd: Path,
     """The first word of a command that names a protected location, in any spelling: ``~``,
     ``$HOME``, ``//``, ``..``, relative to ``cwd``, a parent directory of one inside the home
     directory, or a glob that bash could expand to one of those."""
-    if is_protected(cwd, policy_files):
+    forms = _protected_forms(policy_files)
+    if is_protected(cwd, policy_files, forms):
         return str(cwd)
     home = os.path.expanduser("~").rstrip("/")
-    files, dirs = protected_locations(policy_files)
-    file_forms = {str(f) for p in files for f in _forms(p)}
-    dir_forms = {str(f) for d in dirs for f in _forms(d)}
+    file_forms = {str(f) for f in forms[0]}
+    dir_forms = {str(f) for f in forms[1]}
     hits = _with_parents(file_forms | dir_forms, home) if home else file_forms | dir_forms
     for word in sorted(set(words) | _path_tokens(text)):
         w = word
