@@ -1,0 +1,121 @@
+"""Turn what an agent asked to run into the simple commands it would really execute.
+
+    analyze_argv(argv)   -> Analysis   # an argv as `agentgate run -- ...` receives it (no shell)
+    analyze_script(text) -> Analysis   # a shell command string (hooks, `sh -c` payloads)
+
+An :class:`Analysis` lists every :class:`SimpleCommand` found (a normalized argv, the path by
+which it was reached, its run-time words and environment) and every :class:`Opaque` construct
+the gate cannot see through. The caller checks every command against the rules and every
+opaque part as ``settings.unparseable``; strictest wins. Pure: no I/O, no printing, no
+environment access, and it never raises: anything it cannot understand becomes an Opaque.
+
+The package: :mod:`.syntax` (the typed tree), :mod:`.parser` (text to tree, bounded by
+:mod:`.budget`, knows no programs), :mod:`.expand` (word expansion), :mod:`.analyzer` (walks
+the tree: the shell state around each command, variables, run-time words), :mod:`.options`
+(option tables) and :mod:`.programs` (what each program runs, one module per family, loaded
+on first use).
+
+What it reports, beyond the plain commands:
+- a wrapper (sudo, env, timeout, xargs, npx, find -exec, bash -c, eval, tmux, ssh, ...) is
+  reported, then what it runs, analysed again: a rule sees ``kubectl apply`` in ``sudo -E
+  kubectl apply``; an unknown program given ``-- CMD ARGS`` has CMD checked too;
+- programs that tools start from configuration or environment (``git -c core.pager=..``,
+  ``GIT_SSH_COMMAND=..``, ``EDITOR=..``) are analysed as the shell text they are; a literal
+  here-document fed to a shell is read as its script, fed to an interpreter it is code;
+- ``$1``/``"$@"`` inside ``sh -c STRING ARGS`` and ``$NAME`` given a literal value the script
+  cannot have changed since (see ``context.Vars``) are substituted; brace expansion is done;
+- a package runner's tool loses its version and scope (``@scope/pkg@1`` -> ``pkg``), a name
+  with capitals is reported in lower case too, and ``git``/``terraform``/``npm`` are reported a
+  second time without their global options (``git -C x push -f`` meets ``git push ** -f``).
+
+Known gaps (not modelled; documented so rules can compensate):
+- values of ``$(...)``, of variables from the environment or set anywhere but in plain
+  top-level assignments, and what globs match are unknown (kept as literal text, flagged in
+  ``dynamic``); a variable or substitution as a *command name* is opaque unless its literal
+  value is known; a dynamic ``sed`` script is checked for ``e`` only in its literal text;
+- aliases defined outside the input (one defined earlier in it is expanded where used),
+  functions are analysed where defined rather than where called, ``hash -p`` and PATH tricks
+  are not followed;
+- script files (``bash file.sh``, ``source file``, ``sed -f``/``awk -f``), config files (git's,
+  ``~/.ssh/config``, ``BASH_ENV``) and package.json/Makefile/mise task scripts are not read;
+- commands started by other tools' own options (``tar --to-command``, ``make``, container
+  ``exec`` without ``--``, ``bwrap``, ``vim -c``, ``LD_PRELOAD``) beyond the programs known in
+  :mod:`.programs`; unknown options of a wrapper make it opaque, but a few (uv, pnpm, yarn,
+  bun, systemd-run, firejail, secret injectors) accept unknown ``--flags`` as switches;
+- xargs/parallel input is one dynamic word (``INPUT_WORD``) however many words it brings;
+- fish/csh/PowerShell strings are parsed with sh rules (a parse failure is opaque);
+- arithmetic side effects (``x='a[$(cmd)]'; (( x ))``) and ``$IFS`` games outside ``sh -c``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+
+from .analyzer import Analysis, Analyzer, Opaque, SimpleCommand, clip
+from .budget import MAX_INPUT, Bound
+from .context import INPUT_WORD, Cx
+
+__all__ = ["INPUT_WORD", "Analysis", "Opaque", "SimpleCommand", "analyze_argv", "analyze_script",
+           "source_files"]
+
+
+def _guarded(an: Analyzer, work: Callable[[], None]) -> Analysis:
+    try:
+        work()
+    except (Bound, RecursionError) as exc:
+        an.add_opaque("unparseable", f"too large/too deep to analyse: {exc or 'recursion'}", "", ())
+    except Exception as exc:  # the gate must fail closed, never crash
+        an.add_opaque("unparseable", f"internal parser error: {type(exc).__name__}: {exc}", "", ())
+    return an.result()
+
+
+def analyze_argv(argv: Sequence[str]) -> Analysis:
+    """The commands an argv runs when executed directly (no shell)."""
+    an = Analyzer()
+
+    def work() -> None:
+        words = list(argv)
+        if not all(isinstance(w, str) for w in words):
+            an.add_opaque("unparseable", "argv holds something other than strings", "", ())
+            return
+        if sum(len(w) for w in words) > MAX_INPUT:
+            raise Bound(f"argv longer than {MAX_INPUT} characters")
+        if any("\x00" in w for w in words):
+            an.add_opaque("unparseable", "argv holds a NUL byte", "", ())
+            words = [w.split("\x00", 1)[0] for w in words]
+        if words:
+            an.command([(w, 0) for w in words], Cx())
+
+    return _guarded(an, work)
+
+
+def analyze_script(text: str) -> Analysis:
+    """The commands a shell command string runs."""
+    an = Analyzer()
+
+    def work() -> None:
+        if not isinstance(text, str):
+            an.add_opaque("unparseable", "the command is not a string", "", ())
+            return
+        if len(text) > MAX_INPUT:
+            raise Bound(f"script longer than {MAX_INPUT} characters")
+        if "\x00" in text:
+            an.add_opaque("unparseable", "the command holds a NUL byte", clip(text.replace("\x00", "\\0")), ())
+            an.script(text.split("\x00", 1)[0], Cx())
+            an.script(text.replace("\x00", ""), Cx())
+            return
+        an.script(text, Cx())
+
+    return _guarded(an, work)
+
+
+def source_files() -> list[str]:
+    """The paths of every module of this package: what decides an analysis (a cache keyed on
+    the code, like policy's validation key, stats them all)."""
+    root = os.path.dirname(__file__)
+    out: list[str] = []
+    for sub in ("", "programs"):
+        folder = os.path.join(root, sub)
+        out.extend(os.path.join(folder, f) for f in sorted(os.listdir(folder)) if f.endswith(".py"))
+    return out

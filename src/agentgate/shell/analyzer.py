@@ -1,0 +1,509 @@
+"""The analyzer: walks the parsed tree and reports every simple command that would run.
+
+It follows the shell around each command (``sh -c`` arguments, variables with a literal value,
+exported assignments, stdin fed by pipes and here-documents), expands words (:mod:`.expand`),
+and hands each command to the handler of its program (:mod:`.programs`), which reports what
+that program runs in turn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..lean import Record, field, lazy_regex
+from .budget import MAX_COMMANDS, MAX_WORDS, Bound, Budget
+from .context import INPUT_WORD, Cx, Unclear, Vars, merge_env
+from .expand import assign_value, brace_expand, fields
+from .parser import ParseError, Parser
+from .programs import COMMAND_VARS, NO_EXEC, lookup
+from .syntax import (
+    EXP,
+    GLOB,
+    NAME,
+    PROC,
+    AndOr,
+    Compound,
+    Field,
+    Node,
+    Pipe,
+    Redir,
+    Simple,
+    Word,
+    assigned_name,
+    wordset,
+)
+
+
+class SimpleCommand(Record):
+    """One command that would run. ``argv[0]`` is the program's basename, unquoted."""
+
+    argv: tuple[str, ...]
+    via: tuple[str, ...] = ()  # how it was reached, outermost first: ("bash -c", "&&", "sudo")
+    # argv positions whose value is only known at run time: an expansion ($X, $(...), find's
+    # {}), an unquoted glob pattern (/[a-z]*, kept as written), or INPUT_WORD.
+    dynamic: tuple[int, ...] = field(default=(), compare=False)
+    # ``NAME=value`` assignments that may reach this command's environment, in order: exported
+    # shell assignments made earlier in the script (``export X=1; cmd``, ``X=1; export X; cmd``,
+    # ``set -a; X=1; cmd``), then wrapper and prefix assignments (``sudo X=1 cmd``, ``env X=1
+    # cmd``, ``X=1 cmd``); a later one replaces an earlier one of the same name (a value set in
+    # a branch or loop is kept beside the one before it, and the same argv and via met again
+    # with another env is reported once with both). A value that is not literal appears as
+    # its source text (``X=$(date)``). Policy matches rules against ``argv + env``.
+    env: tuple[str, ...] = field(default=(), compare=False)
+
+
+class Opaque(Record):
+    """Something the gate cannot see through.
+
+    kind:
+      "unparseable"  - always needs settings.unparseable (variable command names, pipes into
+                       interpreters, bounds exceeded, syntax errors, a here-document that is
+                       not literal fed to a shell, sed's e command, git hooks, ...)
+      "code"         - an interpreter code string (python -c, node -e, perl -e, ruby -e, awk
+                       programs, a literal here-document fed to python/node/perl, gdb -ex,
+                       ...): needs settings.unparseable only when ``text`` names a program that
+                       a policy rule names; the caller decides.
+    """
+
+    kind: str
+    reason: str
+    text: str = ""
+    via: tuple[str, ...] = ()
+
+
+class Analysis(Record):
+    """Every simple command found, and every construct the gate cannot see through."""
+
+    commands: tuple[SimpleCommand, ...]
+    opaque: tuple[Opaque, ...] = ()
+
+
+_BAD_NAME = lazy_regex("[\x00-\x1f\x7f\ud800-\udfff]")  # 0.3 ms to compile
+
+
+# builtins that assign variables in ways not followed here (or run code that may)
+_VAR_RISKY = wordset("read mapfile readarray getopts declare typeset local let unset eval source "
+                     ". trap alias enable builtin shopt")
+
+
+# the shell sets these itself
+_SPECIAL_VARS = wordset("PWD OLDPWD RANDOM SRANDOM SECONDS LINENO BASHPID PPID UID EUID GROUPS "
+                        "PIPESTATUS REPLY OPTARG OPTIND OPTERR IFS HISTCMD EPOCHSECONDS "
+                        "EPOCHREALTIME COLUMNS LINES _ BASH_REMATCH BASH_COMMAND BASH_SUBSHELL "
+                        "BASH_ARGV0 BASH_LINENO BASH_SOURCE FUNCNAME DIRSTACK MAPFILE COPROC "
+                        "HOSTNAME SHLVL PS4")
+
+
+_ARITH_TESTS = ("-eq", "-ne", "-lt", "-le", "-gt", "-ge")
+
+
+def _sets_vars(name: str, args: Sequence[str]) -> bool:
+    """Can the builtin ``name`` assign shell variables that are not followed here?"""
+    if name in _VAR_RISKY:
+        return True
+    if name == "printf":
+        return any(a.startswith("-v") for a in args[:3])
+    if name == "wait":
+        return any(a.startswith("-") and "p" in a for a in args)
+    if name == "command":
+        return any(a in _VAR_RISKY or a in ("export", "readonly") for a in args)
+    return False
+
+
+def _arg_text(w: Word) -> str:
+    return w.lit if w.lit is not None else ""
+
+
+def script_vars(text: str, nodes: list[Node], done: list[Simple], bg: set[int]) -> Vars:
+    """Decide which variables of a script can be followed (see the comment on context.Vars)."""
+    top: set[int] = set()
+    for nd in nodes:
+        if id(nd) in bg:
+            continue
+        if isinstance(nd, AndOr):
+            nd = nd.items[0][1]
+        if isinstance(nd, Simple) and not nd.redirs and id(nd) not in bg:
+            top.add(id(nd))
+    off = "$[" in text or "((" in text or "coproc" in text or "}>" in text or "}<" in text
+    if not off and "[[" in text:
+        off = any(op in text for op in _ARITH_TESTS)
+    k = text.find("${")
+    while not off and k >= 0:  # ${X:=v}, ${X=v}, ${a[i=1]} assign
+        e = text.find("}", k)
+        off = e < 0 or "=" in text[k:e]
+        k = text.find("${", e)
+    in_order: set[str] = set()
+    other: set[str] = set()
+    for nd in done:
+        if off:
+            break
+        at_top = id(nd) in top
+        if not nd.words:
+            for a in nd.assigns:
+                if a.assign is not None:
+                    (in_order if at_top else other).add(a.assign)
+            continue
+        for a in nd.assigns:  # NAME=value cmd: kept by special builtins in POSIX mode
+            if a.assign is not None:
+                other.add(a.assign)
+        w0 = nd.words[0].lit
+        if w0 is None or nd.words[0].brace:
+            off = not at_top  # a command name known only later, where it cannot be followed
+            continue
+        prog = program_name(w0)
+        if prog in ("export", "readonly"):
+            for w in nd.words[1:]:
+                if w.lit is None:
+                    if w.assign is None:
+                        off = True
+                        break
+                    name: str | None = w.assign
+                else:
+                    name = assigned_name(w.lit)
+                if name is not None:
+                    (in_order if at_top and not nd.assigns else other).add(name)
+        elif _sets_vars(prog, [_arg_text(w) for w in nd.words[1:]]):
+            off = True
+    if off or "IFS" in in_order or "IFS" in other:
+        return Vars()
+    return Vars(frozenset(in_order - other - _SPECIAL_VARS), top, False)
+
+
+def clip(text: str, limit: int = 500) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+class Analyzer:
+    """One analysis: the commands and opaque parts found so far, and the budget left."""
+
+    def __init__(self) -> None:
+        self.commands: list[SimpleCommand] = []
+        self.opaque: list[Opaque] = []
+        self._seen: dict[tuple[tuple[str, ...], tuple[str, ...]], int] = {}  # -> index
+        self._oseen: set[Opaque] = set()
+        self.budget = Budget()
+        self.aliases: dict[str, str] = {}  # alias definitions seen so far in this input
+        self._expanding: set[str] = set()
+
+    def add_opaque(self, kind: str, reason: str, text: str, via: tuple[str, ...]) -> None:
+        op = Opaque(kind, reason, text if kind == "code" else clip(text), via)
+        if op not in self._oseen:
+            self._oseen.add(op)
+            self.opaque.append(op)
+
+    def emit(self, argv: tuple[str, ...], via: tuple[str, ...], dyn: tuple[int, ...],
+             env: tuple[str, ...] = ()) -> None:
+        key = (argv, via)
+        k = self._seen.get(key)
+        if k is not None:  # seen before: its env may now hold more
+            old = self.commands[k]
+            if env and env != old.env:
+                have = set(old.env)
+                more = [e for e in env if e not in have]
+                if more:
+                    self.commands[k] = SimpleCommand(argv, via, old.dynamic, (*old.env, *more))
+            return
+        if len(self.commands) >= MAX_COMMANDS:
+            raise Bound(f"more than {MAX_COMMANDS} commands")
+        self._seen[key] = len(self.commands)
+        self.commands.append(SimpleCommand(argv, via, dyn, env))
+
+    def result(self) -> Analysis:
+        return Analysis(tuple(self.commands), tuple(self.opaque))
+
+    # -- shell text
+
+    def script(self, text: str, cx: Cx) -> None:
+        parser = Parser(text, self.budget, cx.depth)
+        try:
+            nodes = parser.parse()
+        except ParseError as exc:
+            self.add_opaque("unparseable", f"cannot parse shell syntax: {exc}", text, cx.via)
+            self._partial(parser.done, cx)
+            return
+        except Bound:
+            self._partial(parser.done, cx)
+            raise
+        # each script has its own variables; what the one around it assigned may be in the env
+        outer = cx.vars
+        words = outer.env_words() if outer is not None else ()
+        env = merge_env(words, cx.env) if words else cx.env
+        sv = script_vars(text, nodes, parser.done, parser.bg) if "=" in text else Vars()
+        self.walk_list(nodes, Cx(cx.via, cx.depth, cx.stdin, cx.tail, cx.pos, cx.pos_open, env,
+                                  sv, cx.feed))
+
+    def _partial(self, done: list[Simple], cx: Cx) -> None:
+        """Report what parsed before an error, so a deny rule still sees it."""
+        part = Cx((*cx.via, "partial parse"), cx.depth, cx.stdin, env=cx.env)
+        try:
+            for nd in done:
+                self.simple(nd, part)
+        except Bound:
+            pass
+
+    def walk_list(self, nodes: list[Node], cx: Cx) -> None:
+        for nd in nodes:
+            self.walk(nd, cx)
+
+    def walk(self, nd: Node, cx: Cx) -> None:
+        if isinstance(nd, Simple):
+            self.simple(nd, cx)
+        elif isinstance(nd, AndOr):
+            for op, sub in nd.items:
+                self.walk(sub, cx.child(op) if op else cx)
+        elif isinstance(nd, Pipe):
+            for k, sub in enumerate(nd.cmds):
+                self.walk(sub, cx.child("|", stdin=True) if k else cx)
+        elif isinstance(nd, Compound):
+            stdin, feed = self.stdin_of(nd.redirs, cx) if nd.redirs else (cx.stdin, cx.feed)
+            inner = cx.child(nd.label, stdin) if (nd.label or stdin != cx.stdin) else cx
+            if feed is not inner.feed:
+                inner = inner.with_env(inner.env, stdin, feed)
+            if nd.var == "IFS" and cx.pos is not None:
+                self.add_opaque("unparseable", "changes IFS, so word splitting is unknown", "IFS", cx.via)
+            for w in nd.words:
+                self.expand(w, inner)
+            self.redirs(nd.redirs, inner)
+            self.walk_list(nd.body, inner)
+        else:  # the body runs when called, when variables may hold anything
+            self.walk(nd.body, Cx((*cx.via, f"function {nd.name}"), cx.depth, cx.stdin, env=cx.env))
+
+    def redirs(self, redirs: list[Redir], cx: Cx) -> None:
+        for r in redirs:
+            if r.heredoc is None:
+                self.expand(r.target, cx)
+            elif r.heredoc.word is not None:
+                self.expand(r.heredoc.word, cx)
+
+    def simple(self, nd: Simple, cx: Cx) -> None:
+        for a in nd.assigns:
+            if a.assign == "IFS" and cx.pos is not None:
+                self.add_opaque("unparseable", "changes IFS, so word splitting is unknown", a.source(), cx.via)
+            if a.lit is None or a.arr:
+                self.expand(a, cx)
+        stdin, feed = cx.stdin, cx.feed
+        if nd.redirs:
+            self.redirs(nd.redirs, cx)
+            stdin, feed = self.stdin_of(nd.redirs, cx)
+        v = cx.vars
+        if not nd.words:  # assignments to shell variables, in order
+            for a in nd.assigns:
+                self.assigned(a, cx, v is not None and id(nd) in v.top)
+            return
+        lead = tuple(self.assigned(a, cx, None) for a in nd.assigns)
+        fields: list[Field] = []
+        for w in nd.words:
+            if w.lit is not None and not w.brace:
+                fields.append((w.lit, w.flags))
+            else:
+                fields.extend(self.expand(w, cx))
+                if len(fields) > MAX_WORDS:
+                    raise Bound(f"more than {MAX_WORDS} words in one command")
+        if fields:
+            sub = cx if stdin == cx.stdin and feed is cx.feed else cx.with_env(cx.env, stdin, feed)
+            w0 = nd.words[0].lit if not nd.words[0].brace else None
+            self.command(fields, sub, lead, direct=w0 is not None)
+            prog = program_name(w0) if w0 is not None else ""
+            if prog in _DECLARE:
+                in_order = v is not None and id(nd) in v.top and not nd.assigns
+                exports = prog == "export" or any(
+                    w.lit is not None and w.lit[:1] == "-" and "x" in w.lit for w in nd.words[1:])
+                for w in nd.words[1:]:
+                    if w.assign is not None or (w.lit is not None and assigned_name(w.lit)):
+                        name = self.assigned(w, cx, in_order).split("=", 1)[0].rstrip("+")
+                    elif w.lit is not None and NAME().fullmatch(w.lit):
+                        name = w.lit
+                    else:
+                        continue
+                    if exports and v is not None:
+                        v.export(name)
+            elif prog == "set" and v is not None and any(
+                    w.lit == "allexport" or (w.lit is not None and w.lit[:1] == "-" and w.lit[:2] != "--"
+                                             and "a" in w.lit) for w in nd.words[1:]):
+                v.export_all()
+
+    def assigned(self, w: Word, cx: Cx, in_order: bool | None) -> str:
+        """Note an assignment word: the variable's value (``in_order``: an assignment the script
+        runs in order; None: a prefix of a command, not a shell variable), the program it may
+        start (GIT_SSH_COMMAND=...). Returns its NAME=value text."""
+        value = assign_value(w, cx)
+        key = w.parts[0][1].split("=", 1)[0] if w.lit is None else w.lit.split("=", 1)[0]
+        name = key.rstrip("+")
+        text = f"{name}={value}" if value is not None else w.source()
+        if name in COMMAND_VARS:
+            if value is not None:
+                self.cmd_var(name, value, 0, cx)
+            else:
+                self.cmd_var(name, w.source().split("=", 1)[-1], EXP, cx)
+        if in_order is not None and cx.vars is not None:
+            cx.vars.assign(name, value, text, in_order)
+        return text
+
+    def cmd_var(self, name: str, value: str, flag: int, cx: Cx) -> None:
+        """An environment variable naming a program that tools start (GIT_SSH_COMMAND, PAGER)."""
+        kind = COMMAND_VARS.get(name)
+        if kind is None:
+            return
+        label = f"{name}="
+        try:
+            if kind == "opaque":
+                raise Unclear(f"{name} sets git configuration from the environment")
+            if kind == "lessopen":
+                value = value.lstrip("|-")
+            parts = value.split(":") if kind == "browser" and ":" in value else [value]
+            for part in parts:
+                self.shell_text(part, flag, label, cx)
+        except Unclear as exc:
+            self.add_opaque("unparseable", str(exc), f"{name}={value}", cx.via)
+
+    def stdin_of(self, redirs: list[Redir], cx: Cx) -> tuple[bool, Field | None]:
+        """Whether stdin carries data after these redirections, and the text when it is a
+        here-document or here-string."""
+        stdin, feed = cx.stdin, cx.feed
+        for r in redirs:
+            if r.fd not in ("", "0") or r.op not in ("<", "<<", "<<-", "<<<", "<>"):
+                stdin = stdin or r.feeds
+                continue
+            if r.op == "<<<":
+                w = r.target
+                stdin = True
+                feed = (w.lit + "\n", 0) if w.lit is not None and not w.brace else (w.source(), EXP)
+            elif r.heredoc is not None:
+                hd = r.heredoc
+                stdin = True
+                if hd.word is None:
+                    feed = (hd.body, 0)
+                else:
+                    feed = (hd.word.lit, 0) if hd.word.lit is not None else (hd.body, EXP)
+            else:
+                stdin = stdin or r.feeds
+                feed = None
+        return stdin, feed
+
+    def expand(self, w: Word, cx: Cx) -> list[Field]:
+        if w.lit is not None and not w.brace and not w.arr:
+            return [(w.lit, w.flags)]
+        for p in w.parts:
+            for label, nodes in p[3]:
+                self.walk_list(nodes, cx.child(label, cx.stdin or label == ">()"))
+        if w.arr:
+            for x in w.arr:
+                self.expand(x, cx)
+            return [(w.parts[0][1], 0)]
+        if w.brace:
+            out: list[Field] = []
+            for alt in brace_expand(w.parts, self.budget):
+                out.extend(fields(alt, cx, self.budget))
+            return out
+        return fields(w.parts, cx, self.budget)
+
+    # -- one simple command
+
+    def command(self, words: list[Field], cx: Cx, lead: tuple[str, ...] = (),
+                direct: bool = False) -> None:
+        """One simple command (its words expanded); ``lead``: NAME=value prefixes written before
+        it; ``direct``: the shell runs it as written in the script (not through a wrapper)."""
+        self.budget.tick()
+        k = 0
+        n = len(words)
+        while k < n:
+            var = assigned_name(words[k][0])
+            if var is None:
+                break
+            if var == "IFS" and cx.pos is not None:
+                self.add_opaque("unparseable", "changes IFS, so word splitting is unknown", words[k][0], cx.via)
+            if var in COMMAND_VARS:
+                self.cmd_var(var, words[k][0].partition("=")[2], words[k][1], cx)
+            k += 1
+        if k:
+            lead = (*lead, *(t for t, _ in words[:k]))
+        if k == n:
+            return
+        if k:
+            words = words[k:]
+        name0, f0 = words[0]
+        if f0 & (EXP | PROC):
+            self.add_opaque("unparseable", "the command name comes from a variable or substitution",
+                            name0, cx.via)
+            return
+        if f0 & GLOB:
+            self.add_opaque("unparseable", "the command name is a glob pattern", name0, cx.via)
+            return
+        name = program_name(name0)
+        if not name:
+            return
+        if _bad_name(name):
+            self.add_opaque("unparseable", "the command name holds control characters or undecodable bytes",
+                            name.encode("unicode_escape").decode("ascii"), cx.via)
+            return
+        argv = (name, *[t for t, _ in words[1:]])
+        dyn = tuple(j for j, (_, f) in enumerate(words) if f & (EXP | GLOB))
+        if cx.tail:  # xargs/parallel append words read at run time
+            argv = (*argv, INPUT_WORD)
+            dyn = (*dyn, len(argv) - 1)
+        v = cx.vars
+        if lead:
+            cx = cx.with_env(merge_env(cx.env, lead), cx.stdin, cx.feed)
+        env = cx.env
+        if v is not None and (v.exported or v.allexport):
+            shell_env = v.env_words()
+            if shell_env:
+                env = merge_env(shell_env, cx.env) if cx.env else shell_env
+        self.emit(argv, cx.via, dyn, env)
+        low = name.lower()
+        if low != name:
+            self.emit((low, *argv[1:]), cx.via, dyn, env)
+        if v is not None and not direct and not v.off and (
+                low in ("export", "readonly") or _sets_vars(low, argv[1:])):
+            v.off = True  # assigns variables where script_vars could not see it
+        alias = self.aliases.get(name0)
+        if alias is not None and name0 not in self._expanding:
+            # bash expands aliases only with expand_aliases (zsh always): check the expansion
+            # whenever a definition was seen. This only adds parts.
+            import shlex
+
+            args = " ".join(t if f & EXP else shlex.quote(t) for t, f in words[1:])
+            self._expanding.add(name0)
+            try:
+                self.script(f"{alias} {args}", cx.wrap(f"alias {name0}"))
+            finally:
+                self._expanding.discard(name0)
+        handler = lookup(low)
+        if handler is not None:
+            try:
+                handler(self, low, words, cx)
+            except Unclear as exc:
+                self.add_opaque("unparseable", str(exc), " ".join(argv), cx.via)
+        elif "--" in argv and low not in NO_EXEC:
+            # an unknown program given "-- CMD ARGS" may well run CMD (a wrapper not listed in
+            # programs): check it too. This only adds parts.
+            j = argv.index("--", 1) if "--" in argv[1:] else 0
+            rest = words[j + 1 :] if j else []
+            if rest and not rest[0][1] & (EXP | GLOB | PROC) and not rest[0][0].startswith("-"):
+                self.command(rest, cx.wrap("-- (after)"))
+
+    def shell_text(self, text: str, flag: int, label: str, cx: Cx,
+                   pos: tuple[Field, ...] | None = None, pos_open: bool = False) -> None:
+        if flag & EXP:
+            raise Unclear(f"{label}: the shell code is not literal")
+        self.script(text, cx.wrap(label, tail=False, pos=pos, pos_open=pos_open))
+
+
+def program_name(word: str) -> str:
+    """Normalize a command name: no leading backslashes, basename of a path."""
+    name = word.lstrip("\\") or word
+    if "/" in name:
+        base = name.rsplit("/", 1)[1]
+        name = base or name
+    return name
+
+
+def _bad_name(name: str) -> bool:
+    """Control characters or undecodable bytes (surrogates) in a command name. In ASCII these
+    are exactly the characters isprintable() rejects, which spares compiling the regex."""
+    if name.isascii():
+        return not name.isprintable()
+    return _BAD_NAME().search(name) is not None
+
+
+_DECLARE = wordset("export readonly declare typeset local")

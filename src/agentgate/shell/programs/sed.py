@@ -1,0 +1,168 @@
+"""sed: GNU sed's ``e`` command and ``s///e`` flag run shell commands."""
+
+from __future__ import annotations
+
+from ..context import Unclear
+
+TYPE_CHECKING = False  # not from typing: see agentgate.lean
+if TYPE_CHECKING:
+    from ..context import Cx
+    from ..options import Handler, Walker
+    from ..syntax import Field
+
+
+def _sed_regex_end(s: str, i: int, d: str) -> int:
+    """Index after the delimiter ``d`` closing a sed regex that starts at ``i``; -1 if none."""
+    n = len(s)
+    while i < n:
+        c = s[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == d:
+            return i + 1
+        if c == "[":  # a bracket expression may hold the delimiter
+            j = i + 1
+            if j < n and s[j] == "^":
+                j += 1
+            if j < n and s[j] == "]":
+                j += 1
+            while j < n and s[j] != "]":
+                if s.startswith(("[:", "[.", "[="), j):
+                    k = s.find(s[j + 1] + "]", j + 2)
+                    j = n if k < 0 else k + 2
+                    continue
+                j += 1
+            i = j + 1
+            continue
+        if c == "\n" and d != "\n":
+            return -1
+        i += 1
+    return -1
+
+
+def _sed_executes(s: str) -> bool:
+    """Does a sed script use GNU sed's ``e`` command or the ``e`` flag of ``s///``? Read like
+    sed reads it; anything not understood counts as yes."""
+    i, n = 0, len(s)
+    while i < n:
+        c = s[i]
+        if c in " \t\n;}{!":
+            i += 1
+            continue
+        if c == "#":
+            j = s.find("\n", i)
+            i = n if j < 0 else j
+            continue
+        # an address: line number, first~step, $, /regex/ or \cregexc (+ I/M), +N / ~N
+        if c.isdigit() or c in "$+~":
+            i += 1
+            while i < n and (s[i].isdigit() or s[i] == "~"):
+                i += 1
+            continue
+        if c == "/" or c == "\\":
+            if c == "\\":
+                if i + 1 >= n:
+                    return True
+                d, i = s[i + 1], i + 2
+            else:
+                d, i = "/", i + 1
+            i = _sed_regex_end(s, i, d)
+            if i < 0:
+                return True
+            while i < n and s[i] in "IM":
+                i += 1
+            continue
+        if c == ",":
+            i += 1
+            continue
+        if c == "e":
+            return True
+        if c in "sy":
+            if i + 1 >= n or s[i + 1] in "\n\\":
+                return True
+            d = s[i + 1]
+            i = _sed_regex_end(s, i + 2, d)
+            if i < 0:
+                return True
+            i = _sed_regex_end(s, i, d) if c == "s" else s.find(d, i) + 1
+            if i <= 0:
+                return True
+            while c == "s" and i < n and s[i] not in ";\n}":
+                if s[i] == "e":
+                    return True
+                if s[i] == "w":  # the rest of the line is a file name
+                    j = s.find("\n", i)
+                    i = n if j < 0 else j
+                    break
+                i += 1
+            continue
+        if c in "aicrRwWbtTv:":  # the rest of the line is text, a file name or a label
+            j = s.find("\n", i)
+            if c in "btTv:":
+                k = s.find(";", i)
+                j = k if k >= 0 and (j < 0 or k < j) else j
+            while c in "aic" and j >= 0 and j > 0 and s[j - 1] == "\\":
+                j = s.find("\n", j + 1)
+            i = n if j < 0 else j
+            continue
+        if c in "=dDgGhHlLnNpPqQxzF":
+            i += 1
+            continue
+        return True
+    return False
+
+
+def _h_sed(an: Walker, name: str, words: list[Field], cx: Cx) -> None:
+    """GNU sed's ``e`` command and ``s///e`` flag run shell commands nobody can see here."""
+    exprs: list[Field] = []
+    operands: list[Field] = []
+    has_file = False
+    i, n = 1, len(words)
+    while i < n:
+        t, f = words[i]
+        if t == "--":
+            operands.extend(words[i + 1 :])
+            break
+        if t.startswith("--"):
+            key, eq, val = t.partition("=")
+            if key == "--sandbox":
+                return  # e, r and w are refused
+            if key in ("--expression", "--file", "--line-length"):
+                if not eq and i + 1 < n:
+                    i += 1
+                    val, f = words[i]
+                if key == "--expression":
+                    exprs.append((val, f))
+                has_file = has_file or key == "--file"
+            i += 1
+            continue
+        if len(t) >= 2 and t[0] == "-":
+            for j in range(1, len(t)):
+                ch = t[j]
+                if ch in "efl":
+                    arg: Field = (t[j + 1 :], f)
+                    if j + 1 == len(t) and i + 1 < n:
+                        i += 1
+                        arg = words[i]
+                    if ch == "e":
+                        exprs.append(arg)
+                    has_file = has_file or ch == "f"
+                    break
+                if ch == "i":
+                    break  # -i[SUFFIX]
+            i += 1
+            continue
+        operands.append(words[i])
+        i += 1
+    if not exprs and not has_file and operands:
+        exprs.append(operands[0])
+    for text, _f in exprs:
+        if _sed_executes(text):
+            raise Unclear("sed e executes its input as a command")
+
+
+HANDLERS: dict[str, Handler] = {
+    "sed": _h_sed,
+    "gsed": _h_sed,
+}

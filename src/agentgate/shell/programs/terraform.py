@@ -1,0 +1,25 @@
+"""terraform and tofu: reported again without their global options."""
+
+from __future__ import annotations
+
+from ..syntax import EXP
+from .common import renormalized
+
+TYPE_CHECKING = False  # not from typing: see agentgate.lean
+if TYPE_CHECKING:
+    from ..context import Cx
+    from ..options import Handler, Walker
+    from ..syntax import Field
+
+
+def _h_terraform(an: Walker, name: str, words: list[Field], cx: Cx) -> None:
+    i = 1
+    while i < len(words) and words[i][0].startswith("-") and not words[i][1] & EXP:
+        i += 1
+    renormalized(an, name, words, i, cx)
+
+
+HANDLERS: dict[str, Handler] = {
+    "terraform": _h_terraform,
+    "tofu": _h_terraform,
+}
