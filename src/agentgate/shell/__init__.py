@@ -55,6 +55,7 @@ from collections.abc import Callable, Sequence
 from .analyzer import Analysis, Analyzer, Opaque, SimpleCommand, clip
 from .budget import MAX_INPUT, Bound
 from .context import INPUT_WORD, Cx
+from .syntax import Field
 
 __all__ = ["INPUT_WORD", "Analysis", "Opaque", "SimpleCommand", "analyze_argv", "analyze_script",
            "source_files"]
@@ -85,7 +86,7 @@ def analyze_argv(argv: Sequence[str]) -> Analysis:
             an.add_opaque("unparseable", "argv holds a NUL byte", "", ())
             words = [w.split("\x00", 1)[0] for w in words]
         if words:
-            an.command([(w, 0) for w in words], Cx())
+            an.command([Field(w) for w in words], Cx())
 
     return _guarded(an, work)
 

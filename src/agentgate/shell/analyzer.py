@@ -121,7 +121,7 @@ def script_vars(text: str, nodes: list[Node], done: list[Simple], bg: set[int]) 
         if id(nd) in bg:
             continue
         if isinstance(nd, AndOr):
-            nd = nd.items[0][1]
+            nd = nd.cmds[0]
         if isinstance(nd, Simple) and not nd.redirs and id(nd) not in bg:
             top.add(id(nd))
     off = "$[" in text or "((" in text or "coproc" in text or "}>" in text or "}<" in text
@@ -249,7 +249,7 @@ class Analyzer:
         if isinstance(nd, Simple):
             self.simple(nd, cx)
         elif isinstance(nd, AndOr):
-            for op, sub in nd.items:
+            for op, sub in zip(nd.ops, nd.cmds, strict=True):
                 self.walk(sub, cx.child(op) if op else cx)
         elif isinstance(nd, Pipe):
             for k, sub in enumerate(nd.cmds):
@@ -291,18 +291,18 @@ class Analyzer:
                 self.assigned(a, cx, v is not None and id(nd) in v.top)
             return
         lead = tuple(self.assigned(a, cx, None) for a in nd.assigns)
-        fields: list[Field] = []
+        expanded: list[Field] = []
         for w in nd.words:
             if w.lit is not None and not w.brace:
-                fields.append((w.lit, w.flags))
+                expanded.append(Field(w.lit, w.flags))
             else:
-                fields.extend(self.expand(w, cx))
-                if len(fields) > MAX_WORDS:
+                expanded.extend(self.expand(w, cx))
+                if len(expanded) > MAX_WORDS:
                     raise Bound(f"more than {MAX_WORDS} words in one command")
-        if fields:
+        if expanded:
             sub = cx if stdin == cx.stdin and feed is cx.feed else cx.with_env(cx.env, stdin, feed)
             w0 = nd.words[0].lit if not nd.words[0].brace else None
-            self.command(fields, sub, lead, direct=w0 is not None)
+            self.command(expanded, sub, lead, direct=w0 is not None)
             prog = program_name(w0) if w0 is not None else ""
             if prog in _DECLARE:
                 in_order = v is not None and id(nd) in v.top and not nd.assigns
@@ -327,7 +327,7 @@ class Analyzer:
         runs in order; None: a prefix of a command, not a shell variable), the program it may
         start (GIT_SSH_COMMAND=...). Returns its NAME=value text."""
         value = assign_value(w, cx)
-        key = w.parts[0][1].split("=", 1)[0] if w.lit is None else w.lit.split("=", 1)[0]
+        key = w.parts[0].text.split("=", 1)[0] if w.lit is None else w.lit.split("=", 1)[0]
         name = key.rstrip("+")
         text = f"{name}={value}" if value is not None else w.source()
         if name in COMMAND_VARS:
@@ -367,14 +367,14 @@ class Analyzer:
             if r.op == "<<<":
                 w = r.target
                 stdin = True
-                feed = (w.lit + "\n", 0) if w.lit is not None and not w.brace else (w.source(), EXP)
+                feed = Field(w.lit + "\n") if w.lit is not None and not w.brace else Field(w.source(), EXP)
             elif r.heredoc is not None:
                 hd = r.heredoc
                 stdin = True
                 if hd.word is None:
-                    feed = (hd.body, 0)
+                    feed = Field(hd.body)
                 else:
-                    feed = (hd.word.lit, 0) if hd.word.lit is not None else (hd.body, EXP)
+                    feed = Field(hd.word.lit) if hd.word.lit is not None else Field(hd.body, EXP)
             else:
                 stdin = stdin or r.feeds
                 feed = None
@@ -382,14 +382,14 @@ class Analyzer:
 
     def expand(self, w: Word, cx: Cx) -> list[Field]:
         if w.lit is not None and not w.brace and not w.arr:
-            return [(w.lit, w.flags)]
+            return [Field(w.lit, w.flags)]
         for p in w.parts:
-            for label, nodes in p[3]:
-                self.walk_list(nodes, cx.child(label, cx.stdin or label == ">()"))
+            for body in p.subs:
+                self.walk_list(body.nodes, cx.child(body.label, cx.stdin or body.label == ">()"))
         if w.arr:
             for x in w.arr:
                 self.expand(x, cx)
-            return [(w.parts[0][1], 0)]
+            return [Field(w.parts[0].text)]
         if w.brace:
             out: list[Field] = []
             for alt in brace_expand(w.parts, self.budget):
@@ -407,21 +407,21 @@ class Analyzer:
         k = 0
         n = len(words)
         while k < n:
-            var = assigned_name(words[k][0])
+            var = assigned_name(words[k].text)
             if var is None:
                 break
             if var == "IFS" and cx.pos is not None:
-                self.add_opaque("unparseable", "changes IFS, so word splitting is unknown", words[k][0], cx.via)
+                self.add_opaque("unparseable", "changes IFS, so word splitting is unknown", words[k].text, cx.via)
             if var in COMMAND_VARS:
-                self.cmd_var(var, words[k][0].partition("=")[2], words[k][1], cx)
+                self.cmd_var(var, words[k].text.partition("=")[2], words[k].flags, cx)
             k += 1
         if k:
-            lead = (*lead, *(t for t, _ in words[:k]))
+            lead = (*lead, *(w.text for w in words[:k]))
         if k == n:
             return
         if k:
             words = words[k:]
-        name0, f0 = words[0]
+        name0, f0 = words[0].text, words[0].flags
         if f0 & (EXP | PROC):
             self.add_opaque("unparseable", "the command name comes from a variable or substitution",
                             name0, cx.via)
@@ -436,8 +436,8 @@ class Analyzer:
             self.add_opaque("unparseable", "the command name holds control characters or undecodable bytes",
                             name.encode("unicode_escape").decode("ascii"), cx.via)
             return
-        argv = (name, *[t for t, _ in words[1:]])
-        dyn = tuple(j for j, (_, f) in enumerate(words) if f & (EXP | GLOB))
+        argv = (name, *[w.text for w in words[1:]])
+        dyn = tuple(j for j, w in enumerate(words) if w.flags & (EXP | GLOB))
         if cx.tail:  # xargs/parallel append words read at run time
             argv = (*argv, INPUT_WORD)
             dyn = (*dyn, len(argv) - 1)
@@ -462,7 +462,7 @@ class Analyzer:
             # whenever a definition was seen. This only adds parts.
             import shlex
 
-            args = " ".join(t if f & EXP else shlex.quote(t) for t, f in words[1:])
+            args = " ".join(w.text if w.flags & EXP else shlex.quote(w.text) for w in words[1:])
             self._expanding.add(name0)
             try:
                 self.script(f"{alias} {args}", cx.wrap(f"alias {name0}"))
@@ -479,7 +479,7 @@ class Analyzer:
             # programs): check it too. This only adds parts.
             j = argv.index("--", 1) if "--" in argv[1:] else 0
             rest = words[j + 1 :] if j else []
-            if rest and not rest[0][1] & (EXP | GLOB | PROC) and not rest[0][0].startswith("-"):
+            if rest and not rest[0].flags & (EXP | GLOB | PROC) and not rest[0].text.startswith("-"):
                 self.command(rest, cx.wrap("-- (after)"))
 
     def shell_text(self, text: str, flag: int, label: str, cx: Cx,

@@ -16,7 +16,7 @@ INPUT_WORD = "${xargs-input}"
 class Unclear(Exception):
     """What a command runs cannot be followed; becomes an Opaque for that command only."""
 
-KEEP: tuple[Field, ...] = (("", -1),)  # sentinel: keep the positional parameters
+KEEP: tuple[Field, ...] = (Field("", -1),)  # sentinel: keep the positional parameters
 
 
 class Cx:
@@ -36,7 +36,7 @@ class Cx:
         self.pos_open = pos_open  # positional parameters beyond ``pos`` are unknown
         self.env = env  # NAME=value passed down by wrappers and prefixes (env X=1, X=1 cmd)
         self.vars = vars  # the shell variables of the script being walked; None: all unknown
-        self.feed = feed  # (text, flags) of a here-document or here-string on stdin
+        self.feed = feed  # a here-document or here-string on stdin
 
     def child(self, label: str | None = None, stdin: bool | None = None) -> Cx:
         same = stdin is None or stdin == self.stdin

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ..lean import lazy_regex
 from .budget import MAX_BRACE, MAX_DEPTH, MAX_WORDS, Bound, Budget
-from .syntax import EXP, GLOB, LIT, PARAM, PROC, PSUB, SPLIT, Field, Part, Word, has_glob
+from .syntax import EXP, GLOB, PROC, SPLIT, Field, Lit, Param, Part, ProcSubst, Word, has_glob
 
 TYPE_CHECKING = False  # not from typing: see agentgate.lean
 if TYPE_CHECKING:
@@ -70,8 +70,8 @@ def brace_expand(parts: list[Part], budget: Budget) -> list[list[Part]]:
     """The words a brace expansion ({a,b}, {1..3}) makes of one word's parts."""
     atoms: list[_Atom] = []
     for p in parts:
-        if p[0] == LIT and not p[2]:
-            atoms.extend(p[1])
+        if isinstance(p, Lit) and not p.quoted:
+            atoms.extend(p.text)
         else:
             atoms.append(p)
     out: list[list[Part]] = []
@@ -83,12 +83,12 @@ def brace_expand(parts: list[Part], budget: Budget) -> list[list[Part]]:
                 buf.append(a)
                 continue
             if buf:
-                ps.append((LIT, "".join(buf), False, (), ""))
+                ps.append(Lit("".join(buf), False))
                 buf = []
             ps.append(a)
         if buf:
-            ps.append((LIT, "".join(buf), False, (), ""))
-        out.append(ps or [(LIT, "", False, (), "")])
+            ps.append(Lit("".join(buf), False))
+        out.append(ps or [Lit("", False)])
     return out
 
 
@@ -166,7 +166,7 @@ def param_values(name: str, cx: Cx) -> list[Field] | None:
     if v is not None and not v.off:
         val = v.vals.get(name)
         if val is not None:
-            return [(val, 0)]
+            return [Field(val)]
     pos = cx.pos
     if pos is None:
         return None
@@ -180,7 +180,7 @@ def param_values(name: str, cx: Cx) -> list[Field] | None:
     if name in ("@", "*"):
         return list(pos[1:])
     if name == "#":
-        return [(str(len(pos) - 1), 0)]
+        return [Field(str(len(pos) - 1))]
     return None
 
 
@@ -189,16 +189,16 @@ def assign_value(w: Word, cx: Cx) -> str | None:
     if w.arr:
         return None
     out: list[str] = []
-    for kind, text, quoted, _s, name in w.parts:
-        if kind == LIT:
-            if not quoted and "~" in text:
+    for p in w.parts:
+        if isinstance(p, Lit):
+            if not p.quoted and "~" in p.text:
                 return None  # tilde expansion
-            out.append(text)
-        elif kind == PARAM:
-            vals = param_values(name, cx)
+            out.append(p.text)
+        elif isinstance(p, Param):
+            vals = param_values(p.name, cx)
             if vals is None or len(vals) != 1:
                 return None
-            out.append(vals[0][0])
+            out.append(vals[0].text)
         else:
             return None
     key, _eq, value = "".join(out).partition("=")
@@ -210,65 +210,71 @@ def assign_value(w: Word, cx: Cx) -> str | None:
 
 def fields(parts: list[Part], cx: Cx, budget: Budget) -> list[Field]:
     """Bash word expansion of one word's parts: positional values, IFS splitting, flags."""
-    out: list[Field] = []
-    cur: list[str] = []
-    flag = 0
-    has = False
-
-    def close() -> None:
-        nonlocal cur, flag, has
-        if has:
-            out.append(("".join(cur), flag))
-            if len(out) > MAX_WORDS:
-                raise Bound(f"more than {MAX_WORDS} words in one command")
-        cur, flag, has = [], 0, False
-
-    for kind, text, quoted, _subs, name in parts:
-        if kind == LIT:
-            cur.append(text)
-            has = has or quoted or bool(text)
-            if not quoted and has_glob(text):
-                flag |= GLOB
-        elif kind == PARAM:
-            vals = param_values(name, cx)
-            if vals:
-                budget.grow(sum(len(v) + 1 for v, _ in vals))
+    out = _Fields()
+    for p in parts:
+        if isinstance(p, Lit):
+            out.add(p.text, GLOB if not p.quoted and has_glob(p.text) else 0, p.quoted or bool(p.text))
+        elif isinstance(p, Param):
+            vals = param_values(p.name, cx)
             if vals is None:
-                cur.append(text)
-                has = True
-                flag |= EXP if quoted else EXP | SPLIT
-            elif quoted:
-                if name == "@":
-                    for k, (v, f) in enumerate(vals):
-                        if k:
-                            close()
-                        cur.append(v)
-                        has = True
-                        flag |= f
-                else:
-                    cur.append(" ".join(v for v, _ in vals))
-                    has = True
-                    for _, f in vals:
-                        flag |= f
-            else:
-                for k, (v, f) in enumerate(vals):
+                out.add(p.text, EXP if p.quoted else EXP | SPLIT)
+                continue
+            if vals:
+                budget.grow(sum(len(v.text) + 1 for v in vals))
+            if not p.quoted:
+                for k, v in enumerate(vals):
                     if k:
-                        close()
-                    if not v:
-                        continue
-                    if v[0] in " \t\n":
-                        close()
-                    for j, tok in enumerate(t for t in _IFS_SPLIT().split(v) if t):
-                        if j:
-                            close()
-                        cur.append(tok)
-                        has = True
-                        flag |= f | (GLOB if has_glob(tok) else 0)
-                    if v[-1] in " \t\n":
-                        close()
+                        out.close()
+                    out.split(v)
+            elif p.name == "@":  # "$@": one field per parameter
+                for k, v in enumerate(vals):
+                    if k:
+                        out.close()
+                    out.add(v.text, v.flags)
+            else:
+                flags = 0
+                for v in vals:
+                    flags |= v.flags
+                out.add(" ".join(v.text for v in vals), flags)
         else:
-            cur.append(text)
-            has = True
-            flag |= EXP | PROC if kind == PSUB else (EXP if quoted else EXP | SPLIT)
-    close()
-    return out
+            out.add(p.text, EXP | PROC if isinstance(p, ProcSubst) else (EXP if p.quoted else EXP | SPLIT))
+    out.close()
+    return out.done
+
+
+class _Fields:
+    """The fields of one word being built: the current one's pieces and flags."""
+
+    __slots__ = ("cur", "done", "flags", "has")
+
+    def __init__(self) -> None:
+        self.done: list[Field] = []
+        self.cur: list[str] = []
+        self.flags = 0
+        self.has = False  # the current field exists (even empty, from quotes)
+
+    def add(self, text: str, flags: int, has: bool = True) -> None:
+        self.cur.append(text)
+        self.flags |= flags
+        self.has = self.has or has
+
+    def close(self) -> None:
+        if self.has:
+            self.done.append(Field("".join(self.cur), self.flags))
+            if len(self.done) > MAX_WORDS:
+                raise Bound(f"more than {MAX_WORDS} words in one command")
+        self.cur, self.flags, self.has = [], 0, False
+
+    def split(self, v: Field) -> None:
+        """An unquoted value: split at blanks (IFS), its pieces checked for glob characters."""
+        text = v.text
+        if not text:
+            return
+        if text[0] in " \t\n":
+            self.close()
+        for j, tok in enumerate(t for t in _IFS_SPLIT().split(text) if t):
+            if j:
+                self.close()
+            self.add(tok, v.flags | (GLOB if has_glob(tok) else 0))
+        if text[-1] in " \t\n":
+            self.close()

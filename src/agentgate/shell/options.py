@@ -37,7 +37,6 @@ if TYPE_CHECKING:
         def add_opaque(self, kind: str, reason: str, text: str, via: tuple[str, ...]) -> None: ...
 
     Handler: TypeAlias = Callable[[Walker, str, list[Field], Cx], None]
-    Found: TypeAlias = list[tuple[str, str, int]]  # (option, its value, the value's flags)
 
 
 class Opts(Record):
@@ -61,72 +60,102 @@ def opts(flags: str = "", args: str = "", lf: str = "", la: str = "", lo: str = 
                 frozenset(lo.split()), numeric, lenient)
 
 
-def parse_opts(words: list[Field], i: int, spec: Opts, name: str) -> tuple[int, Found]:
-    """Skip a wrapper's options; return the index of its first operand and what was seen."""
-    found: Found = []
+class Opt:
+    """An option as given: its name (``-u``, ``--user``; ``-n`` for nice's ``-5``), its value
+    ("" for a switch) and the flags of the field the value came from."""
+
+    __slots__ = ("flags", "name", "value")
+
+    def __init__(self, name: str, value: str, flags: int) -> None:
+        self.name = name
+        self.value = value
+        self.flags = flags
+
+
+def parse_opts(words: list[Field], i: int, spec: Opts, name: str) -> tuple[int, list[Opt]]:
+    """Read a command's options from ``words[i]`` on: the index of its first operand (past
+    ``--``; ``len(words)`` when an option's value is missing) and the options given."""
+    found: list[Opt] = []
     n = len(words)
     while i < n:
-        t, f = words[i]
-        if f & EXP:
+        w = words[i]
+        t = w.text
+        if w.flags & EXP:
             raise Unclear(f"{name}: an option or the command is not literal ({t})")
         if t == "--":
             return i + 1, found
         if len(t) < 2 or t[0] != "-":
             return i, found
-        if t.startswith("--"):
-            key, eq, val = t.partition("=")
-            if key in spec.long_args:
-                if eq:
-                    found.append((key, val, f))
-                elif i + 1 < n:
-                    i += 1
-                    if words[i][1] & SPLIT:
-                        raise Unclear(f"{name}: the value of {key} may split into several words")
-                    found.append((key, words[i][0], words[i][1]))
-                else:
-                    return n, found
-            elif key in spec.long_flags or key in spec.long_optional:
-                found.append((key, val, f))
-            elif spec.numeric and t[2:].isdigit():
-                found.append(("-n", t[2:], f))
-            elif spec.lenient >= 2 or (spec.lenient and eq):
-                found.append((key, val, f))
-            else:
-                raise Unclear(f"{name}: unrecognised option {key}")
-            i += 1
-            continue
-        j = 1
-        while j < len(t):
-            ch = t[j]
-            if ch in spec.args:
-                if j + 1 < len(t):
-                    found.append(("-" + ch, t[j + 1 :], f))
-                elif i + 1 < n:
-                    i += 1
-                    if words[i][1] & SPLIT:
-                        raise Unclear(f"{name}: the value of -{ch} may split into several words")
-                    found.append(("-" + ch, words[i][0], words[i][1]))
-                else:
-                    return n, found
-                break
-            if ch in spec.optattached:
-                found.append(("-" + ch, t[j + 1 :], f))
-                break
-            if ch in spec.flags:
-                found.append(("-" + ch, "", f))
-                j += 1
-                continue
-            if spec.numeric and t[j:].isdigit():
-                found.append(("-n", t[j:], f))
-                break
-            raise Unclear(f"{name}: unrecognised option -{ch}")
-        i += 1
+        used = _long(words, i, spec, name, found) if t[1] == "-" else _short(words, i, spec, name, found)
+        if not used:
+            return n, found
+        i += used
     return i, found
 
 
-def seen(found: Found, *names: str) -> bool:
+def _long(words: list[Field], i: int, spec: Opts, name: str, found: list[Opt]) -> int:
+    """Read the long option ``words[i]``: the number of words it used (0: its value is missing)."""
+    w = words[i]
+    key, eq, val = w.text.partition("=")
+    if key in spec.long_args:
+        if eq:
+            found.append(Opt(key, val, w.flags))
+            return 1
+        return _next_value(words, i, key, name, found)
+    if key in spec.long_flags or key in spec.long_optional:
+        found.append(Opt(key, val, w.flags))
+    elif spec.numeric and w.text[2:].isdigit():
+        found.append(Opt("-n", w.text[2:], w.flags))
+    elif spec.lenient >= 2 or (spec.lenient and eq):
+        found.append(Opt(key, val, w.flags))
+    else:
+        raise Unclear(f"{name}: unrecognised option {key}")
+    return 1
+
+
+def _short(words: list[Field], i: int, spec: Opts, name: str, found: list[Opt]) -> int:
+    """Read the short options bundled in ``words[i]`` (``-abc``, ``-uroot``, ``-u root``)."""
+    w = words[i]
+    t = w.text
+    for j in range(1, len(t)):
+        opt = "-" + t[j]
+        if t[j] in spec.args:
+            if j + 1 < len(t):
+                found.append(Opt(opt, t[j + 1 :], w.flags))
+                return 1
+            return _next_value(words, i, opt, name, found)
+        if t[j] in spec.optattached:
+            found.append(Opt(opt, t[j + 1 :], w.flags))
+            return 1
+        if t[j] in spec.flags:
+            found.append(Opt(opt, "", w.flags))
+        elif spec.numeric and t[j:].isdigit():
+            found.append(Opt("-n", t[j:], w.flags))
+            return 1
+        else:
+            raise Unclear(f"{name}: unrecognised option {opt}")
+    return 1
+
+
+def _next_value(words: list[Field], i: int, opt: str, name: str, found: list[Opt]) -> int:
+    """The value of ``opt`` is the next word: 2 words used, or 0 when there is none."""
+    if i + 1 >= len(words):
+        return 0
+    v = words[i + 1]
+    if v.flags & SPLIT:
+        raise Unclear(f"{name}: the value of {opt} may split into several words")
+    found.append(Opt(opt, v.text, v.flags))
+    return 2
+
+
+def seen(found: list[Opt], *names: str) -> bool:
     """Was one of the options ``names`` given?"""
-    return any(o in names for o, _, _ in found)
+    return any(o.name in names for o in found)
+
+
+def value(found: list[Opt], *names: str) -> Opt | None:
+    """The first of the options ``names`` given, if any."""
+    return next((o for o in found if o.name in names), None)
 
 
 def run(an: Walker, words: list[Field], i: int, label: str, cx: Cx, *,
@@ -140,20 +169,47 @@ def run(an: Walker, words: list[Field], i: int, label: str, cx: Cx, *,
     an.command(words[i:], cx.wrap(label, stdin=stdin, tail=tail))
 
 
-def wrapper(spec: Opts, operands: int = 0, none_if: str = "") -> Handler:
-    """A command that runs the rest of its argv after options and ``operands`` fixed words."""
+def wrapper(spec: Opts | None, operands: int = 0, none_if: str = "", shell_if: str = "") -> Handler:
+    """A command that runs the rest of its argv after its options (``spec``; None: it takes
+    none) and ``operands`` fixed words. ``none_if``: options that make it run nothing;
+    ``shell_if``: options that make it start the user's shell when no command follows ("*":
+    always), which then reads its stdin."""
     stop = frozenset(none_if.split())
+    shell = frozenset(shell_if.split())
 
     def handler(an: Walker, name: str, words: list[Field], cx: Cx) -> None:
-        i, found = parse_opts(words, 1, spec, name)
-        if any(o in stop for o, _, _ in found):
+        i, found = parse_opts(words, 1, spec, name) if spec is not None else (1, [])
+        if stop and any(o.name in stop for o in found):
             return
         for _ in range(operands):
             if i >= len(words):
                 return run(an, words, i, name, cx)
-            if words[i][1] & EXP:
-                raise Unclear(f"{name}: an operand is not literal ({words[i][0]})")
+            if words[i].flags & EXP:
+                raise Unclear(f"{name}: an operand is not literal ({words[i].text})")
             i += 1
+        if i >= len(words) and shell and ("*" in shell or any(o.name in shell for o in found)):
+            return reads_stdin(f"{name}'s shell", cx, an, "shell")
         run(an, words, i, name, cx)
 
     return handler
+
+
+def reads_stdin(name: str, cx: Cx, an: Walker | None = None, kind: str = "") -> None:
+    """``name`` runs what its stdin holds. A here-document or here-string is read: as a script
+    (``kind`` "shell") or reported as code ("code"); other data on stdin is opaque."""
+    if cx.stdin:
+        if cx.feed is not None and an is not None and kind:
+            feed = cx.feed
+            if feed.flags & EXP:
+                raise Unclear(f"the here-document fed to {name} is not literal")
+            if kind == "code":
+                an.add_opaque("code", f"{name} runs the here-document or here-string on its stdin as code",
+                              feed.text, cx.via)
+                return
+            inner = cx.wrap(f"{name} <<", stdin=True, tail=False, pos=None)
+            inner.feed = None  # commands in it read the rest of the script
+            an.script(feed.text, inner)
+            return
+        raise Unclear(f"input is piped or fed into {name}, which runs it as code")
+    if cx.tail:
+        raise Unclear(f"{name} would run code named by its input")

@@ -12,21 +12,21 @@ from ..lean import lazy_regex
 from .budget import Budget, check_depth
 from .expand import ansi_c
 from .syntax import (
-    DYN,
-    LIT,
     NAME,
-    PARAM,
-    PSUB,
     AndOr,
+    Body,
     Compound,
     Func,
     Heredoc,
+    Lit,
     Node,
+    Param,
     Part,
     Pipe,
+    ProcSubst,
     Redir,
     Simple,
-    Sub,
+    Subst,
     Word,
 )
 
@@ -177,7 +177,8 @@ class Parser:
 
     def _and_or(self) -> Node:
         first = self._pipeline()
-        items: list[tuple[str, Node]] | None = None
+        ops = [""]
+        cmds = [first]
         while True:
             self._blank()
             op = self.s[self.i : self.i + 2]
@@ -185,10 +186,9 @@ class Parser:
                 break
             self.i += 2
             self._newlines()
-            if items is None:
-                items = [("", first)]
-            items.append((op, self._pipeline()))
-        return first if items is None else AndOr(items)
+            ops.append(op)
+            cmds.append(self._pipeline())
+        return first if len(cmds) == 1 else AndOr(ops, cmds)
 
     def _pipeline(self) -> Node:
         self._blank()
@@ -320,7 +320,7 @@ class Parser:
                 raise ParseError(f"bad '{kw}' variable")
             var = v.plain
             # the loop assigns it: recorded for script_vars like an assignment
-            self.done.append(Simple([Word([(LIT, var + "=", False, (), "")])], [], []))
+            self.done.append(Simple([Word([Lit(var + "=", False)])], [], []))
             self._newlines()
             if self._peek_word() == "in":
                 self.i += 2
@@ -539,7 +539,7 @@ class Parser:
         """Parts of here-document or arithmetic text: only $ and ` are special."""
         sub = Parser(text, self.budget, self.depth, self.done)
         parts = sub._dq(heredoc=True)
-        return parts or [(LIT, "", True, (), "")]
+        return parts or [Lit("", True)]
 
     # -- words
 
@@ -561,12 +561,12 @@ class Parser:
                 if not parts and buf and _ARRAY_START().fullmatch("".join(buf)):
                     self.i = i + 1
                     items = self._array()
-                    return Word([(LIT, s[start : self.i], False, (), "")], items)
+                    return Word([Lit(s[start : self.i], False)], items)
                 break
             if c in "<>":
                 if s.startswith("(", i + 1):
                     if buf:
-                        parts.append((LIT, "".join(buf), False, (), ""))
+                        parts.append(Lit("".join(buf), False))
                         buf = []
                     self.i = i
                     parts.append(self._procsub())
@@ -582,16 +582,16 @@ class Parser:
                     i += 2
                     continue
             if buf:
-                parts.append((LIT, "".join(buf), False, (), ""))
+                parts.append(Lit("".join(buf), False))
                 buf = []
             if c == "\\":
-                parts.append((LIT, s[i + 1], True, (), ""))
+                parts.append(Lit(s[i + 1], True))
                 i += 2
             elif c == "'":
                 j = s.find("'", i + 1)
                 if j < 0:
                     raise ParseError("unterminated single quote")
-                parts.append((LIT, s[i + 1 : j], True, (), ""))
+                parts.append(Lit(s[i + 1 : j], True))
                 i = j + 1
             elif c == '"':
                 self.i = i + 1
@@ -606,7 +606,7 @@ class Parser:
                 parts.append(self._backtick(False))
                 i = self.i
         if buf:
-            parts.append((LIT, "".join(buf), False, (), ""))
+            parts.append(Lit("".join(buf), False))
         self.i = i
         return Word(parts) if parts else None
 
@@ -640,7 +640,7 @@ class Parser:
             c = s[i]
             if c == '"':
                 if buf or not parts:
-                    parts.append((LIT, "".join(buf), True, (), ""))
+                    parts.append(Lit("".join(buf), True))
                 self.i = i + 1
                 return parts
             if c == "\\":
@@ -655,7 +655,7 @@ class Parser:
                     i += 1
                 continue
             if buf:
-                parts.append((LIT, "".join(buf), True, (), ""))
+                parts.append(Lit("".join(buf), True))
                 buf = []
             self.i = i
             if c == "$":
@@ -666,7 +666,7 @@ class Parser:
         if not heredoc:
             raise ParseError("unterminated double quote")
         if buf:
-            parts.append((LIT, "".join(buf), True, (), ""))
+            parts.append(Lit("".join(buf), True))
         self.i = n
         return parts
 
@@ -679,8 +679,8 @@ class Parser:
                 if end is not None:
                     inner = self._expansions(s[i + 3 : end])
                     self.i = end + 2
-                    subs = tuple(x for p in inner for x in p[3])
-                    out.append((DYN, s[i : end + 2], quoted, subs, ""))
+                    subs = tuple(x for p in inner for x in p.subs)
+                    out.append(Subst(s[i : end + 2], quoted, subs))
                     return
             self.i = i + 2
             nodes = self._list(_NONE)
@@ -688,7 +688,7 @@ class Parser:
             if not s.startswith(")", self.i):
                 raise ParseError("unterminated '$('")
             self.i += 1
-            out.append((DYN, s[i : self.i], quoted, (("$()", nodes),), ""))
+            out.append(Subst(s[i : self.i], quoted, (Body("$()", nodes),)))
         elif nx == "{":
             out.append(self._brace_param(quoted))
         elif nx == "'" and not quoted:
@@ -696,7 +696,7 @@ class Parser:
             if decoded is None:
                 raise ParseError("unterminated $'...' string")
             self.i, text = decoded
-            out.append((LIT, text, True, (), ""))
+            out.append(Lit(text, True))
         elif nx == '"' and not quoted:
             self.i = i + 2
             out.extend(self._dq())
@@ -704,20 +704,20 @@ class Parser:
             m = NAME().match(s, i + 1)
             if m is not None:
                 self.i = m.end()
-                out.append((PARAM, s[i : self.i], quoted, (), m.group()))
+                out.append(Param(s[i : self.i], quoted, m.group()))
             elif nx and ("0" <= nx <= "9" or nx in "@*#?$!-"):
                 self.i = i + 2
-                out.append((PARAM, s[i : i + 2], quoted, (), nx))
+                out.append(Param(s[i : i + 2], quoted, nx))
             else:
                 self.i = i + 1
-                out.append((LIT, "$", quoted, (), ""))
+                out.append(Lit("$", quoted))
         del n
 
     def _brace_param(self, quoted: bool) -> Part:
         s, n = self.s, self.n
         start = self.i
         j = start + 2
-        subs: list[Sub] = []
+        subs: list[Body] = []
         self._enter()
         while j < n:
             c = s[j]
@@ -743,7 +743,7 @@ class Parser:
                 else:
                     self.i = j
                     ps.append(self._backtick(True))
-                subs.extend(x for p in ps for x in p[3])
+                subs.extend(x for p in ps for x in p.subs)
                 j = self.i
                 continue
             j += 1
@@ -754,8 +754,8 @@ class Parser:
         raw = s[start : j + 1]
         inner = s[start + 2 : j]
         if _SIMPLE_PARAM().fullmatch(inner):
-            return (PARAM, raw, quoted, (), inner)
-        return (DYN, raw, quoted, tuple(subs), "")
+            return Param(raw, quoted, inner)
+        return Subst(raw, quoted, tuple(subs))
 
     def _backtick(self, quoted: bool) -> Part:
         s, n = self.s, self.n
@@ -776,7 +776,7 @@ class Parser:
             raise ParseError("unterminated backquote")
         self.i = i + 1
         nodes = Parser("".join(buf), self.budget, self.depth, self.done).parse()
-        return (DYN, s[start : i + 1], quoted, (("``", nodes),), "")
+        return Subst(s[start : i + 1], quoted, (Body("``", nodes),))
 
     def _procsub(self) -> Part:
         s = self.s
@@ -788,7 +788,7 @@ class Parser:
         if not s.startswith(")", self.i):
             raise ParseError(f"unterminated '{s[start]}('")
         self.i += 1
-        return (PSUB, s[start : self.i], False, ((label, nodes),), "")
+        return ProcSubst(s[start : self.i], (Body(label, nodes),))
 
     def _arith_end(self, j: int) -> int | None:
         """Index of the '))' closing arithmetic that starts at j, or None if it is not one."""

@@ -17,12 +17,83 @@ SPLIT = 2  # ... unquoted, so it may become zero or several words
 GLOB = 4  # unquoted pattern characters (pathname expansion)
 PROC = 8  # a process substitution (a /dev/fd path at run time)
 
-LIT, PARAM, DYN, PSUB = 0, 1, 2, 3
-# (kind, text, quoted, substitutions to analyse, parameter name); text is the unquoted
-# literal, or the source text of an expansion.
-Sub: TypeAlias = "tuple[str, list[Node]]"
-Part: TypeAlias = "tuple[int, str, bool, tuple[Sub, ...], str]"
-Field: TypeAlias = tuple[str, int]  # (text, flags)
+
+
+class Field:
+    """A word after expansion: its text and what it holds (the flags above)."""
+
+    __slots__ = ("flags", "text")
+
+    def __init__(self, text: str, flags: int = 0) -> None:
+        self.text = text
+        self.flags = flags
+
+    def __repr__(self) -> str:
+        return f"Field({self.text!r}, {self.flags})"
+
+
+# -- the parts of a word: each has ``text`` (a literal's unquoted text, an expansion's source),
+# ``quoted`` (inside quotes, or escaped) and ``subs`` (command lists inside it, to analyse)
+
+
+class Lit:
+    """Literal text."""
+
+    __slots__ = ("quoted", "text")
+    subs: tuple[Body, ...] = ()
+
+    def __init__(self, text: str, quoted: bool) -> None:
+        self.text = text
+        self.quoted = quoted
+
+
+class Param:
+    """A plain parameter whose value may be known: ``$NAME``, ``${NAME}``, ``$1``, ``"$@"``."""
+
+    __slots__ = ("name", "quoted", "text")
+    subs: tuple[Body, ...] = ()
+
+    def __init__(self, text: str, quoted: bool, name: str) -> None:
+        self.text = text
+        self.quoted = quoted
+        self.name = name
+
+
+class Subst:
+    """An expansion whose value is only known at run time: ``$(...)``, backquotes, ``$((..))``,
+    ``${X:-...}``; ``subs`` holds the commands inside it."""
+
+    __slots__ = ("quoted", "subs", "text")
+
+    def __init__(self, text: str, quoted: bool, subs: tuple[Body, ...]) -> None:
+        self.text = text
+        self.quoted = quoted
+        self.subs = subs
+
+
+class ProcSubst:
+    """A process substitution, ``<(...)`` or ``>(...)``: a /dev/fd path at run time."""
+
+    __slots__ = ("subs", "text")
+    quoted = False
+
+    def __init__(self, text: str, subs: tuple[Body, ...]) -> None:
+        self.text = text
+        self.subs = subs
+
+
+Part: TypeAlias = "Lit | Param | Subst | ProcSubst"
+
+
+class Body:
+    """The commands inside a substitution, and the label they are reported under ("$()")."""
+
+    __slots__ = ("label", "nodes")
+
+    def __init__(self, label: str, nodes: list[Node]) -> None:
+        self.label = label
+        self.nodes = nodes
+
 
 NAME = lazy_regex(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -48,6 +119,11 @@ def has_glob(text: str) -> bool:
 
 
 class Word:
+    """A word as written: its parts, and what the parser could tell at once (``lit``: the
+    unquoted text when it is all literal; ``plain``: the text when it is one bare literal;
+    ``assign``: NAME of a ``NAME=...`` word; ``brace``: brace expansion may apply; ``arr``: the
+    items of a ``NAME=(...)`` array assignment)."""
+
     __slots__ = ("arr", "assign", "brace", "flags", "lit", "parts", "plain", "quoted")
 
     def __init__(self, parts: list[Part], arr: list[Word] | None = None) -> None:
@@ -57,13 +133,13 @@ class Word:
         texts: list[str] = []
         unq: list[str] = []
         quoted = False
-        for kind, text, q, _s, _n in parts:
-            if kind == LIT:
-                texts.append(text)
-                if q:
+        for p in parts:
+            if isinstance(p, Lit):
+                texts.append(p.text)
+                if p.quoted:
                     quoted = True
                 else:
-                    unq.append(text)
+                    unq.append(p.text)
             else:
                 literal = False
         self.quoted = quoted
@@ -72,14 +148,18 @@ class Word:
         self.flags = GLOB if u and has_glob(u) else 0
         self.brace = "{" in u and "}" in u and ("," in u or ".." in u) and arr is None
         first = parts[0]
-        self.plain = first[1] if len(parts) == 1 and first[0] == LIT and not first[2] else None
-        self.assign = assigned_name(first[1]) if first[0] == LIT and not first[2] else None
+        bare = isinstance(first, Lit) and not first.quoted
+        self.plain = first.text if bare and len(parts) == 1 else None
+        self.assign = assigned_name(first.text) if bare else None
 
     def source(self) -> str:
-        return "".join(p[1] for p in self.parts)
+        """The word's parts' texts joined (literals unquoted)."""
+        return "".join(p.text for p in self.parts)
 
 
 class Heredoc:
+    """A here-document; its body is read at the end of the line that opened it."""
+
     __slots__ = ("body", "delim", "quoted", "strip", "word")
 
     def __init__(self, delim: str, strip: bool, quoted: bool) -> None:
@@ -91,6 +171,8 @@ class Heredoc:
 
 
 class Redir:
+    """A redirection: the operator, its target word, the here-document it opens."""
+
     __slots__ = ("fd", "feeds", "heredoc", "op", "target")
 
     def __init__(self, op: str, target: Word, heredoc: Heredoc | None, fd: str = "") -> None:
@@ -99,10 +181,12 @@ class Redir:
         self.heredoc = heredoc
         self.fd = fd  # the file descriptor number written before the operator, if any
         # does it put data (not a plain file) on the command's stdin?
-        self.feeds = op in ("<<", "<<-", "<<<") or (op == "<" and target.parts[0][0] == PSUB)
+        self.feeds = op in ("<<", "<<-", "<<<") or (op == "<" and isinstance(target.parts[0], ProcSubst))
 
 
 class Simple:
+    """A simple command: leading ``NAME=value`` words, the words, the redirections."""
+
     __slots__ = ("assigns", "redirs", "words")
 
     def __init__(self, assigns: list[Word], words: list[Word], redirs: list[Redir]) -> None:
@@ -112,13 +196,18 @@ class Simple:
 
 
 class AndOr:
-    __slots__ = ("items",)
+    """``a && b || c``: the commands, and the operator before each ("" before the first)."""
 
-    def __init__(self, items: list[tuple[str, Node]]) -> None:
-        self.items = items
+    __slots__ = ("cmds", "ops")
+
+    def __init__(self, ops: list[str], cmds: list[Node]) -> None:
+        self.ops = ops
+        self.cmds = cmds
 
 
 class Pipe:
+    """``a | b``."""
+
     __slots__ = ("cmds",)
 
     def __init__(self, cmds: list[Node]) -> None:
@@ -140,6 +229,8 @@ class Compound:
 
 
 class Func:
+    """A function definition (its body is analysed where it is defined)."""
+
     __slots__ = ("body", "name")
 
     def __init__(self, name: str, body: Node) -> None:

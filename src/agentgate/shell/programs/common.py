@@ -1,60 +1,67 @@
-"""Helpers the program families share: stdin and script operands of interpreters, inline
-code, package runners' tool names, global options before a subcommand."""
+"""Helpers the program families share: script operands of interpreters, inline code, shell text
+made of several words, package runners' tool names, global options before a subcommand."""
 
 from __future__ import annotations
 
 from ..context import Unclear
-from ..syntax import EXP, GLOB, PROC
+from ..options import reads_stdin
+from ..syntax import EXP, GLOB, PROC, Field
 
 TYPE_CHECKING = False  # not from typing: see agentgate.lean
 if TYPE_CHECKING:
     from ..context import Cx
     from ..options import Walker
-    from ..syntax import Field
-
 
 STDIN_PATHS = frozenset({"-", "/dev/stdin", "/dev/fd/0", "/proc/self/fd/0"})
 
 
-def reads_stdin(name: str, cx: Cx, an: Walker | None = None, kind: str = "") -> None:
-    """``name`` runs what its stdin holds. A here-document or here-string is read: as a script
-    (``kind`` "shell") or reported as code ("code"); other data on stdin is opaque."""
-    if cx.stdin:
-        if cx.feed is not None and an is not None and kind:
-            text, flag = cx.feed
-            if flag & EXP:
-                raise Unclear(f"the here-document fed to {name} is not literal")
-            if kind == "code":
-                an.add_opaque("code", f"{name} runs the here-document or here-string on its stdin as code", text, cx.via)
-                return
-            inner = cx.wrap(f"{name} <<", stdin=True, tail=False, pos=None)
-            inner.feed = None  # commands in it read the rest of the script
-            an.script(text, inner)
-            return
-        raise Unclear(f"input is piped or fed into {name}, which runs it as code")
-    if cx.tail:
-        raise Unclear(f"{name} would run code named by its input")
-
-
 def script_operand(name: str, word: Field, cx: Cx, always: bool = False,
-                    an: Walker | None = None, kind: str = "") -> None:
+                   an: Walker | None = None, kind: str = "") -> None:
     """Check the program file an interpreter runs; ``always``: stdin paths are opaque even
     when nothing is piped (``source /dev/stdin``)."""
-    t, f = word
-    if f & PROC:
+    if word.flags & PROC:
         raise Unclear(f"{name} runs code from a process substitution")
-    if t in STDIN_PATHS:
+    if word.text in STDIN_PATHS:
         if always:
             raise Unclear(f"{name} runs code read from stdin")
         reads_stdin(name, cx, an, kind)
-    elif t.startswith(("/dev/fd/", "/proc/self/fd/")):
+    elif word.text.startswith(("/dev/fd/", "/proc/self/fd/")):
         raise Unclear(f"{name} runs code from a file descriptor")
 
 
 def report_code(an: Walker, name: str, opt: str, word: Field, cx: Cx) -> None:
-    if word[1] & EXP:
+    """``word`` is code ``name`` runs inline (``python -c``, ``node -e``): reported as code."""
+    if word.flags & EXP:
         raise Unclear(f"{name} {opt}: the code is not literal")
-    an.add_opaque("code", f"{name} {opt} runs inline code", word[0], cx.via)
+    an.add_opaque("code", f"{name} {opt} runs inline code", word.text, cx.via)
+
+
+def joined(words: list[Field]) -> Field:
+    """The words joined by spaces, as the shell text a program runs (``ssh host cmd args``)."""
+    flags = 0
+    for w in words:
+        flags |= w.flags
+    return Field(" ".join(w.text for w in words), flags)
+
+
+def run_joined(an: Walker, words: list[Field], label: str, cx: Cx) -> None:
+    """Analyse the words, joined, as shell text (nothing when there are none)."""
+    if words:
+        text = joined(words)
+        an.shell_text(text.text, text.flags, label, cx)
+
+
+def split_words(w: Field, label: str, what: str) -> list[Field]:
+    """The words of a command string a program splits itself (a tmux or screen command, a git
+    alias), as ``shlex`` splits them; ``what`` names it in the errors."""
+    if w.flags & EXP:
+        raise Unclear(f"{label}: {what} is not literal")
+    import shlex
+
+    try:
+        return [Field(t) for t in shlex.split(w.text)]
+    except ValueError as exc:
+        raise Unclear(f"{label}: cannot split {what}: {exc}") from None
 
 
 def tool_name(word: str) -> str:
@@ -75,40 +82,33 @@ def tool_name(word: str) -> str:
 
 
 def run_tool(an: Walker, words: list[Field], i: int, label: str, cx: Cx) -> None:
+    """A package runner runs the tool ``words[i]`` (without its version) with the rest."""
     if i >= len(words):
         if cx.tail:
             raise Unclear(f"{label}: the tool to run comes from input")
         return
-    t, f = words[i]
-    if f & (EXP | GLOB):
-        raise Unclear(f"{label}: the tool name is not literal ({t})")
-    an.command([(tool_name(t), 0), *words[i + 1 :]], cx.wrap(label))
-
-
-def run_joined(an: Walker, words: list[Field], label: str, cx: Cx) -> None:
-    flag = 0
-    for _, f in words:
-        flag |= f
-    if words:
-        an.shell_text(" ".join(t for t, _ in words), flag, label, cx)
+    w = words[i]
+    if w.flags & (EXP | GLOB):
+        raise Unclear(f"{label}: the tool name is not literal ({w.text})")
+    an.command([Field(tool_name(w.text)), *words[i + 1 :]], cx.wrap(label))
 
 
 def skip_global(words: list[Field], value_opts: frozenset[str]) -> int:
     """Index of a CLI's subcommand after its global options (unknown ones are switches)."""
     i = 1
     while i < len(words):
-        t, f = words[i]
-        if f & EXP:
-            raise Unclear(f"an option or subcommand is not literal ({t})")
-        if t == "--":
+        w = words[i]
+        if w.flags & EXP:
+            raise Unclear(f"an option or subcommand is not literal ({w.text})")
+        if w.text == "--":
             return i + 1
-        if not t.startswith("-") or t == "-":
+        if not w.text.startswith("-") or w.text == "-":
             return i
-        i += 2 if t in value_opts else 1
+        i += 2 if w.text in value_opts else 1
     return i
 
 
 def renormalized(an: Walker, name: str, words: list[Field], i: int, cx: Cx) -> None:
     """Report ``name SUBCOMMAND ...`` without the global options in front."""
     if 1 < i < len(words):
-        an.command([(name, 0), *words[i:]], cx.wrap(f"{name} options"))
+        an.command([Field(name), *words[i:]], cx.wrap(f"{name} options"))

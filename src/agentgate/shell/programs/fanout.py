@@ -3,54 +3,61 @@
 from __future__ import annotations
 
 from ..context import INPUT_WORD, Unclear
-from ..options import opts, parse_opts
-from ..syntax import EXP
-from .common import reads_stdin
+from ..options import Opt, opts, parse_opts, reads_stdin
+from ..syntax import EXP, Field
+from .common import joined
 
 TYPE_CHECKING = False  # not from typing: see agentgate.lean
 if TYPE_CHECKING:
     from ..context import Cx
     from ..options import Handler, Walker
-    from ..syntax import Field
 
 
-_O_XARGS = opts("0prtxo", "aEdILnPs", optattached="eil",
-              lf="--null --interactive --no-run-if-empty --verbose --exit --open-tty --show-limits "
-                 "--help --version",
-              la="--arg-file --delimiter --max-args --max-procs --max-chars --process-slot-var",
-              lo="--eof --replace --max-lines")
+_XARGS = opts("0prtxo", "aEdILnPs", optattached="eil",
+               lf="--null --interactive --no-run-if-empty --verbose --exit --open-tty "
+                  "--show-limits --help --version",
+               la="--arg-file --delimiter --max-args --max-procs --max-chars --process-slot-var",
+               lo="--eof --replace --max-lines")
 
 
 def _h_xargs(an: Walker, name: str, words: list[Field], cx: Cx) -> None:
-    i, found = parse_opts(words, 1, _O_XARGS, name)
+    """``xargs [opts] CMD ARGS``: CMD gets words read at run time (INPUT_WORD), or has the
+    ``-I`` string replaced."""
+    i, found = parse_opts(words, 1, _XARGS, name)
     repl = None
-    for o, v, _f in found:
-        if o in ("-I", "--replace", "-i"):
-            repl = v or "{}"
-    rest = words[i:] or [("echo", 0)]
+    for o in found:
+        if o.name in ("-I", "--replace", "-i"):
+            repl = o.value or "{}"
+    rest = words[i:] or [Field("echo")]
     if repl is not None:
-        rest = [(t, f | EXP if repl in t else f) for t, f in rest]
+        rest = [_marked(w) if repl in w.text else w for w in rest]
     # xargs gives its command /dev/null as stdin and appends input words unless -I is used
     an.command(rest, cx.wrap(name, stdin=False, tail=repl is None))
+
+
+def _marked(w: Field) -> Field:
+    """``w`` holds a file name or input put in at run time."""
+    return Field(w.text, w.flags | EXP)
 
 
 _FIND_EXEC = frozenset({"-exec", "-execdir", "-ok", "-okdir"})
 
 
 def _h_find(an: Walker, name: str, words: list[Field], cx: Cx) -> None:
+    """``find ... -exec CMD {} ;`` (``+``, -execdir, -ok, -okdir)."""
     i, n = 1, len(words)
     while i < n:
-        t = words[i][0]
+        t = words[i].text
         if t not in _FIND_EXEC:
             i += 1
             continue
         j = i + 1
         while j < n:
-            w = words[j][0]
-            if w in (";", "\\;") or (w == "+" and words[j - 1][0] == "{}"):
+            w = words[j].text
+            if w in (";", "\\;") or (w == "+" and words[j - 1].text == "{}"):
                 break
             j += 1
-        cmd = [(w, f | EXP if "{}" in w else f) for w, f in words[i + 1 : j]]
+        cmd = [_marked(w) if "{}" in w.text else w for w in words[i + 1 : j]]
         if cmd:
             an.command(cmd, cx.wrap(f"{name} {t}", tail=False))
         i = j + 1
@@ -60,25 +67,27 @@ _FD_EXEC = frozenset({"-x", "--exec", "-X", "--exec-batch"})
 
 
 def _h_fd(an: Walker, name: str, words: list[Field], cx: Cx) -> None:
-    for i, (t, _f) in enumerate(words):
+    """``fd ... -x CMD ...`` (-X, --exec, --exec-batch); ``{}``, ``{/}``, ... are file names."""
+    for i, w in enumerate(words):
+        t = w.text
         if t in _FD_EXEC or t.startswith(("--exec=", "--exec-batch=")):
-            end = next((j for j in range(i + 1, len(words)) if words[j][0] in (";", "\\;")), len(words))
-            cmd = [(w, f | EXP if "{" in w and "}" in w else f) for w, f in words[i + 1 : end]]
+            end = next((j for j in range(i + 1, len(words)) if words[j].text in (";", "\\;")), len(words))
+            cmd = [_marked(x) if "{" in x.text and "}" in x.text else x for x in words[i + 1 : end]]
             if cmd:
                 an.command(cmd, cx.wrap(f"{name} {t}", tail=False))
 
 
-_O_PARALLEL = opts("0kqvtuXmeg", "jSadEILnNPsx", lenient=1,
-              lf="--keep-order --bar --progress --eta --verbose --dry-run --null --group --ungroup "
-                 "--line-buffer --tag --xargs --quote --halt-on-error --no-notice --will-cite "
-                 "--citation --shellquote --pipe --pipepart --jobs-stable --fg --bg --wait "
-                 "--semaphore",
-              la="--jobs --sshlogin --arg-file --delimiter --eof --replace --max-args "
-                 "--max-replace-args --max-lines --max-procs --max-chars --colsep --results "
-                 "--joblog --tmpdir --workdir --timeout --retries --delay --halt --env --block "
-                 "--id --semaphorename --semaphoretimeout --st --extensionreplace "
-                 "--basenamereplace --dirnamereplace --basenameextensionreplace --seqreplace "
-                 "--slotreplace")
+_PARALLEL = opts("0kqvtuXmeg", "jSadEILnNPsx", lenient=1,
+                    lf="--keep-order --bar --progress --eta --verbose --dry-run --null --group --ungroup "
+                    "--line-buffer --tag --xargs --quote --halt-on-error --no-notice --will-cite "
+                    "--citation --shellquote --pipe --pipepart --jobs-stable --fg --bg --wait "
+                    "--semaphore",
+                 la="--jobs --sshlogin --arg-file --delimiter --eof --replace --max-args "
+                    "--max-replace-args --max-lines --max-procs --max-chars --colsep --results "
+                    "--joblog --tmpdir --workdir --timeout --retries --delay --halt --env --block "
+                    "--id --semaphorename --semaphoretimeout --st --extensionreplace "
+                    "--basenamereplace --dirnamereplace --basenameextensionreplace --seqreplace "
+                    "--slotreplace")
 
 
 _PARALLEL_MULTI = frozenset({"-X", "-m", "--xargs", "-n", "--max-args", "-N", "--max-replace-args",
@@ -86,6 +95,9 @@ _PARALLEL_MULTI = frozenset({"-X", "-m", "--xargs", "-n", "--max-args", "-N", "-
 
 
 _PARALLEL_MAX_ARGS = 64  # ::: values analysed one by one; beyond that they count as unknown
+_PARALLEL_RENAMES = frozenset({"--extensionreplace", "--basenamereplace", "--dirnamereplace",
+                               "--basenameextensionreplace", "--seqreplace", "--slotreplace"})
+_SEPS = frozenset({":::", "::::", ":::+", "::::+"})
 
 
 def _parallel_marks(text: str, repl: str | None) -> bool:
@@ -107,59 +119,55 @@ def _parallel_marks(text: str, repl: str | None) -> bool:
 def _h_parallel(an: Walker, name: str, words: list[Field], cx: Cx) -> None:
     """GNU parallel (and sem): the command is shell text; each job appends one argument from
     every ::: group (or puts it where replacement strings such as {} stand)."""
-    i, found = parse_opts(words, 1, _O_PARALLEL, name)
-    seps = {":::", "::::", ":::+", "::::+"}
-    end = next((k for k in range(i, len(words)) if words[k][0] in seps), len(words))
-    cmd = words[i:end]
-    if cmd:
-        if "{" in cmd[0][0]:
-            raise Unclear(f"{name}: the command comes from its arguments")
-        flag = 0
-        for _, f in cmd:
-            flag |= f
-        text = " ".join(t for t, _ in cmd)
-        if name == "sem":
-            return an.shell_text(text, flag, name, cx)
-        repl = None
-        for o, v, _f in found:
-            if o in ("-I", "--replace"):
-                repl = v or "{}"
-            elif o in ("--extensionreplace", "--basenamereplace", "--dirnamereplace",
-                       "--basenameextensionreplace", "--seqreplace", "--slotreplace"):
-                raise Unclear(f"{name}: {o} makes the command text unknown")
-        if any(o in _PARALLEL_MULTI for o, _, _ in found):
-            values = None  # several arguments per job
-        elif end < len(words) and words[end][0] == ":::":
-            group = words[end + 1 :]
-            values = [t for t, f in group] if not any(t in seps or f & EXP for t, f in group) else None
-            if values is not None and len(values) > _PARALLEL_MAX_ARGS:
-                values = None
-        else:
-            values = None  # arguments from stdin, files or several groups
-        groups = max(1, sum(1 for t, _ in words[end:] if t in seps))
-        marked = _parallel_marks(text, repl)
-        if values is None:
-            jobs = [" ".join([f'"{INPUT_WORD}"'] * (1 if marked else groups))]
-        else:
-            import shlex
-
-            jobs = [shlex.quote(v) for v in values]  # parallel quotes what it substitutes
-        for val in jobs:
-            if not marked:
-                job = f"{text} {val}"
-            elif repl is not None:
-                job = text.replace(repl, val)
-            else:
-                job = _parallel_fill(text, val)
-            an.shell_text(job, flag, name, cx)
-        return
-    if end < len(words) and words[end][0] == ":::":
-        for t, f in words[end + 1 :]:
-            if t in seps:
+    i, found = parse_opts(words, 1, _PARALLEL, name)
+    end = next((k for k in range(i, len(words)) if words[k].text in _SEPS), len(words))
+    if i < end:
+        return _parallel_jobs(an, name, words, i, end, found, cx)
+    if end < len(words) and words[end].text == ":::":  # no command: each value is one
+        for w in words[end + 1 :]:
+            if w.text in _SEPS:
                 break
-            an.shell_text(t, f, name, cx)
+            an.shell_text(w.text, w.flags, name, cx)
         return
     reads_stdin(name, cx, an, "shell")
+
+
+def _parallel_jobs(an: Walker, name: str, words: list[Field], i: int, end: int, found: list[Opt],
+                   cx: Cx) -> None:
+    """Analyse the jobs of ``parallel CMD ... ::: values``: CMD with each value put in."""
+    if "{" in words[i].text:
+        raise Unclear(f"{name}: the command comes from its arguments")
+    cmd = joined(words[i:end])
+    if name == "sem":
+        return an.shell_text(cmd.text, cmd.flags, name, cx)
+    repl = None
+    for o in found:
+        if o.name in ("-I", "--replace"):
+            repl = o.value or "{}"
+        elif o.name in _PARALLEL_RENAMES:
+            raise Unclear(f"{name}: {o.name} makes the command text unknown")
+    marked = _parallel_marks(cmd.text, repl)
+    for val in _parallel_values(words, end, found, marked):
+        if not marked:
+            job = f"{cmd.text} {val}"
+        elif repl is not None:
+            job = cmd.text.replace(repl, val)
+        else:
+            job = _parallel_fill(cmd.text, val)
+        an.shell_text(job, cmd.flags, name, cx)
+
+
+def _parallel_values(words: list[Field], end: int, found: list[Opt], marked: bool) -> list[str]:
+    """What each job gets, as shell text: the values of one ``:::`` group when they are
+    literal and few; otherwise INPUT_WORD (once per group, or once where it is put in)."""
+    group = words[end + 1 :] if end < len(words) and words[end].text == ":::" else None
+    if (group is None or len(group) > _PARALLEL_MAX_ARGS or any(o.name in _PARALLEL_MULTI for o in found)
+            or any(w.text in _SEPS or w.flags & EXP for w in group)):
+        groups = max(1, sum(1 for w in words[end:] if w.text in _SEPS))
+        return [" ".join([f'"{INPUT_WORD}"'] * (1 if marked else groups))]
+    import shlex
+
+    return [shlex.quote(w.text) for w in group]  # parallel quotes what it substitutes
 
 
 def _parallel_fill(text: str, val: str) -> str:

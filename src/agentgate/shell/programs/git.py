@@ -4,37 +4,50 @@ from __future__ import annotations
 
 from ..context import Unclear
 from ..options import run
-from ..syntax import EXP, wordset
-from .common import renormalized, run_joined
+from ..syntax import EXP, Field, wordset
+from .common import renormalized, run_joined, split_words
 
 TYPE_CHECKING = False  # not from typing: see agentgate.lean
 if TYPE_CHECKING:
     from ..context import Cx
     from ..options import Handler, Walker
-    from ..syntax import Field
 
 
 _GIT_VALUE = wordset("-C -c --git-dir --work-tree --namespace --config-env --super-prefix "
-                       "--list-cmds --attr-source")
+                     "--list-cmds --attr-source")
 
 
 def _h_git(an: Walker, name: str, words: list[Field], cx: Cx) -> None:
-    aliases: dict[str, tuple[str, int]] = {}
+    """``git [global opts] SUB ...``: aliases given with ``-c alias.x=...``, configuration that
+    names programs, and the subcommands that run commands (_GIT_RUNS); with global options in
+    front the command is reported again without them."""
+    i, aliases = _git_globals(an, name, words, cx)
+    if i >= len(words):
+        return
+    sub = words[i].text
+    rest = words[i + 1 :]
+    alias = aliases.get(sub.lower())
+    if alias is not None:
+        return _git_alias(an, name, sub, alias, rest, cx)
+    if i > 1:
+        return renormalized(an, name, words, i, cx)  # analysed again without the options
+    runs = _GIT_RUNS.get(sub)
+    if runs is not None:
+        runs(an, name, rest, cx)
+
+
+def _git_globals(an: Walker, name: str, words: list[Field], cx: Cx) -> tuple[int, dict[str, Field]]:
+    """Read git's global options: the index of the subcommand, and the aliases they define."""
+    aliases: dict[str, Field] = {}
     i, n = 1, len(words)
     while i < n:
-        t, f = words[i]
-        if f & EXP:
+        w = words[i]
+        t = w.text
+        if w.flags & EXP:
             raise Unclear(f"{name}: an option or the subcommand is not literal ({t})")
         if t in _GIT_VALUE:
             if i + 1 < n:
-                v, g = words[i + 1]
-                key, _eq, val = v.partition("=")
-                if key.lower().startswith("alias."):
-                    if t == "--config-env" or g & EXP:
-                        raise Unclear(f"{name}: an alias is defined from the environment")
-                    aliases[key[6:].lower()] = (val, g)
-                elif t in ("-c", "--config-env"):
-                    _git_config(an, name, t, key, val, g | (EXP if t == "--config-env" else 0), cx)
+                _git_global_value(an, name, t, words[i + 1], aliases, cx)
             i += 2
             continue
         if t.startswith("--config-env="):
@@ -45,72 +58,93 @@ def _h_git(an: Walker, name: str, words: list[Field], cx: Cx) -> None:
         if not t.startswith("-"):
             break
         i += 1
-    if i >= n:
-        return
-    sub = words[i][0]
-    rest = words[i + 1 :]
-    if i > 1 and sub.lower() not in aliases:
-        return renormalized(an, name, words, i, cx)  # analysed again without the options
-    if sub.lower() in aliases:
-        val, g = aliases[sub.lower()]
-        if val.startswith("!"):
-            code = val[1:] + (' "$@"' if rest else "")
-            return an.shell_text(code, g, f"{name} alias {sub}", cx, ((val[1:], 0), *rest), cx.tail)
-        import shlex
+    return i, aliases
 
-        try:
-            expansion = [(w, 0) for w in shlex.split(val)]
-        except ValueError as exc:
-            raise Unclear(f"{name}: cannot split alias {sub}: {exc}") from None
-        return an.command([(name, 0), *expansion, *rest], cx.wrap(f"{name} alias {sub}"))
-    if sub == "submodule":
-        for k, (t, _f) in enumerate(rest):
-            if t == "foreach":
-                tail = [w for w in rest[k + 1 :] if w[0] not in ("--recursive", "-q", "--quiet")]
-                return run_joined(an, tail, f"{name} submodule foreach", cx)
-    elif sub == "rebase":
-        for k, (t, f) in enumerate(rest):
-            if t in ("-x", "--exec") and k + 1 < len(rest):
-                an.shell_text(rest[k + 1][0], rest[k + 1][1], f"{name} rebase --exec", cx)
-            elif t.startswith("--exec="):
-                an.shell_text(t[7:], f, f"{name} rebase --exec", cx)
-            elif t.startswith("-x") and len(t) > 2:
-                an.shell_text(t[2:], f, f"{name} rebase --exec", cx)
-    elif sub == "bisect" and rest and rest[0][0] == "run":
+
+def _git_global_value(an: Walker, name: str, opt: str, v: Field, aliases: dict[str, Field],
+                      cx: Cx) -> None:
+    """``-c key=value`` / ``--config-env key=VAR``: an alias, or configuration naming a program."""
+    key, _eq, val = v.text.partition("=")
+    if key.lower().startswith("alias."):
+        if opt == "--config-env" or v.flags & EXP:
+            raise Unclear(f"{name}: an alias is defined from the environment")
+        aliases[key[6:].lower()] = Field(val, v.flags)
+    elif opt in ("-c", "--config-env"):
+        _git_config(an, name, opt, key, val, v.flags | (EXP if opt == "--config-env" else 0), cx)
+
+
+def _git_alias(an: Walker, name: str, sub: str, alias: Field, rest: list[Field], cx: Cx) -> None:
+    """``git -c alias.x='!cmd' x ARGS`` runs shell text (ARGS as "$@"); other aliases are git."""
+    val = alias.text
+    if val.startswith("!"):
+        code = val[1:] + (' "$@"' if rest else "")
+        return an.shell_text(code, alias.flags, f"{name} alias {sub}", cx, (Field(val[1:]), *rest),
+                             cx.tail)
+    expansion = split_words(Field(val), name, f"alias {sub}")
+    an.command([Field(name), *expansion, *rest], cx.wrap(f"{name} alias {sub}"))
+
+
+def _git_submodule(an: Walker, name: str, rest: list[Field], cx: Cx) -> None:
+    """``git submodule foreach TEXT``."""
+    for k, w in enumerate(rest):
+        if w.text == "foreach":
+            tail = [x for x in rest[k + 1 :] if x.text not in ("--recursive", "-q", "--quiet")]
+            return run_joined(an, tail, f"{name} submodule foreach", cx)
+
+
+def _git_rebase(an: Walker, name: str, rest: list[Field], cx: Cx) -> None:
+    """``git rebase -x|--exec TEXT``."""
+    label = f"{name} rebase --exec"
+    for k, w in enumerate(rest):
+        t = w.text
+        if t in ("-x", "--exec") and k + 1 < len(rest):
+            an.shell_text(rest[k + 1].text, rest[k + 1].flags, label, cx)
+        elif t.startswith("--exec="):
+            an.shell_text(t[7:], w.flags, label, cx)
+        elif t.startswith("-x") and len(t) > 2:
+            an.shell_text(t[2:], w.flags, label, cx)
+
+
+def _git_bisect(an: Walker, name: str, rest: list[Field], cx: Cx) -> None:
+    """``git bisect run CMD ...``."""
+    if rest and rest[0].text == "run":
         run(an, rest, 1, f"{name} bisect run", cx)
-    elif sub == "config":  # a program set now runs with later git commands
-        ops: list[Field] = []
-        k = 0
-        while k < len(rest):
-            t, f = rest[k]
-            if t.startswith(("--get", "--unset", "--rename", "--remove")) or t in ("-l", "--list", "-e", "--edit"):
-                return
-            if t in ("-f", "--file", "--blob", "--type", "--default", "--comment", "--value"):
-                k += 2
-                continue
-            if not t.startswith("-"):
-                ops.append((t, f))
-            k += 1
-        if ops and ops[0][0] in ("set", "add"):
-            ops = ops[1:]
-        elif ops and ops[0][0] in ("get", "unset", "list", "edit", "rename-section", "remove-section"):
+
+
+_CONFIG_READS = ("--get", "--unset", "--rename", "--remove")
+_CONFIG_VALUE = frozenset({"-f", "--file", "--blob", "--type", "--default", "--comment", "--value"})
+
+
+def _git_config_command(an: Walker, name: str, rest: list[Field], cx: Cx) -> None:
+    """``git config [set|add] KEY VALUE``: a program set now runs with later git commands."""
+    ops: list[Field] = []
+    k = 0
+    while k < len(rest):
+        t = rest[k].text
+        if t.startswith(_CONFIG_READS) or t in ("-l", "--list", "-e", "--edit"):
             return
-        if len(ops) >= 2:
-            _git_config(an, name, "config", ops[0][0], ops[1][0], ops[1][1], cx)
+        if t in _CONFIG_VALUE:
+            k += 2
+            continue
+        if not t.startswith("-"):
+            ops.append(rest[k])
+        k += 1
+    if ops and ops[0].text in ("set", "add"):
+        ops = ops[1:]
+    elif ops and ops[0].text in ("get", "unset", "list", "edit", "rename-section", "remove-section"):
+        return
+    if len(ops) >= 2:
+        _git_config(an, name, "config", ops[0].text, ops[1].text, ops[1].flags, cx)
 
 
 _GIT_CMD_KEYS = wordset("core.sshcommand core.pager core.editor sequence.editor diff.external "
-                     "core.askpass core.fsmonitor core.alternaterefscommand gpg.program "
-                     "interactive.difffilter core.gitproxy web.browser uploadpack.packobjectshook")
-
-
+                        "core.askpass core.fsmonitor core.alternaterefscommand gpg.program "
+                        "interactive.difffilter core.gitproxy web.browser uploadpack.packobjectshook")
 _GIT_CMD_SUBKEYS = frozenset({("diff", "command"), ("diff", "textconv"), ("filter", "clean"),
                               ("filter", "smudge"), ("filter", "process"), ("merge", "driver"),
                               ("gpg", "program"), ("difftool", "cmd"), ("mergetool", "cmd"),
                               ("browser", "cmd"), ("remote", "uploadpack"),
                               ("remote", "receivepack")})
-
-
 _BOOLISH = wordset("true false yes no on off 1 0")
 
 
@@ -140,6 +174,10 @@ def _git_config(an: Walker, name: str, opt: str, key: str, val: str, flag: int, 
         return
     an.shell_text(val, flag, label, cx)
 
+
+# the subcommands that run commands, given the words after them
+_GIT_RUNS = {"submodule": _git_submodule, "rebase": _git_rebase, "bisect": _git_bisect,
+             "config": _git_config_command}
 
 HANDLERS: dict[str, Handler] = {
     "git": _h_git,

@@ -115,51 +115,61 @@ def _sed_executes(s: str) -> bool:
 
 def _h_sed(an: Walker, name: str, words: list[Field], cx: Cx) -> None:
     """GNU sed's ``e`` command and ``s///e`` flag run shell commands nobody can see here."""
-    exprs: list[Field] = []
+    scripts = _sed_scripts(words)
+    if scripts is not None and any(_sed_executes(text) for text in scripts):
+        raise Unclear("sed e executes its input as a command")
+
+
+def _sed_scripts(words: list[Field]) -> list[str] | None:
+    """The scripts of a sed command: its ``-e`` values, or its first operand when there is no
+    ``-e`` or ``-f``; None with ``--sandbox`` (which refuses e, r and w)."""
+    exprs: list[str] = []
     operands: list[Field] = []
     has_file = False
     i, n = 1, len(words)
     while i < n:
-        t, f = words[i]
+        t = words[i].text
         if t == "--":
             operands.extend(words[i + 1 :])
             break
         if t.startswith("--"):
             key, eq, val = t.partition("=")
             if key == "--sandbox":
-                return  # e, r and w are refused
-            if key in ("--expression", "--file", "--line-length"):
-                if not eq and i + 1 < n:
-                    i += 1
-                    val, f = words[i]
-                if key == "--expression":
-                    exprs.append((val, f))
-                has_file = has_file or key == "--file"
+                return None
+            if key in ("--expression", "--file", "--line-length") and not eq and i + 1 < n:
+                i += 1
+                val = words[i].text
+            if key == "--expression":
+                exprs.append(val)
+            has_file = has_file or key == "--file"
             i += 1
-            continue
-        if len(t) >= 2 and t[0] == "-":
-            for j in range(1, len(t)):
-                ch = t[j]
-                if ch in "efl":
-                    arg: Field = (t[j + 1 :], f)
-                    if j + 1 == len(t) and i + 1 < n:
-                        i += 1
-                        arg = words[i]
-                    if ch == "e":
-                        exprs.append(arg)
-                    has_file = has_file or ch == "f"
-                    break
-                if ch == "i":
-                    break  # -i[SUFFIX]
+        elif len(t) >= 2 and t[0] == "-":
+            used, file = _sed_short(words, i, exprs)
+            has_file = has_file or file
+            i += used
+        else:
+            operands.append(words[i])
             i += 1
-            continue
-        operands.append(words[i])
-        i += 1
     if not exprs and not has_file and operands:
-        exprs.append(operands[0])
-    for text, _f in exprs:
-        if _sed_executes(text):
-            raise Unclear("sed e executes its input as a command")
+        exprs.append(operands[0].text)
+    return exprs
+
+
+def _sed_short(words: list[Field], i: int, exprs: list[str]) -> tuple[int, bool]:
+    """Read the short options in ``words[i]``: the words used, and whether ``-f`` was given."""
+    t = words[i].text
+    for j in range(1, len(t)):
+        ch = t[j]
+        if ch in "efl":
+            used, arg = 1, t[j + 1 :]
+            if j + 1 == len(t) and i + 1 < len(words):
+                used, arg = 2, words[i + 1].text
+            if ch == "e":
+                exprs.append(arg)
+            return used, ch == "f"
+        if ch == "i":
+            break  # -i[SUFFIX]
+    return 1, False
 
 
 HANDLERS: dict[str, Handler] = {

@@ -3,107 +3,113 @@
 from __future__ import annotations
 
 from ..context import Unclear
-from ..options import opts, parse_opts, run
-from ..syntax import EXP, PROC, wordset
-from .common import reads_stdin, script_operand
+from ..options import opts, parse_opts, reads_stdin, run, value
+from ..syntax import EXP, PROC, Field, wordset
+from .common import joined, script_operand
 
 TYPE_CHECKING = False  # not from typing: see agentgate.lean
 if TYPE_CHECKING:
     from ..context import Cx
     from ..options import Handler, Walker
-    from ..syntax import Field
-
-
 
 
 def _h_shell(an: Walker, name: str, words: list[Field], cx: Cx) -> None:
+    """``sh -c TEXT [ARG0 ARGS]`` (TEXT analysed with $0, $1, ... known), ``sh -s``/``sh``
+    (reads stdin), ``sh FILE`` (not read; stdin paths and fds are opaque)."""
+    read = _shell_options(an, name, words, cx)
+    if read is None:
+        return  # fish --command=TEXT, analysed
+    i, cmd, stdin_mode = read
+    rest = words[i:]
+    if cmd:
+        if rest:
+            pos = tuple(rest[1:]) if len(rest) > 1 else (Field(name),)
+            an.shell_text(rest[0].text, rest[0].flags, f"{name} -c", cx, pos, cx.tail)
+        elif cx.tail:
+            raise Unclear(f"{name} -c: the shell code comes from input")
+    elif stdin_mode or not rest:
+        reads_stdin(name, cx, an, "shell")
+    else:
+        script_operand(name, rest[0], cx, an=an, kind="shell")
+
+
+def _shell_options(an: Walker, name: str, words: list[Field], cx: Cx) -> tuple[int, bool, bool] | None:
+    """Read a shell's options: the index of its first operand, and whether -c and -s were
+    given; None when ``--command=TEXT`` (fish) said it all."""
     i, n = 1, len(words)
     cmd = stdin_mode = False
     while i < n:
-        t, f = words[i]
-        if f & EXP:
+        w = words[i]
+        t = w.text
+        if w.flags & EXP:
             if cmd:
-                break  # the shell code itself; checked below
-            if f & PROC:
+                break  # the shell code itself; checked by the caller
+            if w.flags & PROC:
                 raise Unclear(f"{name} runs code from a process substitution")
             raise Unclear(f"{name}: an option or the script is not literal ({t})")
         if t in ("--", "-"):
-            i += 1
-            break
+            return i + 1, cmd, stdin_mode
         if len(t) < 2 or t[0] not in "-+":
             break
         if t.startswith("--"):
             key, eq, val = t.partition("=")
-            if key in ("--command", "--init-command"):  # fish
-                if eq:
-                    an.shell_text(val, f, f"{name} -c", cx)
-                    if key == "--command":
-                        return
-                else:
-                    cmd = True
-            elif key in ("--rcfile", "--init-file") and not eq:
-                i += 1
-            i += 1
+            if key in ("--command", "--init-command") and eq:  # fish
+                an.shell_text(val, w.flags, f"{name} -c", cx)
+                if key == "--command":
+                    return None
+            cmd = cmd or (key in ("--command", "--init-command") and not eq)
+            i += 2 if key in ("--rcfile", "--init-file") and not eq else 1
             continue
-        nargs = 0
+        nargs = 0  # -o NAME, -O NAME, fish's -C TEXT take the next words
         for ch in t[1:]:
-            if ch == "c":
-                cmd = True
-            elif ch == "s":
-                stdin_mode = True
-            elif ch in "oO" or (ch == "C" and name == "fish"):
+            cmd = cmd or ch == "c"
+            stdin_mode = stdin_mode or ch == "s"
+            if ch in "oO" or (ch == "C" and name == "fish"):
                 if ch == "C" and i + nargs + 1 < n:
-                    w = words[i + nargs + 1]
-                    an.shell_text(w[0], w[1], f"{name} -C", cx)
+                    text = words[i + nargs + 1]
+                    an.shell_text(text.text, text.flags, f"{name} -C", cx)
                 nargs += 1
         i += 1 + nargs
-    rest = words[i:]
-    if cmd:
-        if not rest:
-            if cx.tail:
-                raise Unclear(f"{name} -c: the shell code comes from input")
-            return
-        pos = tuple(rest[1:]) if len(rest) > 1 else ((name, 0),)
-        an.shell_text(rest[0][0], rest[0][1], f"{name} -c", cx, pos, cx.tail)
-        return
-    if stdin_mode or not rest:
-        reads_stdin(name, cx, an, "shell")
-        return
-    script_operand(name, rest[0], cx, an=an, kind="shell")
+    return i, cmd, stdin_mode
 
 
 def _h_source(an: Walker, name: str, words: list[Field], cx: Cx) -> None:
-    i = 2 if len(words) > 2 and words[1][0] == "--" else 1
+    """``source FILE`` (not read; stdin and fds are opaque)."""
+    i = 2 if len(words) > 2 and words[1].text == "--" else 1
     if i < len(words):
         script_operand(name, words[i], cx, always=True)
 
 
 def _h_eval(an: Walker, name: str, words: list[Field], cx: Cx) -> None:
-    rest = words[2:] if len(words) > 1 and words[1][0] == "--" else words[1:]
+    """``eval WORDS``: the words joined are a script."""
+    rest = words[2:] if len(words) > 1 and words[1].text == "--" else words[1:]
     if not rest:
         return
-    for t, f in rest:
-        if f & (EXP | PROC):
-            raise Unclear(f"eval of a string that is not literal ({t})")
-    an.script(" ".join(t for t, _ in rest), cx.wrap("eval", tail=False))
+    for w in rest:
+        if w.flags & (EXP | PROC):
+            raise Unclear(f"eval of a string that is not literal ({w.text})")
+    an.script(joined(rest).text, cx.wrap("eval", tail=False))
 
 
 def _h_trap(an: Walker, name: str, words: list[Field], cx: Cx) -> None:
-    ops = [w for w in words[1:] if not w[0].startswith("-")]
-    if len(ops) >= 2 and ops[0][0]:
-        an.shell_text(ops[0][0], ops[0][1], "trap", cx)
+    """``trap TEXT SIGNAL...``: TEXT runs later."""
+    ops = [w for w in words[1:] if not w.text.startswith("-")]
+    if len(ops) >= 2 and ops[0].text:
+        an.shell_text(ops[0].text, ops[0].flags, "trap", cx)
 
 
 def _h_alias(an: Walker, name: str, words: list[Field], cx: Cx) -> None:
-    for t, f in words[1:]:
-        key, eq, val = t.partition("=")
+    """``alias NAME=TEXT``: TEXT is checked now, and where NAME is used later."""
+    for w in words[1:]:
+        key, eq, val = w.text.partition("=")
         if eq and val:
-            an.shell_text(val, f, f"alias {key}", cx)
+            an.shell_text(val, w.flags, f"alias {key}", cx)
             an.aliases[key] = val  # later uses of `key` are checked as `val ...` too
 
 
 def _h_hash(an: Walker, name: str, words: list[Field], cx: Cx) -> None:
-    if any(t.startswith("-") and "p" in t for t, _ in words[1:]):
+    """``hash -p PATH NAME`` makes NAME run another program."""
+    if any(w.text.startswith("-") and "p" in w.text for w in words[1:]):
         raise Unclear("hash -p makes a command name run another program")
 
 
@@ -111,7 +117,7 @@ def _h_positional(an: Walker, name: str, words: list[Field], cx: Cx) -> None:
     """set/shift/declare inside sh -c with known arguments: substitution may be wrong after."""
     if cx.pos is None:
         return
-    args = [t for t, _ in words[1:]]
+    args = [w.text for w in words[1:]]
     if name == "shift":
         raise Unclear("shift changes the positional parameters")
     if name == "set":
@@ -127,25 +133,27 @@ def _h_positional(an: Walker, name: str, words: list[Field], cx: Cx) -> None:
         raise Unclear("changes IFS, so word splitting is unknown")
 
 
-_O_SCRIPT = opts("aefqkE", "cEomIOBT", optattached="t",
+_SCRIPT = opts("aefqkE", "cEomIOBT", optattached="t",
                lf="--append --return --flush --force --quiet --logging-format --echo",
                la="--command --echo --output-limit --log-in --log-out --log-io --log-timing "
                   "--logging-format", lo="--timing")
 
 
 def _h_script(an: Walker, name: str, words: list[Field], cx: Cx) -> None:
-    i, found = parse_opts(words, 1, _O_SCRIPT, name)
-    for o, v, f in found:
-        if o in ("-c", "--command"):
-            return an.shell_text(v, f, f"{name} -c", cx)
+    """``script -c TEXT``, BSD ``script FILE CMD...``; otherwise the user's shell reads stdin."""
+    i, found = parse_opts(words, 1, _SCRIPT, name)
+    text = value(found, "-c", "--command")
+    if text is not None:
+        return an.shell_text(text.value, text.flags, f"{name} -c", cx)
     if len(words) - i >= 2:  # BSD: script [file [command ...]]
         return run(an, words, i + 1, name, cx)
     reads_stdin(f"{name}'s shell", cx, an, "shell")
 
 
 def _h_at(an: Walker, name: str, words: list[Field], cx: Cx) -> None:
-    if not any(t == "-f" or t.startswith("-f") for t, _ in words[1:]):
-        if any(t in ("-l", "-r", "-d", "-c") for t, _ in words[1:]):
+    """``at TIME``/``batch`` run the script on stdin later (``-f FILE``: not read)."""
+    if not any(w.text.startswith("-f") for w in words[1:]):
+        if any(w.text in ("-l", "-r", "-d", "-c") for w in words[1:]):
             return
         reads_stdin(name, cx, an, "shell")
 

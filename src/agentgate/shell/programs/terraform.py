@@ -13,8 +13,9 @@ if TYPE_CHECKING:
 
 
 def _h_terraform(an: Walker, name: str, words: list[Field], cx: Cx) -> None:
+    """``terraform -chdir=x apply`` is also reported as ``terraform apply``."""
     i = 1
-    while i < len(words) and words[i][0].startswith("-") and not words[i][1] & EXP:
+    while i < len(words) and words[i].text.startswith("-") and not words[i].flags & EXP:
         i += 1
     renormalized(an, name, words, i, cx)
 
