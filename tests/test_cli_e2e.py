@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -57,6 +58,11 @@ def log_events(*filters: str) -> list[dict]:
     r = ag("log", "--json", *filters)
     assert r.returncode == 0, r.stderr
     return [json.loads(line) for line in r.stdout.splitlines()]
+
+
+def _seconds(iso: str) -> float:
+    assert TS_RE.match(iso), iso
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
 def stderr_json(stderr: str) -> dict:
@@ -123,7 +129,7 @@ def test_human_deny_blocks_repeats_with_the_reason(marker: Path) -> None:
         assert obj["deniedBy"] == "human"
     assert not marker.exists()
     assert pending_ids() == []
-    assert show(rid)["human_reason"] == "not on a Friday"
+    assert show(rid)["humanReason"] == "not on a Friday"
     assert len(log_events("--event", "human_denied", "--id", rid)) == 1
 
 
@@ -236,8 +242,8 @@ def test_expiry_of_pending_requests_grants_and_denials(
     denied = block("deployer", "denied", "--prod")
     assert ag("deny", denied, "--reason", "later").returncode == 0
     g, s = show(grant), show(short)
-    assert g["expires_at"] - g["decided_at"] == pytest.approx(2)
-    assert s["expires_at"] - s["decided_at"] == pytest.approx(1)
+    assert _seconds(g["expiresAt"]) - _seconds(g["decidedAt"]) == pytest.approx(2)
+    assert _seconds(s["expiresAt"]) - _seconds(s["decidedAt"]) == pytest.approx(1)
     waiting = block("deployer", "waiting", "--prod")
     created = time.monotonic()
     assert pending_ids() == [waiting]

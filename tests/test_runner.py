@@ -142,3 +142,52 @@ def test_unusable_program_names_are_not_found(program: str) -> None:
 
     res = run([program, "x"])
     assert res.exit_code == 127 and res.error and "command not found" in res.error
+
+
+# --------------------------------------------------------------------------- startable
+
+
+def _script(path: Path, mode: int = 0o755) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("#!/bin/sh\nexit 0\n")
+    path.chmod(mode)
+    return path
+
+
+def test_startable_looks_programs_up_as_the_start_does(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """startable() answers what run() (posix_spawnp, which searches our own PATH) would do,
+    without starting anything."""
+    from agentgate.runner import startable
+
+    monkeypatch.chdir(tmp_path)
+    _script(tmp_path / "a" / "prog", 0o644)  # found first, but not executable: skipped
+    _script(tmp_path / "b" / "prog")
+    (tmp_path / "c" / "dir").mkdir(parents=True)
+    a_then_b = f"{tmp_path / 'a'}{os.pathsep}{tmp_path / 'b'}"
+    assert startable("prog", a_then_b) is None
+    monkeypatch.setenv("PATH", a_then_b)
+    assert startable("prog") is None
+    assert runner.run(["prog"]).exit_code == 0  # and it does start
+    monkeypatch.setenv("PATH", str(tmp_path / "a"))
+    only_a = startable("prog")
+    assert only_a is not None and only_a.exit_code == 126
+    assert runner.run(["prog"]).exit_code == 126
+    assert startable("prog", "c") == runner.RunResult(127, "command not found: prog")
+    dir_result = startable("dir", "c")
+    assert dir_result is not None and dir_result.exit_code == 126  # a directory
+    assert startable("prog", "b") is None  # a relative entry, from the cwd
+    no_cwd = startable("prog", f"{tmp_path / 'a'}{os.pathsep}")
+    assert no_cwd is not None and no_cwd.exit_code == 126
+    _script(tmp_path / "prog")
+    assert startable("prog", f"{tmp_path / 'a'}{os.pathsep}") is None  # "" is the cwd
+    assert startable("./prog", "") is None and startable("b/prog", "") is None
+    in_a = startable(str(tmp_path / "a" / "prog"))
+    assert in_a is not None and in_a.exit_code == 126
+    monkeypatch.delenv("PATH")
+    assert startable("sh") is None  # no PATH: the default search path
+    monkeypatch.undo()
+    for name in ("", "a\x00b", "no-such-program-agentgate-test"):
+        res = startable(name)
+        assert res is not None and res.exit_code == 127
+        assert res.exit_code == runner.run([name]).exit_code

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from .errors import StateError
 from .faults import fault
+from .jsontext import AUDIT_SUFFIX, dumps_bytes
 from .lean import Record, sha256_hex
 
 TYPE_CHECKING = False  # not from typing: see agentgate.lean
@@ -66,7 +67,9 @@ def parse_line(raw: bytes) -> Any:
 
 
 def _dumps(event: dict[str, Any]) -> bytes:
-    return json.dumps(event, separators=(",", ":"), ensure_ascii=False, sort_keys=False).encode("utf-8", "surrogateescape")
+    """One line, always valid UTF-8: a value holding bytes that are not UTF-8 shows them as
+    U+FFFD and gets an exact ``<key>_base64`` companion (see agentgate.jsontext)."""
+    return dumps_bytes(event, AUDIT_SUFFIX, separators=(",", ":"))
 
 
 class Tail(Record):

@@ -16,11 +16,14 @@ from typing import Annotated
 
 import typer
 
+from .entry import AGENT, JSON, POLICY
 from .errors import EXIT_CONFIG, AgentgateError, UsageError
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON object on stdout.")]
-AgentOpt = Annotated[str | None, typer.Option(
-    "--agent", metavar="NAME", help="Who is asking (else $AGENTGATE_AGENT).")]
+# agentgate's own options, as entry.py defines them for the fast paths and cli.py
+JsonOpt = Annotated[bool, typer.Option(JSON.name, help=JSON.help)]
+AgentOpt = Annotated[str | None, typer.Option(AGENT.name, metavar=AGENT.metavar, help=AGENT.help)]
+PolicyOpt = Annotated[list[str] | None, typer.Option(POLICY.name, metavar=POLICY.metavar,
+                                                     help=POLICY.help)]
 
 _LABELS = {"claude-code": "Claude Code's PreToolUse", "codex": "Codex's PreToolUse",
            "cursor": "Cursor's beforeShellExecution", "gemini": "Gemini CLI's BeforeTool"}
@@ -37,8 +40,8 @@ def _answer_hook(agent: str) -> None:
     raise typer.Exit(hook_command(agent, _state["policy"]))
 
 
-def _hook_command(agent: str) -> Callable[[], None]:
-    def command() -> None:
+def _hook_command(agent: str) -> Callable[..., None]:
+    def command(policy: PolicyOpt = None) -> None:
         _answer_hook(agent)
 
     command.__doc__ = (f"Answer {_LABELS[agent]} hook: the hook JSON on stdin, the decision on "
@@ -86,7 +89,7 @@ def hook_install(
 # --------------------------------------------------------------------------- mcp, verify
 
 
-def mcp(agent: AgentOpt = None) -> None:
+def mcp(agent: AgentOpt = None, policy: PolicyOpt = None) -> None:
     """Serve the gate over MCP on stdio: run_command, verify_action, approval_status."""
     from .cli import _gate
 
@@ -107,6 +110,7 @@ def verify(
         metavar="[RESOURCE]", help="e.g. vercel.com")] = None,
     json_: JsonOpt = False,
     agent: AgentOpt = None,
+    policy: PolicyOpt = None,
 ) -> None:
     """Checkpoint an action without running anything: exit 0 allowed, 75 approval required, 77 denied.
 
@@ -131,13 +135,13 @@ def verify(
 
 def register(app: typer.Typer) -> None:
     """Add ``hook`` (with ``hook install``), ``mcp`` and ``verify`` to the agentgate app."""
-    from .cli import handled
+    from .cli import Command, Group, handled
 
-    hook_app = typer.Typer(help="Answer an agent's pre-tool hook, or install one.",
+    hook_app = typer.Typer(cls=Group, help="Answer an agent's pre-tool hook, or install one.",
                            no_args_is_help=True)
     for agent in _LABELS:
-        hook_app.command(agent)(_hook_command(agent))
-    hook_app.command("install")(handled(hook_install))
+        hook_app.command(agent, cls=Command)(handled(_hook_command(agent)))
+    hook_app.command("install", cls=Command)(handled(hook_install))
     app.add_typer(hook_app, name="hook")
-    app.command("mcp")(handled(mcp))
-    app.command("verify")(handled(verify))
+    app.command("mcp", cls=Command)(handled(mcp))
+    app.command("verify", cls=Command)(handled(verify))

@@ -1,18 +1,49 @@
-"""The console-script entry point, with a typer-free fast path for `agentgate run`.
+"""The console-script entry point, with typer-free fast paths for `agentgate run` and `hook`.
 
-`run` is on every gated command's path, so its start-up cost matters: this module parses the plain
-`agentgate [--policy P] run [--json] [--agent NAME] [--] CMD...` form itself and imports only the
-gate. Anything else (help, other commands, unusual spellings) goes to the typer app in cli.py.
+`run` is on every gated command's path, so its start-up cost matters: this module parses the
+plain `agentgate [--policy P] run [--json] [--agent NAME] [--policy P] [--] CMD...` form itself
+and imports only the gate. Anything else (help, other commands, unusual spellings) goes to the
+typer app in cli.py.
+
+agentgate's own options are defined once, in the tables below; the fast paths parse them and
+cli.py declares its typer options from them, so a spelling means the same wherever it is read.
+The fast path hands anything it does not know to typer, which refuses an unknown option (exit 2)
+instead of running it as the command.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Sequence
 
+from .errors import AgentgateError, CannotStart, UsageError
+from .jsontext import dumps
+from .lean import Record
+
+TYPE_CHECKING = False  # not from typing: see agentgate.lean
+if TYPE_CHECKING:
+    from typing import TextIO
+
 EXIT_INTERNAL = 70
+
+
+class Opt(Record):
+    """One of agentgate's own options: ``metavar`` None for a flag."""
+
+    name: str
+    metavar: str | None
+    help: str
+
+
+POLICY = Opt("--policy", "PATH", "Policy file to use (else $AGENTGATE_POLICY, the user policy, "
+                                 "the embedded default). Give it once, before or after the command name.")
+JSON = Opt("--json", None, "Print the result as JSON on stdout (errors too).")
+AGENT = Opt("--agent", "NAME", "Who is asking (else $AGENTGATE_AGENT, else 'unknown').")
+RUN_OPTIONS = (JSON, AGENT, POLICY)  # `agentgate run`; typer's `run` declares exactly these
+HOOK_OPTIONS = (POLICY,)  # `agentgate hook AGENT`
+GLOBAL_OPTIONS = (POLICY,)  # before the command name (plus typer's --version and -h/--help)
+HELP_NAMES = ("-h", "--help")
 
 
 def want_json(flag: bool) -> bool:
@@ -24,20 +55,21 @@ def err(text: str) -> None:
     sys.stderr.flush()
 
 
-def emit_json(obj: object) -> None:
-    text = json.dumps(obj, ensure_ascii=False)
+def emit_json(obj: object, stream: TextIO | None = None) -> None:
+    """One JSON document and a newline on ``stream`` (stdout): always valid JSON, in any locale
+    (undecodable bytes as agentgate.jsontext says; ``\\u`` escapes if the stream is not UTF-8)."""
+    out = sys.stdout if stream is None else stream
+    text = dumps(obj)
     try:
-        text.encode(sys.stdout.encoding or "utf-8", sys.stdout.errors or "strict")
-    except (UnicodeEncodeError, LookupError):  # e.g. argv bytes that are not UTF-8
-        text = json.dumps(obj)
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
+        text.encode(getattr(out, "encoding", None) or "utf-8")
+    except (UnicodeEncodeError, LookupError):
+        text = dumps(obj, ensure_ascii=True)
+    out.write(text + "\n")
+    out.flush()
 
 
 def report_error(e: Exception, as_json: bool) -> int:
     """One stderr line (plus a hint), a JSON error object under --json; returns the exit code."""
-    from .errors import AgentgateError
-
     assert isinstance(e, AgentgateError)
     msg = f"agentgate: error: {e.message}"
     if e.hint:
@@ -48,11 +80,17 @@ def report_error(e: Exception, as_json: bool) -> int:
     return e.exit_code
 
 
+def _cannot_start(program: str) -> AgentgateError | None:
+    from .runner import startable
+
+    res = startable(program)
+    return None if res is None else CannotStart(str(res.error), exit_code=res.exit_code)
+
+
 def run_command(cmd: Sequence[str], *, policy: str | None, as_json: bool, agent: str | None) -> int:
     """`agentgate run`: decide, record, run if allowed; return the exit code."""
     from pathlib import Path
 
-    from .errors import AgentgateError, UsageError
     from .gate import GATED_ENV, Subject, open_gate, record_blocked
     from .paths import StatePaths
     from .runner import run as run_child
@@ -62,7 +100,7 @@ def run_command(cmd: Sequence[str], *, policy: str | None, as_json: bool, agent:
     try:
         paths = StatePaths.default()
         if not cmd:
-            raise UsageError("no command given", "usage: agentgate run [--json] [--agent NAME] -- CMD [ARG...]")
+            raise UsageError("no command given", "usage: agentgate run [OPTIONS] -- CMD [ARG...]")
         try:
             cwd = Path(os.getcwd()).resolve()
         except OSError as e:
@@ -73,7 +111,8 @@ def run_command(cmd: Sequence[str], *, policy: str | None, as_json: bool, agent:
         except AgentgateError as e:
             record_blocked(paths, subject, agent_name, e)
             raise
-        outcome = gate.authorize(subject, agent_name)
+        outcome = gate.authorize(subject, agent_name,
+                                 startable=lambda: _cannot_start(cmd[0]))
     except AgentgateError as e:
         return report_error(e, as_json)
     if not outcome.allowed:
@@ -84,7 +123,7 @@ def run_command(cmd: Sequence[str], *, policy: str | None, as_json: bool, agent:
     if outcome.via_grant:
         err(f"agentgate: allowed once by approved grant {outcome.approval_id}")
     if as_json:  # stdout belongs to the command: the decision goes to stderr
-        err(json.dumps(outcome.to_dict(), ensure_ascii=False))
+        emit_json(outcome.to_dict(), sys.stderr)
     env = dict(os.environ)
     env[GATED_ENV] = "1"
     result = run_child(list(cmd), env)
@@ -98,40 +137,85 @@ def run_command(cmd: Sequence[str], *, policy: str | None, as_json: bool, agent:
     return result.exit_code
 
 
-def parse_fast_run(argv: Sequence[str]) -> tuple[str | None, bool, str | None, list[str]] | None:
-    """(policy, json, agent, cmd) for the plain `run` form, else None (typer handles it)."""
-    i, n = 0, len(argv)
-    policy: str | None = None
-    if i < n and argv[i].startswith("--policy"):
-        if argv[i] == "--policy" and i + 1 < n:
-            policy, i = argv[i + 1], i + 2
-        elif argv[i].startswith("--policy="):
-            policy, i = argv[i][len("--policy="):], i + 1
-        else:
-            return None
-    if i >= n or argv[i] != "run":
-        return None
-    i += 1
-    as_json, agent = False, None
+# --------------------------------------------------------------------------- fast parsing
+
+
+class Parsed(Record):
+    """What a fast path read: option values by name (a flag is True), and where it stopped."""
+
+    values: dict[str, str | bool]
+    stop: int
+
+
+def parse_options(argv: Sequence[str], i: int, specs: Sequence[Opt], *,
+                  until_dash: bool = True) -> Parsed | None:
+    """Read ``specs`` options from ``argv[i:]`` as click does (``--opt V``, ``--opt=V``, flags),
+    up to the first word that is not an option (or past ``--`` when ``until_dash``). None for
+    anything else (an unknown option, a missing or empty value, an option given twice): typer
+    then answers, with the same grammar and its usage errors."""
+    by_name = {o.name: o for o in specs}
+    values: dict[str, str | bool] = {}
+    n = len(argv)
     while i < n:
         a = argv[i]
-        if a == "--":
-            i += 1
+        if a == "--" and until_dash:
+            return Parsed(values, i + 1)
+        if not a.startswith("-") or a == "-":
             break
-        if a == "--json":
-            as_json, i = True, i + 1
-        elif a == "--agent" and i + 1 < n:
-            agent, i = argv[i + 1], i + 2
-        elif a.startswith("--agent="):
-            agent, i = a[len("--agent="):], i + 1
-        elif a.startswith("-"):
-            return None  # --help and anything unexpected: let typer answer
+        name, eq, inline = a.partition("=")
+        opt = by_name.get(name)
+        if opt is None or name in values:
+            return None
+        if opt.metavar is None:
+            if eq:
+                return None
+            values[name], i = True, i + 1
+            continue
+        if eq:
+            value, i = inline, i + 1
+        elif i + 1 < n:
+            value, i = argv[i + 1], i + 2
         else:
-            break
-    cmd = list(argv[i:])
-    if not cmd:
+            return None
+        if not value:
+            return None
+        values[name] = value
+    return Parsed(values, i)
+
+
+def _global_policy(argv: Sequence[str]) -> Parsed | None:
+    """The global options before the command name."""
+    return parse_options(argv, 0, GLOBAL_OPTIONS, until_dash=False)
+
+
+def _policies(*found: Parsed) -> list[str]:
+    """Every --policy value given, before and after the command name (more than one is a
+    usage error, which typer reports)."""
+    return [str(p.values[POLICY.name]) for p in found if POLICY.name in p.values]
+
+
+class FastRun(Record):
+    policy: str | None
+    as_json: bool
+    agent: str | None
+    cmd: list[str]
+
+
+def parse_fast_run(argv: Sequence[str]) -> FastRun | None:
+    """The plain `run` form, else None (typer handles it, and its errors)."""
+    head = _global_policy(argv)
+    if head is None or head.stop >= len(argv) or argv[head.stop] != "run":
         return None
-    return policy, as_json, agent, cmd
+    opts = parse_options(argv, head.stop + 1, RUN_OPTIONS)
+    if opts is None:
+        return None
+    policies = _policies(head, opts)
+    cmd = list(argv[opts.stop:])
+    if len(policies) > 1 or not cmd:
+        return None
+    agent = opts.values.get(AGENT.name)
+    return FastRun(policies[0] if policies else None, bool(opts.values.get(JSON.name)),
+                   agent if isinstance(agent, str) else None, cmd)
 
 
 HOOK_AGENTS = ("claude-code", "codex", "cursor", "gemini")
@@ -170,31 +254,44 @@ def hook_command(agent: str, policy: str | None) -> int:
     return code
 
 
-def parse_fast_hook(argv: Sequence[str]) -> tuple[str | None, str] | None:
-    """(policy, agent) for exactly `agentgate [--policy P] hook AGENT`, else None."""
-    policy: str | None = None
-    rest = list(argv)
-    if len(rest) >= 2 and rest[0] == "--policy":
-        policy, rest = rest[1], rest[2:]
-    elif rest and rest[0].startswith("--policy="):
-        policy, rest = rest[0][len("--policy="):], rest[1:]
-    if len(rest) == 2 and rest[0] == "hook" and rest[1] in HOOK_AGENTS:
-        return policy, rest[1]
-    return None
+class FastHook(Record):
+    policy: str | None
+    agent: str
+
+
+def parse_fast_hook(argv: Sequence[str]) -> FastHook | None:
+    """`agentgate [--policy P] hook AGENT [--policy P]`, else None."""
+    head = _global_policy(argv)
+    if head is None or argv[head.stop:head.stop + 1] != ["hook"]:
+        return None
+    i = head.stop + 1
+    if i >= len(argv) or argv[i] not in HOOK_AGENTS:
+        return None
+    opts = parse_options(argv, i + 1, HOOK_OPTIONS, until_dash=False)
+    if opts is None or opts.stop != len(argv):
+        return None
+    policies = _policies(head, opts)
+    if len(policies) > 1:
+        return None
+    return FastHook(policies[0] if policies else None, argv[i])
+
+
+# --------------------------------------------------------------------------- main
 
 
 def main() -> None:
+    argv = sys.argv[1:]
     try:
-        hook = parse_fast_hook(sys.argv[1:])
+        hook = parse_fast_hook(argv)
         if hook is not None:
-            sys.exit(hook_command(hook[1], hook[0]))
-        fast = parse_fast_run(sys.argv[1:])
+            sys.exit(hook_command(hook.agent, hook.policy))
+        fast = parse_fast_run(argv)
         if fast is not None:
-            policy, flag, agent, cmd = fast
-            sys.exit(run_command(cmd, policy=policy, as_json=want_json(flag), agent=agent))
-        from .cli import app
+            sys.exit(run_command(fast.cmd, policy=fast.policy, as_json=want_json(fast.as_json),
+                                 agent=fast.agent))
+        from .cli import run_app
 
-        app()
+        sys.exit(run_app(argv))
     except KeyboardInterrupt:
         err("agentgate: interrupted")
         sys.exit(130)

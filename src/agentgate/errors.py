@@ -58,6 +58,14 @@ class StateError(ConfigError):
     kind = "state_error"
 
 
+class CannotStart(AgentgateError):
+    """The program of a command that may run cannot be started: 127 not found, 126 not
+    executable (the shell's codes)."""
+
+    kind = "cannot_start"
+    exit_code = 127
+
+
 class UsageError(AgentgateError):
     """A request that makes no sense, e.g. approving an unknown id (exit 2)."""
 

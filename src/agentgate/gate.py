@@ -318,8 +318,13 @@ class Gate:
 
     # -- authorize ------------------------------------------------------------------------
 
-    def authorize(self, subject: Subject, agent: str) -> Outcome:
-        """Decide and record. Raises AgentgateError (exit 78) when state cannot be used."""
+    def authorize(self, subject: Subject, agent: str, *,
+                  startable: Callable[[], AgentgateError | None] | None = None) -> Outcome:
+        """Decide and record. Raises AgentgateError (exit 78) when state cannot be used.
+
+        ``startable`` (the runner's check, for a command that will be started) is asked before
+        an approved grant is used up: when it returns an error (program not found, 127), the
+        grant is kept, a ``blocked`` line says why, and that error is raised."""
         ev = self.evaluate(subject)
         base = {"agent": agent, "rule": ev.rule, "decision": ev.decision}
         if ev.decision == pol.ALLOW:
@@ -332,10 +337,12 @@ class Gate:
                 self.audit.append([self._event("denied", subject, reason=ev.reason, **base)],
                                   durable=False)
             return Outcome(pol.DENY, False, False, None, ev.reason, ev.rule, subject, ev)
-        return self._ask(subject, agent, ev)
+        return self._ask(subject, agent, ev, startable)
 
-    def _ask(self, subject: Subject, agent: str, ev: pol.Evaluation) -> Outcome:
+    def _ask(self, subject: Subject, agent: str, ev: pol.Evaluation,
+             startable: Callable[[], AgentgateError | None] | None = None) -> Outcome:
         fp = subject.fingerprint()
+        cannot: AgentgateError | None = None
         with self.ledger.locked() as state:
             events = self._sweep(state)
             base = {"agent": agent, "rule": ev.rule, "decision": ev.decision}
@@ -346,6 +353,13 @@ class Gate:
                 events.append(self._event("denied", subject, id=denied.id, reason=reason,
                                           by="human", **base))
                 out = Outcome(pol.ASK, False, False, denied.id, reason, ev.rule, subject, ev, by_human=True)
+            elif existing is not None and existing.status == APPROVED and startable is not None \
+                    and (cannot := startable()) is not None:  # nothing would start: keep the grant
+                events.append(self._event("blocked", subject, id=existing.id, reason=cannot.message,
+                                          error=cannot.message, **base))
+                cannot.hint = (f"nothing ran and the approved grant {existing.id} is kept: make the "
+                               "program available, then retry the very same command")
+                out = Outcome(pol.ASK, False, False, existing.id, cannot.message, ev.rule, subject, ev)
             elif existing is not None and existing.status == APPROVED:
                 state.consume(existing)
                 events.append(self._event("grant_consumed", subject, id=existing.id,
@@ -367,6 +381,8 @@ class Gate:
             # The ledger is written when this block exits; the audit goes first so that a
             # failing append leaves the ledger unchanged (the exception skips the write).
             self.audit.append(events)
+        if cannot is not None:
+            raise cannot
         return out
 
     def record_exit(self, outcome: Outcome, exit_code: int, agent: str) -> None:

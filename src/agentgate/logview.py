@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
+import sys
 import time
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator
@@ -11,17 +12,39 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .audit import EVENTS, AuditLog, now_iso, parse_iso, parse_lines
+from .audit import EVENTS, AuditLog, now_iso, parse_iso, parse_line, parse_lines
 from .errors import UsageError
+from .jsontext import AUDIT_SUFFIX, dumps_bytes, restore
 
 _CANONICAL_TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 _CANONICAL_TS_BYTES = re.compile(_CANONICAL_TS.pattern.encode())
 
 
-def _json_text(value: str) -> bytes:
+def _json_text(value: str) -> bytes | None:
+    """``value`` as the writer encodes it inside a JSON line; None when it holds undecodable
+    bytes (written as U+FFFD plus a ``_base64`` companion, or raw by older versions)."""
     import json
 
-    return json.dumps(value, ensure_ascii=False).encode("utf-8", "surrogateescape")
+    try:
+        return json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+
+
+_COMPANION = AUDIT_SUFFIX.encode() + b'"'
+
+
+def json_line(raw: bytes) -> bytes:
+    """A stored line for `log --json`: as it is, unless an older version wrote bytes that are not
+    UTF-8 into it; then re-encoded as lines are now (U+FFFD and ``_base64`` companions), so
+    that every line printed is valid JSON."""
+    if raw.isascii():
+        return raw
+    try:
+        raw.decode("utf-8")
+        return raw
+    except UnicodeDecodeError:
+        return dumps_bytes(parse_line(raw), AUDIT_SUFFIX, separators=(",", ":"))
 
 
 def parse_when(text: str, now: float | None = None) -> float:
@@ -76,12 +99,14 @@ class Filter:
     @functools.cached_property
     def _needles(self) -> tuple[bytes, ...]:
         """The id and agent exactly as the writer encodes them inside a JSON string."""
-        return tuple(_json_text(v)[1:-1] for v in (self.request_id, self.agent) if v)
+        texts = (_json_text(v) for v in (self.request_id, self.agent) if v)
+        return tuple(t[1:-1] for t in texts if t is not None)
 
     @functools.cached_property
     def _event_needles(self) -> tuple[bytes, ...]:
         """Each wanted event name as a whole JSON string (one of them must appear)."""
-        return tuple(_json_text(e) for e in sorted(self.events))
+        texts = [_json_text(e) for e in sorted(self.events)]
+        return () if None in texts else tuple(t for t in texts if t is not None)
 
     def matches(self, ev: dict[str, Any]) -> bool:
         if self.events and ev.get("event") not in self.events:
@@ -124,6 +149,8 @@ def iter_matching(log: AuditLog, flt: Filter,
     """Matching (raw, event) pairs; ``lines`` defaults to ``log.raw_lines()`` (e.g. wrapped in a
     progress display)."""
     for raw, ev in parse_lines(log.raw_lines() if lines is None else lines, flt.quick_reject):
+        if _COMPANION in raw:  # match and show the exact words, undecodable bytes included
+            ev = restore(ev, AUDIT_SUFFIX)
         if flt.matches(ev):
             yield raw, ev
 
@@ -134,7 +161,7 @@ def select(log: AuditLog, flt: Filter, tail: int | None,
     it = iter_matching(log, flt, lines)
     if tail is None:
         return it
-    return iter(deque(it, maxlen=tail))
+    return iter(deque(it, maxlen=min(tail, sys.maxsize)))  # more than there can be: all of them
 
 
 @dataclass

@@ -48,6 +48,37 @@ def fmt_time(t: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(t))
 
 
+# Ledger fields that only the gate's clock checks read: no meaning outside this machine's boot.
+_INTERNAL_FIELDS = frozenset({"approved_boot", "approved_mono"})
+
+
+def camel(name: str) -> str:
+    """``human_reason`` -> ``humanReason``."""
+    first, *rest = name.split("_")
+    return first + "".join(w[:1].upper() + w[1:] for w in rest)
+
+
+def _json_fields(d: dict[str, Any]) -> dict[str, Any]:
+    from .audit import now_iso
+
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if k in _INTERNAL_FIELDS:
+            continue
+        if (k == "at" or k.endswith("_at")) and isinstance(v, int | float) and not isinstance(v, bool):
+            v = now_iso(v)
+        out[camel(k)] = v
+    return out
+
+
+def request_json(req: Request) -> dict[str, Any]:
+    """A request as the CLI's JSON shows it: camelCase keys, times as ISO-8601 UTC strings, its
+    history entries alike."""
+    d = _json_fields(req.to_dict())
+    d["history"] = [_json_fields(h) for h in req.history]
+    return d
+
+
 def command_text(req: Request) -> str:
     return safe(shlex.join(req.argv) if req.kind == "argv" else " ".join(req.argv))
 
@@ -120,6 +151,10 @@ def print_check(obj: dict[str, Any]) -> None:
 
 
 def format_event(ev: dict[str, Any]) -> str:
+    from .jsontext import AUDIT_SUFFIX, restore
+
+    if "argv" + AUDIT_SUFFIX in ev:  # the exact words, undecodable bytes shown as \xNN below
+        ev = restore(ev, AUDIT_SUFFIX)
     argv = ev.get("argv")
     cmd = safe((shlex.join(argv) if ev.get("kind", "argv") == "argv" else " ".join(map(str, argv)))
                if isinstance(argv, list) else "")
@@ -192,3 +227,48 @@ def print_summary(summary: dict[str, Any]) -> None:
             cells = "  ".join(f"{name}={n}" if name else str(n) for name, n in counts.items())
             out.append(f"  {key:<{width}}  {cells}")
     sys.stdout.write("\n".join(out) + "\n")
+
+
+def _md_cell(value: object) -> str:
+    """Text for one Markdown table cell: no line breaks, pipes escaped, terminal tricks shown."""
+    text = safe(str(value))
+    for c in "\\|`*":
+        text = text.replace(c, "\\" + c)
+    return text.replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _md_table(header: list[str], rows: list[list[object]]) -> list[str]:
+    out = ["| " + " | ".join(_md_cell(c) for c in header) + " |",
+           "|" + "|".join(["---", *["---:"] * (len(header) - 1)]) + "|"]
+    out += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows]
+    return out
+
+
+def markdown_summary(summary: dict[str, Any], chain: dict[str, Any] | None = None) -> str:
+    """`log summary --markdown`: the counts as GitHub-flavoured Markdown tables (for a CI job's
+    step summary), with the hash chain's status from `log verify` when ``chain`` is given."""
+    period = f"{summary['since'] or 'the start'} to {summary['until'] or 'now'}"
+    out = ["## agentgate audit log", "", f"Period: {_md_cell(period)}. Events: {summary['events']}"
+           + (f" ({_md_cell(summary['first'])} to {_md_cell(summary['last'])})."
+              if summary["first"] else ".")]
+    if chain is not None:
+        if chain["ok"]:
+            status = f"intact ({chain['verifiedLines']} lines)"
+        else:
+            where = f" at {_md_cell(chain['firstBad'])}" if chain["firstBad"] else ""
+            status = f"**BROKEN**{where}: {_md_cell(chain['problem'])}"
+        out.append("")
+        out.append(f"Hash chain: {status.rstrip('.')}.")
+    if summary["byEvent"]:
+        out += ["", "### By event", ""]
+        out += _md_table(["event", "count"], [[k, v] for k, v in summary["byEvent"].items()])
+    for title, key, label in (("By rule", "byRule", "rule"), ("By agent", "byAgent", "agent")):
+        groups = summary[key]
+        if not groups:
+            continue
+        names = list(dict.fromkeys(n for counts in groups.values() for n in counts))
+        rows: list[list[object]] = [[k, sum(c.values()), *(c.get(n, 0) for n in names)]
+                                    for k, c in groups.items()]
+        out += ["", f"### {title}", ""]
+        out += _md_table([label, "events", *names], rows)
+    return "\n".join(out) + "\n"

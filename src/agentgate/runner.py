@@ -2,6 +2,14 @@
 
 Exit codes follow the shell's conventions: the child's own code; 128+N when signal N killed it;
 127 when the program is not found; 126 when it cannot be executed.
+
+Signals sent to agentgate reach the child once. The child stays in agentgate's process group, so
+a key a terminal turns into a signal (Ctrl-C, Ctrl-\\) or a resize already reaches it: such a
+signal, which the kernel sends to the whole foreground group, is not sent again. Every other one
+(``kill -INT <agentgate's pid>``, a supervisor's SIGTERM, SIGHUP) is passed on. On Linux the
+signals are taken with ``sigtimedwait``, which tells the kernel's signals from a process's; where
+that is missing, signal handlers pass everything on except SIGINT while in a terminal's
+foreground group (the best guess without that information).
 """
 
 from __future__ import annotations
@@ -10,13 +18,17 @@ import contextlib
 import os
 import signal
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import FrameType
 
 from .lean import Record
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
              signal.SIGUSR2, signal.SIGWINCH)
+# What a terminal sends to its whole foreground process group (keys, resizes).
+TERMINAL_SIGNALS = frozenset({signal.SIGINT, signal.SIGQUIT, signal.SIGWINCH})
+SI_KERNEL = 0x80  # siginfo's si_code for a signal the kernel sent (Linux)
+_POLL_S = 0.25  # how often the wait loop looks up, for a signal another thread took
 
 
 class RunResult(Record):
@@ -24,10 +36,52 @@ class RunResult(Record):
     error: str | None = None  # set when the command could not be started
 
 
-def _terminal_delivers_sigint() -> bool:
-    """True when a Ctrl-C on our terminal already reaches the child (same foreground group)."""
+def startable(program: str, search_path: str | None = None) -> RunResult | None:
+    """None when ``program`` would start; else the result a start would give (127 not found,
+    126 not executable), without starting anything.
+
+    Looks the name up as :func:`run` (``posix_spawnp``, like execvp) does: a name with a slash
+    is a path from the current directory; otherwise each entry of ``search_path`` (default: this
+    process's ``PATH``, the one posix_spawnp searches; without one, ``os.defpath``) in turn, an
+    empty entry meaning the current directory, and a file found without the execute permission
+    is skipped but remembered (126 if nothing else is found)."""
+    if not program or "\0" in program:
+        return RunResult(127, f"command not found: {program!r}")
+    if "/" in program:
+        candidates = [program]
+    else:
+        search = os.environ.get("PATH", os.defpath) if search_path is None else search_path
+        candidates = [os.path.join(d or ".", program) for d in search.split(os.pathsep)]
+    refused = None
+    for path in candidates:
+        try:
+            if not os.path.exists(path):
+                continue
+            if os.path.isfile(path) and os.access(path, os.X_OK):
+                return None
+        except (OSError, ValueError):
+            continue
+        refused = refused or path
+    if refused is not None:
+        return RunResult(126, f"permission denied: {refused} is not an executable file")
+    return RunResult(127, f"command not found: {program}")
+
+
+def _foreground() -> bool:
+    """True when our process group is the foreground group of a terminal on stdin, stdout or
+    stderr (so that a Ctrl-C on it reaches the child too)."""
+    for fd in (0, 1, 2):
+        try:
+            if os.isatty(fd) and os.tcgetpgrp(fd) == os.getpgrp():
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def _same_group(pid: int) -> bool:
     try:
-        return os.isatty(0) and os.tcgetpgrp(0) == os.getpgrp()
+        return os.getpgid(pid) == os.getpgrp()
     except OSError:
         return False
 
@@ -36,22 +90,32 @@ def run(argv: Sequence[str], env: Mapping[str, str] | None = None) -> RunResult:
     if not argv:
         return RunResult(127, "empty command")
     pid: int | None = None
+    done = False
     pending: list[int] = []
-    tty_sigint = _terminal_delivers_sigint()
+    tty_sigint = _foreground()
 
-    def forward(signum: int, _frame: FrameType | None) -> None:
-        if signum == signal.SIGINT and tty_sigint:
-            return  # the terminal sent it to the whole foreground group, child included
+    def deliver(signum: int) -> None:
         if pid is None:
             pending.append(signum)
-        else:
+        elif not done:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signum)
 
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        """For a signal that reaches a handler (another thread took it, or no sigtimedwait)."""
+        if signum == signal.SIGINT and tty_sigint and waited is None:
+            return  # without siginfo: assume the terminal sent it to the whole group
+        deliver(signum)
+
+    waited: set[int] | None = None
+    blocked_before: set[int] | None = None
     previous = {}
     for sig in FORWARDED:
         with contextlib.suppress(OSError, ValueError):
-            previous[sig] = signal.signal(sig, forward)
+            previous[sig] = signal.signal(sig, on_signal)
+    if previous and hasattr(signal, "sigtimedwait"):  # the main thread, on Linux
+        waited = {*FORWARDED, signal.SIGCHLD}
+        blocked_before = signal.pthread_sigmask(signal.SIG_BLOCK, waited)
     try:
         try:
             pid = os.posix_spawnp(argv[0], list(argv), dict(env if env is not None else os.environ),
@@ -65,13 +129,36 @@ def run(argv: Sequence[str], env: Mapping[str, str] | None = None) -> RunResult:
         except OSError as e:
             return RunResult(126, f"cannot execute {argv[0]}: {e.strerror or e}")
         for signum in pending:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signum)
-        _, status = os.waitpid(pid, 0)
+            deliver(signum)
+        if waited is None:
+            _, status = os.waitpid(pid, 0)
+        else:
+            status = _wait_forwarding(pid, waited, deliver)
+        done = True
         code = os.waitstatus_to_exitcode(status)
         return RunResult(128 - code if code < 0 else code)
     finally:
+        done = True
+        if waited is not None and blocked_before is not None:
+            while signal.sigtimedwait(waited, 0) is not None:
+                pass  # the child is gone: what arrived for it since is dropped, not re-raised
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked_before)
         for sig, handler in previous.items():
             with contextlib.suppress(OSError, ValueError):
                 signal.signal(sig, handler)
         sys.stdout.flush()
+
+
+def _wait_forwarding(pid: int, waited: set[int], deliver: Callable[[int], None]) -> int:
+    """Wait for ``pid`` to exit with ``waited`` blocked, passing each signal on; its wait status."""
+    while True:
+        info = signal.sigtimedwait(waited, _POLL_S)
+        if info is None or info.si_signo == signal.SIGCHLD:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                return status
+            continue
+        if (info.si_signo in TERMINAL_SIGNALS and info.si_code == SI_KERNEL
+                and _same_group(pid)):
+            continue  # a terminal sent it to its foreground group: the child has it already
+        deliver(info.si_signo)
