@@ -110,12 +110,41 @@ def _sets_vars(name: str, args: Sequence[str]) -> bool:
     return False
 
 
-def _arg_text(w: Word) -> str:
-    return w.lit if w.lit is not None else ""
-
-
 def script_vars(text: str, nodes: list[Node], done: list[Simple], bg: set[int]) -> Vars:
-    """Decide which variables of a script can be followed (see the comment on context.Vars)."""
+    """Decide which variables of a script can be followed (see the comment on context.Vars):
+    ``nodes`` are its top-level commands, ``done`` every simple command parsed in it, ``bg``
+    the ids of those run in the background."""
+    if _untrackable(text):
+        return Vars()
+    top = _top_level(nodes, bg)
+    in_order: set[str] = set()
+    other: set[str] = set()
+    for nd in done:
+        if not _note_assignments(nd, id(nd) in top, in_order, other):
+            return Vars()
+    if "IFS" in in_order or "IFS" in other:
+        return Vars()
+    return Vars(frozenset(in_order - other - _SPECIAL_VARS), top, False)
+
+
+def _untrackable(text: str) -> bool:
+    """Does the script assign variables in ways not followed here (arithmetic, coprocesses,
+    ``{fd}>`` redirections, ``${X:=v}``)?"""
+    if "$[" in text or "((" in text or "coproc" in text or "}>" in text or "}<" in text:
+        return True
+    if "[[" in text and any(op in text for op in _ARITH_TESTS):
+        return True
+    k = text.find("${")
+    while k >= 0:  # ${X:=v}, ${X=v}, ${a[i=1]} assign
+        e = text.find("}", k)
+        if e < 0 or "=" in text[k:e]:
+            return True
+        k = text.find("${", e)
+    return False
+
+
+def _top_level(nodes: list[Node], bg: set[int]) -> set[int]:
+    """The ids of the simple commands a script runs in order at its top level."""
     top: set[int] = set()
     for nd in nodes:
         if id(nd) in bg:
@@ -124,52 +153,63 @@ def script_vars(text: str, nodes: list[Node], done: list[Simple], bg: set[int]) 
             nd = nd.cmds[0]
         if isinstance(nd, Simple) and not nd.redirs and id(nd) not in bg:
             top.add(id(nd))
-    off = "$[" in text or "((" in text or "coproc" in text or "}>" in text or "}<" in text
-    if not off and "[[" in text:
-        off = any(op in text for op in _ARITH_TESTS)
-    k = text.find("${")
-    while not off and k >= 0:  # ${X:=v}, ${X=v}, ${a[i=1]} assign
-        e = text.find("}", k)
-        off = e < 0 or "=" in text[k:e]
-        k = text.find("${", e)
-    in_order: set[str] = set()
-    other: set[str] = set()
-    for nd in done:
-        if off:
-            break
-        at_top = id(nd) in top
-        if not nd.words:
-            for a in nd.assigns:
-                if a.assign is not None:
-                    (in_order if at_top else other).add(a.assign)
-            continue
-        for a in nd.assigns:  # NAME=value cmd: kept by special builtins in POSIX mode
+    return top
+
+
+def _note_assignments(nd: Simple, at_top: bool, in_order: set[str], other: set[str]) -> bool:
+    """Add the variables ``nd`` assigns to ``in_order`` (plain assignments run in order) or
+    ``other``; False when it may assign variables out of sight."""
+    if not nd.words:
+        for a in nd.assigns:
             if a.assign is not None:
-                other.add(a.assign)
-        w0 = nd.words[0].lit
-        if w0 is None or nd.words[0].brace:
-            off = not at_top  # a command name known only later, where it cannot be followed
-            continue
-        prog = program_name(w0)
-        if prog in ("export", "readonly"):
-            for w in nd.words[1:]:
-                if w.lit is None:
-                    if w.assign is None:
-                        off = True
-                        break
-                    name: str | None = w.assign
-                else:
-                    name = assigned_name(w.lit)
-                if name is not None:
-                    (in_order if at_top and not nd.assigns else other).add(name)
-        elif _sets_vars(prog, [_arg_text(w) for w in nd.words[1:]]):
-            off = True
-    if off or "IFS" in in_order or "IFS" in other:
-        return Vars()
-    return Vars(frozenset(in_order - other - _SPECIAL_VARS), top, False)
+                (in_order if at_top else other).add(a.assign)
+        return True
+    for a in nd.assigns:  # NAME=value cmd: kept by special builtins in POSIX mode
+        if a.assign is not None:
+            other.add(a.assign)
+    w0 = nd.words[0].lit
+    if w0 is None or nd.words[0].brace:
+        return at_top  # a command name known only later, where it cannot be followed
+    prog = program_name(w0)
+    if prog in ("export", "readonly"):
+        return _note_exports(nd.words[1:], in_order if at_top and not nd.assigns else other)
+    return not _sets_vars(prog, [w.lit if w.lit is not None else "" for w in nd.words[1:]])
+
+
+def _note_exports(args: list[Word], names: set[str]) -> bool:
+    """Add the variables ``export``/``readonly`` ARGS assign to ``names``; False when one of
+    the arguments is not known."""
+    for w in args:
+        if w.lit is None:
+            if w.assign is None:
+                return False
+            names.add(w.assign)
+        else:
+            name = assigned_name(w.lit)
+            if name is not None:
+                names.add(name)
+    return True
+
+
+def _sets_allexport(args: list[Word]) -> bool:
+    """Do ``set`` ARGS turn on allexport (``set -a``, ``set -o allexport``)?"""
+    return any(w.lit == "allexport" or (
+        w.lit is not None and w.lit[:1] == "-" and w.lit[:2] != "--" and "a" in w.lit) for w in args)
+
+
+def _environment(cx: Cx) -> tuple[str, ...]:
+    """The assignments that reach a command's environment: the script's exported variables,
+    then what wrappers and prefixes pass down."""
+    v = cx.vars
+    if v is not None and (v.exported or v.allexport):
+        shell_env = v.env_words()
+        if shell_env:
+            return merge_env(shell_env, cx.env) if cx.env else shell_env
+    return cx.env
 
 
 def clip(text: str, limit: int = 500) -> str:
+    """``text``, cut to ``limit`` characters."""
     return text if len(text) <= limit else text[:limit] + "..."
 
 
@@ -276,11 +316,8 @@ class Analyzer:
                 self.expand(r.heredoc.word, cx)
 
     def simple(self, nd: Simple, cx: Cx) -> None:
-        for a in nd.assigns:
-            if a.assign == "IFS" and cx.pos is not None:
-                self.add_opaque("unparseable", "changes IFS, so word splitting is unknown", a.source(), cx.via)
-            if a.lit is None or a.arr:
-                self.expand(a, cx)
+        """A simple command: its assignments, redirections and words, then the command."""
+        self.assignment_words(nd.assigns, cx)
         stdin, feed = cx.stdin, cx.feed
         if nd.redirs:
             self.redirs(nd.redirs, cx)
@@ -291,36 +328,54 @@ class Analyzer:
                 self.assigned(a, cx, v is not None and id(nd) in v.top)
             return
         lead = tuple(self.assigned(a, cx, None) for a in nd.assigns)
+        expanded = self.expand_words(nd.words, cx)
+        if not expanded:
+            return
+        sub = cx if stdin == cx.stdin and feed is cx.feed else cx.with_env(cx.env, stdin, feed)
+        w0 = nd.words[0].lit if not nd.words[0].brace else None
+        self.command(expanded, sub, lead, direct=w0 is not None)
+        if w0 is None:
+            return
+        prog = program_name(w0)
+        if prog in _DECLARE:
+            self.declared(nd, prog, v, cx)
+        elif prog == "set" and v is not None and _sets_allexport(nd.words[1:]):
+            v.export_all()
+
+    def assignment_words(self, assigns: list[Word], cx: Cx) -> None:
+        """The substitutions inside ``NAME=value`` words run; IFS changes are noted."""
+        for a in assigns:
+            if a.assign == "IFS" and cx.pos is not None:
+                self.add_opaque("unparseable", "changes IFS, so word splitting is unknown", a.source(), cx.via)
+            if a.lit is None or a.arr:
+                self.expand(a, cx)
+
+    def expand_words(self, words: list[Word], cx: Cx) -> list[Field]:
+        """The fields of a command's words."""
         expanded: list[Field] = []
-        for w in nd.words:
+        for w in words:
             if w.lit is not None and not w.brace:
                 expanded.append(Field(w.lit, w.flags))
             else:
                 expanded.extend(self.expand(w, cx))
                 if len(expanded) > MAX_WORDS:
                     raise Bound(f"more than {MAX_WORDS} words in one command")
-        if expanded:
-            sub = cx if stdin == cx.stdin and feed is cx.feed else cx.with_env(cx.env, stdin, feed)
-            w0 = nd.words[0].lit if not nd.words[0].brace else None
-            self.command(expanded, sub, lead, direct=w0 is not None)
-            prog = program_name(w0) if w0 is not None else ""
-            if prog in _DECLARE:
-                in_order = v is not None and id(nd) in v.top and not nd.assigns
-                exports = prog == "export" or any(
-                    w.lit is not None and w.lit[:1] == "-" and "x" in w.lit for w in nd.words[1:])
-                for w in nd.words[1:]:
-                    if w.assign is not None or (w.lit is not None and assigned_name(w.lit)):
-                        name = self.assigned(w, cx, in_order).split("=", 1)[0].rstrip("+")
-                    elif w.lit is not None and NAME().fullmatch(w.lit):
-                        name = w.lit
-                    else:
-                        continue
-                    if exports and v is not None:
-                        v.export(name)
-            elif prog == "set" and v is not None and any(
-                    w.lit == "allexport" or (w.lit is not None and w.lit[:1] == "-" and w.lit[:2] != "--"
-                                             and "a" in w.lit) for w in nd.words[1:]):
-                v.export_all()
+        return expanded
+
+    def declared(self, nd: Simple, prog: str, v: Vars | None, cx: Cx) -> None:
+        """``export``/``declare``/``local``/... NAME[=value]: assignments, and what is exported."""
+        in_order = v is not None and id(nd) in v.top and not nd.assigns
+        exports = prog == "export" or any(
+            w.lit is not None and w.lit[:1] == "-" and "x" in w.lit for w in nd.words[1:])
+        for w in nd.words[1:]:
+            if w.assign is not None or (w.lit is not None and assigned_name(w.lit)):
+                name = self.assigned(w, cx, in_order).split("=", 1)[0].rstrip("+")
+            elif w.lit is not None and NAME().fullmatch(w.lit):
+                name = w.lit
+            else:
+                continue
+            if exports and v is not None:
+                v.export(name)
 
     def assigned(self, w: Word, cx: Cx, in_order: bool | None) -> str:
         """Note an assignment word: the variable's value (``in_order``: an assignment the script
@@ -404,37 +459,15 @@ class Analyzer:
         """One simple command (its words expanded); ``lead``: NAME=value prefixes written before
         it; ``direct``: the shell runs it as written in the script (not through a wrapper)."""
         self.budget.tick()
-        k = 0
-        n = len(words)
-        while k < n:
-            var = assigned_name(words[k].text)
-            if var is None:
-                break
-            if var == "IFS" and cx.pos is not None:
-                self.add_opaque("unparseable", "changes IFS, so word splitting is unknown", words[k].text, cx.via)
-            if var in COMMAND_VARS:
-                self.cmd_var(var, words[k].text.partition("=")[2], words[k].flags, cx)
-            k += 1
+        k = self.prefix_assignments(words, cx)
         if k:
             lead = (*lead, *(w.text for w in words[:k]))
-        if k == n:
+        if k == len(words):
             return
         if k:
             words = words[k:]
-        name0, f0 = words[0].text, words[0].flags
-        if f0 & (EXP | PROC):
-            self.add_opaque("unparseable", "the command name comes from a variable or substitution",
-                            name0, cx.via)
-            return
-        if f0 & GLOB:
-            self.add_opaque("unparseable", "the command name is a glob pattern", name0, cx.via)
-            return
-        name = program_name(name0)
-        if not name:
-            return
-        if _bad_name(name):
-            self.add_opaque("unparseable", "the command name holds control characters or undecodable bytes",
-                            name.encode("unicode_escape").decode("ascii"), cx.via)
+        name = self.program(words[0], cx)
+        if name is None:
             return
         argv = (name, *[w.text for w in words[1:]])
         dyn = tuple(j for j, w in enumerate(words) if w.flags & (EXP | GLOB))
@@ -444,11 +477,7 @@ class Analyzer:
         v = cx.vars
         if lead:
             cx = cx.with_env(merge_env(cx.env, lead), cx.stdin, cx.feed)
-        env = cx.env
-        if v is not None and (v.exported or v.allexport):
-            shell_env = v.env_words()
-            if shell_env:
-                env = merge_env(shell_env, cx.env) if cx.env else shell_env
+        env = _environment(cx)
         self.emit(argv, cx.via, dyn, env)
         low = name.lower()
         if low != name:
@@ -456,18 +485,59 @@ class Analyzer:
         if v is not None and not direct and not v.off and (
                 low in ("export", "readonly") or _sets_vars(low, argv[1:])):
             v.off = True  # assigns variables where script_vars could not see it
-        alias = self.aliases.get(name0)
-        if alias is not None and name0 not in self._expanding:
-            # bash expands aliases only with expand_aliases (zsh always): check the expansion
-            # whenever a definition was seen. This only adds parts.
-            import shlex
+        if words[0].text in self.aliases:
+            self.alias_use(words, cx)
+        self.dispatch(low, argv, words, cx)
 
-            args = " ".join(w.text if w.flags & EXP else shlex.quote(w.text) for w in words[1:])
-            self._expanding.add(name0)
-            try:
-                self.script(f"{alias} {args}", cx.wrap(f"alias {name0}"))
-            finally:
-                self._expanding.discard(name0)
+    def prefix_assignments(self, words: list[Field], cx: Cx) -> int:
+        """How many ``NAME=value`` words lead the command (the ones naming a program that tools
+        start, GIT_SSH_COMMAND=..., are analysed)."""
+        k = 0
+        while k < len(words):
+            var = assigned_name(words[k].text)
+            if var is None:
+                break
+            if var == "IFS" and cx.pos is not None:
+                self.add_opaque("unparseable", "changes IFS, so word splitting is unknown", words[k].text, cx.via)
+            if var in COMMAND_VARS:
+                self.cmd_var(var, words[k].text.partition("=")[2], words[k].flags, cx)
+            k += 1
+        return k
+
+    def program(self, word: Field, cx: Cx) -> str | None:
+        """The program a command name runs; None (and an opaque part) when it is not known."""
+        if word.flags & (EXP | PROC):
+            self.add_opaque("unparseable", "the command name comes from a variable or substitution",
+                            word.text, cx.via)
+            return None
+        if word.flags & GLOB:
+            self.add_opaque("unparseable", "the command name is a glob pattern", word.text, cx.via)
+            return None
+        name = program_name(word.text)
+        if name and _bad_name(name):
+            self.add_opaque("unparseable", "the command name holds control characters or undecodable bytes",
+                            name.encode("unicode_escape").decode("ascii"), cx.via)
+            return None
+        return name or None
+
+    def alias_use(self, words: list[Field], cx: Cx) -> None:
+        """A command named like an alias defined earlier: its expansion is checked too. (bash
+        expands aliases only with expand_aliases, zsh always: this only adds parts.)"""
+        name0 = words[0].text
+        if name0 in self._expanding:
+            return
+        import shlex
+
+        args = " ".join(w.text if w.flags & EXP else shlex.quote(w.text) for w in words[1:])
+        self._expanding.add(name0)
+        try:
+            self.script(f"{self.aliases[name0]} {args}", cx.wrap(f"alias {name0}"))
+        finally:
+            self._expanding.discard(name0)
+
+    def dispatch(self, low: str, argv: tuple[str, ...], words: list[Field], cx: Cx) -> None:
+        """What the program runs, by its handler; an unknown program given ``-- CMD ARGS`` may
+        well run CMD (a wrapper not known here), so CMD is checked too (this only adds parts)."""
         handler = lookup(low)
         if handler is not None:
             try:
@@ -475,8 +545,6 @@ class Analyzer:
             except Unclear as exc:
                 self.add_opaque("unparseable", str(exc), " ".join(argv), cx.via)
         elif "--" in argv and low not in NO_EXEC:
-            # an unknown program given "-- CMD ARGS" may well run CMD (a wrapper not listed in
-            # programs): check it too. This only adds parts.
             j = argv.index("--", 1) if "--" in argv[1:] else 0
             rest = words[j + 1 :] if j else []
             if rest and not rest[0].flags & (EXP | GLOB | PROC) and not rest[0].text.startswith("-"):

@@ -31,36 +31,39 @@ def ansi_c(s: str, i: int) -> tuple[int, str] | None:
         if c == "'":
             return i + 1, "".join(out)
         if c == "\\" and i + 1 < n:
-            e = s[i + 1]
-            i += 2
-            if e in _C_ESC:
-                out.append(_C_ESC[e])
-            elif "0" <= e <= "7":
-                k = i - 1
-                while k < n and k < i + 2 and "0" <= s[k] <= "7":
-                    k += 1
-                out.append(chr(int(s[i - 1 : k], 8) & 0xFF))
-                i = k
-            elif e in "xuU":
-                width = {"x": 2, "u": 4, "U": 8}[e]
-                k = i
-                while k < n and k < i + width and s[k] in "0123456789abcdefABCDEF":
-                    k += 1
-                if k == i:
-                    out.append("\\" + e)
-                else:
-                    code = int(s[i:k], 16)
-                    out.append(chr(code) if code <= 0x10FFFF else "\ufffd")
-                    i = k
-            elif e == "c" and i < n:
-                out.append(chr(ord(s[i]) & 0x1F))
-                i += 1
-            else:
-                out.append("\\" + e)
+            text, i = _escape(s, i + 1)
+            out.append(text)
             continue
         out.append(c)
         i += 1
     return None
+
+
+def _escape(s: str, i: int) -> tuple[str, int]:
+    """What the escape whose letter is ``s[i]`` (after a backslash) stands for in $'...', and
+    the index after it."""
+    n = len(s)
+    e = s[i]
+    i += 1
+    if e in _C_ESC:
+        return _C_ESC[e], i
+    if "0" <= e <= "7":  # up to three octal digits
+        k = i - 1
+        while k < n and k < i + 2 and "0" <= s[k] <= "7":
+            k += 1
+        return chr(int(s[i - 1 : k], 8) & 0xFF), k
+    if e in "xuU":
+        width = {"x": 2, "u": 4, "U": 8}[e]
+        k = i
+        while k < n and k < i + width and s[k] in "0123456789abcdefABCDEF":
+            k += 1
+        if k == i:
+            return "\\" + e, i
+        code = int(s[i:k], 16)
+        return (chr(code) if code <= 0x10FFFF else "\ufffd"), k
+    if e == "c" and i < n:
+        return chr(ord(s[i]) & 0x1F), i + 1
+    return "\\" + e, i
 
 
 _Atom: TypeAlias = "str | Part"
@@ -93,51 +96,61 @@ def brace_expand(parts: list[Part], budget: Budget) -> list[list[Part]]:
 
 
 def _brace(atoms: list[_Atom], depth: int, budget: Budget) -> list[list[_Atom]]:
+    """The expansion of the first brace group in ``atoms`` (recursively, the rest too)."""
     if depth > MAX_DEPTH:
         raise Bound("brace expansion nested too deeply")
     budget.tick()
     n = len(atoms)
-    i = 0
-    while i < n:
+    for i in range(n):
         if atoms[i] != "{":
-            i += 1
             continue
-        level = 0
-        commas: list[int] = []
-        j = i + 1
-        while j < n:
-            a = atoms[j]
-            if a == "{":
-                level += 1
-            elif a == "}":
-                if level == 0:
-                    break
-                level -= 1
-            elif a == "," and level == 0:
-                commas.append(j)
-            j += 1
+        j, commas = _closing(atoms, i)
         if j >= n:
-            i += 1
             continue
-        alts: list[list[_Atom]] = []
-        if commas:
-            prev = i + 1
-            for c in [*commas, j]:
-                alts.extend(_brace(atoms[prev:c], depth + 1, budget))
-                prev = c + 1
-        else:
-            inner = atoms[i + 1 : j]
-            seq = _sequence("".join(inner)) if all(isinstance(a, str) for a in inner) else None  # type: ignore[arg-type]
-            if seq is None:
-                i += 1
-                continue
-            alts = [list(x) for x in seq]
+        alts = _alternatives(atoms, i, j, commas, depth, budget)
+        if alts is None:
+            continue
         posts = _brace(atoms[j + 1 :], depth + 1, budget)
         if len(alts) * len(posts) > MAX_BRACE:
             raise Bound("brace expansion too large")
         pre = atoms[:i]
         return [pre + a + p for a in alts for p in posts]
     return [atoms]
+
+
+def _closing(atoms: list[_Atom], i: int) -> tuple[int, list[int]]:
+    """The index of the brace closing the one at ``i`` (``len(atoms)`` if none), and of the
+    commas between them at its level."""
+    level = 0
+    commas: list[int] = []
+    for j in range(i + 1, len(atoms)):
+        a = atoms[j]
+        if a == "{":
+            level += 1
+        elif a == "}":
+            if level == 0:
+                return j, commas
+            level -= 1
+        elif a == "," and level == 0:
+            commas.append(j)
+    return len(atoms), commas
+
+
+def _alternatives(atoms: list[_Atom], i: int, j: int, commas: list[int], depth: int,
+                  budget: Budget) -> list[list[_Atom]] | None:
+    """What the group ``atoms[i..j]`` expands to: ``{a,b}`` alternatives or a ``{1..3}``
+    sequence; None when it is neither (then it stays literal)."""
+    if commas:
+        alts: list[list[_Atom]] = []
+        prev = i + 1
+        for c in [*commas, j]:
+            alts.extend(_brace(atoms[prev:c], depth + 1, budget))
+            prev = c + 1
+        return alts
+    inner = atoms[i + 1 : j]
+    texts = [a for a in inner if isinstance(a, str)]
+    seq = _sequence("".join(texts)) if len(texts) == len(inner) else None
+    return None if seq is None else [list(x) for x in seq]
 
 
 def _sequence(text: str) -> list[str] | None:
@@ -215,27 +228,7 @@ def fields(parts: list[Part], cx: Cx, budget: Budget) -> list[Field]:
         if isinstance(p, Lit):
             out.add(p.text, GLOB if not p.quoted and has_glob(p.text) else 0, p.quoted or bool(p.text))
         elif isinstance(p, Param):
-            vals = param_values(p.name, cx)
-            if vals is None:
-                out.add(p.text, EXP if p.quoted else EXP | SPLIT)
-                continue
-            if vals:
-                budget.grow(sum(len(v.text) + 1 for v in vals))
-            if not p.quoted:
-                for k, v in enumerate(vals):
-                    if k:
-                        out.close()
-                    out.split(v)
-            elif p.name == "@":  # "$@": one field per parameter
-                for k, v in enumerate(vals):
-                    if k:
-                        out.close()
-                    out.add(v.text, v.flags)
-            else:
-                flags = 0
-                for v in vals:
-                    flags |= v.flags
-                out.add(" ".join(v.text for v in vals), flags)
+            out.param(p, param_values(p.name, cx), budget)
         else:
             out.add(p.text, EXP | PROC if isinstance(p, ProcSubst) else (EXP if p.quoted else EXP | SPLIT))
     out.close()
@@ -264,6 +257,30 @@ class _Fields:
             if len(self.done) > MAX_WORDS:
                 raise Bound(f"more than {MAX_WORDS} words in one command")
         self.cur, self.flags, self.has = [], 0, False
+
+    def param(self, p: Param, vals: list[Field] | None, budget: Budget) -> None:
+        """A parameter: its source text when its value is unknown, else its values ("$@" one
+        field each, "$*" joined, unquoted ones split)."""
+        if vals is None:
+            self.add(p.text, EXP if p.quoted else EXP | SPLIT)
+            return
+        if vals:
+            budget.grow(sum(len(v.text) + 1 for v in vals))
+        if not p.quoted:
+            for k, v in enumerate(vals):
+                if k:
+                    self.close()
+                self.split(v)
+        elif p.name == "@":  # "$@": one field per parameter
+            for k, v in enumerate(vals):
+                if k:
+                    self.close()
+                self.add(v.text, v.flags)
+        else:
+            flags = 0
+            for v in vals:
+                flags |= v.flags
+            self.add(" ".join(v.text for v in vals), flags)
 
     def split(self, v: Field) -> None:
         """An unquoted value: split at blanks (IFS), its pieces checked for glob characters."""

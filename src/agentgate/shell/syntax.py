@@ -125,10 +125,26 @@ class Word:
     items of a ``NAME=(...)`` array assignment)."""
 
     __slots__ = ("arr", "assign", "brace", "flags", "lit", "parts", "plain", "quoted")
+    lit: str | None
+    plain: str | None
+    assign: str | None
 
     def __init__(self, parts: list[Part], arr: list[Word] | None = None) -> None:
         self.parts = parts
         self.arr = arr
+        first = parts[0]
+        if len(parts) == 1 and isinstance(first, Lit):  # most words: the same, sooner
+            text = first.text
+            self.lit = text
+            self.quoted = first.quoted
+            if first.quoted:
+                self.flags, self.brace, self.plain, self.assign = 0, False, None, None
+            else:
+                self.flags = GLOB if text and has_glob(text) else 0
+                self.brace = "{" in text and "}" in text and ("," in text or ".." in text) and arr is None
+                self.plain = text
+                self.assign = assigned_name(text) if "=" in text else None
+            return
         literal = True
         texts: list[str] = []
         unq: list[str] = []
@@ -147,7 +163,6 @@ class Word:
         u = "".join(unq)
         self.flags = GLOB if u and has_glob(u) else 0
         self.brace = "{" in u and "}" in u and ("," in u or ".." in u) and arr is None
-        first = parts[0]
         bare = isinstance(first, Lit) and not first.quoted
         self.plain = first.text if bare and len(parts) == 1 else None
         self.assign = assigned_name(first.text) if bare else None

@@ -85,15 +85,21 @@ def _tmux_command(an: Walker, name: str, cmd: list[Field], cx: Cx) -> None:
         if typed is not None:
             an.shell_text(typed.text, typed.flags, label, cx)
     elif sub == "if-shell" or (sub == "run-shell" and seen(found, "-C")):
-        if sub == "if-shell" and not seen(found, "-F"):
-            an.shell_text(rest[0].text, rest[0].flags, label, cx)
-        for text in rest[1:3] if sub == "if-shell" else rest[:1]:  # tmux commands
-            _h_tmux(an, name, [Field(name), *split_words(text, label, "a tmux command")],
-                    cx.wrap(label))
+        _tmux_nested(an, name, sub, found, rest, cx)
     elif sub in ("run-shell", "pipe-pane") or len(rest) == 1:
         an.shell_text(rest[0].text, rest[0].flags, label, cx)
     else:
         an.command(rest, cx.wrap(label, stdin=False))
+
+
+def _tmux_nested(an: Walker, name: str, sub: str, found: list[Opt], rest: list[Field], cx: Cx) -> None:
+    """``if-shell [-F] TEXT CMD [CMD]`` (TEXT is shell text unless -F), ``run-shell -C CMD``:
+    the CMDs are tmux commands."""
+    label = f"{name} {sub}"
+    if sub == "if-shell" and not seen(found, "-F"):
+        an.shell_text(rest[0].text, rest[0].flags, label, cx)
+    for text in rest[1:3] if sub == "if-shell" else rest[:1]:
+        _h_tmux(an, name, [Field(name), *split_words(text, label, "a tmux command")], cx.wrap(label))
 
 
 def _tmux_typed(label: str, found: list[Opt], keys: list[Field]) -> Field | None:
@@ -169,13 +175,8 @@ def _screen_command(an: Walker, name: str, rest: list[Field], cx: Cx) -> None:
         raise Unclear(f"{name} -X: the command is not literal ({c})")
     label = f"{name} -X {c}"
     if c == "stuff":
-        typed = joined(rest[1:])
-        text = typed.text
-        for esc in ("\\n", "\\r", "^M", "^J", "\\015", "\\012"):
-            text = text.replace(esc, "\n")
-        if "^" in text or "\\" in text:
-            raise Unclear(f"{label}: control characters make the typed command unknown")
-        an.shell_text(text, typed.flags, label, cx)
+        typed = _screen_typed(label, rest[1:])
+        an.shell_text(typed.text, typed.flags, label, cx)
     elif c in ("exec", "screen"):
         k = 1  # screen's own options, exec's fd pattern (.!. and the like)
         while k < len(rest) and (rest[k].text.startswith("-") or (
@@ -186,6 +187,18 @@ def _screen_command(an: Walker, name: str, rest: list[Field], cx: Cx) -> None:
     elif c == "eval":
         for w in rest[1:]:
             _screen_command(an, name, split_words(w, label, "a screen command"), cx.wrap(label))
+
+
+def _screen_typed(label: str, words: list[Field]) -> Field:
+    """What ``stuff TEXT`` types (\\n, \\r, ^M, ^J are Enter); other control characters make
+    it unknown."""
+    typed = joined(words)
+    text = typed.text
+    for esc in ("\\n", "\\r", "^M", "^J", "\\015", "\\012"):
+        text = text.replace(esc, "\n")
+    if "^" in text or "\\" in text:
+        raise Unclear(f"{label}: control characters make the typed command unknown")
+    return Field(text, typed.flags)
 
 
 HANDLERS: dict[str, Handler] = {

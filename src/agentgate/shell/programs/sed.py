@@ -41,76 +41,95 @@ def _sed_regex_end(s: str, i: int, d: str) -> int:
     return -1
 
 
+_SED_ONE = frozenset(" \t\n;}{!,=dDgGhHlLnNpPqQxzF")  # separators, one-letter commands
+
+
 def _sed_executes(s: str) -> bool:
     """Does a sed script use GNU sed's ``e`` command or the ``e`` flag of ``s///``? Read like
     sed reads it; anything not understood counts as yes."""
     i, n = 0, len(s)
     while i < n:
         c = s[i]
-        if c in " \t\n;}{!":
+        if c in _SED_ONE:
             i += 1
-            continue
-        if c == "#":
-            j = s.find("\n", i)
-            i = n if j < 0 else j
-            continue
-        # an address: line number, first~step, $, /regex/ or \cregexc (+ I/M), +N / ~N
-        if c.isdigit() or c in "$+~":
-            i += 1
-            while i < n and (s[i].isdigit() or s[i] == "~"):
-                i += 1
-            continue
-        if c == "/" or c == "\\":
-            if c == "\\":
-                if i + 1 >= n:
-                    return True
-                d, i = s[i + 1], i + 2
-            else:
-                d, i = "/", i + 1
-            i = _sed_regex_end(s, i, d)
-            if i < 0:
-                return True
-            while i < n and s[i] in "IM":
-                i += 1
-            continue
-        if c == ",":
-            i += 1
-            continue
-        if c == "e":
+        elif c == "#":
+            i = _line_end(s, i)
+        elif c.isdigit() or c in "$+~":  # an address: N, first~step, $, +N, ~N
+            i = _sed_number(s, i + 1)
+        elif c in "/\\":  # an address: /regex/ or \cregexc
+            i = _sed_regex_address(s, i)
+        elif c in "sy":
+            i = _sed_substitute(s, i)
+        elif c in "aicrRwWbtTv:":  # the rest of the line is text, a file name or a label
+            i = _sed_argument(s, i)
+        else:
+            return True  # e, or something not understood
+        if i < 0:
             return True
-        if c in "sy":
-            if i + 1 >= n or s[i + 1] in "\n\\":
-                return True
-            d = s[i + 1]
-            i = _sed_regex_end(s, i + 2, d)
-            if i < 0:
-                return True
-            i = _sed_regex_end(s, i, d) if c == "s" else s.find(d, i) + 1
-            if i <= 0:
-                return True
-            while c == "s" and i < n and s[i] not in ";\n}":
-                if s[i] == "e":
-                    return True
-                if s[i] == "w":  # the rest of the line is a file name
-                    j = s.find("\n", i)
-                    i = n if j < 0 else j
-                    break
-                i += 1
-            continue
-        if c in "aicrRwWbtTv:":  # the rest of the line is text, a file name or a label
-            j = s.find("\n", i)
-            if c in "btTv:":
-                k = s.find(";", i)
-                j = k if k >= 0 and (j < 0 or k < j) else j
-            while c in "aic" and j >= 0 and j > 0 and s[j - 1] == "\\":
-                j = s.find("\n", j + 1)
-            i = n if j < 0 else j
-            continue
-        if c in "=dDgGhHlLnNpPqQxzF":
-            i += 1
-            continue
-        return True
     return False
+
+
+def _line_end(s: str, i: int) -> int:
+    j = s.find("\n", i)
+    return len(s) if j < 0 else j
+
+
+def _sed_number(s: str, i: int) -> int:
+    while i < len(s) and (s[i].isdigit() or s[i] == "~"):
+        i += 1
+    return i
+
+
+def _sed_regex_address(s: str, i: int) -> int:
+    r"""The index after ``/regex/`` or ``\cregexc`` (and its I/M flags); -1 if unterminated."""
+    n = len(s)
+    if s[i] == "\\":
+        if i + 1 >= n:
+            return -1
+        d, i = s[i + 1], i + 2
+    else:
+        d, i = "/", i + 1
+    i = _sed_regex_end(s, i, d)
+    if i < 0:
+        return -1
+    while i < n and s[i] in "IM":
+        i += 1
+    return i
+
+
+def _sed_substitute(s: str, i: int) -> int:
+    """The index after ``s/re/text/flags`` or ``y/abc/xyz/``; -1 if it executes (the ``e``
+    flag) or cannot be read."""
+    c = s[i]
+    if i + 1 >= len(s) or s[i + 1] in "\n\\":
+        return -1
+    d = s[i + 1]
+    i = _sed_regex_end(s, i + 2, d)
+    if i < 0:
+        return -1
+    i = _sed_regex_end(s, i, d) if c == "s" else s.find(d, i) + 1
+    if i <= 0:
+        return -1
+    while c == "s" and i < len(s) and s[i] not in ";\n}":
+        if s[i] == "e":
+            return -1
+        if s[i] == "w":  # the rest of the line is a file name
+            return _line_end(s, i)
+        i += 1
+    return i
+
+
+def _sed_argument(s: str, i: int) -> int:
+    """The index after a command whose argument is the rest of the line (a label ends at ';';
+    text continues over lines ending in a backslash)."""
+    c = s[i]
+    j = s.find("\n", i)
+    if c in "btTv:":
+        k = s.find(";", i)
+        j = k if k >= 0 and (j < 0 or k < j) else j
+    while c in "aic" and j > 0 and s[j - 1] == "\\":
+        j = s.find("\n", j + 1)
+    return len(s) if j < 0 else j
 
 
 def _h_sed(an: Walker, name: str, words: list[Field], cx: Cx) -> None:

@@ -60,17 +60,23 @@ def _shell_options(an: Walker, name: str, words: list[Field], cx: Cx) -> tuple[i
             cmd = cmd or (key in ("--command", "--init-command") and not eq)
             i += 2 if key in ("--rcfile", "--init-file") and not eq else 1
             continue
-        nargs = 0  # -o NAME, -O NAME, fish's -C TEXT take the next words
-        for ch in t[1:]:
-            cmd = cmd or ch == "c"
-            stdin_mode = stdin_mode or ch == "s"
-            if ch in "oO" or (ch == "C" and name == "fish"):
-                if ch == "C" and i + nargs + 1 < n:
-                    text = words[i + nargs + 1]
-                    an.shell_text(text.text, text.flags, f"{name} -C", cx)
-                nargs += 1
-        i += 1 + nargs
+        cmd = cmd or "c" in t
+        stdin_mode = stdin_mode or "s" in t
+        i += _shell_short(an, name, words, i, cx)
     return i, cmd, stdin_mode
+
+
+def _shell_short(an: Walker, name: str, words: list[Field], i: int, cx: Cx) -> int:
+    """The words the short options ``words[i]`` use: -o NAME, -O NAME and fish's -C TEXT (which
+    is analysed) take the next ones."""
+    nargs = 0
+    for ch in words[i].text[1:]:
+        if ch in "oO" or (ch == "C" and name == "fish"):
+            if ch == "C" and i + nargs + 1 < len(words):
+                text = words[i + nargs + 1]
+                an.shell_text(text.text, text.flags, f"{name} -C", cx)
+            nargs += 1
+    return 1 + nargs
 
 
 def _h_source(an: Walker, name: str, words: list[Field], cx: Cx) -> None:
