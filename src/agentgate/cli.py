@@ -515,9 +515,12 @@ def log(
 
 def _audit() -> AuditLog:
     from .audit import AuditLog
+    from .fileio import check_state_dir
     from .paths import StatePaths
 
-    return AuditLog(StatePaths.default().audit)
+    paths = StatePaths.default()
+    check_state_dir(paths.root)  # a log that others can write proves nothing
+    return AuditLog(paths.audit)
 
 
 def _with_progress(audit: AuditLog) -> Iterator[tuple[Path, int, bytes]]:

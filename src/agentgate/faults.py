@@ -11,9 +11,11 @@ instants of their ledger and audit writes, then check that nothing was lost or d
 it). Actions: ``kill`` (SIGKILL this process), ``torn`` (write the first half of the pending
 bytes, then SIGKILL), ``sleep=SECONDS`` (stall, e.g. while holding the lock), ``enospc`` (fail the
 write as if the disk were full). ``clock:offset=SECONDS`` shifts the ledger's wall clock (a clock
-that jumped). With the hooks off, :func:`fault` is one falsy check. Even when on, they give a
-process nothing its user could not already do (kill it, hold the lock file, edit the ledger),
-which the threat model leaves out of scope; no action can make a command run.
+that jumped); ``boot:id=NAME`` and ``boot:offset=SECONDS`` replace the boot id and shift the boot's
+monotonic clock (a reboot: another id, a clock that restarted near zero). With the hooks off,
+:func:`fault` is one falsy check. Even when on, they give a process nothing its user could not
+already do (kill it, hold the lock file, edit the ledger), which the threat model leaves out of
+scope; no action can make a command run.
 """
 
 from __future__ import annotations
@@ -38,6 +40,27 @@ def test_clock(clock: Callable[[], float]) -> Callable[[], float]:
             offset = float(action[len("offset="):])
             return lambda: clock() + offset
     return clock
+
+
+def test_boot_clock(boot_clock: Callable[[], tuple[str | None, float]]
+                    ) -> Callable[[], tuple[str | None, float]]:
+    """``boot_clock`` with ``boot:id=NAME`` and ``boot:offset=SECONDS`` applied (tests only)."""
+    boot: str | None = None
+    offset = 0.0
+    for item in _SPEC.split(",") if _SPEC else ():
+        where, _, action = item.partition(":")
+        if where == "boot" and action.startswith("id="):
+            boot = action[len("id="):]
+        elif where == "boot" and action.startswith("offset="):
+            offset = float(action[len("offset="):])
+    if boot is None and not offset:
+        return boot_clock
+
+    def shifted() -> tuple[str | None, float]:
+        real, mono = boot_clock()
+        return (boot if boot is not None else real), max(0.0, mono + offset)
+
+    return shifted
 
 
 def _inject(point: str, fd: int | None, data: bytes) -> None:

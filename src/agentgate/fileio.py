@@ -1,24 +1,287 @@
-"""Replacing a file so that a crash at any instant leaves the old content or the new, never a mix.
+"""State on disk: a state directory nobody else can change, files opened without following links,
+and replacing a file so that a crash at any instant leaves the old content or the new, never a mix.
 
-Used for every state file agentgate rewrites (ledger, its archive, trust records) and for the
-agent settings that `hook install` edits. The audit log is appended to, not replaced (audit.py).
+Every state file agentgate creates is 0600 and every directory 0700, whatever the umask. A state
+directory that another user could change is refused, as ssh's StrictModes refuses ``~/.ssh``:
+whoever can write there can plant an approved grant. A state file that is a symbolic link, not
+a regular file, someone else's or writable by others is refused too, naming it.
+
+:func:`replace_atomically` is used for every state file agentgate rewrites (ledger, its archive,
+trust records) and for the agent settings that `hook install` edits. The audit log is appended to,
+not replaced (audit.py).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import stat
 from pathlib import Path
 
+from .errors import StateError
 from .faults import fault
 
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_SYMLINK_ERRNOS = (errno.ELOOP, errno.EMLINK)  # what O_NOFOLLOW on a link gives (Linux, BSD)
+FILE_MODE, DIR_MODE = 0o600, 0o700
 
-def replace_atomically(path: Path, data: bytes, mode: int = 0o600, *, prefix: str | None = None,
+
+def _uid() -> int | None:
+    return os.geteuid() if hasattr(os, "geteuid") else None
+
+
+def _name(uid: int) -> str:
+    try:
+        import pwd
+
+        return pwd.getpwuid(uid).pw_name
+    except (ImportError, KeyError):
+        return str(uid)
+
+
+def _who(uid: int) -> str:
+    name = _name(uid)
+    return f"{name} (uid {uid})" if name != str(uid) else f"uid {uid}"
+
+
+def _levels(path: str) -> list[str]:
+    """``/``, ``/a``, ``/a/b`` for ``/a/b``."""
+    out, cur = ["/"], ""
+    for part in path.split("/"):
+        if part:
+            cur += "/" + part
+            out.append(cur)
+    return out
+
+
+def check_state_dir(root: Path) -> None:
+    """Refuse (StateError) a state directory someone else could change: it must be a directory
+    of the current user that neither group nor others can write, and every directory above it
+    (also above a symlink's target) must belong to the user or root and be writable by nobody
+    else unless it is sticky (like /tmp). A directory that does not exist yet passes when what
+    exists above it does. Root's own root-owned state directory is fine."""
+    uid = _uid()
+    if uid is None:  # pragma: no cover - not POSIX
+        return
+    where = str(root)
+    real = os.path.realpath(where)
+    seen: set[str] = set()
+    for chain in (_levels(os.path.abspath(where)), _levels(real)):
+        for level in chain:
+            if level in seen:
+                continue
+            seen.add(level)
+            try:
+                st = os.lstat(level)
+            except (FileNotFoundError, NotADirectoryError):
+                break  # nothing below exists yet: creating it is checked by the caller
+            except OSError as e:
+                raise StateError(
+                    f"cannot use the state directory {root}: cannot look at {level}: "
+                    f"{e.strerror or e}",
+                    f"give yourself access to {level}, or set AGENTGATE_HOME to a directory of "
+                    "your own; nothing was run") from None
+            if stat.S_ISLNK(st.st_mode):
+                continue  # its directory was checked; its target is checked in the real chain
+            final = level == real
+            if not stat.S_ISDIR(st.st_mode):
+                if final:
+                    raise StateError(f"the state directory {root} is not a directory",
+                                     "point AGENTGATE_HOME at a directory")
+                break  # the caller's attempt to create the directory reports it
+            _check_dir(root, level, st, uid, final)
+
+
+def _check_dir(root: Path, level: str, st: os.stat_result, uid: int, final: bool) -> None:
+    mode = stat.S_IMODE(st.st_mode)
+    if final:
+        what = f"the state directory {root}" + (f" ({level})" if level != str(root) else "")
+    else:
+        what = f"{level}, above the state directory {root},"
+    if (st.st_uid != uid) if final else (st.st_uid not in (0, uid)):
+        raise StateError(
+            f"{what} is owned by {_who(st.st_uid)}, not by you ({_name(uid)}): another user "
+            "could plant or change approvals there",
+            f"if it is yours, run `chown {_name(uid)} {level}` (as root); otherwise set "
+            "AGENTGATE_HOME to a directory of your own; nothing was run")
+    if mode & 0o022 and (final or not mode & stat.S_ISVTX):
+        who = {0o022: "its group and others", 0o002: "others"}.get(mode & 0o022, "its group")
+        fix = f"chmod 700 {level}" if final else f"chmod go-w {level}"
+        raise StateError(
+            f"{what} is writable by {who} (mode {mode:04o}): another user could plant or change "
+            "approvals there",
+            f"run `{fix}`, or set AGENTGATE_HOME to a directory only you can write; nothing was run")
+    if final and uid != 0 and mode & 0o500 != 0o500:  # writers fail on their own, naming the file
+        raise StateError(f"{what} is not readable by you (mode {mode:04o})",
+                         f"run `chmod 700 {level}`; nothing was run")
+
+
+def make_state_dir(root: Path) -> None:
+    """:func:`check_state_dir`, then create each missing level 0700 (whatever the umask)."""
+    check_state_dir(root)
+    missing: list[Path] = []
+    d = root
+    while not os.path.lexists(d):
+        missing.append(d)
+        if d.parent == d:
+            break
+        d = d.parent
+    try:
+        for level in reversed(missing):
+            _mkdir_private(level)
+    except OSError as e:
+        raise StateError(f"cannot create state directory {root}: {e.strerror or e}",
+                         "set AGENTGATE_HOME to a writable directory of your own") from None
+    if missing:
+        check_state_dir(root)
+
+
+def _mkdir_private(path: Path) -> None:
+    try:
+        os.mkdir(path, DIR_MODE)
+    except FileExistsError:
+        return  # another process made it: the check after creation looks at it
+    os.chmod(path, DIR_MODE)  # the umask may have taken bits away; the parent is ours alone
+
+
+def state_subdir(path: Path, *, create: bool) -> bool:
+    """A directory inside the (checked) state directory, like ``validated/``: no symlink, the
+    user's, writable only by the user; created 0700 when ``create``. Whether it exists now."""
+    try:
+        st = os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        if not create:
+            return False
+        try:
+            _mkdir_private(path)
+            st = os.lstat(path)
+        except OSError as e:
+            raise StateError(f"cannot create {path}: {e.strerror or e}",
+                             "make the state directory writable (AGENTGATE_HOME)") from None
+    except OSError as e:
+        raise StateError(f"cannot look at {path}: {e.strerror or e}",
+                         "fix the permissions of the state directory (AGENTGATE_HOME)") from None
+    if stat.S_ISLNK(st.st_mode):
+        raise StateError(f"{path} is a symbolic link; agentgate does not follow links in its "
+                         "state directory", f"remove it (rm {path}); it is recreated as needed")
+    uid = _uid()
+    if not stat.S_ISDIR(st.st_mode):
+        raise StateError(f"{path} is not a directory", f"remove it (rm {path})")
+    if uid is not None:
+        _check_dir(path, str(path), st, uid, True)
+    return True
+
+
+def open_state_file(path: Path, flags: int, *, label: str, create: bool = False) -> int | None:
+    """An fd for a state file, never through a symlink; None when it is missing (and not
+    ``create``). A file this creates is 0600; an existing one must be a regular file of the
+    user that others cannot write. Every failure is a StateError naming the file."""
+    flags |= _NOFOLLOW | _CLOEXEC | os.O_NONBLOCK  # a FIFO planted here must not hang us
+    for _ in range(5):
+        if create:
+            try:
+                fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, FILE_MODE)
+            except FileExistsError:
+                pass
+            except OSError as e:
+                raise _open_error(path, label, e) from None
+            else:
+                try:
+                    os.fchmod(fd, FILE_MODE)  # the umask may have taken bits away
+                except OSError as e:
+                    os.close(fd)
+                    raise _open_error(path, label, e) from None
+                return fd
+        try:
+            fd = os.open(path, flags)
+        except FileNotFoundError:
+            if create:
+                continue  # removed since our O_EXCL attempt: try again
+            return None
+        except OSError as e:
+            raise _open_error(path, label, e) from None
+        try:
+            check_state_file(path, os.fstat(fd), label=label)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+    raise StateError(f"cannot open {label} {path}: it keeps disappearing",
+                     "is another program deleting files in the state directory?")
+
+
+def state_file_exists(path: Path, *, label: str) -> bool:
+    """Is there a state file at ``path`` (checked as by :func:`check_state_file`)?"""
+    try:
+        st = os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError as e:
+        raise StateError(f"cannot look at {label} {path}: {e.strerror or e}",
+                         "fix the permissions of the state directory (AGENTGATE_HOME)") from None
+    check_state_file(path, st, label=label)
+    return True
+
+
+def check_state_file(path: Path, st: os.stat_result, *, label: str = "state file") -> None:
+    """Refuse a state file that is a link or not a regular file, is someone else's, or others
+    can write."""
+    if stat.S_ISLNK(st.st_mode):
+        raise _open_error(path, label, OSError(errno.ELOOP, os.strerror(errno.ELOOP)))
+    if not stat.S_ISREG(st.st_mode):
+        raise StateError(f"{label} {path} is not a regular file",
+                         f"move it aside (mv {path} {path}.bad); nothing was run")
+    uid = _uid()
+    if uid is not None and st.st_uid != uid:
+        raise StateError(f"{label} {path} is owned by {_who(st.st_uid)}, not by you ({_name(uid)}): "
+                         "another user may have planted it",
+                         "inspect it, then remove it or `chown` it to yourself; nothing was run")
+    mode = stat.S_IMODE(st.st_mode)
+    if mode & 0o022:
+        raise StateError(f"{label} {path} is writable by group or others (mode {mode:04o})",
+                         f"inspect it, then run `chmod 600 {path}`; nothing was run")
+
+
+def _open_error(path: Path, label: str, e: OSError) -> StateError:
+    if e.errno in _SYMLINK_ERRNOS:
+        return StateError(f"{label} {path} is a symbolic link; agentgate does not follow links "
+                          "in its state directory",
+                          f"remove the link (rm {path}); if it pointed at a real file of yours, "
+                          "move that file into its place; nothing was run")
+    return StateError(f"cannot open {label} {path}: {e.strerror or e}",
+                      "fix the permissions of the state directory (AGENTGATE_HOME) or free disk "
+                      "space; nothing was run")
+
+
+def read_state_file(path: Path, *, label: str) -> bytes | None:
+    """The whole content of a state file (see :func:`open_state_file`); None when missing."""
+    fd = open_state_file(path, os.O_RDONLY, label=label)
+    if fd is None:
+        return None
+    try:
+        chunks: list[bytes] = []
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+    except OSError as e:
+        raise StateError(f"cannot read {label} {path}: {e.strerror or e}",
+                         "fix its permissions; nothing was run") from None
+    finally:
+        os.close(fd)
+
+
+def replace_atomically(path: Path, data: bytes, mode: int = FILE_MODE, *, prefix: str | None = None,
                        fault_point: str | None = None) -> None:
     """Write ``data`` to a temp file beside ``path`` (with ``mode``), fsync it, rename it over
-    ``path`` and fsync the directory. On failure the temp file is removed and OSError raised;
-    ``path`` is then unchanged. ``fault_point`` names the test-only fault hooks
-    ``<point>.tmp_written`` (before the rename) and ``<point>.replaced`` (after it)."""
+    ``path`` and fsync the directory. The temp file is created exclusively under an
+    unpredictable name (mkstemp), so nothing planted there is written through; the rename
+    replaces a symlink at ``path`` rather than following it. On failure the temp file is removed
+    and OSError raised; ``path`` is then unchanged. ``fault_point`` names the test-only fault
+    hooks ``<point>.tmp_written`` (before the rename) and ``<point>.replaced`` (after it)."""
     import tempfile  # writers only: not on the `run` path
 
     fd, tmp = tempfile.mkstemp(prefix=prefix or f".{path.name}-", suffix=".tmp", dir=path.parent)

@@ -16,6 +16,13 @@ from pathlib import Path
 from . import policy as pol
 from .audit import AuditLog
 from .errors import EXIT_APPROVAL_REQUIRED, EXIT_DENIED, EXIT_OK, AgentgateError, StateError
+from .fileio import (
+    check_state_dir,
+    make_state_dir,
+    open_state_file,
+    state_file_exists,
+    state_subdir,
+)
 from .guard import (
     PROTECTED_RULE,
     REPO_POLICY_NAME,
@@ -85,16 +92,20 @@ def _parse_checked(data: bytes, name: str, kind: str, paths: StatePaths | None) 
     other check runs on every load, and a policy that fails never gets a marker."""
     if paths is None:
         return pol.parse_policy_file(data, name, kind)
-    marker = paths.root / "validated" / pol.validation_key(data)
-    if marker.exists():
+    check_state_dir(paths.root)  # a planted marker would skip the examples
+    folder = paths.root / "validated"
+    marker = folder / pol.validation_key(data)
+    if state_subdir(folder, create=False) and state_file_exists(marker, label="policy marker"):
         return pol.parse_policy_file(data, name, kind, check_examples=False)
     pf = pol.parse_policy_file(data, name, kind)
     try:
-        paths.root.mkdir(mode=0o700, parents=True, exist_ok=True)
-        marker.parent.mkdir(mode=0o700, exist_ok=True)
-        marker.touch()
-    except OSError:
-        pass  # only a speed-up: the next load checks the examples again
+        make_state_dir(paths.root)
+        state_subdir(folder, create=True)
+        fd = open_state_file(marker, os.O_WRONLY, label="policy marker", create=True)
+        if fd is not None:
+            os.close(fd)
+    except StateError:
+        pass  # only a speed-up (and the ledger reports an unusable state directory)
     return pf
 
 

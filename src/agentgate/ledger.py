@@ -15,11 +15,15 @@ in ``ledger.json``; older finished ones move to ``ledger-done.jsonl`` (appended 
 is replaced, so a crash between the two leaves a duplicate, never a loss) and are pruned from there
 after the retention period. The file every decision reads stays small however long the history.
 
-Time only moves forward here: the ledger remembers the latest time it has seen and never uses an
-earlier one. That alone would stall the ledger's time after a backwards jump and so stretch a
-grant's real life; a grant therefore also records the boot's monotonic clock (CLOCK_BOOTTIME,
-which counts suspend too) when it is approved and expires once that much real time has passed,
-whatever the wall clock says.
+Time only moves forward here. The ledger stores the latest time it has used (its high-water
+mark) with the boot id and the boot's monotonic clock (CLOCK_BOOTTIME, which counts suspend too)
+read at that moment. Ledger time is the wall clock, or, when that is behind, the mark plus the
+real time known to have passed since: the monotonic time elapsed on the same boot, or the whole
+uptime of a later boot (all of it came after the mark). So a clock set back, or one that once
+jumped years ahead, never stalls the expiry of grants, requests and denials. A grant also records
+the boot and monotonic clock of its approval: it expires when ledger time or the monotonic clock
+says its TTL has passed, and a grant approved on another boot is expired, since no clock can
+prove it is still within its TTL (see :meth:`LedgerState.grant_overdue`).
 """
 
 from __future__ import annotations
@@ -32,8 +36,14 @@ import time
 from collections.abc import Callable, Iterator
 
 from .errors import Conflict, NotFound, StateError
-from .faults import test_clock
-from .fileio import replace_atomically
+from .faults import test_boot_clock, test_clock
+from .fileio import (
+    check_state_dir,
+    make_state_dir,
+    open_state_file,
+    read_state_file,
+    replace_atomically,
+)
 from .lean import Record, asdict, field, sha256_hex
 from .paths import StatePaths
 
@@ -135,6 +145,26 @@ class Request(Record, frozen=False):
         self.history.append({"at": at, "event": event, **extra})
 
 
+class Mark(Record):
+    """The ledger's high-water time and the clocks read when it was recorded."""
+
+    clock: float = 0.0
+    boot: str | None = None
+    mono: float = 0.0
+    host: str | None = None
+
+
+def ledger_time(wall: float, mark: Mark, boot: str | None, mono: float, host: str) -> float:
+    """The wall clock, or, when it is behind ``mark``, the mark plus the real time known to have
+    passed since it: the monotonic time elapsed on the same boot, or a later boot's whole uptime.
+    Nothing is added when the mark's boot or host is unknown or another machine's (a shared home
+    directory): then ledger time holds at the mark, and grants rely on their own boot check."""
+    elapsed = 0.0
+    if boot is not None and mark.boot is not None and mark.host == host:
+        elapsed = max(0.0, mono - mark.mono) if mark.boot == boot else mono
+    return max(wall, mark.clock + elapsed)
+
+
 class LedgerState(Record, frozen=False):
     """The ledger's content while the lock is held. ``now`` never goes backwards."""
 
@@ -147,13 +177,19 @@ class LedgerState(Record, frozen=False):
     prune_window: tuple[float, float] | None = None  # (cutoff, retention) of the last prune
 
     def grant_overdue(self, req: Request) -> bool:
-        """An approved grant whose TTL has passed in real time (same boot) or in ledger time."""
+        """Has this approved grant's TTL passed by any clock the gate can read? Ledger time, or
+        the monotonic clock since the approval on this boot. A grant approved on another boot
+        (or with a boot clock known at one end only) is overdue: nothing can tell how long the
+        machine was down. Only where there is no boot clock at all does ledger time decide alone."""
         if req.expires_at <= self.now:
             return True
-        if req.approved_mono is None or req.approved_boot is None or req.approved_boot != self.boot:
+        if self.boot is None and req.approved_boot is None:
             return False
+        if req.approved_boot != self.boot or req.approved_mono is None:
+            return True
         ttl = req.expires_at - (req.decided_at if req.decided_at is not None else req.expires_at)
-        return self.mono - req.approved_mono >= ttl
+        elapsed = self.mono - req.approved_mono
+        return elapsed < 0 or elapsed >= ttl
 
     def get(self, rid: str) -> Request:
         req = self.requests.get(rid)
@@ -289,14 +325,7 @@ class Ledger:
         self.paths = paths
         self.lock_timeout = lock_timeout
         self.clock = test_clock(clock)
-        self.boot_clock = boot_clock
-
-    def _ensure_dir(self) -> None:
-        try:
-            self.paths.root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        except OSError as e:
-            raise StateError(f"cannot create state directory {self.paths.root}: {e.strerror or e}",
-                             "set AGENTGATE_HOME to a writable directory") from None
+        self.boot_clock = test_boot_clock(boot_clock)
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
@@ -304,19 +333,18 @@ class Ledger:
 
         On POSIX this takes ``flock(2)`` on the lock file directly: the same lock that filelock's
         UnixFileLock takes (so the two exclude each other), without filelock's import cost on
-        every gated command. The kernel drops it when its holder dies. Elsewhere: filelock."""
-        self._ensure_dir()
+        every gated command. The kernel drops it when its holder dies. Elsewhere: filelock.
+
+        The state directory is checked (and created 0700) first: see fileio.check_state_dir."""
+        make_state_dir(self.paths.root)
         try:
             import fcntl
         except ImportError:  # pragma: no cover - not POSIX
             with self._portable_lock():
                 yield
             return
-        try:
-            fd = os.open(self.paths.lock, os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError as e:
-            raise StateError(f"cannot open the lock file {self.paths.lock}: {e.strerror or e}",
-                             "make the state directory writable (AGENTGATE_HOME)") from None
+        fd = open_state_file(self.paths.lock, os.O_RDWR, label="the lock file", create=True)
+        assert fd is not None
         try:
             deadline = time.monotonic() + self.lock_timeout
             delay = 0.001
@@ -365,31 +393,28 @@ class Ledger:
     def locked(self) -> Iterator[LedgerState]:
         """Hold the lock, load the state, yield it, and write it back if it changed."""
         with self.lock():
-            state, high_water = self._read()
-            state.now = max(self.clock(), high_water)
-            state.boot, state.mono = self.boot_clock()
-            state.archive = self._archived
+            state = self._load()
             yield state
             if state.dirty:
                 self._write(state)
 
     def read_only(self) -> LedgerState:
         """A snapshot without the lock (for listings); writes go through :meth:`locked`."""
-        state, high_water = self._read()
-        state.now = max(self.clock(), high_water)
+        check_state_dir(self.paths.root)
+        return self._load()
+
+    def _load(self) -> LedgerState:
+        state, mark = self._read()
         state.boot, state.mono = self.boot_clock()
+        state.now = ledger_time(self.clock(), mark, state.boot, state.mono, hostname())
         state.archive = self._archived
         return state
 
-    def _read(self) -> tuple[LedgerState, float]:
+    def _read(self) -> tuple[LedgerState, Mark]:
         path = self.paths.ledger
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            return LedgerState({}, 0.0), 0.0
-        except OSError as e:
-            raise StateError(f"cannot read ledger {path}: {e.strerror or e}",
-                             "fix its permissions; the command did not run") from None
+        data = read_state_file(path, label="ledger")
+        if data is None:
+            return LedgerState({}, 0.0), Mark()
         hint = (f"the file was left untouched; move it aside (mv {path} {path}.bad) to start "
                 "with an empty ledger, or restore it from a backup")
         try:
@@ -410,15 +435,22 @@ class Ledger:
                 raise ValueError("a request is filed under another id")
         except (TypeError, ValueError) as e:
             raise StateError(f"ledger {path} is corrupt (bad request record: {e})", hint) from None
-        clock = doc.get("clock", 0.0)
-        return LedgerState(reqs, 0.0), float(clock) if isinstance(clock, (int, float)) else 0.0
+        clock, boot, mono, host = (doc.get(k) for k in ("clock", "clock_boot", "clock_mono",
+                                                        "clock_host"))
+        num = (int, float)
+        mark = Mark(float(clock) if isinstance(clock, num) else 0.0,
+                    boot if isinstance(boot, str) else None,
+                    float(mono) if isinstance(mono, num) else 0.0,
+                    host if isinstance(host, str) else None)
+        return LedgerState(reqs, 0.0), mark
 
     def _write(self, state: LedgerState) -> None:
         retired = state.retire(ARCHIVE_KEEP)
         if retired:
             self._append_archive(retired)
         path = self.paths.ledger
-        doc = {"version": LEDGER_VERSION, "clock": state.now,
+        doc = {"version": LEDGER_VERSION, "clock": state.now, "clock_boot": state.boot,
+               "clock_mono": state.mono, "clock_host": hostname(),
                "requests": {rid: r.to_dict() for rid, r in state.requests.items()}}
         data = json.dumps(doc, indent=1, ensure_ascii=False).encode("utf-8", "surrogateescape")
         try:
@@ -439,15 +471,17 @@ class Ledger:
         parse are fragments of an interrupted append)."""
         prefix = b'{"id":' + json.dumps(rid, ensure_ascii=False).encode("utf-8", "surrogateescape")
         found = None
+        fd = open_state_file(self.paths.archive, os.O_RDONLY, label="the archive")
+        if fd is None:
+            return None
         try:
-            with open(self.paths.archive, "rb") as f:
+            with open(fd, "rb") as f:
                 for line in f:
                     if line.startswith(prefix):
                         found = line
-        except FileNotFoundError:
-            return None
         except OSError as e:
-            raise StateError(f"cannot read {self.paths.archive}: {e.strerror or e}") from None
+            raise StateError(f"cannot read {self.paths.archive}: {e.strerror or e}",
+                             "fix the permissions of the state directory (AGENTGATE_HOME)") from None
         if found is None:
             return None
         try:
@@ -458,8 +492,10 @@ class Ledger:
     def _append_archive(self, reqs: list[Request]) -> None:
         path = self.paths.archive
         data = b"".join(_archive_line(r) for r in reqs)
+        fd = open_state_file(path, os.O_RDWR | os.O_APPEND, label="the archive", create=True)
+        assert fd is not None
+        size: int | None = None
         try:
-            fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
             try:
                 size = os.fstat(fd).st_size
                 if size and os.pread(fd, 1, size - 1) != b"\n":
@@ -468,8 +504,9 @@ class Ledger:
                     raise OSError(errno.ENOSPC, "short write")
                 os.fsync(fd)
             except OSError:
-                with contextlib.suppress(OSError):
-                    os.ftruncate(fd, size)
+                if size is not None:
+                    with contextlib.suppress(OSError):
+                        os.ftruncate(fd, size)
                 raise
             finally:
                 os.close(fd)
@@ -482,8 +519,11 @@ class Ledger:
         """Drop archived requests that finished before ``cutoff``; rewrites only when the oldest
         is a tenth of the retention past it, so that this happens rarely."""
         path = self.paths.archive
+        fd = open_state_file(path, os.O_RDONLY, label="the archive")
+        if fd is None:
+            return
         try:
-            with open(path, "rb") as f:
+            with open(fd, "rb") as f:
                 first = f.readline()
                 if _line_finished_at(first) >= cutoff - retention / 10:
                     return
@@ -491,10 +531,9 @@ class Ledger:
                 keep = [ln if ln.endswith(b"\n") else ln + b"\n" for ln in f
                         if _line_finished_at(ln) >= cutoff]
             replace_atomically(path, b"".join(keep), prefix=".ledger-done-")
-        except FileNotFoundError:
-            return
         except OSError as e:
-            raise StateError(f"cannot prune {path}: {e.strerror or e}") from None
+            raise StateError(f"cannot prune {path}: {e.strerror or e}",
+                             "free disk space or fix permissions of the state directory") from None
 
 
 def _finished_at(r: Request) -> float:

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from .errors import StateError
-from .fileio import replace_atomically
+from .fileio import check_state_dir, read_state_file, replace_atomically
 from .lean import sha256_hex
 
 TRUST_VERSION = 1
@@ -22,12 +22,12 @@ def file_sha256(path: Path) -> str:
 
 
 def read_trust(path: Path) -> dict[str, str]:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
+    """The records in the state directory ``path.parent`` (checked first: whoever could write
+    there could trust a repo policy's allow rules)."""
+    check_state_dir(path.parent)
+    data = read_state_file(path, label="trust records")
+    if data is None:
         return {}
-    except OSError as e:
-        raise StateError(f"cannot read trust records {path}: {e.strerror or e}") from None
     try:
         doc = json.loads(data)
         files = doc["files"]
@@ -46,4 +46,6 @@ def write_trust(path: Path, files: dict[str, str]) -> None:
     try:
         replace_atomically(path, data, prefix=".trusted-")
     except OSError as e:
-        raise StateError(f"cannot write trust records {path}: {e.strerror or e}") from None
+        raise StateError(f"cannot write trust records {path}: {e.strerror or e}",
+                         "free disk space or fix permissions of the state directory; "
+                         "the previous records are intact") from None
