@@ -502,6 +502,30 @@ def test_every_command_that_reads_the_policy_takes_it_after_its_name(tmp_path: P
         assert "--policy" in argv
 
 
+def test_mcp_policy_after_the_command_name_is_the_policy(deny_all: Path, in_tmp_cwd: Path) -> None:
+    pytest.importorskip("mcp")
+    import asyncio
+
+    from mcp import ClientSession, StdioServerParameters
+    from mcp.client.stdio import stdio_client
+
+    assert AGENTGATE
+    params = StdioServerParameters(command=AGENTGATE, args=["mcp", "--policy", str(deny_all)],
+                                   env=dict(os.environ), cwd=str(in_tmp_cwd))
+    answers: list[Any] = []
+
+    async def main() -> None:
+        async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+            await session.initialize()
+            result = await session.call_tool("verify_action", {"action": "deploy_staging"})
+            structured = getattr(result, "structured_content", None) or getattr(
+                result, "structuredContent", None)
+            answers.append(structured or json.loads(result.content[0].text))
+
+    asyncio.run(asyncio.wait_for(main(), timeout=60))
+    assert answers[0]["allowed"] is False and answers[0]["decision"] == "deny", answers
+
+
 def test_the_fast_path_and_typer_read_options_alike(deny_all: Path, marker: Path) -> None:
     """`agentgate run` takes a typer-free fast path; the same words through the typer app must
     give the same answer."""
