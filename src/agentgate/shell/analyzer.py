@@ -317,7 +317,8 @@ class Analyzer:
 
     def simple(self, nd: Simple, cx: Cx) -> None:
         """A simple command: its assignments, redirections and words, then the command."""
-        self.assignment_words(nd.assigns, cx)
+        if nd.assigns:
+            self.assignment_words(nd.assigns, cx)
         stdin, feed = cx.stdin, cx.feed
         if nd.redirs:
             self.redirs(nd.redirs, cx)
@@ -459,7 +460,7 @@ class Analyzer:
         """One simple command (its words expanded); ``lead``: NAME=value prefixes written before
         it; ``direct``: the shell runs it as written in the script (not through a wrapper)."""
         self.budget.tick()
-        k = self.prefix_assignments(words, cx)
+        k = self.prefix_assignments(words, cx) if "=" in words[0].text else 0
         if k:
             lead = (*lead, *(w.text for w in words[:k]))
         if k == len(words):
@@ -477,7 +478,7 @@ class Analyzer:
         v = cx.vars
         if lead:
             cx = cx.with_env(merge_env(cx.env, lead), cx.stdin, cx.feed)
-        env = _environment(cx)
+        env = _environment(cx) if v is not None and (v.exported or v.allexport) else cx.env
         self.emit(argv, cx.via, dyn, env)
         low = name.lower()
         if low != name:

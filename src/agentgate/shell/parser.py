@@ -8,6 +8,8 @@ no programs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ..lean import lazy_regex
 from .budget import Budget, check_depth
 from .expand import ansi_c
@@ -164,16 +166,22 @@ class Parser:
                     return nodes
                 raise ParseError(f"unexpected {w!r}")
             nodes.append(self._and_or())
-            self._blank()
-            if self._at_sep():
-                c = self.s[self.i]
-                self.i += 1
-                if c == "&":
-                    self.bg.add(id(nodes[-1]))
-                if c == "\n" and self.heredocs:
-                    self._read_heredocs()
-                continue
-            return nodes
+            if not self._separator(nodes[-1]):
+                return nodes
+
+    def _separator(self, node: Node) -> bool:
+        """Read the ';', '&' or newline after ``node``, if one follows (``&`` puts it in the
+        background; a newline reads pending here-documents)."""
+        self._blank()
+        if not self._at_sep():
+            return False
+        c = self.s[self.i]
+        self.i += 1
+        if c == "&":
+            self.bg.add(id(node))
+        if c == "\n" and self.heredocs:
+            self._read_heredocs()
+        return True
 
     def _and_or(self) -> Node:
         first = self._pipeline()
@@ -228,52 +236,54 @@ class Parser:
         return node
 
     def _command_inner(self) -> Node:
-        s, i = self.s, self.i
-        if i >= self.n:
+        if self.i >= self.n:
             raise ParseError("unexpected end of input")
-        if s[i] == "(":
-            if s.startswith("((", i):
-                end = self._arith_end(i + 2)
-                if end is not None:
-                    arith = Word(self._expansions(s[i + 2 : end]))
-                    self.i = end + 2
-                    return self._finish(Compound(None, [], [arith]))
-            self.i = i + 1
-            body = self._list(_NONE)
-            self._newlines()
-            if not s.startswith(")", self.i):
-                raise ParseError("unterminated '('")
-            self.i += 1
-            return self._finish(Compound("( )", body))
+        if self.s[self.i] == "(":
+            return self._finish(self._paren())
         w = self._peek_word()
         if w is not None:
-            if w == "{":
-                self.i += 1
-                body = self._list(_BRACE_CLOSE)
-                self._expect("}")
-                return self._finish(Compound(None, body))
-            if w == "if":
-                return self._finish(self._if())
-            if w in ("while", "until"):
-                self.i += len(w)
-                body = self._list(_DO)
-                self._expect("do")
-                body += self._list(_DONE)
-                self._expect("done")
-                return self._finish(Compound(None, body))
-            if w in ("for", "select"):
-                return self._finish(self._for(w))
-            if w == "case":
-                return self._finish(self._case())
+            compound = _COMPOUNDS.get(w)
+            if compound is not None:
+                return self._finish(compound(self, w))
             if w == "function":
                 return self._function()
-            if w == "[[":
-                return self._finish(self._dbracket())
             if w == "coproc":
                 return self._coproc()
             if w in _CLOSERS:
                 raise ParseError(f"unexpected {w!r}")
         return self._simple()
+
+    def _paren(self) -> Compound:
+        """``( list )``, or ``(( arithmetic ))``."""
+        s, i = self.s, self.i
+        if s.startswith("((", i):
+            end = self._arith_end(i + 2)
+            if end is not None:
+                arith = Word(self._expansions(s[i + 2 : end]))
+                self.i = end + 2
+                return Compound(None, [], [arith])
+        self.i = i + 1
+        body = self._list(_NONE)
+        self._newlines()
+        if not s.startswith(")", self.i):
+            raise ParseError("unterminated '('")
+        self.i += 1
+        return Compound("( )", body)
+
+    def _group(self, kw: str) -> Compound:
+        self.i += 1
+        body = self._list(_BRACE_CLOSE)
+        self._expect("}")
+        return Compound(None, body)
+
+    def _loop(self, kw: str) -> Compound:
+        """``while|until list; do list; done``."""
+        self.i += len(kw)
+        body = self._list(_DO)
+        self._expect("do")
+        body += self._list(_DONE)
+        self._expect("done")
+        return Compound(None, body)
 
     def _finish(self, node: Compound) -> Node:
         while True:
@@ -283,7 +293,7 @@ class Parser:
                 return node
             node.redirs.append(r)
 
-    def _if(self) -> Compound:
+    def _if(self, kw: str) -> Compound:
         self.i += 2
         body = self._list(_THEN)
         self._expect("then")
@@ -304,6 +314,7 @@ class Parser:
         return Compound(None, body)
 
     def _for(self, kw: str) -> Compound:
+        """``for|select NAME [in WORDS]; do list; done`` (or ``{ list; }``), ``for ((...))``."""
         self.i += len(kw)
         self._blank()
         words: list[Word] = []
@@ -324,14 +335,7 @@ class Parser:
             self._newlines()
             if self._peek_word() == "in":
                 self.i += 2
-                while True:
-                    self._blank()
-                    if self.i >= self.n or self.s[self.i] in "\n;":
-                        break
-                    w = self._word()
-                    if w is None:
-                        raise ParseError(f"unexpected {self._what()} in '{kw}' list")
-                    words.append(w)
+                words = self._for_words(kw)
         self._blank()
         if self.s.startswith(";", self.i) and not self.s.startswith(";;", self.i):
             self.i += 1
@@ -347,7 +351,20 @@ class Parser:
             raise ParseError(f"expected 'do' before {self._what()}")
         return Compound(None, body, words, var)
 
-    def _case(self) -> Compound:
+    def _for_words(self, kw: str) -> list[Word]:
+        """The words after ``for NAME in``, up to the end of the line or a ';'."""
+        words: list[Word] = []
+        while True:
+            self._blank()
+            if self.i >= self.n or self.s[self.i] in "\n;":
+                return words
+            w = self._word()
+            if w is None:
+                raise ParseError(f"unexpected {self._what()} in '{kw}' list")
+            words.append(w)
+
+    def _case(self, kw: str) -> Compound:
+        """``case WORD in PATTERN) list ;; ... esac``."""
         self.i += 4
         self._blank()
         subject = self._word()
@@ -368,25 +385,29 @@ class Parser:
                 raise ParseError("unterminated case")
             if self.s[self.i] == "(":
                 self.i += 1
-            while True:
-                self._blank()
-                w = self._word()
-                if w is None:
-                    raise ParseError(f"bad case pattern at {self._what()}")
-                words.append(w)
-                self._blank()
-                c = self.s[self.i : self.i + 1]
-                self.i += 1
-                if c == ")":
-                    break
-                if c != "|":
-                    raise ParseError("bad case pattern")
+            self._case_patterns(words)
             body += self._list(_ESAC)
             self._blank()
             for op in (";;&", ";;", ";&"):
                 if self.s.startswith(op, self.i):
                     self.i += len(op)
                     break
+
+    def _case_patterns(self, words: list[Word]) -> None:
+        """``PATTERN | PATTERN )``: the patterns are added to ``words``."""
+        while True:
+            self._blank()
+            w = self._word()
+            if w is None:
+                raise ParseError(f"bad case pattern at {self._what()}")
+            words.append(w)
+            self._blank()
+            c = self.s[self.i : self.i + 1]
+            self.i += 1
+            if c == ")":
+                return
+            if c != "|":
+                raise ParseError("bad case pattern")
 
     def _function(self) -> Node:
         self.i += 8
@@ -411,7 +432,7 @@ class Parser:
             raise ParseError(f"function {name} needs a compound body")
         return Func(name, body)
 
-    def _dbracket(self) -> Compound:
+    def _dbracket(self, kw: str) -> Compound:
         self.i += 2
         words: list[Word] = []
         while True:
@@ -464,14 +485,7 @@ class Parser:
             if c in "\n;&|)":
                 break
             if c == "(":
-                if len(words) == 1 and not assigns and words[0].plain is not None:
-                    j = self.i + 1
-                    while j < n and s[j] in " \t":
-                        j += 1
-                    if s.startswith(")", j):
-                        self.i = j + 1
-                        return self._funcbody(words[0].plain)
-                raise ParseError("unexpected '('")
+                return self._name_parens(assigns, words)
             w = self._word()
             if w is None:
                 raise ParseError(f"unexpected {self._what()}")
@@ -484,6 +498,17 @@ class Parser:
         node = Simple(assigns, words, redirs)
         self.done.append(node)
         return node
+
+    def _name_parens(self, assigns: list[Word], words: list[Word]) -> Node:
+        """``NAME ( )`` starts a function definition; any other '(' here is an error."""
+        if len(words) == 1 and not assigns and words[0].plain is not None:
+            j = self.i + 1
+            while j < self.n and self.s[j] in " \t":
+                j += 1
+            if self.s.startswith(")", j):
+                self.i = j + 1
+                return self._funcbody(words[0].plain)
+        raise ParseError("unexpected '('")
 
     def _redir(self) -> Redir | None:
         s, n, i = self.s, self.n, self.i
@@ -544,18 +569,21 @@ class Parser:
     # -- words
 
     def _word(self) -> Word | None:
+        """The word at the current position (None if there is none): runs of plain text, and
+        the quoted and expanded parts between them."""
         s, n = self.s, self.n
         start = i = self.i
         parts: list[Part] = []
         buf: list[str] = []
+        run = _RUN_UNQ()
         while i < n:
-            m = _RUN_UNQ().match(s, i)
+            m = run.match(s, i)
             if m is not None:
                 buf.append(m.group())
                 i = m.end()
                 continue
             c = s[i]
-            if c in " \t\n;&|)":
+            if c in " \t\n;&|)" or (c in "<>" and not s.startswith("(", i + 1)):
                 break
             if c == "(":
                 if not parts and buf and _ARRAY_START().fullmatch("".join(buf)):
@@ -563,52 +591,46 @@ class Parser:
                     items = self._array()
                     return Word([Lit(s[start : self.i], False)], items)
                 break
-            if c in "<>":
-                if s.startswith("(", i + 1):
-                    if buf:
-                        parts.append(Lit("".join(buf), False))
-                        buf = []
-                    self.i = i
-                    parts.append(self._procsub())
-                    i = self.i
-                    continue
-                break
-            if c == "\\":
+            if c == "\\" and (i + 1 >= n or s[i + 1] == "\n"):
                 if i + 1 >= n:
-                    buf.append("\\")
+                    buf.append("\\")  # a backslash at the very end stays
                     i += 1
-                    continue
-                if s[i + 1] == "\n":
-                    i += 2
-                    continue
+                else:
+                    i += 2  # a backslash-newline vanishes
+                continue
             if buf:
                 parts.append(Lit("".join(buf), False))
                 buf = []
-            if c == "\\":
-                parts.append(Lit(s[i + 1], True))
-                i += 2
-            elif c == "'":
-                j = s.find("'", i + 1)
-                if j < 0:
-                    raise ParseError("unterminated single quote")
-                parts.append(Lit(s[i + 1 : j], True))
-                i = j + 1
-            elif c == '"':
-                self.i = i + 1
-                parts.extend(self._dq())
-                i = self.i
-            elif c == "$":
-                self.i = i
-                self._dollar(False, parts)
-                i = self.i
-            else:  # backquote
-                self.i = i
-                parts.append(self._backtick(False))
-                i = self.i
+            i = self._part(c, i, parts)
         if buf:
             parts.append(Lit("".join(buf), False))
         self.i = i
         return Word(parts) if parts else None
+
+    def _part(self, c: str, i: int, parts: list[Part]) -> int:
+        """Read the quoted or expanded part starting with ``c`` at ``i`` into ``parts``; the
+        index after it."""
+        s = self.s
+        if c == "\\":
+            parts.append(Lit(s[i + 1], True))
+            return i + 2
+        if c == "'":
+            j = s.find("'", i + 1)
+            if j < 0:
+                raise ParseError("unterminated single quote")
+            parts.append(Lit(s[i + 1 : j], True))
+            return j + 1
+        self.i = i
+        if c == '"':
+            self.i = i + 1
+            parts.extend(self._dq())
+        elif c == "$":
+            self._dollar(False, parts)
+        elif c in "<>":
+            parts.append(self._procsub())
+        else:  # backquote
+            parts.append(self._backtick(False))
+        return self.i
 
     def _array(self) -> list[Word]:
         items: list[Word] = []
@@ -644,15 +666,7 @@ class Parser:
                 self.i = i + 1
                 return parts
             if c == "\\":
-                nx = s[i + 1 : i + 2]
-                if nx == "\n":
-                    i += 2
-                elif nx in ("$", "`", "\\") or (nx == '"' and not heredoc):
-                    buf.append(nx)
-                    i += 2
-                else:
-                    buf.append("\\")
-                    i += 1
+                i = self._dq_escape(i, buf, heredoc)
                 continue
             if buf:
                 parts.append(Lit("".join(buf), True))
@@ -670,25 +684,24 @@ class Parser:
         self.i = n
         return parts
 
+    def _dq_escape(self, i: int, buf: list[str], heredoc: bool) -> int:
+        """A backslash inside double quotes (or a here-document): only $, `, \\ (and " in
+        quotes) are escaped, and a newline removed; the index after it."""
+        nx = self.s[i + 1 : i + 2]
+        if nx == "\n":
+            return i + 2
+        if nx in ("$", "`", "\\") or (nx == '"' and not heredoc):
+            buf.append(nx)
+            return i + 2
+        buf.append("\\")
+        return i + 1
+
     def _dollar(self, quoted: bool, out: list[Part]) -> None:
-        s, n, i = self.s, self.n, self.i
+        """Read the expansion starting with ``$`` into ``out``."""
+        s, i = self.s, self.i
         nx = s[i + 1 : i + 2]
         if nx == "(":
-            if s.startswith("((", i + 1):
-                end = self._arith_end(i + 3)
-                if end is not None:
-                    inner = self._expansions(s[i + 3 : end])
-                    self.i = end + 2
-                    subs = tuple(x for p in inner for x in p.subs)
-                    out.append(Subst(s[i : end + 2], quoted, subs))
-                    return
-            self.i = i + 2
-            nodes = self._list(_NONE)
-            self._newlines()
-            if not s.startswith(")", self.i):
-                raise ParseError("unterminated '$('")
-            self.i += 1
-            out.append(Subst(s[i : self.i], quoted, (Body("$()", nodes),)))
+            out.append(self._dollar_paren(quoted))
         elif nx == "{":
             out.append(self._brace_param(quoted))
         elif nx == "'" and not quoted:
@@ -711,7 +724,23 @@ class Parser:
             else:
                 self.i = i + 1
                 out.append(Lit("$", quoted))
-        del n
+
+    def _dollar_paren(self, quoted: bool) -> Subst:
+        """``$(list)`` or ``$((arithmetic))``."""
+        s, i = self.s, self.i
+        if s.startswith("((", i + 1):
+            end = self._arith_end(i + 3)
+            if end is not None:
+                inner = self._expansions(s[i + 3 : end])
+                self.i = end + 2
+                return Subst(s[i : end + 2], quoted, tuple(x for p in inner for x in p.subs))
+        self.i = i + 2
+        nodes = self._list(_NONE)
+        self._newlines()
+        if not s.startswith(")", self.i):
+            raise ParseError("unterminated '$('")
+        self.i += 1
+        return Subst(s[i : self.i], quoted, (Body("$()", nodes),))
 
     def _brace_param(self, quoted: bool) -> Part:
         s, n = self.s, self.n
@@ -804,3 +833,10 @@ class Parser:
                 depth -= 1
             j += 1
         return None
+
+
+# reserved words that start a compound command (which may take redirections), and its reader
+_COMPOUNDS: dict[str, Callable[[Parser, str], Compound]] = {
+    "{": Parser._group, "if": Parser._if, "while": Parser._loop, "until": Parser._loop,
+    "for": Parser._for, "select": Parser._for, "case": Parser._case, "[[": Parser._dbracket,
+}

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from ..options import Handler
 
 # family module -> the programs it knows (lower case, as the analyzer looks them up); python,
-# python3.12, pypy3 and the like are the interpreters' "python" (see _family_key)
+# python3.12, pypy3 and the like are the interpreters' "python" (see lookup)
 FAMILIES = {
     "privilege": "sudo doas pkexec run0 su runuser sg",
     "wrappers": "env nice ionice nohup timeout time command builtin exec ! stdbuf setsid "
@@ -73,16 +73,13 @@ def _handlers(family: str) -> dict[str, Handler]:
     return handlers
 
 
-def _family_key(name: str) -> str:
-    """The table's name for ``name``: python3.12, pypy3, ... are "python"."""
-    for prefix in ("python", "pypy"):
-        if name.startswith(prefix) and not name[len(prefix):].strip("0123456789."):
-            return "python"
-    return name
-
-
 def lookup(name: str) -> Handler | None:
     """The handler of program ``name`` (lower case), or None when no family knows it."""
-    key = name if name in _index() else _family_key(name)
-    family = _index().get(key)
+    key = name
+    family = _index().get(name)
+    if family is None and name.startswith(("python", "pypy")):  # python3.12, pypy3, ...
+        digits = name[6:] if name.startswith("python") else name[4:]
+        if not digits.strip("0123456789."):
+            key = "python"
+            family = _index().get(key)
     return None if family is None else _handlers(family)[key]
