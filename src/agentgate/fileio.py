@@ -65,33 +65,37 @@ def check_state_dir(root: Path) -> None:
     uid = _uid()
     if uid is None:  # pragma: no cover - not POSIX
         return
-    where = str(root)
-    real = os.path.realpath(where)
-    seen: set[str] = set()
-    for chain in (_levels(os.path.abspath(where)), _levels(real)):
-        for level in chain:
-            if level in seen:
-                continue
-            seen.add(level)
-            try:
-                st = os.lstat(level)
-            except (FileNotFoundError, NotADirectoryError):
-                break  # nothing below exists yet: creating it is checked by the caller
-            except OSError as e:
-                raise StateError(
-                    f"cannot use the state directory {root}: cannot look at {level}: "
-                    f"{e.strerror or e}",
-                    f"give yourself access to {level}, or set AGENTGATE_HOME to a directory of "
-                    "your own; nothing was run") from None
-            if stat.S_ISLNK(st.st_mode):
-                continue  # its directory was checked; its target is checked in the real chain
-            final = level == real
-            if not stat.S_ISDIR(st.st_mode):
-                if final:
-                    raise StateError(f"the state directory {root} is not a directory",
-                                     "point AGENTGATE_HOME at a directory")
-                break  # the caller's attempt to create the directory reports it
-            _check_dir(root, level, st, uid, final)
+    lexical = os.path.abspath(root)
+    if _check_chain(root, lexical, uid):  # a symlink on the way: check where it leads too
+        _check_chain(root, os.path.realpath(lexical), uid)
+
+
+def _check_chain(root: Path, path: str, uid: int) -> bool:
+    """Check each existing directory from / down to ``path``; whether a symlink was passed (the
+    levels below one are then checked only as parents: the real chain decides)."""
+    linked = False
+    for level in _levels(path):
+        try:
+            st = os.lstat(level)
+        except (FileNotFoundError, NotADirectoryError):
+            break  # nothing below exists yet: creating it is checked by the caller
+        except OSError as e:
+            raise StateError(
+                f"cannot use the state directory {root}: cannot look at {level}: "
+                f"{e.strerror or e}",
+                f"give yourself access to {level}, or set AGENTGATE_HOME to a directory of "
+                "your own; nothing was run") from None
+        if stat.S_ISLNK(st.st_mode):
+            linked = True  # its directory was checked; where it leads is checked after this
+            continue
+        final = level == path and not linked
+        if not stat.S_ISDIR(st.st_mode):
+            if final:
+                raise StateError(f"the state directory {root} is not a directory",
+                                 "point AGENTGATE_HOME at a directory")
+            break  # the caller's attempt to create the directory reports it
+        _check_dir(root, level, st, uid, final)
+    return linked
 
 
 def _check_dir(root: Path, level: str, st: os.stat_result, uid: int, final: bool) -> None:
