@@ -243,6 +243,10 @@ def test_corrupt_ledger_fails_closed(in_tmp_cwd: Path, state_dir: Path) -> None:
     r = hook("claude-code", claude_input("deployer --prod", in_tmp_cwd))
     assert r.returncode == 2 and "ledger" in r.stderr
     assert (state_dir / "ledger.json").read_text() == "{not json"
+    # As docs/claude-code.md says: only a held command needs the ledger.
+    assert verdict("claude-code", hook("claude-code", claude_input("deployer site", in_tmp_cwd)))[0] == "none"
+    r = hook("claude-code", claude_input("nuke", in_tmp_cwd))
+    assert r.returncode == 0 and verdict("claude-code", r)[0] == "deny" and "ledger" not in r.stdout
 
 
 def test_cursor_refuses_other_events(in_tmp_cwd: Path) -> None:

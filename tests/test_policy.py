@@ -222,6 +222,44 @@ def test_invalid_policies_fail_with_file_rule_and_reason(text: str | bytes, need
         assert "rule 'a'" in msg  # names the rule
 
 
+SAYS_NOTHING = ["", "  \n\t\n", "# only a comment\n# and another\n", "version = 1\n",
+                "version = 1\n[settings]\n", "rule = []\n",
+                '[settings]\napproval_ttl = "5m"\nunparseable = "deny"\n']
+
+
+@pytest.mark.parametrize("kind", ["explicit", "env", "user"])
+@pytest.mark.parametrize("text", SAYS_NOTHING)
+def test_a_policy_without_rules_or_default_is_an_error(text: str, kind: str) -> None:
+    """An empty or truncated policy must not replace the embedded default with "allow all"."""
+    with pytest.raises(PolicyError) as exc:
+        pol.parse_policy_file(text, "/etc/x/policy.toml", kind)
+    assert exc.value.message.startswith("/etc/x/policy.toml: ")
+    assert "would allow every command" in exc.value.message
+    assert 'default = "allow"' in (exc.value.hint or "")
+    assert exc.value.exit_code == 78
+
+
+def test_allow_all_must_be_said_explicitly() -> None:
+    p = pol.parse_policy('[settings]\ndefault = "allow"\n', "/etc/x/policy.toml")
+    assert p.check_argv(["rm", "-rf", "/"]).decision == "allow"
+    one_rule = pol.parse_policy('[[rule]]\nid = "a"\ndecision = "deny"\ncommands = ["x"]\n')
+    assert one_rule.check_argv(["x"]).decision == "deny"
+
+
+@pytest.mark.parametrize("text", SAYS_NOTHING[:-1])
+def test_a_repo_policy_with_nothing_in_it_is_an_error(text: str) -> None:
+    with pytest.raises(PolicyError) as exc:
+        pol.parse_policy_file(text, "/r/.agentgate.toml", "repo")
+    assert exc.value.message == ("/r/.agentgate.toml: the repo-local policy has no [[rule]] and no "
+                                 "[settings], so it says nothing")
+
+
+def test_a_repo_policy_may_hold_settings_only() -> None:
+    """It adds to the policy in force (once trusted), so settings alone are a real change."""
+    pf = pol.parse_policy_file(SAYS_NOTHING[-1], "/r/.agentgate.toml", "repo")
+    assert pf.rules == () and pf.explicit == {"approval_ttl", "unparseable"}
+
+
 @pytest.mark.parametrize(("text", "seconds"), [
     ("90s", 90), ("30m", 1800), ("2h", 7200), ("1d", 86400), ("1h30m", 5400), ("1D", 86400),
 ])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -96,3 +97,50 @@ def test_invalid_repo_policy_fails_closed(repo: Path, fake_bin: Path, marker: Pa
     assert ".agentgate.toml" in r.stderr and "rule 'x'" in r.stderr
     assert not marker.exists()
     assert ag("policy", "trust", cwd=repo).returncode == 78  # an invalid file cannot be trusted
+
+
+def sources(obj: dict[str, object]) -> list[dict[str, object]]:
+    policies = obj["policies"]
+    assert isinstance(policies, list)
+    return policies
+
+
+def test_every_file_from_the_root_down_applies_and_is_trusted_on_its_own(repo: Path) -> None:
+    sub = repo / "sub"
+    (sub / ".agentgate.toml").write_text(
+        '[[rule]]\nid = "sub-ask-make"\ndecision = "ask"\ncommands = ["make"]\n'
+        '[[rule]]\nid = "sub-allow-nuke"\ndecision = "allow"\ncommands = ["nuke"]\n')
+    code, obj = check("make", cwd=sub / "deeper")
+    assert (code, obj["rule"]) == (75, "sub-ask-make")
+    assert [(s["kind"], s["path"]) for s in sources(obj)[1:]] == [  # the root first, then down
+        ("repo", str((repo / ".agentgate.toml").resolve())),
+        ("repo", str((sub / ".agentgate.toml").resolve()))]
+    assert check("make", cwd=repo)[0] == 0                 # above sub/, only the root file applies
+    assert ag("policy", "trust", cwd=sub).returncode == 0  # trusts both files as they are now
+    code, obj = check("nuke", cwd=sub)                     # a trusted allow never beats a deny
+    assert (code, obj["rule"]) == (77, "nuke")
+    (sub / ".agentgate.toml").write_text('[[rule]]\nid = "x"\ndecision = "deny"\ncommands = ["x"]\n')
+    _code, obj = check("ls", cwd=sub)
+    assert [s["trusted"] for s in sources(obj)] == [True, True, False]
+
+
+def test_the_readme_layering_example_holds(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme[readme.index("### Repo-local policies and trust"):readme.index("## How agentgate reads")]
+    user_text, repo_text = re.findall(r"```toml\n(.*?)```", section, re.S)
+    config, app = tmp_path / "config", tmp_path / "src" / "app"
+    config.mkdir()
+    (config / "policy.toml").write_text(user_text)
+    (app / ".git").mkdir(parents=True)
+    (app / "sub").mkdir()
+    (app / ".agentgate.toml").write_text(repo_text)
+    env = {"AGENTGATE_CONFIG_DIR": str(config)}
+
+    def decide(*cmd: str) -> int:
+        return ag("check", "--", *cmd, cwd=app / "sub", env=env).returncode
+
+    assert (decide("make", "deploy"), decide("ls"), decide("make", "test")) == (77, 0, 75)
+    assert ag("policy", "trust", cwd=app, env=env).returncode == 0
+    assert decide("make", "test") == 0
+    (app / ".agentgate.toml").write_text(repo_text + "# edited\n")
+    assert (decide("make", "test"), decide("make", "deploy")) == (75, 77)

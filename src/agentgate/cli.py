@@ -441,7 +441,9 @@ def policy_validate(
     )
 
     if path is not None:
-        pf = read_policy_file(path, "explicit")
+        from .guard import REPO_POLICY_NAME
+
+        pf = read_policy_file(path, "repo" if path.name == REPO_POLICY_NAME else "explicit")
         pol = Policy.build(pf.settings, pf.rules, (pf.source,))
     else:
         located, _ = locate_primary(_state["policy"])

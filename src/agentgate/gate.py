@@ -44,7 +44,7 @@ from .ledger import (
     make_request,
 )
 from .paths import StatePaths, user_policy_path
-from .trust import file_sha256, read_trust, write_trust
+from .trust import read_trust, write_trust
 
 TYPE_CHECKING = False  # not from typing: see agentgate.lean
 if TYPE_CHECKING:
@@ -59,13 +59,26 @@ GATED_ENV = "AGENTGATE_GATED"
 # --------------------------------------------------------------------------- policy location
 
 
+def _present(path: Path) -> bool:
+    """Is anything at ``path``, a dangling symlink or a FIFO included? What cannot be looked at
+    counts as present, so that loading it reports the problem instead of skipping the file."""
+    try:
+        os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError:
+        return True
+    return True
+
+
 def _repo_policy_files(cwd: Path) -> list[Path]:
-    """``.agentgate.toml`` files from the repository root (or /) down to ``cwd``."""
+    """``.agentgate.toml`` entries from the repository root (or /) down to ``cwd``: any kind of
+    file, so that one which is not a readable regular file fails the load instead of vanishing."""
     found: list[Path] = []
     d = cwd
     while True:
         candidate = d / REPO_POLICY_NAME
-        if candidate.is_file():
+        if _present(candidate):
             found.append(candidate)
         if (d / ".git").exists() or d.parent == d:
             break
@@ -81,7 +94,7 @@ def locate_primary(explicit: str | None) -> tuple[Path | None, str]:
     if env:
         return Path(env).expanduser(), "env"
     user = user_policy_path()
-    if user.is_file():
+    if _present(user):  # a user policy that is a FIFO or a broken link is an error, not absent
         return user, "user"
     return None, "embedded"
 
@@ -452,11 +465,8 @@ class Gate:
         with self.ledger.lock():
             records = read_trust(self.paths.trust)
             for f in files:
-                try:
-                    pol.read_policy_file(f, "repo")  # refuse to trust a file that does not load
-                    digest = file_sha256(f)
-                except OSError as e:
-                    raise StateError(f"cannot read {f}: {e.strerror or e}") from None
+                # The hash of the very bytes that loaded: a file that does not load is refused.
+                digest = pol.read_policy_file(f, "repo").source.sha256
                 records[str(f.resolve())] = digest
                 out.append((str(f.resolve()), digest))
             write_trust(self.paths.trust, records)

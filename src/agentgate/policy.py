@@ -13,6 +13,7 @@ import json
 import os
 import posixpath
 import re
+import stat
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -775,7 +776,10 @@ class PolicyFile(Record):
 def parse_policy_file(text: str | bytes, path: str = "<string>", kind: str = "explicit", *,
                       check_examples: bool = True) -> PolicyFile:
     """Parse and validate. ``check_examples=False`` skips re-running the inline examples, for a
-    content whose :func:`validation_key` already passed them; every other check still runs."""
+    content whose :func:`validation_key` already passed them; every other check still runs.
+
+    A file must say something: at least one ``[[rule]]``, or an explicit ``settings.default``
+    (a ``kind="repo"`` file, which only adds to the policy in force: any ``[settings]`` key)."""
     data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
     digest = sha256_hex(data)
     raw = preparsed(digest)
@@ -808,8 +812,29 @@ def parse_policy_file(text: str | bytes, path: str = "<string>", kind: str = "ex
         seen.add(rule.id)
         rules.append(rule)
     explicit = frozenset(raw.get("settings", {}) or {})
+    if not rules and ("default" not in explicit if kind != "repo" else not explicit):
+        raise _says_nothing(path, kind)
     src = Source(path, digest, kind)
     return PolicyFile(settings, tuple(rules), explicit, src)
+
+
+def _says_nothing(path: str, kind: str) -> PolicyError:
+    """A file with no rule (and, for a policy in force by itself, no settings.default) is an
+    error: an empty or truncated file would otherwise allow every command."""
+    allow_all = 'to allow every command on purpose, write [settings] default = "allow"'
+    if kind == "repo":
+        return PolicyError("the repo-local policy has no [[rule]] and no [settings], so it says nothing",
+                           "add the rules it is meant to hold, or delete it", path=path)
+    if kind == "user":
+        hint = ("delete it to use the embedded default policy, or delete it and run `agentgate "
+                f"init` for an editable copy of the starter policy; {allow_all}")
+    elif kind == "env":
+        hint = ("point AGENTGATE_POLICY at a policy with rules (`agentgate init --print` prints "
+                f"the starter policy), or unset it to use the user policy or the embedded default; {allow_all}")
+    else:
+        hint = f"write its rules (`agentgate init --print` prints the starter policy to start from); {allow_all}"
+    return PolicyError("the policy has no [[rule]] and does not set settings.default, so it "
+                       "would allow every command", hint, path=path)
 
 
 PREPARSED_NAME = "policies.example.parsed.json"
@@ -836,13 +861,57 @@ def parse_policy(text: str | bytes, path: str = "<string>") -> Policy:
     return Policy.build(pf.settings, pf.rules, (pf.source,))
 
 
+MAX_POLICY_BYTES = 1024 * 1024
+_NOT_REGULAR = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+                (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                (stat.S_ISSOCK, "a socket"))
+
+
+def _refuse_unless_small_regular(st: os.stat_result, name: str) -> None:
+    if not stat.S_ISREG(st.st_mode):
+        what = next((text for test, text in _NOT_REGULAR if test(st.st_mode)), "not a regular file")
+        raise PolicyError(f"the policy is {what}, not a regular file",
+                          "a policy is a TOML file (a symlink to one is fine): put one there, "
+                          "or point the path at one", path=name)
+    if st.st_size > MAX_POLICY_BYTES:
+        raise PolicyError(f"the policy is {st.st_size} bytes, more than the 1 MiB a policy may be",
+                          "check that the path names the right file", path=name)
+
+
 def read_policy_bytes(path: Path) -> bytes:
+    """The bytes of a policy file, which must be a regular file (after symlinks) of at most
+    :data:`MAX_POLICY_BYTES`. A FIFO would block the gate forever and ``/dev/zero`` would read
+    until memory runs out, so anything else is a PolicyError (78) before a byte is read; the
+    open never blocks (O_NONBLOCK), and reading stops one byte past the cap."""
+    name = str(path)
     try:
-        return path.read_bytes()
+        _refuse_unless_small_regular(os.stat(path), name)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
     except FileNotFoundError:
-        raise PolicyError("policy file not found", "check the path, or run `agentgate init`", path=str(path)) from None
+        if os.path.islink(path):
+            raise PolicyError("the policy is a symlink to a file that does not exist",
+                              "fix or remove the link", path=name) from None
+        raise PolicyError("policy file not found", "check the path, or run `agentgate init`", path=name) from None
     except OSError as e:
-        raise PolicyError(f"cannot read policy file: {e.strerror or e}", path=str(path)) from None
+        raise PolicyError(f"cannot read policy file: {e.strerror or e}", path=name) from None
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        _refuse_unless_small_regular(os.fstat(fd), name)  # the file opened, not a swapped one
+        while size <= MAX_POLICY_BYTES:
+            chunk = os.read(fd, MAX_POLICY_BYTES + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as e:
+        raise PolicyError(f"cannot read policy file: {e.strerror or e}", path=name) from None
+    finally:
+        os.close(fd)
+    if size > MAX_POLICY_BYTES:
+        raise PolicyError("the policy grew past the 1 MiB a policy may be while it was read",
+                          "check that the path names the right file", path=name)
+    return b"".join(chunks)
 
 
 def read_policy_file(path: Path, kind: str) -> PolicyFile:
