@@ -8,13 +8,11 @@ that program runs in turn.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
 
 from ..lean import Record, field, lazy_regex
 from .budget import MAX_COMMANDS, MAX_WORDS, Bound, Budget
-from .context import INPUT_WORD, Cx, Unclear, Vars, merge_env
-from .expand import assign_value, brace_expand, fields
-from .parser import ParseError, Parser
+from .context import INPUT_WORD, Cx, Unclear, merge_env
 from .programs import COMMAND_VARS, NO_EXEC, lookup
 from .syntax import (
     EXP,
@@ -30,8 +28,13 @@ from .syntax import (
     Simple,
     Word,
     assigned_name,
+    program_name,
     wordset,
 )
+
+TYPE_CHECKING = False  # not from typing: see agentgate.lean
+if TYPE_CHECKING:
+    from .variables import Vars
 
 
 class SimpleCommand(Record):
@@ -81,114 +84,24 @@ class Analysis(Record):
 _BAD_NAME = lazy_regex("[\x00-\x1f\x7f\ud800-\udfff]")  # 0.3 ms to compile
 
 
-# builtins that assign variables in ways not followed here (or run code that may)
-_VAR_RISKY = wordset("read mapfile readarray getopts declare typeset local let unset eval source "
-                     ". trap alias enable builtin shopt")
+class _Reading:
+    """The parser, word expansion and the script-variable rules, loaded the first time there is
+    shell text to read: an argv run directly (``agentgate run -- CMD``) needs none of them."""
+
+    def __init__(self) -> None:
+        from . import expand, parser, variables
+
+        self.Parser = parser.Parser
+        self.ParseError = parser.ParseError
+        self.fields = expand.fields
+        self.brace_expand = expand.brace_expand
+        self.assign_value = expand.assign_value
+        self.Vars = variables.Vars
+        self.script_vars = variables.script_vars
+        self.sets_vars = variables.sets_vars
 
 
-# the shell sets these itself
-_SPECIAL_VARS = wordset("PWD OLDPWD RANDOM SRANDOM SECONDS LINENO BASHPID PPID UID EUID GROUPS "
-                        "PIPESTATUS REPLY OPTARG OPTIND OPTERR IFS HISTCMD EPOCHSECONDS "
-                        "EPOCHREALTIME COLUMNS LINES _ BASH_REMATCH BASH_COMMAND BASH_SUBSHELL "
-                        "BASH_ARGV0 BASH_LINENO BASH_SOURCE FUNCNAME DIRSTACK MAPFILE COPROC "
-                        "HOSTNAME SHLVL PS4")
-
-
-_ARITH_TESTS = ("-eq", "-ne", "-lt", "-le", "-gt", "-ge")
-
-
-def _sets_vars(name: str, args: Sequence[str]) -> bool:
-    """Can the builtin ``name`` assign shell variables that are not followed here?"""
-    if name in _VAR_RISKY:
-        return True
-    if name == "printf":
-        return any(a.startswith("-v") for a in args[:3])
-    if name == "wait":
-        return any(a.startswith("-") and "p" in a for a in args)
-    if name == "command":
-        return any(a in _VAR_RISKY or a in ("export", "readonly") for a in args)
-    return False
-
-
-def script_vars(text: str, nodes: list[Node], done: list[Simple], bg: set[int]) -> Vars:
-    """Decide which variables of a script can be followed (see the comment on context.Vars):
-    ``nodes`` are its top-level commands, ``done`` every simple command parsed in it, ``bg``
-    the ids of those run in the background."""
-    if _untrackable(text):
-        return Vars()
-    top = _top_level(nodes, bg)
-    in_order: set[str] = set()
-    other: set[str] = set()
-    for nd in done:
-        if not _note_assignments(nd, id(nd) in top, in_order, other):
-            return Vars()
-    if "IFS" in in_order or "IFS" in other:
-        return Vars()
-    return Vars(frozenset(in_order - other - _SPECIAL_VARS), top, False)
-
-
-def _untrackable(text: str) -> bool:
-    """Does the script assign variables in ways not followed here (arithmetic, coprocesses,
-    ``{fd}>`` redirections, ``${X:=v}``)?"""
-    if "$[" in text or "((" in text or "coproc" in text or "}>" in text or "}<" in text:
-        return True
-    if "[[" in text and any(op in text for op in _ARITH_TESTS):
-        return True
-    k = text.find("${")
-    while k >= 0:  # ${X:=v}, ${X=v}, ${a[i=1]} assign
-        e = text.find("}", k)
-        if e < 0 or "=" in text[k:e]:
-            return True
-        k = text.find("${", e)
-    return False
-
-
-def _top_level(nodes: list[Node], bg: set[int]) -> set[int]:
-    """The ids of the simple commands a script runs in order at its top level."""
-    top: set[int] = set()
-    for nd in nodes:
-        if id(nd) in bg:
-            continue
-        if isinstance(nd, AndOr):
-            nd = nd.cmds[0]
-        if isinstance(nd, Simple) and not nd.redirs and id(nd) not in bg:
-            top.add(id(nd))
-    return top
-
-
-def _note_assignments(nd: Simple, at_top: bool, in_order: set[str], other: set[str]) -> bool:
-    """Add the variables ``nd`` assigns to ``in_order`` (plain assignments run in order) or
-    ``other``; False when it may assign variables out of sight."""
-    if not nd.words:
-        for a in nd.assigns:
-            if a.assign is not None:
-                (in_order if at_top else other).add(a.assign)
-        return True
-    for a in nd.assigns:  # NAME=value cmd: kept by special builtins in POSIX mode
-        if a.assign is not None:
-            other.add(a.assign)
-    w0 = nd.words[0].lit
-    if w0 is None or nd.words[0].brace:
-        return at_top  # a command name known only later, where it cannot be followed
-    prog = program_name(w0)
-    if prog in ("export", "readonly"):
-        return _note_exports(nd.words[1:], in_order if at_top and not nd.assigns else other)
-    return not _sets_vars(prog, [w.lit if w.lit is not None else "" for w in nd.words[1:]])
-
-
-def _note_exports(args: list[Word], names: set[str]) -> bool:
-    """Add the variables ``export``/``readonly`` ARGS assign to ``names``; False when one of
-    the arguments is not known."""
-    for w in args:
-        if w.lit is None:
-            if w.assign is None:
-                return False
-            names.add(w.assign)
-        else:
-            name = assigned_name(w.lit)
-            if name is not None:
-                names.add(name)
-    return True
+_reading = functools.cache(_Reading)
 
 
 def _sets_allexport(args: list[Word]) -> bool:
@@ -254,10 +167,11 @@ class Analyzer:
     # -- shell text
 
     def script(self, text: str, cx: Cx) -> None:
-        parser = Parser(text, self.budget, cx.depth)
+        reading = _reading()
+        parser = reading.Parser(text, self.budget, cx.depth)
         try:
             nodes = parser.parse()
-        except ParseError as exc:
+        except reading.ParseError as exc:
             self.add_opaque("unparseable", f"cannot parse shell syntax: {exc}", text, cx.via)
             self._partial(parser.done, cx)
             return
@@ -268,7 +182,7 @@ class Analyzer:
         outer = cx.vars
         words = outer.env_words() if outer is not None else ()
         env = merge_env(words, cx.env) if words else cx.env
-        sv = script_vars(text, nodes, parser.done, parser.bg) if "=" in text else Vars()
+        sv = reading.script_vars(text, nodes, parser.done, parser.bg) if "=" in text else reading.Vars()
         self.walk_list(nodes, Cx(cx.via, cx.depth, cx.stdin, cx.tail, cx.pos, cx.pos_open, env,
                                   sv, cx.feed))
 
@@ -382,7 +296,7 @@ class Analyzer:
         """Note an assignment word: the variable's value (``in_order``: an assignment the script
         runs in order; None: a prefix of a command, not a shell variable), the program it may
         start (GIT_SSH_COMMAND=...). Returns its NAME=value text."""
-        value = assign_value(w, cx)
+        value = _reading().assign_value(w, cx)
         key = w.parts[0].text.split("=", 1)[0] if w.lit is None else w.lit.split("=", 1)[0]
         name = key.rstrip("+")
         text = f"{name}={value}" if value is not None else w.source()
@@ -448,10 +362,10 @@ class Analyzer:
             return [Field(w.parts[0].text)]
         if w.brace:
             out: list[Field] = []
-            for alt in brace_expand(w.parts, self.budget):
-                out.extend(fields(alt, cx, self.budget))
+            for alt in _reading().brace_expand(w.parts, self.budget):
+                out.extend(_reading().fields(alt, cx, self.budget))
             return out
-        return fields(w.parts, cx, self.budget)
+        return _reading().fields(w.parts, cx, self.budget)
 
     # -- one simple command
 
@@ -484,7 +398,7 @@ class Analyzer:
         if low != name:
             self.emit((low, *argv[1:]), cx.via, dyn, env)
         if v is not None and not direct and not v.off and (
-                low in ("export", "readonly") or _sets_vars(low, argv[1:])):
+                low in ("export", "readonly") or _reading().sets_vars(low, argv[1:])):
             v.off = True  # assigns variables where script_vars could not see it
         if words[0].text in self.aliases:
             self.alias_use(words, cx)
@@ -556,15 +470,6 @@ class Analyzer:
         if flag & EXP:
             raise Unclear(f"{label}: the shell code is not literal")
         self.script(text, cx.wrap(label, tail=False, pos=pos, pos_open=pos_open))
-
-
-def program_name(word: str) -> str:
-    """Normalize a command name: no leading backslashes, basename of a path."""
-    name = word.lstrip("\\") or word
-    if "/" in name:
-        base = name.rsplit("/", 1)[1]
-        name = base or name
-    return name
 
 
 def _bad_name(name: str) -> bool:

@@ -1,5 +1,5 @@
-"""What the analyzer knows around a command: how it was reached (:class:`Cx`) and the shell
-variables of the script being walked (:class:`Vars`)."""
+"""What the analyzer knows around a command (:class:`Cx`): how it was reached, its stdin, the
+positional parameters, the environment and the variables of the script it is in."""
 
 from __future__ import annotations
 
@@ -7,6 +7,10 @@ from collections.abc import Sequence
 
 from .budget import check_depth
 from .syntax import Field
+
+TYPE_CHECKING = False  # not from typing: see agentgate.lean
+if TYPE_CHECKING:
+    from .variables import Vars
 
 # Appended (and listed in ``dynamic``) to a command that xargs or parallel extends with words
 # read at run time. Written as a parameter expansion, so anything shaped like one matches it.
@@ -57,60 +61,6 @@ class Cx:
     def with_env(self, env: tuple[str, ...], stdin: bool, feed: Field | None) -> Cx:
         return Cx(self.via, self.depth, stdin, self.tail, self.pos, self.pos_open, env,
                   self.vars, feed)
-
-
-# A variable's literal value is substituted for $NAME only when the script gives it no way to
-# change behind our back: every assignment to it is a plain ``NAME=value`` (or ``export``/
-# ``readonly NAME=value``) at the top level of the script, run in order (not in a loop, branch,
-# function, pipeline, subshell, background job or && tail), and the script uses nothing that
-# assigns variables out of sight (read, eval, source, declare, let, (( )), ${X:=v}, traps,
-# aliases, namerefs, IFS changes, ...). Anything else leaves the variable dynamic; the analyzer
-# decides which (analyzer.script_vars).
-class Vars:
-    """The shell variables of one script: see the comment above."""
-
-    __slots__ = ("_words", "allexport", "env", "exported", "off", "stable", "top", "vals")
-
-    def __init__(self, stable: frozenset[str] | set[str] = frozenset(), top: set[int] | None = None,
-                 off: bool = True) -> None:
-        self.stable = stable  # names whose value is followed
-        self.top = top or set()  # ids of the simple commands run in order at the top level
-        self.off = off  # values are not followed at all
-        self.vals: dict[str, str | None] = {}  # stable name -> its value now (None: unknown)
-        self.env: dict[str, list[str]] = {}  # name -> NAME=value texts assigned so far
-        self.exported: set[str] = set()  # export NAME, declare -x NAME
-        self.allexport = False  # set -a: every assignment is exported
-        self._words: tuple[str, ...] | None = ()  # env_words() until the next change
-
-    def value(self, name: str) -> str | None:
-        return None if self.off else self.vals.get(name)
-
-    def assign(self, name: str, value: str | None, text: str, in_order: bool) -> None:
-        if name in self.stable:
-            self.vals[name] = value
-        seen = self.env.get(name)
-        if seen is None or in_order:
-            self.env[name] = [text]
-        elif text not in seen:
-            seen.append(text)
-        if self.allexport or name in self.exported:
-            self._words = None
-
-    def export(self, name: str) -> None:
-        self.exported.add(name)
-        self._words = None
-
-    def export_all(self) -> None:
-        """``set -a``: every assignment from now on is exported."""
-        self.allexport = True
-        self._words = None
-
-    def env_words(self) -> tuple[str, ...]:
-        """The exported assignments so far: what reaches the environment of later commands."""
-        if self._words is None:
-            self._words = tuple(t for name, texts in self.env.items()
-                                if self.allexport or name in self.exported for t in texts)
-        return self._words
 
 
 def merge_env(*groups: Sequence[str]) -> tuple[str, ...]:

@@ -113,6 +113,15 @@ def assigned_name(text: str) -> str | None:
     return name if name.isascii() and name.isidentifier() else None
 
 
+def program_name(word: str) -> str:
+    """Normalize a command name: no leading backslashes, basename of a path."""
+    name = word.lstrip("\\") or word
+    if "/" in name:
+        base = name.rsplit("/", 1)[1]
+        name = base or name
+    return name
+
+
 def has_glob(text: str) -> bool:
     """Does unquoted text hold pathname-expansion characters?"""
     return "*" in text or "?" in text or ("[" in text and "]" in text[text.index("[") :])
