@@ -1,13 +1,26 @@
-"""The audit log: appends, the hash chain, tampering, torn lines and rotation."""
+"""The audit log: appends, the hash chain, the head, breaks, torn lines, rotation and file safety."""
 
 from __future__ import annotations
 
 import json
+import os
+import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from agentgate.audit import GENESIS, AuditLog, line_hash, now_iso, parse_iso
+from agentgate.audit import (
+    EVENTS,
+    GENESIS,
+    AuditLog,
+    Line,
+    line_hash,
+    looks_torn,
+    now_iso,
+    parse_iso,
+    parse_lines,
+)
 from agentgate.errors import StateError
 
 
@@ -22,6 +35,15 @@ def _fill(log: AuditLog, n: int = 5) -> list[bytes]:
     return log.path.read_bytes().splitlines()
 
 
+def _rewrite(log: AuditLog, lines: list[bytes]) -> None:
+    log.path.write_bytes(b"".join(x + b"\n" for x in lines))
+
+
+def _events(log: AuditLog) -> list[dict]:
+    return [json.loads(x) for x in log.path.read_bytes().splitlines() if x.startswith(b'{"ts"')
+            and x.endswith(b"}")]
+
+
 def test_append_builds_a_chain(log: AuditLog) -> None:
     lines = _fill(log, 4)
     evs = [json.loads(x) for x in lines]
@@ -31,6 +53,7 @@ def test_append_builds_a_chain(log: AuditLog) -> None:
         assert ev["prev"] == line_hash(prev_raw)
     assert evs[2]["argv"] == ["echo", "2"]
     assert parse_iso(evs[0]["ts"]) > 0 and evs[0]["ts"].endswith("Z") and "." in evs[0]["ts"]
+    assert json.loads(log.head_path.read_bytes()) == {"seq": 4, "sha256": line_hash(lines[-1])}
     assert log.verify().ok and log.verify().lines == 4
 
 
@@ -39,10 +62,6 @@ def test_batch_append_is_one_write_of_whole_lines(log: AuditLog) -> None:
     assert log.path.read_bytes().endswith(b"\n")
     assert [json.loads(x)["event"] for x in log.path.read_bytes().splitlines()] == ["a", "b", "c"]
     assert log.verify().ok
-
-
-def _rewrite(log: AuditLog, lines: list[bytes]) -> None:
-    log.path.write_bytes(b"".join(x + b"\n" for x in lines))
 
 
 def test_edited_line_is_detected(log: AuditLog) -> None:
@@ -77,6 +96,9 @@ def test_deleting_the_first_line_is_detected(log: AuditLog) -> None:
     assert log.verify().first_bad == f"{log.path}:1"
 
 
+# --------------------------------------------------------------------------- the head
+
+
 def test_cutting_the_tail_is_detected_through_the_head(log: AuditLog) -> None:
     lines = _fill(log)
     _rewrite(log, lines[:3])
@@ -93,23 +115,144 @@ def test_editing_the_last_line_is_detected_through_the_head(log: AuditLog) -> No
     assert not res.ok and "the last line was edited" in (res.problem or "")
 
 
-def test_deleting_the_whole_log_or_the_head_is_detected(log: AuditLog) -> None:
+@pytest.mark.parametrize("damage", ["head deleted", "head garbled", "head wrong type",
+                                    "log deleted"])
+def test_a_missing_or_garbled_head_or_log_is_detected(damage: str, log: AuditLog) -> None:
     _fill(log, 2)
-    log.head_path.unlink()
-    assert "head record is missing" in (log.verify().problem or "")
-    _fill(log, 1)  # the next append writes a head again
-    assert log.verify().ok
-    log.path.unlink()
-    assert "removed from the end" in (log.verify().problem or "")
+    if damage == "head deleted":
+        log.head_path.unlink()
+    elif damage == "head garbled":
+        log.head_path.write_bytes(b'{"seq": 2, "sha')
+    elif damage == "head wrong type":
+        log.head_path.write_text('{"seq": "2", "sha256": "%s"}' % ("0" * 64))
+    else:
+        log.path.unlink()
+    res = log.verify()
+    assert not res.ok
+    assert res.first_bad == str(log.head_path)
+    expected = {"head deleted": "head record is missing", "head garbled": "head record is unreadable",
+                "head wrong type": "head record is unreadable",
+                "log deleted": "removed from the end"}[damage]
+    assert expected in (res.problem or ""), res
+
+
+def test_verify_cannot_be_walked_without_the_head(log: AuditLog) -> None:
+    """The one way to verify: a progress wrapper sees every line, the head is checked anyway."""
+    lines = _fill(log)
+    _rewrite(log, lines[:3])
+    seen: list[Line] = []
+
+    def progress(it: Iterator[Line], total: int) -> Iterator[Line]:
+        assert total == log.path.stat().st_size
+        for item in it:
+            seen.append(item)
+            yield item
+
+    res = log.verify(progress)
+    assert len(seen) == 3
+    assert not res.ok and "head records seq 5" in (res.problem or "")
+    with pytest.raises(TypeError):
+        log.verify(iter(seen))  # type: ignore[arg-type]  # the old line-iterator call is gone
+
+
+def test_no_log_and_no_head_is_a_failure_not_an_empty_pass(log: AuditLog) -> None:
+    res = log.verify()
+    assert not res.ok and res.lines == 0 and res.first_bad is None
+    assert f"no audit log at {log.path}" in (res.problem or "")
+    assert "AGENTGATE_HOME" in (res.problem or "")
+    log.path.write_bytes(b"")
+    res = log.verify()
+    assert not res.ok and "holds no events" in (res.problem or "")
 
 
 def test_a_head_that_lags_after_a_crash_is_accepted(log: AuditLog) -> None:
-    """A crash between the append and the head write leaves the head one line behind."""
+    """A crash between the append and the head write leaves the head one append behind."""
     _fill(log, 3)
     head = log.head_path.read_bytes()
-    _fill(log, 1)
+    log.append([{"event": "allowed", "argv": ["a"]}, {"event": "exited", "exit_code": 0}])
     log.head_path.write_bytes(head)
     assert log.verify().ok
+
+
+def test_the_next_append_retracts_the_claims_of_a_crashed_append(log: AuditLog) -> None:
+    """Lines past the head were written by a process that died before its head write, so before
+    the ledger rename or the command's start: the next append says they did not take effect."""
+    _fill(log, 3)
+    head = log.head_path.read_bytes()
+    log.append([{"event": "expired", "id": "apr_x"}, {"event": "approved", "id": "apr_y"},
+                {"event": "denied", "id": "apr_z"}])
+    log.head_path.write_bytes(head)
+    log.append([{"event": "approval_pending", "id": "apr_y"}])
+    evs = _events(log)
+    assert [e["event"] for e in evs[-2:]] == ["retracted", "approval_pending"]
+    assert evs[-2]["seqs"] == [4, 5]  # a denial is true as soon as it is written: not retracted
+    assert "did not take effect" in evs[-2]["reason"]
+    assert log.verify().ok
+    log.append([{"event": "allowed"}])
+    assert [e["event"] for e in _events(log)].count("retracted") == 1
+
+
+def test_a_head_far_behind_that_does_not_match_is_a_break(log: AuditLog) -> None:
+    _fill(log, 3)
+    log.head_path.write_text(json.dumps({"seq": 1, "sha256": "f" * 64}))
+    res = log.verify()
+    assert not res.ok and "does not match" in (res.problem or "")
+
+
+# --------------------------------------------------------------------------- breaks
+
+
+def _break_lines(log: AuditLog) -> list[dict]:
+    return [e for e in _events(log) if e["event"] == "audit_break"]
+
+
+@pytest.mark.parametrize("damage", ["cut", "edit last", "delete log", "delete head", "garble head"])
+def test_damage_is_recorded_by_the_next_append_and_reported_for_ever(damage: str, log: AuditLog) -> None:
+    lines = _fill(log, 5)
+    if damage == "cut":
+        _rewrite(log, lines[:3])
+    elif damage == "edit last":
+        _rewrite(log, [*lines[:-1], lines[-1].replace(b'"4"', b'"X"')])
+    elif damage == "delete log":
+        log.path.unlink()
+    elif damage == "delete head":
+        log.head_path.unlink()
+    else:
+        log.head_path.write_bytes(b"\x00garbage")
+    for i in range(3):  # later appends must not make the head agree again
+        log.append([{"event": "allowed", "argv": ["after", str(i)]}])
+        res = log.verify()
+        assert not res.ok, (damage, i)
+        breaks = _break_lines(log)
+        assert len(breaks) == 1, "recorded once"
+        assert res.first_bad is not None and res.first_bad.startswith(f"{log.path}:")
+        assert "found damaged when this line was written" in (res.problem or "")
+    brk = breaks[0]
+    expected_end = {"cut": 3, "edit last": 5, "delete log": 0, "delete head": 5, "garble head": 5}
+    assert brk["log_end"]["seq"] == expected_end[damage]
+    if damage in ("delete head", "garble head"):
+        assert brk["head"] is None
+    else:
+        assert brk["head"]["seq"] == 5
+    evs = _events(log)
+    assert evs[-1]["argv"] == ["after", "2"], "new events are still recorded"
+    # the chain continues from the file's real end, so everything after the break verifies
+    assert [e["seq"] for e in evs[-4:]] == [expected_end[damage] + k for k in (1, 2, 3, 4)]
+
+
+def test_a_break_and_a_later_edit_are_both_reported(log: AuditLog) -> None:
+    lines = _fill(log, 4)
+    _rewrite(log, lines[:2])
+    _fill(log, 3)
+    lines = log.path.read_bytes().splitlines()
+    lines[-2] = lines[-2].replace(b'"echo"', b'"ECHO"')
+    _rewrite(log, lines)
+    res = log.verify()
+    assert not res.ok and "found damaged" in (res.problem or "")
+    assert any("hash chain broken" in o for o in res.others), res.others
+
+
+# --------------------------------------------------------------------------- torn lines
 
 
 def test_torn_last_line_is_reported_and_not_glued(log: AuditLog) -> None:
@@ -119,20 +262,198 @@ def test_torn_last_line_is_reported_and_not_glued(log: AuditLog) -> None:
     res = log.verify()
     assert not res.ok and res.first_bad == f"{log.path}:4"
     assert "incomplete last line" in (res.problem or "")
-    log.append([{"event": "after"}])
+    log.append([{"event": "allowed", "argv": ["after"]}])
     raw = log.path.read_bytes().splitlines()
     assert raw[3] == b'{"ts":"2026-'  # the fragment stays on its own line
     after = json.loads(raw[4])
-    assert after["event"] == "after" and after["seq"] == 4
+    assert after["argv"] == ["after"] and after["seq"] == 4
     assert after["prev"] == line_hash(raw[2])  # the chain continues from the last whole line
+    assert after["torn"] == [line_hash(b'{"ts":"2026-')]
+    res = log.verify()
+    assert res.ok and res.interrupted == (f"{log.path}:4",)
+    assert [e["seq"] for e in log.events()] == [1, 2, 3, 4]
 
 
-def test_events_reader_names_a_bad_line(log: AuditLog) -> None:
+def test_a_crash_while_stepping_over_a_fragment_is_stepped_over_too(log: AuditLog) -> None:
     _fill(log, 2)
     with open(log.path, "ab") as f:
-        f.write(b"garbage\n")
+        f.write(b'{"ts":"2026-05-28T20:26:40.000Z","seq":3,"event":"allo')  # first crash
+    head = log.head_path.read_bytes()
+    log.append([{"event": "allowed", "argv": ["x"]}])
+    second = log.path.read_bytes().splitlines()[-1]
+    # the second crash, mid-line of the append that steps over the fragment, before its head write
+    log.path.write_bytes(log.path.read_bytes()[:-len(second) - 1] + second[:20])
+    log.head_path.write_bytes(head)
+    log.append([{"event": "allowed", "argv": ["y"]}])
+    res = log.verify()
+    assert res.ok, res
+    assert len(res.interrupted) == 2
+    assert [e.get("argv") for e in log.events()][-1] == ["y"]
+    # a filtered read that drops the first fragment unparsed still steps over the second
+    picked = parse_lines(log.raw_lines(), skip=lambda raw: b"allo" in raw and b'"y"' not in raw)
+    assert [ev["argv"] for _, ev in picked] == [["y"]]
+
+
+@pytest.mark.parametrize("junk", [b"garbage", b"", b'{"ts":"2026-', b"[1, 2]"])
+def test_junk_inserted_mid_file_is_never_an_interrupted_write(junk: bytes, log: AuditLog) -> None:
+    """Even junk that looks like a torn prefix, where the line after it chains from the line
+    before: no append stepped over it (that line has no ``torn`` mark)."""
+    lines = _fill(log, 4)
+    _rewrite(log, [*lines[:2], junk, *lines[2:]])
+    res = log.verify()
+    assert not res.ok and res.first_bad == f"{log.path}:3"
+    assert "not an interrupted write" in (res.problem or "")
     with pytest.raises(StateError, match=r"audit\.jsonl:3"):
         list(log.events())
+
+
+def test_junk_with_a_forged_torn_mark_is_still_not_a_torn_write(log: AuditLog) -> None:
+    """The fragment must be a prefix of what the writer writes for that seq."""
+    _fill(log, 2)
+    for frag in (b"garbage", b'{"ts":"2026-05-28T20:26:40.000Z","seq":9,'):
+        with open(log.path, "ab") as f:
+            f.write(frag)
+        log.append([{"event": "allowed"}])
+        res = log.verify()
+        assert not res.ok and "not the beginning of an audit line" in (res.problem or ""), frag
+        lines = log.path.read_bytes().splitlines()
+        _rewrite(log, lines[:2])  # restore, head included
+        log.head_path.write_text(json.dumps({"seq": 2, "sha256": line_hash(lines[1])}))
+
+
+def test_a_deliberately_cut_last_line_is_not_an_interrupted_write(log: AuditLog) -> None:
+    _fill(log, 4)
+    data = log.path.read_bytes()
+    log.path.write_bytes(data[:-40])  # the last line cut short, no newline: it looks torn
+    res = log.verify()
+    assert not res.ok
+    assert any("head records seq 4" in o for o in (res.problem or "", *res.others)), res
+    log.append([{"event": "allowed", "argv": ["after"]}])
+    res = log.verify()  # stepped over like a torn line, but the head said the line was whole
+    assert not res.ok and "found damaged" in (res.problem or "")
+    assert _break_lines(log)[0]["head"]["seq"] == 4 and _break_lines(log)[0]["log_end"]["seq"] == 3
+
+
+def test_a_well_formed_line_claiming_a_fragment_that_is_not_there(log: AuditLog) -> None:
+    _fill(log, 2)
+    log.append([{"event": "allowed"}])
+    lines = log.path.read_bytes().splitlines()
+    ev = json.loads(lines[-1])
+    ev["torn"] = ["0" * 64]
+    lines[-1] = json.dumps(ev, separators=(",", ":")).encode()
+    _rewrite(log, lines)
+    res = log.verify()
+    assert not res.ok and res.first_bad == f"{log.path}:3"
+
+
+def test_looks_torn_accepts_every_prefix_of_a_real_line_and_nothing_else(log: AuditLog) -> None:
+    _fill(log, 1)
+    log.append([{"event": "approval_requested", "id": "apr_x", "argv": ["deploy", "--prod"]}])
+    real = log.path.read_bytes().splitlines()[-1]
+    assert all(looks_torn(real[:k], 2) for k in range(1, len(real))), "a crash writes a prefix"
+    assert not looks_torn(real, 2), "a whole line is not a fragment"
+    assert not looks_torn(real[:40], 3), "a prefix of another seq"
+    assert not looks_torn(real[:40].replace(b"2026", b"20x6"), 2)
+    assert not looks_torn(b'{"ts":"2026-05-28T20:26:40.000Z","seq":2,"event":"made_up","x', 2)
+    assert not looks_torn(b"", 2) and not looks_torn(b"garbage", 2)
+    assert {"audit_break", "retracted"} <= EVENTS
+
+
+# --------------------------------------------------------------------------- failures
+
+
+def test_a_failed_head_write_cuts_the_line_back(log: AuditLog) -> None:
+    """The head is the commit point: when it cannot be written, the lines are removed again."""
+    _fill(log, 2)
+    before = log.path.read_bytes()
+    head = log.head_path.read_bytes()
+    log.head_path.unlink()
+    log.head_path.mkdir()  # os.replace of the new head onto a directory fails
+    with pytest.raises(StateError, match="cannot append to audit log"):
+        log.append([{"event": "allowed", "argv": ["x"]}])
+    assert log.path.read_bytes() == before
+    assert sorted(p.name for p in log.path.parent.iterdir()
+                  if p.name.startswith((".", "audit"))) == ["audit.head", "audit.jsonl"]
+    log.head_path.rmdir()
+    log.head_path.write_bytes(head)
+    assert log.verify().ok
+
+
+def test_unwritable_log_is_a_state_error(tmp_path: Path) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    log = AuditLog(afile / "audit.jsonl")
+    with pytest.raises(StateError, match=str(afile)) as exc:
+        log.append([{"event": "x"}])
+    assert exc.value.exit_code == 78
+
+
+def test_a_state_dir_that_is_a_file_is_an_error_not_an_empty_log(tmp_path: Path) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    log = AuditLog(afile / "audit.jsonl")
+    with pytest.raises(StateError, match="not a directory"):
+        log.verify()
+
+
+# --------------------------------------------------------------------------- files
+
+
+def test_a_symlink_at_the_log_is_refused_never_appended_through(log: AuditLog, tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere.txt"
+    target.write_bytes(b"precious\n")
+    log.path.symlink_to(target)
+    with pytest.raises(StateError, match=f"audit log {log.path} is a symbolic link") as exc:
+        log.append([{"event": "allowed"}])
+    assert exc.value.exit_code == 78
+    with pytest.raises(StateError, match="symbolic link"):
+        log.verify()
+    assert target.read_bytes() == b"precious\n"
+
+
+def test_a_symlink_at_a_rolled_file_is_refused(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "audit.jsonl", max_bytes=300)
+    for i in range(6):
+        log.append([{"event": "allowed", "argv": [str(i)]}])
+    rolled = log.rolled_files()[0]
+    copy = tmp_path / "copy.jsonl"
+    copy.write_bytes(rolled.read_bytes())
+    rolled.unlink()
+    rolled.symlink_to(copy)
+    with pytest.raises(StateError, match=f"{rolled} is a symbolic link"):
+        log.verify()
+
+
+def test_a_symlink_at_the_head_is_replaced_not_written_through(log: AuditLog, tmp_path: Path) -> None:
+    _fill(log, 2)
+    target = tmp_path / "target"
+    target.write_bytes(log.head_path.read_bytes())
+    log.head_path.unlink()
+    log.head_path.symlink_to(target)
+    before = target.read_bytes()
+    log.append([{"event": "allowed"}])
+    assert target.read_bytes() == before
+    assert not log.head_path.is_symlink()
+    assert _break_lines(log)[0]["problem"].startswith("the head record is unreadable")
+
+
+def test_files_are_created_0600_whatever_the_umask(tmp_path: Path) -> None:
+    old = os.umask(0)
+    try:
+        log = AuditLog(tmp_path / "state" / "audit.jsonl", max_bytes=300)
+        for i in range(6):
+            log.append([{"event": "allowed", "argv": [str(i)]}])
+    finally:
+        os.umask(old)
+    files = [log.path, log.head_path, *log.rolled_files()]
+    assert len(files) > 2
+    for p in files:
+        assert stat.S_IMODE(p.stat().st_mode) == 0o600, p
+    assert stat.S_IMODE(log.path.parent.stat().st_mode) == 0o700
+    assert sorted(p.name for p in log.path.parent.iterdir() if p.name.startswith(".")) == []
+
+
+# --------------------------------------------------------------------------- rotation
 
 
 def test_rotation_keeps_the_chain_across_files(tmp_path: Path) -> None:
@@ -159,24 +480,25 @@ def test_rotation_keeps_the_chain_across_files(tmp_path: Path) -> None:
     assert log.verify().first_bad == f"{rolled[0]}:2"
 
 
-def test_unwritable_log_is_a_state_error(tmp_path: Path) -> None:
-    afile = tmp_path / "afile"
-    afile.write_text("x")
-    log = AuditLog(afile / "audit.jsonl")
-    with pytest.raises(StateError, match="cannot append to audit log") as exc:
-        log.append([{"event": "x"}])
-    assert exc.value.exit_code == 78
+def test_a_torn_line_right_after_a_roll_continues_the_chain(tmp_path: Path) -> None:
+    """The new file holds only a fragment: the chain continues from the rolled file's end."""
+    log = AuditLog(tmp_path / "audit.jsonl", max_bytes=400)
+    for i in range(3):
+        log.append([{"event": "allowed", "argv": [str(i)]}])
+    assert log.path.stat().st_size >= 400
+    log._roll()
+    rolled = log.rolled_files()[-1]
+    last = rolled.read_bytes().splitlines()[-1]
+    log.path.write_bytes(b'{"ts":"2026-05-28T20:26:40.000Z","seq":4,"ev')
+    assert log.end().seq == 3 and log.end().digest == line_hash(last)
+    log.append([{"event": "allowed", "argv": ["after"]}])
+    evs = list(log.events())
+    assert [e["seq"] for e in evs] == [1, 2, 3, 4]
+    res = log.verify()
+    assert res.ok and res.interrupted == (f"{log.path}:1",)
 
 
 def test_now_iso_roundtrip() -> None:
     t = 1_764_480_000.123
     assert now_iso(t) == "2025-11-30T05:20:00.123Z"
     assert abs(parse_iso(now_iso(t)) - t) < 0.001
-
-
-def test_a_state_dir_that_is_a_file_is_an_error_not_an_empty_log(tmp_path: Path) -> None:
-    afile = tmp_path / "afile"
-    afile.write_text("x")
-    log = AuditLog(afile / "audit.jsonl")
-    with pytest.raises(StateError, match="not a directory"):
-        log.verify()

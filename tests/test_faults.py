@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 from conftest import AGENTGATE, ag
+from test_audit_faults import assert_no_false_claims
 
 from agentgate.ledger import APPROVED, CONSUMED, EXPIRED, PENDING, Ledger, make_request
 from agentgate.paths import StatePaths
@@ -153,6 +154,7 @@ def test_crash_while_approving(point: str, state: Path, marker: Path) -> None:
     assert res["ok"], res
     assert bool(res["interrupted"]) == (point == "audit.write:torn")
     assert_audit_whole(state, res)
+    assert_no_false_claims(state, marker)  # a line left by the crash is retracted
 
 
 @pytest.mark.parametrize("point", POINTS)
@@ -179,6 +181,7 @@ def test_crash_while_consuming_a_grant(point: str, state: Path, marker: Path) ->
     res = verify(state)
     assert res["ok"], res
     assert_audit_whole(state, res)
+    assert_no_false_claims(state, marker, killed_after_commit=consumed)
 
 
 def test_torn_last_line_is_explained_and_the_next_append_starts_a_new_line(
@@ -276,7 +279,7 @@ def test_full_disk_blocks_an_allowed_command_and_leaves_no_partial_line(
     assert state_files(state) == before, "no partial line, no temp file"
     assert ag("run", "--", "deployer", "third").returncode == 0
     assert verify(state) == {"ok": True, "verifiedLines": 4, "firstBad": None, "problem": None,
-                             "interrupted": []}
+                             "interrupted": [], "otherProblems": []}
 
 
 def test_full_disk_never_spends_a_grant(state: Path, marker: Path) -> None:
@@ -310,7 +313,7 @@ def test_full_disk_while_writing_the_ledger_keeps_the_old_one(state: Path, marke
     assert f"cannot write ledger {state / 'ledger.json'}" in r.stderr
     assert "previous ledger is intact" in r.stderr
     after = state_files(state)
-    assert after["ledger.json"] == before["ledger.json"]
+    assert after == before, "the ledger's temp file fails first: no audit line claims it"
     assert not [n for n in after if n.endswith(".tmp")], after.keys()
     assert status(state, rid) == PENDING
     assert ag("run", "--", *DEPLOY).returncode == 75
@@ -429,7 +432,7 @@ def test_audit_line_that_is_not_json(state: Path, marker: Path) -> None:
     assert f"{audit}:2: audit line is not JSON" in r.stderr
     r = ag("log", "verify")
     assert r.returncode == 1
-    assert f"BROKEN at {audit}:2" in r.stderr and "does not chain over it" in r.stderr
+    assert f"BROKEN at {audit}:2" in r.stderr and "not an interrupted write" in r.stderr
     assert ag("run", "--", "deployer", "c").returncode == 0
     assert audit.read_bytes().startswith(before), "appends never rewrite what is there"
 

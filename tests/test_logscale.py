@@ -88,6 +88,10 @@ def write_chain(path: Path, events: Iterable[dict], *, t0: float = T0, step: flo
                              separators=(",", ":"), ensure_ascii=False).encode()
             prev = line_hash(raw)
             f.write(raw + b"\n")
+    # the head, as the writer records it (log verify fails a log whose head is missing)
+    path.with_name("audit.head").write_text(json.dumps({"seq": seq, "sha256": prev}))
+    path.with_name("audit.head").chmod(0o600)
+    path.chmod(0o600)
     return seq, prev
 
 

@@ -1,12 +1,31 @@
-"""The append-only JSONL audit log with a hash chain.
+"""The append-only JSONL audit log with a hash chain, and the head that vouches for its end.
 
 Each line is one JSON object. ``prev`` holds the sha256 (hex) of the previous line's bytes (without
-its newline), ``seq`` counts up by one, so an edited, deleted or reordered line breaks the chain and
-``verify`` names the first bad line. Appends happen under the ledger lock (the caller holds it),
-as whole lines written with one ``write`` on an ``O_APPEND`` descriptor, then fsync.
+its newline) and ``seq`` counts up by one, so an edited, deleted or reordered line breaks the
+chain. ``audit.head`` records the seq and sha256 of the last line, so a cut or edited *last* line,
+or a deleted log, shows too. :meth:`AuditLog.verify` always checks both; there is no way to walk
+the chain without the head.
+
+An append (the caller holds the ledger lock) first compares the head with the file's actual end.
+A head that is behind but names a line of the chain is what a crash between an append's write
+and its head write leaves. The head is written before anything a line claims can happen (the
+ledger's rename, the command's start), so those lines did not take effect: the append records a
+``retracted`` line naming the ones that claim something (:data:`CLAIMS`). Anything else (lines
+cut from the end, an edited last line, a missing or garbled head) is recorded as an
+``audit_break`` line, chained like any other, so that ``verify`` reports the damage for ever
+after while new events are still recorded. The lines are then written with one ``write`` on an
+``O_APPEND`` descriptor, and the head replaced: the head is the append's commit point, and when
+its write fails the file is cut back to where it was.
+
+A process killed mid-write leaves a fragment without a newline. The next append starts a new
+line and marks its first line with ``torn``, the sha256 of each fragment it steps over; verify
+accepts a fragment only there, and only when it is a prefix of what the writer would have
+written (``{"ts":"...","seq":N,"event":"...``). Junk inserted anywhere, or a line cut short on
+purpose, is reported.
 
 When the log grows past ``max_bytes`` it is rolled to ``audit-YYYYMMDDTHHMMSSZ.jsonl`` beside it;
-the chain continues into the new file, and readers walk the rolled files oldest first.
+the chain continues into the new file, and readers walk the rolled files oldest first. Audit files
+are opened without following symbolic links and created 0600.
 """
 
 from __future__ import annotations
@@ -21,6 +40,7 @@ from pathlib import Path
 
 from .errors import StateError
 from .faults import fault
+from .fileio import make_state_dir, open_state_file, replace_atomically, state_file_exists
 from .jsontext import AUDIT_SUFFIX, dumps_bytes
 from .lean import Record, sha256_hex
 
@@ -29,11 +49,21 @@ if TYPE_CHECKING:
     from typing import Any
 
 GENESIS = "0" * 64
-# Every event name the gate writes (README "The audit log, and CI" documents each).
+# Every event name written to the log (README "The audit log, and CI" documents each).
 EVENTS = frozenset({"allowed", "denied", "approval_requested", "approval_pending", "approved",
                     "human_denied", "grant_consumed", "expired", "exited", "blocked",
-                    "policy_trusted"})
+                    "policy_trusted", "retracted", "audit_break"})
+# Events whose claim holds only once the append that wrote them completed (the command ran, the
+# ledger changed); the others (a denial, an exit code, a block) are true as soon as written.
+CLAIMS = frozenset({"allowed", "approval_requested", "approved", "human_denied", "grant_consumed",
+                    "expired", "policy_trusted"})
 _TAIL_CHUNK = 64 * 1024
+_SCAN_LIMIT = 4 * 1024 * 1024  # how far back an append looks for the chain's end or the head's line
+_LABEL = "audit log"
+_TS_SHAPE = b"####-##-##T##:##:##.###Z"  # now_iso's fixed format; # is a digit
+_EVENT_CHARS = frozenset(b"abcdefghijklmnopqrstuvwxyz_")
+
+Line = tuple[Path, int, bytes]  # (file, line number, raw bytes without the newline)
 
 
 def now_iso(t: float | None = None) -> str:
@@ -66,18 +96,104 @@ def parse_line(raw: bytes) -> Any:
     return json.loads(raw.decode("utf-8", "surrogateescape"))
 
 
+def _event_of(raw: bytes) -> dict[str, Any] | None:
+    """The line as a JSON object, or None for anything else (a fragment, junk)."""
+    try:
+        ev = parse_line(raw)
+    except ValueError:
+        return None
+    return ev if isinstance(ev, dict) else None
+
+
+def _seq_of(ev: dict[str, Any]) -> int:
+    seq = ev.get("seq")
+    return seq if isinstance(seq, int) and not isinstance(seq, bool) and seq > 0 else -1
+
+
 def _dumps(event: dict[str, Any]) -> bytes:
     """One line, always valid UTF-8: a value holding bytes that are not UTF-8 shows them as
     U+FFFD and gets an exact ``<key>_base64`` companion (see agentgate.jsontext)."""
     return dumps_bytes(event, AUDIT_SUFFIX, separators=(",", ":"))
 
 
-class Tail(Record):
-    """What an append needs to know about the end of the chain."""
+def looks_torn(raw: bytes, seq: int) -> bool:
+    """Could ``raw`` be what a crash leaves of the line ``seq``: a proper prefix of what the
+    writer writes, ``{"ts":"<now_iso>","seq":<seq>,"event":"<a known event>",...``?"""
+    template = b'{"ts":"' + _TS_SHAPE + b'","seq":' + str(seq).encode() + b',"event":"'
+    if not raw or _event_of(raw) is not None:
+        return False
+    for got, want in zip(raw, template, strict=False):
+        if not (got == want or (want == 0x23 and 0x30 <= got <= 0x39)):
+            return False
+    name, quote, _ = raw[len(template):].partition(b'"')
+    if not set(name) <= _EVENT_CHARS:
+        return False
+    return not quote or name.decode("ascii") in EVENTS
 
-    seq: int
-    prev: str
-    torn: bool  # the file does not end with a newline (a crash mid-line)
+
+class End(Record):
+    """Where the chain ends in the files: what an append continues from."""
+
+    seq: int  # the last whole line's seq; 0 when there is none; -1 when it has no valid seq
+    digest: str  # that line's sha256 (GENESIS when there is none)
+    fragments: tuple[bytes, ...]  # lines after it that are not JSON objects, oldest first
+    torn: bool  # the current file does not end with a newline (a crash mid-line)
+
+
+class Head(Record):
+    """What ``audit.head`` says: the seq and sha256 of the chain's last line."""
+
+    seq: int  # -1: the head exists but cannot be read as a head record
+    digest: str
+
+    def to_dict(self) -> dict[str, Any] | None:
+        return {"seq": self.seq, "sha256": self.digest} if self.seq >= 0 else None
+
+
+_UNREADABLE = Head(-1, "")
+
+
+def _head_problem(head: Head | None, last_seq: int, last_digest: str,
+                  lagging_ok: Callable[[], bool]) -> str | None:
+    """Compare the recorded head with the chain's actual end; a description of the damage, or
+    None. ``lagging_ok`` tells whether the line after the head's line chains to it (the one case
+    a crash produces: the lines were written, the head write never happened)."""
+    if head is None:
+        if last_seq == 0:
+            return None
+        return ("the head record is missing, so nothing vouches for the end of the log (it was "
+                "deleted: agentgate writes it before the first line)")
+    if head.seq < 0:
+        return "the head record is unreadable (garbled, replaced or not a regular file)"
+    if last_seq < 0:
+        return "the last line of the log is not a valid audit line (it was edited)"
+    if head.seq > last_seq:
+        return (f"the log ends at seq {last_seq} but the head records seq {head.seq}: lines were "
+                "removed from the end (or the whole log was replaced or deleted)")
+    if head.seq == last_seq:
+        if head.digest == last_digest:
+            return None
+        return f"line seq {head.seq} does not match the head record: the last line was edited"
+    if lagging_ok():
+        return None
+    return (f"the head records seq {head.seq}, but that line of the log does not match it: "
+            "lines were edited or replaced")
+
+
+def _backwards(fd: int, size: int, limit: int) -> Iterator[bytes]:
+    """The lines of a file from its end: first the piece after the last newline (b"" when the
+    file ends with one), then each line before it. Stops after reading ``limit`` bytes."""
+    pos, rest, chunk = size, b"", 4096  # most lines are short: read a page first
+    while pos > 0:
+        if size - pos >= limit:
+            return
+        step = min(chunk, pos)
+        chunk = min(chunk * 4, _TAIL_CHUNK)
+        pos -= step
+        parts = (os.pread(fd, step, pos) + rest).split(b"\n")
+        rest = parts[0]
+        yield from reversed(parts[1:])
+    yield rest
 
 
 class AuditLog:
@@ -89,6 +205,11 @@ class AuditLog:
 
     # -- files ---------------------------------------------------------------------------
 
+    @property
+    def head_path(self) -> Path:
+        """Where the end of the chain is recorded, so a cut or edited *last* line shows too."""
+        return self.path.with_name(self.path.stem + ".head")
+
     def rolled_files(self) -> list[Path]:
         """Rolled logs, oldest first: by time stamp, then by the ``-N`` of a same-second roll."""
         import re
@@ -99,7 +220,7 @@ class AuditLog:
         try:
             for p in self.path.parent.glob(f"{self.path.stem}-*{self.path.suffix}"):
                 m = name.fullmatch(p.name)
-                if m and p.is_file():
+                if m and (p.is_file() or p.is_symlink()):  # a link is refused when read
                     found.append((m.group(1), int(m.group(2) or 0), p))
         except OSError as e:
             raise StateError(f"cannot list {self.path.parent}: {e.strerror or e}") from None
@@ -111,143 +232,229 @@ class AuditLog:
             raise StateError(f"the state directory {parent} is not a directory",
                              "point AGENTGATE_HOME at a directory")
         out = self.rolled_files()
-        if self.path.exists():
+        if state_file_exists(self.path, label=_LABEL):
             out.append(self.path)
         return out
 
-    def _last_line(self, path: Path) -> tuple[bytes | None, bool]:
-        """The last complete line of ``path`` and whether a torn fragment follows it."""
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            size = f.tell()
-            if size == 0:
-                return None, False
-            pos = size
-            buf = b""
-            while pos > 0:
-                step = min(_TAIL_CHUNK, pos)
-                pos -= step
-                f.seek(pos)
-                buf = f.read(step) + buf
-                body = buf[:-1] if buf.endswith(b"\n") else buf
-                nl = body.rfind(b"\n")
-                if nl >= 0 or pos == 0:
-                    break
-            torn = not buf.endswith(b"\n")
-            # the last element is the torn fragment, or the empty string after the final newline
-            lines = buf.split(b"\n")[:-1]
-            complete = [ln for ln in lines if ln]
-            return (complete[-1] if complete else None), torn
+    def _newest_first(self) -> Iterator[Path]:
+        """The current file (it may be missing), then the rolled ones, newest first: listed only
+        when the current file does not end the chain, so an append does not scan the directory."""
+        yield self.path
+        yield from reversed(self.rolled_files())
 
-    def tail(self) -> Tail:
-        """Where the chain ends: the last line of the current file, else of the newest rolled one."""
+    def _open(self, path: Path, flags: int = os.O_RDONLY, create: bool = False) -> int | None:
+        """An fd on an audit file, never through a symlink (StateError naming it)."""
+        return open_state_file(path, flags, label=_LABEL, create=create)
+
+    def end(self) -> End:
+        """Where the chain ends: the last JSON line of the current file, else of the newest
+        rolled one that has one, with the fragments of interrupted writes after it."""
+        fragments: list[bytes] = []
+        torn = False
+        scanned = 0
+        for p in self._newest_first():
+            fd = self._open(p)
+            if fd is None:
+                continue
+            try:
+                size = os.fstat(fd).st_size
+                pieces = _backwards(fd, size, _SCAN_LIMIT - scanned)
+                last = next(pieces)
+                if last and p == self.path:
+                    torn = True
+                    fragments.append(last)
+                    last = b""
+                for raw in _chain_pieces(last, pieces):
+                    ev = _event_of(raw)
+                    if ev is None:
+                        fragments.append(raw)
+                        continue
+                    return End(_seq_of(ev), line_hash(raw), tuple(reversed(fragments)), torn)
+                scanned += size
+            except OSError as e:
+                raise StateError(f"cannot read audit log {p}: {e.strerror or e}",
+                                 "check the state directory's permissions") from None
+            finally:
+                os.close(fd)
+            if scanned >= _SCAN_LIMIT:
+                break
+        if scanned >= _SCAN_LIMIT:
+            raise StateError(f"the end of the audit log {self.path} is not audit lines (more than "
+                             f"{_SCAN_LIMIT >> 20} MiB of them): nothing more can be appended",
+                             "run `agentgate log verify` to see where the damage starts; move the "
+                             f"file aside (mv {self.path} {self.path}.bad) to start over (verify "
+                             "will report the break)")
+        return End(0, GENESIS, tuple(reversed(fragments)), torn)
+
+    def after_head(self, head: Head) -> list[dict[str, Any]] | None:
+        """The lines after the head's line, oldest first, when the first of them (seq
+        ``head.seq + 1``) chains to the head's hash; None when it does not. Looks back from the
+        end of the log, at most ``_SCAN_LIMIT`` bytes (a crash leaves one append's lines)."""
+        found: list[dict[str, Any]] = []
+        scanned = 0
+        for p in self._newest_first():
+            fd = self._open(p)
+            if fd is None:
+                continue
+            try:
+                size = os.fstat(fd).st_size
+                for raw in _backwards(fd, size, _SCAN_LIMIT - scanned):
+                    ev = _event_of(raw)
+                    if ev is None:
+                        continue
+                    seq = _seq_of(ev)
+                    if 0 <= seq <= head.seq:
+                        return None
+                    found.append(ev)
+                    if seq == head.seq + 1:
+                        return found[::-1] if ev.get("prev") == head.digest else None
+            except OSError:
+                return None
+            finally:
+                os.close(fd)
+            scanned += size
+            if scanned >= _SCAN_LIMIT:
+                return None
+        return None
+
+    # -- the head ------------------------------------------------------------------------
+
+    def read_head(self) -> Head | None:
+        """The head record; None when there is none; ``Head(-1, "")`` when it cannot be read
+        as one (garbled, a symlink, someone else's file)."""
         try:
-            candidates = [self.path] if self.path.exists() else []
-            if not candidates or self.path.stat().st_size == 0:
-                rolled = self.rolled_files()
-                candidates = ([rolled[-1]] if rolled else []) + candidates
-            torn = False
-            for p in reversed(candidates):
-                last, t = self._last_line(p)
-                torn = torn or (t and p == self.path)
-                if last is None:
-                    continue
-                try:
-                    seq = int(parse_line(last)["seq"])
-                except (ValueError, KeyError, TypeError):
-                    # A damaged last line: continue the chain from its bytes; verify reports it.
-                    seq = -1
-                return Tail(seq, line_hash(last), torn)
-            return Tail(0, GENESIS, torn)
-        except OSError as e:
-            raise StateError(f"cannot read audit log {self.path}: {e.strerror or e}",
-                             "check the state directory's permissions") from None
+            fd = self._open(self.head_path)
+        except StateError:
+            return _UNREADABLE
+        if fd is None:
+            return None
+        try:
+            with os.fdopen(fd, "rb") as f:
+                doc = json.loads(f.read(4096))
+            seq, digest = doc["seq"], doc["sha256"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return _UNREADABLE
+        if (not isinstance(seq, int) or isinstance(seq, bool) or seq < 0
+                or not isinstance(digest, str) or len(digest) != 64):
+            return _UNREADABLE
+        return Head(seq, digest)
+
+    def _write_head(self, seq: int, digest: str, durable: bool) -> None:
+        """Record (seq, sha256) of the last line: a new file renamed over the old, so it is
+        whole or old (fileio.replace_atomically: unpredictable temp name, 0600)."""
+        data = json.dumps({"seq": seq, "sha256": digest}).encode()
+        replace_atomically(self.head_path, data, prefix=f".{self.head_path.name}-",
+                           fault_point="audit.head", durable=durable)
 
     # -- writing -------------------------------------------------------------------------
 
     def append(self, events: list[dict[str, Any]], *, durable: bool = True) -> list[dict[str, Any]]:
         """Append events (caller holds the ledger lock). Adds ts/seq/prev; returns the lines.
 
-        ``durable`` fsyncs before returning; callers pass False only for lines that record no
-        state change (a decision by rule, an exit code), since a crash of the process loses
-        nothing either way and the next durable append flushes the whole file."""
+        The head is checked against the file's end first; damage is recorded as an
+        ``audit_break`` line before the events. When this raises, nothing was appended and the
+        head is unchanged. ``durable`` fsyncs before returning; callers pass False only for lines
+        that record no state change (a decision by rule, an exit code), since a crash of the
+        process loses nothing either way and the next durable append flushes the whole file."""
         if not events:
             return []
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tail = self.tail()
-            if tail.seq >= 0 and self.path.exists() and self.path.stat().st_size >= self.max_bytes:
+            if not self.path.parent.is_dir():
+                make_state_dir(self.path.parent)
+            end = self.end()
+            head = self.read_head()
+            unconfirmed: list[dict[str, Any]] = []  # lines of a process that died mid-append
+
+            def lagging_ok() -> bool:
+                after = self.after_head(head) if head is not None else None
+                unconfirmed.extend(after or ())
+                return after is not None
+
+            problem = _head_problem(head, end.seq, end.digest, lagging_ok)
+            claims = [ev["seq"] for ev in unconfirmed if ev.get("event") in CLAIMS]
+            if claims:
+                # Its process stopped after writing them and before writing the head, so before
+                # anything they claim (a ledger change, a command run) could happen.
+                events = [{"event": "retracted", "seqs": claims,
+                           "reason": "written by a process that stopped before confirming them "
+                                     "(a crash): they did not take effect", "pid": os.getpid()},
+                          *events]
+                durable = True
+            if problem is not None:
+                events = [{"event": "audit_break", "problem": problem,
+                           "head": head.to_dict() if head is not None else None,
+                           "log_end": {"seq": end.seq, "sha256": end.digest},
+                           "pid": os.getpid()}, *events]
+                durable = True
+            elif head is None and end.seq == 0 and not end.fragments:
+                # The very first append: a head of seq 0 first, so that a missing head always
+                # means a deleted one (a crash before this append's head write leaves seq 0).
+                self._write_head(0, GENESIS, durable=True)
+            if end.seq >= 0 and not end.fragments and self._size() >= self.max_bytes:
                 self._roll()
-            # A damaged last line (seq unknown) restarts the count; verify reports the damage.
-            seq, prev = max(tail.seq, 0), tail.prev
-            chunks: list[bytes] = []
-            if tail.torn:
-                chunks.append(b"\n")  # never glue a new line onto a torn fragment
+            seq = end.seq  # after a damaged last line: count on from the head (verify reports it)
+            if seq < 0:
+                seq = head.seq if head is not None and head.seq >= 0 else 0
+            prev = end.digest
+            chunks: list[bytes] = [b"\n"] if end.torn else []  # never glue onto a fragment
             written = []
-            for ev in events:
+            for i, ev in enumerate(events):
                 seq += 1
-                line = {"ts": now_iso(self.clock()), "seq": seq, **ev, "prev": prev}
+                line = {"ts": now_iso(self.clock()), "seq": seq, **ev}
+                if i == 0 and end.fragments:
+                    line["torn"] = [line_hash(f) for f in end.fragments]
+                line["prev"] = prev
                 raw = _dumps(line)
                 prev = line_hash(raw)
                 chunks.append(raw + b"\n")
                 written.append(line)
-            data = b"".join(chunks)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            try:
-                size = os.fstat(fd).st_size
-                try:
-                    fault("audit.write", fd, data)
-                    n = os.write(fd, data)
-                    if n != len(data):
-                        raise OSError(errno.ENOSPC, f"short write ({n} of {len(data)} bytes)")
-                    if durable:
-                        os.fsync(fd)
-                except OSError:
-                    with contextlib.suppress(OSError):
-                        os.ftruncate(fd, size)  # leave no partial line behind (disk full)
-                    raise
-            finally:
-                os.close(fd)
-            fault("audit.written")
-            self._write_head(seq, prev)
+            self._write(b"".join(chunks), seq, prev, durable)
             return written
         except OSError as e:
             raise StateError(f"cannot append to audit log {self.path}: {e.strerror or e}",
                              "the command did not run; make the state directory writable "
                              "(see `agentgate where`) and free disk space") from None
 
-    @property
-    def head_path(self) -> Path:
-        """Where the end of the chain is recorded, so a cut or edited *last* line shows too."""
-        return self.path.with_name(self.path.stem + ".head")
-
-    def _write_head(self, seq: int, digest: str) -> None:
-        """Record (seq, sha256) of the last line: temp file + rename, so it is whole or old.
-
-        It may lag behind the log after a crash between the two writes; verify accepts a head
-        that points at an earlier line of the chain, never one past its end."""
-        tmp = self.head_path.with_name(f".{self.head_path.name}.{os.getpid()}.tmp")
-        with open(tmp, "w") as f:
-            f.write(json.dumps({"seq": seq, "sha256": digest}))
-        os.replace(tmp, self.head_path)
-
-    def read_head(self) -> tuple[int, str] | None:
+    def _size(self) -> int:
         try:
-            doc = json.loads(self.head_path.read_bytes())
-            return int(doc["seq"]), str(doc["sha256"])
+            return os.lstat(self.path).st_size
         except FileNotFoundError:
-            return None
-        except (OSError, ValueError, KeyError, TypeError):
-            return (-1, "")
+            return 0
+
+    def _write(self, data: bytes, seq: int, digest: str, durable: bool) -> None:
+        """One write of whole lines, then the head; on any failure the file is cut back."""
+        fd = self._open(self.path, os.O_WRONLY | os.O_APPEND, create=True)
+        assert fd is not None
+        try:
+            size = os.fstat(fd).st_size
+            try:
+                fault("audit.write", fd, data)
+                n = os.write(fd, data)
+                if n != len(data):
+                    raise OSError(errno.ENOSPC, f"short write ({n} of {len(data)} bytes)")
+                if durable:
+                    os.fsync(fd)
+                fault("audit.written")
+                self._write_head(seq, digest, durable)
+            except OSError:
+                if self.read_head() != Head(seq, digest):  # the head rename may have happened
+                    with contextlib.suppress(OSError):
+                        os.ftruncate(fd, size)  # leave no line the head does not vouch for
+                        os.fsync(fd)
+                raise
+        finally:
+            os.close(fd)
 
     def _roll(self) -> None:
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(self.clock()))
         target = self.path.with_name(f"{self.path.stem}-{stamp}{self.path.suffix}")
         n = 1
-        while target.exists():
+        while os.path.lexists(target):
             target = self.path.with_name(f"{self.path.stem}-{stamp}-{n}{self.path.suffix}")
             n += 1
-        fd = os.open(self.path, os.O_RDONLY)
+        fd = self._open(self.path)
+        if fd is None:
+            return
         try:
             os.fsync(fd)  # lines appended without fsync are durable before the file is closed off
         finally:
@@ -261,143 +468,207 @@ class AuditLog:
 
     # -- reading -------------------------------------------------------------------------
 
-    def raw_lines(self) -> Iterator[tuple[Path, int, bytes]]:
+    def raw_lines(self) -> Iterator[Line]:
         """(file, line number, raw bytes without newline) across rolled files, oldest first."""
         for p in self.files():
+            fd = self._open(p)
+            if fd is None:
+                continue
             try:
-                f = open(p, "rb")  # noqa: SIM115 - a generator: closed by the with below
+                with open(fd, "rb") as f:
+                    for n, raw in enumerate(f, 1):
+                        yield p, n, raw.rstrip(b"\n")
             except OSError as e:
                 raise StateError(f"cannot read audit log {p}: {e.strerror or e}") from None
-            with f:
-                for n, raw in enumerate(f, 1):
-                    yield p, n, raw.rstrip(b"\n")
 
     def events(self) -> Iterator[dict[str, Any]]:
         """Parsed events, across files (see :func:`parse_lines` for lines that are not JSON)."""
         for _raw, ev in parse_lines(self.raw_lines()):
             yield ev
 
-    def verify(self, lines: Iterable[tuple[Path, int, bytes]] | None = None) -> VerifyResult:
-        """Walk the chain across every file. A line that is not JSON fails verification, except a
-        fragment of an interrupted write that the next line provably chains over (its ``prev``
-        and ``seq`` continue from the line before the fragment): that is listed, not fatal."""
-        prev, seq, count = GENESIS, 0, 0
-        head = self.read_head() if lines is None else None
-        head_hash: str | None = None  # the hash of the line whose seq the head names
-        fragments: list[str] = []  # consecutive non-JSON lines not yet bridged
-        interrupted: list[str] = []
-        for p, n, raw in self.raw_lines() if lines is None else lines:
+    def verify(self, progress: Callable[[Iterator[Line], int], Iterable[Line]] | None = None,
+               ) -> VerifyResult:
+        """Walk the chain across every file, then compare its end with the head.
+
+        Fails when there is no log at all or it holds no event (so that a check pointed at the
+        wrong directory cannot pass), on any line that does not chain, on a recorded
+        ``audit_break``, and when the head does not vouch for the end. A fragment of an
+        interrupted write is accepted only when the next line steps over it (see the module
+        docstring); it is listed, not fatal. ``progress(lines, total_bytes)`` may wrap the
+        line stream (a progress bar); it sees every line and cannot skip the head check."""
+        files = self.files()
+        head = self.read_head()
+        if not files and head is None:
+            return VerifyResult(False, 0, None,
+                                f"no audit log at {self.path}: nothing has been recorded in this "
+                                "state directory (is AGENTGATE_HOME the directory the gated "
+                                "commands used? `agentgate where` shows it)")
+        lines: Iterable[Line] = self.raw_lines()
+        if progress is not None:
+            total = 0
+            for p in files:
+                with contextlib.suppress(OSError):
+                    total += os.lstat(p).st_size
+            lines = progress(iter(lines), total)
+        walk = _Walk(head)
+        walk.run(lines)
+        if walk.stopped is None:
+            walk.finish(self)
+        return walk.result()
+
+
+class _Walk:
+    """One pass of :meth:`AuditLog.verify` over the lines (state kept between lines)."""
+
+    def __init__(self, head: Head | None) -> None:
+        self.head = head
+        self.prev, self.seq, self.count = GENESIS, 0, 0
+        self.fragments: list[tuple[str, bytes]] = []  # non-JSON lines not yet stepped over
+        self.interrupted: list[str] = []
+        self.problems: list[tuple[str | None, str, int]] = []  # (where, problem, lines before)
+        self.head_next_ok = False  # the line after the head's line chains to the head's hash
+        self.stopped: str | None = None  # where a broken chain stopped the walk
+
+    def fail(self, where: str | None, problem: str) -> None:
+        self.problems.append((where, problem, self.count))
+
+    def run(self, lines: Iterable[Line]) -> None:
+        for p, n, raw in lines:
             where = f"{p}:{n}"
-            try:
-                ev = parse_line(raw)
-                if not isinstance(ev, dict):
-                    raise ValueError
-            except ValueError:
-                fragments.append(where)
+            ev = _event_of(raw)
+            if ev is None:
+                self.fragments.append((where, raw))
                 continue
-            if fragments:
-                if ev.get("prev") != prev or ev.get("seq") != seq + 1:
-                    return VerifyResult(False, count, fragments[0],
-                                        "line is not a JSON object, and the next line does not "
-                                        "chain over it (an edited line, not an interrupted write)",
-                                        tuple(interrupted))
-                interrupted.extend(fragments)
-                fragments.clear()
-            count += 1
-            if ev.get("prev") != prev:
-                return VerifyResult(False, count - 1, where,
-                                    "hash chain broken: 'prev' does not match the previous line "
-                                    "(a line was edited, deleted or reordered)", tuple(interrupted))
-            if ev.get("seq") != seq + 1:
-                return VerifyResult(False, count - 1, where,
-                                    f"sequence broken: expected seq {seq + 1}, found {ev.get('seq')!r}",
-                                    tuple(interrupted))
-            seq, prev = seq + 1, line_hash(raw)
-            if head is not None and seq == head[0]:
-                head_hash = prev
-        if fragments:
-            last_file = Path(fragments[-1].rsplit(":", 1)[0])
-            problem = ("line is not a JSON object" if _ends_with_newline(last_file) else
-                       "an incomplete last line: a write was interrupted (a crash or a full disk); "
-                       "the next append starts a new line and continues the chain from the last "
-                       "whole line")
-            return VerifyResult(False, count, fragments[0], problem, tuple(interrupted))
-        if lines is None:
-            bad = self._check_head(head, seq, head_hash)
-            if bad is not None:
-                return VerifyResult(False, count, str(self.head_path), bad, tuple(interrupted))
-        return VerifyResult(True, count, None, None, tuple(interrupted))
+            if not self._step_over(where, ev) or not self._link(where, raw, ev):
+                self.stopped = where
+                return
 
-    def _check_head(self, head: tuple[int, str] | None, last_seq: int,
-                    head_hash: str | None) -> str | None:
-        """Compare the chain's end with the recorded head; a problem description or None."""
-        if head is None:
-            if last_seq == 0:
-                return None
-            return ("the head record is missing, so the end of the log cannot be vouched for "
-                    "(deleted, or the very first append was interrupted)")
-        seq, digest = head
-        if seq < 0:
-            return "the head record is unreadable"
-        if seq > last_seq:
-            return (f"the log ends at seq {last_seq} but the head records seq {seq}: lines were "
-                    "removed from the end (or the whole log was replaced)")
-        if seq > 0 and head_hash != digest:
-            return f"line seq {seq} does not match the head record: the last line was edited"
-        return None
+    def _step_over(self, where: str, ev: dict[str, Any]) -> bool:
+        """Accept the fragments before this line if it is the line that stepped over them."""
+        torn = ev.get("torn")
+        if not self.fragments:
+            if torn is not None:
+                self.fail(where, "the line says it follows an interrupted write, but no "
+                                 "fragment precedes it (a line before it was removed)")
+                return False
+            return True
+        first = self.fragments[0][0]
+        if torn != [line_hash(raw) for _, raw in self.fragments]:
+            self.fail(first, "line is not a JSON object, and the next line does not step over "
+                             "it (junk or an edited line, not an interrupted write)")
+            return False
+        if not all(looks_torn(raw, self.seq + 1) for _, raw in self.fragments):
+            self.fail(first, "line is not the beginning of an audit line, so it is not what an "
+                             "interrupted write leaves (junk or an edited line)")
+            return False
+        self.interrupted.extend(w for w, _ in self.fragments)
+        self.fragments.clear()
+        return True
+
+    def _link(self, where: str, raw: bytes, ev: dict[str, Any]) -> bool:
+        if ev.get("prev") != self.prev:
+            self.fail(where, "hash chain broken: 'prev' does not match the previous line "
+                             "(a line was edited, deleted or reordered)")
+            return False
+        if ev.get("seq") != self.seq + 1:
+            self.fail(where, f"sequence broken: expected seq {self.seq + 1}, found "
+                             f"{ev.get('seq')!r}")
+            return False
+        if self.head is not None and self.seq == self.head.seq:
+            self.head_next_ok = self.prev == self.head.digest
+        if ev.get("event") == "audit_break":
+            said = ev.get("head")
+            found = ev.get("log_end")
+            self.fail(where, "the log was found damaged when this line was written: "
+                             f"{ev.get('problem')} (the head recorded "
+                             f"{_describe(said)}, the log ended at {_describe(found)}); the "
+                             "lines before it cannot be vouched for")
+        self.count += 1
+        self.seq += 1
+        self.prev = line_hash(raw)
+        return True
+
+    def finish(self, log: AuditLog) -> None:
+        if self.fragments:
+            first = self.fragments[0][0]
+            if all(looks_torn(raw, self.seq + 1) for _, raw in self.fragments):
+                self.fail(first, "an incomplete last line: a write was interrupted (a crash); "
+                                 "the next append starts a new line, steps over it and continues "
+                                 "the chain from the last whole line")
+            else:
+                self.fail(first, "line is not a JSON object (junk or an edited line, not an "
+                                 "interrupted write)")
+        bad = _head_problem(self.head, self.seq, self.prev, lambda: self.head_next_ok)
+        if bad is not None:
+            self.fail(str(log.head_path), bad)
+        elif self.count == 0 and not self.problems:
+            self.fail(None, f"the audit log {log.path} holds no events yet: nothing has been "
+                            "recorded in this state directory")
+
+    def result(self) -> VerifyResult:
+        interrupted = tuple(self.interrupted)
+        if not self.problems:
+            return VerifyResult(True, self.count, None, None, interrupted)
+        where, problem, before = self.problems[0]
+        others = tuple(f"{w}: {p}" if w else p for w, p, _ in self.problems[1:])
+        return VerifyResult(False, before, where, problem, interrupted, others)
 
 
-def parse_lines(lines: Iterable[tuple[Path, int, bytes]],
+def _describe(mark: object) -> str:
+    if isinstance(mark, dict) and "seq" in mark:
+        return f"seq {mark['seq']}"
+    return "nothing"
+
+
+def _chain_pieces(last: bytes, pieces: Iterator[bytes]) -> Iterator[bytes]:
+    if last:
+        yield last
+    yield from pieces
+
+
+def parse_lines(lines: Iterable[Line],
                 skip: Callable[[bytes], bool] | None = None) -> Iterator[tuple[bytes, dict[str, Any]]]:
     """(raw, event) for each JSON object line, streaming; ``skip(raw)`` drops a line unparsed.
 
-    A line that is not JSON is stepped over when it is the fragment of an interrupted write: the
-    next whole line chains over it (its ``prev`` is the hash of the line before), or it ends the
-    log without a newline. Any other such line raises StateError naming the file and line
-    (``log verify`` tells more)."""
-    last: bytes | None = None  # the last line that was not a fragment
-    pending: tuple[Path, int, str] | None = None  # a fragment and the prev that must bridge it
+    Lines that are not JSON objects are stepped over where verify accepts them: fragments of an
+    interrupted write that the next line marks as stepped over (``torn``), or that end the log
+    and could be a prefix of a line. Any other such line raises StateError naming the file and
+    line (``log verify`` tells more)."""
+    pending: list[tuple[Path, int, bytes]] = []  # fragments not yet stepped over
+    seq = 0
     for path, n, raw in lines:
-        if not raw:
+        if not pending and skip is not None and skip(raw):
             continue
-        if pending is None and skip is not None and skip(raw):
-            last = raw
+        ev = _event_of(raw)
+        if ev is None:
+            pending.append((path, n, raw))
             continue
-        try:
-            ev = parse_line(raw)
-        except ValueError:
-            if pending is None:
-                pending = (path, n, GENESIS if last is None else line_hash(last))
-            continue
-        if pending is not None:
-            if not isinstance(ev, dict) or ev.get("prev") != pending[2]:
-                raise StateError(f"{pending[0]}:{pending[1]}: audit line is not JSON (an edited "
-                                 "line?)", "run `agentgate log verify` for details")
-            pending = None
-        last = raw
-        if isinstance(ev, dict):
-            yield raw, ev
-    if pending is not None and _ends_with_newline(pending[0]):
-        raise StateError(f"{pending[0]}:{pending[1]}: audit line is not JSON (an edited line?)",
-                         "run `agentgate log verify` for details")
+        if pending:
+            torn = ev.get("torn")
+            hashes = [line_hash(r) for _, _, r in pending]  # ``skip`` may have dropped earlier ones
+            if not isinstance(torn, list) or torn[len(torn) - len(hashes):] != hashes:
+                raise _not_json(pending[0])
+            pending.clear()
+        seq = _seq_of(ev)
+        yield raw, ev
+    if pending and not all(looks_torn(r, seq + 1) for _, _, r in pending):
+        raise _not_json(pending[0])
 
 
-def _ends_with_newline(path: Path) -> bool:
-    try:
-        with open(path, "rb") as f:
-            f.seek(-1, os.SEEK_END)
-            return f.read(1) == b"\n"
-    except OSError:
-        return True
+def _not_json(where: tuple[Path, int, bytes]) -> StateError:
+    return StateError(f"{where[0]}:{where[1]}: audit line is not JSON (an edited line?)",
+                      "run `agentgate log verify` for details")
 
 
 class VerifyResult(Record):
     ok: bool
-    lines: int  # lines that verified
-    first_bad: str | None  # "file:line"
+    lines: int  # lines that verified before the first problem (all of them when ok)
+    first_bad: str | None  # "file:line", the head's path, or None (no log at all, or empty)
     problem: str | None
-    interrupted: tuple[str, ...] = ()  # "file:line" of fragments the chain provably skips
+    interrupted: tuple[str, ...] = ()  # "file:line" of fragments the chain provably steps over
+    others: tuple[str, ...] = ()  # further problems after the first, "where: problem"
 
     def to_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "verifiedLines": self.lines, "firstBad": self.first_bad,
-                "problem": self.problem, "interrupted": list(self.interrupted)}
+                "problem": self.problem, "interrupted": list(self.interrupted),
+                "otherProblems": list(self.others)}

@@ -568,15 +568,20 @@ def log_summary(
 @log_app.command("verify", cls=Command)
 @handled
 def log_verify(json_: JsonOpt = False) -> None:
-    """Check the audit log's hash chain: exit 0 intact, 1 broken (naming the first bad line)."""
-    audit = _audit()
-    res = audit.verify(_with_progress(audit))
+    """Check the audit log's hash chain and head: exit 0 intact, 1 broken, missing or empty."""
+    from .render import progress_lines
+
+    res = _audit().verify(progress_lines)
     if _state["json"]:
         _emit_json(res.to_dict())
     elif res.ok:
         _err(f"ok: {res.lines} lines, hash chain intact.")
+    elif res.first_bad is None:
+        _err(f"FAILED: {res.problem}.")
     else:
         _err(f"BROKEN at {res.first_bad}: {res.problem} ({res.lines} lines verified before it).")
+    for other in () if _state["json"] else res.others:
+        _err(f"also: {other}")
     if res.interrupted and not _state["json"]:
         _err(f"note: {len(res.interrupted)} fragment(s) of interrupted writes, which the chain "
              f"continues over: {', '.join(res.interrupted)}")

@@ -5,17 +5,20 @@ instants of their ledger and audit writes, then check that nothing was lost or d
 
     AGENTGATE_TEST_HOOKS=1 AGENTGATE_TEST_FAULT=audit.write:torn agentgate run -- ...
 
-``AGENTGATE_TEST_FAULT`` is ``POINT:ACTION`` (several joined by ``,``). Points:
-``audit.write`` (before the append's single write), ``audit.written`` (after it, and its fsync),
-``ledger.tmp_written`` (temp file complete, before ``os.replace``), ``ledger.replaced`` (after
-it). Actions: ``kill`` (SIGKILL this process), ``torn`` (write the first half of the pending
-bytes, then SIGKILL), ``sleep=SECONDS`` (stall, e.g. while holding the lock), ``enospc`` (fail the
-write as if the disk were full). ``clock:offset=SECONDS`` shifts the ledger's wall clock (a clock
-that jumped); ``boot:id=NAME`` and ``boot:offset=SECONDS`` replace the boot id and shift the boot's
-monotonic clock (a reboot: another id, a clock that restarted near zero). With the hooks off,
-:func:`fault` is one falsy check. Even when on, they give a process nothing its user could not
-already do (kill it, hold the lock file, edit the ledger), which the threat model leaves out of
-scope; no action can make a command run.
+``AGENTGATE_TEST_FAULT`` is ``POINT:ACTION`` (several joined by ``,``). Points: ``audit.write``
+(before the append's single write), ``audit.written`` (after it, and its fsync, before the head is
+written), and for each file replaced through fileio.staged_replace, named ``ledger``, ``trust`` or
+``audit.head``: ``<name>.tmp_written`` (temp file complete; for the ledger and trust records, before
+their audit lines are appended), ``<name>.renaming`` (after those, just before ``os.replace``;
+``enospc`` here is a rename that fails) and ``<name>.replaced`` (after it). Actions: ``kill``
+(SIGKILL this process), ``torn`` (write the first half of the pending bytes, then SIGKILL),
+``sleep=SECONDS`` (stall, e.g. while holding the lock), ``enospc`` (fail the write as if the disk
+were full). ``clock:offset=SECONDS`` shifts the ledger's wall clock (a clock that jumped);
+``boot:id=NAME`` and ``boot:offset=SECONDS`` replace the boot id and shift the boot's monotonic
+clock (a reboot: another id, a clock that restarted near zero). With the hooks off, :func:`fault` is
+one falsy check. Even when on, they give a process nothing its user could not already do (kill it,
+hold the lock file, edit the ledger), which the threat model leaves out of scope; no action can make
+a command run.
 """
 
 from __future__ import annotations

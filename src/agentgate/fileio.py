@@ -17,6 +17,7 @@ import contextlib
 import errno
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import StateError
@@ -279,16 +280,27 @@ def read_state_file(path: Path, *, label: str) -> bytes | None:
 
 
 def replace_atomically(path: Path, data: bytes, mode: int = FILE_MODE, *, prefix: str | None = None,
-                       fault_point: str | None = None) -> None:
+                       fault_point: str | None = None, durable: bool = True) -> None:
     """Write ``data`` to a temp file beside ``path`` (with ``mode``), fsync it, rename it over
     ``path`` and fsync the directory. The temp file is created exclusively under an
-    unpredictable name (mkstemp), so nothing planted there is written through; the rename
-    replaces a symlink at ``path`` rather than following it. On failure the temp file is removed
-    and OSError raised; ``path`` is then unchanged. ``fault_point`` names the test-only fault
-    hooks ``<point>.tmp_written`` (before the rename) and ``<point>.replaced`` (after it)."""
-    import tempfile  # writers only: not on the `run` path
+    unpredictable name, so nothing planted there is written through; the rename replaces a
+    symlink at ``path`` rather than following it. On failure the temp file is removed and
+    OSError raised; ``path`` is then unchanged. ``durable=False`` skips both fsyncs (the audit
+    head of lines that are not fsynced either). ``fault_point``: see :func:`staged_replace`."""
+    with staged_replace(path, data, mode, prefix=prefix, fault_point=fault_point, durable=durable):
+        pass
 
-    fd, tmp = tempfile.mkstemp(prefix=prefix or f".{path.name}-", suffix=".tmp", dir=path.parent)
+
+@contextlib.contextmanager
+def staged_replace(path: Path, data: bytes, mode: int = FILE_MODE, *, prefix: str | None = None,
+                   fault_point: str | None = None, durable: bool = True) -> Iterator[None]:
+    """:func:`replace_atomically` in two steps, for a write that must be recorded elsewhere
+    before it takes effect (the ledger and trust records: their audit lines go in between). The
+    temp file is complete (and fsynced) when the body starts, so a full disk fails before
+    anything is recorded; it replaces ``path`` when the body returns, and is removed when the
+    body raises. ``fault_point`` names the test-only fault hooks ``<point>.tmp_written`` (before
+    the body), ``<point>.renaming`` (after it, before the rename) and ``<point>.replaced``."""
+    fd, tmp = _create_temp(path, prefix or f".{path.name}-")
     pending: str | None = tmp
     try:
         try:
@@ -296,21 +308,40 @@ def replace_atomically(path: Path, data: bytes, mode: int = FILE_MODE, *, prefix
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]
-            os.fsync(fd)
+            if durable:
+                os.fsync(fd)
         finally:
             os.close(fd)
         if fault_point:
             fault(f"{fault_point}.tmp_written")
+        yield
+        if fault_point:
+            fault(f"{fault_point}.renaming")
         os.replace(tmp, path)
         pending = None
         if fault_point:
             fault(f"{fault_point}.replaced")
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+        if durable:
+            dfd = os.open(path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
     finally:
         if pending is not None:
             with contextlib.suppress(OSError):
                 os.unlink(pending)
+
+
+def _create_temp(path: Path, prefix: str) -> tuple[int, str]:
+    """An fd and name for a new temp file beside ``path``: ``<prefix><random>.tmp``, created
+    with O_EXCL and O_NOFOLLOW (what mkstemp does, without importing tempfile on the `run`
+    path, where the audit head is written)."""
+    for _ in range(100):
+        tmp = os.path.join(path.parent, f"{prefix}{os.urandom(8).hex()}.tmp")
+        try:
+            return os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC,
+                           FILE_MODE), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, f"no free temp file name beside {path}")

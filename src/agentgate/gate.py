@@ -8,6 +8,7 @@ a consumed grant, and an audit line in every case. The caller runs the command o
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -402,9 +403,7 @@ class Gate:
                 events.append(self._event("approval_requested", subject, id=req.id,
                                           reason=ev.reason, **base))
                 out = Outcome(pol.ASK, False, True, req.id, REASON_ASK, ev.rule, subject, ev)
-            # The ledger is written when this block exits; the audit goes first so that a
-            # failing append leaves the ledger unchanged (the exception skips the write).
-            self.audit.append(events)
+            self._record(lambda record: self.ledger.commit(state, record), events)
         if cannot is not None:
             raise cannot
         return out
@@ -453,7 +452,7 @@ class Gate:
                 events.append(event(req))
             except AgentgateError as e:
                 failed = e
-            self.audit.append(events)
+            self._record(lambda record: self.ledger.commit(state, record), events)
         if failed is not None:
             raise failed
         assert req is not None
@@ -469,7 +468,28 @@ class Gate:
                 digest = pol.read_policy_file(f, "repo").source.sha256
                 records[str(f.resolve())] = digest
                 out.append((str(f.resolve()), digest))
-            write_trust(self.paths.trust, records)
-            self.audit.append([self._event("policy_trusted", None, files=[p for p, _ in out],
-                                           sha256=[d for _, d in out])])
+            event = self._event("policy_trusted", None, files=[p for p, _ in out],
+                                sha256=[d for _, d in out])
+            self._record(lambda record: write_trust(self.paths.trust, records, record), [event])
         return out
+
+    def _record(self, save: Callable[[Callable[[], None]], None],
+                events: list[dict[str, Any]]) -> None:
+        """Save a state change with its audit lines, in the order that never leaves a false
+        claim: ``save(record)`` stages the new file, calls ``record`` (the audit append) and only
+        then renames it into place (Ledger.commit, write_trust). If the append fails, nothing
+        changed. If only the rename fails after it, a ``retracted`` line names the lines that
+        did not take effect (best effort: the disk may refuse that too)."""
+        written: list[dict[str, Any]] = []
+
+        def record() -> None:
+            written.extend(self.audit.append(events))
+
+        try:
+            save(record)
+        except AgentgateError as e:
+            if written:
+                with contextlib.suppress(AgentgateError):
+                    self.audit.append([self._event("retracted", None, seqs=[w["seq"] for w in written],
+                                                   reason=f"not saved: {e.message}")])
+            raise

@@ -43,6 +43,7 @@ from .fileio import (
     open_state_file,
     read_state_file,
     replace_atomically,
+    staged_replace,
 )
 from .lean import Record, asdict, field, sha256_hex
 from .paths import StatePaths
@@ -396,7 +397,7 @@ class Ledger:
             state = self._load()
             yield state
             if state.dirty:
-                self._write(state)
+                self.commit(state)
 
     def read_only(self) -> LedgerState:
         """A snapshot without the lock (for listings); writes go through :meth:`locked`."""
@@ -444,7 +445,17 @@ class Ledger:
                     host if isinstance(host, str) else None)
         return LedgerState(reqs, 0.0), mark
 
-    def _write(self, state: LedgerState) -> None:
+    def commit(self, state: LedgerState, record: Callable[[], object] | None = None) -> None:
+        """Save ``state`` (caller holds the lock) with ``record``, the audit append of what
+        changed, in between, so that a failure anywhere leaves no false claim: the new content
+        is written and fsynced to a temp file first (a full disk fails here, before anything is
+        recorded), then ``record`` runs, then the temp file replaces the ledger. When ``record``
+        raises, the old ledger stays; only that last rename can fail after it (the caller then
+        records a retraction). Unchanged state: just ``record``."""
+        if not state.dirty:
+            if record is not None:
+                record()
+            return
         retired = state.retire(ARCHIVE_KEEP)
         if retired:
             self._append_archive(retired)
@@ -456,11 +467,14 @@ class Ledger:
         try:
             for stale in path.parent.glob(".ledger-*.tmp"):
                 stale.unlink(missing_ok=True)  # left by a crash; we hold the lock, so not in use
-            replace_atomically(path, data, prefix=".ledger-", fault_point="ledger")
+            with staged_replace(path, data, prefix=".ledger-", fault_point="ledger"):
+                if record is not None:
+                    record()
         except OSError as e:
             raise StateError(f"cannot write ledger {path}: {e.strerror or e}",
                              "free disk space or fix permissions of the state directory; "
                              "the previous ledger is intact") from None
+        state.dirty = False
         if state.prune_window is not None:
             self._compact_archive(*state.prune_window)
 

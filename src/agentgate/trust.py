@@ -8,10 +8,11 @@ to the file changes its hash and so untrusts it again.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from .errors import StateError
-from .fileio import check_state_dir, read_state_file, replace_atomically
+from .fileio import check_state_dir, read_state_file, staged_replace
 from .lean import sha256_hex
 
 TRUST_VERSION = 1
@@ -40,11 +41,15 @@ def read_trust(path: Path) -> dict[str, str]:
                          "policies again; the file was left untouched") from None
 
 
-def write_trust(path: Path, files: dict[str, str]) -> None:
-    """Atomic write (caller holds the ledger lock)."""
+def write_trust(path: Path, files: dict[str, str],
+                record: Callable[[], object] | None = None) -> None:
+    """Atomic write (caller holds the ledger lock). ``record`` (the audit append) runs once the
+    new content is on disk and before it replaces the old, so a failure leaves neither."""
     data = json.dumps({"version": TRUST_VERSION, "files": files}, indent=1).encode()
     try:
-        replace_atomically(path, data, prefix=".trusted-")
+        with staged_replace(path, data, prefix=".trusted-", fault_point="trust"):
+            if record is not None:
+                record()
     except OSError as e:
         raise StateError(f"cannot write trust records {path}: {e.strerror or e}",
                          "free disk space or fix permissions of the state directory; "
