@@ -49,6 +49,7 @@ Known gaps (not modelled; documented so rules can compensate):
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Sequence
 
@@ -111,12 +112,13 @@ def analyze_script(text: str) -> Analysis:
     return _guarded(an, work)
 
 
-def source_files() -> list[str]:
-    """The paths of every module of this package: what decides an analysis (a cache keyed on
-    the code, like policy's validation key, stats them all)."""
+@functools.cache
+def source_files() -> tuple[str, ...]:
+    """The paths of every module of this package: the code that decides an analysis. A cache
+    keyed on that code (policy's validation key) stats them all, not just this file."""
     root = os.path.dirname(__file__)
     out: list[str] = []
     for sub in ("", "programs"):
         folder = os.path.join(root, sub)
         out.extend(os.path.join(folder, f) for f in sorted(os.listdir(folder)) if f.endswith(".py"))
-    return out
+    return tuple(out)
