@@ -16,6 +16,7 @@ import importlib.util
 import json
 import os
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -74,12 +75,19 @@ main()
 """
 
 
-def timed(argv: Sequence[str], env: dict[str, str], cwd: Path) -> tuple[float, int]:
-    """(wall seconds, exit code) of one process."""
+def timed(argv: Sequence[str], env: dict[str, str], cwd: Path,
+          stdin: bytes | None = None) -> tuple[float, int, float]:
+    """(wall seconds, exit code, CPU seconds: user + system) of one process; ``stdin`` is fed to
+    it (else /dev/null)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    code = subprocess.run(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
+    code = subprocess.run(argv, env=env, cwd=cwd, input=stdin,
+                          stdin=subprocess.DEVNULL if stdin is None else None,
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False).returncode
-    return time.perf_counter() - t0, code
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, code, cpu
 
 
 def timed_peak(args: Sequence[str], env: dict[str, str], cwd: Path) -> tuple[float, int, int]:
@@ -93,16 +101,22 @@ def timed_peak(args: Sequence[str], env: dict[str, str], cwd: Path) -> tuple[flo
 
 
 def round_robin(cmds: dict[str, tuple[Sequence[str], dict[str, str], int]], cwd: Path,
-                runs: int, warmup: int = 3) -> dict[str, float]:
+                runs: int, warmup: int = 3, *, stdin: dict[str, bytes] | None = None,
+                cpu: dict[str, float] | None = None) -> dict[str, float]:
     """Median wall time of each (argv, env, expected exit code), taking the commands in turn so
-    that a change of load on the machine hits them all alike."""
+    that a change of load on the machine hits them all alike. ``stdin`` gives some commands
+    their input; ``cpu``, when given, receives each command's median CPU time."""
     walls: dict[str, list[float]] = {name: [] for name in cmds}
+    cpus: dict[str, list[float]] = {name: [] for name in cmds}
     for n in range(warmup + runs):
         for name, (argv, env, expect) in cmds.items():
-            wall, code = timed(argv, env, cwd)
+            wall, code, used = timed(argv, env, cwd, (stdin or {}).get(name))
             assert code == expect, (argv, code)
             if n >= warmup:
                 walls[name].append(wall)
+                cpus[name].append(used)
+    if cpu is not None:
+        cpu.update({name: statistics.median(c) for name, c in cpus.items()})
     return {name: statistics.median(w) for name, w in walls.items()}
 
 
@@ -190,16 +204,25 @@ def part_overhead(env: Env, runs: int) -> dict[str, float]:
     e = env.env(state)
     own = env.root / "own-policy.toml"  # the starter policy, edited: read with tomllib
     own.write_bytes(pol.embedded_policy_text() + b"\n# my own copy\n")
+    hook = "agentgate hook claude-code (Bash `ls -la`)"
+    hook_input = json.dumps({"session_id": "bench", "hook_event_name": "PreToolUse",
+                             "tool_name": "Bash", "tool_input": {"command": "ls -la"},
+                             "cwd": str(env.work)}).encode()
+    cpu: dict[str, float] = {}
     results = round_robin({
         "agentgate run -- true": ([AGENTGATE, "run", "--", "true"], e, 0),
         "agentgate --policy own.toml run -- true":
             ([AGENTGATE, "--policy", str(own), "run", "--", "true"], e, 0),
+        hook: ([AGENTGATE, "hook", "claude-code"], e, 0),
         "python -c pass": ([PYTHON, "-c", "pass"], e, 0),
         "true": (["true"], e, 0),
-    }, env.work, runs)
-    py = results["python -c pass"]
-    table(f"1. Gate overhead (median of {runs} runs)", ["command", "median", "x python -c pass", "x true"],
-          [(k, ms(v), f"{v / py:.2f}", f"{v / results['true']:.1f}") for k, v in results.items()])
+    }, env.work, runs, stdin={hook: hook_input}, cpu=cpu)
+    py, run = results["python -c pass"], results["agentgate run -- true"]
+    table(f"1. Gate overhead (median of {runs} runs)",
+          ["command", "median", "x python -c pass", "x true", "x run -- true", "CPU",
+           "CPU x run -- true"],
+          [(k, ms(v), f"{v / py:.2f}", f"{v / results['true']:.1f}", f"{v / run:.2f}", ms(cpu[k]),
+            f"{cpu[k] / cpu['agentgate run -- true']:.2f}") for k, v in results.items()])
     return results
 
 
