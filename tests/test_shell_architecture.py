@@ -22,8 +22,9 @@ ROOT = Path(agentgate.shell.__file__).parent
 # lower layers first: a module may import only modules of its own layer or a lower one
 LAYERS = [
     {"budget"},
+    {"context"},
     {"syntax"},
-    {"expand", "context", "variables"},
+    {"expand"},
     {"parser"},
     {"options"},
     {"programs.common"},

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 from agentgate.shell import analyze_argv, analyze_script
-from agentgate.shell.context import Unclear
+from agentgate.shell.context import EXP, SPLIT, Field, Unclear
 from agentgate.shell.options import Opts, opts, parse_opts, seen, value
-from agentgate.shell.syntax import EXP, SPLIT, Field
 
 SPEC = opts("ab", "uC", lf="--all --quiet", la="--user --chdir", lo="--color", optattached="h")
 

@@ -9,11 +9,13 @@ the gate cannot see through. The caller checks every command against the rules a
 opaque part as ``settings.unparseable``; strictest wins. Pure: no I/O, no printing, no
 environment access, and it never raises: anything it cannot understand becomes an Opaque.
 
-The package: :mod:`.syntax` (the typed tree), :mod:`.parser` (text to tree, bounded by
-:mod:`.budget`, knows no programs), :mod:`.expand` (word expansion), :mod:`.analyzer` (walks
-the tree: the shell state around each command, variables, run-time words), :mod:`.options`
-(option tables) and :mod:`.programs` (what each program runs, one module per family, loaded
-on first use).
+The package, lowest layer first: :mod:`.budget` (the bounds), :mod:`.context` (a command's
+words as fields, and what is known around it), :mod:`.syntax` (the typed tree), :mod:`.expand`
+(word expansion, parameter values), :mod:`.parser` (text to tree; knows no programs),
+:mod:`.options` (option tables), :mod:`.programs` (what each program runs, one module per
+family), :mod:`.analyzer` (walks the tree: the shell around each command, variables, run-time
+words). The tree, the parser and expansion load with the first shell text to read; a family of
+programs with the first of its programs met.
 
 What it reports, beyond the plain commands:
 - a wrapper (sudo, env, timeout, xargs, npx, find -exec, bash -c, eval, tmux, ssh, ...) is
@@ -23,7 +25,7 @@ What it reports, beyond the plain commands:
   ``GIT_SSH_COMMAND=..``, ``EDITOR=..``) are analysed as the shell text they are; a literal
   here-document fed to a shell is read as its script, fed to an interpreter it is code;
 - ``$1``/``"$@"`` inside ``sh -c STRING ARGS`` and ``$NAME`` given a literal value the script
-  cannot have changed since (see ``context.Vars``) are substituted; brace expansion is done;
+  cannot have changed since (see :mod:`.expand`) are substituted; brace expansion is done;
 - a package runner's tool loses its version and scope (``@scope/pkg@1`` -> ``pkg``), a name
   with capitals is reported in lower case too, and ``git``/``terraform``/``npm`` are reported a
   second time without their global options (``git -C x push -f`` meets ``git push ** -f``).
@@ -55,8 +57,7 @@ from collections.abc import Callable, Sequence
 
 from .analyzer import Analysis, Analyzer, Opaque, SimpleCommand, clip
 from .budget import MAX_INPUT, Bound
-from .context import INPUT_WORD, Cx
-from .syntax import Field
+from .context import INPUT_WORD, Cx, Field
 
 __all__ = ["INPUT_WORD", "Analysis", "Opaque", "SimpleCommand", "analyze_argv", "analyze_script",
            "source_files"]

@@ -9,32 +9,30 @@ that program runs in turn.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 from ..lean import Record, field, lazy_regex
 from .budget import MAX_COMMANDS, MAX_WORDS, Bound, Budget
-from .context import INPUT_WORD, Cx, Unclear, merge_env
-from .programs import COMMAND_VARS, NO_EXEC, lookup
-from .syntax import (
+from .context import (
     EXP,
     GLOB,
+    INPUT_WORD,
     NAME,
     PROC,
-    AndOr,
-    Compound,
+    Cx,
     Field,
-    Node,
-    Pipe,
-    Redir,
-    Simple,
-    Word,
+    Unclear,
+    Vars,
     assigned_name,
+    merge_env,
     program_name,
     wordset,
 )
+from .programs import COMMAND_VARS, NO_EXEC, lookup
 
 TYPE_CHECKING = False  # not from typing: see agentgate.lean
 if TYPE_CHECKING:
-    from .variables import Vars
+    from .syntax import AndOr, Compound, Func, Node, Pipe, Redir, Simple, Word
 
 
 class SimpleCommand(Record):
@@ -85,20 +83,23 @@ _BAD_NAME = lazy_regex("[\x00-\x1f\x7f\ud800-\udfff]")  # 0.3 ms to compile
 
 
 class _Reading:
-    """The parser, word expansion and the script-variable rules, loaded the first time there is
-    shell text to read: an argv run directly (``agentgate run -- CMD``) needs none of them."""
+    """The tree, the parser and word expansion, loaded the first time there is shell text to
+    read: an argv run directly (``agentgate run -- CMD``) needs none of them."""
 
     def __init__(self) -> None:
-        from . import expand, parser, variables
+        from . import expand, parser, syntax
 
         self.Parser = parser.Parser
         self.ParseError = parser.ParseError
         self.fields = expand.fields
         self.brace_expand = expand.brace_expand
         self.assign_value = expand.assign_value
-        self.Vars = variables.Vars
-        self.script_vars = variables.script_vars
-        self.sets_vars = variables.sets_vars
+        self.script_vars = expand.script_vars
+        self.sets_vars = expand.sets_vars
+        # how the analyzer walks each kind of node of the tree
+        self.walkers: dict[type, Callable[..., None]] = {
+            syntax.Simple: Analyzer.simple, syntax.AndOr: Analyzer.and_or, syntax.Pipe: Analyzer.pipe,
+            syntax.Compound: Analyzer.compound, syntax.Func: Analyzer.function}
 
 
 _reading = functools.cache(_Reading)
@@ -182,7 +183,7 @@ class Analyzer:
         outer = cx.vars
         words = outer.env_words() if outer is not None else ()
         env = merge_env(words, cx.env) if words else cx.env
-        sv = reading.script_vars(text, nodes, parser.done, parser.bg) if "=" in text else reading.Vars()
+        sv = reading.script_vars(text, nodes, parser.done, parser.bg) if "=" in text else Vars()
         self.walk_list(nodes, Cx(cx.via, cx.depth, cx.stdin, cx.tail, cx.pos, cx.pos_open, env,
                                   sv, cx.feed))
 
@@ -200,27 +201,34 @@ class Analyzer:
             self.walk(nd, cx)
 
     def walk(self, nd: Node, cx: Cx) -> None:
-        if isinstance(nd, Simple):
-            self.simple(nd, cx)
-        elif isinstance(nd, AndOr):
-            for op, sub in zip(nd.ops, nd.cmds, strict=True):
-                self.walk(sub, cx.child(op) if op else cx)
-        elif isinstance(nd, Pipe):
-            for k, sub in enumerate(nd.cmds):
-                self.walk(sub, cx.child("|", stdin=True) if k else cx)
-        elif isinstance(nd, Compound):
-            stdin, feed = self.stdin_of(nd.redirs, cx) if nd.redirs else (cx.stdin, cx.feed)
-            inner = cx.child(nd.label, stdin) if (nd.label or stdin != cx.stdin) else cx
-            if feed is not inner.feed:
-                inner = inner.with_env(inner.env, stdin, feed)
-            if nd.var == "IFS" and cx.pos is not None:
-                self.add_opaque("unparseable", "changes IFS, so word splitting is unknown", "IFS", cx.via)
-            for w in nd.words:
-                self.expand(w, inner)
-            self.redirs(nd.redirs, inner)
-            self.walk_list(nd.body, inner)
-        else:  # the body runs when called, when variables may hold anything
-            self.walk(nd.body, Cx((*cx.via, f"function {nd.name}"), cx.depth, cx.stdin, env=cx.env))
+        """One node of the tree, by its kind (simple, and-or, pipe, compound, function)."""
+        _reading().walkers[type(nd)](self, nd, cx)
+
+    def and_or(self, nd: AndOr, cx: Cx) -> None:
+        for op, sub in zip(nd.ops, nd.cmds, strict=True):
+            self.walk(sub, cx.child(op) if op else cx)
+
+    def pipe(self, nd: Pipe, cx: Cx) -> None:
+        """Every command after the first reads the one before on its stdin."""
+        for k, sub in enumerate(nd.cmds):
+            self.walk(sub, cx.child("|", stdin=True) if k else cx)
+
+    def compound(self, nd: Compound, cx: Cx) -> None:
+        """A subshell, group, loop, if/case, [[ ]] or (( )): its words and the commands inside."""
+        stdin, feed = self.stdin_of(nd.redirs, cx) if nd.redirs else (cx.stdin, cx.feed)
+        inner = cx.child(nd.label, stdin) if (nd.label or stdin != cx.stdin) else cx
+        if feed is not inner.feed:
+            inner = inner.with_env(inner.env, stdin, feed)
+        if nd.var == "IFS" and cx.pos is not None:
+            self.add_opaque("unparseable", "changes IFS, so word splitting is unknown", "IFS", cx.via)
+        for w in nd.words:
+            self.expand(w, inner)
+        self.redirs(nd.redirs, inner)
+        self.walk_list(nd.body, inner)
+
+    def function(self, nd: Func, cx: Cx) -> None:
+        """The body runs when called, when variables may hold anything: walked without them."""
+        self.walk(nd.body, Cx((*cx.via, f"function {nd.name}"), cx.depth, cx.stdin, env=cx.env))
 
     def redirs(self, redirs: list[Redir], cx: Cx) -> None:
         for r in redirs:

@@ -1,14 +1,37 @@
 """Word expansion as bash does it: ANSI-C strings, brace expansion, parameter values, splitting.
 
 What is only known at run time (``$(...)``, unknown variables, globs) stays as its source text
-and is flagged (:data:`~.syntax.EXP`, :data:`~.syntax.SPLIT`, :data:`~.syntax.GLOB`).
+and is flagged (:data:`~.context.EXP`, :data:`~.context.SPLIT`, :data:`~.context.GLOB`).
+
+Parameter values: ``$1``, ``"$@"`` are known inside ``sh -c STRING ARGS``; a variable's literal
+value is substituted for $NAME only when the script gives it no way to change behind our back:
+every assignment to it is a plain ``NAME=value`` (or ``export``/``readonly NAME=value``) at the
+top level of the script, run in order (not in a loop, branch, function, pipeline, subshell,
+background job or && tail), and the script uses nothing that assigns variables out of sight
+(read, eval, source, declare, let, (( )), ${X:=v}, traps, aliases, namerefs, IFS changes, ...).
+Anything else leaves the variable dynamic (:func:`script_vars` decides; :class:`~.context.Vars`
+holds the values).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from ..lean import lazy_regex
 from .budget import MAX_BRACE, MAX_DEPTH, MAX_WORDS, Bound, Budget
-from .syntax import EXP, GLOB, PROC, SPLIT, Field, Lit, Param, Part, ProcSubst, Word, has_glob
+from .context import (
+    EXP,
+    GLOB,
+    PROC,
+    SPLIT,
+    Field,
+    Vars,
+    assigned_name,
+    has_glob,
+    program_name,
+    wordset,
+)
+from .syntax import AndOr, Lit, Node, Param, Part, ProcSubst, Simple, Word
 
 TYPE_CHECKING = False  # not from typing: see agentgate.lean
 if TYPE_CHECKING:
@@ -295,3 +318,115 @@ class _Fields:
             self.add(tok, v.flags | (GLOB if has_glob(tok) else 0))
         if text[-1] in " \t\n":
             self.close()
+
+
+# -- which variables a script lets us follow (see the module docstring)
+
+# builtins that assign variables in ways not followed here (or run code that may)
+_VAR_RISKY = wordset("read mapfile readarray getopts declare typeset local let unset eval source "
+                     ". trap alias enable builtin shopt")
+
+
+# the shell sets these itself
+_SPECIAL_VARS = wordset("PWD OLDPWD RANDOM SRANDOM SECONDS LINENO BASHPID PPID UID EUID GROUPS "
+                        "PIPESTATUS REPLY OPTARG OPTIND OPTERR IFS HISTCMD EPOCHSECONDS "
+                        "EPOCHREALTIME COLUMNS LINES _ BASH_REMATCH BASH_COMMAND BASH_SUBSHELL "
+                        "BASH_ARGV0 BASH_LINENO BASH_SOURCE FUNCNAME DIRSTACK MAPFILE COPROC "
+                        "HOSTNAME SHLVL PS4")
+
+
+_ARITH_TESTS = ("-eq", "-ne", "-lt", "-le", "-gt", "-ge")
+
+
+def sets_vars(name: str, args: Sequence[str]) -> bool:
+    """Can the builtin ``name`` assign shell variables that are not followed here?"""
+    if name in _VAR_RISKY:
+        return True
+    if name == "printf":
+        return any(a.startswith("-v") for a in args[:3])
+    if name == "wait":
+        return any(a.startswith("-") and "p" in a for a in args)
+    if name == "command":
+        return any(a in _VAR_RISKY or a in ("export", "readonly") for a in args)
+    return False
+
+
+def script_vars(text: str, nodes: list[Node], done: list[Simple], bg: set[int]) -> Vars:
+    """Decide which variables of a script can be followed (see the module docstring):
+    ``nodes`` are its top-level commands, ``done`` every simple command parsed in it, ``bg``
+    the ids of those run in the background."""
+    if _untrackable(text):
+        return Vars()
+    top = _top_level(nodes, bg)
+    in_order: set[str] = set()
+    other: set[str] = set()
+    for nd in done:
+        if not _note_assignments(nd, id(nd) in top, in_order, other):
+            return Vars()
+    if "IFS" in in_order or "IFS" in other:
+        return Vars()
+    return Vars(frozenset(in_order - other - _SPECIAL_VARS), top, False)
+
+
+def _untrackable(text: str) -> bool:
+    """Does the script assign variables in ways not followed here (arithmetic, coprocesses,
+    ``{fd}>`` redirections, ``${X:=v}``)?"""
+    if "$[" in text or "((" in text or "coproc" in text or "}>" in text or "}<" in text:
+        return True
+    if "[[" in text and any(op in text for op in _ARITH_TESTS):
+        return True
+    k = text.find("${")
+    while k >= 0:  # ${X:=v}, ${X=v}, ${a[i=1]} assign
+        e = text.find("}", k)
+        if e < 0 or "=" in text[k:e]:
+            return True
+        k = text.find("${", e)
+    return False
+
+
+def _top_level(nodes: list[Node], bg: set[int]) -> set[int]:
+    """The ids of the simple commands a script runs in order at its top level."""
+    top: set[int] = set()
+    for nd in nodes:
+        if id(nd) in bg:
+            continue
+        if isinstance(nd, AndOr):
+            nd = nd.cmds[0]
+        if isinstance(nd, Simple) and not nd.redirs and id(nd) not in bg:
+            top.add(id(nd))
+    return top
+
+
+def _note_assignments(nd: Simple, at_top: bool, in_order: set[str], other: set[str]) -> bool:
+    """Add the variables ``nd`` assigns to ``in_order`` (plain assignments run in order) or
+    ``other``; False when it may assign variables out of sight."""
+    if not nd.words:
+        for a in nd.assigns:
+            if a.assign is not None:
+                (in_order if at_top else other).add(a.assign)
+        return True
+    for a in nd.assigns:  # NAME=value cmd: kept by special builtins in POSIX mode
+        if a.assign is not None:
+            other.add(a.assign)
+    w0 = nd.words[0].lit
+    if w0 is None or nd.words[0].brace:
+        return at_top  # a command name known only later, where it cannot be followed
+    prog = program_name(w0)
+    if prog in ("export", "readonly"):
+        return _note_exports(nd.words[1:], in_order if at_top and not nd.assigns else other)
+    return not sets_vars(prog, [w.lit if w.lit is not None else "" for w in nd.words[1:]])
+
+
+def _note_exports(args: list[Word], names: set[str]) -> bool:
+    """Add the variables ``export``/``readonly`` ARGS assign to ``names``; False when one of
+    the arguments is not known."""
+    for w in args:
+        if w.lit is None:
+            if w.assign is None:
+                return False
+            names.add(w.assign)
+        else:
+            name = assigned_name(w.lit)
+            if name is not None:
+                names.add(name)
+    return True

@@ -11,8 +11,7 @@ that cannot be followed.
 from __future__ import annotations
 
 from ..lean import Record
-from .context import Unclear
-from .syntax import EXP, SPLIT, Field
+from .context import EXP, SPLIT, Field, Unclear
 
 TYPE_CHECKING = False  # not from typing: see agentgate.lean
 if TYPE_CHECKING:

@@ -12,9 +12,9 @@ from collections.abc import Callable
 
 from ..lean import lazy_regex
 from .budget import Budget, check_depth
+from .context import NAME
 from .expand import ansi_c
 from .syntax import (
-    NAME,
     AndOr,
     Body,
     Compound,

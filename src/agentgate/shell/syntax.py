@@ -1,36 +1,16 @@
-"""The tree the parser builds: words made of parts, redirections, commands and lists.
+"""The tree the parser builds: words made of typed parts, redirections, commands and lists.
 
-It knows no programs; :mod:`.parser` builds it and :mod:`.analyzer` walks it.
+It knows no programs; :mod:`.parser` builds it and :mod:`.analyzer` walks it (loading it only
+once there is shell text to read).
 """
 
 from __future__ import annotations
 
-from ..lean import lazy_regex
+from .context import GLOB, assigned_name, has_glob
 
 TYPE_CHECKING = False  # not from typing: see agentgate.lean
 if TYPE_CHECKING:
     from typing import TypeAlias
-
-# What a word (or a field after expansion) holds, as bit flags.
-EXP = 1  # an expansion whose value is unknown here
-SPLIT = 2  # ... unquoted, so it may become zero or several words
-GLOB = 4  # unquoted pattern characters (pathname expansion)
-PROC = 8  # a process substitution (a /dev/fd path at run time)
-
-
-
-class Field:
-    """A word after expansion: its text and what it holds (the flags above)."""
-
-    __slots__ = ("flags", "text")
-
-    def __init__(self, text: str, flags: int = 0) -> None:
-        self.text = text
-        self.flags = flags
-
-    def __repr__(self) -> str:
-        return f"Field({self.text!r}, {self.flags})"
-
 
 # -- the parts of a word: each has ``text`` (a literal's unquoted text, an expansion's source),
 # ``quoted`` (inside quotes, or escaped) and ``subs`` (command lists inside it, to analyse)
@@ -93,38 +73,6 @@ class Body:
     def __init__(self, label: str, nodes: list[Node]) -> None:
         self.label = label
         self.nodes = nodes
-
-
-NAME = lazy_regex(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-def wordset(text: str) -> frozenset[str]:
-    """The space-separated words of ``text``, as a set (for tables of names)."""
-    return frozenset(text.split())
-
-
-def assigned_name(text: str) -> str | None:
-    """NAME when ``text`` starts like an assignment (``NAME=`` or ``NAME+=``), else None.
-    (The regex ``[A-Za-z_][A-Za-z0-9_]*\\+?=`` without compiling one: every word meets it.)"""
-    eq = text.find("=")
-    if eq <= 0:
-        return None
-    name = text[: eq - 1] if text[eq - 1] == "+" else text[:eq]
-    return name if name.isascii() and name.isidentifier() else None
-
-
-def program_name(word: str) -> str:
-    """Normalize a command name: no leading backslashes, basename of a path."""
-    name = word.lstrip("\\") or word
-    if "/" in name:
-        base = name.rsplit("/", 1)[1]
-        name = base or name
-    return name
-
-
-def has_glob(text: str) -> bool:
-    """Does unquoted text hold pathname-expansion characters?"""
-    return "*" in text or "?" in text or ("[" in text and "]" in text[text.index("[") :])
 
 
 class Word:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 
-from ..syntax import wordset
+from ..context import wordset
 
 TYPE_CHECKING = False  # not from typing: see agentgate.lean
 if TYPE_CHECKING:

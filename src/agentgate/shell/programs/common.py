@@ -3,9 +3,8 @@ made of several words, package runners' tool names, global options before a subc
 
 from __future__ import annotations
 
-from ..context import Unclear
+from ..context import EXP, GLOB, PROC, Field, Unclear
 from ..options import reads_stdin
-from ..syntax import EXP, GLOB, PROC, Field
 
 TYPE_CHECKING = False  # not from typing: see agentgate.lean
 if TYPE_CHECKING:

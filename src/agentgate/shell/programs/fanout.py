@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from ..context import INPUT_WORD, Unclear
+from ..context import EXP, INPUT_WORD, Field, Unclear
 from ..options import Opt, opts, parse_opts, reads_stdin
-from ..syntax import EXP, Field
 from .common import joined
 
 TYPE_CHECKING = False  # not from typing: see agentgate.lean

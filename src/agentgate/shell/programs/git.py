@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from ..context import Unclear
+from ..context import EXP, Field, Unclear, wordset
 from ..options import run
-from ..syntax import EXP, Field, wordset
 from .common import renormalized, run_joined, split_words
 
 TYPE_CHECKING = False  # not from typing: see agentgate.lean

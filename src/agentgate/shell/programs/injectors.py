@@ -3,16 +3,14 @@ env-cmd, cross-env, sops."""
 
 from __future__ import annotations
 
-from ..context import INPUT_WORD, Unclear, merge_env
+from ..context import EXP, INPUT_WORD, Unclear, assigned_name, merge_env
 from ..options import opts, parse_opts, reads_stdin, run, seen, value, wrapper
-from ..syntax import EXP, assigned_name
 from .common import run_joined
 
 TYPE_CHECKING = False  # not from typing: see agentgate.lean
 if TYPE_CHECKING:
-    from ..context import Cx
+    from ..context import Cx, Field
     from ..options import Handler, Walker
-    from ..syntax import Field
 
 _DOTENV_VALUE = frozenset({"-f", "--file", "-e", "--export", "-q", "--quote", "-v", "-p", "-c"})
 _ANY = opts(lenient=2)

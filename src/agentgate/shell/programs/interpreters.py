@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from ...lean import Record
-from ..context import Unclear
+from ..context import EXP, Field, Unclear, wordset
 from ..options import Opt, reads_stdin
-from ..syntax import EXP, Field, wordset
 from . import lookup
 from .common import joined, report_code, run_tool, script_operand
 

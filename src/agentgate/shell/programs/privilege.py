@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from ..context import Unclear
+from ..context import Field, Unclear, assigned_name
 from ..options import opts, parse_opts, reads_stdin, run, seen, value, wrapper
-from ..syntax import Field, assigned_name
 from .common import run_joined
 
 TYPE_CHECKING = False  # not from typing: see agentgate.lean

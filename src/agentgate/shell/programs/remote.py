@@ -7,9 +7,8 @@ from .common import run_joined
 
 TYPE_CHECKING = False  # not from typing: see agentgate.lean
 if TYPE_CHECKING:
-    from ..context import Cx
+    from ..context import Cx, Field
     from ..options import Handler, Walker
-    from ..syntax import Field
 
 
 _SSH = opts("46AaCfGgKkMNnqsTtVvXxYy", "BbcDEeFIiJLlmOoPpQRSWw")

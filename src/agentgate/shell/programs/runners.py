@@ -3,8 +3,8 @@ run, poetry run, conda run, nix, mise, version managers."""
 
 from __future__ import annotations
 
+from ..context import EXP, Field, wordset
 from ..options import Opt, Opts, opts, parse_opts, run, seen, value
-from ..syntax import EXP, Field, wordset
 from .common import renormalized, report_code, run_joined, run_tool, skip_global, tool_name
 
 TYPE_CHECKING = False  # not from typing: see agentgate.lean

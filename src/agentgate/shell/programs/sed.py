@@ -6,9 +6,8 @@ from ..context import Unclear
 
 TYPE_CHECKING = False  # not from typing: see agentgate.lean
 if TYPE_CHECKING:
-    from ..context import Cx
+    from ..context import Cx, Field
     from ..options import Handler, Walker
-    from ..syntax import Field
 
 
 def _sed_regex_end(s: str, i: int, d: str) -> int:

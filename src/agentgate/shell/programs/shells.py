@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from ..context import Unclear
+from ..context import EXP, PROC, Field, Unclear, wordset
 from ..options import opts, parse_opts, reads_stdin, run, value
-from ..syntax import EXP, PROC, Field, wordset
 from .common import joined, script_operand
 
 TYPE_CHECKING = False  # not from typing: see agentgate.lean

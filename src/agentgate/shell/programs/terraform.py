@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from ..syntax import EXP
+from ..context import EXP
 from .common import renormalized
 
 TYPE_CHECKING = False  # not from typing: see agentgate.lean
 if TYPE_CHECKING:
-    from ..context import Cx
+    from ..context import Cx, Field
     from ..options import Handler, Walker
-    from ..syntax import Field
 
 
 def _h_terraform(an: Walker, name: str, words: list[Field], cx: Cx) -> None:

@@ -3,9 +3,8 @@ strace, unshare, systemd-run, ...): their option tables, and the few that need m
 
 from __future__ import annotations
 
-from ..context import Unclear
+from ..context import EXP, SPLIT, Field, Unclear, assigned_name
 from ..options import Opt, opts, parse_opts, run, seen, value, wrapper
-from ..syntax import EXP, SPLIT, Field, assigned_name
 from .common import report_code, run_joined
 
 TYPE_CHECKING = False  # not from typing: see agentgate.lean
