@@ -44,7 +44,7 @@ from .ledger import (
     hostname,
     make_request,
 )
-from .paths import StatePaths, user_policy_path
+from .paths import StatePaths, env_policy, lock_timeout, user_policy_path
 from .trust import read_trust, write_trust
 
 TYPE_CHECKING = False  # not from typing: see agentgate.lean
@@ -91,7 +91,7 @@ def locate_primary(explicit: str | None) -> tuple[Path | None, str]:
     """Which policy is in force: (path or None for the embedded default, kind)."""
     if explicit:
         return Path(explicit).expanduser(), "explicit"
-    env = os.environ.get("AGENTGATE_POLICY")
+    env = env_policy()
     if env:
         return Path(env).expanduser(), "env"
     user = user_policy_path()
@@ -257,7 +257,7 @@ def open_gate(policy: str | None, cwd: Path, paths: StatePaths | None = None) ->
     ``AGENTGATE_POLICY``, the user policy, the embedded default, plus repo-local files above
     ``cwd``), state in ``AGENTGATE_HOME``, the lock wait from ``AGENTGATE_LOCK_TIMEOUT``."""
     paths = paths or StatePaths.default()
-    return Gate(load_policy(policy, cwd, paths), paths, lock_timeout=lock_timeout_from_env())
+    return Gate(load_policy(policy, cwd, paths), paths, lock_timeout=lock_timeout())
 
 
 def record_blocked(paths: StatePaths, subject: Subject | None, agent: str,

@@ -1,4 +1,12 @@
-"""Where agentgate's files live. ``AGENTGATE_HOME`` overrides every state path."""
+"""Where agentgate's files live, and every ``AGENTGATE_*`` variable, read here and nowhere else.
+
+``AGENTGATE_HOME`` overrides every state path, ``AGENTGATE_CONFIG_DIR`` the user policy's
+directory. The others: ``AGENTGATE_POLICY`` (the policy file when no ``--policy`` is given),
+``AGENTGATE_LOCK_TIMEOUT`` (seconds to wait for the ledger lock), ``AGENTGATE_AGENT`` (who is
+asking), ``AGENTGATE_JSON`` (JSON output, as ``--json``) and ``AGENTGATE_GATED``, which agentgate
+sets for the commands it runs. (``AGENTGATE_TEST_HOOKS`` and ``AGENTGATE_TEST_FAULT`` belong to
+the test-only agentgate.faults.)
+"""
 
 from __future__ import annotations
 
@@ -89,3 +97,51 @@ class StatePaths(Record):
     @classmethod
     def default(cls) -> StatePaths:
         return cls(state_dir())
+
+
+# --------------------------------------------------------------------------- the other variables
+
+GATED_ENV = "AGENTGATE_GATED"  # set to 1 in the environment of every command agentgate runs
+
+
+def env_policy() -> str | None:
+    """``AGENTGATE_POLICY``: the policy file to use when no ``--policy`` is given (None when
+    unset or empty)."""
+    return os.environ.get("AGENTGATE_POLICY") or None
+
+
+def lock_timeout() -> float:
+    """Seconds to wait for the ledger lock: ``AGENTGATE_LOCK_TIMEOUT`` (default 10)."""
+    raw = os.environ.get("AGENTGATE_LOCK_TIMEOUT", "10")
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value < 86400:
+        from .errors import ConfigError
+
+        raise ConfigError(f"AGENTGATE_LOCK_TIMEOUT must be a number of seconds, not {raw!r}",
+                          "unset it (default 10) or set e.g. AGENTGATE_LOCK_TIMEOUT=5")
+    return value
+
+
+def agent_name(given: str | None, default: str) -> str:
+    """Who is asking: ``--agent`` when given, else ``AGENTGATE_AGENT``, else ``default``."""
+    return given or os.environ.get("AGENTGATE_AGENT") or default
+
+
+def json_wanted(flag: bool) -> bool:
+    """``--json``, or ``AGENTGATE_JSON`` set to anything but empty, 0, false or no."""
+    return flag or os.environ.get("AGENTGATE_JSON", "") not in ("", "0", "false", "no")
+
+
+def inside_gate() -> bool:
+    """Is this process a command that `agentgate run` (or the MCP server) started?"""
+    return bool(os.environ.get(GATED_ENV))
+
+
+def gated_env() -> dict[str, str]:
+    """The environment for a command the gate allowed: this one, marked with ``GATED_ENV``."""
+    env = dict(os.environ)
+    env[GATED_ENV] = "1"
+    return env
