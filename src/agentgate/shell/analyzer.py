@@ -140,6 +140,7 @@ class Analyzer:
         self._expanding: set[str] = set()
 
     def add_opaque(self, kind: str, reason: str, text: str, via: tuple[str, ...]) -> None:
+        """Report a part the gate cannot see through (once; code in full, other text clipped)."""
         op = Opaque(kind, reason, text if kind == "code" else clip(text), via)
         if op not in self._oseen:
             self._oseen.add(op)
@@ -147,6 +148,7 @@ class Analyzer:
 
     def emit(self, argv: tuple[str, ...], via: tuple[str, ...], dyn: tuple[int, ...],
              env: tuple[str, ...] = ()) -> None:
+        """Report a simple command; met again (same argv and via), it gains the new env only."""
         key = (argv, via)
         k = self._seen.get(key)
         if k is not None:  # seen before: its env may now hold more
@@ -168,6 +170,8 @@ class Analyzer:
     # -- shell text
 
     def script(self, text: str, cx: Cx) -> None:
+        """Shell text: parsed, then walked with its own variables (a parse error is opaque, and
+        what parsed before it is still reported)."""
         reading = _reading()
         parser = reading.Parser(text, self.budget, cx.depth)
         try:
@@ -205,6 +209,7 @@ class Analyzer:
         _reading().walkers[type(nd)](self, nd, cx)
 
     def and_or(self, nd: AndOr, cx: Cx) -> None:
+        """``a && b || c``: each part is reached through its operator."""
         for op, sub in zip(nd.ops, nd.cmds, strict=True):
             self.walk(sub, cx.child(op) if op else cx)
 
@@ -231,6 +236,7 @@ class Analyzer:
         self.walk(nd.body, Cx((*cx.via, f"function {nd.name}"), cx.depth, cx.stdin, env=cx.env))
 
     def redirs(self, redirs: list[Redir], cx: Cx) -> None:
+        """The substitutions in redirection targets and here-documents run."""
         for r in redirs:
             if r.heredoc is None:
                 self.expand(r.target, cx)
