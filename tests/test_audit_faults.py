@@ -466,6 +466,20 @@ def test_a_crash_before_the_head_write_is_retracted_by_the_next_append(
     retry_after_space_returns(kind, args, state_dir, marker, rid)
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_crash_in_the_head_write_leaves_no_temp_file_for_long(
+        kind: str, state_dir: Path, marker: Path) -> None:
+    args, rid = prepare(kind)
+    r = ag(*args, env=hooked("audit.head.tmp_written:kill"))
+    assert r.returncode == -signal.SIGKILL
+    assert any(n.startswith(".audit.head-") for n in temp_files(state_dir))
+    assert ag("run", "--", "deployer", "next").returncode == 0
+    assert not any(n.startswith(".audit.head-") for n in temp_files(state_dir))
+    assert "retracted" in [e["event"] for e in log_events()]
+    retry_after_space_returns(kind, args, state_dir, marker, rid)
+    assert not temp_files(state_dir)
+
+
 def test_a_crash_during_the_very_first_append_is_not_a_break(state_dir: Path, marker: Path) -> None:
     r = ag("run", "--", "deployer", "first", env=hooked("audit.written:kill"))
     assert r.returncode == -signal.SIGKILL

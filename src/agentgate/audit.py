@@ -371,6 +371,8 @@ class AuditLog:
                 return after is not None
 
             problem = _head_problem(head, end.seq, end.digest, lagging_ok)
+            if head != Head(end.seq, end.digest):
+                self._remove_stale_temps()  # a crash before the head's rename leaves its temp
             claims = [ev["seq"] for ev in unconfirmed if ev.get("event") in CLAIMS]
             if claims:
                 # Its process stopped after writing them and before writing the head, so before
@@ -414,6 +416,13 @@ class AuditLog:
             raise StateError(f"cannot append to audit log {self.path}: {e.strerror or e}",
                              "the command did not run; make the state directory writable "
                              "(see `agentgate where`) and free disk space") from None
+
+    def _remove_stale_temps(self) -> None:
+        """Temp files of head writes that never finished (the caller holds the lock, so none is
+        in use)."""
+        for stale in self.path.parent.glob(f".{self.head_path.name}-*.tmp"):
+            with contextlib.suppress(OSError):
+                stale.unlink()
 
     def _size(self) -> int:
         try:

@@ -47,6 +47,8 @@ def write_trust(path: Path, files: dict[str, str],
     new content is on disk and before it replaces the old, so a failure leaves neither."""
     data = json.dumps({"version": TRUST_VERSION, "files": files}, indent=1).encode()
     try:
+        for stale in path.parent.glob(".trusted-*.tmp"):
+            stale.unlink(missing_ok=True)  # left by a crash; we hold the lock, so not in use
         with staged_replace(path, data, prefix=".trusted-", fault_point="trust"):
             if record is not None:
                 record()
