@@ -140,7 +140,7 @@ def ms(seconds: float) -> str:
 
 def write_big_log(state: Path, events: int, max_bytes: int = 64 * 1024 * 1024) -> int:
     """A rolled, correctly chained audit log of ``events`` realistic lines, written directly."""
-    state.mkdir(parents=True, exist_ok=True)
+    state.mkdir(mode=0o700, parents=True, exist_ok=True)
     rng = random.Random(1)
     agents = ["claude-code", "codex", "cursor", "gemini", "ci-bot"]
     commands = [["git", "status"], ["npm", "test"], ["make", "build"], ["pytest", "-q"],
@@ -177,6 +177,11 @@ def write_big_log(state: Path, events: int, max_bytes: int = 64 * 1024 * 1024) -
                 size, files = 0, files + 1
     finally:
         out.close()
+    # the head, as the writer records it (log verify fails a log whose head is missing)
+    head = state / "audit.head"
+    head.write_text(json.dumps({"seq": seq, "sha256": prev}))
+    for p in (head, *state.glob("audit*.jsonl")):
+        p.chmod(0o600)
     return files + 1
 
 
