@@ -204,7 +204,7 @@ def test_approve_on_a_terminal_asks_and_defaults_to_no() -> None:
     ["{agentgate}", "approve", "{rid}", "--yes"],
     ["sh", "-c", "agentgate approve {rid} --yes"],
     ["agentgate", "run", "--", "agentgate", "approve", "{rid}", "--yes"],
-    ["{python}", "-c", "import sys; from agentgate.cli import main; "
+    ["{python}", "-c", "import sys; from agentgate.entry import main; "
                        "sys.argv = ['agentgate', 'approve', '{rid}', '--yes']; main()"],
     ["env", "-u", "AGENTGATE_GATED", "agentgate", "approve", "{rid}", "--yes"],
 ], ids=["approve", "deny", "approve-with-policy", "python-m", "full-path", "sh-c", "nested-run",

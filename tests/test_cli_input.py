@@ -550,20 +550,22 @@ def test_the_fast_path_and_typer_read_options_alike(deny_all: Path, marker: Path
 def test_one_definition_of_agentgates_own_options() -> None:
     import typer
 
-    from agentgate import entry
+    from agentgate import grammar
     from agentgate.cli import app
+    from agentgate.integrations.agents import NAMES
 
     root = typer.main.get_command(app)
 
     def names(cmd: Any) -> set[str]:
         return {o for p in cmd.params for o in p.opts if p.param_type_name == "option"}
 
-    assert names(root.commands["run"]) == {o.name for o in entry.RUN_OPTIONS}
-    for agent in entry.HOOK_AGENTS:
-        assert names(root.commands["hook"].commands[agent]) == {o.name for o in entry.HOOK_OPTIONS}
-    assert {o.name for o in entry.GLOBAL_OPTIONS} <= names(root)
+    assert names(root.commands["run"]) == {o.name for o in grammar.RUN_OPTIONS}
+    assert set(root.commands["hook"].commands) == {*NAMES, "install"}
+    for agent in NAMES:
+        assert names(root.commands["hook"].commands[agent]) == {o.name for o in grammar.HOOK_OPTIONS}
+    assert {o.name for o in grammar.GLOBAL_OPTIONS} <= names(root)
     for p in root.commands["run"].params:
-        spec = next((o for o in entry.RUN_OPTIONS if o.name in p.opts), None)
+        spec = next((o for o in grammar.RUN_OPTIONS if o.name in p.opts), None)
         if spec is not None:
             assert p.help == spec.help and (p.metavar or None) == spec.metavar
 

@@ -18,7 +18,7 @@ NOT_ON_THE_RUN_PATH = ["typer", "rich", "dataclasses", "inspect", "typing", "pla
 
 PROBE = """
 import json, sys
-from agentgate.entry import run_command
+from agentgate.hotpath import run_command
 codes = [run_command(["true"], policy=None, as_json=False, agent=None) for _ in range(2)]
 print(json.dumps([codes, sorted(m for m in sys.argv[1:] if m in sys.modules)]))
 """

@@ -158,7 +158,7 @@ def test_broken_policy_blocks_every_run(in_tmp_cwd: Path, policy: Path, marker: 
 
 def test_mcp_without_the_sdk_exits_78() -> None:
     code = ("import sys; sys.modules['mcp'] = None; sys.argv = ['agentgate', 'mcp']; "
-            "from agentgate.cli import main; main()")
+            "from agentgate.entry import main; main()")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False,
                        stdin=subprocess.DEVNULL)
     assert r.returncode == 78, r.stderr

@@ -6,7 +6,7 @@ import json
 
 from conftest import ag
 
-from agentgate.render import safe
+from agentgate.output import safe
 
 
 def test_safe_escapes_terminal_tricks() -> None:

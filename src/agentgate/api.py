@@ -26,7 +26,9 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from .errors import EXIT_APPROVAL_REQUIRED, EXIT_DENIED, AgentgateError, UsageError
-from .gate import Gate, Subject, open_gate
+from .gate import Gate, open_gate
+from .paths import agent_name
+from .subjects import action_subject
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -107,9 +109,8 @@ def verify(action: str, resource: str | None = None, *, agent: str | None = None
     if resource is not None and not isinstance(resource, str):
         raise UsageError("the resource must be a string or None")
     where = Path(cwd if cwd is not None else os.getcwd()).resolve()
-    argv = (action,) if resource is None else (action, resource)
-    who = agent or os.environ.get("AGENTGATE_AGENT") or "python"
-    outcome = _open_gate(policy, where).authorize(Subject("action", argv, str(where)), who)
+    outcome = _open_gate(policy, where).authorize(action_subject(action, resource, str(where)),
+                                                  agent_name(agent, "python"))
     return VerifyResult(outcome.allowed, outcome.approval_required, outcome.approval_id,
                         outcome.reason, outcome.rule, outcome.decision, outcome.next_step,
                         action, resource, outcome.via_grant)

@@ -1,17 +1,17 @@
-"""typer wiring: options, help texts, one call into the core per command, rendering.
+"""typer wiring: options, help texts, and one call per command (a body from agentgate.commands,
+its result handed to agentgate.output; `run` and `hook AGENT` go to agentgate.hotpath).
 
-Human text goes to stderr; ``--json`` puts data (or an error object) on stdout. Exit codes:
-0 ok (or the command's own code for ``run``), 75 approval required, 77 denied, 78 policy/state
-unusable, 2 usage, 1 refused (e.g. declined confirmation), 70 internal error.
+Human text goes to stderr; ``--json`` puts data (or an error object) on stdout. Exit codes are
+agentgate.errors'. The options agentgate reads on its fast paths too come from agentgate.grammar,
+so typer and the fast paths read them alike. What one invocation was told (``--policy``,
+``--json``) lives on click's context object, never in module state.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -20,19 +20,19 @@ import typer.core
 
 try:  # typer vendors click as typer._click since 0.2x: subclass and catch the classes it uses
     from typer import _click as click
+    from typer._click.globals import get_current_context
 except ImportError:  # an older typer, on click itself
     import click  # type: ignore[no-redef]
+    from click import get_current_context  # type: ignore[no-redef]
 
-from . import __version__
-from .entry import AGENT, HELP_NAMES, JSON, POLICY, Opt, report_error
-from .entry import emit_json as _emit_json
-from .entry import err as _err
-from .entry import want_json as _want_json
-from .errors import EXIT_CONFIG, EXIT_DENIED, AgentgateError, UsageError
+from . import __version__, commands, hotpath, output
+from .errors import EXIT_REFUSED, EXIT_VERIFY_FAILED, AgentgateError, UsageError
+from .grammar import AGENT, HELP_NAMES, JSON, POLICY, Opt
+from .integrations.agents import AGENTS, NAMES
+from .paths import json_wanted
 
 if TYPE_CHECKING:
-    from .audit import AuditLog
-    from .gate import Gate
+    from .gate import RequestView
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -106,15 +106,15 @@ log_app = typer.Typer(cls=Group, help=(
     no_args_is_help=False, subcommand_metavar="[summary|verify] [ARGS]...")
 policy_app = typer.Typer(cls=Group, help="Validate policy files, or trust a repo-local one.",
                          no_args_is_help=True)
+hook_app = typer.Typer(cls=Group, help="Answer an agent's pre-tool hook, or install one.",
+                       no_args_is_help=True)
 app.add_typer(log_app, name="log")
 app.add_typer(policy_app, name="policy")
-
-EXIT_REFUSED = 1
-_state: dict[str, Any] = {"policy": None, "global_policy": [], "json": False}
+app.add_typer(hook_app, name="hook")
 
 
 def _option(opt: Opt, *extra: str) -> Any:
-    """The typer declaration of one of agentgate's own options (defined in entry.py)."""
+    """The typer declaration of one of agentgate's own options (agentgate.grammar)."""
     return typer.Option(opt.name, *extra, metavar=opt.metavar, help=opt.help)
 
 
@@ -126,88 +126,54 @@ AgentOpt = Annotated[str | None, _option(AGENT)]
 # --------------------------------------------------------------------------- plumbing
 
 
-def _fail(e: AgentgateError) -> None:
-    raise typer.Exit(report_error(e, _state["json"]))
+class Invocation:
+    """What this command line said about agentgate itself: the ``--policy`` values (before
+    the command name, then the one in force) and whether JSON was asked for, at any level."""
+
+    def __init__(self) -> None:
+        self.global_policy: list[str] = []
+        self.policy: str | None = None
+        self.json = False
+
+    def set_policy(self, after: list[str] | None) -> None:
+        """``--policy`` is one option, before or after the command name: given twice (with any
+        values) or empty, it is a usage error, never a silent choice."""
+        given = [*self.global_policy, *(after or [])]
+        if len(given) > 1:
+            raise UsageError(f"{POLICY.name} was given {len(given)} times",
+                             "give it once, before or after the command name")
+        if given and not given[0]:
+            raise UsageError(f"{POLICY.name} needs a path, not an empty string")
+        self.policy = given[0] if given else None
+
+
+def _invocation() -> Invocation:
+    inv: Invocation = get_current_context().find_root().ensure_object(Invocation)
+    return inv
 
 
 def handled(fn: F) -> F:
     """Turn AgentgateError into one stderr line (plus JSON) and its exit code; take the
-    command's own ``--policy`` (see :func:`_set_policy`)."""
+    command's own ``--json`` and ``--policy`` (see :meth:`Invocation.set_policy`)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        inv = _invocation()
         if "json_" in kwargs:  # `log --json verify` counts too: either level may ask for JSON
-            _state["json"] = _state["json"] or _want_json(kwargs["json_"])
+            inv.json = inv.json or json_wanted(kwargs["json_"])
         try:
             if "policy" in kwargs:
-                _set_policy(kwargs["policy"])
+                inv.set_policy(kwargs["policy"])
             return fn(*args, **kwargs)
         except AgentgateError as e:
-            _fail(e)
+            raise typer.Exit(output.error(e, inv.json)) from None
 
     return wrapper  # type: ignore[return-value]
 
 
-def _set_policy(after: list[str] | None) -> None:
-    """``--policy`` is one option, before or after the command name: given twice (with any
-    values) or empty, it is a usage error, never a silent choice."""
-    given = [*_state["global_policy"], *(after or [])]
-    if len(given) > 1:
-        raise UsageError(f"{POLICY.name} was given {len(given)} times",
-                         "give it once, before or after the command name")
-    if given and not given[0]:
-        raise UsageError(f"{POLICY.name} needs a path, not an empty string")
-    _state["policy"] = given[0] if given else None
-
-
-def _gate(cwd: Path | None = None) -> Gate:
-    from .gate import open_gate
-
-    return open_gate(_state["policy"], cwd or _cwd())
-
-
-def _cwd() -> Path:
-    try:
-        return Path(os.getcwd()).resolve()
-    except OSError as e:
-        raise UsageError(f"the current directory is not accessible: {e.strerror or e}") from None
-
-
-def _agent(name: str | None) -> str:
-    return name or os.environ.get("AGENTGATE_AGENT") or "unknown"
-
-
-def _refuse_when_gated(what: str) -> None:
-    from .gate import GATED_ENV
-
-    if os.environ.get(GATED_ENV):
-        raise AgentgateError(
-            f"refusing to {what} from inside `agentgate run`",
-            "approvals, denials and trust come from a human, outside the gate",
-            exit_code=EXIT_DENIED)
-
-
-def _iso(t: float) -> str:
-    from .audit import now_iso
-
-    return now_iso(t)
-
-
-def _duration(text: str, what: str) -> int:
-    from .policy import parse_duration
-
-    try:
-        return parse_duration(text)
-    except ValueError as e:
-        raise UsageError(f"{what}: {e}") from None
-
-
-# --------------------------------------------------------------------------- commands
-
-
 def _version(value: bool) -> None:
     if value:
-        print(f"agentgate {__version__}")
+        output.version(f"agentgate {__version__}")
         raise typer.Exit()
 
 
@@ -218,17 +184,22 @@ def main_callback(
                                           help="Show the version and exit.")] = False,
 ) -> None:
     """A fail-closed, human-in-the-loop checkpoint in front of the commands an AI agent runs."""
-    _state["global_policy"] = list(policy or [])
+    inv = _invocation()
+    inv.global_policy = list(policy or [])
     try:
-        _set_policy(None)
+        inv.set_policy(None)
     except AgentgateError as e:
-        _fail(e)
+        raise typer.Exit(output.error(e, inv.json)) from None
 
 
 # Everything after CMD belongs to it: options are agentgate's only before the first word that
 # is not one of them (or before `--`); an unknown option there is a usage error, never a command.
 _COMMAND_LINE = {"allow_interspersed_args": False}
 command = functools.partial(app.command, cls=Command)
+IdArg = Annotated[str, typer.Argument(metavar="ID", help="The approval id (apr_...).")]
+
+
+# --------------------------------------------------------------------------- commands
 
 
 @command(context_settings=_COMMAND_LINE)
@@ -242,9 +213,8 @@ def run(
     """Run CMD if the policy allows it, else hold it for a human (exit 75) or deny it (exit 77).
 
     CMD runs directly, without a shell, and agentgate exits with its exit code."""
-    from .entry import run_command
-
-    raise typer.Exit(run_command(cmd, policy=_state["policy"], as_json=_state["json"], agent=agent))
+    inv = _invocation()
+    raise typer.Exit(hotpath.run_command(cmd, policy=inv.policy, as_json=inv.json, agent=agent))
 
 
 @command(context_settings=_COMMAND_LINE)
@@ -257,44 +227,14 @@ def check(
     policy: PolicyOpt = None,
 ) -> None:
     """Show the decision for CMD and the rules behind it, running and recording nothing."""
-    from .gate import Subject
-    from .render import print_check
-
-    cwd = _cwd()
-    gate = _gate(cwd)
-    if script:
-        if len(cmd) != 1:
-            raise UsageError("--script takes exactly one argument: the whole command string",
-                             "quote it: agentgate check --script 'cd app && make deploy'")
-        subject = Subject("script", (cmd[0],), str(cwd))
-    else:
-        subject = Subject("argv", tuple(cmd), str(cwd))
-    ev = gate.evaluate(subject)
-    code = {"allow": 0, "ask": 75, "deny": 77}[ev.decision]
-    obj = {
-        "allowed": ev.decision == "allow",
-        "approvalRequired": ev.decision == "ask",
-        "approvalId": None,
-        "reason": ev.reason,
-        "rule": ev.rule,
-        "command": list(subject.argv),
-        "next": "run it through `agentgate run`; a human will have to approve it" if ev.decision == "ask" else None,
-        "decision": ev.decision,
-        "exitCode": code,
-        "parts": [p.to_dict() for p in ev.parts],
-        "policies": [s.to_dict() for s in gate.policy.sources],
-    }
-    if _state["json"]:
-        _emit_json(obj)
-    else:
-        print_check(obj)
-    raise typer.Exit(code)
+    inv = _invocation()
+    raise typer.Exit(output.check(commands.check(inv.policy, cmd, script=script), inv.json))
 
 
 @command()
 @handled
 def approve(
-    request_id: Annotated[str, typer.Argument(metavar="ID", help="The approval id (apr_...).")],
+    request_id: IdArg,
     ttl: Annotated[str | None, typer.Option(
         "--ttl", metavar="DURATION", help="How long the grant stays usable (default: the policy's approval_ttl).")] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
@@ -302,120 +242,99 @@ def approve(
     policy: PolicyOpt = None,
 ) -> None:
     """Approve a pending request, so that the very same command may run once."""
-    from .render import describe_request, fmt_duration
 
-    _refuse_when_gated("approve")
-    ttl_s = _duration(ttl, "--ttl") if ttl else None
-    gate = _gate()
-    view = gate.get(request_id)
-    _err(describe_request(view.request, view.now))
-    if not yes:
+    def confirm(view: RequestView) -> None:
+        """pipx's model: --yes skips it; no terminal, no approval; the default answer is No."""
+        output.approval_prompt(view)
+        if yes:
+            return
         if not sys.stdin.isatty():
             raise AgentgateError("refusing to approve without confirmation: no terminal to ask on",
                                  "pass --yes to approve non-interactively", exit_code=EXIT_REFUSED)
         if not typer.confirm("Approve this command to run once?", default=False, err=True):
             raise AgentgateError("not approved", exit_code=EXIT_REFUSED)
-    req = gate.approve(request_id, ttl_s)
-    left = fmt_duration(req.expires_at - view.now)
-    _err(f"approved {req.id}: the same command may now run once, within {left}.")
-    if _state["json"]:
-        _emit_json({"id": req.id, "status": req.status, "expiresAt": _iso(req.expires_at)})
+
+    inv = _invocation()
+    done = commands.approve(inv.policy, request_id, ttl, confirm)
+    output.approved(done.request, done.now, inv.json)
 
 
 @command()
 @handled
 def deny(
-    request_id: Annotated[str, typer.Argument(metavar="ID", help="The approval id (apr_...).")],
+    request_id: IdArg,
     reason: Annotated[str | None, typer.Option("--reason", metavar="TEXT",
                                                help="Why; shown to the agent.")] = None,
     json_: JsonOpt = False,
     policy: PolicyOpt = None,
 ) -> None:
     """Deny a pending request, so that repeats of the command exit 77 with your reason."""
-    _refuse_when_gated("deny")
-    req = _gate().deny(request_id, reason)
-    _err(f"denied {req.id}.")
-    if _state["json"]:
-        _emit_json({"id": req.id, "status": req.status, "reason": reason})
+    inv = _invocation()
+    output.denied(commands.deny(inv.policy, request_id, reason), reason, inv.json)
 
 
 @command()
 @handled
 def pending(json_: JsonOpt = False, policy: PolicyOpt = None) -> None:
     """List open approval requests, newest first."""
-    from .render import print_pending, request_json
-
-    gate = _gate()
-    reqs = gate.pending()
-    if _state["json"]:
-        _emit_json([request_json(r) for r in reqs])
-    else:
-        print_pending(reqs, gate.ledger.read_only().now if reqs else 0.0)
+    inv = _invocation()
+    found = commands.pending(inv.policy)
+    output.pending(found.requests, found.now, inv.json)
 
 
 @command()
 @handled
-def show(
-    request_id: Annotated[str, typer.Argument(metavar="ID", help="The approval id (apr_...).")],
-    json_: JsonOpt = False,
-    policy: PolicyOpt = None,
-) -> None:
+def show(request_id: IdArg, json_: JsonOpt = False, policy: PolicyOpt = None) -> None:
     """Show one request with its full history."""
-    from .render import print_request, request_json
-
-    view = _gate().get(request_id)
-    if _state["json"]:
-        _emit_json(request_json(view.request))
-    else:
-        print_request(view.request, view.now)
+    inv = _invocation()
+    output.request(commands.show(inv.policy, request_id), inv.json)
 
 
 @command()
 @handled
 def where(json_: JsonOpt = False, policy: PolicyOpt = None) -> None:
     """Show where the policy, ledger and audit log live."""
-    from .gate import _repo_policy_files, locate_primary
-    from .paths import StatePaths, user_policy_path
-
-    paths = StatePaths.default()
-    path, kind = locate_primary(_state["policy"])
-    info: dict[str, Any] = {
-        "policy": str(path) if path else "<embedded default>", "policyKind": kind,
-        "repoPolicies": [str(p) for p in _repo_policy_files(_cwd())],
-        "userPolicy": str(user_policy_path()), "stateDir": str(paths.root),
-        "ledger": str(paths.ledger), "audit": str(paths.audit)}
-    if _state["json"]:
-        _emit_json(info)
-    else:
-        for k, v in info.items():
-            print(f"{k:12} {', '.join(v) or '-' if isinstance(v, list) else v}")
+    inv = _invocation()
+    output.where(commands.where(inv.policy), inv.json)
 
 
 @command()
 @handled
 def init(
-    force: Annotated[bool, typer.Option("--print", help="Print the starter policy instead of writing it.")] = False,
+    print_: Annotated[bool, typer.Option("--print", help="Print the starter policy instead of writing it.")] = False,
 ) -> None:
     """Write the starter policy to the user policy path (refuses to overwrite)."""
-    from .paths import user_policy_path
-    from .policy import embedded_policy_text
+    if print_:
+        output.to_stdout(commands.starter_policy())
+    else:
+        output.wrote(commands.init())
 
-    text = embedded_policy_text()
-    if force:
-        sys.stdout.write(text.decode())
-        return
-    target = user_policy_path()
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with open(target, "xb") as f:
-            f.write(text)
-    except FileExistsError:
-        raise AgentgateError(f"{target} already exists; not overwriting it",
-                             "edit it, or move it aside and run `agentgate init` again",
-                             exit_code=EXIT_REFUSED) from None
-    except OSError as e:
-        raise AgentgateError(f"cannot write {target}: {e.strerror or e}", exit_code=EXIT_CONFIG) from None
-    _err(f"wrote {target}")
+
+@command("mcp")
+@handled
+def mcp(agent: AgentOpt = None, policy: PolicyOpt = None) -> None:
+    """Serve the gate over MCP on stdio: run_command, verify_action, approval_status."""
+    commands.mcp(_invocation().policy, agent)
+
+
+@command("verify")
+@handled
+def verify(
+    action: Annotated[str, typer.Argument(metavar="ACTION", help="e.g. deploy_production")],
+    resource: Annotated[str | None, typer.Argument(
+        metavar="[RESOURCE]", help="e.g. vercel.com")] = None,
+    json_: JsonOpt = False,
+    agent: AgentOpt = None,
+    policy: PolicyOpt = None,
+) -> None:
+    """Checkpoint an action without running anything: exit 0 allowed, 75 approval required, 77 denied.
+
+    An approved request for the same ACTION, RESOURCE and directory is used up by the call
+    that exits 0.
+    """
+    inv = _invocation()
+    outcome = commands.verify(inv.policy, action, resource, agent)
+    raise typer.Exit(output.verified(outcome, action, resource, inv.json))
 
 
 # --------------------------------------------------------------------------- policy
@@ -430,33 +349,8 @@ def policy_validate(
     policy: PolicyOpt = None,
 ) -> None:
     """Load and validate a policy file, including every rule's examples (exit 0 or 78)."""
-    from .gate import load_policy, locate_primary
-    from .paths import StatePaths
-    from .policy import (
-        EMBEDDED_NAME,
-        Policy,
-        embedded_policy_text,
-        parse_policy_file,
-        read_policy_file,
-    )
-
-    if path is not None:
-        from .guard import REPO_POLICY_NAME
-
-        pf = read_policy_file(path, "repo" if path.name == REPO_POLICY_NAME else "explicit")
-        pol = Policy.build(pf.settings, pf.rules, (pf.source,))
-    else:
-        located, _ = locate_primary(_state["policy"])
-        pol = load_policy(_state["policy"], _cwd(), StatePaths.default(), cached=False)
-        if located is None:
-            parse_policy_file(embedded_policy_text(), EMBEDDED_NAME, "embedded")
-    info = {"valid": True, "rules": len(pol.rules), "sources": [s.to_dict() for s in pol.sources]}
-    if _state["json"]:
-        _emit_json(info)
-    else:
-        for s in pol.sources:
-            _err(f"ok: {s.path} ({'trusted' if s.trusted else s.note})")
-        _err(f"{len(pol.rules)} rules valid, every example holds.")
+    inv = _invocation()
+    output.validated(commands.validate(inv.policy, path), inv.json)
 
 
 @policy_app.command("trust", cls=Command)
@@ -468,14 +362,7 @@ def policy_trust(
     policy: PolicyOpt = None,
 ) -> None:
     """Trust a repo-local policy as it is now, so that its allow rules and settings apply too."""
-    from .gate import _repo_policy_files
-
-    _refuse_when_gated("trust a policy")
-    files = [path] if path is not None else _repo_policy_files(_cwd())
-    if not files:
-        raise UsageError("no .agentgate.toml found from here up to the repository root")
-    for p, digest in _gate().trust(files):
-        _err(f"trusted {p} (sha256 {digest[:12]}...); any change untrusts it again.")
+    output.trusted(commands.trust(_invocation().policy, path))
 
 
 # --------------------------------------------------------------------------- log
@@ -499,41 +386,9 @@ def log(
     """Read the audit log, or summarize or verify it."""
     if ctx.invoked_subcommand is not None:
         return
-    from .logview import Filter, json_line, select
-    from .render import print_events
-
-    flt = Filter.build(since=since, until=until, events=event or [], request_id=request_id,
-                       rule=rule, agent=agent)
-    audit = _audit()
-    lines = select(audit, flt, tail, _with_progress(audit))
-    if _state["json"]:
-        out = sys.stdout.buffer
-        for raw, _ev in lines:
-            out.write(json_line(raw) + b"\n")
-        out.flush()
-    else:
-        print_events(ev for _raw, ev in lines)
-
-
-def _audit() -> AuditLog:
-    from .audit import AuditLog
-    from .fileio import check_state_dir
-    from .paths import StatePaths
-
-    paths = StatePaths.default()
-    check_state_dir(paths.root)  # a log that others can write proves nothing
-    return AuditLog(paths.audit)
-
-
-def _with_progress(audit: AuditLog) -> Iterator[tuple[Path, int, bytes]]:
-    """The log's lines, with a progress bar on a terminal when the read is long."""
-    from .render import progress_lines
-
-    total = 0
-    for p in audit.files():
-        with contextlib.suppress(OSError):
-            total += p.stat().st_size
-    return progress_lines(audit.raw_lines(), total)
+    lines = commands.log(since=since, until=until, events=event or [], request_id=request_id,
+                         rule=rule, agent=agent, tail=tail, progress=output.progress_lines)
+    output.log_lines(lines, _invocation().json)
 
 
 @log_app.command("summary", cls=Command)
@@ -549,74 +404,82 @@ def log_summary(
                            "chain's status.")] = False,
 ) -> None:
     """Count events over a period, per event, per rule and per agent."""
-    from .logview import Filter, summarize
-    from .render import markdown_summary, print_summary
-
-    if markdown and _state["json"]:
+    inv = _invocation()
+    if markdown and inv.json:
         raise UsageError("--markdown and --json are two formats: choose one")
-    flt = Filter.build(since=since, until=until, events=[], request_id=None, rule=None, agent=None)
-    audit = _audit()
-    summary = summarize(audit, flt, _with_progress(audit)).to_dict()
-    if _state["json"]:
-        _emit_json(summary)
-    elif markdown:
-        sys.stdout.write(markdown_summary(summary, audit.verify().to_dict()))
-    else:
-        print_summary(summary)
+    found = commands.log_summary(since=since, until=until, with_chain=markdown,
+                                 progress=output.progress_lines)
+    output.log_summary(found.counts, found.chain, as_json=inv.json, markdown=markdown)
 
 
 @log_app.command("verify", cls=Command)
 @handled
 def log_verify(json_: JsonOpt = False) -> None:
     """Check the audit log's hash chain and head: exit 0 intact, 1 broken, missing or empty."""
-    from .render import progress_lines
-
-    res = _audit().verify(progress_lines)
-    if _state["json"]:
-        _emit_json(res.to_dict())
-    elif res.ok:
-        _err(f"ok: {res.lines} lines, hash chain intact.")
-    elif res.first_bad is None:
-        _err(f"FAILED: {res.problem}.")
-    else:
-        _err(f"BROKEN at {res.first_bad}: {res.problem} ({res.lines} lines verified before it).")
-    for other in () if _state["json"] else res.others:
-        _err(f"also: {other}")
-    if res.interrupted and not _state["json"]:
-        _err(f"note: {len(res.interrupted)} fragment(s) of interrupted writes, which the chain "
-             f"continues over: {', '.join(res.interrupted)}")
-    raise typer.Exit(0 if res.ok else 1)
+    res = commands.log_verify(output.progress_lines)
+    output.log_verified(res, _invocation().json)
+    raise typer.Exit(0 if res.ok else EXIT_VERIFY_FAILED)
 
 
-from .cli_agents import register as _register_agents  # noqa: E402
+# --------------------------------------------------------------------------- hook
 
-_register_agents(app)
+
+def _hook_command(agent: str) -> Callable[..., None]:
+    def answer(policy: PolicyOpt = None) -> None:
+        raise typer.Exit(hotpath.hook_command(agent, _invocation().policy))
+
+    answer.__doc__ = (f"Answer {AGENTS[agent].label} hook: the hook JSON on stdin, the decision "
+                      "on stdout. Fails closed: any error blocks the command.")
+    return answer
+
+
+def _add_hook_commands() -> None:
+    """`hook claude-code`, `hook codex`, ...: one command per agent of agents.py."""
+    for name in NAMES:
+        hook_app.command(name, cls=Command)(handled(_hook_command(name)))
+
+
+_add_hook_commands()
+
+
+@hook_app.command("install", cls=Command)
+@handled
+def hook_install(
+    agent: Annotated[str, typer.Argument(metavar="AGENT", help=" | ".join(NAMES))],
+    user: Annotated[bool, typer.Option(
+        "--user/--project",
+        help="Install into the user's settings (~/...) instead of this project's (default).")] = False,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Print the change as a diff; write nothing.")] = False,
+    executable: Annotated[str | None, typer.Option(
+        "--executable", metavar="PATH",
+        help="How the agent should call agentgate (default: `agentgate` from PATH).")] = None,
+) -> None:
+    """Add agentgate's hook to an agent's settings file (idempotent; backs the file up first)."""
+    done = commands.hook_install(agent, user=user, dry_run=dry_run, executable=executable)
+    output.hook_installed(done.plan, dry_run=dry_run, backup=done.backup,
+                          executable=executable or "agentgate", on_path=done.on_path)
+
+
+# --------------------------------------------------------------------------- entry
 
 
 def run_app(argv: list[str]) -> int:
     """The full CLI on ``argv``; its exit code. A usage error is click's message on stderr and,
     under --json (or AGENTGATE_JSON), a JSON error object on stdout like every other error."""
     try:
-        rv = app(args=argv, prog_name="agentgate", standalone_mode=False)
+        rv = app(args=argv, prog_name="agentgate", standalone_mode=False, obj=Invocation())
     except click.exceptions.UsageError as e:
         e.show()
         words = argv[:argv.index("--")] if "--" in argv else argv
-        if _want_json("--json" in words):
-            _emit_json({"allowed": False, "error": "usage_error", "message": e.format_message(),
-                        "hint": e.ctx.get_usage() if e.ctx is not None else None,
-                        "exitCode": e.exit_code})
+        if json_wanted("--json" in words):
+            output.usage_error_json(e.format_message(),
+                                    e.ctx.get_usage() if e.ctx is not None else None, e.exit_code)
         return e.exit_code
     except click.exceptions.ClickException as e:
         e.show()
         return e.exit_code
     except typer.Abort:
-        _err("Aborted!")
+        output.err("Aborted!")
         return EXIT_REFUSED
     return rv if isinstance(rv, int) else 0
-
-
-def main() -> None:
-    """Console-script entry point (see entry.py for the fast path of `run`)."""
-    from .entry import main as entry_main
-
-    entry_main()

@@ -13,7 +13,8 @@ their audit lines are appended), ``<name>.renaming`` (after those, just before `
 ``enospc`` here is a rename that fails) and ``<name>.replaced`` (after it). Actions: ``kill``
 (SIGKILL this process), ``torn`` (write the first half of the pending bytes, then SIGKILL),
 ``sleep=SECONDS`` (stall, e.g. while holding the lock), ``enospc`` (fail the write as if the disk
-were full). ``clock:offset=SECONDS`` shifts the ledger's wall clock (a clock that jumped);
+were full), ``raise`` (an unexpected exception, as a bug would raise one).
+``clock:offset=SECONDS`` shifts the ledger's wall clock (a clock that jumped);
 ``boot:id=NAME`` and ``boot:offset=SECONDS`` replace the boot id and shift the boot's monotonic
 clock (a reboot: another id, a clock that restarted near zero). With the hooks off, :func:`fault` is
 one falsy check. Even when on, they give a process nothing its user could not already do (kill it,
@@ -84,3 +85,5 @@ def _inject(point: str, fd: int | None, data: bytes) -> None:
             time.sleep(float(action[len("sleep="):]))
         elif action == "enospc":
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        elif action == "raise":
+            raise RuntimeError(f"test fault at {point}")

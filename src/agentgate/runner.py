@@ -1,7 +1,9 @@
-"""Start the allowed command directly (no shell), pass signals on, return its exit code.
+"""Start the allowed command directly (no shell), pass signals on, return its exit code; or,
+for the MCP server, run it with its output captured (bounded) and a timeout. Every process
+agentgate starts is started here.
 
 Exit codes follow the shell's conventions: the child's own code; 128+N when signal N killed it;
-127 when the program is not found; 126 when it cannot be executed.
+127 when the program is not found; 126 when it cannot be executed (all in agentgate.errors).
 
 Signals sent to agentgate reach the child once. The child stays in agentgate's process group, so
 a key a terminal turns into a signal (Ctrl-C, Ctrl-\\) or a resize already reaches it: such a
@@ -21,7 +23,13 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from types import FrameType
 
+from .errors import EXIT_CANNOT_EXECUTE, EXIT_NOT_FOUND, EXIT_TIMEOUT, signal_exit
 from .lean import Record
+
+TYPE_CHECKING = False  # not from typing: see agentgate.lean
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import IO
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
              signal.SIGUSR2, signal.SIGWINCH)
@@ -46,7 +54,7 @@ def startable(program: str, search_path: str | None = None) -> RunResult | None:
     empty entry meaning the current directory, and a file found without the execute permission
     is skipped but remembered (126 if nothing else is found)."""
     if not program or "\0" in program:
-        return RunResult(127, f"command not found: {program!r}")
+        return RunResult(EXIT_NOT_FOUND, f"command not found: {program!r}")
     if "/" in program:
         candidates = [program]
     else:
@@ -63,8 +71,24 @@ def startable(program: str, search_path: str | None = None) -> RunResult | None:
             continue
         refused = refused or path
     if refused is not None:
-        return RunResult(126, f"permission denied: {refused} is not an executable file")
-    return RunResult(127, f"command not found: {program}")
+        return RunResult(EXIT_CANNOT_EXECUTE, f"permission denied: {refused} is not an executable file")
+    return RunResult(EXIT_NOT_FOUND, f"command not found: {program}")
+
+
+def _start_failure(program: str, e: OSError | ValueError) -> RunResult:
+    """What a failed start gives, as the shell would: 127 not found, 126 not executable."""
+    if isinstance(e, FileNotFoundError):
+        return RunResult(EXIT_NOT_FOUND, f"command not found: {program}")
+    if isinstance(e, ValueError):  # an empty program name, or one with a NUL byte: nothing to find
+        return RunResult(EXIT_NOT_FOUND, f"command not found: {program!r}")
+    if isinstance(e, PermissionError):
+        return RunResult(EXIT_CANNOT_EXECUTE, f"permission denied: {program}")
+    return RunResult(EXIT_CANNOT_EXECUTE, f"cannot execute {program}: {e.strerror or e}")
+
+
+def _exit_code(code: int) -> int:
+    """A child's exit code from its status (negative: the signal that ended it)."""
+    return signal_exit(-code) if code < 0 else code
 
 
 def _foreground() -> bool:
@@ -88,7 +112,7 @@ def _same_group(pid: int) -> bool:
 
 def run(argv: Sequence[str], env: Mapping[str, str] | None = None) -> RunResult:
     if not argv:
-        return RunResult(127, "empty command")
+        return RunResult(EXIT_NOT_FOUND, "empty command")
     pid: int | None = None
     done = False
     pending: list[int] = []
@@ -120,14 +144,8 @@ def run(argv: Sequence[str], env: Mapping[str, str] | None = None) -> RunResult:
         try:
             pid = os.posix_spawnp(argv[0], list(argv), dict(env if env is not None else os.environ),
                                   setsigdef=(*FORWARDED, signal.SIGPIPE), setsigmask=())
-        except FileNotFoundError:
-            return RunResult(127, f"command not found: {argv[0]}")
-        except ValueError:  # an empty program name, or one with a NUL byte: nothing to find
-            return RunResult(127, f"command not found: {argv[0]!r}")
-        except PermissionError:
-            return RunResult(126, f"permission denied: {argv[0]}")
-        except OSError as e:
-            return RunResult(126, f"cannot execute {argv[0]}: {e.strerror or e}")
+        except (OSError, ValueError) as e:
+            return _start_failure(argv[0], e)
         for signum in pending:
             deliver(signum)
         if waited is None:
@@ -135,8 +153,7 @@ def run(argv: Sequence[str], env: Mapping[str, str] | None = None) -> RunResult:
         else:
             status = _wait_forwarding(pid, waited, deliver)
         done = True
-        code = os.waitstatus_to_exitcode(status)
-        return RunResult(128 - code if code < 0 else code)
+        return RunResult(_exit_code(os.waitstatus_to_exitcode(status)))
     finally:
         done = True
         if waited is not None and blocked_before is not None:
@@ -162,3 +179,90 @@ def _wait_forwarding(pid: int, waited: set[int], deliver: Callable[[int], None])
                 and _same_group(pid)):
             continue  # a terminal sent it to its foreground group: the child has it already
         deliver(info.si_signo)
+
+
+# --------------------------------------------------------------------------- captured (MCP)
+
+
+class Capture:
+    """Keeps the first and last bytes of a stream, and counts what was dropped between them."""
+
+    def __init__(self, limit: int):
+        self.half = limit // 2
+        self.head = bytearray()
+        self.tail = bytearray()
+        self.total = 0
+
+    def feed(self, chunk: bytes) -> None:
+        self.total += len(chunk)
+        room = self.half - len(self.head)
+        if room > 0:
+            self.head += chunk[:room]
+            chunk = chunk[room:]
+        if chunk:
+            self.tail += chunk
+            if len(self.tail) > self.half:
+                del self.tail[: len(self.tail) - self.half]
+
+    @property
+    def truncated(self) -> bool:
+        return self.total > len(self.head) + len(self.tail)
+
+    def text(self) -> str:
+        if not self.truncated:
+            return (bytes(self.head) + bytes(self.tail)).decode("utf-8", "replace")
+        dropped = self.total - len(self.head) - len(self.tail)
+        return (self.head.decode("utf-8", "replace")
+                + f"\n[... agentgate: {dropped} bytes truncated ...]\n"
+                + self.tail.decode("utf-8", "replace"))
+
+
+def _drain(stream: IO[bytes], sink: Capture) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        while chunk := stream.read(65536):
+            sink.feed(chunk)
+
+
+class CapturedRun(Record):
+    exit_code: int
+    stdout: Capture
+    stderr: Capture
+    timed_out: bool = False
+    error: str | None = None  # set when the command could not be started
+
+
+def run_captured(argv: Sequence[str], cwd: Path, env: Mapping[str, str], timeout: float,
+                 limit: int) -> CapturedRun:
+    """Run ``argv`` (no shell added) in its own session with stdin closed, keeping at most
+    ``limit`` bytes of each output stream; after ``timeout`` seconds its process group is
+    killed (exit 124)."""
+    import subprocess
+    import threading
+
+    out, err = Capture(limit), Capture(limit)
+    if not argv:
+        return CapturedRun(EXIT_NOT_FOUND, out, err, error="empty command")
+    try:
+        proc = subprocess.Popen(list(argv), cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                start_new_session=True)
+    except (OSError, ValueError) as e:
+        failed = _start_failure(argv[0], e)
+        return CapturedRun(failed.exit_code, out, err, error=failed.error)
+    assert proc.stdout is not None and proc.stderr is not None
+    readers = [threading.Thread(target=_drain, args=(proc.stdout, out), daemon=True),
+               threading.Thread(target=_drain, args=(proc.stderr, err), daemon=True)]
+    for t in readers:
+        t.start()
+    timed_out = False
+    try:
+        code = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        code = EXIT_TIMEOUT
+    for t in readers:
+        t.join(timeout=5)
+    return CapturedRun(_exit_code(code), out, err, timed_out=timed_out)

@@ -1,17 +1,262 @@
-"""Rendering for people: tables and descriptions (rich is imported here only)."""
+"""Every rendering, for people (text on stderr, tables, rich only where a table or progress bar
+needs it, imported then) and for machines (JSON on stdout through agentgate.jsontext).
+
+Human text goes to stderr; ``--json`` puts data (or an error object) on stdout. A command's body
+(agentgate.commands) returns data, and the CLI hands it to one function here. Light at import:
+the `run` and hook paths use the first few functions.
+"""
 
 from __future__ import annotations
 
 import os
 import re
-import shlex
 import sys
 import time
-from collections.abc import Iterable, Iterator
-from pathlib import Path
-from typing import Any
 
-from .ledger import Request
+from .jsontext import dumps
+
+TYPE_CHECKING = False  # not from typing: see agentgate.lean
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+    from pathlib import Path
+    from typing import Any, TextIO
+
+    from .audit import VerifyResult
+    from .errors import AgentgateError
+    from .gate import Outcome, RequestView
+    from .integrations.install import InstallPlan
+    from .ledger import Request
+    from .runner import RunResult
+
+
+# --------------------------------------------------------------------------- streams
+
+
+def err(text: str) -> None:
+    """One message for a person, on stderr."""
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
+def to_stdout(text: str) -> None:
+    """Text on stdout, as it is."""
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def emit_json(obj: object, stream: TextIO | None = None) -> None:
+    """One JSON document and a newline on ``stream`` (stdout): always valid JSON, in any locale
+    (undecodable bytes as agentgate.jsontext says; ``\\u`` escapes if the stream is not UTF-8)."""
+    target = sys.stdout if stream is None else stream
+    text = dumps(obj)
+    try:
+        text.encode(getattr(target, "encoding", None) or "utf-8")
+    except (UnicodeEncodeError, LookupError):
+        text = dumps(obj, ensure_ascii=True)
+    target.write(text + "\n")
+    target.flush()
+
+
+def error(e: AgentgateError, as_json: bool) -> int:
+    """One stderr line (plus a hint), a JSON error object under --json; returns the exit code."""
+    msg = f"agentgate: error: {e.message}"
+    if e.hint:
+        msg += f"\n  hint: {e.hint}"
+    err(msg)
+    if as_json:
+        emit_json({"allowed": False, **e.to_dict()})
+    return e.exit_code
+
+
+def internal_error(e: BaseException, log: str | None, *, ran: bool = False) -> None:
+    """The one line for a bug; its traceback is in ``log`` (or, when no log could be written,
+    shown here)."""
+    what = "" if ran else " (nothing was run)"
+    if log is None:
+        import traceback
+
+        sys.stderr.write("".join(traceback.format_exception(e)))
+        err(f"agentgate: internal error: {type(e).__name__}: {e}{what}; no error log could be "
+            "written, the traceback is above")
+    else:
+        err(f"agentgate: internal error: {type(e).__name__}: {e}{what}; details in {log}")
+
+
+def usage_error_json(message: str, hint: str | None, exit_code: int) -> None:
+    """A usage error (click's message is already on stderr), for --json readers."""
+    emit_json({"allowed": False, "error": "usage_error", "message": message, "hint": hint,
+               "exitCode": exit_code})
+
+
+# --------------------------------------------------------------------------- run, verify
+
+
+def blocked(outcome: Outcome, as_json: bool) -> int:
+    """A command or action the gate did not let through; returns its exit code."""
+    err(outcome.message())
+    if as_json:
+        emit_json(outcome.to_dict())
+    return outcome.exit_code
+
+
+def allowed(outcome: Outcome, as_json: bool) -> None:
+    """A command about to run: stdout belongs to it, so the decision goes to stderr."""
+    if outcome.via_grant:
+        err(f"agentgate: allowed once by approved grant {outcome.approval_id}")
+    if as_json:
+        emit_json(outcome.to_dict(), sys.stderr)
+
+
+def ran(result: RunResult) -> None:
+    if result.error:
+        err(f"agentgate: {result.error}")
+
+
+def exit_not_logged(exit_code: int, problem: str) -> None:
+    err(f"agentgate: warning: the command ran (exit {exit_code}) but its exit could not be "
+        f"logged: {problem}")
+
+
+def verified(outcome: Outcome, action: str, resource: str | None, as_json: bool) -> int:
+    """`agentgate verify`; returns its exit code."""
+    err(outcome.message())
+    if as_json:
+        emit_json({**outcome.to_dict(), "action": action, "resource": resource})
+    return outcome.exit_code
+
+
+# --------------------------------------------------------------------------- other commands
+
+
+def version(text: str) -> None:
+    to_stdout(text + "\n")
+
+
+def check(obj: dict[str, Any], as_json: bool) -> int:
+    if as_json:
+        emit_json(obj)
+    else:
+        print_check(obj)
+    return int(obj["exitCode"])
+
+
+def approval_prompt(view: RequestView) -> None:
+    err(describe_request(view.request, view.now))
+
+
+def approved(req: Request, now: float, as_json: bool) -> None:
+    from .audit import now_iso
+
+    err(f"approved {req.id}: the same command may now run once, within "
+        f"{fmt_duration(req.expires_at - now)}.")
+    if as_json:
+        emit_json({"id": req.id, "status": req.status, "expiresAt": now_iso(req.expires_at)})
+
+
+def denied(req: Request, reason: str | None, as_json: bool) -> None:
+    err(f"denied {req.id}.")
+    if as_json:
+        emit_json({"id": req.id, "status": req.status, "reason": reason})
+
+
+def pending(reqs: list[Request], now: float, as_json: bool) -> None:
+    if as_json:
+        emit_json([request_json(r) for r in reqs])
+    else:
+        print_pending(reqs, now)
+
+
+def request(view: RequestView, as_json: bool) -> None:
+    if as_json:
+        emit_json(request_json(view.request))
+    else:
+        print_request(view.request, view.now)
+
+
+def where(info: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        emit_json(info)
+        return
+    to_stdout("".join(f"{k:12} {(', '.join(v) or '-') if isinstance(v, list) else v}\n"
+                for k, v in info.items()))
+
+
+def wrote(path: Path) -> None:
+    err(f"wrote {path}")
+
+
+def validated(info: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        emit_json(info)
+        return
+    for s in info["sources"]:
+        err(f"ok: {s['path']} ({'trusted' if s['trusted'] else s['note']})")
+    err(f"{info['rules']} rules valid, every example holds.")
+
+
+def trusted(files: list[tuple[str, str]]) -> None:
+    for p, digest in files:
+        err(f"trusted {p} (sha256 {digest[:12]}...); any change untrusts it again.")
+
+
+def log_lines(lines: Iterable[tuple[bytes, dict[str, Any]]], as_json: bool) -> None:
+    """`agentgate log`: the stored lines (JSONL) under --json, else one line per event."""
+    if not as_json:
+        print_events(ev for _raw, ev in lines)
+        return
+    from .logview import json_line
+
+    target = sys.stdout.buffer
+    for raw, _ev in lines:
+        target.write(json_line(raw) + b"\n")
+    target.flush()
+
+
+def log_summary(summary: dict[str, Any], chain: dict[str, Any] | None, *, as_json: bool,
+                markdown: bool) -> None:
+    if as_json:
+        emit_json(summary)
+    elif markdown:
+        to_stdout(markdown_summary(summary, chain))
+    else:
+        print_summary(summary)
+
+
+def log_verified(res: VerifyResult, as_json: bool) -> None:
+    if as_json:
+        emit_json(res.to_dict())
+        return
+    if res.ok:
+        err(f"ok: {res.lines} lines, hash chain intact.")
+    elif res.first_bad is None:
+        err(f"FAILED: {res.problem}.")
+    else:
+        err(f"BROKEN at {res.first_bad}: {res.problem} ({res.lines} lines verified before it).")
+    for other in res.others:
+        err(f"also: {other}")
+    if res.interrupted:
+        err(f"note: {len(res.interrupted)} fragment(s) of interrupted writes, which the chain "
+            f"continues over: {', '.join(res.interrupted)}")
+
+
+def hook_installed(plan: InstallPlan, *, dry_run: bool, backup: Path | None, executable: str,
+                   on_path: bool) -> None:
+    if not plan.changed:
+        err(f"agentgate's {plan.agent} hook is already in {plan.path}; nothing to do.")
+        return
+    if dry_run:
+        to_stdout(plan.diff())
+        err(f"dry run: {plan.path} was not changed.")
+        return
+    err(f"installed agentgate's {plan.agent} hook in {plan.path}"
+        + (f" (backup of the previous file: {backup})" if backup else ""))
+    if not on_path:
+        err(f"warning: `{executable}` is not on this PATH; the agent must be able to run it, or "
+            "its hook fails (and most agents then let the command through). See --executable.")
+
+
+# --------------------------------------------------------------------------- text for people
+
 
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
@@ -61,14 +306,14 @@ def camel(name: str) -> str:
 def _json_fields(d: dict[str, Any]) -> dict[str, Any]:
     from .audit import now_iso
 
-    out: dict[str, Any] = {}
+    fields: dict[str, Any] = {}
     for k, v in d.items():
         if k in _INTERNAL_FIELDS:
             continue
         if (k == "at" or k.endswith("_at")) and isinstance(v, int | float) and not isinstance(v, bool):
             v = now_iso(v)
-        out[camel(k)] = v
-    return out
+        fields[camel(k)] = v
+    return fields
 
 
 def request_json(req: Request) -> dict[str, Any]:
@@ -80,6 +325,8 @@ def request_json(req: Request) -> dict[str, Any]:
 
 
 def command_text(req: Request) -> str:
+    import shlex
+
     return safe(shlex.join(req.argv) if req.kind == "argv" else " ".join(req.argv))
 
 
@@ -134,6 +381,8 @@ def print_request(req: Request, now: float) -> None:
 
 
 def print_check(obj: dict[str, Any]) -> None:
+    import shlex
+
     out = []
     for i, p in enumerate(obj["parts"], 1):
         via = " > ".join(p["via"]) if p["via"] else "top level"
@@ -151,6 +400,8 @@ def print_check(obj: dict[str, Any]) -> None:
 
 
 def format_event(ev: dict[str, Any]) -> str:
+    import shlex
+
     from .jsontext import AUDIT_SUFFIX, restore
 
     if "argv" + AUDIT_SUFFIX in ev:  # the exact words, undecodable bytes shown as \xNN below

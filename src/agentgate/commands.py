@@ -1,0 +1,326 @@
+"""The command bodies: plain functions that take arguments and return data.
+
+cli.py wires each command to one of these and hands the result to agentgate.output; nothing
+here prints or exits (an expected failure is an AgentgateError). Where a command needs a person
+in the middle (a confirmation) or a progress display, the caller passes it in. `run` and
+`hook AGENT` live in hotpath.py: they write as they go, beside the command they run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import (
+    DECISION_EXIT,
+    EXIT_CONFIG,
+    EXIT_DENIED,
+    EXIT_REFUSED,
+    AgentgateError,
+    UsageError,
+)
+from .lean import Record
+from .paths import agent_name, inside_gate
+
+if TYPE_CHECKING:
+    from .audit import AuditLog, VerifyResult
+    from .gate import Gate, Outcome, RequestView
+    from .integrations.install import InstallPlan
+    from .ledger import Request
+
+Line = tuple[Path, int, bytes]
+Progress = Callable[[Iterable[Line], int], Iterator[Line]]
+
+
+# --------------------------------------------------------------------------- shared
+
+
+def current_dir() -> Path:
+    """The working directory, resolved (commands are checked and recorded against it)."""
+    try:
+        return Path(os.getcwd()).resolve()
+    except OSError as e:
+        raise UsageError(f"the current directory is not accessible: {e.strerror or e}") from None
+
+
+def gate(policy: str | None, cwd: Path | None = None) -> Gate:
+    """The gate for ``policy`` (a --policy value, or None), with repo-local policies above
+    ``cwd`` (default: the working directory)."""
+    from .gate import open_gate
+
+    return open_gate(policy, cwd or current_dir())
+
+
+def refuse_when_gated(what: str) -> None:
+    """Approvals, denials and trust come from a human, never from a command the gate runs."""
+    if inside_gate():
+        raise AgentgateError(f"refusing to {what} from inside `agentgate run`",
+                             "approvals, denials and trust come from a human, outside the gate",
+                             exit_code=EXIT_DENIED)
+
+
+def duration(text: str, what: str) -> int:
+    from .policy import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as e:
+        raise UsageError(f"{what}: {e}") from None
+
+
+# --------------------------------------------------------------------------- decisions
+
+
+def check(policy: str | None, cmd: list[str], *, script: bool) -> dict[str, Any]:
+    """The decision for ``cmd`` and the rules behind it, running and recording nothing."""
+    from .subjects import command_subject
+
+    cwd = current_dir()
+    g = gate(policy, cwd)
+    if script and len(cmd) != 1:
+        raise UsageError("--script takes exactly one argument: the whole command string",
+                         "quote it: agentgate check --script 'cd app && make deploy'")
+    subject = command_subject(cmd[0] if script else cmd, str(cwd))
+    ev = g.evaluate(subject)
+    return {
+        "allowed": ev.decision == "allow",
+        "approvalRequired": ev.decision == "ask",
+        "approvalId": None,
+        "reason": ev.reason,
+        "rule": ev.rule,
+        "command": list(subject.argv),
+        "next": "run it through `agentgate run`; a human will have to approve it" if ev.decision == "ask" else None,
+        "decision": ev.decision,
+        "exitCode": DECISION_EXIT[ev.decision],
+        "parts": [p.to_dict() for p in ev.parts],
+        "policies": [s.to_dict() for s in g.policy.sources],
+    }
+
+
+def verify(policy: str | None, action: str, resource: str | None, agent: str | None) -> Outcome:
+    """Checkpoint ``action`` (on ``resource``): decided and recorded, nothing run."""
+    from .subjects import action_subject
+
+    if not action.strip():
+        raise UsageError("ACTION must not be empty")
+    cwd = current_dir()
+    return gate(policy, cwd).authorize(action_subject(action, resource, str(cwd)),
+                                       agent_name(agent, "unknown"))
+
+
+# --------------------------------------------------------------------------- humans
+
+
+class Approved(Record):
+    request: Request
+    now: float
+
+
+def approve(policy: str | None, request_id: str, ttl: str | None,
+            confirm: Callable[[RequestView], None]) -> Approved:
+    """Approve a pending request once ``confirm`` (shown the request) returns; it raises to
+    decline."""
+    refuse_when_gated("approve")
+    ttl_s = duration(ttl, "--ttl") if ttl else None
+    g = gate(policy)
+    view = g.get(request_id)
+    confirm(view)
+    return Approved(g.approve(request_id, ttl_s), view.now)
+
+
+def deny(policy: str | None, request_id: str, reason: str | None) -> Request:
+    refuse_when_gated("deny")
+    return gate(policy).deny(request_id, reason)
+
+
+class Pending(Record):
+    requests: list[Request]
+    now: float
+
+
+def pending(policy: str | None) -> Pending:
+    """Open approval requests, newest first."""
+    g = gate(policy)
+    reqs = g.pending()
+    return Pending(reqs, g.ledger.read_only().now if reqs else 0.0)
+
+
+def show(policy: str | None, request_id: str) -> RequestView:
+    return gate(policy).get(request_id)
+
+
+# --------------------------------------------------------------------------- where things are
+
+
+def where(policy: str | None) -> dict[str, Any]:
+    """Where the policy, ledger and audit log live."""
+    from .gate import _repo_policy_files, locate_primary
+    from .paths import StatePaths, user_policy_path
+
+    paths = StatePaths.default()
+    path, kind = locate_primary(policy)
+    return {"policy": str(path) if path else "<embedded default>", "policyKind": kind,
+            "repoPolicies": [str(p) for p in _repo_policy_files(current_dir())],
+            "userPolicy": str(user_policy_path()), "stateDir": str(paths.root),
+            "ledger": str(paths.ledger), "audit": str(paths.audit)}
+
+
+def starter_policy() -> str:
+    from .policy import embedded_policy_text
+
+    return embedded_policy_text().decode()
+
+
+def init() -> Path:
+    """Write the starter policy to the user policy path; refuses to overwrite."""
+    from .paths import user_policy_path
+    from .policy import embedded_policy_text
+
+    target = user_policy_path()
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(target, "xb") as f:
+            f.write(embedded_policy_text())
+    except FileExistsError:
+        raise AgentgateError(f"{target} already exists; not overwriting it",
+                             "edit it, or move it aside and run `agentgate init` again",
+                             exit_code=EXIT_REFUSED) from None
+    except OSError as e:
+        raise AgentgateError(f"cannot write {target}: {e.strerror or e}", exit_code=EXIT_CONFIG) from None
+    return target
+
+
+# --------------------------------------------------------------------------- policy
+
+
+def validate(policy: str | None, path: Path | None) -> dict[str, Any]:
+    """Load and validate ``path`` (default: the policy in force), every rule's examples too."""
+    from .gate import load_policy, locate_primary
+    from .paths import StatePaths
+    from .policy import (
+        EMBEDDED_NAME,
+        Policy,
+        embedded_policy_text,
+        parse_policy_file,
+        read_policy_file,
+    )
+
+    if path is not None:
+        from .guard import REPO_POLICY_NAME
+
+        pf = read_policy_file(path, "repo" if path.name == REPO_POLICY_NAME else "explicit")
+        pol = Policy.build(pf.settings, pf.rules, (pf.source,))
+    else:
+        located, _ = locate_primary(policy)
+        pol = load_policy(policy, current_dir(), StatePaths.default(), cached=False)
+        if located is None:
+            parse_policy_file(embedded_policy_text(), EMBEDDED_NAME, "embedded")
+    return {"valid": True, "rules": len(pol.rules), "sources": [s.to_dict() for s in pol.sources]}
+
+
+def trust(policy: str | None, path: Path | None) -> list[tuple[str, str]]:
+    """Trust repo-local policies as they are now: (file, sha256) each."""
+    from .gate import _repo_policy_files
+
+    refuse_when_gated("trust a policy")
+    files = [path] if path is not None else _repo_policy_files(current_dir())
+    if not files:
+        raise UsageError("no .agentgate.toml found from here up to the repository root")
+    return gate(policy).trust(files)
+
+
+# --------------------------------------------------------------------------- log
+
+
+def _audit() -> AuditLog:
+    from .audit import AuditLog
+    from .fileio import check_state_dir
+    from .paths import StatePaths
+
+    paths = StatePaths.default()
+    check_state_dir(paths.root)  # a log that others can write proves nothing
+    return AuditLog(paths.audit)
+
+
+def _lines(audit: AuditLog, progress: Progress) -> Iterator[Line]:
+    """The log's lines through ``progress``, which is told the bytes to read."""
+    import contextlib
+
+    total = 0
+    for p in audit.files():
+        with contextlib.suppress(OSError):
+            total += p.stat().st_size
+    return progress(audit.raw_lines(), total)
+
+
+def log(*, since: str | None, until: str | None, events: list[str], request_id: str | None,
+        rule: str | None, agent: str | None, tail: int | None,
+        progress: Progress) -> Iterator[tuple[bytes, dict[str, Any]]]:
+    """The matching audit lines, (stored bytes, event) each, oldest first."""
+    from .logview import Filter, select
+
+    flt = Filter.build(since=since, until=until, events=events, request_id=request_id,
+                       rule=rule, agent=agent)
+    audit = _audit()
+    return select(audit, flt, tail, _lines(audit, progress))
+
+
+class Summary(Record):
+    counts: dict[str, Any]
+    chain: dict[str, Any] | None  # the hash chain's status, when asked for
+
+
+def log_summary(*, since: str | None, until: str | None, with_chain: bool,
+                progress: Progress) -> Summary:
+    from .logview import Filter, summarize
+
+    flt = Filter.build(since=since, until=until, events=[], request_id=None, rule=None, agent=None)
+    audit = _audit()
+    counts = summarize(audit, flt, _lines(audit, progress)).to_dict()
+    return Summary(counts, audit.verify().to_dict() if with_chain else None)
+
+
+def log_verify(progress: Progress) -> VerifyResult:
+    return _audit().verify(progress)
+
+
+# --------------------------------------------------------------------------- integrations
+
+
+class Installed(Record):
+    plan: InstallPlan
+    backup: Path | None  # the previous file's copy, when one was replaced
+    on_path: bool  # can the agent find the executable (checked once installed)
+
+
+def hook_install(agent: str, *, user: bool, dry_run: bool, executable: str | None) -> Installed:
+    """Add agentgate's hook to an agent's settings file (idempotent; backs the file up first)."""
+    from .grammar import hook_command_line
+    from .integrations.agents import AGENTS
+    from .integrations.install import apply_install, on_path, plan_install
+
+    spec = AGENTS.get(agent)
+    if spec is None:
+        raise UsageError(f"unknown agent {agent!r}; choose one of: {', '.join(AGENTS)}")
+    exe = executable or "agentgate"
+    plan = plan_install(spec, "user" if user else "project", current_dir(),
+                        hook_command_line(exe, agent))
+    if not plan.changed or dry_run:
+        return Installed(plan, None, True)
+    backup = apply_install(plan)
+    return Installed(plan, backup, on_path(exe))
+
+
+def mcp(policy: str | None, agent: str | None) -> None:
+    """Serve the gate over MCP on stdio until the client leaves."""
+    try:
+        from .integrations import mcp as server
+    except ImportError as e:
+        if (e.name or "").split(".")[0] != "mcp":
+            raise
+        raise AgentgateError("`agentgate mcp` needs the MCP SDK, which is not installed",
+                             "pip install 'agentgate-checkpoint[mcp]'",
+                             exit_code=EXIT_CONFIG) from None
+    server.serve(lambda cwd: gate(policy, cwd), agent_name(agent, "mcp"))

@@ -1,0 +1,117 @@
+"""The two commands on every gated call, `agentgate run` and `agentgate hook AGENT`, for both
+the typer-free fast paths (entry.py) and the typer app (cli.py).
+
+Unlike agentgate.commands, these write as they go: a command's own output follows the decision
+on the same terminal. Every import is inside the functions and light (tests/test_entry.py checks
+the set), since every gated command pays for it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from . import output
+from .errors import EXIT_BLOCK, AgentgateError, CannotStart, UsageError
+
+TYPE_CHECKING = False  # not from typing: see agentgate.lean
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+
+def _cannot_start(program: str) -> AgentgateError | None:
+    from .runner import startable
+
+    res = startable(program)
+    return None if res is None else CannotStart(str(res.error), exit_code=res.exit_code)
+
+
+def run_command(cmd: Sequence[str], *, policy: str | None, as_json: bool, agent: str | None) -> int:
+    """`agentgate run`: decide, record, run if allowed; return the exit code."""
+    from pathlib import Path
+
+    from .gate import open_gate, record_blocked
+    from .paths import StatePaths, agent_name, gated_env
+    from .runner import run as run_child
+    from .subjects import command_subject
+
+    who = agent_name(agent, "unknown")
+    subject = None
+    try:
+        paths = StatePaths.default()
+        if not cmd:
+            raise UsageError("no command given", "usage: agentgate run [OPTIONS] -- CMD [ARG...]")
+        try:
+            cwd = Path(os.getcwd()).resolve()
+        except OSError as e:
+            raise UsageError(f"the current directory is not accessible: {e.strerror or e}") from None
+        subject = command_subject(list(cmd), str(cwd))
+        try:
+            gate = open_gate(policy, cwd, paths)
+        except AgentgateError as e:
+            record_blocked(paths, subject, who, e)
+            raise
+        outcome = gate.authorize(subject, who, startable=lambda: _cannot_start(cmd[0]))
+    except AgentgateError as e:
+        return output.error(e, as_json)
+    if not outcome.allowed:
+        return output.blocked(outcome, as_json)
+    output.allowed(outcome, as_json)
+    result = run_child(list(cmd), gated_env())
+    output.ran(result)
+    try:
+        gate.record_exit(outcome, result.exit_code, who)
+    except AgentgateError as e:
+        output.exit_not_logged(result.exit_code, e.message)
+    except Exception as e:  # a bug, after the command ran: say so, and keep its exit code
+        from . import errorlog
+
+        log = errorlog.record(e)
+        output.exit_not_logged(result.exit_code, f"internal error: {type(e).__name__}: {e}"
+                               + (f"; details in {log}" if log else ""))
+    return result.exit_code
+
+
+def hook_command(agent: str, policy: str | None) -> int:
+    """`agentgate hook AGENT`: read the agent's hook JSON on stdin, answer in its format.
+
+    Runs on every tool call of a wired agent, so it skips typer like `run`. Never a traceback
+    and never exit 1 (which these agents read as "go ahead"): any failure blocks with exit 2;
+    a bug is logged (agentgate.errorlog) and blocks the same way."""
+    try:
+        from pathlib import Path
+
+        from .gate import Gate, open_gate
+        from .integrations.hooks import MAX_INPUT_BYTES, handle
+
+        def gate_for(cwd: Path) -> Gate:
+            return open_gate(policy, cwd)
+
+        raw = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
+        try:
+            base = Path(os.getcwd())
+        except OSError:
+            base = Path("/")
+        reply = handle(agent, raw, gate_for, fallback_cwd=base, explicit_policy=policy)
+        out, errs, code = reply.stdout, reply.stderr, reply.exit_code
+    except Exception as e:  # a bug: fail closed, in the agent's words when that still works
+        out, errs, code = _internal_failure(agent, e)
+    for stream, text in ((sys.stdout, out), (sys.stderr, errs)):
+        if text:
+            try:
+                stream.write(text)
+                stream.flush()
+            except (OSError, ValueError):
+                code = EXIT_BLOCK
+    return code
+
+
+def _internal_failure(agent: str, error: Exception) -> tuple[str, str, int]:
+    try:
+        from . import errorlog
+        from .integrations.hooks import internal_failure
+
+        reply = internal_failure(agent, error, errorlog.record(error))
+        return reply.stdout, reply.stderr, reply.exit_code
+    except Exception:  # even that failed: the one exit code every agent blocks on
+        return "", f"agentgate: BLOCKED (fail-closed): internal error: {error!r}\n", EXIT_BLOCK

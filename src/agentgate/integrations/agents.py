@@ -1,0 +1,184 @@
+"""Every agent agentgate answers, as data: the name in `agentgate hook NAME`, the hook event it
+answers, the tools whose input it reads, where the agent keeps its hook settings (for a project
+and for the user), and the shape of the answer it reads.
+
+One table, read by the hook adapters (hooks.py), `hook install` (install.py), the CLI's help
+texts and the built-in guard, which keeps an agent from changing its own hook settings. The guard
+sits below the gate, so this module imports only the lowest layer (lean, errors, json).
+
+What each agent gets (checked against each agent's hook reference; see docs/<agent>.md):
+
+=============  ==========================  ==========================  =======================
+agent          allowed by policy           allowed once by a grant     blocked (ask or deny)
+=============  ==========================  ==========================  =======================
+claude-code    nothing (exit 0): Claude's  ``permissionDecision``      ``permissionDecision``
+               own permissions still       ``allow``                   ``deny`` + reason, exit 0
+               apply
+codex          nothing (exit 0)            nothing (exit 0)            reason on stderr, exit 2
+cursor         ``permission: allow``       ``permission: allow``       ``permission: deny``
+gemini         ``decision: allow``         ``decision: allow``         ``decision: deny``
+=============  ==========================  ==========================  =======================
+
+A hook that fails answers the agent's deny (where it reads one) and exits 2 with the reason on
+stderr: every one of these agents blocks a tool call on exit 2, and treats a crash (exit 1, a
+traceback, unparseable output) as "go ahead".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from ..errors import EXIT_BLOCK, EXIT_OK
+from ..lean import Record
+
+TYPE_CHECKING = False  # not from typing: see agentgate.lean
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+
+class Verdict(Record):
+    """The gate's answer, before it is put into an agent's words.
+
+    ``opinion`` is False for a tool call agentgate does not gate (the agent's own rules apply).
+    """
+
+    allowed: bool
+    reason: str
+    user_message: str = ""
+    via_grant: bool = False
+    opinion: bool = True
+
+
+PASS = Verdict(True, "", opinion=False)
+
+
+class Reply(Record):
+    """What the hook process writes, and how it exits."""
+
+    stdout: str
+    stderr: str
+    exit_code: int
+
+
+class Agent(Record):
+    """One agent's hook protocol and settings."""
+
+    name: str  # as in `agentgate hook NAME`
+    product: str
+    event: str  # the hook event agentgate answers
+    shell_tools: tuple[str, ...]  # tools whose tool_input.command is a shell command
+    write_tools: dict[str, str]  # tools that write a file -> the tool_input key naming it
+    workdir_keys: tuple[str, ...]  # tool_input keys that move the command's directory
+    matcher: str | None  # the tools the installed entry matches; None: a flat list of hooks
+    folder: str  # in the project, and under $HOME unless ``home_env`` moves it
+    settings: str  # the file in ``folder`` that holds the hooks
+    home_env: str | None
+    also_protected: tuple[str, ...]  # other files in ``folder`` with settings an agent must not change
+    settings_header: dict[str, Any]  # keys `hook install` adds to the settings file when missing
+    entry_fields: dict[str, str]  # more fields of the hook entry `hook install` adds
+    answer: Callable[[Agent, Verdict], Reply]
+
+    @property
+    def label(self) -> str:
+        """How the help texts name the hook: "Claude Code's PreToolUse"."""
+        return f"{self.product}'s {self.event}"
+
+    def home(self) -> Path:
+        """The agent's user settings directory."""
+        moved = os.environ.get(self.home_env) if self.home_env else None
+        return Path(moved).expanduser() if moved else Path.home() / self.folder
+
+    def settings_path(self, scope: str, project_dir: Path) -> Path:
+        """The settings file of ``scope`` ("project" or "user") that holds the hooks."""
+        base = project_dir / self.folder if scope == "project" else self.home()
+        return base / self.settings
+
+    def hook_entry(self, command: str) -> dict[str, Any]:
+        """The entry `hook install` adds to the event's list."""
+        if self.matcher is None:
+            return {"command": command, "failClosed": True}
+        return {"matcher": self.matcher,
+                "hooks": [{"type": "command", "command": command, **self.entry_fields}]}
+
+
+# --------------------------------------------------------------------------- answers
+
+
+def _json(obj: dict[str, Any]) -> str:
+    return json.dumps(obj, ensure_ascii=False) + "\n"
+
+
+def _claude(agent: Agent, v: Verdict) -> Reply:
+    if not v.opinion or (v.allowed and not v.via_grant):
+        return Reply("", "", EXIT_OK)
+    body = {"hookSpecificOutput": {"hookEventName": agent.event,
+                                   "permissionDecision": "allow" if v.allowed else "deny",
+                                   "permissionDecisionReason": v.reason}}
+    return Reply(_json(body), "" if v.allowed else v.reason + "\n", EXIT_OK)
+
+
+def _codex(agent: Agent, v: Verdict) -> Reply:
+    if v.allowed:
+        return Reply("", "", EXIT_OK)
+    return Reply("", v.reason + "\n", EXIT_BLOCK)
+
+
+def _cursor(agent: Agent, v: Verdict) -> Reply:
+    body = {"permission": "allow" if v.allowed else "deny",
+            "user_message": v.user_message, "agent_message": v.reason}
+    return Reply(_json(body), "", EXIT_OK)
+
+
+def _gemini(agent: Agent, v: Verdict) -> Reply:
+    if not v.opinion:
+        return Reply("{}\n", "", EXIT_OK)
+    body: dict[str, Any] = {"decision": "allow" if v.allowed else "deny"}
+    if not v.allowed:
+        body["reason"] = v.reason
+    if v.via_grant or not v.allowed:
+        body["systemMessage"] = v.user_message
+    return Reply(_json(body), "", EXIT_OK)
+
+
+def reply(agent: Agent, v: Verdict) -> Reply:
+    """Put a verdict in the agent's words."""
+    return agent.answer(agent, v)
+
+
+def failure_reply(agent: Agent | None, reason: str, user_message: str) -> Reply:
+    """Fail closed: the agent's deny (where it reads one), the reason on stderr, exit 2."""
+    stdout = "" if agent is None else reply(agent, Verdict(False, reason, user_message)).stdout
+    return Reply(stdout, reason + "\n", EXIT_BLOCK)
+
+
+# --------------------------------------------------------------------------- the agents
+
+CLAUDE_CODE = Agent(
+    "claude-code", "Claude Code", "PreToolUse", ("Bash",),
+    {"Edit": "file_path", "Write": "file_path", "MultiEdit": "file_path",
+     "NotebookEdit": "notebook_path"}, (), "Bash|Edit|Write|MultiEdit|NotebookEdit",
+    ".claude", "settings.json", "CLAUDE_CONFIG_DIR", ("settings.local.json",), {}, {}, _claude)
+CODEX = Agent("codex", "Codex", "PreToolUse", ("Bash",), {}, (), "Bash", ".codex", "hooks.json",
+              "CODEX_HOME", ("config.toml",), {}, {}, _codex)
+CURSOR = Agent("cursor", "Cursor", "beforeShellExecution", (), {}, (), None, ".cursor",
+               "hooks.json", None, (), {"version": 1}, {}, _cursor)
+GEMINI = Agent("gemini", "Gemini CLI", "BeforeTool", ("run_shell_command",), {},
+               ("dir_path", "directory"), "run_shell_command", ".gemini", "settings.json", None,
+               (), {}, {"name": "agentgate"}, _gemini)
+
+AGENTS = {a.name: a for a in (CLAUDE_CODE, CODEX, CURSOR, GEMINI)}
+NAMES = tuple(AGENTS)
+
+# For the guard: every agent's settings folder, and each settings file relative to a project.
+FOLDERS = tuple(a.folder for a in AGENTS.values())
+SETTINGS_FILES = tuple(f"{a.folder}/{name}" for a in AGENTS.values()
+                       for name in (a.settings, *a.also_protected))
+
+
+def user_settings_files() -> list[Path]:
+    """Every agent's settings files in the user's settings directories (``CLAUDE_CONFIG_DIR``
+    and ``CODEX_HOME`` included)."""
+    return [a.home() / name for a in AGENTS.values() for name in (a.settings, *a.also_protected)]
