@@ -1,12 +1,15 @@
 """Turn what an agent asked to run into the simple commands it would really execute.
 
-    analyze_argv(argv)   -> Analysis   # an argv as `agentgate run -- ...` receives it (no shell)
-    analyze_script(text) -> Analysis   # a shell command string (hooks, `sh -c` payloads)
+    analyze_argv(argv, cwd, home)   -> Analysis   # an argv as `agentgate run -- ...` receives it
+    analyze_script(text, cwd, home) -> Analysis   # a shell command string (hooks, `sh -c` payloads)
 
 An :class:`Analysis` lists every :class:`SimpleCommand` found (a normalized argv, the path by
-which it was reached, its run-time words and environment) and every :class:`Opaque` construct
-the gate cannot see through. The caller checks every command against the rules and every
-opaque part as ``settings.unparseable``; strictest wins. Pure: no I/O, no printing, no
+which it was reached, its run-time words, environment and working directory), every
+:class:`Opaque` construct the gate cannot see through and every :class:`Redirect`. The caller
+checks every command against the rules and every opaque part as ``settings.unparseable``;
+strictest wins. ``cwd`` (absolute) is where the input starts, ``home`` the directory ``~`` and
+``$HOME`` stand for, ``cdpath`` whether ``$CDPATH`` is set: the caller reads them, the analysis
+only follows them through ``cd``, ``pushd`` and ``popd``. Pure: no I/O, no printing, no
 environment access, and it never raises: anything it cannot understand becomes an Opaque.
 
 The package, lowest layer first: :mod:`.budget` (the bounds), :mod:`.context` (a command's
@@ -55,12 +58,12 @@ import functools
 import os
 from collections.abc import Callable, Sequence
 
-from .analyzer import Analysis, Analyzer, Opaque, SimpleCommand, clip
+from .analyzer import Analysis, Analyzer, Opaque, Redirect, SimpleCommand, absolute, clip
 from .budget import MAX_INPUT, Bound
 from .context import INPUT_WORD, Cx, Field
 
-__all__ = ["INPUT_WORD", "Analysis", "Opaque", "SimpleCommand", "analyze_argv", "analyze_script",
-           "source_files"]
+__all__ = ["INPUT_WORD", "Analysis", "Opaque", "Redirect", "SimpleCommand", "absolute",
+           "analyze_argv", "analyze_script", "source_files"]
 
 
 def _guarded(an: Analyzer, work: Callable[[], None]) -> Analysis:
@@ -73,9 +76,10 @@ def _guarded(an: Analyzer, work: Callable[[], None]) -> Analysis:
     return an.result()
 
 
-def analyze_argv(argv: Sequence[str]) -> Analysis:
-    """The commands an argv runs when executed directly (no shell)."""
-    an = Analyzer()
+def analyze_argv(argv: Sequence[str], cwd: str | None = None, home: str | None = None,
+                 cdpath: bool = False) -> Analysis:
+    """The commands an argv runs when executed directly (no shell), started in ``cwd``."""
+    an = Analyzer(cwd, home, cdpath)
 
     def work() -> None:
         words = list(argv)
@@ -93,9 +97,10 @@ def analyze_argv(argv: Sequence[str]) -> Analysis:
     return _guarded(an, work)
 
 
-def analyze_script(text: str) -> Analysis:
-    """The commands a shell command string runs."""
-    an = Analyzer()
+def analyze_script(text: str, cwd: str | None = None, home: str | None = None,
+                   cdpath: bool = False) -> Analysis:
+    """The commands a shell command string runs, started in ``cwd``."""
+    an = Analyzer(cwd, home, cdpath)
 
     def work() -> None:
         if not isinstance(text, str):

@@ -1,14 +1,15 @@
 """The analyzer: walks the parsed tree and reports every simple command that would run.
 
 It follows the shell around each command (``sh -c`` arguments, variables with a literal value,
-exported assignments, stdin fed by pipes and here-documents), expands words (:mod:`.expand`),
-and hands each command to the handler of its program (:mod:`.programs`), which reports what
-that program runs in turn.
+exported assignments, stdin fed by pipes and here-documents, the working directory that ``cd``,
+``pushd`` and ``popd`` set), expands words (:mod:`.expand`), and hands each command to the
+handler of its program (:mod:`.programs`), which reports what that program runs in turn.
 """
 
 from __future__ import annotations
 
 import functools
+import posixpath
 from collections.abc import Callable
 
 from ..lean import Record, field, lazy_regex
@@ -32,7 +33,12 @@ from .programs import COMMAND_VARS, NO_EXEC, lookup
 
 TYPE_CHECKING = False  # not from typing: see agentgate.lean
 if TYPE_CHECKING:
+    from typing import TypeAlias
+
     from .syntax import AndOr, Compound, Func, Node, Pipe, Redir, Simple, Word
+
+    # a directory the shell may be in: (the working directory, the pushd stack), None unknown
+    Place: TypeAlias = tuple[str | None, tuple[str | None, ...]]
 
 
 class SimpleCommand(Record):
@@ -48,9 +54,17 @@ class SimpleCommand(Record):
     # ``set -a; X=1; cmd``), then wrapper and prefix assignments (``sudo X=1 cmd``, ``env X=1
     # cmd``, ``X=1 cmd``); a later one replaces an earlier one of the same name (a value set in
     # a branch or loop is kept beside the one before it, and the same argv and via met again
-    # with another env is reported once with both). A value that is not literal appears as
-    # its source text (``X=$(date)``). Policy matches rules against ``argv + env``.
+    # in the same directory with another env is reported once with both). A value that is not
+    # literal appears as its source text (``X=$(date)``). Policy matches rules against
+    # ``argv + env``.
     env: tuple[str, ...] = field(default=(), compare=False)
+    # The directory it runs in, absolute: the starting directory moved by the literal ``cd``,
+    # ``pushd`` and ``popd`` before it (``~`` and ``$HOME`` as the home directory given); None
+    # when that is unknown (no starting directory, ``cd "$X"``, ``cd -``, a function body,
+    # after ``source``). A ``cd`` may fail, so a command after ``cd x;`` may run in either
+    # directory: it is reported once for each (after ``cd x &&`` only in x). Part of the
+    # command's identity: the same argv in two directories is two commands.
+    cwd: str | None = None
 
 
 class Opaque(Record):
@@ -70,13 +84,30 @@ class Opaque(Record):
     reason: str
     text: str = ""
     via: tuple[str, ...] = ()
+    cwd: str | None = None  # the directory it runs in, as SimpleCommand.cwd
+
+
+class Redirect(Record):
+    """A file a redirection opens (``> out``, ``2>> log``, ``< in``; ``op`` as written), or,
+    for ``op`` ``<<``, ``<<-`` and ``<<<``, the text of a here-document or here-string: what a
+    command reads or writes beside its argv. ``dynamic``: it holds run-time values."""
+
+    op: str
+    target: str
+    cwd: str | None = None
+    dynamic: bool = False
 
 
 class Analysis(Record):
-    """Every simple command found, and every construct the gate cannot see through."""
+    """Every simple command found, every construct the gate cannot see through, every
+    redirection, and where the analysis started: ``cwd`` and ``home`` as given (``home`` None
+    when the input may change ``$HOME``, so that ``~`` is not known)."""
 
     commands: tuple[SimpleCommand, ...]
     opaque: tuple[Opaque, ...] = ()
+    redirects: tuple[Redirect, ...] = ()
+    cwd: str | None = None
+    home: str | None = None
 
 
 _BAD_NAME = lazy_regex("[\x00-\x1f\x7f\ud800-\udfff]")  # 0.3 ms to compile
@@ -96,6 +127,7 @@ class _Reading:
         self.assign_value = expand.assign_value
         self.script_vars = expand.script_vars
         self.sets_vars = expand.sets_vars
+        self.Simple = syntax.Simple
         # how the analyzer walks each kind of node of the tree
         self.walkers: dict[type, Callable[..., None]] = {
             syntax.Simple: Analyzer.simple, syntax.AndOr: Analyzer.and_or, syntax.Pipe: Analyzer.pipe,
@@ -127,45 +159,234 @@ def clip(text: str, limit: int = 500) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-class Analyzer:
-    """One analysis: the commands and opaque parts found so far, and the budget left."""
+# --------------------------------------------------------------------------- the directory
 
-    def __init__(self) -> None:
+UNKNOWN_PLACE: Place = (None, ())
+MAX_PLACES = 8  # directories followed at once; beyond, the oldest give way to "unknown"
+_DIR_BUILTINS = frozenset(("cd", "pushd", "popd"))
+_CD_OPTIONS = frozenset("LPe@")
+_RUNTIME = EXP | GLOB | PROC
+
+
+def _union(*groups: tuple[Place, ...]) -> tuple[Place, ...]:
+    """The places of all ``groups``, each once, at most MAX_PLACES (then "unknown" is one)."""
+    out: list[Place] = []
+    for g in groups:
+        for p in g:
+            if p not in out:
+                out.append(p)
+    if len(out) > MAX_PLACES:
+        known = [p for p in out if p != UNKNOWN_PLACE]
+        out = [UNKNOWN_PLACE, *known[len(known) - MAX_PLACES + 1:]]
+    return tuple(out)
+
+
+def absolute(base: str | None, path: str) -> str | None:
+    """``path`` (literal) made absolute from the directory ``base`` and normalized as the shell's
+    logical ``cd`` does (``a/../b`` is ``b``; ``//x`` is ``/x``); None when ``base`` is unknown."""
+    if path.startswith("/"):
+        full = path
+    elif base is None:
+        return None
+    else:
+        full = base + "/" + path
+    return "/" + posixpath.normpath(full).lstrip("/")
+
+
+def _dir_operand(low: str, words: list[Field]) -> tuple[bool, Field | None]:
+    """The operand of ``cd``/``pushd``/``popd`` past its options: (understood, operand or None
+    when there is none). ``pushd +2``, ``popd -n``, several operands: not understood."""
+    rest = words[1:]
+    while rest:
+        t = rest[0].text
+        if rest[0].flags & _RUNTIME or t[:1] not in ("-", "+") or t == "-":
+            break
+        if t == "--":
+            rest = rest[1:]
+            break
+        if low == "cd" and t[0] == "-" and set(t[1:]) <= _CD_OPTIONS:
+            rest = rest[1:]
+            continue
+        return False, None
+    if len(rest) > 1 or (rest and low == "popd"):
+        return False, None
+    return True, (rest[0] if rest else None)
+
+
+def _uses_cdpath(target: str) -> bool:
+    """Would ``cd TARGET`` search ``$CDPATH``? (Not for /x, ., .., ./x, ../x.)"""
+    return not (target.startswith(("/", "./", "../")) or target in (".", ".."))
+
+
+class Analyzer:
+    """One analysis: the commands and opaque parts found so far, the budget left, and the
+    directories the shell may be in at the point reached (``where``).
+
+    ``cwd``: the absolute directory the input starts in; ``home``: the home directory (``~``,
+    ``$HOME``); ``cdpath``: ``$CDPATH`` is set, so ``cd NAME`` may go elsewhere (unknown)."""
+
+    def __init__(self, cwd: str | None = None, home: str | None = None,
+                 cdpath: bool = False) -> None:
         self.commands: list[SimpleCommand] = []
         self.opaque: list[Opaque] = []
-        self._seen: dict[tuple[tuple[str, ...], tuple[str, ...]], int] = {}  # -> index
+        self.redirects: list[Redirect] = []
+        self._seen: dict[tuple[tuple[str, ...], tuple[str, ...], str | None], int] = {}  # -> index
         self._oseen: set[Opaque] = set()
+        self._rseen: set[Redirect] = set()
         self.budget = Budget()
         self.aliases: dict[str, str] = {}  # alias definitions seen so far in this input
         self._expanding: set[str] = set()
+        self.start = absolute(None, cwd) if cwd else None
+        self.home = absolute(None, home) if home else None
+        self.home_changed = False  # the input assigns HOME: ``~`` is no longer known
+        self.cdpath = cdpath
+        self.where: tuple[Place, ...] = ((self.start, ()),)
+        self._moved: tuple[Place, ...] | None = None  # where the last cd went, when it succeeded
+        self._moves = 0  # directory changes met so far
+        self._movers: set[str] = set()  # functions whose body changes directory
+
+    def cwds(self) -> tuple[str | None, ...]:
+        """The directories the shell may be in now, each once."""
+        w = self.where
+        if len(w) == 1:
+            return (w[0][0],)
+        out: list[str | None] = []
+        for cwd, _stack in w:
+            if cwd not in out:
+                out.append(cwd)
+        return tuple(out)
 
     def add_opaque(self, kind: str, reason: str, text: str, via: tuple[str, ...]) -> None:
-        """Report a part the gate cannot see through (once; code in full, other text clipped)."""
-        op = Opaque(kind, reason, text if kind == "code" else clip(text), via)
-        if op not in self._oseen:
-            self._oseen.add(op)
-            self.opaque.append(op)
+        """Report a part the gate cannot see through (once per directory it may run in; code in
+        full, other text clipped)."""
+        body = text if kind == "code" else clip(text)
+        for cwd in self.cwds():
+            op = Opaque(kind, reason, body, via, cwd)
+            if op not in self._oseen:
+                self._oseen.add(op)
+                self.opaque.append(op)
 
     def emit(self, argv: tuple[str, ...], via: tuple[str, ...], dyn: tuple[int, ...],
              env: tuple[str, ...] = ()) -> None:
-        """Report a simple command; met again (same argv and via), it gains the new env only."""
-        key = (argv, via)
-        k = self._seen.get(key)
-        if k is not None:  # seen before: its env may now hold more
-            old = self.commands[k]
-            if env and env != old.env:
-                have = set(old.env)
-                more = [e for e in env if e not in have]
-                if more:
-                    self.commands[k] = SimpleCommand(argv, via, old.dynamic, (*old.env, *more))
-            return
-        if len(self.commands) >= MAX_COMMANDS:
-            raise Bound(f"more than {MAX_COMMANDS} commands")
-        self._seen[key] = len(self.commands)
-        self.commands.append(SimpleCommand(argv, via, dyn, env))
+        """Report a simple command, once for each directory it may run in; met again (same
+        argv, via and directory), it gains the new env only."""
+        if env and not self.home_changed and any(e.startswith("HOME=") for e in env):
+            self.home_changed = True
+        for cwd in self.cwds():
+            key = (argv, via, cwd)
+            k = self._seen.get(key)
+            if k is not None:  # seen before: its env may now hold more
+                old = self.commands[k]
+                if env and env != old.env:
+                    have = set(old.env)
+                    more = [e for e in env if e not in have]
+                    if more:
+                        self.commands[k] = SimpleCommand(argv, via, old.dynamic, (*old.env, *more), cwd)
+                continue
+            if len(self.commands) >= MAX_COMMANDS:
+                raise Bound(f"more than {MAX_COMMANDS} commands")
+            self._seen[key] = len(self.commands)
+            self.commands.append(SimpleCommand(argv, via, dyn, env, cwd))
+
+    def redirect(self, op: str, target: str, dynamic: bool) -> None:
+        """Report a redirection (or a here-document's text), once per directory."""
+        for cwd in self.cwds():
+            r = Redirect(op, target, cwd, dynamic)
+            if r not in self._rseen:
+                self._rseen.add(r)
+                self.redirects.append(r)
 
     def result(self) -> Analysis:
-        return Analysis(tuple(self.commands), tuple(self.opaque))
+        home = None if self.home_changed else self.home
+        return Analysis(tuple(self.commands), tuple(self.opaque), tuple(self.redirects),
+                        self.start, home)
+
+    # -- the working directory
+
+    def change_dir(self, low: str, words: list[Field], cx: Cx) -> None:
+        """``cd``/``pushd``/``popd``: the directories later commands may run in. Each may fail,
+        leaving the directory as it was: both stay possible (and_or narrows it after ``&&``)."""
+        ok, operand = _dir_operand(low, words)
+        before = self.where
+        if ok:
+            moved = _union(tuple(self._after(low, operand, p, cx) for p in before))
+        else:
+            moved = (UNKNOWN_PLACE,)
+        self._moves += 1
+        self._moved = moved
+        self.where = _union(before, moved)
+
+    def _after(self, low: str, operand: Field | None, place: Place, cx: Cx) -> Place:
+        cwd, stack = place
+        if low == "popd":  # an empty stack: popd fails, nothing moves
+            return (stack[0], stack[1:]) if stack else place
+        if low == "pushd" and operand is None:  # swap the top two
+            return (stack[0], (cwd, *stack[1:])) if stack else place
+        new = self._target(operand, cwd, cx)
+        return (new, (cwd, *stack)) if low == "pushd" else (new, stack)
+
+    def _home(self, cx: Cx) -> str | None:
+        """The home directory ``~`` and ``$HOME`` mean here: None once the input may have
+        changed HOME (an assignment met so far, or one passed down to this command)."""
+        if self.home is None or self.home_changed or cx.vars is None or "HOME" in cx.vars.env:
+            return None
+        if cx.env and any(e.startswith("HOME=") for e in cx.env):
+            return None
+        return self.home
+
+    def _target(self, operand: Field | None, cwd: str | None, cx: Cx) -> str | None:
+        """The directory ``cd OPERAND`` goes to from ``cwd``; None when it is not known."""
+        if operand is None:
+            return self._home(cx)
+        text = operand.text
+        if operand.flags & _RUNTIME:
+            for var in ("$HOME", "${HOME}"):
+                rest = text[len(var):]
+                if text.startswith(var) and rest[:1] in ("", "/") and not (
+                        "$" in rest or "`" in rest or operand.flags & (GLOB | PROC)):
+                    home = self._home(cx)
+                    return absolute(home, rest.lstrip("/")) if home else None
+            return None
+        if text == "-" or (text.startswith("~") and not (text == "~" or text.startswith("~/"))):
+            return None  # OLDPWD, ~user, ~+, ~-
+        if text.startswith("~"):
+            home = self._home(cx)
+            return absolute(home, text[2:]) if home else None
+        if cwd is not None and _uses_cdpath(text) and self._cdpath(cx):
+            return None
+        return absolute(cwd, text)
+
+    def _cdpath(self, cx: Cx) -> bool:
+        """May ``$CDPATH`` be set for this command (given, assigned, or passed down)?"""
+        return self.cdpath or cx.vars is None or "CDPATH" in cx.vars.env or any(
+            e.startswith("CDPATH=") for e in cx.env)
+
+    def and_or(self, nd: AndOr, cx: Cx) -> None:
+        """``a && b || c``: each part is reached through its operator, in the directories the
+        parts before leave it in: after ``cd x &&`` only x, after ``cd x ||`` only where it was."""
+        simple = _reading().Simple
+        ok: tuple[Place, ...] = self.where
+        failed: tuple[Place, ...] = ()
+        for op, sub in zip(nd.ops, nd.cmds, strict=True):
+            entry = ok if op != "||" else failed
+            if not entry:
+                entry = self.where
+            self.where = entry
+            self._moved = None
+            self.walk(sub, cx.child(op) if op else cx)
+            after = self.where
+            if self._moved is not None and isinstance(sub, simple) and sub.words and \
+                    sub.words[0].lit in _DIR_BUILTINS:
+                s, f = self._moved, entry  # a cd that worked, or one that failed
+            else:
+                s = f = after
+            if op == "&&":
+                ok, failed = s, _union(failed, f)
+            elif op == "||":
+                ok, failed = _union(ok, s), f
+            else:
+                ok, failed = s, f
+        self.where = _union(ok, failed)
 
     # -- shell text
 
@@ -208,11 +429,6 @@ class Analyzer:
         """One node of the tree, by its kind (simple, and-or, pipe, compound, function)."""
         _reading().walkers[type(nd)](self, nd, cx)
 
-    def and_or(self, nd: AndOr, cx: Cx) -> None:
-        """``a && b || c``: each part is reached through its operator."""
-        for op, sub in zip(nd.ops, nd.cmds, strict=True):
-            self.walk(sub, cx.child(op) if op else cx)
-
     def pipe(self, nd: Pipe, cx: Cx) -> None:
         """Every command after the first reads the one before on its stdin."""
         for k, sub in enumerate(nd.cmds):
@@ -229,19 +445,44 @@ class Analyzer:
         for w in nd.words:
             self.expand(w, inner)
         self.redirs(nd.redirs, inner)
+        before, moves = self.where, self._moves
         self.walk_list(nd.body, inner)
+        if nd.label == "( )":  # a subshell: its cd stays inside
+            self.where = before
+        elif self._moves != moves and UNKNOWN_PLACE not in before:
+            # a loop runs its body again from where the last round left it, any number of
+            # times: walked once more from "unknown" as well
+            self.where = _union(before, self.where, (UNKNOWN_PLACE,))
+            self.walk_list(nd.body, inner)
 
     def function(self, nd: Func, cx: Cx) -> None:
-        """The body runs when called, when variables may hold anything: walked without them."""
-        self.walk(nd.body, Cx((*cx.via, f"function {nd.name}"), cx.depth, cx.stdin, env=cx.env))
+        """The body runs when called, when variables may hold anything and the directory is
+        unknown: walked without them. A call of a function that changes directory leaves the
+        directory unknown."""
+        before, moves = self.where, self._moves
+        self.where = (UNKNOWN_PLACE,)
+        try:
+            self.walk(nd.body, Cx((*cx.via, f"function {nd.name}"), cx.depth, cx.stdin, env=cx.env))
+        finally:
+            self.where = before
+        if self._moves != moves:
+            self._movers.add(nd.name)
 
     def redirs(self, redirs: list[Redir], cx: Cx) -> None:
-        """The substitutions in redirection targets and here-documents run."""
+        """The substitutions in redirection targets and here-documents run; the files and
+        texts are reported (not ``2>&1``)."""
         for r in redirs:
-            if r.heredoc is None:
-                self.expand(r.target, cx)
-            elif r.heredoc.word is not None:
-                self.expand(r.heredoc.word, cx)
+            hd = r.heredoc
+            if hd is None:
+                fields = self.expand(r.target, cx)
+                if r.op in ("<&", ">&") and all(f.text.isdigit() or f.text == "-" for f in fields):
+                    continue
+                for f in fields:
+                    self.redirect(r.op, f.text, bool(f.flags & _RUNTIME))
+            else:
+                if hd.word is not None:
+                    self.expand(hd.word, cx)
+                self.redirect(r.op, hd.body, hd.word is not None and hd.word.lit is None)
 
     def simple(self, nd: Simple, cx: Cx) -> None:
         """A simple command: its assignments, redirections and words, then the command."""
@@ -321,6 +562,8 @@ class Analyzer:
                 self.cmd_var(name, w.source().split("=", 1)[-1], EXP, cx)
         if in_order is not None and cx.vars is not None:
             cx.vars.assign(name, value, text, in_order)
+        if name == "HOME":
+            self.home_changed = True
         return text
 
     def cmd_var(self, name: str, value: str, flag: int, cx: Cx) -> None:
@@ -417,6 +660,10 @@ class Analyzer:
         if words[0].text in self.aliases:
             self.alias_use(words, cx)
         self.dispatch(low, argv, words, cx)
+        if low in _DIR_BUILTINS:
+            self.change_dir(low, words, cx)
+        elif low in _MOVES_UNSEEN or argv[0] in self._movers:
+            self.where = _union(self.where, (UNKNOWN_PLACE,))
 
     def prefix_assignments(self, words: list[Field], cx: Cx) -> int:
         """How many ``NAME=value`` words lead the command (the ones naming a program that tools
@@ -495,3 +742,4 @@ def _bad_name(name: str) -> bool:
 
 
 _DECLARE = wordset("export readonly declare typeset local")
+_MOVES_UNSEEN = wordset("source .")  # a script not read here may change directory
