@@ -1,4 +1,5 @@
-"""entry: the `run` fast path imports only what it uses (every gated command pays for imports)."""
+"""entry: the `run` and `hook AGENT` fast paths import only what they use (every gated command
+and every tool call of a wired agent pays for imports)."""
 
 from __future__ import annotations
 
@@ -9,37 +10,62 @@ from pathlib import Path
 
 import pytest
 
-# Heavy modules `agentgate run` has no use for: typer and rich (the full CLI), dataclasses and
-# inspect, typing, platformdirs (on Linux), hashlib and secrets (OpenSSL), filelock (on POSIX),
-# tomllib (for the starter policy, which ships pre-parsed), and helpers of rare paths.
-NOT_ON_THE_RUN_PATH = ["typer", "rich", "dataclasses", "inspect", "typing", "platformdirs",
-                       "hashlib", "_hashlib", "secrets", "filelock", "tomllib", "getpass",
-                       "tempfile", "shlex", "datetime", "importlib.resources"]
+# Heavy modules neither path has any use for: typer, click and rich (the full CLI), dataclasses
+# and inspect, typing, copy, difflib, shutil and tempfile (`hook install`, writers), asyncio,
+# pydantic and mcp (the MCP server), platformdirs (on Linux), hashlib and secrets (OpenSSL),
+# filelock (on POSIX), tomllib (for the starter policy, which ships pre-parsed), and helpers of
+# rare paths.
+NOT_ON_THE_HOT_PATHS = ["typer", "click", "rich", "dataclasses", "inspect", "typing", "copy",
+                        "difflib", "shutil", "tempfile", "asyncio", "pydantic", "mcp",
+                        "platformdirs", "hashlib", "_hashlib", "secrets", "filelock", "tomllib",
+                        "getpass", "shlex", "datetime", "importlib.resources"]
 
-PROBE = """
+# Each probe takes its path twice: the first call also checks the policy's inline examples.
+RUN_PROBE = """
 import json, sys
-from agentgate.hotpath import run_command
-codes = [run_command(["true"], policy=None, as_json=False, agent=None) for _ in range(2)]
+from agentgate.entry import dispatch
+codes = [dispatch(["run", "--", "true"]) for _ in range(2)]
 print(json.dumps([codes, sorted(m for m in sys.argv[1:] if m in sys.modules)]))
 """
 
+HOOK_PROBE = """
+import io, json, sys
+from agentgate.entry import dispatch
+hook_input = sys.stdin.buffer.read()
+codes = []
+for _ in range(2):
+    sys.stdin = io.TextIOWrapper(io.BytesIO(hook_input))
+    codes.append(dispatch(["hook", "claude-code"]))
+print("\\n" + json.dumps([codes, sorted(m for m in sys.argv[1:] if m in sys.modules)]))
+"""
 
-def probe(cwd: Path) -> tuple[list[int], list[str]]:
-    out = subprocess.run([sys.executable, "-c", PROBE, *NOT_ON_THE_RUN_PATH], cwd=cwd,
-                         capture_output=True, text=True, check=True).stdout
-    codes, loaded = json.loads(out)
+
+def probe(code: str, cwd: Path, stdin: str = "") -> tuple[list[int], list[str]]:
+    out = subprocess.run([sys.executable, "-c", code, *NOT_ON_THE_HOT_PATHS], cwd=cwd,
+                         input=stdin, capture_output=True, text=True, check=True).stdout
+    codes, loaded = json.loads(out.strip().splitlines()[-1])
     return codes, loaded
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="platformdirs and filelock are used elsewhere")
 def test_run_with_the_starter_policy_imports_nothing_heavy(in_tmp_cwd: Path) -> None:
-    codes, loaded = probe(in_tmp_cwd)  # the first run also checks the inline examples
+    codes, loaded = probe(RUN_PROBE, in_tmp_cwd)
     assert codes == [0, 0]
     assert loaded == []
 
 
-def test_hook_fast_path_answers_without_the_typer_app(in_tmp_cwd: Path) -> None:
-    """`agentgate hook AGENT` runs on every tool call of a wired agent: no typer, no rich."""
+@pytest.mark.skipif(sys.platform != "linux", reason="platformdirs and filelock are used elsewhere")
+def test_a_hook_call_imports_nothing_heavy(in_tmp_cwd: Path) -> None:
+    """`agentgate hook AGENT` runs on every tool call of a wired agent: as light as `run`."""
+    hook_in = json.dumps({"tool_name": "Bash", "tool_input": {"command": "ls -la"},
+                          "cwd": str(in_tmp_cwd), "session_id": "s", "hook_event_name": "PreToolUse"})
+    codes, loaded = probe(HOOK_PROBE, in_tmp_cwd, hook_in)
+    assert codes == [0, 0]
+    assert loaded == []
+
+
+def test_the_hook_fast_path_answers_without_the_typer_app(in_tmp_cwd: Path) -> None:
+    """The console script's own path: a benign command passes (exit 0, no opinion)."""
     hook_in = json.dumps({"tool_name": "Bash", "tool_input": {"command": "ls -la"},
                           "cwd": str(in_tmp_cwd), "session_id": "s", "hook_event_name": "PreToolUse"})
     code = ("import sys; from agentgate.entry import main; sys.argv = ['agentgate', 'hook', "
