@@ -61,3 +61,45 @@ def test_a_relative_agentgate_home_is_refused(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("AGENTGATE_HOME", "relative/state")
     with pytest.raises(ConfigError, match="absolute path"):
         paths.state_dir()
+
+
+def test_the_other_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every AGENTGATE_* variable is read in paths.py (the test switches aside)."""
+    from agentgate.errors import ConfigError
+
+    assert paths.lock_timeout() == 10.0
+    monkeypatch.setenv("AGENTGATE_LOCK_TIMEOUT", "2.5")
+    assert paths.lock_timeout() == 2.5
+    for bad in ("soon", "-1", "nan", "86400"):
+        monkeypatch.setenv("AGENTGATE_LOCK_TIMEOUT", bad)
+        with pytest.raises(ConfigError, match="AGENTGATE_LOCK_TIMEOUT"):
+            paths.lock_timeout()
+    assert paths.env_policy() is None
+    monkeypatch.setenv("AGENTGATE_POLICY", "")
+    assert paths.env_policy() is None
+    monkeypatch.setenv("AGENTGATE_POLICY", "/p.toml")
+    assert paths.env_policy() == "/p.toml"
+    assert paths.agent_name(None, "unknown") == "unknown"
+    monkeypatch.setenv("AGENTGATE_AGENT", "ci")
+    assert paths.agent_name(None, "unknown") == "ci" and paths.agent_name("me", "x") == "me"
+    assert not paths.json_wanted(False) and paths.json_wanted(True)
+    for value, wanted in (("1", True), ("yes", True), ("0", False), ("no", False), ("false", False)):
+        monkeypatch.setenv("AGENTGATE_JSON", value)
+        assert paths.json_wanted(False) is wanted
+    assert not paths.inside_gate()
+    assert paths.gated_env()[paths.GATED_ENV] == "1"
+    monkeypatch.setenv(paths.GATED_ENV, "1")
+    assert paths.inside_gate()
+
+
+def test_no_other_module_reads_an_agentgate_variable() -> None:
+    """Two readers are left, to go in the gate and policy work of issue 9: guard.py's
+    AGENTGATE_POLICY (paths.env_policy) and gate.py's lock_timeout_from_env, no longer called
+    (open_gate uses paths.lock_timeout). No other module may start reading one."""
+    import re
+
+    root = Path(paths.__file__).parent
+    reader = re.compile(r"""environ(?:\.get)?[\[(]\s*["']AGENTGATE_|getenv\(\s*["']AGENTGATE_""")
+    found = sorted(str(p.relative_to(root)) for p in root.rglob("*.py")
+                   if reader.search(p.read_text()) and p.name not in ("paths.py", "faults.py"))
+    assert set(found) <= {"gate.py", "guard.py"}, found

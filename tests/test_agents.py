@@ -1,0 +1,79 @@
+"""integrations.agents: every agent's data in one table, and the answers in each agent's words
+(end to end through real hook calls in test_hooks)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from agentgate import guard
+from agentgate.integrations import agents
+from agentgate.integrations.agents import AGENTS, Verdict, failure_reply, reply
+
+
+def test_the_table() -> None:
+    assert agents.NAMES == ("claude-code", "codex", "cursor", "gemini")
+    assert [a.label for a in AGENTS.values()] == [
+        "Claude Code's PreToolUse", "Codex's PreToolUse", "Cursor's beforeShellExecution",
+        "Gemini CLI's BeforeTool"]
+
+
+def test_the_guard_protects_every_agents_settings() -> None:
+    """Until the guard reads this table itself, its own lists must say the same."""
+    assert set(guard.AGENT_SETTINGS) == set(agents.SETTINGS_FILES)
+    assert set(guard.AGENT_DIRS) == set(agents.FOLDERS)
+
+
+def test_settings_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    home = Path.home()
+    assert AGENTS["claude-code"].settings_path("project", tmp_path) == tmp_path / ".claude/settings.json"
+    assert AGENTS["gemini"].settings_path("user", tmp_path) == home / ".gemini/settings.json"
+    monkeypatch.setenv("CODEX_HOME", str(tmp_path / "codex"))
+    assert AGENTS["codex"].settings_path("user", tmp_path) == tmp_path / "codex/hooks.json"
+    assert tmp_path / "codex/config.toml" in agents.user_settings_files()
+
+
+ALLOW, GRANT, DENY = Verdict(True, "ok"), Verdict(True, "once", "msg", via_grant=True), \
+    Verdict(False, "no", "shown")
+
+
+def test_claude_code_answers() -> None:
+    claude = AGENTS["claude-code"]
+    assert reply(claude, ALLOW) == agents.Reply("", "", 0)
+    assert reply(claude, agents.PASS) == agents.Reply("", "", 0)
+    body = json.loads(reply(claude, DENY).stdout)["hookSpecificOutput"]
+    assert body == {"hookEventName": "PreToolUse", "permissionDecision": "deny",
+                    "permissionDecisionReason": "no"}
+    assert json.loads(reply(claude, GRANT).stdout)["hookSpecificOutput"]["permissionDecision"] == "allow"
+
+
+def test_codex_reads_the_exit_code_only() -> None:
+    codex = AGENTS["codex"]
+    assert reply(codex, GRANT) == agents.Reply("", "", 0)
+    assert reply(codex, DENY) == agents.Reply("", "no\n", 2)
+
+
+def test_cursor_and_gemini_answers() -> None:
+    assert json.loads(reply(AGENTS["cursor"], DENY).stdout) == {
+        "permission": "deny", "user_message": "shown", "agent_message": "no"}
+    gemini = AGENTS["gemini"]
+    assert reply(gemini, agents.PASS).stdout == "{}\n"
+    assert json.loads(reply(gemini, ALLOW).stdout) == {"decision": "allow"}
+    assert json.loads(reply(gemini, DENY).stdout) == {"decision": "deny", "reason": "no",
+                                                      "systemMessage": "shown"}
+
+
+@pytest.mark.parametrize("name", agents.NAMES)
+def test_a_failure_blocks_with_exit_2(name: str) -> None:
+    r = failure_reply(AGENTS[name], "broken.", "shown")
+    assert r.exit_code == 2 and r.stderr == "broken.\n"
+    assert (r.stdout == "") is (name == "codex")
+    assert failure_reply(None, "unknown agent.", "x") == agents.Reply("", "unknown agent.\n", 2)
+
+
+def test_hook_entries() -> None:
+    assert AGENTS["cursor"].hook_entry("c") == {"command": "c", "failClosed": True}
+    assert AGENTS["gemini"].hook_entry("c") == {
+        "matcher": "run_shell_command", "hooks": [{"type": "command", "command": "c", "name": "agentgate"}]}
