@@ -26,7 +26,7 @@ except ImportError:  # an older typer, on click itself
     from click import get_current_context  # type: ignore[no-redef]
 
 from . import __version__, commands, hotpath, output
-from .errors import EXIT_REFUSED, EXIT_VERIFY_FAILED, AgentgateError, UsageError
+from .errors import EXIT_OK, EXIT_REFUSED, EXIT_VERIFY_FAILED, AgentgateError, UsageError
 from .grammar import AGENT, HELP_NAMES, JSON, POLICY, Opt
 from .integrations.agents import AGENTS, NAMES
 from .paths import json_wanted
@@ -418,7 +418,7 @@ def log_verify(json_: JsonOpt = False) -> None:
     """Check the audit log's hash chain and head: exit 0 intact, 1 broken, missing or empty."""
     res = commands.log_verify(output.progress_lines)
     output.log_verified(res, _invocation().json)
-    raise typer.Exit(0 if res.ok else EXIT_VERIFY_FAILED)
+    raise typer.Exit(EXIT_OK if res.ok else EXIT_VERIFY_FAILED)
 
 
 # --------------------------------------------------------------------------- hook
