@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from .errors import (
     DECISION_EXIT,
@@ -24,7 +23,10 @@ from .errors import (
 from .lean import Record
 from .paths import agent_name, inside_gate
 
+TYPE_CHECKING = False  # not from typing: see agentgate.lean (hotpath reads current_dir)
 if TYPE_CHECKING:
+    from typing import Any
+
     from .audit import AuditLog, VerifyResult
     from .gate import Gate, Outcome, RequestView
     from .integrations.install import InstallPlan

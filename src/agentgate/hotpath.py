@@ -28,8 +28,7 @@ def _cannot_start(program: str) -> AgentgateError | None:
 
 def run_command(cmd: Sequence[str], *, policy: str | None, as_json: bool, agent: str | None) -> int:
     """`agentgate run`: decide, record, run if allowed; return the exit code."""
-    from pathlib import Path
-
+    from .commands import current_dir
     from .gate import open_gate, record_blocked
     from .paths import StatePaths, agent_name, gated_env
     from .runner import run as run_child
@@ -41,10 +40,7 @@ def run_command(cmd: Sequence[str], *, policy: str | None, as_json: bool, agent:
         paths = StatePaths.default()
         if not cmd:
             raise UsageError("no command given", "usage: agentgate run [OPTIONS] -- CMD [ARG...]")
-        try:
-            cwd = Path(os.getcwd()).resolve()
-        except OSError as e:
-            raise UsageError(f"the current directory is not accessible: {e.strerror or e}") from None
+        cwd = current_dir()
         subject = command_subject(list(cmd), str(cwd))
         try:
             gate = open_gate(policy, cwd, paths)

@@ -114,12 +114,11 @@ def _field(obj: dict[str, Any], key: str, kind: type, where: str, *, required: b
     return value
 
 
-def _command(value: Any) -> str | list[str]:
+def _check_command(value: Any) -> None:
     """A shell string, or an argv list (some agents send the shell tool's argv)."""
     problem = command_problem(value)
     if problem is not None:
         raise HookInputError(problem)
-    return value  # type: ignore[no-any-return]
 
 
 def _cwd(value: str | None, base: Path) -> Path:
@@ -140,7 +139,8 @@ def parse(agent: Agent, raw: bytes, fallback_cwd: Path) -> ToolCall:
     cwd = _cwd(_field(data, "cwd", str, "", required=False), fallback_cwd)
     if tool in agent.shell_tools:
         tool_input = _field(data, "tool_input", dict, "")
-        command = _command(tool_input.get("command"))
+        command = tool_input.get("command")
+        _check_command(command)
         key = next((k for k in agent.workdir_keys if k in tool_input), None)
         if key is not None and tool_input[key] is not None:
             if not isinstance(tool_input[key], str):
@@ -158,7 +158,8 @@ def _parse_shell_event(agent: Agent, data: dict[str, Any], fallback_cwd: Path) -
     event = data.get("hook_event_name", agent.event)
     if event != agent.event:
         raise HookInputError(f"`agentgate hook {agent.name}` answers {agent.event}, not {event!r}")
-    command = _command(data.get("command"))
+    command: Any = data.get("command")
+    _check_command(command)
     cwd = _field(data, "cwd", str, "", required=False)
     if not cwd:
         roots = data.get("workspace_roots")
