@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from agentgate import policy as pol
+from agentgate import shell
 from agentgate.audit import GENESIS, AuditLog, line_hash, now_iso
 from agentgate.ledger import CONSUMED, DENIED, EXPIRED, Ledger, make_request
 from agentgate.paths import StatePaths
@@ -310,9 +311,12 @@ def generated_policy(n: int, wild: bool = True) -> str:
 
 
 def _time_check(policy: pol.Policy, cmd: str | list[str], reps: int) -> float:
-    """Microseconds per evaluation: a command line as a hook sends it, an argv as `run` does."""
+    """Microseconds per evaluation, the shell analysis included: a command line as a hook sends
+    it, an argv as `run` does, from a project directory below the home directory."""
+    where = ("/home/u/app", "/home/u")
     check: Callable[[], object] = (
-        (lambda: policy.check_script(cmd)) if isinstance(cmd, str) else (lambda: policy.check_argv(cmd)))
+        (lambda: policy.decide(shell.analyze_script(cmd, *where))) if isinstance(cmd, str)
+        else (lambda: policy.decide(shell.analyze_argv(cmd, *where))))
     check()
     t0 = time.perf_counter_ns()
     for _ in range(reps):

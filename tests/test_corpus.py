@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from agentgate import shell
 from agentgate.policy import Policy, parse_policy
 
 POLICY = r"""
@@ -502,7 +503,12 @@ def _id(case: tuple[str | list[str], str]) -> str:
 
 @pytest.mark.parametrize(("command", "expected"), CORPUS, ids=[_id(c) for c in CORPUS])
 def test_corpus(policy: Policy, command: str | list[str], expected: str) -> None:
-    ev = policy.check_argv(command) if isinstance(command, list) else policy.check_script(command)
+    # analysed as the gate does, in a project directory below the home directory
+    where = ("/home/u/app", "/home/u")
+    if isinstance(command, list):
+        ev = policy.decide(shell.analyze_argv(command, *where))
+    else:
+        ev = policy.decide(shell.analyze_script(command, *where))
     assert ev.decision == expected, [p.to_dict() for p in ev.parts]
 
 

@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agentgate import policy as pol
+from agentgate import shell
 from agentgate.errors import PolicyError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -141,6 +142,13 @@ _WORD = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_siz
      "\x00", "\udcff", "\udc80abc", "a\nb"])
 
 
+def check(policy: pol.Policy, command: str | list[str]) -> pol.Evaluation:
+    """The policy's decision for a command line (a string) or an argv, analysed as the gate does."""
+    if isinstance(command, str):
+        return policy.decide(shell.analyze_script(command, "/srv/app", "/home/u"))
+    return policy.decide(shell.analyze_argv(command, "/srv/app", "/home/u"))
+
+
 def _assert_never_allowed(ev: pol.Evaluation) -> None:
     assert ev.decision in ("ask", "deny"), ev
     assert isinstance(ev.reason, str)
@@ -149,21 +157,21 @@ def _assert_never_allowed(ev: pol.Evaluation) -> None:
 @FUZZ
 @given(st.lists(_WORD, min_size=1, max_size=30))
 def test_any_argv_is_never_allowed_by_a_default_deny_policy(argv: list[str]) -> None:
-    _assert_never_allowed(DENY_BY_DEFAULT.check_argv(argv))
+    _assert_never_allowed(check(DENY_BY_DEFAULT, argv))
 
 
 @FUZZ
 @given(st.binary(min_size=1, max_size=200))
 def test_any_bytes_as_argv_or_script_are_never_allowed(raw: bytes) -> None:
     argv = [w.decode("utf-8", "surrogateescape") for w in raw.split(b" ")]
-    _assert_never_allowed(DENY_BY_DEFAULT.check_argv(argv))
-    _assert_never_allowed(DENY_BY_DEFAULT.check_script(raw.decode("utf-8", "surrogateescape")))
+    _assert_never_allowed(check(DENY_BY_DEFAULT, argv))
+    _assert_never_allowed(check(DENY_BY_DEFAULT, raw.decode("utf-8", "surrogateescape")))
 
 
 @FUZZ
 @given(st.lists(_WORD, max_size=40).map(" ".join))
 def test_any_script_is_never_allowed_by_a_default_deny_policy(text: str) -> None:
-    _assert_never_allowed(DENY_BY_DEFAULT.check_script(text))
+    _assert_never_allowed(check(DENY_BY_DEFAULT, text))
 
 
 @pytest.mark.parametrize("depth", [1, 5, 19, 20, 21, 50, 200, 2000])
@@ -183,9 +191,9 @@ def test_deep_nesting_is_never_allowed_and_never_raises(depth: int) -> None:
         "a | " * depth + "b",
     ]
     for text in scripts:
-        _assert_never_allowed(DENY_BY_DEFAULT.check_script(text))
-        _assert_never_allowed(DENY_BY_DEFAULT.check_argv(["bash", "-c", text]))
-    _assert_never_allowed(DENY_BY_DEFAULT.check_argv(["sudo"] * depth + ["true"]))
+        _assert_never_allowed(check(DENY_BY_DEFAULT, text))
+        _assert_never_allowed(check(DENY_BY_DEFAULT, ["bash", "-c", text]))
+    _assert_never_allowed(check(DENY_BY_DEFAULT, ["sudo"] * depth + ["true"]))
 
 
 @pytest.mark.parametrize("argv", [
@@ -199,14 +207,14 @@ def test_deep_nesting_is_never_allowed_and_never_raises(depth: int) -> None:
     ["/", "//", "/./"],
 ])
 def test_huge_and_odd_argv_is_never_allowed(argv: list[str]) -> None:
-    _assert_never_allowed(DENY_BY_DEFAULT.check_argv(argv))
+    _assert_never_allowed(check(DENY_BY_DEFAULT, argv))
 
 
 def test_known_rules_still_decide_under_fuzz_policy() -> None:
     """The fuzz policy itself works: a guarded command asks, a denied one is denied."""
-    assert DENY_BY_DEFAULT.check_argv(["deployer", "x", "--prod"]).decision == "ask"
-    assert DENY_BY_DEFAULT.check_argv(["nuke"]).decision == "deny"
-    assert DENY_BY_DEFAULT.check_script("echo hi && nuke").decision == "deny"
+    assert check(DENY_BY_DEFAULT, ["deployer", "x", "--prod"]).decision == "ask"
+    assert check(DENY_BY_DEFAULT, ["nuke"]).decision == "deny"
+    assert check(DENY_BY_DEFAULT, "echo hi && nuke").decision == "deny"
 
 
 # --------------------------------------------------------------------------- the console script

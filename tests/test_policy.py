@@ -11,10 +11,19 @@ from pathlib import Path
 import pytest
 
 from agentgate import policy as pol
+from agentgate import shell
 from agentgate.errors import PolicyError
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "policies.example.toml"
+
+
+def check(policy: pol.Policy, command: str | list[str], cwd: str = "/srv/app",
+          home: str = "/home/u") -> pol.Evaluation:
+    """The policy's decision for a command line (a string) or an argv, analysed as the gate does."""
+    if isinstance(command, str):
+        return policy.decide(shell.analyze_script(command, cwd, home))
+    return policy.decide(shell.analyze_argv(command, cwd, home))
 
 
 def P(text: str) -> pol.Pattern:
@@ -111,30 +120,30 @@ def policy() -> pol.Policy:
 
 
 def test_strictest_rule_wins(policy: pol.Policy) -> None:
-    ev = policy.check_argv(["vercel", "--prod"])
+    ev = check(policy, ["vercel", "--prod"])
     assert ev.decision == "ask"
     assert ev.rule == "deploy"
     assert ev.parts[0].rules == ("deploy", "vercel-ok")
-    ev = policy.check_argv(["vercel", "--prod", "--nuke"])
+    ev = check(policy, ["vercel", "--prod", "--nuke"])
     assert (ev.decision, ev.rule, ev.reason) == ("deny", "nuke", "Never.")
 
 
 def test_allow_rule_and_default(policy: pol.Policy) -> None:
-    assert policy.check_argv(["vercel", "ls"]).decision == "allow"
-    ev = policy.check_argv(["ls", "-la"])
+    assert check(policy, ["vercel", "ls"]).decision == "allow"
+    ev = check(policy, ["ls", "-la"])
     assert (ev.decision, ev.rule, ev.source) == ("allow", None, "default")
 
 
 def test_regex_rule(policy: pol.Policy) -> None:
-    assert policy.check_argv(["curl", "-sS", "--upload-file", "x", "http://h"]).decision == "ask"
-    assert policy.check_argv(["curl", "http://h"]).decision == "allow"
+    assert check(policy, ["curl", "-sS", "--upload-file", "x", "http://h"]).decision == "ask"
+    assert check(policy, ["curl", "http://h"]).decision == "allow"
 
 
 def test_default_deny_and_ask() -> None:
     p = pol.parse_policy('version = 1\n[settings]\ndefault = "deny"\n')
-    assert p.check_argv(["ls"]).decision == "deny"
+    assert check(p, ["ls"]).decision == "deny"
     p = pol.parse_policy('[settings]\ndefault = "ask"\n')
-    assert p.check_argv(["ls"]).decision == "ask"
+    assert check(p, ["ls"]).decision == "ask"
 
 
 def test_actions_and_resources() -> None:
@@ -170,9 +179,9 @@ def test_index_keeps_large_policies_correct() -> None:
     rules = "\n".join(
         f'[[rule]]\nid = "r{i}"\ndecision = "ask"\ncommands = ["tool{i} deploy"]\n' for i in range(1000))
     p = pol.parse_policy(rules + '[[rule]]\nid = "any"\ndecision = "deny"\ncommands = ["* --nuke"]\n')
-    assert p.check_argv(["tool999", "deploy"]).rule == "r999"
-    assert p.check_argv(["tool5", "build"]).decision == "allow"
-    assert p.check_argv(["tool5", "--nuke"]).decision == "deny"
+    assert check(p, ["tool999", "deploy"]).rule == "r999"
+    assert check(p, ["tool5", "build"]).decision == "allow"
+    assert check(p, ["tool5", "--nuke"]).decision == "deny"
     assert len(p._index["tool500"]) == 1
 
 
@@ -241,9 +250,9 @@ def test_a_policy_without_rules_or_default_is_an_error(text: str, kind: str) -> 
 
 def test_allow_all_must_be_said_explicitly() -> None:
     p = pol.parse_policy('[settings]\ndefault = "allow"\n', "/etc/x/policy.toml")
-    assert p.check_argv(["rm", "-rf", "/"]).decision == "allow"
+    assert check(p, ["rm", "-rf", "/"]).decision == "allow"
     one_rule = pol.parse_policy('[[rule]]\nid = "a"\ndecision = "deny"\ncommands = ["x"]\n')
-    assert one_rule.check_argv(["x"]).decision == "deny"
+    assert check(one_rule, ["x"]).decision == "deny"
 
 
 @pytest.mark.parametrize("text", SAYS_NOTHING[:-1])
@@ -300,8 +309,8 @@ commands = ["curl"]
 def test_untrusted_repo_policy_only_restricts() -> None:
     primary = pol.parse_policy_file('[settings]\ndefault = "ask"\n[[rule]]\nid = "ls"\ndecision = "allow"\ncommands = ["ls"]\n', "user")
     p = pol.combine(primary, [_pf(REPO, "/r/.agentgate.toml", trusted=False)])
-    assert p.check_argv(["curl", "x"]).decision == "deny"     # restrictions apply
-    assert p.check_argv(["vercel"]).decision == "ask"        # its allow rule is ignored
+    assert check(p, ["curl", "x"]).decision == "deny"     # restrictions apply
+    assert check(p, ["vercel"]).decision == "ask"        # its allow rule is ignored
     assert p.settings.default == "ask"                       # its default is ignored
     assert p.settings.approval_ttl == 1800                   # its settings are ignored
     assert [s.trusted for s in p.sources] == [True, False]
@@ -310,10 +319,10 @@ def test_untrusted_repo_policy_only_restricts() -> None:
 def test_trusted_repo_policy_merges_strictest() -> None:
     primary = pol.parse_policy_file('[settings]\ndefault = "ask"\n', "user")
     p = pol.combine(primary, [_pf(REPO, "/r/.agentgate.toml", trusted=True)])
-    assert p.check_argv(["vercel"]).decision == "allow"      # a trusted allow rule applies
+    assert check(p, ["vercel"]).decision == "allow"      # a trusted allow rule applies
     assert p.settings.default == "ask"                       # but cannot loosen the default
     assert p.settings.approval_ttl == 300                    # shorter lifetime wins
-    assert p.check_argv(["curl"]).decision == "deny"
+    assert check(p, ["curl"]).decision == "deny"
 
 
 # --------------------------------------------------------------------------- the shipped policy
@@ -343,11 +352,11 @@ def test_every_example_rule_holds_through_its_examples(rule: dict[str, object]) 
             assert p.check_action(*str(ex).split()).rule != rule["id"], ex
         return
     for ex in rule["match"]:  # type: ignore[union-attr]
-        ev = p.check_script(str(ex))
+        ev = check(p, str(ex))
         assert rule["id"] in {r for part in ev.parts for r in part.rules}, ex
         assert ev.decision == rule["decision"] or pol.RANK[ev.decision] > pol.RANK[str(rule["decision"])], ex
     for ex in rule["not_match"]:  # type: ignore[union-attr]
-        ev = p.check_script(str(ex))
+        ev = check(p, str(ex))
         assert rule["id"] not in {r for part in ev.parts for r in part.rules}, ex
 
 
@@ -366,7 +375,7 @@ def test_every_example_rule_holds_through_its_examples(rule: dict[str, object]) 
 ])
 def test_default_policy_decisions(cmd: str, decision: str) -> None:
     p = pol.parse_policy(EXAMPLE.read_bytes(), str(EXAMPLE))
-    assert p.check_script(cmd).decision == decision
+    assert check(p, cmd).decision == decision
 
 
 # --------------------------------------------------------------------------- run-time values
@@ -393,15 +402,15 @@ def test_default_policy_decisions(cmd: str, decision: str) -> None:
 ])
 def test_words_known_only_at_run_time(cmd: str, decision: str, rule: str | None) -> None:
     p = pol.parse_policy(EXAMPLE.read_bytes(), str(EXAMPLE))
-    ev = p.check_script(cmd)
+    ev = check(p, cmd)
     assert (ev.decision, ev.rule) == (decision, rule)
 
 
 def test_possible_deny_follows_settings_unparseable() -> None:
     text = EXAMPLE.read_text().replace('unparseable = "ask"', 'unparseable = "deny"')
     p = pol.parse_policy(text)
-    assert p.check_script('rm -rf "$DIR"').decision == "deny"
-    assert p.check_script('vercel $(echo --prod)').decision == "ask"  # a possible ask stays ask
+    assert check(p, 'rm -rf "$DIR"').decision == "deny"
+    assert check(p, 'vercel $(echo --prod)').decision == "ask"  # a possible ask stays ask
 
 
 @pytest.mark.parametrize(("word", "value", "fits"), [
@@ -469,7 +478,7 @@ def test_preparsed_is_used_only_for_the_same_content(monkeypatch: pytest.MonkeyP
 ])
 def test_environment_assignments_are_matched_as_trailing_words(cmd: str, decision: str) -> None:
     p = pol.parse_policy(EXAMPLE.read_bytes(), str(EXAMPLE))
-    assert p.check_script(cmd).decision == decision
+    assert check(p, cmd).decision == decision
 
 
 @pytest.mark.parametrize(("cmd", "decision"), [
@@ -485,15 +494,15 @@ def test_environment_assignments_are_matched_as_trailing_words(cmd: str, decisio
 ])
 def test_relative_paths_after_a_literal_cd(cmd: str, decision: str) -> None:
     p = pol.parse_policy(EXAMPLE.read_bytes(), str(EXAMPLE))
-    assert p.check_script(cmd).decision == decision
+    assert check(p, cmd).decision == decision
 
 
 def test_anchored_regex_rules_are_indexed_by_program() -> None:
     p = pol.parse_policy('[[rule]]\nid = "a"\ndecision = "ask"\nregex = ["^curl .*--upload-file"]\n'
                          '[[rule]]\nid = "b"\ndecision = "ask"\nregex = ["^git(hub)? x"]\n')
     assert [r.id for r in p._index["curl"]] == ["a"] and [r.id for r in p._wild] == ["b"]
-    assert p.check_argv(["curl", "--upload-file", "f", "h"]).rule == "a"
-    assert p.check_argv(["github", "x"]).rule == "b"  # unanchored to one name: checked for all
+    assert check(p, ["curl", "--upload-file", "f", "h"]).rule == "a"
+    assert check(p, ["github", "x"]).rule == "b"  # unanchored to one name: checked for all
 
 
 def test_action_rule_examples_are_checked() -> None:

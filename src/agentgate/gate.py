@@ -1,4 +1,5 @@
-"""The decision flow: policy -> ledger -> audit -> Outcome. No printing, no exiting.
+"""The decision flow: analyse once -> policy + guards -> ledger -> audit -> Outcome. No printing,
+no exiting.
 
 ``Gate.authorize`` decides whether a command (an argv, a shell string from a hook, or a named
 action) may run now, and records that decision: a new or repeated approval request in the ledger,
@@ -15,6 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from . import policy as pol
+from . import shell
 from .audit import AuditLog
 from .errors import EXIT_APPROVAL_REQUIRED, EXIT_DENIED, EXIT_OK, AgentgateError, StateError
 from .fileio import (
@@ -28,8 +30,7 @@ from .guard import (
     PROTECTED_RULE,
     REPO_POLICY_NAME,
     SELF_APPROVAL_RULE,
-    is_self_approval,
-    mentions_self_approval,
+    approves_itself,
     protected_reference,
 )
 from .lean import Record, field
@@ -44,6 +45,7 @@ from .ledger import (
     hostname,
     make_request,
 )
+from .paths import GATED_ENV as GATED_ENV  # where entry points have imported it from
 from .paths import StatePaths, env_policy, lock_timeout, user_policy_path
 from .trust import read_trust, write_trust
 
@@ -54,7 +56,6 @@ if TYPE_CHECKING:
 REASON_ASK = "Permission requires approval before execution."
 REASON_PENDING = "Permission requires approval before execution; the request is still waiting for a human."
 REASON_GRANT = "Action allowed by approved permission grant."
-GATED_ENV = "AGENTGATE_GATED"
 
 
 # --------------------------------------------------------------------------- policy location
@@ -173,6 +174,17 @@ class Subject(Record):
         return fingerprint({"kind": self.kind, "argv": list(self.argv), "cwd": self.cwd})
 
 
+def analyze(subject: Subject) -> shell.Analysis:
+    """The one shell analysis of a command (an argv run directly, or a script), started in its
+    directory, with this process's home directory (``~``, ``$HOME``) and ``$CDPATH``: what the
+    policy and the guards decide on."""
+    home = os.path.expanduser("~")
+    where = (subject.cwd, home if home.startswith("/") else None, bool(os.environ.get("CDPATH")))
+    if subject.kind == "script":
+        return shell.analyze_script(subject.argv[0], *where)
+    return shell.analyze_argv(subject.argv, *where)
+
+
 class Outcome(Record):
     decision: str  # the policy's decision: allow | ask | deny
     allowed: bool  # may run now
@@ -237,21 +249,6 @@ class RequestView(Record):
 # --------------------------------------------------------------------------- the gate
 
 
-def lock_timeout_from_env() -> float:
-    """Seconds to wait for the ledger lock: ``AGENTGATE_LOCK_TIMEOUT`` (default 10)."""
-    from .errors import ConfigError
-
-    raw = os.environ.get("AGENTGATE_LOCK_TIMEOUT", "10")
-    try:
-        value = float(raw)
-    except ValueError:
-        value = float("nan")
-    if not 0 <= value < 86400:
-        raise ConfigError(f"AGENTGATE_LOCK_TIMEOUT must be a number of seconds, not {raw!r}",
-                          "unset it (default 10) or set e.g. AGENTGATE_LOCK_TIMEOUT=5")
-    return value
-
-
 def open_gate(policy: str | None, cwd: Path, paths: StatePaths | None = None) -> Gate:
     """The gate every entry point uses: the policy located as usual (``--policy`` value,
     ``AGENTGATE_POLICY``, the user policy, the embedded default, plus repo-local files above
@@ -293,23 +290,20 @@ class Gate:
     # -- evaluation (no writes) ----------------------------------------------------------
 
     def evaluate(self, subject: Subject) -> pol.Evaluation:
+        """The decision for ``subject``, without recording it: the command analysed once, that
+        analysis decided by the policy, then checked by the built-in guards (an agent approving
+        for itself is denied; one touching agentgate's own files needs a human)."""
         if subject.kind == "action":
-            ev = self.policy.check_action(subject.argv[0], subject.argv[1] if len(subject.argv) > 1 else None)
-        elif subject.kind == "script":
-            ev = self.policy.check_script(subject.argv[0])
-        else:
-            ev = self.policy.check_argv(subject.argv)
-        if subject.kind == "action":
-            return ev
-        text = " ".join(subject.argv)
-        if any(not p.opaque and is_self_approval(p.argv) for p in ev.parts) or mentions_self_approval(text):
+            return self.policy.check_action(subject.argv[0], subject.argv[1] if len(subject.argv) > 1 else None)
+        analysis = analyze(subject)
+        ev = self.policy.decide(analysis)
+        if approves_itself(analysis, " ".join(subject.argv)):
             reason = ("An agent must not approve, deny or trust on its own behalf; a human "
                       "runs these outside the gate.")
             part = pol.PartResult((), ("built-in check",), pol.DENY, (SELF_APPROVAL_RULE,), reason)
             return pol.Evaluation(pol.DENY, SELF_APPROVAL_RULE, reason, (*ev.parts, part), "rule")
         if pol.RANK[ev.decision] < pol.RANK[pol.ASK]:
-            words = [w for p in ev.parts if not p.opaque for w in p.argv]
-            hit = protected_reference(text, words, Path(subject.cwd), self.policy_files())
+            hit = protected_reference(analysis, self.policy_files())
             if hit is not None:
                 reason = (f"The command refers to agentgate's own files or an agent's hook settings "
                           f"({hit}); changes to the policy, the state or the hooks need a human.")

@@ -1,7 +1,9 @@
 """Built-in guards that no policy can switch off: an agent must not approve, deny or trust on
 its own behalf, and must not change the files that gate it (policies, state, the installed
-package, the agent's hook settings). Pure functions over command text and paths; the gate turns
-their findings into decisions (rules ``agentgate-self-approval`` and ``agentgate-protected-files``).
+package, the agent's hook settings). They read the gate's one shell analysis of the command
+(every simple command with its own working directory and typed run-time words, the redirections,
+the code strings) and the command's text; the gate turns their findings into decisions (rules
+``agentgate-self-approval`` and ``agentgate-protected-files``). No shell text is parsed here.
 """
 
 from __future__ import annotations
@@ -9,11 +11,15 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from .paths import state_dir, user_policy_path
-from .policy import glob_regex
+from .paths import env_policy, state_dir, user_policy_path
+from .policy import glob_regex, unknown_shape
+
+TYPE_CHECKING = False  # not from typing: see agentgate.lean
+if TYPE_CHECKING:
+    from .shell import Analysis
 
 REPO_POLICY_NAME = ".agentgate.toml"
 SELF_APPROVAL_RULE = "agentgate-self-approval"
@@ -74,11 +80,25 @@ def mentions_self_approval(text: str) -> bool:
     return bool(_TRUST.search(text) or (_VERB.search(text) and _APPROVAL_ID.search(text)))
 
 
+def approves_itself(analysis: Analysis, text: str) -> bool:
+    """Does the command approve, deny or trust: a simple command of it (by name or by its
+    words), or anywhere in its text, its words, code strings and here-documents (text that may
+    run later, or that another program runs)?"""
+    if any(is_self_approval(c.argv) for c in analysis.commands):
+        return True
+    texts: list[str] = [text]
+    texts.extend(" ".join(c.argv) for c in analysis.commands)
+    texts.extend(op.text for op in analysis.opaque)
+    texts.extend(r.target for r in analysis.redirects if r.op.startswith("<<"))
+    return any(mentions_self_approval(t) for t in texts)
+
+
 # --------------------------------------------------------------------------- protected files
 
 AGENT_SETTINGS = (".claude/settings.json", ".claude/settings.local.json", ".cursor/hooks.json",
                   ".gemini/settings.json", ".codex/hooks.json", ".codex/config.toml")
 AGENT_DIRS = (".claude", ".cursor", ".gemini", ".codex")
+_SETTINGS_SUFFIXES = tuple("/" + s for s in AGENT_SETTINGS)
 
 
 def protected_locations(policy_files: Sequence[str] = ()) -> tuple[list[Path], list[Path]]:
@@ -87,9 +107,9 @@ def protected_locations(policy_files: Sequence[str] = ()) -> tuple[list[Path], l
     default policy) and the agent settings that hold the hooks."""
     files = [Path(p) for p in policy_files if p and not p.startswith("<")]
     files.append(user_policy_path())
-    env_policy = os.environ.get("AGENTGATE_POLICY")
-    if env_policy:
-        files.append(Path(env_policy).expanduser())
+    policy = env_policy()
+    if policy:
+        files.append(Path(policy).expanduser())
     claude_home = Path(os.environ.get("CLAUDE_CONFIG_DIR") or Path.home() / ".claude")
     files += [claude_home / "settings.json", claude_home / "settings.local.json"]
     dirs = [user_policy_path().parent, state_dir(), Path(__file__).resolve().parent]
@@ -116,17 +136,25 @@ def is_protected(target: Path, policy_files: Sequence[str] = (),
     target_forms = _forms(target)
     for f in target_forms:
         text = f.as_posix()
-        if f.name == REPO_POLICY_NAME or text.endswith(tuple("/" + s for s in AGENT_SETTINGS)):
+        if f.name == REPO_POLICY_NAME or text.endswith(_SETTINGS_SUFFIXES):
             return True
     file_forms, dir_forms = forms or _protected_forms(policy_files)
     return any(f in file_forms or any(f.is_relative_to(d) for d in dir_forms) for f in target_forms)
 
 
+# Where words hold other words: code, option values (--config=PATH), lists (a,b), strings.
 _TOKEN_SPLIT = re.compile(r"""[\s;&|()<>'"`=,]+""")
+_RUNTIME = re.compile(r"\$|`|\{\}")  # a run-time value in a word the analysis marked dynamic
+_HOME_PREFIXES = ("~", "$HOME", "${HOME}")
 
 
-def _path_tokens(text: str) -> set[str]:
-    return {t for t in _TOKEN_SPLIT.split(text) if t}
+def _tokens(word: str) -> Iterable[str]:
+    """The word, and the words inside it when it holds some (a string, code, ``--opt=PATH``)."""
+    yield word
+    if _TOKEN_SPLIT.search(word):
+        for t in _TOKEN_SPLIT.split(word):
+            if t and t != word:
+                yield t
 
 
 def _shell_glob(pattern: str) -> re.Pattern[str]:
@@ -148,38 +176,136 @@ def _with_parents(paths: set[str], home: str) -> set[str]:
     return out
 
 
-def protected_reference(text: str, words: Sequence[str], cwd: Path,
-                        policy_files: Sequence[str] = ()) -> str | None:
-    """The first word of a command that names a protected location, in any spelling: ``~``,
-    ``$HOME``, ``//``, ``..``, relative to ``cwd``, a parent directory of one inside the home
-    directory, or a glob that bash could expand to one of those."""
-    forms = _protected_forms(policy_files)
-    if is_protected(cwd, policy_files, forms):
-        return str(cwd)
-    home = os.path.expanduser("~").rstrip("/")
-    file_forms = {str(f) for f in forms[0]}
-    dir_forms = {str(f) for f in forms[1]}
-    hits = _with_parents(file_forms | dir_forms, home) if home else file_forms | dir_forms
-    for word in sorted(set(words) | _path_tokens(text)):
-        w = word
-        for prefix in ("~", "$HOME", "${HOME}"):
+class _Protected:
+    """The protected locations in every spelling a word is compared with, for one check:
+    ``hits`` (files, directories and their parents below home, as written and resolved),
+    ``dirs`` (a path below one is protected too) and ``names``, their last segments, which a
+    path in a directory that is not known may end in."""
+
+    def __init__(self, policy_files: Sequence[str], home: str | None) -> None:
+        files, dirs = _protected_forms(policy_files)
+        self.forms = (files, dirs)
+        self.dirs = {str(d) for d in dirs}
+        both = {str(f) for f in files} | self.dirs
+        self.hits = _with_parents(both, home) if home else both
+        self.names = {os.path.basename(h) for h in self.hits} | {*AGENT_DIRS, REPO_POLICY_NAME}
+        self.home = home
+        self._real: dict[str, str] = {}
+
+    def real(self, cwd: str) -> str:
+        """``cwd`` with symlinks resolved (once per directory)."""
+        r = self._real.get(cwd)
+        if r is None:
+            r = self._real[cwd] = os.path.realpath(cwd)
+        return r
+
+    def holds(self, path: str) -> bool:
+        return path in self.hits or any(path.startswith(d + "/") for d in self.dirs)
+
+    def word(self, word: str, cwd: str | None, dynamic: bool) -> str | None:
+        """The token of ``word`` that names a protected location, or None."""
+        for t in _tokens(word):
+            if t[:1] != "-" and self.token(t, cwd, dynamic):
+                return t
+        return None
+
+    def token(self, t: str, cwd: str | None, dynamic: bool) -> bool:
+        """Does the path ``t``, in the directory ``cwd`` (None: unknown), name a protected
+        location? ``dynamic``: ``$X``, ``$(..)`` and ``{}`` in it are values known at run time
+        (the analysis says so), which may be anything: it is compared by its shape."""
+        w = t
+        for prefix in _HOME_PREFIXES:  # also in text a later shell may expand
             if w == prefix or w.startswith(prefix + "/"):
-                w = home + w[len(prefix):]
+                if self.home is None:
+                    return self.names_hit(w[len(prefix):])
+                w = self.home + w[len(prefix):]
                 break
-        glob = any(c in w for c in "*?[")
         base = os.path.basename(w.rstrip("/"))
+        glob = any(c in w for c in "*?[")
         if base in AGENT_DIRS or base == REPO_POLICY_NAME or (
                 glob and _shell_glob(base).fullmatch(REPO_POLICY_NAME)):
-            return word
-        if "/" not in w:  # a bare name: only the basename checks above apply
-            continue
-        full = os.path.normpath(os.path.join(str(cwd), w))
-        if full.endswith(tuple("/" + s for s in AGENT_SETTINGS)):
-            return word
-        if glob:
-            rx = _shell_glob(full)
-            if any(rx.fullmatch(t) for t in hits):
-                return word
-        elif full in hits or any(full.startswith(d + "/") for d in dir_forms):
-            return word
+            return True
+        runtime = dynamic and _RUNTIME.search(w) is not None
+        absolute = w.startswith("/")
+        if (runtime and w[0] in "$`{") or (cwd is None and not absolute):
+            return self.names_hit(w)  # in a directory that is not known
+        full = w if absolute or cwd is None else f"{cwd}/{w}"
+        if runtime:
+            return self.shape_hit(full)
+        forms = {os.path.normpath(full)}
+        if not absolute and cwd is not None:
+            forms.add(os.path.normpath(f"{self.real(cwd)}/{w}"))
+        if "/" in w.rstrip("/"):
+            forms.add(os.path.realpath(full))
+        for f in forms:
+            if f.endswith(_SETTINGS_SUFFIXES):
+                return True
+            if glob:
+                rx = _shell_glob(f)
+                if any(rx.fullmatch(h) for h in self.hits):
+                    return True
+            elif self.holds(f):
+                return True
+        return False
+
+    def shape_hit(self, full: str) -> bool:
+        """Could a path with run-time parts be a protected location or lie in one?"""
+        rx = unknown_shape(full).rx
+        if any(rx.fullmatch(h) for h in self.hits):
+            return True
+        m = _RUNTIME.search(full)
+        head = full[:m.start()] if m else full
+        folder = os.path.normpath(head[:head.rfind("/") + 1] or "/")
+        return folder in self.dirs or any(folder.startswith(d + "/") for d in self.dirs)
+
+    def names_hit(self, w: str) -> bool:
+        """A path in an unknown directory: protected when a literal segment of it is the name
+        of a protected location (``$D/agentgate``, ``agentgate`` after ``cd "$X"``) or a glob
+        that may expand to one (``*``); fail closed, since that directory may be its parent."""
+        if ("/" + w).endswith(_SETTINGS_SUFFIXES):
+            return True
+        for seg in w.split("/"):
+            if not seg or seg in (".", "..") or _RUNTIME.search(seg):
+                continue
+            if any(c in seg for c in "*?["):
+                rx = _shell_glob(seg)
+                if any(rx.fullmatch(n) for n in self.names):
+                    return True
+            elif seg in self.names:
+                return True
+        return False
+
+
+def protected_reference(analysis: Analysis, policy_files: Sequence[str] = ()) -> str | None:
+    """The first word of a command that names a protected location, in any spelling: ``~``,
+    ``$HOME``, ``//``, ``..``, a symlink, relative to the directory that command runs in (after
+    ``cd``, ``pushd``, in a subshell, in ``sh -c``), a parent directory of one inside the home
+    directory, a glob that bash could expand to one of those, a word with run-time parts whose
+    shape could be one, or a name of one in a directory that is not known (``cd "$X" && rm -rf
+    agentgate``). Also a command that runs inside a protected directory. Words are the commands'
+    arguments and environment, redirection targets, and the words inside strings, code and
+    here-documents."""
+    p = _Protected(policy_files, analysis.home)
+    cwds = {analysis.cwd, *(c.cwd for c in analysis.commands)}
+    for cwd in sorted(c for c in cwds if c is not None):
+        if is_protected(Path(cwd), policy_files, p.forms):
+            return cwd
+    for c in analysis.commands:
+        dyn = c.dynamic
+        for i, w in enumerate(c.argv[1:], 1):
+            hit = p.word(w, c.cwd, i in dyn)
+            if hit is not None:
+                return hit
+        for e in c.env:
+            hit = p.word(e, c.cwd, True)
+            if hit is not None:
+                return hit
+    for r in analysis.redirects:
+        hit = p.word(r.target, r.cwd, r.dynamic or r.op.startswith("<<"))
+        if hit is not None:
+            return hit
+    for op in analysis.opaque:
+        hit = p.word(op.text, op.cwd, True)
+        if hit is not None:
+            return hit
     return None

@@ -25,6 +25,8 @@ TYPE_CHECKING = False  # not from typing: see agentgate.lean
 if TYPE_CHECKING:
     from typing import Any
 
+    from .shell import Analysis
+
 ALLOW, ASK, DENY = "allow", "ask", "deny"
 DECISIONS = (ALLOW, ASK, DENY)
 RANK = {ALLOW: 0, ASK: 1, DENY: 2}
@@ -455,23 +457,39 @@ def _regex_program(pattern: str) -> str | None:
     return m.group(1) if m else None
 
 
-_HERE = frozenset({"*", ".", "./", "./*", ".*", "..", "../"})
+def _path_word(w: str) -> bool:
+    """Is ``w`` a relative path word the shell resolves in the working directory: ``.``, ``..``,
+    ``./x``, ``../x``, ``dir/x``, ``*``, ``*.txt``? A bare name (``build``) is not taken as one:
+    it may as well be a subcommand or a value."""
+    if not w or w[0] in "-/~$`{" or "=" in w or ":" in w:
+        return False
+    return w in (".", "..") or "/" in w or any(c in w for c in "*?[")
 
 
-def _in_dir(argv: Sequence[str], cwd: str) -> tuple[str, ...] | None:
-    """``argv`` with its relative path words (``*``, ``.``, ``./x``) placed in ``cwd``, written
-    the way rules spell such paths (``/*``, ``~``, ``~/x``); None when it has none."""
-    out, changed = [argv[0]], False
+def placed(argv: Sequence[str], cwd: str | None, home: str | None) -> list[tuple[str, ...]]:
+    """``argv`` with its path words written where they lead: relative ones placed in ``cwd``
+    (``cd / && rm -rf *`` is ``rm -rf /*``), and, when a path is the home directory or below it,
+    also in the ``~`` spelling rules use (``rm -rf /home/me`` is ``rm -rf ~``). Empty when no
+    word changes."""
+    out, tilde = [argv[0]], [argv[0]]
+    moved = home_form = False
     for w in argv[1:]:
-        if w in _HERE or w.startswith("./"):
-            joined = posixpath.normpath(posixpath.join(cwd, w))
-            if cwd.startswith("~") and not joined.startswith("~"):
-                joined = "/"  # climbed above a home directory whose path is not known here
-            out.append(joined + ("/*" if w.endswith("*") and not joined.endswith("*") else ""))
-            changed = True
+        full = w
+        if cwd is not None and _path_word(w):
+            full = posixpath.normpath(posixpath.join(cwd, w))
+            if w.endswith("*") and not full.endswith("*"):
+                full += "/*"
+            moved = True
+        out.append(full)
+        if home and full.startswith("/") and (full == home or full.startswith(home + "/")):
+            tilde.append("~" + full[len(home):])
+            home_form = True
         else:
-            out.append(w)
-    return tuple(out) if changed else None
+            tilde.append(full)
+    forms = [tuple(out)] if moved else []
+    if home_form:
+        forms.append(tuple(tilde))
+    return forms
 
 
 class Policy(Record):
@@ -577,31 +595,38 @@ class Policy(Record):
                 return str(word)
         return None
 
-    def evaluate(self, analysis: shell.Analysis) -> Evaluation:
+    def decide(self, analysis: Analysis) -> Evaluation:
+        """The decision for the commands of ``analysis``: the strictest over every simple
+        command (its argv, and its path words placed in its own directory, see :func:`placed`)
+        and every opaque part. The analysis is given: the policy never reads shell text."""
         parts: list[PartResult] = []
         best_rank, best_rule, best_reason, best_source = -1, None, "", "default"
-        cwd: str | None = None  # the directory a literal `cd` moved to, as far as it is known
+
+        def consider(part: PartResult, rule: Rule | None) -> None:
+            nonlocal best_rank, best_rule, best_reason, best_source
+            parts.append(part)
+            if RANK[part.decision] > best_rank:
+                best_rank = RANK[part.decision]
+                best_rule = rule.id if rule else None
+                best_reason = part.reason
+                best_source = "rule" if rule else "default"
+
         for cmd in analysis.commands:
-            checks = [(cmd.argv, cmd.via)]
-            if cmd.argv[:1] == ("cd",) and len(cmd.argv) <= 2 and not cmd.dynamic:
-                target = cmd.argv[1] if len(cmd.argv) == 2 else "~"
-                if target.startswith(("/", "~")):
-                    cwd = target
-                else:  # relative: follows a known directory, or the directory is unknown
-                    cwd = posixpath.normpath(posixpath.join(cwd, target)) if cwd and target != "-" else None
-            elif cwd is not None:
-                moved = _in_dir(cmd.argv, cwd)
-                if moved is not None:  # `cd / && rm -rf *` is also checked as `rm -rf /*`
-                    checks.append((moved, (*cmd.via, f"cd {cwd}")))
-            for argv, via in checks:
-                part, rule = self._part(argv, via, cmd.dynamic, cmd.env)
-                parts.append(part)
-                if RANK[part.decision] > best_rank:
-                    best_rank = RANK[part.decision]
-                    best_rule = rule.id if rule else None
-                    best_reason = part.reason
-                    best_source = "rule" if rule else "default"
+            part, rule = self._part(cmd.argv, cmd.via, cmd.dynamic, cmd.env)
+            consider(part, rule)
+            if cmd.cwd is None and analysis.home is None:
+                continue
+            for argv in placed(cmd.argv, cmd.cwd, analysis.home):
+                where = f"in {cmd.cwd}" if cmd.cwd else "home as ~"
+                other, orule = self._part(argv, (*cmd.via, where), cmd.dynamic, cmd.env)
+                if not set(other.rules) <= set(part.rules):  # shown when it matches more
+                    consider(other, orule)
+        seen: set[tuple[str, str, str, tuple[str, ...]]] = set()
         for op in analysis.opaque:
+            key = (op.kind, op.reason, op.text, op.via)
+            if key in seen:  # the same part in another directory
+                continue
+            seen.add(key)
             if op.kind == "code":
                 named = self.names_program(op.text)
                 if named is None:
@@ -620,12 +645,6 @@ class Policy(Record):
             d = self.settings.default
             return Evaluation(d, None, f"No command found; settings.default is {d!r}.", tuple(parts), "default")
         return Evaluation(DECISIONS[best_rank], best_rule, best_reason, tuple(parts), best_source)
-
-    def check_argv(self, argv: Sequence[str]) -> Evaluation:
-        return self.evaluate(shell.analyze_argv(list(argv)))
-
-    def check_script(self, text: str) -> Evaluation:
-        return self.evaluate(shell.analyze_script(text))
 
     def check_action(self, action: str, resource: str | None = None) -> Evaluation:
         hits = [r for r in self.rules if r.actions and r.matches_action(action, resource)]
