@@ -8,7 +8,6 @@ in the middle (a confirmation) or a progress display, the caller passes it in. `
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -21,9 +20,9 @@ from .errors import (
     UsageError,
 )
 from .lean import Record
-from .paths import agent_name, inside_gate
+from .paths import agent_name, current_dir, inside_gate
 
-TYPE_CHECKING = False  # not from typing: see agentgate.lean (hotpath reads current_dir)
+TYPE_CHECKING = False  # not from typing: see agentgate.lean
 if TYPE_CHECKING:
     from typing import Any
 
@@ -37,14 +36,6 @@ Progress = Callable[[Iterable[Line], int], Iterator[Line]]
 
 
 # --------------------------------------------------------------------------- shared
-
-
-def current_dir() -> Path:
-    """The working directory, resolved (commands are checked and recorded against it)."""
-    try:
-        return Path(os.getcwd()).resolve()
-    except OSError as e:
-        raise UsageError(f"the current directory is not accessible: {e.strerror or e}") from None
 
 
 def gate(policy: str | None, cwd: Path | None = None) -> Gate:

@@ -31,7 +31,6 @@ from .grammar import (
     parse_options,
     policies,
 )
-from .integrations.agents import NAMES as HOOK_AGENTS
 from .lean import Record
 from .paths import json_wanted
 
@@ -79,8 +78,10 @@ def parse_fast_hook(argv: Sequence[str]) -> FastHook | None:
     head = _global_options(argv)
     if head is None or argv[head.stop:head.stop + 1] != [HOOK]:
         return None
+    from .integrations.agents import AGENTS  # not on the `run` path
+
     i = head.stop + 1
-    if i >= len(argv) or argv[i] not in HOOK_AGENTS:
+    if i >= len(argv) or argv[i] not in AGENTS:
         return None
     opts = parse_options(argv, i + 1, HOOK_OPTIONS, until_dash=False)
     if opts is None or opts.stop != len(argv):

@@ -28,9 +28,8 @@ def _cannot_start(program: str) -> AgentgateError | None:
 
 def run_command(cmd: Sequence[str], *, policy: str | None, as_json: bool, agent: str | None) -> int:
     """`agentgate run`: decide, record, run if allowed; return the exit code."""
-    from .commands import current_dir
     from .gate import open_gate, record_blocked
-    from .paths import StatePaths, agent_name, gated_env
+    from .paths import StatePaths, agent_name, current_dir, gated_env
     from .runner import run as run_child
     from .subjects import command_subject
 

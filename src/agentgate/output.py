@@ -9,11 +9,11 @@ the `run` and hook paths use the first few functions.
 from __future__ import annotations
 
 import os
-import re
 import sys
 import time
 
 from .jsontext import dumps
+from .lean import lazy_regex
 
 TYPE_CHECKING = False  # not from typing: see agentgate.lean
 if TYPE_CHECKING:
@@ -258,14 +258,14 @@ def hook_installed(plan: InstallPlan, *, dry_run: bool, backup: Path | None, exe
 # --------------------------------------------------------------------------- text for people
 
 
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_UNSAFE = lazy_regex("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 def safe(text: object) -> str:
     """Text that cannot move the cursor or hide itself on a terminal: control characters,
     bidi overrides and undecodable bytes are shown as escapes (``\\r``, ``\\x1b``, ``\\u202e``),
     so what a human approves is what will run."""
-    return _UNSAFE.sub(lambda m: _escape(m.group()), str(text))
+    return _UNSAFE().sub(lambda m: _escape(m.group()), str(text))
 
 
 def _escape(c: str) -> str:

@@ -38,6 +38,16 @@ def _linux_user_dir(xdg_var: str, default: str) -> str | None:
     return os.path.join(base, APP)
 
 
+def current_dir() -> Path:
+    """The working directory, resolved: commands are checked and recorded against it."""
+    try:
+        return Path(os.getcwd()).resolve()
+    except OSError as e:
+        from .errors import UsageError
+
+        raise UsageError(f"the current directory is not accessible: {e.strerror or e}") from None
+
+
 def state_dir() -> Path:
     """The directory holding the ledger, its lock, the audit log and trust records."""
     home = os.environ.get("AGENTGATE_HOME")
