@@ -156,6 +156,26 @@ def test_broken_policy_blocks_every_run(in_tmp_cwd: Path, policy: Path, marker: 
     with_server(in_tmp_cwd, body)
 
 
+def test_a_bug_in_a_tool_is_a_refusal_and_logged(in_tmp_cwd: Path, marker: Path, state_dir: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unexpected exception inside the gate (the test-only fault ``raise``): nothing runs, the
+    answer says so with exit 70, and the traceback is in the error log."""
+    monkeypatch.setenv("AGENTGATE_TEST_HOOKS", "1")
+    monkeypatch.setenv("AGENTGATE_TEST_FAULT", "audit.write:raise")
+
+    async def body(session: ClientSession, call: Call) -> None:
+        out = await call("run_command", {"command": ["deployer", "site"]})
+        assert not out["allowed"] and out["exitCode"] == 70 and out["error"] == "internal_error"
+        assert "RuntimeError: test fault at audit.write" in out["reason"]
+        assert out["hint"] == f"details in {state_dir / 'errors.log'}"
+        verified = await call("verify_action", {"action": "deploy_staging"})
+        assert not verified["allowed"] and verified["exitCode"] == 70
+        assert marker_lines(marker) == []
+
+    with_server(in_tmp_cwd, body)
+    assert (state_dir / "errors.log").read_text().count("Traceback") == 2
+
+
 def test_mcp_without_the_sdk_exits_78() -> None:
     code = ("import sys; sys.modules['mcp'] = None; sys.argv = ['agentgate', 'mcp']; "
             "from agentgate.entry import main; main()")
