@@ -176,6 +176,34 @@ def test_a_bug_in_a_tool_is_a_refusal_and_logged(in_tmp_cwd: Path, marker: Path,
     assert (state_dir / "errors.log").read_text().count("Traceback") == 2
 
 
+def test_approval_status_says_expired_as_the_gate_would(
+        in_tmp_cwd: Path, tmp_path: Path, policy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A request past its TTL, and a grant approved on another boot (which the gate no longer
+    honours), are both reported expired."""
+    async def on_another_boot(session: ClientSession, call: Call) -> None:
+        rid = (await call("run_command", {"command": "deployer b --prod"}))["approvalId"]
+        other_boot = {"AGENTGATE_TEST_HOOKS": "1", "AGENTGATE_TEST_FAULT": "boot:id=another-boot"}
+        r = ag("approve", rid, "--yes", env=other_boot)
+        assert r.returncode == 0, r.stderr
+        status = await call("approval_status", {"id": rid})
+        assert status["status"] == "expired" and status["next"] is None
+        assert not (await call("run_command", {"command": "deployer b --prod"}))["allowed"]
+
+    with_server(in_tmp_cwd, on_another_boot)
+
+    short = tmp_path / "short.toml"
+    short.write_text(TEST_POLICY.format(extra_settings='request_ttl = "1s"'))
+    monkeypatch.setenv("AGENTGATE_POLICY", str(short))
+
+    async def past_its_ttl(session: ClientSession, call: Call) -> None:
+        rid = (await call("run_command", {"command": "deployer a --prod"}))["approvalId"]
+        assert (await call("approval_status", {"id": rid}))["status"] == "pending"
+        await asyncio.sleep(1.2)
+        assert (await call("approval_status", {"id": rid}))["status"] == "expired"
+
+    with_server(in_tmp_cwd, past_its_ttl)
+
+
 def test_mcp_without_the_sdk_exits_78() -> None:
     code = ("import sys; sys.modules['mcp'] = None; sys.argv = ['agentgate', 'mcp']; "
             "from agentgate.entry import main; main()")
