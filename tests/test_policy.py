@@ -428,7 +428,7 @@ def test_bracketed_characters_are_literal_words() -> None:
 
 # --------------------------------------------------------------------------- the pre-parsed starter policy
 
-PREPARSED = Path(pol.__file__).with_name(pol.PREPARSED_NAME)
+PREPARSED = Path(pol.loader.PACKAGE_DIR) / pol.PREPARSED_NAME
 REGENERATE = "UPDATE_PREPARSED=1 .venv/bin/python -m pytest -q tests/test_policy.py -k preparsed"
 
 
@@ -459,7 +459,7 @@ def test_preparsed_is_used_only_for_the_same_content(monkeypatch: pytest.MonkeyP
     data = pol.embedded_policy_text()
     assert pol.preparsed(hashlib.sha256(data).hexdigest()) is not None
     fast = pol.parse_policy_file(data, "p")
-    monkeypatch.setattr(pol, "preparsed", lambda digest: None)
+    monkeypatch.setattr(pol.loader, "preparsed", lambda digest: None)
     assert _summary(pol.parse_policy_file(data, "p")) == _summary(fast)
     monkeypatch.undo()
     edited = data.replace(b'id = "prod-deploy"', b'id = "prod-deploy-2"')

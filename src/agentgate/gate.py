@@ -18,21 +18,8 @@ from pathlib import Path
 from . import policy as pol
 from . import shell
 from .audit import AuditLog
-from .errors import EXIT_APPROVAL_REQUIRED, EXIT_DENIED, EXIT_OK, AgentgateError, StateError
-from .fileio import (
-    check_state_dir,
-    make_state_dir,
-    open_state_file,
-    state_file_exists,
-    state_subdir,
-)
-from .guard import (
-    PROTECTED_RULE,
-    REPO_POLICY_NAME,
-    SELF_APPROVAL_RULE,
-    approves_itself,
-    protected_reference,
-)
+from .errors import EXIT_APPROVAL_REQUIRED, EXIT_DENIED, EXIT_OK, AgentgateError
+from .guard import PROTECTED_RULE, SELF_APPROVAL_RULE, approves_itself, protected_reference
 from .lean import Record, field
 from .ledger import (
     APPROVED,
@@ -46,110 +33,21 @@ from .ledger import (
     make_request,
 )
 from .paths import GATED_ENV as GATED_ENV  # where entry points have imported it from
-from .paths import StatePaths, env_policy, lock_timeout, user_policy_path
+from .paths import StatePaths, lock_timeout
 from .trust import read_trust, write_trust
 
 TYPE_CHECKING = False  # not from typing: see agentgate.lean
 if TYPE_CHECKING:
     from typing import Any
 
+# Where callers have imported the policy's sources from (they live in policy.sources).
+load_policy = pol.load_policy
+locate_primary = pol.locate_primary
+_repo_policy_files = pol.repo_policy_files
+
 REASON_ASK = "Permission requires approval before execution."
 REASON_PENDING = "Permission requires approval before execution; the request is still waiting for a human."
 REASON_GRANT = "Action allowed by approved permission grant."
-
-
-# --------------------------------------------------------------------------- policy location
-
-
-def _present(path: Path) -> bool:
-    """Is anything at ``path``, a dangling symlink or a FIFO included? What cannot be looked at
-    counts as present, so that loading it reports the problem instead of skipping the file."""
-    try:
-        os.lstat(path)
-    except (FileNotFoundError, NotADirectoryError):
-        return False
-    except OSError:
-        return True
-    return True
-
-
-def _repo_policy_files(cwd: Path) -> list[Path]:
-    """``.agentgate.toml`` entries from the repository root (or /) down to ``cwd``: any kind of
-    file, so that one which is not a readable regular file fails the load instead of vanishing."""
-    found: list[Path] = []
-    d = cwd
-    while True:
-        candidate = d / REPO_POLICY_NAME
-        if _present(candidate):
-            found.append(candidate)
-        if (d / ".git").exists() or d.parent == d:
-            break
-        d = d.parent
-    return list(reversed(found))
-
-
-def locate_primary(explicit: str | None) -> tuple[Path | None, str]:
-    """Which policy is in force: (path or None for the embedded default, kind)."""
-    if explicit:
-        return Path(explicit).expanduser(), "explicit"
-    env = env_policy()
-    if env:
-        return Path(env).expanduser(), "env"
-    user = user_policy_path()
-    if _present(user):  # a user policy that is a FIFO or a broken link is an error, not absent
-        return user, "user"
-    return None, "embedded"
-
-
-def _parse_checked(data: bytes, name: str, kind: str, paths: StatePaths | None) -> pol.PolicyFile:
-    """Parse a policy; its inline examples are re-run only for a content (and code) that has not
-    passed them before, as recorded by an empty marker file under ``<state>/validated/``. Every
-    other check runs on every load, and a policy that fails never gets a marker."""
-    if paths is None:
-        return pol.parse_policy_file(data, name, kind)
-    check_state_dir(paths.root)  # a planted marker would skip the examples
-    folder = paths.root / "validated"
-    marker = folder / pol.validation_key(data)
-    if state_subdir(folder, create=False) and state_file_exists(marker, label="policy marker"):
-        return pol.parse_policy_file(data, name, kind, check_examples=False)
-    pf = pol.parse_policy_file(data, name, kind)
-    try:
-        make_state_dir(paths.root)
-        state_subdir(folder, create=True)
-        fd = open_state_file(marker, os.O_WRONLY, label="policy marker", create=True)
-        if fd is not None:
-            os.close(fd)
-    except StateError:
-        pass  # only a speed-up (and the ledger reports an unusable state directory)
-    return pf
-
-
-def load_policy(explicit: str | None, cwd: Path, paths: StatePaths, *,
-                cached: bool = True) -> pol.Policy:
-    """Load the primary policy and every repo-local policy above ``cwd``; fail closed on error.
-
-    ``cached=False`` re-runs every inline example even for contents checked before."""
-    path, kind = locate_primary(explicit)
-    known = paths if cached else None
-    if path is None:
-        primary = _parse_checked(pol.embedded_policy_text(), pol.EMBEDDED_NAME, "embedded", known)
-    else:
-        primary = _parse_checked(pol.read_policy_bytes(path), str(path), kind, known)
-    extras = []
-    repo_files = _repo_policy_files(cwd)
-    trusted = read_trust(paths.trust) if repo_files else {}
-    for f in repo_files:
-        real = str(f.resolve())
-        if path is not None and real == str(path.resolve()):
-            continue
-        pf = _parse_checked(pol.read_policy_bytes(f), str(f), "repo", known)
-        ok = trusted.get(real) == pf.source.sha256
-        note = "trusted" if ok else (
-            "untrusted: only its deny and ask rules apply; its allow rules and settings are "
-            f"ignored until a human runs `agentgate policy trust {f}`")
-        src = pol.Source(real, pf.source.sha256, "repo", ok, note)
-        extras.append(pol.PolicyFile(pf.settings, pf.rules, pf.explicit, src))
-    return pol.combine(primary, extras)
 
 
 # --------------------------------------------------------------------------- outcome

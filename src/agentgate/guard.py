@@ -15,13 +15,13 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from .paths import env_policy, state_dir, user_policy_path
-from .policy import glob_regex, unknown_shape
+from .policy.patterns import glob_regex, unknown_shape
+from .policy.sources import REPO_POLICY_NAME as REPO_POLICY_NAME
 
 TYPE_CHECKING = False  # not from typing: see agentgate.lean
 if TYPE_CHECKING:
     from .shell import Analysis
 
-REPO_POLICY_NAME = ".agentgate.toml"
 SELF_APPROVAL_RULE = "agentgate-self-approval"
 PROTECTED_RULE = "agentgate-protected-files"
 

@@ -1,0 +1,337 @@
+"""The policy model: settings, rules, the sources in force, and the decision for an analysis.
+
+The decision for a command is the strictest (deny > ask > allow) over every simple command of
+its shell analysis (each also with its path words placed in the directory it runs in), over
+every rule that matches it, across every policy file in force. A part that no rule matches gets
+``settings.default``; a part the analysis cannot see through gets ``settings.unparseable``. The
+model reads no file and no shell text: :meth:`Policy.decide` is given the analysis.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import posixpath
+import re
+from collections.abc import Sequence
+
+from ..lean import Record, field, lazy_regex, sha256_hex
+from .patterns import Pattern, normalize_argv, normalize_dynamic
+
+TYPE_CHECKING = False  # not from typing: see agentgate.lean
+if TYPE_CHECKING:
+    from typing import Any
+
+    from ..shell import Analysis
+
+ALLOW, ASK, DENY = "allow", "ask", "deny"
+DECISIONS = (ALLOW, ASK, DENY)
+RANK = {ALLOW: 0, ASK: 1, DENY: 2}
+_WORD = lazy_regex(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*")
+
+
+def stricter(a: str, b: str) -> str:
+    return a if RANK[a] >= RANK[b] else b
+
+
+class Settings(Record):
+    default: str = ALLOW
+    approval_ttl: int = 30 * 60
+    request_ttl: int = 24 * 3600
+    unparseable: str = ASK
+    retention: int = 7 * 86400
+    audit_max_bytes: int = 64 * 1024 * 1024
+
+    def merged(self, other: Settings) -> Settings:
+        """Strictest of both: stricter decisions, shorter lifetimes."""
+        return Settings(
+            default=stricter(self.default, other.default),
+            approval_ttl=min(self.approval_ttl, other.approval_ttl),
+            request_ttl=min(self.request_ttl, other.request_ttl),
+            unparseable=stricter(self.unparseable, other.unparseable),
+            retention=max(self.retention, other.retention),
+            audit_max_bytes=min(self.audit_max_bytes, other.audit_max_bytes),
+        )
+
+
+class Rule(Record):
+    id: str
+    decision: str
+    reason: str
+    patterns: tuple[Pattern, ...] = ()
+    regex: tuple[re.Pattern[str], ...] = ()
+    actions: tuple[str, ...] = ()
+    resources: tuple[str, ...] = ()
+    match: tuple[str, ...] = ()
+    not_match: tuple[str, ...] = ()
+    source: str = ""
+
+    def matches_argv(self, argv: Sequence[str]) -> bool:
+        if any(p.matches(argv) for p in self.patterns):
+            return True
+        if self.regex:
+            text = " ".join(argv)
+            return any(r.search(text) for r in self.regex)
+        return False
+
+    def matches_action(self, action: str, resource: str | None) -> bool:
+        if not self.actions or not any(fnmatch.fnmatchcase(action, a) for a in self.actions):
+            return False
+        if not self.resources:
+            return True
+        if resource is None:
+            # Unknown resource: it might be one of ours. Restrictions apply, permissions do not.
+            return self.decision != ALLOW
+        return any(fnmatch.fnmatchcase(resource, r) for r in self.resources)
+
+
+class Source(Record):
+    """One policy file in force."""
+
+    path: str
+    sha256: str
+    kind: str  # "explicit" | "env" | "user" | "embedded" | "repo"
+    trusted: bool = True
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "sha256": self.sha256, "kind": self.kind,
+                "trusted": self.trusted, "note": self.note}
+
+
+class PartResult(Record):
+    """The decision for one simple command (or one opaque construct)."""
+
+    argv: tuple[str, ...]
+    via: tuple[str, ...]
+    decision: str
+    rules: tuple[str, ...]
+    reason: str
+    opaque: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"argv": list(self.argv), "via": list(self.via), "decision": self.decision,
+                "rules": list(self.rules), "reason": self.reason, "opaque": self.opaque}
+
+
+class Evaluation(Record):
+    decision: str
+    rule: str | None
+    reason: str
+    parts: tuple[PartResult, ...] = ()
+    source: str = "rule"  # "rule" | "default" | "unparseable"
+
+
+UNPARSEABLE_RULE = "unparseable"
+
+
+def _regex_program(pattern: str) -> str | None:
+    """The program a regex is anchored to (``^rm `` or ``^rm(`` ... -> ``rm``), for indexing;
+    None when it could match any program. The text it searches starts with the program."""
+    m = re.match(r"\^([A-Za-z0-9_][A-Za-z0-9_+-]*)( |\\s)", pattern)
+    return m.group(1) if m else None
+
+
+def _path_word(w: str) -> bool:
+    """Is ``w`` a relative path word the shell resolves in the working directory: ``.``, ``..``,
+    ``./x``, ``../x``, ``dir/x``, ``*``, ``*.txt``? A bare name (``build``) is not taken as one:
+    it may as well be a subcommand or a value."""
+    if not w or w[0] in "-/~$`{" or "=" in w or ":" in w:
+        return False
+    return w in (".", "..") or "/" in w or any(c in w for c in "*?[")
+
+
+def placed(argv: Sequence[str], cwd: str | None, home: str | None) -> list[tuple[str, ...]]:
+    """``argv`` with its path words written where they lead: relative ones placed in ``cwd``
+    (``cd / && rm -rf *`` is ``rm -rf /*``), and, when a path is the home directory or below it,
+    also in the ``~`` spelling rules use (``rm -rf /home/me`` is ``rm -rf ~``). Empty when no
+    word changes."""
+    out, tilde = [argv[0]], [argv[0]]
+    moved = home_form = False
+    for w in argv[1:]:
+        full = w
+        if cwd is not None and _path_word(w):
+            full = posixpath.normpath(posixpath.join(cwd, w))
+            if w.endswith("*") and not full.endswith("*"):
+                full += "/*"
+            moved = True
+        out.append(full)
+        if home and full.startswith("/") and (full == home or full.startswith(home + "/")):
+            tilde.append("~" + full[len(home):])
+            home_form = True
+        else:
+            tilde.append(full)
+    forms = [tuple(out)] if moved else []
+    if home_form:
+        forms.append(tuple(tilde))
+    return forms
+
+
+class Policy(Record):
+    settings: Settings
+    rules: tuple[Rule, ...]
+    sources: tuple[Source, ...] = ()
+    _index: dict[str, tuple[Rule, ...]] = field(default_factory=dict, repr=False, compare=False)
+    _wild: tuple[Rule, ...] = field(default=(), repr=False, compare=False)
+    _named: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
+
+    @classmethod
+    def build(cls, settings: Settings, rules: Sequence[Rule], sources: Sequence[Source] = ()) -> Policy:
+        index: dict[str, list[Rule]] = {}
+        wild: list[Rule] = []
+        named: set[str] = set()
+        for r in rules:
+            progs: set[str] = set()
+            is_wild = False
+            for rx in r.regex:
+                prog = _regex_program(rx.pattern)
+                if prog is None:
+                    is_wild = True
+                else:
+                    progs.add(prog)
+            for p in r.patterns:
+                names = p.programs
+                if names is None:
+                    is_wild = True
+                else:
+                    progs.update(names)
+            if is_wild:
+                wild.append(r)
+            for prog in sorted(progs):
+                index.setdefault(prog, []).append(r)
+            if r.decision != ALLOW:
+                named.update(progs)
+        frozen = {k: tuple(v) for k, v in index.items()}
+        return cls(settings, tuple(rules), tuple(sources), frozen, tuple(wild), frozenset(named))
+
+    @property
+    def sha256(self) -> str:
+        if len(self.sources) == 1:
+            return self.sources[0].sha256
+        return sha256_hex(*(f"{s.path}\0{s.sha256}\0{s.trusted}\n".encode() for s in self.sources))
+
+    # -- decisions ---------------------------------------------------------------------
+
+    def rules_for(self, argv: Sequence[str]) -> list[Rule]:
+        if not argv:
+            return []
+        cands = self._index.get(argv[0], ())
+        hits = [r for r in cands if r.matches_argv(argv)]
+        hits.extend(r for r in self._wild if r not in hits and r.matches_argv(argv))
+        return hits
+
+    def _part(self, argv: Sequence[str], via: tuple[str, ...], dynamic: Sequence[int] = (),
+              env: Sequence[str] = ()) -> tuple[PartResult, Rule | None]:
+        shown = tuple(argv)
+        # NAME=value assignments that reach the command are matched as trailing words, so
+        # `rails ** db:* ** RAILS_ENV=production` sees `RAILS_ENV=production rails db:migrate`.
+        argv = (*argv, *env)
+        norm = normalize_argv(argv)
+        hits = self.rules_for(norm)
+        if hits:
+            best = hits[0]
+            for r in hits[1:]:
+                if RANK[r.decision] > RANK[best.decision]:
+                    best = r
+            part = PartResult(shown, via, best.decision, tuple(r.id for r in hits), best.reason)
+        else:
+            d = self.settings.default
+            part, best = PartResult(shown, via, d, (), f"No rule matched; settings.default is {d!r}."), None
+        if dynamic:
+            maybe = self._maybe(argv, dynamic, hits)
+            if maybe is not None and RANK[maybe[0]] > RANK[part.decision]:
+                d, rule = maybe
+                reason = (f"A word whose value is only known at run time could make this match rule "
+                          f"{rule.id!r} ({rule.reason.rstrip('.')}); a human must look.")
+                return PartResult(shown, via, d, (*part.rules, rule.id), reason), rule
+        return part, best
+
+    def _maybe(self, argv: Sequence[str], dynamic: Sequence[int],
+               hits: Sequence[Rule]) -> tuple[str, Rule] | None:
+        """The strictest non-allow rule that ``$X``/``$(..)`` words could satisfy at run time.
+
+        A possible deny needs a human (settings.unparseable), a possible ask is an ask."""
+        norm, shapes = normalize_dynamic(argv, dynamic)
+        if not shapes or not norm:
+            return None
+        found: tuple[str, Rule] | None = None
+        for r in (*self._index.get(norm[0], ()), *self._wild):
+            if r.decision == ALLOW or r in hits or not any(p.matches(norm, shapes) for p in r.patterns):
+                continue
+            d = self.settings.unparseable if r.decision == DENY else ASK
+            if found is None or RANK[d] > RANK[found[0]]:
+                found = (d, r)
+        return found
+
+    def names_program(self, text: str) -> str | None:
+        """A program that a non-allow rule names, if it appears as a word in ``text``."""
+        for word in _WORD().findall(text):
+            if word in self._named:
+                return str(word)
+        return None
+
+    def decide(self, analysis: Analysis) -> Evaluation:
+        """The decision for the commands of ``analysis``: the strictest over every simple
+        command (its argv, and its path words placed in its own directory, see :func:`placed`)
+        and every opaque part. The analysis is given: the policy never reads shell text."""
+        parts: list[PartResult] = []
+        best_rank, best_rule, best_reason, best_source = -1, None, "", "default"
+
+        def consider(part: PartResult, rule: Rule | None) -> None:
+            nonlocal best_rank, best_rule, best_reason, best_source
+            parts.append(part)
+            if RANK[part.decision] > best_rank:
+                best_rank = RANK[part.decision]
+                best_rule = rule.id if rule else None
+                best_reason = part.reason
+                best_source = "rule" if rule else "default"
+
+        for cmd in analysis.commands:
+            part, rule = self._part(cmd.argv, cmd.via, cmd.dynamic, cmd.env)
+            consider(part, rule)
+            if cmd.cwd is None and analysis.home is None:
+                continue
+            for argv in placed(cmd.argv, cmd.cwd, analysis.home):
+                where = f"in {cmd.cwd}" if cmd.cwd else "home as ~"
+                other, orule = self._part(argv, (*cmd.via, where), cmd.dynamic, cmd.env)
+                if not set(other.rules) <= set(part.rules):  # shown when it matches more
+                    consider(other, orule)
+        seen: set[tuple[str, str, str, tuple[str, ...]]] = set()
+        for op in analysis.opaque:
+            key = (op.kind, op.reason, op.text, op.via)
+            if key in seen:  # the same part in another directory
+                continue
+            seen.add(key)
+            if op.kind == "code":
+                named = self.names_program(op.text)
+                if named is None:
+                    continue
+                reason = f"{op.reason}; the code mentions {named!r}, which a rule guards"
+            else:
+                reason = op.reason
+            d = self.settings.unparseable
+            parts.append(PartResult((op.text[:200],) if op.text else (), op.via, d,
+                                    (UNPARSEABLE_RULE,), reason, opaque=True))
+            if RANK[d] > best_rank:
+                best_rank, best_rule, best_reason, best_source = RANK[d], UNPARSEABLE_RULE, (
+                    f"The gate cannot see through this command ({reason}); "
+                    f"settings.unparseable is {d!r}."), "unparseable"
+        if best_rank < 0:  # nothing to run at all, e.g. an empty script
+            d = self.settings.default
+            return Evaluation(d, None, f"No command found; settings.default is {d!r}.", tuple(parts), "default")
+        return Evaluation(DECISIONS[best_rank], best_rule, best_reason, tuple(parts), best_source)
+
+    def check_action(self, action: str, resource: str | None = None) -> Evaluation:
+        hits = [r for r in self.rules if r.actions and r.matches_action(action, resource)]
+        argv = (action,) if resource is None else (action, resource)
+        if not hits:
+            d = self.settings.default
+            part = PartResult(argv, (), d, (), f"No rule matched; settings.default is {d!r}.")
+            return Evaluation(d, None, part.reason, (part,), "default")
+        best = hits[0]
+        for r in hits[1:]:
+            if RANK[r.decision] > RANK[best.decision]:
+                best = r
+        part = PartResult(argv, (), best.decision, tuple(r.id for r in hits), best.reason)
+        return Evaluation(best.decision, best.id, best.reason, (part,), "rule")
+
+

@@ -1,0 +1,269 @@
+"""What a rule's ``commands`` entry means: pattern words (literals, globs, single-letter flags
+that match inside a cluster, ``{a,b}`` alternatives, ``**``) and how a :class:`Pattern` matches
+an argv; ``--opt=value`` split in two on both sides; the :class:`Shape` of a word whose value is
+only known at run time, and the glob-to-regex translation the built-in guard uses too.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Iterable, Sequence
+
+from ..lean import Record, lazy_regex
+
+# Matching an argv needs only _LONG_OPT; the others compile at first use.
+_LONG_OPT = re.compile(r"--[A-Za-z0-9][A-Za-z0-9_.-]*=")
+_SHORT_CLUSTER = lazy_regex(r"-[A-Za-z][A-Za-z0-9]+")
+_ESCAPED_ONLY = lazy_regex(r"(?:[^*?\[\]]|\[[^\]]\])*")
+_BRACKET_CHAR = lazy_regex(r"\[([^\]])\]")
+_EXPANSION = lazy_regex(r"\$\{[^}]*\}|\$\([^)]*\)?|\$[A-Za-z_][A-Za-z0-9_]*|\$[0-9@*#?$!-]|`[^`]*`?|\{\}")
+
+
+def unknown_shape(word: str) -> Shape:
+    """A regex for the values a word with run-time expansions (``$X``, ``$(..)``, ``{}``) may take."""
+    out, pos = [], 0
+    for m in _EXPANSION().finditer(word):
+        out.append(glob_regex(word[pos:m.start()]))
+        # find's {} is a path that starts with a start point, never with "-"
+        out.append("(?!-).*" if m.group() == "{}" else ".*")
+        pos = m.end()
+    out.append(glob_regex(word[pos:]))
+    return Shape(re.compile("".join(out), re.DOTALL), _EXPANSION().sub("", word))
+
+
+class Shape:
+    """The values a run-time word may take (a regex), and its literal text without expansions."""
+
+    __slots__ = ("literal", "rx")
+
+    def __init__(self, rx: re.Pattern[str], literal: str):
+        self.rx = rx
+        self.literal = literal
+
+    def fullmatch(self, value: str) -> bool:
+        return self.rx.fullmatch(value) is not None
+
+
+def _glob_sample(glob: str) -> str:
+    """One word a glob accepts: ``*`` empty, ``?`` and ``[...]`` one character of theirs."""
+    out, i = [], 0
+    while i < len(glob):
+        c = glob[i]
+        j = glob.find("]", i + 2) if c == "[" else -1
+        if c == "?":
+            out.append("a")
+        elif j > 0:
+            body = glob[i + 1:j]
+            out.append("a" if body[:1] in ("!", "^") else body[0])
+            i = j
+        elif c != "*":
+            out.append(c)
+        i += 1
+    return "".join(out)
+
+
+def glob_regex(text: str) -> str:
+    """Regex text for a glob as bash expands it: ``*``, ``?`` and ``[...]`` stand for what they
+    may expand to, within one path segment (a literal stretch of a run-time word, or a path)."""
+    if not any(c in text for c in "*?["):
+        return re.escape(text)
+    out, i = [], 0
+    while i < len(text):
+        c = text[i]
+        j = text.find("]", i + 2) if c == "[" else -1
+        if c == "*":
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif j > 0:
+            body = text[i + 1:j].replace("\\", "\\\\")
+            out.append("[^" + body[1:] + "]" if body[:1] in ("!", "^") else "[" + body + "]")
+            i = j
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return "".join(out)
+
+
+def split_long_options(words: Iterable[str]) -> list[str]:
+    """``--context=prod`` -> ``--context``, ``prod`` (applied to argv and patterns alike)."""
+    out: list[str] = []
+    for w in words:
+        m = _LONG_OPT.match(w)
+        if m:
+            out.append(w[: m.end() - 1])
+            out.append(w[m.end():])
+        else:
+            out.append(w)
+    return out
+
+
+class _Word:
+    """One pattern word compiled: literal, glob, short flag (cluster-aware) or alternatives."""
+
+    __slots__ = ("alts", "text")
+
+    def __init__(self, text: str):
+        self.text = text
+        alts: list[tuple[str, str]] = []
+        body = text[1:-1] if (len(text) > 2 and text[0] == "{" and text[-1] == "}" and "," in text) else None
+        for alt in (body.split(",") if body is not None else [text]):
+            if len(alt) == 2 and alt[0] == "-" and alt[1].isalpha():
+                alts.append(("flag", alt))
+            elif "[" in alt and _ESCAPED_ONLY().fullmatch(alt):
+                alts.append(("lit", _BRACKET_CHAR().sub(r"\1", alt)))  # /[*] is the word /*
+            elif any(c in alt for c in "*?["):
+                alts.append(("glob", alt))
+            else:
+                alts.append(("lit", alt))
+        self.alts = tuple(alts)
+
+    @property
+    def is_option(self) -> bool:
+        """Every alternative is an option (``-f``, ``--force*``)."""
+        return all(alt.startswith("-") for _, alt in self.alts)
+
+    def could_match(self, unknown: Shape) -> bool:
+        """Could a word whose value is only known at run time (``unknown``: its shape, see
+        :func:`unknown_shape`) match this pattern word? Exact for literals; for globs and flags
+        a close approximation: a value the pattern word accepts and the shape allows, or the
+        word's own literal text (expansions empty) accepted by the pattern word."""
+        literal = unknown.literal
+        for kind, alt in self.alts:
+            if kind == "lit":
+                if unknown.fullmatch(alt):
+                    return True
+            elif kind == "flag":
+                if any(unknown.fullmatch(v) for v in (alt, alt + "x", "-x" + alt[1])):
+                    return True
+            elif unknown.fullmatch(_glob_sample(alt)) or fnmatch.fnmatchcase(literal, alt):
+                return True
+        return False
+
+    def matches(self, word: str) -> bool:
+        for kind, alt in self.alts:
+            if kind == "lit":
+                if word == alt:
+                    return True
+            elif kind == "flag":
+                if word == alt or (_SHORT_CLUSTER().fullmatch(word) and alt[1] in word[1:]):
+                    return True
+            elif fnmatch.fnmatchcase(word, alt):
+                return True
+        return False
+
+    @property
+    def literals(self) -> tuple[str, ...] | None:
+        """The exact words this can match, or None when a glob or flag makes it open."""
+        if all(kind == "lit" for kind, _ in self.alts):
+            return tuple(alt for _, alt in self.alts)
+        return None
+
+
+class Pattern(Record):
+    text: str
+    words: tuple[_Word | None, ...]  # None is ``**``
+
+    @classmethod
+    def compile(cls, text: str) -> Pattern:
+        if text.isprintable() and not any(c in text for c in "'\"\\"):
+            raw = text.split()  # what shlex.split gives when there is nothing to unquote
+        else:
+            import shlex
+
+            try:
+                raw = shlex.split(text)
+            except ValueError as e:
+                raise ValueError(f"pattern {text!r} does not split into words: {e}") from None
+        if not raw:
+            raise ValueError("empty pattern")
+        if raw[0] == "**":
+            words: list[_Word | None] = [None]
+        else:
+            first = raw[0].rstrip("/").rsplit("/", 1)[-1] if "/" in raw[0] else raw[0]
+            words = [_Word(first)]
+        for w in split_long_options(raw[1:]):
+            words.append(None if w == "**" else _Word(w))
+        return cls(text, tuple(words))
+
+    def subcommand_index(self) -> int:
+        """The index of the pattern's subcommand word (the first word after the program, past
+        ``**``, that is a plain literal such as ``publish`` or ``{apply,destroy}``), else -1."""
+        for i, w in enumerate(self.words[1:], 1):
+            if w is None:
+                continue
+            return i if not any(kind == "flag" or alt.startswith("-") for kind, alt in w.alts) else -1
+        return -1
+
+    @property
+    def programs(self) -> tuple[str, ...] | None:
+        """The program names this pattern can match, for indexing; None if any may match."""
+        first = self.words[0]
+        return first.literals if first is not None else None
+
+    def matches(self, argv: Sequence[str],
+                unknown: dict[int, Shape] | None = None) -> bool:
+        """True when the pattern consumes a prefix of ``argv`` (already normalized).
+
+        With ``unknown`` (argv index -> shape of a run-time value), True when it *could*."""
+        words = self.words
+        n, m = len(words), len(argv)
+        failed: set[tuple[int, int]] = set()
+        unknown = unknown or {}
+        sub = self.subcommand_index() if unknown else -1
+
+        def go(i: int, j: int) -> bool:
+            while True:
+                if i == n:
+                    return True
+                w = words[i]
+                if w is None:
+                    if i == n - 1:
+                        return True
+                    if (i, j) in failed:
+                        return False
+                    for k in range(j, m + 1):
+                        if go(i + 1, k):
+                            return True
+                    failed.add((i, j))
+                    return False
+                if j == m:
+                    return False
+                shape = unknown.get(j)
+                if shape is None:
+                    if not w.matches(argv[j]):
+                        return False
+                elif not w.could_match(shape) or (i == sub and not all(
+                        a.startswith("-") for a in argv[1:j])) or (
+                        w.is_option and j > 1 and argv[j - 1].startswith("-") and "=" not in argv[j - 1]):
+                    # A run-time word may stand for the subcommand only where no literal
+                    # subcommand came before it (`npm install $PKG` cannot be `npm publish`),
+                    # and right after an option it is that option's value, not another option
+                    # (`git commit -m "$MSG"`, `docker build -t "$TAG"`).
+                    return False
+                i += 1
+                j += 1
+
+        return go(0, 0)
+
+
+def normalize_dynamic(argv: Sequence[str], dynamic: Sequence[int]) -> tuple[tuple[str, ...], dict[int, Shape]]:
+    """Like :func:`normalize_argv`, also mapping run-time-valued words to their new indexes."""
+    out: list[str] = []
+    shapes: dict[int, Shape] = {}
+    dyn = set(dynamic)
+    for i, w in enumerate(argv):
+        pieces = split_long_options([w]) if i else [w]
+        for piece in pieces:
+            if i in dyn and _EXPANSION().search(piece):
+                shapes[len(out)] = unknown_shape(piece)
+            out.append(piece)
+    return tuple(out), shapes
+
+
+def normalize_argv(argv: Sequence[str]) -> tuple[str, ...]:
+    if not argv:
+        return ()
+    return (argv[0], *split_long_options(argv[1:]))
+
