@@ -149,13 +149,13 @@ def show(policy: str | None, request_id: str) -> RequestView:
 
 def where(policy: str | None) -> dict[str, Any]:
     """Where the policy, ledger and audit log live."""
-    from .gate import _repo_policy_files, locate_primary
     from .paths import StatePaths, user_policy_path
+    from .policy import locate_primary, repo_policy_files
 
     paths = StatePaths.default()
     path, kind = locate_primary(policy)
     return {"policy": str(path) if path else "<embedded default>", "policyKind": kind,
-            "repoPolicies": [str(p) for p in _repo_policy_files(current_dir())],
+            "repoPolicies": [str(p) for p in repo_policy_files(current_dir())],
             "userPolicy": str(user_policy_path()), "stateDir": str(paths.root),
             "ledger": str(paths.ledger), "audit": str(paths.audit)}
 
@@ -190,19 +190,19 @@ def init() -> Path:
 
 def validate(policy: str | None, path: Path | None) -> dict[str, Any]:
     """Load and validate ``path`` (default: the policy in force), every rule's examples too."""
-    from .gate import load_policy, locate_primary
     from .paths import StatePaths
     from .policy import (
         EMBEDDED_NAME,
+        REPO_POLICY_NAME,
         Policy,
         embedded_policy_text,
+        load_policy,
+        locate_primary,
         parse_policy_file,
         read_policy_file,
     )
 
     if path is not None:
-        from .guard import REPO_POLICY_NAME
-
         pf = read_policy_file(path, "repo" if path.name == REPO_POLICY_NAME else "explicit")
         pol = Policy.build(pf.settings, pf.rules, (pf.source,))
     else:
@@ -215,10 +215,10 @@ def validate(policy: str | None, path: Path | None) -> dict[str, Any]:
 
 def trust(policy: str | None, path: Path | None) -> list[tuple[str, str]]:
     """Trust repo-local policies as they are now: (file, sha256) each."""
-    from .gate import _repo_policy_files
+    from .policy import repo_policy_files
 
     refuse_when_gated("trust a policy")
-    files = [path] if path is not None else _repo_policy_files(current_dir())
+    files = [path] if path is not None else repo_policy_files(current_dir())
     if not files:
         raise UsageError("no .agentgate.toml found from here up to the repository root")
     return gate(policy).trust(files)
