@@ -9,11 +9,13 @@ the code strings) and the command's text; the gate turns their findings into dec
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from .lean import lazy_regex
 from .paths import env_policy, state_dir, user_policy_path
 from .policy.patterns import glob_regex, unknown_shape
 from .policy.sources import REPO_POLICY_NAME as REPO_POLICY_NAME
@@ -27,9 +29,10 @@ PROTECTED_RULE = "agentgate-protected-files"
 
 # --------------------------------------------------------------------------- self-approval
 
-_APPROVAL_ID = re.compile(r"\bapr_[a-z0-9]{4,}\b")
-_VERB = re.compile(r"\b(approve|deny)\b")
-_TRUST = re.compile(r"\bpolicy\b\W{1,8}trust\b")
+# compiled at first use (1 ms at import, on every run): most commands never get that far
+_APPROVAL_ID = lazy_regex(r"\bapr_[a-z0-9]{4,}\b")
+_VERB = lazy_regex(r"\b(approve|deny)\b")
+_TRUST = lazy_regex(r"\bpolicy\b\W{1,8}trust\b")
 
 
 def _launches_agentgate(words: Sequence[str]) -> list[str] | None:
@@ -62,7 +65,7 @@ def is_self_approval(argv: Sequence[str]) -> bool:
     for i, w in enumerate(words[:-1]):
         if w == "policy" and words[i + 1] == "trust":
             return True
-    if any(w in ("approve", "deny") for w in words[1:]) and any(_APPROVAL_ID.fullmatch(w) for w in words):
+    if any(w in ("approve", "deny") for w in words[1:]) and any(_APPROVAL_ID().fullmatch(w) for w in words):
         return True
     ag = _launches_agentgate(words)
     if ag is None:
@@ -77,7 +80,9 @@ def is_self_approval(argv: Sequence[str]) -> bool:
 
 def mentions_self_approval(text: str) -> bool:
     """Code or text (``python -c``, a hook's command string) that approves, denies or trusts."""
-    return bool(_TRUST.search(text) or (_VERB.search(text) and _APPROVAL_ID.search(text)))
+    if "trust" in text and _TRUST().search(text):
+        return True
+    return "apr_" in text and _VERB().search(text) is not None and _APPROVAL_ID().search(text) is not None
 
 
 def approves_itself(analysis: Analysis, text: str) -> bool:
@@ -112,47 +117,53 @@ def protected_locations(policy_files: Sequence[str] = ()) -> tuple[list[Path], l
         files.append(Path(policy).expanduser())
     claude_home = Path(os.environ.get("CLAUDE_CONFIG_DIR") or Path.home() / ".claude")
     files += [claude_home / "settings.json", claude_home / "settings.local.json"]
-    dirs = [user_policy_path().parent, state_dir(), Path(__file__).resolve().parent]
+    dirs = [user_policy_path().parent, state_dir(), Path(_package_dir())]
     return files, dirs
 
 
-def _forms(path: Path) -> set[Path]:
-    """The path as written (normalised) and with symlinks resolved."""
-    forms = {Path(os.path.normpath(os.path.abspath(path)))}
-    with contextlib.suppress(OSError, RuntimeError):
-        forms.add(path.resolve())
+@functools.cache
+def _package_dir() -> str:
+    """The installed agentgate package (it holds the embedded default policy)."""
+    return os.path.dirname(os.path.realpath(__file__))
+
+
+def _forms(path: str | Path) -> set[str]:
+    """The path as written (normalised, absolute) and with symlinks resolved."""
+    forms = {os.path.normpath(os.path.abspath(path))}
+    with contextlib.suppress(OSError, ValueError):
+        forms.add(os.path.realpath(path))
     return forms
 
 
-def _protected_forms(policy_files: Sequence[str]) -> tuple[set[Path], set[Path]]:
+def _protected_forms(policy_files: Sequence[str]) -> tuple[set[str], set[str]]:
     """(files, directories) of :func:`protected_locations`, as written and resolved."""
     files, dirs = protected_locations(policy_files)
     return set().union(*(_forms(p) for p in files)), set().union(*(_forms(d) for d in dirs))
 
 
-def is_protected(target: Path, policy_files: Sequence[str] = (),
-                 forms: tuple[set[Path], set[Path]] | None = None) -> bool:
+def is_protected(target: str | Path, policy_files: Sequence[str] = (),
+                 forms: tuple[set[str], set[str]] | None = None) -> bool:
     """Would changing ``target`` change agentgate's policy, state, code or the agent's hooks?"""
     target_forms = _forms(target)
     for f in target_forms:
-        text = f.as_posix()
-        if f.name == REPO_POLICY_NAME or text.endswith(_SETTINGS_SUFFIXES):
+        if os.path.basename(f) == REPO_POLICY_NAME or f.endswith(_SETTINGS_SUFFIXES):
             return True
     file_forms, dir_forms = forms or _protected_forms(policy_files)
-    return any(f in file_forms or any(f.is_relative_to(d) for d in dir_forms) for f in target_forms)
+    return any(f in file_forms or f in dir_forms or any(f.startswith(d.rstrip("/") + "/") for d in dir_forms)
+               for f in target_forms)
 
 
 # Where words hold other words: code, option values (--config=PATH), lists (a,b), strings.
-_TOKEN_SPLIT = re.compile(r"""[\s;&|()<>'"`=,]+""")
-_RUNTIME = re.compile(r"\$|`|\{\}")  # a run-time value in a word the analysis marked dynamic
+_TOKEN_SPLIT = lazy_regex(r"""[\s;&|()<>'"`=,]+""")
+_RUNTIME = lazy_regex(r"\$|`|\{\}")  # a run-time value in a word the analysis marked dynamic
 _HOME_PREFIXES = ("~", "$HOME", "${HOME}")
 
 
 def _tokens(word: str) -> Iterable[str]:
     """The word, and the words inside it when it holds some (a string, code, ``--opt=PATH``)."""
     yield word
-    if _TOKEN_SPLIT.search(word):
-        for t in _TOKEN_SPLIT.split(word):
+    if _TOKEN_SPLIT().search(word):
+        for t in _TOKEN_SPLIT().split(word):
             if t and t != word:
                 yield t
 
@@ -185,8 +196,8 @@ class _Protected:
     def __init__(self, policy_files: Sequence[str], home: str | None) -> None:
         files, dirs = _protected_forms(policy_files)
         self.forms = (files, dirs)
-        self.dirs = {str(d) for d in dirs}
-        both = {str(f) for f in files} | self.dirs
+        self.dirs = dirs
+        both = files | dirs
         self.hits = _with_parents(both, home) if home else both
         self.names = {os.path.basename(h) for h in self.hits} | {*AGENT_DIRS, REPO_POLICY_NAME}
         self.home = home
@@ -225,7 +236,7 @@ class _Protected:
         if base in AGENT_DIRS or base == REPO_POLICY_NAME or (
                 glob and _shell_glob(base).fullmatch(REPO_POLICY_NAME)):
             return True
-        runtime = dynamic and _RUNTIME.search(w) is not None
+        runtime = dynamic and _RUNTIME().search(w) is not None
         absolute = w.startswith("/")
         if (runtime and w[0] in "$`{") or (cwd is None and not absolute):
             return self.names_hit(w)  # in a directory that is not known
@@ -253,7 +264,7 @@ class _Protected:
         rx = unknown_shape(full).rx
         if any(rx.fullmatch(h) for h in self.hits):
             return True
-        m = _RUNTIME.search(full)
+        m = _RUNTIME().search(full)
         head = full[:m.start()] if m else full
         folder = os.path.normpath(head[:head.rfind("/") + 1] or "/")
         return folder in self.dirs or any(folder.startswith(d + "/") for d in self.dirs)
@@ -265,7 +276,7 @@ class _Protected:
         if ("/" + w).endswith(_SETTINGS_SUFFIXES):
             return True
         for seg in w.split("/"):
-            if not seg or seg in (".", "..") or _RUNTIME.search(seg):
+            if not seg or seg in (".", "..") or _RUNTIME().search(seg):
                 continue
             if any(c in seg for c in "*?["):
                 rx = _shell_glob(seg)
@@ -288,7 +299,7 @@ def protected_reference(analysis: Analysis, policy_files: Sequence[str] = ()) ->
     p = _Protected(policy_files, analysis.home)
     cwds = {analysis.cwd, *(c.cwd for c in analysis.commands)}
     for cwd in sorted(c for c in cwds if c is not None):
-        if is_protected(Path(cwd), policy_files, p.forms):
+        if is_protected(cwd, policy_files, p.forms):
             return cwd
     for c in analysis.commands:
         dyn = c.dynamic

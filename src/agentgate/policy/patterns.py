@@ -12,8 +12,8 @@ from collections.abc import Iterable, Sequence
 
 from ..lean import Record, lazy_regex
 
-# Matching an argv needs only _LONG_OPT; the others compile at first use.
-_LONG_OPT = re.compile(r"--[A-Za-z0-9][A-Za-z0-9_.-]*=")
+# Compiled at first use: most runs need none of them.
+_LONG_OPT = lazy_regex(r"--[A-Za-z0-9][A-Za-z0-9_.-]*=")
 _SHORT_CLUSTER = lazy_regex(r"-[A-Za-z][A-Za-z0-9]+")
 _ESCAPED_ONLY = lazy_regex(r"(?:[^*?\[\]]|\[[^\]]\])*")
 _BRACKET_CHAR = lazy_regex(r"\[([^\]])\]")
@@ -90,7 +90,7 @@ def split_long_options(words: Iterable[str]) -> list[str]:
     """``--context=prod`` -> ``--context``, ``prod`` (applied to argv and patterns alike)."""
     out: list[str] = []
     for w in words:
-        m = _LONG_OPT.match(w)
+        m = _LONG_OPT().match(w) if w[:2] == "--" and "=" in w else None
         if m:
             out.append(w[: m.end() - 1])
             out.append(w[m.end():])

@@ -3,13 +3,16 @@
 ``.agentgate.toml`` from the repository root down to the working directory (restrictions only
 until a human trusts its content), merged strictest-wins.
 
-A content (and code) whose inline examples passed once gets an empty marker in
-``<state>/validated/`` named by :func:`~.loader.validation_key`, so they are not re-run on every
-command.
+A load under a state directory keeps two records in ``<state>/validated/``, both named by
+:func:`~.loader.validation_key` (the content's sha256 and the code that checks it): an empty
+marker once a content passed its inline examples, so they are not re-run on every command, and
+``<key>.json``, what tomllib made of those bytes, so a policy of one's own is not parsed by
+tomllib (with typing, 8 ms) on every command. Every check after the TOML parse still runs.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,9 +22,12 @@ from ..fileio import (
     check_state_dir,
     make_state_dir,
     open_state_file,
+    read_state_file,
+    replace_atomically,
     state_file_exists,
     state_subdir,
 )
+from ..lean import sha256_hex
 from ..paths import StatePaths, env_policy, user_policy_path
 from ..trust import read_trust
 from .loader import (
@@ -29,10 +35,16 @@ from .loader import (
     PolicyFile,
     embedded_policy_text,
     parse_policy_file,
+    preparsed,
     read_policy_bytes,
+    read_toml,
     validation_key,
 )
 from .model import ALLOW, Policy, Settings, Source
+
+TYPE_CHECKING = False  # not from typing: see agentgate.lean
+if TYPE_CHECKING:
+    from typing import Any
 
 REPO_POLICY_NAME = ".agentgate.toml"
 VALIDATED = "validated"
@@ -78,26 +90,66 @@ def locate_primary(explicit: str | None) -> tuple[Path | None, str]:
     return None, "embedded"
 
 
+def _cached_toml(path: Path, digest: str) -> dict[str, Any] | None:
+    """The parsed TOML recorded at ``path`` for the content of sha256 ``digest``, if it is
+    there and whole. A link, a file of someone else's or one others can write is a StateError
+    (78), like any state file; a record that does not parse or is for other bytes is passed by
+    (tomllib reads the policy, and the record is written again)."""
+    data = read_state_file(path, label="parsed policy")
+    if data is None:
+        return None
+    try:
+        doc = json.loads(data)
+    except ValueError:
+        return None
+    if not isinstance(doc, dict) or doc.get("sha256") != digest or not isinstance(doc.get("toml"), dict):
+        return None
+    toml: dict[str, Any] = doc["toml"]
+    return toml
+
+
+def _record(folder: Path, key: str, marker: bool, toml: dict[str, Any] | None, digest: str) -> None:
+    """Best effort: the marker of a content that passed, and its parsed TOML (0600, atomically).
+    Only a speed-up: a state directory that cannot take them is reported by the ledger."""
+    try:
+        make_state_dir(folder.parent)
+        state_subdir(folder, create=True)
+        if marker:
+            fd = open_state_file(folder / key, os.O_WRONLY, label="policy marker", create=True)
+            if fd is not None:
+                os.close(fd)
+        if toml is not None:
+            try:  # strict JSON: NaN or a date has no exact JSON form, and is not cached
+                text = json.dumps({"sha256": digest, "toml": toml}, allow_nan=False)
+            except (TypeError, ValueError):
+                return
+            replace_atomically(folder / f"{key}.json", text.encode(), durable=False)
+    except (StateError, OSError):
+        pass
+
+
 def _parse_checked(data: bytes, name: str, kind: str, paths: StatePaths | None) -> PolicyFile:
     """Parse a policy; its inline examples are re-run only for a content (and code) that has not
-    passed them before, as recorded by an empty marker file under ``<state>/validated/``. Every
-    other check runs on every load, and a policy that fails never gets a marker."""
+    passed them before, and tomllib reads it only when no parsed copy is recorded (or shipped,
+    for the starter policy). Every other check runs on every load, and a policy that fails is
+    never recorded."""
     if paths is None:
         return parse_policy_file(data, name, kind)
-    check_state_dir(paths.root)  # a planted marker would skip the examples
+    check_state_dir(paths.root)  # a planted marker would skip the examples, a planted record more
     folder = paths.root / VALIDATED
-    marker = folder / validation_key(data)
-    if state_subdir(folder, create=False) and state_file_exists(marker, label="policy marker"):
-        return parse_policy_file(data, name, kind, check_examples=False)
-    pf = parse_policy_file(data, name, kind)
-    try:
-        make_state_dir(paths.root)
-        state_subdir(folder, create=True)
-        fd = open_state_file(marker, os.O_WRONLY, label="policy marker", create=True)
-        if fd is not None:
-            os.close(fd)
-    except StateError:
-        pass  # only a speed-up (and the ledger reports an unusable state directory)
+    key = validation_key(data)
+    digest = sha256_hex(data)
+    known = state_subdir(folder, create=False)
+    passed = known and state_file_exists(folder / key, label="policy marker")
+    toml = preparsed(digest)
+    fresh = False
+    if toml is None and known:
+        toml = _cached_toml(folder / f"{key}.json", digest)
+    if toml is None:
+        toml, fresh = read_toml(data, name), True
+    pf = parse_policy_file(data, name, kind, check_examples=not passed, toml=toml)
+    if not passed or fresh:
+        _record(folder, key, not passed, toml if fresh else None, digest)
     return pf
 
 
