@@ -245,7 +245,8 @@ import agentgate.policy; mark()
 import agentgate.gate; mark()
 import agentgate.runner; mark()
 from pathlib import Path
-from agentgate.gate import Gate, Subject, load_policy
+from agentgate.gate import Gate, Subject
+from agentgate.policy import load_policy
 from agentgate.paths import StatePaths
 from agentgate.runner import run
 paths = StatePaths.default(); cwd = Path(os.getcwd()).resolve()

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from agentgate import policy as pol
+from agentgate import shell
 from agentgate.errors import EXIT_APPROVAL_REQUIRED, EXIT_DENIED, EXIT_OK, AgentgateError
 from agentgate.gate import REASON_GRANT, Gate, Subject
 from agentgate.paths import StatePaths
@@ -223,3 +224,31 @@ def test_every_audit_event_is_chained_and_attributed(gate: Gate) -> None:
     assert all(e["policy"] == gate.policy.sha256 for e in evs)
     assert evs[2]["event"] == "approved" and evs[2]["id"] == rid and evs[2]["by"] == "human"
     assert gate.audit.verify().ok
+
+
+def test_a_command_is_analysed_once_for_the_policy_and_the_guards(
+        gate: Gate, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[str, object, object]] = []
+    for name in ("analyze_script", "analyze_argv"):
+        real = getattr(shell, name)
+
+        def counted(command: object, cwd: object = None, *rest: object, _real: object = real,
+                    _name: str = name) -> shell.Analysis:
+            calls.append((_name, command, cwd))
+            return _real(command, cwd, *rest)  # type: ignore[operator, no-any-return]
+
+        monkeypatch.setattr(shell, name, counted)
+    held = gate.authorize(Subject("script", ("cd /srv && deployer --prod",), "/srv/app"), "tester")
+    assert held.approval_required and held.rule == "prod"
+    assert gate.authorize(argv("ls", "-la"), "tester").allowed
+    assert calls == [("analyze_script", "cd /srv && deployer --prod", "/srv/app"),
+                     ("analyze_argv", ("ls", "-la"), "/srv/app")]
+
+
+def test_the_guards_see_each_command_in_its_own_directory(gate: Gate) -> None:
+    state = gate.paths.root
+    state.mkdir(parents=True, exist_ok=True)
+    for text in (f"cd {state.parent} && rm -rf {state.name}", f"pushd {state.parent}; mv {state.name} x"):
+        out = gate.authorize(Subject("script", (text,), "/srv/app"), "tester")
+        assert out.approval_required and out.rule == "agentgate-protected-files", text
+    assert gate.authorize(Subject("script", (f"cd {state.parent} && ls -d other",), "/"), "t").allowed

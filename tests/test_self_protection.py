@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from conftest import AGENTGATE, ag
 
-from agentgate.gate import Gate, Subject, load_policy
+from agentgate.gate import Gate, Subject
 from agentgate.paths import StatePaths
+from agentgate.policy import load_policy
 
 
 @pytest.fixture
