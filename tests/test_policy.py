@@ -231,6 +231,23 @@ def test_invalid_policies_fail_with_file_rule_and_reason(text: str | bytes, need
         assert "rule 'a'" in msg  # names the rule
 
 
+@pytest.mark.parametrize(("regex", "needle"), [
+    ("a{99999999999}", "OverflowError: the repetition number is too large"),
+    ("x{4294967296}y", "OverflowError"),
+    ("(" * 5000 + "a" + ")" * 5000, "RecursionError"),
+    ("a{2,1}", "min repeat greater than max repeat"),
+])
+def test_a_regex_that_fails_to_compile_in_any_way_is_a_load_error(regex: str, needle: str) -> None:
+    """re.compile raises more than re.error (a huge count overflows, deep nesting recurses):
+    each is a 78 naming the file, the rule and the regex, never an internal error."""
+    with pytest.raises(PolicyError) as exc:
+        pol.parse_policy(f'[[rule]]\nid = "big"\ndecision = "deny"\nregex = ["{regex}"]\n',
+                         "/etc/x/policy.toml")
+    assert exc.value.exit_code == 78
+    assert exc.value.message.startswith("/etc/x/policy.toml: rule 'big': regex ")
+    assert "does not compile" in exc.value.message and needle in exc.value.message
+
+
 SAYS_NOTHING = ["", "  \n\t\n", "# only a comment\n# and another\n", "version = 1\n",
                 "version = 1\n[settings]\n", "rule = []\n",
                 '[settings]\napproval_ttl = "5m"\nunparseable = "deny"\n']

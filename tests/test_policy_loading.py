@@ -260,3 +260,21 @@ def test_read_policy_bytes_names_unreadable_and_missing_files(tmp_path: Path) ->
     with pytest.raises(PolicyError, match="cannot read policy file: Not a directory") as exc:
         pol.read_policy_bytes(tmp_path / "file" / "policy.toml")
     assert exc.value.message.startswith(f"{tmp_path / 'file' / 'policy.toml'}: ")
+
+
+# --------------------------------------------------------------------------- regexes that do not compile
+
+
+@pytest.mark.parametrize("where", PLACES)
+def test_a_regex_whose_compile_overflows_is_a_78_naming_the_rule(where: str, tmp_path: Path,
+                                                                fake_bin: Path, marker: Path) -> None:
+    """`a{99999999999}` makes re.compile raise OverflowError, not re.error: still a load error."""
+    place = Place(where, tmp_path)
+    place.path.write_text('[[rule]]\nid = "huge"\ndecision = "deny"\nregex = ["a{99999999999}"]\n')
+    needle = "rule 'huge': regex 'a{99999999999}' does not compile: OverflowError"
+    refused(place.ag("run", "--", "deployer", "site"), place.path, needle)
+    refused(place.ag("check", "--", "ls"), place.path, needle)
+    refused(place.ag("policy", "validate"), place.path, needle)
+    refused(ag("policy", "validate", str(place.path), timeout=DEADLINE), place.path, needle)
+    hook_denied(place.hook("deployer site"), place.path, needle)
+    assert not marker.exists()

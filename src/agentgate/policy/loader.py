@@ -159,8 +159,11 @@ def _parse_rule(raw: Any, n: int, path: str, check_examples: bool = True) -> Rul
     for text in _str_list(raw.get("regex", []), "regex", path, rid):
         try:
             regexes.append(re.compile(text))
-        except re.error as e:
-            raise PolicyError(f"regex {text!r} does not compile: {e}", path=path, rule=rid) from None
+        except Exception as e:  # re.error, and OverflowError (a{99999999999}), RecursionError...
+            detail = str(e) if isinstance(e, re.error) else f"{type(e).__name__}: {e}"
+            raise PolicyError(f"regex {text!r} does not compile: {detail}",
+                              "fix the regular expression (Python's re syntax)", path=path,
+                              rule=rid) from None
         if _nested_quantifier(text):
             raise PolicyError(f"regex {text!r} repeats a group that itself repeats, which can take "
                               "exponential time on some commands", "rewrite it without nesting "
