@@ -12,6 +12,7 @@ import contextlib
 import functools
 import os
 import re
+import stat
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -157,6 +158,7 @@ def is_protected(target: str | Path, policy_files: Sequence[str] = (),
 _TOKEN_SPLIT = lazy_regex(r"""[\s;&|()<>'"`=,]+""")
 _RUNTIME = lazy_regex(r"\$|`|\{\}")  # a run-time value in a word the analysis marked dynamic
 _HOME_PREFIXES = ("~", "$HOME", "${HOME}")
+_PATH_MAX = 4096
 
 
 def _tokens(word: str) -> Iterable[str]:
@@ -202,19 +204,43 @@ class _Protected:
         self.names = {os.path.basename(h) for h in self.hits} | {*AGENT_DIRS, REPO_POLICY_NAME}
         self.home = home
         self._real: dict[str, str] = {}
+        self._seen: set[tuple[str, str | None, bool]] = set()
 
-    def real(self, cwd: str) -> str:
-        """``cwd`` with symlinks resolved (once per directory)."""
-        r = self._real.get(cwd)
-        if r is None:
-            r = self._real[cwd] = os.path.realpath(cwd)
-        return r
+    def real(self, path: str) -> str:
+        """``path`` (absolute) as the kernel resolves it, links and ``..`` in order: one lstat
+        per directory met, remembered for the words after. A path longer than PATH_MAX names
+        nothing the kernel would open: it is kept as written."""
+        if len(path) > _PATH_MAX:
+            return os.path.normpath(path)
+        out, prefix = "/", ""
+        for name in path.split("/"):
+            if not name or name == ".":
+                continue
+            prefix += "/" + name
+            known = self._real.get(prefix)
+            if known is None:
+                if name == "..":
+                    known = os.path.dirname(out)
+                else:
+                    full = out.rstrip("/") + "/" + name
+                    try:
+                        link = stat.S_ISLNK(os.lstat(full).st_mode)
+                    except (OSError, ValueError):
+                        link = False
+                    known = os.path.realpath(full) if link else full
+                self._real[prefix] = known
+            out = known
+        return out
 
     def holds(self, path: str) -> bool:
         return path in self.hits or any(path.startswith(d + "/") for d in self.dirs)
 
     def word(self, word: str, cwd: str | None, dynamic: bool) -> str | None:
-        """The token of ``word`` that names a protected location, or None."""
+        """The token of ``word`` that names a protected location, or None (each word once)."""
+        key = (word, cwd, dynamic)
+        if key in self._seen:
+            return None
+        self._seen.add(key)
         for t in _tokens(word):
             if t[:1] != "-" and self.token(t, cwd, dynamic):
                 return t
@@ -243,11 +269,7 @@ class _Protected:
         full = w if absolute or cwd is None else f"{cwd}/{w}"
         if runtime:
             return self.shape_hit(full)
-        forms = {os.path.normpath(full)}
-        if not absolute and cwd is not None:
-            forms.add(os.path.normpath(f"{self.real(cwd)}/{w}"))
-        if "/" in w.rstrip("/"):
-            forms.add(os.path.realpath(full))
+        forms = {os.path.normpath(full), self.real(full)}
         for f in forms:
             if f.endswith(_SETTINGS_SUFFIXES):
                 return True
