@@ -277,6 +277,69 @@ def test_a_symlinked_state_dir_is_checked_where_it_points(
     assert runs(marker) == 1
 
 
+def test_links_inside_a_links_target_are_walked_too(
+        tmp_path: Path, policy_file: Path, fake_bin: Path, marker: Path) -> None:
+    """link -> open/inner -> real: `open` is on the way only through the first link's target
+    (realpath would skip it); another user could swap `inner` there."""
+    real = tmp_path / "real"
+    real.mkdir(mode=0o700)
+    opened = tmp_path / "open"
+    opened.mkdir()
+    (opened / "inner").symlink_to(real)
+    link = tmp_path / "link"
+    link.symlink_to(opened / "inner")
+    env = {"AGENTGATE_HOME": str(link / "state")}
+    assert agx("run", "--", "deployer", "site", env=env).returncode == 0
+    opened.chmod(0o777)
+    r = agx("run", "--", "deployer", "site", env=env)
+    assert r.returncode == 78, r.stderr
+    assert f"{opened}, above the state directory {link / 'state'}, is writable" in r.stderr
+    opened.chmod(0o1777)  # sticky: `inner` is ours, so nobody else can swap it
+    assert agx("run", "--", "deployer", "site", env=env).returncode == 0
+    assert runs(marker) == 2
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    r = agx("run", "--", "deployer", "site", env={"AGENTGATE_HOME": str(loop / "state")})
+    assert r.returncode == 78 and "too many levels of symbolic links" in r.stderr, r.stderr
+
+
+@needs_root
+@pytest.mark.parametrize("where", ["the state dir", "a parent", "inside my link's target"])
+def test_another_users_symlink_on_the_state_path_is_refused(
+        where: str, shared_tmp: Path, other_user: OtherUser, policy_file: Path, fake_bin: Path,
+        marker: Path) -> None:
+    """In a sticky directory (like /tmp) another user's link can be re-pointed by them at any
+    time (here: at another directory of ours, swapping the ledger): it is refused wherever it
+    is on the path, while a link of our own in the same place is fine."""
+    sticky = shared_tmp / "sticky"
+    sticky.mkdir()
+    sticky.chmod(0o1777)
+    real = shared_tmp / "real"
+    real.mkdir(mode=0o700)
+    target = real / "state" if where == "the state dir" else real
+    if where == "the state dir":
+        target.mkdir(mode=0o700)
+    theirs = sticky / "theirs"
+    r = other_user.sh(f"ln -s {target} {theirs}")
+    assert r.returncode == 0, r.stderr
+    if where == "inside my link's target":
+        mine = shared_tmp / "mine"
+        mine.symlink_to(theirs)
+        home = mine / "state"
+    else:
+        home = theirs if where == "the state dir" else theirs / "state"
+    r = agx("run", "--", "deployer", "site", env={"AGENTGATE_HOME": str(home)})
+    assert r.returncode == 78, r.stderr
+    assert (f"{theirs}, on the way to the state directory {home}, is a symbolic link owned by "
+            f"{other_user.name}") in r.stderr
+    assert runs(marker) == 0 and not (real / "state" / "audit.jsonl").exists()
+    ours = sticky / "ours"
+    ours.symlink_to(target)
+    home = ours if where == "the state dir" else ours / "state"
+    assert agx("run", "--", "deployer", "site", env={"AGENTGATE_HOME": str(home)}).returncode == 0
+    assert runs(marker) == 1 and (real / "state" / "audit.jsonl").exists()
+
+
 @needs_root
 def test_root_state_owned_by_root_is_fine_and_a_users_own_state_is_fine(
         shared_tmp: Path, other_user: OtherUser, policy_file: Path) -> None:

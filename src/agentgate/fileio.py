@@ -47,56 +47,98 @@ def _who(uid: int) -> str:
     return f"{name} (uid {uid})" if name != str(uid) else f"uid {uid}"
 
 
-def _levels(path: str) -> list[str]:
-    """``/``, ``/a``, ``/a/b`` for ``/a/b``."""
-    out, cur = ["/"], ""
-    for part in path.split("/"):
-        if part:
-            cur += "/" + part
-            out.append(cur)
-    return out
+_MAX_LINKS = 40  # what the kernel follows before ELOOP
 
 
 def check_state_dir(root: Path) -> None:
     """Refuse (StateError) a state directory someone else could change: it must be a directory
-    of the current user that neither group nor others can write, and every directory above it
-    (also above a symlink's target) must belong to the user or root and be writable by nobody
-    else unless it is sticky (like /tmp). A directory that does not exist yet passes when what
-    exists above it does. Root's own root-owned state directory is fine."""
+    of the current user that neither group nor others can write, and every directory on the way
+    to it, also through symbolic links, must belong to the user or root and be writable by
+    nobody else unless it is sticky (like /tmp). A symbolic link on the way must belong to the
+    user or root as well: its owner can re-point it at any time (ssh's StrictModes, and what
+    fs.protected_symlinks enforces in sticky directories). A directory that does not exist yet
+    passes when what exists above it does. Root's own root-owned state directory is fine."""
     uid = _uid()
     if uid is None:  # pragma: no cover - not POSIX
         return
-    lexical = os.path.abspath(root)
-    if _check_chain(root, lexical, uid):  # a symlink on the way: check where it leads too
-        _check_chain(root, os.path.realpath(lexical), uid)
+    _walk_checked(root, os.path.abspath(root), uid)
 
 
-def _check_chain(root: Path, path: str, uid: int) -> bool:
-    """Check each existing directory from / down to ``path``; whether a symlink was passed (the
-    levels below one are then checked only as parents: the real chain decides)."""
-    linked = False
-    for level in _levels(path):
-        try:
-            st = os.lstat(level)
-        except (FileNotFoundError, NotADirectoryError):
-            break  # nothing below exists yet: creating it is checked by the caller
-        except OSError as e:
-            raise StateError(
-                f"cannot use the state directory {root}: cannot look at {level}: "
-                f"{e.strerror or e}",
-                f"give yourself access to {level}, or set AGENTGATE_HOME to a directory of "
-                "your own; nothing was run") from None
-        if stat.S_ISLNK(st.st_mode):
-            linked = True  # its directory was checked; where it leads is checked after this
+def _walk_checked(root: Path, path: str, uid: int) -> None:
+    """Resolve ``path`` one component at a time, as the kernel does, checking each directory
+    and each symbolic link met on the way (links inside a link's target included); stops at
+    the first component that does not exist (creating it is checked by the caller)."""
+    todo = [p for p in reversed(path.split("/")) if p]  # components still to walk, next last
+    cur, hops = "/", 0
+    _check_level(root, cur, uid, final=not todo)
+    while todo:
+        part = todo.pop()
+        if part == ".":
             continue
-        final = level == path and not linked
+        if part == "..":
+            cur = os.path.dirname(cur)  # cur has no links in it: .. is its parent
+            continue
+        level = os.path.join(cur, part)
+        st = _lstat(root, level)
+        if st is None:
+            return
+        if stat.S_ISLNK(st.st_mode):
+            _check_link(root, level, st, uid)
+            hops += 1
+            try:
+                target = os.readlink(level)
+            except OSError as e:
+                raise _look_error(root, level, e) from None
+            if hops > _MAX_LINKS:
+                raise StateError(f"cannot use the state directory {root}: too many levels of "
+                                 f"symbolic links at {level}",
+                                 "point AGENTGATE_HOME at a real directory")
+            if target.startswith("/"):
+                cur = "/"
+            todo.extend(p for p in reversed(target.split("/")) if p)
+            continue
+        final = not todo
         if not stat.S_ISDIR(st.st_mode):
             if final:
                 raise StateError(f"the state directory {root} is not a directory",
                                  "point AGENTGATE_HOME at a directory")
-            break  # the caller's attempt to create the directory reports it
+            return  # the caller's attempt to create the directory reports it
         _check_dir(root, level, st, uid, final)
-    return linked
+        cur = level
+
+
+def _lstat(root: Path, level: str) -> os.stat_result | None:
+    try:
+        return os.lstat(level)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as e:
+        raise _look_error(root, level, e) from None
+
+
+def _look_error(root: Path, level: str, e: OSError) -> StateError:
+    return StateError(f"cannot use the state directory {root}: cannot look at {level}: "
+                      f"{e.strerror or e}",
+                      f"give yourself access to {level}, or set AGENTGATE_HOME to a directory of "
+                      "your own; nothing was run")
+
+
+def _check_level(root: Path, level: str, uid: int, *, final: bool) -> None:
+    st = _lstat(root, level)
+    if st is not None:
+        _check_dir(root, level, st, uid, final)
+
+
+def _check_link(root: Path, level: str, st: os.stat_result, uid: int) -> None:
+    """A symbolic link on the way to the state directory: its owner decides where it leads."""
+    if st.st_uid in (0, uid):
+        return
+    raise StateError(
+        f"{level}, on the way to the state directory {root}, is a symbolic link owned by "
+        f"{_who(st.st_uid)}, not by you ({_name(uid)}){' or root' if uid else ''}: that user "
+        "can re-point it at another directory at any time",
+        f"set AGENTGATE_HOME to the real directory (not through {level}), or replace the link "
+        "by one of your own; nothing was run")
 
 
 def _check_dir(root: Path, level: str, st: os.stat_result, uid: int, final: bool) -> None:
