@@ -623,6 +623,44 @@ def test_a_grant_is_kept_when_the_program_is_not_found(
     assert json.loads(ag("show", "--json", rid).stdout)["status"] == "consumed"
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux's execve formats")
+def test_a_grant_is_kept_when_exec_would_fail(
+        tmp_path: Path, in_tmp_cwd: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An executable file that execve refuses (no #! line: 126; a #! interpreter that is
+    missing: 127, or not executable: 126) leaves the grant approved, with a `blocked` line
+    and no `grant_consumed`; once the file can start, the same grant runs it once."""
+    policy = tmp_path / "held.toml"
+    policy.write_text('version = 1\n[settings]\ndefault = "allow"\n[[rule]]\nid = "held"\n'
+                      'decision = "ask"\ncommands = ["held*"]\n')
+    monkeypatch.setenv("AGENTGATE_POLICY", str(policy))
+    bindir = in_tmp_cwd / "bin"
+    bindir.mkdir()
+    (bindir / "interp").write_text("#!/bin/sh\nexit 0\n")
+    (bindir / "interp").chmod(0o644)
+    cases = {"heldnoshebang": ("echo it-ran\n", 126, "exec format error"),
+             "heldbadinterp": ("#!/nonexistent/interp\necho it-ran\n", 127,
+                               "its interpreter /nonexistent/interp (from its #! line) was not found"),
+             "helddenied": (f"#!{bindir}/interp\necho it-ran\n", 126, "is not an executable file")}
+    path = f"{bindir}{os.pathsep}{os.environ['PATH']}"
+    for name, (text, code, said) in cases.items():
+        (bindir / name).write_text(text)
+        (bindir / name).chmod(0o755)
+        rid = block(name)
+        assert ag("approve", rid, "--yes").returncode == 0
+        r = ag("run", "--json", "--", name, env={"PATH": path})
+        assert r.returncode == code, (name, r.stderr)
+        assert said in r.stderr and f"grant {rid} is kept" in r.stderr, r.stderr
+        assert json.loads(r.stdout)["error"] == "cannot_start"
+        assert json.loads(ag("show", "--json", rid).stdout)["status"] == "approved"
+        assert said in log_events("--event", "blocked", "--id", rid)[0]["error"]
+        assert "it-ran" not in r.stdout
+    assert log_events("--event", "grant_consumed") == []
+    (bindir / "heldnoshebang").write_text("#!/bin/sh\necho it-ran\n")
+    r = ag("run", "--", "heldnoshebang", env={"PATH": path})
+    assert (r.returncode, r.stdout) == (0, "it-ran\n"), r.stderr
+    assert len(log_events("--event", "grant_consumed")) == 1
+
+
 def test_a_path_with_a_slash_is_looked_up_from_the_cwd(
         tmp_path: Path, in_tmp_cwd: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _ghost(tmp_path, monkeypatch)

@@ -211,3 +211,30 @@ def test_mcp_without_the_sdk_exits_78() -> None:
                        stdin=subprocess.DEVNULL)
     assert r.returncode == 78, r.stderr
     assert "pip install 'agentgate-checkpoint[mcp]'" in r.stderr and r.stdout == ""
+
+
+def test_run_command_keeps_a_grant_when_exec_would_fail(in_tmp_cwd: Path, fake_bin: Path,
+                                                        marker: Path) -> None:
+    """run_command asks the runner's check before a grant is used up, as `agentgate run` does:
+    a program that execve refuses (here a script without a #! line) answers 126, nothing
+    runs and the grant stays approved; the same grant runs it once it can start."""
+    deployer = fake_bin / "deployer"
+    script = deployer.read_text()
+    deployer.write_text(script.split("\n", 1)[1])  # the #! line gone: an exec format error
+
+    async def body(session: ClientSession, call: Call) -> None:
+        rid = (await call("run_command", {"command": ["deployer", "site", "--prod"]}))["approvalId"]
+        approve(rid)
+        for _ in range(2):
+            out = await call("run_command", {"command": ["deployer", "site", "--prod"]})
+            assert not out["allowed"] and out["exitCode"] == 126, out
+            assert out["error"] == "cannot_start" and "exec format error" in out["reason"]
+            assert f"grant {rid} is kept" in out["hint"] and "stdout" not in out
+            assert (await call("approval_status", {"id": rid}))["status"] == "approved"
+        deployer.write_text(script)
+        ran = await call("run_command", {"command": ["deployer", "site", "--prod"]})
+        assert ran["allowed"] and ran["exitCode"] == 0 and ran["approvalId"] == rid
+        assert (await call("approval_status", {"id": rid}))["status"] == "consumed"
+        assert marker_lines(marker) == ["site --prod"]
+
+    with_server(in_tmp_cwd, body)

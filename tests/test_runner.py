@@ -191,3 +191,119 @@ def test_startable_looks_programs_up_as_the_start_does(
         res = startable(name)
         assert res is not None and res.exit_code == 127
         assert res.exit_code == runner.run([name]).exit_code
+
+
+def _elf_with_loader(loader: bytes) -> bytes | None:
+    """This Python's ELF binary with its dynamic loader's path swapped for ``loader`` (same
+    length), or None when it has none (static, or not ELF)."""
+    import re
+
+    data = Path(os.path.realpath(sys.executable)).read_bytes()
+    if not data.startswith(b"\x7fELF"):
+        return None
+    found = re.search(rb"/[\w/.+-]*ld[\w.+-]*\.so[\w.]*\x00", data[:4096])
+    if found is None:
+        return None
+    old = found.group()[:-1]
+    return data.replace(old, loader[:len(old)].ljust(len(old), b"x"), 1)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux's execve and binfmt")
+def test_startable_answers_what_the_start_answers_for_every_format(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The files that pass an "exists and is executable" check but that execve refuses: no #!
+    line (ENOEXEC, 126), a #! interpreter that is missing (127) or not executable (126), a #!
+    line naming nothing, an ELF binary whose dynamic loader is missing (127); and the ones it
+    takes (nested #! interpreters, a relative interpreter from the cwd). For each, startable()
+    and a real start (posix_spawnp, and subprocess for run_captured) agree."""
+    from agentgate.runner import run_captured, startable
+
+    monkeypatch.chdir(tmp_path)
+    d = tmp_path / "bin"
+    d.mkdir()
+    (d / "noexec-interp").write_text("#!/bin/sh\nexit 0\n")
+    (d / "noexec-interp").chmod(0o644)
+    files = {
+        "noshebang": ("exit 0\n", 126, "exec format error"),
+        "binary-junk": ("\x00\x01\x02junk", 126, "exec format error"),
+        "badinterp": ("#!/nonexistent/interp -x\nexit 0\n", 127, "/nonexistent/interp"),
+        "deninterp": (f"#! {d}/noexec-interp\nexit 0\n", 126, "not an executable file"),
+        "emptyinterp": ("#!   \nexit 0\n", 126, "names no interpreter"),
+        "nested": (f"#!{d}/good\n", None, None),
+        "good": ("#!/bin/sh\nexit 0\n", None, None),
+        "relinterp": ("#!bin/good\n", None, None),  # from the cwd, as the kernel opens it
+        "deep": (f"#!{d}/nested\n", None, None),
+    }
+    for name, (text, _code, _said) in files.items():
+        (d / name).write_text(text)
+        (d / name).chmod(0o755)
+    elf = _elf_with_loader(b"/nonexistent/ld.so")
+    if elf is not None:
+        (d / "badloader").write_bytes(elf)
+        (d / "badloader").chmod(0o755)
+        files["badloader"] = ("", 127, "dynamic loader /nonexistent/ld")
+    for name, (_text, code, said) in files.items():
+        path = str(d / name)
+        res = startable(path)
+        started = runner.run([path])
+        captured = run_captured([path], tmp_path, dict(os.environ), 10, 1024)
+        if code is None:
+            assert res is None and started.exit_code == 0 and captured.exit_code == 0, name
+            continue
+        assert res is not None and res.exit_code == code, (name, res)
+        assert said is not None and res.error and said in res.error, (name, res)
+        assert started.exit_code == code and started.error == res.error, (name, started)
+        assert captured.exit_code == code and captured.error == res.error, (name, captured)
+
+    # The search, as each start does it: posix_spawnp passes over a file whose interpreter is
+    # missing but stops at an exec format error; subprocess (first_error) passes over both.
+    later = tmp_path / "later"
+    later.mkdir()
+    for name in ("badinterp", "noshebang"):
+        (later / name).write_text("#!/bin/sh\nexit 3\n")
+        (later / name).chmod(0o755)
+    search = f"{d}{os.pathsep}{later}"
+    monkeypatch.setenv("PATH", search)
+    assert startable("badinterp") is None and runner.run(["badinterp"]).exit_code == 3
+    res = startable("noshebang")
+    assert res is not None and res.exit_code == 126 == runner.run(["noshebang"]).exit_code
+    assert startable("noshebang", first_error=True) is None
+    assert run_captured(["noshebang"], tmp_path, dict(os.environ), 10, 1024).exit_code == 3
+    monkeypatch.setenv("PATH", str(d))
+    res = startable("badinterp")
+    assert res is not None and res.exit_code == 127 and "/nonexistent/interp" in str(res.error)
+
+
+def test_a_format_a_binfmt_misc_handler_takes_is_startable(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Linux's binfmt_misc (Wine, qemu, Java) runs files that are neither #! nor native, by
+    magic bytes (under a mask, at an offset) or by extension: those count as startable, a
+    disabled handler or a disabled binfmt_misc does not. (Registering a handler needs root
+    and changes the machine: the entries are read from a directory laid out as the kernel's.)"""
+    misc = tmp_path / "binfmt_misc"
+    misc.mkdir()
+    (misc / "status").write_text("enabled\n")
+    (misc / "register").write_text("")
+    (misc / "mz").write_text("enabled\ninterpreter /usr/bin/wine\nflags: \noffset 2\n"
+                             "magic 4d5a\nmask ff7f\n")
+    (misc / "jar").write_text("enabled\ninterpreter /usr/bin/jexec\nflags: \nextension .jar\n")
+    (misc / "off").write_text("disabled\ninterpreter /x\nflags: \noffset 0\nmagic 4242\n")
+    monkeypatch.setattr(runner, "_BINFMT_MISC", str(misc))
+    takes = runner._binfmt_misc_takes
+    assert takes("/p/prog", b"..MZrest") and takes("/p/prog", b"..M\xdarest")  # the mask
+    assert not takes("/p/prog", b"MZ......") and not takes("/p/prog", b"..M")
+    assert takes("/p/app.jar", b"PK") and not takes("/p.jar/app", b"PK")
+    assert not takes("/p/prog", b"BB")  # a disabled handler
+    (misc / "status").write_text("disabled\n")
+    assert not takes("/p/prog", b"..MZrest")
+    monkeypatch.setattr(runner, "_BINFMT_MISC", str(tmp_path / "not-mounted"))
+    assert not takes("/p/prog", b"..MZrest")
+    if sys.platform.startswith("linux"):
+        prog = tmp_path / "prog"
+        prog.write_bytes(b"..MZ-not-a-script")
+        prog.chmod(0o755)
+        res = runner.startable(str(prog))
+        assert res is not None and res.exit_code == 126
+        (misc / "status").write_text("enabled\n")
+        monkeypatch.setattr(runner, "_BINFMT_MISC", str(misc))
+        assert runner.startable(str(prog)) is None

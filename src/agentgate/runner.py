@@ -17,8 +17,10 @@ foreground group (the best guess without that information).
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
+import stat
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from types import FrameType
@@ -29,7 +31,7 @@ from .lean import Record
 TYPE_CHECKING = False  # not from typing: see agentgate.lean
 if TYPE_CHECKING:
     from pathlib import Path
-    from typing import IO
+    from typing import IO, Literal
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
              signal.SIGUSR2, signal.SIGWINCH)
@@ -44,15 +46,36 @@ class RunResult(Record):
     error: str | None = None  # set when the command could not be started
 
 
-def startable(program: str, search_path: str | None = None) -> RunResult | None:
+def startable(program: str, search_path: str | None = None, *, cwd: str | None = None,
+              first_error: bool = False) -> RunResult | None:
     """None when ``program`` would start; else the result a start would give (127 not found,
     126 not executable), without starting anything.
 
-    Looks the name up as :func:`run` (``posix_spawnp``, like execvp) does: a name with a slash
-    is a path from the current directory; otherwise each entry of ``search_path`` (default: this
-    process's ``PATH``, the one posix_spawnp searches; without one, ``os.defpath``) in turn, an
-    empty entry meaning the current directory, and a file found without the execute permission
-    is skipped but remembered (126 if nothing else is found)."""
+    Why a check and not a start: only a successful exec proves that a program starts, and once
+    exec succeeded the program runs. Holding a forked child before its exec (a pre-exec wait
+    on a pipe) learns of an exec failure only after it was let go, that is after the grant was
+    used up; starting it first would run the program before the grant is taken, and run it
+    even if taking the grant then fails. So this answers as ``execve`` will, from what it
+    reads: the file (a regular file with execute permission, ``access(2)``, which also knows
+    noexec mounts), then its first bytes: a ``#!`` line whose interpreter (a path, from the
+    directory the command runs in, never searched on PATH; itself checked the same way, up to
+    Linux's nesting limit) is missing (127) or not executable (126); an ELF binary whose
+    dynamic loader is missing (127); anything else that no binfmt_misc handler takes, where
+    the platform's formats are known (ENOEXEC: 126; posix_spawn and subprocess do not fall
+    back to ``/bin/sh`` as a shell does). A file it cannot read, or a format it does not know,
+    counts as startable: a wrong "cannot start" would keep an approved command from ever
+    running, a wrong "starts" costs only the grant. What changes between this check and the
+    start (a file replaced, an ELF for another machine) is still reported by the start.
+
+    Looks the name up as :func:`run` (``posix_spawnp``, glibc's execvp without the shell
+    fallback) does: a name with a slash is a path from ``cwd`` (default: the current
+    directory); otherwise each entry of ``search_path`` (default: this process's ``PATH``,
+    the one posix_spawnp searches; without one, ``os.defpath``) in turn, an empty entry meaning
+    that directory. A file that is missing, or whose interpreter is, is passed over; one that
+    is not executable is passed over but remembered (126 if nothing else starts); any other
+    failure stops the search. With ``first_error`` the search goes on past every failure and
+    the first one other than "missing" is the answer, as Python's subprocess does (the MCP
+    server's :func:`run_captured`)."""
     if not program or "\0" in program:
         return RunResult(EXIT_NOT_FOUND, f"command not found: {program!r}")
     if "/" in program:
@@ -60,23 +83,193 @@ def startable(program: str, search_path: str | None = None) -> RunResult | None:
     else:
         search = os.environ.get("PATH", os.defpath) if search_path is None else search_path
         candidates = [os.path.join(d or ".", program) for d in search.split(os.pathsep)]
-    refused = None
+    missing: _Failure | None = None  # the first whose interpreter is missing
+    refused: _Failure | None = None
     for path in candidates:
-        try:
-            if not os.path.exists(path):
-                continue
-            if os.path.isfile(path) and os.access(path, os.X_OK):
-                return None
-        except (OSError, ValueError):
+        failure = _exec_failure(path, cwd, 0)
+        if failure is None:
+            return None
+        if failure.errno == errno.ENOENT:
+            missing = missing or (failure if failure.error else None)
+        elif not first_error and failure.errno != errno.EACCES:
+            return failure.result()
+        else:
+            refused = refused or failure
+    found = refused or missing
+    return found.result() if found else RunResult(EXIT_NOT_FOUND, f"command not found: {program}")
+
+
+_BUF = 256  # BINPRM_BUF_SIZE: the bytes of a file that execve reads to know its format
+_MAX_DEPTH = 5  # Linux's exec_binprm: more interpreter rewrites than this is ELOOP
+_BINFMT_MISC = "/proc/sys/fs/binfmt_misc"
+
+
+class _Failure(Record):
+    """Why execve would fail: its errno, and what to tell (empty for a file that is missing)."""
+
+    errno: int
+    error: str
+
+    def result(self) -> RunResult:
+        code = EXIT_NOT_FOUND if self.errno == errno.ENOENT else EXIT_CANNOT_EXECUTE
+        return RunResult(code, self.error)
+
+
+def _exec_failure(path: str, cwd: str | None, depth: int) -> _Failure | None:
+    """Why ``execve(path)`` would fail, or None (see :func:`startable`)."""
+    full = os.path.join(cwd, path) if cwd and not os.path.isabs(path) else path
+    try:
+        st = os.stat(full)
+    except (FileNotFoundError, NotADirectoryError, ValueError):
+        return _Failure(errno.ENOENT, "")
+    except OSError as e:
+        return _Failure(e.errno or errno.EACCES, f"cannot execute {path}: {e.strerror or e}")
+    if not stat.S_ISREG(st.st_mode) or not os.access(full, os.X_OK):
+        return _Failure(errno.EACCES, f"permission denied: {path} is not an executable file")
+    try:
+        fd = os.open(full, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+                     | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return None  # execute-only, or gone: the kernel may still start it
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None  # swapped since: the start will tell
+        head = os.pread(fd, _BUF, 0)
+        if head[:2] == b"#!":
+            return _script_failure(path, head, cwd, depth)
+        if head[:4] == b"\x7fELF":
+            return _elf_failure(path, fd, head, cwd)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    if head[:4] in _MACH_O and sys.platform == "darwin":
+        return None
+    if not sys.platform.startswith(_ELF_PLATFORMS) or _binfmt_misc_takes(full, head):
+        return None  # a format this does not know: the start will tell
+    return _Failure(errno.ENOEXEC, f"cannot execute {path}: exec format error (no #! line, and "
+                                   "not a binary this system runs)")
+
+
+_ELF_PLATFORMS = ("linux", "freebsd", "openbsd", "netbsd", "dragonfly", "sunos")
+_MACH_O = frozenset({b"\xfe\xed\xfa\xce", b"\xce\xfa\xed\xfe", b"\xfe\xed\xfa\xcf",
+                     b"\xcf\xfa\xed\xfe", b"\xca\xfe\xba\xbe", b"\xbe\xba\xfe\xca"})
+
+
+def _script_failure(path: str, head: bytes, cwd: str | None, depth: int) -> _Failure | None:
+    """A ``#!`` file: its interpreter as Linux's binfmt_script reads it (the first word after
+    ``#!``, spaces and tabs skipped, on a line of at most 256 bytes), checked in turn."""
+    line = head[2:]
+    newline = line.find(b"\n")
+    if newline >= 0:
+        line = line[:newline]
+    line = line.lstrip(b" \t")
+    end = min((i for i in (line.find(b" "), line.find(b"\t"), line.find(b"\0")) if i >= 0),
+              default=-1)
+    if end < 0 and newline < 0 and len(head) >= _BUF:
+        end = 0  # the interpreter's name runs past what the kernel reads
+    name = os.fsdecode(line if end < 0 else line[:end])
+    if not name:
+        return _Failure(errno.ENOEXEC, f"cannot execute {path}: its #! line names no "
+                                       "interpreter (exec format error)")
+    if depth >= _MAX_DEPTH:
+        return _Failure(errno.ELOOP, f"cannot execute {path}: too many levels of #! interpreters")
+    inner = _exec_failure(name, cwd, depth + 1)
+    if inner is None or inner.error.startswith("cannot "):
+        return inner  # it starts, or it fails for a reason that names its own file
+    what = "was not found" if inner.errno == errno.ENOENT else "is not an executable file"
+    return _Failure(inner.errno, f"cannot start {path}: its interpreter {name} (from its #! "
+                                 f"line) {what}")
+
+
+def _elf_failure(path: str, fd: int, head: bytes, cwd: str | None) -> _Failure | None:
+    """An ELF file: its dynamic loader (``PT_INTERP``), which the kernel opens, must exist and
+    be executable (a binary built for another C library: "No such file or directory")."""
+    order: Literal["little", "big"] = "little" if head[5:6] == b"\x01" else "big"
+
+    def num(at: int, size: int, data: bytes = head) -> int:
+        return int.from_bytes(data[at:at + size], order)
+
+    if head[4:5] == b"\x02":  # 64-bit
+        phoff, entsize, count, off_at, size_at, word = num(32, 8), num(54, 2), num(56, 2), 8, 32, 8
+    elif head[4:5] == b"\x01":
+        phoff, entsize, count, off_at, size_at, word = num(28, 4), num(42, 2), num(44, 2), 4, 16, 4
+    else:
+        return None
+    if not 0 < entsize <= 256 or not 0 < count <= 4096:
+        return None
+    table = os.pread(fd, entsize * count, phoff)
+    for i in range(0, len(table) - entsize + 1, entsize):
+        entry = table[i:i + entsize]
+        if num(0, 4, entry) != 3:  # PT_INTERP
             continue
-        refused = refused or path
-    if refused is not None:
-        return RunResult(EXIT_CANNOT_EXECUTE, f"permission denied: {refused} is not an executable file")
-    return RunResult(EXIT_NOT_FOUND, f"command not found: {program}")
+        size = num(size_at, word, entry)
+        if not 0 < size <= 4096:
+            return None
+        loader = os.fsdecode(os.pread(fd, size, num(off_at, word, entry)).split(b"\0")[0])
+        inner = _exec_failure(loader, cwd, _MAX_DEPTH) if loader else None
+        if inner is None:
+            return None
+        if inner.errno == errno.ENOENT:
+            return _Failure(errno.ENOENT, f"cannot start {path}: its dynamic loader {loader} "
+                                          "was not found (built for another system?)")
+        return _Failure(inner.errno, f"cannot start {path}: its dynamic loader {loader} is not "
+                                     "an executable file")
+    return None
 
 
-def _start_failure(program: str, e: OSError | ValueError) -> RunResult:
-    """What a failed start gives, as the shell would: 127 not found, 126 not executable."""
+def _binfmt_misc_takes(path: str, head: bytes) -> bool:
+    """Does an enabled binfmt_misc handler (Linux: Wine, qemu, Java...) take this file, by its
+    magic bytes or its name's extension?"""
+    try:
+        names = os.listdir(_BINFMT_MISC)
+        if "status" in names and _small(os.path.join(_BINFMT_MISC, "status")).strip() != b"enabled":
+            return False
+    except OSError:
+        return False
+    for entry in names:
+        if entry in ("status", "register"):
+            continue
+        try:
+            lines = _small(os.path.join(_BINFMT_MISC, entry)).decode("ascii", "replace").splitlines()
+        except OSError:
+            continue
+        if not lines or lines[0] != "enabled":
+            continue
+        fields = dict(line.partition(" ")[::2] for line in lines[1:])
+        if "extension" in fields:
+            ext = fields["extension"].strip().lstrip(".")
+            if ext and "." in path and path.rpartition(".")[2] == ext:
+                return True
+            continue
+        try:
+            magic = bytes.fromhex(fields.get("magic", ""))
+            mask = bytes.fromhex(fields.get("mask", "")) or b"\xff" * len(magic)
+            offset = int(fields.get("offset", "0"))
+        except ValueError:
+            continue
+        data = head[offset:offset + len(magic)]
+        if magic and len(data) == len(magic) and len(mask) >= len(magic) and all(
+                (d ^ m) & k == 0 for d, m, k in zip(data, magic, mask, strict=False)):
+            return True
+    return False
+
+
+def _small(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read(4096)
+
+
+def _start_failure(program: str, e: OSError | ValueError, *, search_path: str | None = None,
+                   cwd: str | None = None, first_error: bool = False) -> RunResult:
+    """What a failed start gives, as the shell would: 127 not found, 126 not executable; said
+    as :func:`startable` says it when it agrees (a missing interpreter, an exec format error)."""
+    failed = _start_code(program, e)
+    explained = startable(program, search_path, cwd=cwd, first_error=first_error)
+    return explained if explained is not None and explained.exit_code == failed.exit_code else failed
+
+
+def _start_code(program: str, e: OSError | ValueError) -> RunResult:
     if isinstance(e, FileNotFoundError):
         return RunResult(EXIT_NOT_FOUND, f"command not found: {program}")
     if isinstance(e, ValueError):  # an empty program name, or one with a NUL byte: nothing to find
@@ -247,7 +440,8 @@ def run_captured(argv: Sequence[str], cwd: Path, env: Mapping[str, str], timeout
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 start_new_session=True)
     except (OSError, ValueError) as e:
-        failed = _start_failure(argv[0], e)
+        failed = _start_failure(argv[0], e, search_path=env.get("PATH", os.defpath), cwd=str(cwd),
+                                first_error=True)
         return CapturedRun(failed.exit_code, out, err, error=failed.error)
     assert proc.stdout is not None and proc.stderr is not None
     readers = [threading.Thread(target=_drain, args=(proc.stdout, out), daemon=True),

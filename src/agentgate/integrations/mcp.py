@@ -13,6 +13,7 @@ hits a bug answers a refusal (exit 70) and logs the traceback (agentgate.errorlo
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,11 +25,11 @@ except ImportError:  # pragma: no cover - mcp 1.x
 
 from .. import errorlog
 from ..audit import now_iso
-from ..errors import EXIT_INTERNAL, AgentgateError, UsageError
+from ..errors import EXIT_INTERNAL, AgentgateError, CannotStart, UsageError
 from ..gate import Gate, Outcome
 from ..ledger import APPROVED, PENDING
 from ..paths import gated_env
-from ..runner import run_captured
+from ..runner import run_captured, startable
 from ..subjects import action_subject, command_problem, command_subject
 
 MAX_OUTPUT_BYTES = 64 * 1024  # per stream, returned to the agent; the rest is dropped (marked)
@@ -74,6 +75,13 @@ def _workdir(cwd: str | None, base: Path) -> Path:
     return where
 
 
+def _cannot_start(argv: list[str], where: Path, env: dict[str, str]) -> AgentgateError | None:
+    """What :func:`run_captured` (subprocess, searching ``env``'s PATH from ``where``) would
+    say of a program that cannot start, asked before an approved grant is used up."""
+    res = startable(argv[0], env.get("PATH", os.defpath), cwd=str(where), first_error=True)
+    return None if res is None else CannotStart(str(res.error), exit_code=res.exit_code)
+
+
 def run_command_tool(gate_factory: GateFactory, agent: str, base: Path,
                      command: list[str] | str, cwd: str | None, timeout: float) -> dict[str, Any]:
     """Gate, then run: the whole body of the ``run_command`` tool (blocking)."""
@@ -83,8 +91,10 @@ def run_command_tool(gate_factory: GateFactory, agent: str, base: Path,
         if problem is not None:
             raise UsageError(problem)
         subject = command_subject(command, str(where))
+        argv = ["/bin/sh", "-c", subject.argv[0]] if subject.kind == "script" else list(subject.argv)
+        env = gated_env()
         gate = gate_factory(where)
-        outcome = gate.authorize(subject, agent)
+        outcome = gate.authorize(subject, agent, startable=lambda: _cannot_start(argv, where, env))
     except AgentgateError as e:
         return _error(e)
     except Exception as e:  # a bug: nothing ran
@@ -92,8 +102,7 @@ def run_command_tool(gate_factory: GateFactory, agent: str, base: Path,
     result = _decision(outcome)
     if not outcome.allowed:
         return result
-    argv = ["/bin/sh", "-c", subject.argv[0]] if subject.kind == "script" else list(subject.argv)
-    ran = run_captured(argv, where, gated_env(), max(1.0, float(timeout)), MAX_OUTPUT_BYTES)
+    ran = run_captured(argv, where, env, max(1.0, float(timeout)), MAX_OUTPUT_BYTES)
     result.update({"exitCode": ran.exit_code, "stdout": ran.stdout.text(),
                    "stderr": ran.stderr.text(), "stdoutTruncated": ran.stdout.truncated,
                    "stderrTruncated": ran.stderr.truncated, "timedOut": ran.timed_out})
