@@ -430,6 +430,54 @@ def test_the_archive_is_never_appended_through_a_symlink(
     assert target.read_bytes() == b"precious\n"
 
 
+@pytest.mark.parametrize("name, args", [
+    ("audit.jsonl", ("run", "--", "deployer", "site")),
+    ("ledger.json", ("run", "--", *DEPLOY)),
+    ("ledger-done.jsonl", ("show", "apr_notinledger")),
+])
+def test_a_hard_linked_state_file_is_refused_and_the_other_file_untouched(
+        name: str, args: Sequence[str], state_dir: Path, policy_file: Path, fake_bin: Path,
+        marker: Path, tmp_path: Path) -> None:
+    """A hard link is no symlink (O_NOFOLLOW opens it): appending would write into the other
+    name's file, e.g. a user's shell start-up file."""
+    _prepared(state_dir, marker)
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"precious\n" if name != "ledger.json"
+                       else (state_dir / "ledger.json").read_bytes())
+    victim.chmod(0o600)
+    (state_dir / name).unlink(missing_ok=True)
+    os.link(victim, state_dir / name)
+    before = victim.read_bytes()
+    r = agx(*args)
+    assert r.returncode == 78, (r.returncode, r.stderr)
+    assert f"{state_dir / name} has 2 hard links" in r.stderr, r.stderr
+    assert f"cp -p {state_dir / name}" in r.stderr and "Traceback" not in r.stderr
+    assert victim.read_bytes() == before and runs(marker) == 0
+
+
+@pytest.mark.parametrize("name", [".ledger-0123456789abcdef.tmp", ".trusted-x.tmp",
+                                  ".audit.head-x.tmp"])
+def test_something_planted_at_a_temp_name_is_left_alone(
+        name: str, state_dir: Path, policy_file: Path, fake_bin: Path, marker: Path,
+        in_tmp_cwd: Path) -> None:
+    """The clean-up of crashed temp files removes only regular files: a directory at such a
+    name is in no write's way (temp names are random) and is no reason to fail."""
+    rid = _prepared(state_dir, marker)
+    (state_dir / name).mkdir()
+    (state_dir / name / "keep").write_text("x")
+    (in_tmp_cwd / ".git").mkdir()
+    (in_tmp_cwd / ".agentgate.toml").write_text(REPO_POLICY)
+    assert agx("approve", rid, "--yes").returncode == 0
+    assert agx("policy", "trust").returncode == 0
+    r = agx("run", "--", *DEPLOY)
+    assert r.returncode == 0, r.stderr
+    assert runs(marker) == 1 and (state_dir / name / "keep").read_text() == "x"
+    stale = state_dir / ".ledger-deadbeef.tmp"  # what a crash leaves is still removed
+    stale.write_text("{}")
+    assert block("deployer", "again", "--prod")
+    assert not stale.exists()
+
+
 def test_a_fifo_state_file_fails_instead_of_hanging(state_dir: Path, policy_file: Path) -> None:
     _prepared(state_dir, state_dir / "unused")
     (state_dir / "ledger.json").unlink()

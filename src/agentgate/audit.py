@@ -40,7 +40,13 @@ from pathlib import Path
 
 from .errors import StateError
 from .faults import fault
-from .fileio import make_state_dir, open_state_file, replace_atomically, state_file_exists
+from .fileio import (
+    make_state_dir,
+    open_state_file,
+    remove_stale_temps,
+    replace_atomically,
+    state_file_exists,
+)
 from .jsontext import AUDIT_SUFFIX, dumps_bytes
 from .lean import Record, sha256_hex
 
@@ -420,9 +426,7 @@ class AuditLog:
     def _remove_stale_temps(self) -> None:
         """Temp files of head writes that never finished (the caller holds the lock, so none is
         in use)."""
-        for stale in self.path.parent.glob(f".{self.head_path.name}-*.tmp"):
-            with contextlib.suppress(OSError):
-                stale.unlink()
+        remove_stale_temps(self.path.parent, f".{self.head_path.name}-")
 
     def _size(self) -> int:
         try:

@@ -4,7 +4,8 @@ and replacing a file so that a crash at any instant leaves the old content or th
 Every state file agentgate creates is 0600 and every directory 0700, whatever the umask. A state
 directory that another user could change is refused, as ssh's StrictModes refuses ``~/.ssh``:
 whoever can write there can plant an approved grant. A state file that is a symbolic link, not
-a regular file, someone else's or writable by others is refused too, naming it.
+a regular file, has other hard links, is someone else's or writable by others is refused too,
+naming it.
 
 :func:`replace_atomically` is used for every state file agentgate rewrites (ledger, its archive,
 trust records) and for the agent settings that `hook install` edits. The audit log is appended to,
@@ -273,13 +274,19 @@ def state_file_exists(path: Path, *, label: str) -> bool:
 
 
 def check_state_file(path: Path, st: os.stat_result, *, label: str = "state file") -> None:
-    """Refuse a state file that is a link or not a regular file, is someone else's, or others
-    can write."""
+    """Refuse a state file that is a link or not a regular file, has other (hard) links, is
+    someone else's, or others can write."""
     if stat.S_ISLNK(st.st_mode):
         raise _open_error(path, label, OSError(errno.ELOOP, os.strerror(errno.ELOOP)))
     if not stat.S_ISREG(st.st_mode):
         raise StateError(f"{label} {path} is not a regular file",
                          f"move it aside (mv {path} {path}.bad); nothing was run")
+    if st.st_nlink > 1:  # a hard link: appending here would write into the other name's file
+        raise StateError(f"{label} {path} has {st.st_nlink} hard links: the same file has "
+                         "another name elsewhere, and agentgate neither writes into nor trusts "
+                         "such a file",
+                         f"inspect it, then replace it by a copy of its own (cp -p {path} "
+                         f"{path}.copy && mv {path}.copy {path}); nothing was run")
     uid = _uid()
     if uid is not None and st.st_uid != uid:
         raise StateError(f"{label} {path} is owned by {_who(st.st_uid)}, not by you ({_name(uid)}): "
@@ -373,6 +380,29 @@ def staged_replace(path: Path, data: bytes, mode: int = FILE_MODE, *, prefix: st
         if pending is not None:
             with contextlib.suppress(OSError):
                 os.unlink(pending)
+
+
+def remove_stale_temps(directory: Path, prefix: str) -> None:
+    """Remove ``<prefix>*.tmp`` temp files that a crash left in ``directory`` (the caller holds
+    the lock, so none is in use). Only regular files of the user are removed; anything else at
+    such a name (a directory, a link) is left alone: temp names are random and created
+    exclusively, so it is in no write's way."""
+    uid = _uid()
+    try:
+        stale = list(directory.glob(f"{glob_escape(prefix)}*.tmp"))
+    except OSError:
+        return
+    for p in stale:
+        with contextlib.suppress(OSError):
+            st = os.lstat(p)
+            if stat.S_ISREG(st.st_mode) and (uid is None or st.st_uid == uid):
+                os.unlink(p)
+
+
+def glob_escape(text: str) -> str:
+    """``text`` with glob's special characters matched literally (glob.escape, without
+    importing glob)."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
 
 
 def _create_temp(path: Path, prefix: str) -> tuple[int, str]:

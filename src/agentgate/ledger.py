@@ -42,6 +42,7 @@ from .fileio import (
     make_state_dir,
     open_state_file,
     read_state_file,
+    remove_stale_temps,
     replace_atomically,
     staged_replace,
 )
@@ -465,8 +466,7 @@ class Ledger:
                "requests": {rid: r.to_dict() for rid, r in state.requests.items()}}
         data = json.dumps(doc, indent=1, ensure_ascii=False).encode("utf-8", "surrogateescape")
         try:
-            for stale in path.parent.glob(".ledger-*.tmp"):
-                stale.unlink(missing_ok=True)  # left by a crash; we hold the lock, so not in use
+            remove_stale_temps(path.parent, ".ledger-")
             with staged_replace(path, data, prefix=".ledger-", fault_point="ledger"):
                 if record is not None:
                     record()

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .errors import StateError
-from .fileio import check_state_dir, read_state_file, staged_replace
+from .fileio import check_state_dir, read_state_file, remove_stale_temps, staged_replace
 from .lean import sha256_hex
 
 TRUST_VERSION = 1
@@ -47,8 +47,7 @@ def write_trust(path: Path, files: dict[str, str],
     new content is on disk and before it replaces the old, so a failure leaves neither."""
     data = json.dumps({"version": TRUST_VERSION, "files": files}, indent=1).encode()
     try:
-        for stale in path.parent.glob(".trusted-*.tmp"):
-            stale.unlink(missing_ok=True)  # left by a crash; we hold the lock, so not in use
+        remove_stale_temps(path.parent, ".trusted-")
         with staged_replace(path, data, prefix=".trusted-", fault_point="trust"):
             if record is not None:
                 record()
