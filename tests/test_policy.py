@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tomllib
 from pathlib import Path
 
@@ -528,3 +529,162 @@ def test_action_rule_examples_are_checked() -> None:
     with pytest.raises(PolicyError, match="listed in 'match'"):
         pol.parse_policy(ok + 'match = ["read x.prod"]\n')
     assert pol.parse_policy(EXAMPLE.read_bytes()).check_action("deploy_production", "vercel.com").decision == "ask"
+
+
+# --------------------------------------------------------------------------- regexes that could hang
+
+SLOW = ".*.*.*.*X"  # polynomial: no static check refuses it, and 20,000 characters take hours
+LONG = "a" * 20_000
+FAST_ENOUGH = 5.0  # seconds of wall time for what the 0.1 s CPU budget stops (a shared machine)
+
+
+@pytest.mark.parametrize("regex", [
+    "(.|.)*X", "(a|a)*b", "(?:ab|cd)+", "((a|b)c)*", "(x(a|b))+", "(a|b){2,}", "(a|b){3}",
+    "(a|b){,5}", "^git (push|pull)+ ",
+])
+def test_a_repeated_group_of_alternatives_is_refused(regex: str) -> None:
+    with pytest.raises(PolicyError) as exc:
+        pol.parse_policy(f'[[rule]]\nid = "alt"\ndecision = "deny"\nregex = ["{regex}"]\n', "/p.toml")
+    assert exc.value.message.startswith("/p.toml: rule 'alt': regex ")
+    assert "repeats a group of alternatives (|)" in exc.value.message
+    assert "exponential time" in exc.value.message
+    assert "character class" in (exc.value.hint or "") and exc.value.exit_code == 78
+
+
+@pytest.mark.parametrize("regex", ["(a+)+", "(a*b)*", "(x?){2,}", "(a+){10}", "((a+)b)+",
+                                   "(?:[a-z]+ )*x"])
+def test_a_repeated_group_that_repeats_is_refused(regex: str) -> None:
+    with pytest.raises(PolicyError, match="repeats a group that itself repeats"):
+        pol.parse_policy(f'[[rule]]\nid = "n"\ndecision = "deny"\nregex = ["{regex}"]\n')
+
+
+@pytest.mark.parametrize("regex", [
+    "(a|b)?x", "(a|b)c*", "(a|b){1}", "(a|b){0,1}", "(a){2}", "(ab)+", "[(|)]*", "\\\\(a|b\\\\)*",
+    "[^]|]*(x)+", "x{}", "(a|b){}", "^rm (.+ )?(-[a-zA-Z]*[rR][a-zA-Z]*|--r[a-z]*) (.+ )?(/[^/ ]+)",
+])
+def test_harmless_groups_and_alternatives_load(regex: str) -> None:
+    pol.parse_policy(f'[[rule]]\nid = "ok"\ndecision = "deny"\nregex = ["{regex}"]\n')
+
+
+def test_the_budget_stops_a_runaway_search_and_puts_the_signal_state_back() -> None:
+    import signal
+    import time
+
+    from agentgate.policy.regexes import SearchBudget
+
+    def theirs(signum: int, frame: object) -> None:
+        raise AssertionError("the previous handler must not be called")
+
+    previous = signal.signal(signal.SIGVTALRM, theirs)
+    try:
+        start = time.monotonic()
+        with SearchBudget(0.1) as budget:
+            assert budget.search(re.compile("a"), "xa") is True  # arms, and leaves time
+            assert signal.getitimer(signal.ITIMER_VIRTUAL) == (0.0, 0.0)  # stopped in between
+            assert budget.left > 0
+            assert budget.search(re.compile(SLOW), LONG) is None  # stopped: no answer
+            assert budget.left == 0.0
+            assert budget.search(re.compile("a"), "a") is None  # the budget is for all searches
+        assert time.monotonic() - start < FAST_ENOUGH
+        assert budget.timed is None  # closed
+        assert signal.getsignal(signal.SIGVTALRM) is theirs
+        assert signal.getitimer(signal.ITIMER_VIRTUAL) == (0.0, 0.0)
+    finally:
+        signal.signal(signal.SIGVTALRM, previous)
+
+
+def test_fast_searches_do_not_use_the_budget_up_and_a_stray_signal_is_harmless() -> None:
+    import os
+    import signal
+
+    from agentgate.policy.regexes import SearchBudget
+
+    rx = re.compile(r"^rm (.+ )?-[a-z]*r")
+    with SearchBudget(0.1) as budget:
+        for _ in range(2000):
+            assert budget.search(rx, "rm -rf /tmp/x") is True
+        os.kill(os.getpid(), signal.SIGVTALRM)  # between searches: noted, never raised
+        assert budget.search(rx, "rm -rf /tmp/x") is True
+        assert budget.search(rx, "ls") is False
+    assert budget.undecided == []
+
+
+def test_someone_elses_virtual_timer_is_left_running() -> None:
+    import signal
+
+    from agentgate.policy.regexes import UNTIMED_MAX_TEXT, SearchBudget
+
+    previous = signal.signal(signal.SIGVTALRM, lambda *_: None)
+    signal.setitimer(signal.ITIMER_VIRTUAL, 1000.0)
+    try:
+        with SearchBudget() as budget:
+            assert budget.search(re.compile("a"), "a") is True
+            assert budget.timed is False
+            assert budget.search(re.compile("a"), "a" * (UNTIMED_MAX_TEXT + 1)) is None
+        assert signal.getitimer(signal.ITIMER_VIRTUAL)[0] > 900  # still theirs, still running
+    finally:
+        signal.setitimer(signal.ITIMER_VIRTUAL, 0)
+        signal.signal(signal.SIGVTALRM, previous)
+
+
+def test_off_the_main_thread_no_timer_is_armed_and_long_text_fails_closed() -> None:
+    """Only the main thread may set signal handlers: a decision in a worker thread (verify()
+    under asyncio.to_thread, say) relies on the static checks and the length cap."""
+    import signal
+    import threading
+
+    from agentgate.policy.regexes import UNTIMED_MAX_TEXT
+
+    p = pol.parse_policy(f'[[rule]]\nid = "slow"\ndecision = "deny"\nregex = ["{SLOW}"]\n'
+                         '[[rule]]\nid = "echo"\ndecision = "allow"\nregex = ["^echo "]\n'
+                         '[settings]\ndefault = "ask"\n')
+    handler = signal.getsignal(signal.SIGVTALRM)
+    out: dict[str, pol.Evaluation] = {}
+
+    def decide() -> None:
+        out["short"] = check(p, ["echo", "X"])
+        out["long"] = check(p, ["echo", "b" * (UNTIMED_MAX_TEXT + 1)])
+
+    t = threading.Thread(target=decide)
+    t.start()
+    t.join(FAST_ENOUGH)
+    assert not t.is_alive()
+    assert (out["short"].decision, out["short"].rule) == ("deny", "slow")  # searched: it matched
+    assert (out["long"].decision, out["long"].rule) == ("deny", "slow")  # not searched: strictest
+    assert "outside the main thread" in out["long"].reason
+    assert signal.getsignal(signal.SIGVTALRM) is handler
+
+
+def test_a_regex_out_of_time_fails_closed_in_the_decision() -> None:
+    import time
+
+    rules = (f'[[rule]]\nid = "slow-deny"\ndecision = "deny"\nreason = "No X."\nregex = ["{SLOW}"]\n'
+             f'[[rule]]\nid = "slow-allow"\ndecision = "allow"\nregex = ["^echo {SLOW}"]\n'
+             '[[rule]]\nid = "echo-ask"\ndecision = "ask"\ncommands = ["echo"]\n')
+    p = pol.parse_policy(rules + '[settings]\ndefault = "allow"\n')
+    start = time.monotonic()
+    ev = check(p, ["echo", LONG])
+    assert time.monotonic() - start < FAST_ENOUGH
+    assert (ev.decision, ev.rule) == ("deny", "slow-deny")
+    assert ev.reason.startswith("The regex of rule 'slow-deny' ran out of time on this command")
+    assert "counts as matching (fail closed): No X." in ev.reason
+    assert "slow-allow" not in ev.parts[0].rules  # an allow rule that ran out does not match
+    # an allow rule out of time never allows: the default (ask) decides
+    p = pol.parse_policy(f'[[rule]]\nid = "a"\ndecision = "allow"\nregex = ["{SLOW}"]\n'
+                         '[settings]\ndefault = "ask"\n')
+    assert (check(p, ["echo", LONG]).decision, check(p, ["echo", LONG]).rule) == ("ask", None)
+    assert check(p, ["echo", "X"]).decision == "allow"  # with time to answer, it matches
+    # a rule that matched for certain gives its own reason, beside one that ran out
+    p = pol.parse_policy(f'[[rule]]\nid = "a"\ndecision = "deny"\nregex = ["{SLOW}"]\n'
+                         '[[rule]]\nid = "b"\ndecision = "deny"\nreason = "No echo."\ncommands = ["echo"]\n')
+    ev = check(p, ["echo", LONG])
+    assert (ev.decision, ev.rule, ev.reason) == ("deny", "b", "No echo.")
+
+
+def test_an_example_the_regex_cannot_answer_in_time_is_a_load_error() -> None:
+    text = (f'[[rule]]\nid = "slow"\ndecision = "deny"\nregex = ["{SLOW}"]\n'
+            f'not_match = ["echo {LONG}"]\n')
+    with pytest.raises(PolicyError) as exc:
+        pol.parse_policy(text, "/p.toml")
+    assert exc.value.message.startswith("/p.toml: rule 'slow': on the example 'echo aaaa")
+    assert "in 'not_match', the regex ran out of time" in exc.value.message

@@ -144,3 +144,54 @@ def test_the_readme_layering_example_holds(tmp_path: Path) -> None:
     assert decide("make", "test") == 0
     (app / ".agentgate.toml").write_text(repo_text + "# edited\n")
     assert (decide("make", "test"), decide("make", "deploy")) == (75, 77)
+
+
+# --------------------------------------------------------------------------- regexes that could hang the gate
+
+DEADLINE = 10.0  # seconds for a whole process; a runaway regex used to hang it for hours
+
+
+def hook_payload(command: str, cwd: Path) -> str:
+    return json.dumps({"session_id": "s", "cwd": str(cwd), "hook_event_name": "PreToolUse",
+                       "tool_name": "Bash", "tool_input": {"command": command}})
+
+
+def test_an_untrusted_repo_regex_too_slow_to_answer_denies_quickly(repo: Path, fake_bin: Path,
+                                                                  marker: Path) -> None:
+    """Anyone who can push can add a deny rule (it applies untrusted). `.*.*.*.*X` passes every
+    static check and takes hours on 20,000 characters: the decision's CPU budget stops it and
+    the rule counts as matching, in `run`, `check` and the hook alike."""
+    (repo / ".agentgate.toml").write_text(
+        '[[rule]]\nid = "slow"\ndecision = "deny"\nreason = "No X."\nregex = [".*.*.*.*X"]\n')
+    long_arg = "a" * 20_000
+    r = ag("run", "--", "deployer", long_arg, cwd=repo, timeout=DEADLINE)
+    assert r.returncode == 77, r.stderr
+    assert "rule slow" in r.stderr and "ran out of time" in r.stderr
+    assert not marker.exists()
+    r = ag("check", "--json", "--", "deployer", long_arg, cwd=repo, timeout=DEADLINE)
+    obj = json.loads(r.stdout)
+    assert (r.returncode, obj["decision"], obj["rule"]) == (77, "deny", "slow")
+    assert "fail closed" in obj["reason"]
+    r = ag("hook", "claude-code", input=hook_payload(f"deployer {long_arg}", repo), cwd=repo,
+           timeout=DEADLINE)
+    out = json.loads(r.stdout)["hookSpecificOutput"]
+    assert out["permissionDecision"] == "deny" and "ran out of time" in out["permissionDecisionReason"]
+    assert not marker.exists()
+    assert check("deployer", "site", cwd=repo)[0] == 0  # a short command is answered for real
+
+
+@pytest.mark.parametrize("regex", ["(.|.)*X", "(a|a)*b"])
+def test_a_repo_regex_of_repeated_alternatives_is_refused_at_load(regex: str, repo: Path,
+                                                                 fake_bin: Path, marker: Path) -> None:
+    (repo / ".agentgate.toml").write_text(
+        f'[[rule]]\nid = "x"\ndecision = "deny"\nregex = ["{regex}"]\n')
+    needle = "rule 'x': regex"
+    for args in (["policy", "validate", ".agentgate.toml"], ["run", "--", "deployer", "site"],
+                 ["check", "--", "git", "status", "--porcelain", "--branch"]):
+        r = ag(*args, cwd=repo, timeout=DEADLINE)
+        assert r.returncode == 78 and needle in r.stderr and "alternatives" in r.stderr, r.stderr
+    r = ag("hook", "claude-code", input=hook_payload("git status --porcelain --branch", repo),
+           cwd=repo, timeout=DEADLINE)
+    assert r.returncode == 2
+    assert json.loads(r.stdout)["hookSpecificOutput"]["permissionDecision"] == "deny"
+    assert not marker.exists()

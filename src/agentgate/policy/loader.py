@@ -18,6 +18,7 @@ from ..errors import PolicyError
 from ..lean import Record, lazy_regex, sha256_hex
 from .model import ALLOW, DECISIONS, Policy, Rule, Settings, Source
 from .patterns import Pattern, normalize_argv
+from .regexes import RefusedRegex, SearchBudget, compile_rule_regex
 
 TYPE_CHECKING = False  # not from typing: see agentgate.lean
 if TYPE_CHECKING:
@@ -46,45 +47,6 @@ def parse_duration(text: str) -> int:
     if total > MAX_DURATION:
         raise ValueError(f"duration {text!r} is longer than a year (365d)")
     return total
-
-
-def _nested_quantifier(pattern: str) -> bool:
-    """Does a quantified group contain a quantifier (``(a+)+``, ``(a*b)*``, ``(x{2,})+``)?
-
-    Python's ``re`` cannot be interrupted, so a regex that backtracks catastrophically would
-    hang the gate; such patterns are refused when the policy loads."""
-    stack: list[bool] = []  # per open group: has a quantifier inside
-    i, n = 0, len(pattern)
-    inner = False
-    while i < n:
-        c = pattern[i]
-        if c == "\\":
-            i += 2
-            continue
-        if c == "[":
-            j = i + 1
-            if j < n and pattern[j] == "]":
-                j += 1
-            while j < n and pattern[j] != "]":
-                j += 2 if pattern[j] == "\\" else 1
-            i = j + 1
-            continue
-        if c == "(":
-            stack.append(False)
-        elif c == ")":
-            inner = stack.pop() if stack else False
-            nxt = pattern[i + 1:i + 2]
-            if inner and (nxt in ("*", "+") or (nxt == "{" and re.match(r"\{\d*,\d*\}", pattern[i + 1:]))):
-                return True
-            if stack:
-                stack[-1] = stack[-1] or inner or nxt in ("*", "+", "?", "{")
-            i += 1
-            continue
-        elif c in "*+?{" and stack and not (c == "?" and i > 0 and pattern[i - 1] == "("):
-            stack[-1] = True  # (?:, (?P<..> are group syntax, not a quantifier
-        i += 1
-    return False
-
 
 
 _TOP_KEYS = {"version", "settings", "rule"}
@@ -158,16 +120,9 @@ def _parse_rule(raw: Any, n: int, path: str, check_examples: bool = True) -> Rul
     regexes: list[re.Pattern[str]] = []
     for text in _str_list(raw.get("regex", []), "regex", path, rid):
         try:
-            regexes.append(re.compile(text))
-        except Exception as e:  # re.error, and OverflowError (a{99999999999}), RecursionError...
-            detail = str(e) if isinstance(e, re.error) else f"{type(e).__name__}: {e}"
-            raise PolicyError(f"regex {text!r} does not compile: {detail}",
-                              "fix the regular expression (Python's re syntax)", path=path,
-                              rule=rid) from None
-        if _nested_quantifier(text):
-            raise PolicyError(f"regex {text!r} repeats a group that itself repeats, which can take "
-                              "exponential time on some commands", "rewrite it without nesting "
-                              "quantifiers, e.g. (a+)+ as a+", path=path, rule=rid)
+            regexes.append(compile_rule_regex(text))
+        except RefusedRegex as e:
+            raise PolicyError(e.message, e.hint, path=path, rule=rid) from None
     actions = _str_list(raw.get("actions", []), "actions", path, rid)
     resources = _str_list(raw.get("resources", []), "resources", path, rid)
     if resources and not actions:
@@ -185,16 +140,20 @@ def _parse_rule(raw: Any, n: int, path: str, check_examples: bool = True) -> Rul
     return rule
 
 
-def rule_matches_command(rule: Rule, text: str) -> bool:
-    """Does ``rule`` match any simple command of the example command line ``text``?"""
+def rule_matches_command(rule: Rule, text: str, budget: SearchBudget | None = None) -> bool:
+    """Does ``rule`` match any simple command of the example command line ``text``? Its regexes
+    search within ``budget`` (one of their own when None)."""
     analysis = shell.analyze_script(text)
-    return any(rule.matches_argv(normalize_argv((*c.argv, *c.env))) for c in analysis.commands)
+    if budget is None:
+        with SearchBudget() as own:
+            return rule_matches_command(rule, text, own)
+    return any(rule.matches_argv(normalize_argv((*c.argv, *c.env)), budget) for c in analysis.commands)
 
 
-def rule_matches_example(rule: Rule, text: str) -> bool:
+def rule_matches_example(rule: Rule, text: str, budget: SearchBudget | None = None) -> bool:
     """An example is a command line for command rules, ``ACTION [RESOURCE]`` for action rules."""
     if rule.patterns or rule.regex:
-        return rule_matches_command(rule, text)
+        return rule_matches_command(rule, text, budget)
     words = text.split()
     if not words:
         return False
@@ -202,14 +161,21 @@ def rule_matches_example(rule: Rule, text: str) -> bool:
 
 
 def _check_examples(rule: Rule, path: str) -> None:
-    for ex in rule.match:
-        if not rule_matches_example(rule, ex):
-            raise PolicyError(f"example {ex!r} is listed in 'match' but the rule does not match it",
-                              "fix the pattern or the example", path=path, rule=rule.id)
-    for ex in rule.not_match:
-        if rule_matches_example(rule, ex):
-            raise PolicyError(f"example {ex!r} is listed in 'not_match' but the rule matches it",
-                              "fix the pattern or the example", path=path, rule=rule.id)
+    """Each example must match (``match``) or not (``not_match``), each within a regex budget
+    of its own; a regex that runs out of it on an example is a load error, not a guess."""
+    for key, expected in (("match", True), ("not_match", False)):
+        for ex in getattr(rule, key):
+            with SearchBudget() as budget:
+                hit = rule_matches_example(rule, ex, budget)
+            for _, why in budget.undecided[:1]:
+                raise PolicyError(f"on the example {ex!r} in {key!r}, the regex {why}",
+                                  "simplify the regex: avoid several unbounded repeats such as "
+                                  ".*.*.* that can all match the same text", path=path, rule=rule.id)
+            if hit != expected:
+                listed = "listed in 'match' but the rule does not match it" if expected else \
+                    "listed in 'not_match' but the rule matches it"
+                raise PolicyError(f"example {ex!r} is {listed}", "fix the pattern or the example",
+                                  path=path, rule=rule.id)
 
 
 class PolicyFile(Record):

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from ..lean import Record, field, lazy_regex, sha256_hex
 from .patterns import Pattern, normalize_argv, normalize_dynamic
+from .regexes import SearchBudget
 
 TYPE_CHECKING = False  # not from typing: see agentgate.lean
 if TYPE_CHECKING:
@@ -65,12 +66,26 @@ class Rule(Record):
     not_match: tuple[str, ...] = ()
     source: str = ""
 
-    def matches_argv(self, argv: Sequence[str]) -> bool:
+    def matches_argv(self, argv: Sequence[str], budget: SearchBudget | None = None) -> bool:
+        """Does a pattern match ``argv``, or a regex find a match in its words joined by spaces?
+        The regexes search within ``budget`` (one of their own when None). One that gives no
+        answer in it (out of time) fails closed: an ask or deny rule counts as matching, an
+        allow rule does not, and the budget notes the rule."""
         if any(p.matches(argv) for p in self.patterns):
             return True
-        if self.regex:
-            text = " ".join(argv)
-            return any(r.search(text) for r in self.regex)
+        if not self.regex:
+            return False
+        if budget is None:
+            with SearchBudget() as own:
+                return self.matches_argv(argv, own)
+        text = " ".join(argv)
+        for r in self.regex:
+            found = budget.search(r, text)
+            if found is None:
+                budget.note(self.id)
+                return self.decision != ALLOW
+            if found:
+                return True
         return False
 
     def matches_action(self, action: str, resource: str | None) -> bool:
@@ -211,28 +226,39 @@ class Policy(Record):
 
     # -- decisions ---------------------------------------------------------------------
 
-    def rules_for(self, argv: Sequence[str]) -> list[Rule]:
+    def rules_for(self, argv: Sequence[str], budget: SearchBudget | None = None) -> list[Rule]:
+        """The rules that match ``argv``, their regexes searching within ``budget``."""
         if not argv:
             return []
+        if budget is None:
+            with SearchBudget() as own:
+                return self.rules_for(argv, own)
         cands = self._index.get(argv[0], ())
-        hits = [r for r in cands if r.matches_argv(argv)]
-        hits.extend(r for r in self._wild if r not in hits and r.matches_argv(argv))
+        hits = [r for r in cands if r.matches_argv(argv, budget)]
+        hits.extend(r for r in self._wild if r not in hits and r.matches_argv(argv, budget))
         return hits
 
-    def _part(self, argv: Sequence[str], via: tuple[str, ...], dynamic: Sequence[int] = (),
-              env: Sequence[str] = ()) -> tuple[PartResult, Rule | None]:
+    def _part(self, argv: Sequence[str], via: tuple[str, ...], dynamic: Sequence[int],
+              env: Sequence[str], budget: SearchBudget) -> tuple[PartResult, Rule | None]:
         shown = tuple(argv)
         # NAME=value assignments that reach the command are matched as trailing words, so
         # `rails ** db:* ** RAILS_ENV=production` sees `RAILS_ENV=production rails db:migrate`.
         argv = (*argv, *env)
         norm = normalize_argv(argv)
-        hits = self.rules_for(norm)
+        mark = len(budget.undecided)
+        hits = self.rules_for(norm, budget)
         if hits:
+            unsure = dict(budget.undecided[mark:])  # rules that count only for want of time
             best = hits[0]
             for r in hits[1:]:
-                if RANK[r.decision] > RANK[best.decision]:
+                if RANK[r.decision] > RANK[best.decision] or (
+                        r.decision == best.decision and best.id in unsure and r.id not in unsure):
                     best = r
-            part = PartResult(shown, via, best.decision, tuple(r.id for r in hits), best.reason)
+            reason = best.reason
+            if best.id in unsure:
+                reason = (f"The regex of rule {best.id!r} {unsure[best.id]}, so the rule counts "
+                          f"as matching (fail closed): {best.reason}")
+            part = PartResult(shown, via, best.decision, tuple(r.id for r in hits), reason)
         else:
             d = self.settings.default
             part, best = PartResult(shown, via, d, (), f"No rule matched; settings.default is {d!r}."), None
@@ -273,6 +299,10 @@ class Policy(Record):
         """The decision for the commands of ``analysis``: the strictest over every simple
         command (its argv, and its path words placed in its own directory, see :func:`placed`)
         and every opaque part. The analysis is given: the policy never reads shell text."""
+        with SearchBudget() as budget:  # every rule-regex search of this decision
+            return self._decide(analysis, budget)
+
+    def _decide(self, analysis: Analysis, budget: SearchBudget) -> Evaluation:
         parts: list[PartResult] = []
         best_rank, best_rule, best_reason, best_source = -1, None, "", "default"
 
@@ -286,13 +316,13 @@ class Policy(Record):
                 best_source = "rule" if rule else "default"
 
         for cmd in analysis.commands:
-            part, rule = self._part(cmd.argv, cmd.via, cmd.dynamic, cmd.env)
+            part, rule = self._part(cmd.argv, cmd.via, cmd.dynamic, cmd.env, budget)
             consider(part, rule)
             if cmd.cwd is None and analysis.home is None:
                 continue
             for argv in placed(cmd.argv, cmd.cwd, analysis.home):
                 where = f"in {cmd.cwd}" if cmd.cwd else "home as ~"
-                other, orule = self._part(argv, (*cmd.via, where), cmd.dynamic, cmd.env)
+                other, orule = self._part(argv, (*cmd.via, where), cmd.dynamic, cmd.env, budget)
                 if not set(other.rules) <= set(part.rules):  # shown when it matches more
                     consider(other, orule)
         seen: set[tuple[str, str, str, tuple[str, ...]]] = set()
