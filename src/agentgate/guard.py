@@ -320,25 +320,15 @@ def protected_reference(analysis: Analysis, policy_files: Sequence[str] = ()) ->
     here-documents."""
     p = _Protected(policy_files, analysis.home)
     cwds = {analysis.cwd, *(c.cwd for c in analysis.commands)}
-    for cwd in sorted(c for c in cwds if c is not None):
-        if is_protected(cwd, policy_files, p.forms):
-            return cwd
-    for c in analysis.commands:
-        dyn = c.dynamic
-        for i, w in enumerate(c.argv[1:], 1):
-            hit = p.word(w, c.cwd, i in dyn)
-            if hit is not None:
-                return hit
-        for e in c.env:
-            hit = p.word(e, c.cwd, True)
-            if hit is not None:
-                return hit
-    for r in analysis.redirects:
-        hit = p.word(r.target, r.cwd, r.dynamic or r.op.startswith("<<"))
+    for where in sorted(c for c in cwds if c is not None):
+        if is_protected(where, policy_files, p.forms):
+            return f"runs in {where}"
+    found: list[tuple[str, str | None, bool]] = [(w, c.cwd, i in c.dynamic) for c in analysis.commands for i, w in enumerate(c.argv[1:], 1)]
+    found += [(e, c.cwd, True) for c in analysis.commands for e in c.env]
+    found += [(r.target, r.cwd, r.dynamic or r.op.startswith("<<")) for r in analysis.redirects]
+    found += [(op.text, op.cwd, True) for op in analysis.opaque]
+    for word, cwd, dynamic in found:
+        hit = p.word(word, cwd, dynamic)
         if hit is not None:
-            return hit
-    for op in analysis.opaque:
-        hit = p.word(op.text, op.cwd, True)
-        if hit is not None:
-            return hit
+            return hit if hit.startswith(("/", "~", "$")) or cwd is None else f"{hit} in {cwd}"
     return None
