@@ -480,6 +480,27 @@ def test_rotation_keeps_the_chain_across_files(tmp_path: Path) -> None:
     assert log.verify().first_bad == f"{rolled[0]}:2"
 
 
+def test_rolled_files_are_read_in_chain_order_whatever_the_clock_said(tmp_path: Path) -> None:
+    """A clock set back (NTP step, a manual fix) at a roll names the newer file before the
+    older ones; readers still walk the chain in its order, so an untouched log verifies."""
+    log = AuditLog(tmp_path / "audit.jsonl", max_bytes=600)
+    t = [1_700_000_000.0]
+    log.clock = lambda: t[0]
+    for i in range(30):
+        if i == 12:
+            t[0] -= 7200  # two hours back, between rolls
+        log.append([{"event": "allowed", "argv": ["echo", str(i)]}])
+    rolled = log.rolled_files()
+    assert len(rolled) >= 3 and sorted(p.name for p in rolled) != [p.name for p in rolled]
+    res = log.verify()
+    assert res.ok and res.lines == 30, res
+    assert [e["seq"] for e in log.events()] == list(range(1, 31))
+    first = [json.loads(p.read_bytes().split(b"\n", 1)[0])["seq"] for p in rolled]
+    assert first == sorted(first)
+    log.append([{"event": "allowed", "argv": ["after"]}])  # end() looks back the same way
+    assert log.verify().ok and log.verify().lines == 31
+
+
 def test_a_torn_line_right_after_a_roll_continues_the_chain(tmp_path: Path) -> None:
     """The new file holds only a fragment: the chain continues from the rolled file's end."""
     log = AuditLog(tmp_path / "audit.jsonl", max_bytes=400)

@@ -24,8 +24,10 @@ written (``{"ts":"...","seq":N,"event":"...``). Junk inserted anywhere, or a lin
 purpose, is reported.
 
 When the log grows past ``max_bytes`` it is rolled to ``audit-YYYYMMDDTHHMMSSZ.jsonl`` beside it;
-the chain continues into the new file, and readers walk the rolled files oldest first. Audit files
-are opened without following symbolic links and created 0600.
+the chain continues into the new file, and readers walk the rolled files in the order of the first
+seq each holds (the time in the name is the wall clock's, for people: a clock set back at a roll
+must not reorder the chain). Audit files are opened without following symbolic links and created
+0600.
 """
 
 from __future__ import annotations
@@ -217,7 +219,11 @@ class AuditLog:
         return self.path.with_name(self.path.stem + ".head")
 
     def rolled_files(self) -> list[Path]:
-        """Rolled logs, oldest first: by time stamp, then by the ``-N`` of a same-second roll."""
+        """Rolled logs, oldest first: in the order of the first seq each holds, so that the
+        chain's order never depends on the wall clock that named them (a clock set back at a
+        roll names a newer file before older ones). Files whose first line cannot be read go
+        last, by name (time stamp, then the ``-N`` of a same-second roll); reading them
+        reports why."""
         import re
 
         name = re.compile(re.escape(self.path.stem) + r"-(\d{8}T\d{6}Z)(?:-(\d+))?"
@@ -227,10 +233,33 @@ class AuditLog:
             for p in self.path.parent.glob(f"{self.path.stem}-*{self.path.suffix}"):
                 m = name.fullmatch(p.name)
                 if m and (p.is_file() or p.is_symlink()):  # a link is refused when read
-                    found.append((m.group(1), int(m.group(2) or 0), p))
+                    first = self._first_seq(p)
+                    found.append((first is None, first or 0, m.group(1), int(m.group(2) or 0), p))
         except OSError as e:
             raise StateError(f"cannot list {self.path.parent}: {e.strerror or e}") from None
-        return [p for _, _, p in sorted(found)]
+        return [p for *_, p in sorted(found)]
+
+    def _first_seq(self, path: Path) -> int | None:
+        """The seq of the first audit line in a file (after any fragment of a torn write), or
+        None when none can be read from its start."""
+        try:
+            fd = self._open(path)
+        except StateError:
+            return None
+        if fd is None:
+            return None
+        try:
+            head = os.pread(fd, _TAIL_CHUNK, 0)
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+        for raw in head.split(b"\n")[:-1]:  # whole lines only
+            ev = _event_of(raw)
+            if ev is not None:
+                seq = _seq_of(ev)
+                return seq if seq > 0 else None
+        return None
 
     def files(self) -> list[Path]:
         parent = self.path.parent
