@@ -323,7 +323,8 @@ def protected_reference(analysis: Analysis, policy_files: Sequence[str] = ()) ->
     for where in sorted(c for c in cwds if c is not None):
         if is_protected(where, policy_files, p.forms):
             return f"runs in {where}"
-    found: list[tuple[str, str | None, bool]] = [(w, c.cwd, i in c.dynamic) for c in analysis.commands for i, w in enumerate(c.argv[1:], 1)]
+    found: list[tuple[str, str | None, bool]] = [
+        (w, c.cwd, i in c.dynamic) for c in analysis.commands for i, w in enumerate(c.argv[1:], 1)]
     found += [(e, c.cwd, True) for c in analysis.commands for e in c.env]
     found += [(r.target, r.cwd, r.dynamic or r.op.startswith("<<")) for r in analysis.redirects]
     found += [(op.text, op.cwd, True) for op in analysis.opaque]
