@@ -278,3 +278,42 @@ def test_a_regex_whose_compile_overflows_is_a_78_naming_the_rule(where: str, tmp
     refused(ag("policy", "validate", str(place.path), timeout=DEADLINE), place.path, needle)
     hook_denied(place.hook("deployer site"), place.path, needle)
     assert not marker.exists()
+
+
+# --------------------------------------------------------------------------- paths that cannot be resolved
+
+LOOP = "a symbolic link that leads back to itself (a loop)"
+
+
+@pytest.mark.parametrize("where", PLACES)
+def test_a_policy_that_is_a_symlink_loop_is_a_78_naming_it(where: str, tmp_path: Path,
+                                                           fake_bin: Path, marker: Path) -> None:
+    """Path.resolve raises RuntimeError on a loop (not OSError): every command still answers 78."""
+    place = Place(where, tmp_path)
+    other = place.path.with_name(place.path.name + ".b")
+    place.path.symlink_to(other.name)
+    other.symlink_to(place.path.name)
+    refused(place.ag("run", "--", "deployer", "site"), place.path, LOOP)
+    refused(place.ag("check", "--", "ls"), place.path, LOOP)
+    refused(place.ag("policy", "validate"), place.path, LOOP)
+    hook_denied(place.hook("deployer site"), place.path, LOOP)
+    if where == "repo":
+        refused(place.ag("policy", "trust"), place.path, LOOP)
+        refused(place.ag("policy", "trust", str(place.path)), place.path, LOOP)
+    assert not marker.exists()
+
+
+def test_a_policy_path_under_an_unknown_users_home_is_a_78(tmp_path: Path) -> None:
+    given = "~no-such-user-agentgate/policy.toml"
+    r = ag("check", "--policy", given, "--", "ls", cwd=tmp_path, timeout=DEADLINE)
+    assert r.returncode == 78 and f"{given}: cannot expand ~ in the policy path" in r.stderr, r.stderr
+
+
+def test_real_path_and_read_policy_bytes_name_a_loop(tmp_path: Path) -> None:
+    loop = tmp_path / "loop.toml"
+    loop.symlink_to(loop.name)
+    for call in (pol.real_path, pol.read_policy_bytes):
+        with pytest.raises(PolicyError) as exc:
+            call(loop)
+        assert exc.value.path == str(loop) and LOOP in exc.value.message
+    assert pol.real_path(tmp_path / "missing") == str(tmp_path.resolve() / "missing")

@@ -358,8 +358,9 @@ class Gate:
             for f in files:
                 # The hash of the very bytes that loaded: a file that does not load is refused.
                 digest = pol.read_policy_file(f, "repo").source.sha256
-                records[str(f.resolve())] = digest
-                out.append((str(f.resolve()), digest))
+                real = pol.real_path(f)
+                records[real] = digest
+                out.append((real, digest))
             event = self._event("policy_trusted", None, files=[p for p, _ in out],
                                 sha256=[d for _, d in out])
             self._record(lambda record: write_trust(self.paths.trust, records, record), [event])

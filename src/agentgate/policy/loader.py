@@ -7,6 +7,7 @@ code".
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -312,7 +313,7 @@ def read_policy_bytes(path: Path) -> bytes:
                               "fix or remove the link", path=name) from None
         raise PolicyError("policy file not found", "check the path, or run `agentgate init`", path=name) from None
     except OSError as e:
-        raise PolicyError(f"cannot read policy file: {e.strerror or e}", path=name) from None
+        raise _path_error(e, name) from None
     chunks: list[bytes] = []
     size = 0
     try:
@@ -331,6 +332,35 @@ def read_policy_bytes(path: Path) -> bytes:
         raise PolicyError("the policy grew past the 1 MiB a policy may be while it was read",
                           "check that the path names the right file", path=name)
     return b"".join(chunks)
+
+
+def _path_error(e: OSError | RuntimeError, name: str) -> PolicyError:
+    """A policy location that cannot be looked at or resolved, as a 78 naming it."""
+    if isinstance(e, RuntimeError) or e.errno == errno.ELOOP:  # Path.resolve: "Symlink loop"
+        return PolicyError("the policy is a symbolic link that leads back to itself (a loop), "
+                           "or through too many links", "fix or remove the link", path=name)
+    return PolicyError(f"cannot read policy file: {e.strerror or e}", path=name)
+
+
+def real_path(path: Path) -> str:
+    """Where ``path`` leads, every symbolic link resolved (the name trust records use). A loop
+    (Path.resolve's RuntimeError) or a part that cannot be looked at is a PolicyError (78)
+    naming the file."""
+    try:
+        return str(path.resolve())
+    except (OSError, RuntimeError) as e:
+        raise _path_error(e, str(path)) from None
+
+
+def policy_path(text: str) -> Path:
+    """A policy path as given (``--policy``, ``AGENTGATE_POLICY``), ``~`` expanded; ``~nobody``
+    with no such user is a PolicyError (78), not Path.expanduser's RuntimeError."""
+    try:
+        return Path(text).expanduser()
+    except RuntimeError as e:
+        raise PolicyError(f"cannot expand ~ in the policy path: {e}",
+                          "write the path without ~, or with the name of an existing user",
+                          path=text) from None
 
 
 def read_policy_file(path: Path, kind: str) -> PolicyFile:

@@ -35,9 +35,11 @@ from .loader import (
     PolicyFile,
     embedded_policy_text,
     parse_policy_file,
+    policy_path,
     preparsed,
     read_policy_bytes,
     read_toml,
+    real_path,
     validation_key,
 )
 from .model import ALLOW, Policy, Settings, Source
@@ -71,7 +73,7 @@ def repo_policy_files(cwd: Path) -> list[Path]:
         candidate = d / REPO_POLICY_NAME
         if _present(candidate):
             found.append(candidate)
-        if (d / ".git").exists() or d.parent == d:
+        if os.path.exists(d / ".git") or d.parent == d:  # never raises: a file above reports
             break
         d = d.parent
     return list(reversed(found))
@@ -80,10 +82,10 @@ def repo_policy_files(cwd: Path) -> list[Path]:
 def locate_primary(explicit: str | None) -> tuple[Path | None, str]:
     """Which policy is in force: (path or None for the embedded default, kind)."""
     if explicit:
-        return Path(explicit).expanduser(), "explicit"
+        return policy_path(explicit), "explicit"
     env = env_policy()
     if env:
-        return Path(env).expanduser(), "env"
+        return policy_path(env), "env"
     user = user_policy_path()
     if _present(user):  # a user policy that is a FIFO or a broken link is an error, not absent
         return user, "user"
@@ -169,8 +171,8 @@ def load_policy(explicit: str | None, cwd: Path, paths: StatePaths, *,
     repo_files = repo_policy_files(cwd)
     trusted = read_trust(paths.trust) if repo_files else {}
     for f in repo_files:
-        real = str(f.resolve())
-        if path is not None and real == str(path.resolve()):
+        real = real_path(f)
+        if path is not None and real == real_path(path):
             continue
         pf = _parse_checked(read_policy_bytes(f), str(f), "repo", known)
         ok = trusted.get(real) == pf.source.sha256
