@@ -40,11 +40,6 @@ TYPE_CHECKING = False  # not from typing: see agentgate.lean
 if TYPE_CHECKING:
     from typing import Any
 
-# Where callers have imported the policy's sources from (they live in policy.sources).
-load_policy = pol.load_policy
-locate_primary = pol.locate_primary
-_repo_policy_files = pol.repo_policy_files
-
 REASON_ASK = "Permission requires approval before execution."
 REASON_PENDING = "Permission requires approval before execution; the request is still waiting for a human."
 REASON_GRANT = "Action allowed by approved permission grant."
@@ -152,7 +147,7 @@ def open_gate(policy: str | None, cwd: Path, paths: StatePaths | None = None) ->
     ``AGENTGATE_POLICY``, the user policy, the embedded default, plus repo-local files above
     ``cwd``), state in ``AGENTGATE_HOME``, the lock wait from ``AGENTGATE_LOCK_TIMEOUT``."""
     paths = paths or StatePaths.default()
-    return Gate(load_policy(policy, cwd, paths), paths, lock_timeout=lock_timeout())
+    return Gate(pol.load_policy(policy, cwd, paths), paths, lock_timeout=lock_timeout())
 
 
 def record_blocked(paths: StatePaths, subject: Subject | None, agent: str,
