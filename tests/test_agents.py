@@ -20,10 +20,18 @@ def test_the_table() -> None:
         "Gemini CLI's BeforeTool"]
 
 
-def test_the_guard_protects_every_agents_settings() -> None:
-    """Until the guard reads this table itself, its own lists must say the same."""
-    assert set(guard.AGENT_SETTINGS) == set(agents.SETTINGS_FILES)
-    assert set(guard.AGENT_DIRS) == set(agents.FOLDERS)
+def test_the_guard_protects_every_agents_settings(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every settings file of the table, in a project and in the user's settings directories
+    (CODEX_HOME and CLAUDE_CONFIG_DIR moved elsewhere included), is a protected location."""
+    monkeypatch.setenv("CODEX_HOME", str(tmp_path / "codex-home"))
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "claude-home"))
+    project = tmp_path / "project"
+    for rel in agents.SETTINGS_FILES:
+        assert guard.is_protected(project / rel), rel
+    for path in agents.user_settings_files():
+        assert guard.is_protected(path), path
+    assert not guard.is_protected(project / "README.md")
 
 
 def test_settings_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

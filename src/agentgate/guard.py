@@ -16,6 +16,8 @@ import stat
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from .grammar import HUMAN_ONLY, is_human_only
+from .integrations.agents import FOLDERS, SETTINGS_FILES, user_settings_files
 from .lean import lazy_regex
 from .paths import env_policy, state_dir, user_policy_path
 from .policy.patterns import glob_regex, unknown_shape
@@ -32,8 +34,11 @@ PROTECTED_RULE = "agentgate-protected-files"
 
 # compiled at first use (1 ms at import, on every run): most commands never get that far
 _APPROVAL_ID = lazy_regex(r"\bapr_[a-z0-9]{4,}\b")
-_VERB = lazy_regex(r"\b(approve|deny)\b")
-_TRUST = lazy_regex(r"\bpolicy\b\W{1,8}trust\b")
+# agentgate's human-only commands (grammar.HUMAN_ONLY): one-word verbs, and the two-word ones
+_ONE_WORD = tuple(c[0] for c in HUMAN_ONLY if len(c) == 1)
+_TWO_WORD = tuple(c for c in HUMAN_ONLY if len(c) == 2)
+_VERB = lazy_regex(r"\b(" + "|".join(_ONE_WORD) + r")\b")
+_TRUST = lazy_regex("|".join(rf"\b{a}\b\W{{1,8}}{b}\b" for a, b in _TWO_WORD))
 
 
 def _launches_agentgate(words: Sequence[str]) -> list[str] | None:
@@ -64,19 +69,12 @@ def is_self_approval(argv: Sequence[str]) -> bool:
     if not words:
         return False
     for i, w in enumerate(words[:-1]):
-        if w == "policy" and words[i + 1] == "trust":
+        if (w, words[i + 1]) in _TWO_WORD:
             return True
-    if any(w in ("approve", "deny") for w in words[1:]) and any(_APPROVAL_ID().fullmatch(w) for w in words):
+    if any(w in _ONE_WORD for w in words[1:]) and any(_APPROVAL_ID().fullmatch(w) for w in words):
         return True
     ag = _launches_agentgate(words)
-    if ag is None:
-        return False
-    rest = [w for w in ag[1:] if not w.startswith("-")]
-    if "--policy" in ag:  # skip the value of --policy PATH
-        i = ag.index("--policy")
-        if i + 1 < len(ag) and ag[i + 1] in rest:
-            rest.remove(ag[i + 1])
-    return bool(rest) and rest[0] in ("approve", "deny")
+    return ag is not None and is_human_only(ag[1:])
 
 
 def mentions_self_approval(text: str) -> bool:
@@ -101,9 +99,8 @@ def approves_itself(analysis: Analysis, text: str) -> bool:
 
 # --------------------------------------------------------------------------- protected files
 
-AGENT_SETTINGS = (".claude/settings.json", ".claude/settings.local.json", ".cursor/hooks.json",
-                  ".gemini/settings.json", ".codex/hooks.json", ".codex/config.toml")
-AGENT_DIRS = (".claude", ".cursor", ".gemini", ".codex")
+AGENT_SETTINGS = SETTINGS_FILES  # every agent's hook settings, relative to its folder
+AGENT_DIRS = FOLDERS
 _SETTINGS_SUFFIXES = tuple("/" + s for s in AGENT_SETTINGS)
 
 
@@ -116,8 +113,7 @@ def protected_locations(policy_files: Sequence[str] = ()) -> tuple[list[Path], l
     policy = env_policy()
     if policy:
         files.append(Path(policy).expanduser())
-    claude_home = Path(os.environ.get("CLAUDE_CONFIG_DIR") or Path.home() / ".claude")
-    files += [claude_home / "settings.json", claude_home / "settings.local.json"]
+    files += user_settings_files()  # CLAUDE_CONFIG_DIR and CODEX_HOME included
     dirs = [user_policy_path().parent, state_dir(), Path(_package_dir())]
     return files, dirs
 
