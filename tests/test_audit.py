@@ -199,6 +199,68 @@ def test_a_head_far_behind_that_does_not_match_is_a_break(log: AuditLog) -> None
     assert not res.ok and "does not match" in (res.problem or "")
 
 
+@pytest.mark.parametrize("case", ["two appends", "two processes", "genesis head on a cut log",
+                                  "fewer lines than the append wrote"])
+def test_a_head_lagging_more_than_one_append_is_a_break_never_a_crash(
+        case: str, log: AuditLog) -> None:
+    """A crash leaves one append's lines after the head: one process, as many lines as its
+    first line's `batch`. An older head put back (the replay of a copy) covers more, and the
+    next append records the break instead of retracting real events."""
+    pid = {"pid": 7}
+    for i in range(3):
+        log.append([{"event": "allowed", "argv": [str(i)], **pid}])
+    old = log.head_path.read_bytes()
+    if case == "two appends":
+        log.append([{"event": "allowed", "argv": ["a"], **pid}])
+        log.append([{"event": "exited", "exit_code": 0, **pid}])  # the same process, twice
+    elif case == "two processes":
+        log.append([{"event": "allowed", "argv": ["a"], "pid": 7},
+                    {"event": "exited", "exit_code": 0, "pid": 8}])
+    elif case == "genesis head on a cut log":
+        old = json.dumps({"seq": 0, "sha256": GENESIS}).encode()  # needs no hashing to forge
+    else:
+        log.append([{"event": "allowed", "argv": ["a"], **pid},
+                    {"event": "exited", "exit_code": 0, **pid}])
+        _rewrite(log, log.path.read_bytes().splitlines()[:-1])  # whole lines, no fragment
+    log.head_path.write_bytes(old)
+    res = log.verify()
+    assert not res.ok and "at most one append's lines" in (res.problem or ""), res
+    assert res.first_bad == str(log.head_path)
+    log.append([{"event": "allowed", "argv": ["next"], **pid}])
+    evs = _events(log)
+    assert "retracted" not in [e["event"] for e in evs]
+    assert evs[-1]["event"] == "audit_break" or evs[-2]["event"] == "audit_break"
+    assert not log.verify().ok
+
+
+def test_what_one_crashed_append_leaves_is_accepted_and_marked_by_its_batch(
+        log: AuditLog) -> None:
+    """Each append's first line says how many lines it wrote (when more than one); a head
+    just before them, also the genesis head of a log that holds just its first append, is
+    what a crash leaves."""
+    log.append([{"event": "allowed", "pid": 7}, {"event": "exited", "pid": 7},
+                {"event": "allowed", "pid": 7}])
+    evs = _events(log)
+    assert evs[0]["batch"] == 3 and "batch" not in evs[1] and "batch" not in evs[2]
+    real = log.head_path.read_bytes()
+    log.head_path.write_text(json.dumps({"seq": 0, "sha256": GENESIS}))
+    assert log.verify().ok
+    log.head_path.write_bytes(real)
+    log.append([{"event": "allowed", "pid": 8}])
+    assert "batch" not in _events(log)[-1]  # one line: no mark
+    head = log.head_path.read_bytes()
+    log.append([{"event": "allowed", "pid": 9}, {"event": "exited", "pid": 9}])
+    data = log.path.read_bytes()
+    log.path.write_bytes(data[:len(data) - len(data.splitlines()[-1]) // 2 - 1])  # torn write
+    log.head_path.write_bytes(head)
+    res = log.verify()
+    assert not res.ok and "incomplete last line" in (res.problem or "") and not res.others
+    log.append([{"event": "allowed", "pid": 10}])
+    evs = _events(log)
+    assert evs[-2]["event"] == "retracted" and evs[-2]["seqs"] == [5]  # the whole line of 5, 6
+    assert log.verify().ok
+
+
 # --------------------------------------------------------------------------- breaks
 
 

@@ -7,8 +7,10 @@ or a deleted log, shows too. :meth:`AuditLog.verify` always checks both; there i
 the chain without the head.
 
 An append (the caller holds the ledger lock) first compares the head with the file's actual end.
-A head that is behind but names a line of the chain is what a crash between an append's write
-and its head write leaves. The head is written before anything a line claims can happen (the
+A head that is behind by exactly one append's lines (chained to the head's line, one process,
+as many as that append's first line says in ``batch``, fewer only when the write was torn) is
+what a crash between an append's write and its head write leaves; a head further behind is
+damage (an older head put back). The head is written before anything a line claims can happen (the
 ledger's rename, the command's start), so those lines did not take effect: the append records a
 ``retracted`` line naming the ones that claim something (:data:`CLAIMS`). Anything else (lines
 cut from the end, an edited last line, a missing or garbled head) is recorded as an
@@ -162,10 +164,10 @@ _UNREADABLE = Head(-1, "")
 
 
 def _head_problem(head: Head | None, last_seq: int, last_digest: str,
-                  lagging_ok: Callable[[], bool]) -> str | None:
+                  lagging: Callable[[], str | None]) -> str | None:
     """Compare the recorded head with the chain's actual end; a description of the damage, or
-    None. ``lagging_ok`` tells whether the line after the head's line chains to it (the one case
-    a crash produces: the lines were written, the head write never happened)."""
+    None. ``lagging`` checks a head behind the end: None when the lines after it are what a
+    crash leaves (see :func:`_one_append`), else what is wrong with them."""
     if head is None:
         if last_seq == 0:
             return None
@@ -182,10 +184,27 @@ def _head_problem(head: Head | None, last_seq: int, last_digest: str,
         if head.digest == last_digest:
             return None
         return f"line seq {head.seq} does not match the head record: the last line was edited"
-    if lagging_ok():
+    return lagging()
+
+
+def _one_append(head: Head, first: dict[str, Any] | None, count: int, one_pid: bool,
+                torn: bool) -> str | None:
+    """Are the ``count`` whole lines after the head (``first`` the line right after it) what a
+    crash leaves: one append's lines, written and never confirmed by the head write? They
+    chain to the head, come from one process, and are as many as the append wrote (its first
+    line's ``batch``, 1 when absent), or fewer when its write was torn. None when they are,
+    else what is wrong. Anything more (an older head put back, lines added) is damage."""
+    if first is None or first.get("prev") != head.digest:
+        return (f"the head records seq {head.seq}, but that line of the log does not match it: "
+                "lines were edited or replaced")
+    batch = first.get("batch", 1)
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        batch = 1
+    if one_pid and (count == batch or (torn and count < batch)):
         return None
-    return (f"the head records seq {head.seq}, but that line of the log does not match it: "
-            "lines were edited or replaced")
+    return (f"the head records seq {head.seq}, {count} lines before the end of the log, but a "
+            "crash leaves at most one append's lines after it: an older head was put back, or "
+            "lines were added or cut and the head replaced")
 
 
 def _backwards(fd: int, size: int, limit: int) -> Iterator[bytes]:
@@ -400,12 +419,17 @@ class AuditLog:
             head = self.read_head()
             unconfirmed: list[dict[str, Any]] = []  # lines of a process that died mid-append
 
-            def lagging_ok() -> bool:
-                after = self.after_head(head) if head is not None else None
-                unconfirmed.extend(after or ())
-                return after is not None
+            def lagging() -> str | None:
+                assert head is not None
+                after = self.after_head(head) or []
+                bad = _one_append(head, after[0] if after else None, len(after),
+                                  len({ev.get("pid") for ev in after}) == 1,
+                                  end.torn or bool(end.fragments))
+                if bad is None:
+                    unconfirmed.extend(after)
+                return bad
 
-            problem = _head_problem(head, end.seq, end.digest, lagging_ok)
+            problem = _head_problem(head, end.seq, end.digest, lagging)
             if head != Head(end.seq, end.digest):
                 self._remove_stale_temps()  # a crash before the head's rename leaves its temp
             claims = [ev["seq"] for ev in unconfirmed if ev.get("event") in CLAIMS]
@@ -440,6 +464,8 @@ class AuditLog:
                 line = {"ts": now_iso(self.clock()), "seq": seq, **ev}
                 if i == 0 and end.fragments:
                     line["torn"] = [line_hash(f) for f in end.fragments]
+                if i == 0 and len(events) > 1:
+                    line["batch"] = len(events)  # what a crash can leave after the head
                 line["prev"] = prev
                 raw = _dumps(line)
                 prev = line_hash(raw)
@@ -568,7 +594,9 @@ class _Walk:
         self.fragments: list[tuple[str, bytes]] = []  # non-JSON lines not yet stepped over
         self.interrupted: list[str] = []
         self.problems: list[tuple[str | None, str, int]] = []  # (where, problem, lines before)
-        self.head_next_ok = False  # the line after the head's line chains to the head's hash
+        self.after: dict[str, Any] | None = None  # the line after the head's line
+        self.after_count = 0  # lines after the head's line
+        self.after_pids: set[object] = set()
         self.stopped: str | None = None  # where a broken chain stopped the walk
 
     def fail(self, where: str | None, problem: str) -> None:
@@ -616,8 +644,12 @@ class _Walk:
             self.fail(where, f"sequence broken: expected seq {self.seq + 1}, found "
                              f"{ev.get('seq')!r}")
             return False
-        if self.head is not None and self.seq == self.head.seq:
-            self.head_next_ok = self.prev == self.head.digest
+        if self.head is not None and self.seq >= self.head.seq >= 0:
+            if self.seq == self.head.seq:
+                self.after = ev
+            self.after_count += 1
+            if len(self.after_pids) < 2:
+                self.after_pids.add(ev.get("pid"))
         if ev.get("event") == "audit_break":
             said = ev.get("head")
             found = ev.get("log_end")
@@ -640,7 +672,14 @@ class _Walk:
             else:
                 self.fail(first, "line is not a JSON object (junk or an edited line, not an "
                                  "interrupted write)")
-        bad = _head_problem(self.head, self.seq, self.prev, lambda: self.head_next_ok)
+        head = self.head
+
+        def lagging() -> str | None:
+            assert head is not None
+            return _one_append(head, self.after, self.after_count, len(self.after_pids) == 1,
+                               bool(self.fragments))
+
+        bad = _head_problem(head, self.seq, self.prev, lagging)
         if bad is not None:
             self.fail(str(log.head_path), bad)
         elif self.count == 0 and not self.problems:
