@@ -459,6 +459,111 @@ def test_misplaced_or_repeated_options_are_usage_errors(
     assert not (state_dir / "audit.jsonl").exists(), "a usage error must not be logged as a decision"
 
 
+@pytest.mark.parametrize("argv", [
+    ("--policy", "{p}", "hook", "install", "claude-code"),
+    ("hook", "install", "claude-code", "--policy", "{p}"),
+    ("hook", "install", "--policy={p}", "claude-code", "--dry-run"),
+    ("--policy", "{p}", "log"), ("log", "--policy", "{p}"), ("--policy", "{p}", "log", "summary"),
+    ("log", "--policy", "{p}", "summary"), ("log", "summary", "--policy", "{p}"),
+    ("--policy", "{p}", "log", "verify"), ("log", "verify", "--policy", "{p}"),
+    ("--policy", "{p}", "init"), ("--policy", "{p}", "init", "--print"), ("init", "--policy", "{p}"),
+    ("log", "--json", "--policy", "{p}"),
+], ids=lambda a: " ".join(a))
+def test_a_command_that_does_not_read_the_policy_refuses_it_anywhere(
+        argv: tuple[str, ...], deny_all: Path, state_dir: Path, in_tmp_cwd: Path,
+        tmp_path: Path) -> None:
+    """`agentgate --policy P hook install ...` used to install a hook that never reads P (exit
+    0): --policy, before or after the name of a command that does not read it, is a usage
+    error (2) that says why, and the command does nothing."""
+    from agentgate.grammar import no_policy_reason
+
+    words = [a for a in argv if not a.startswith("-") and a not in ("{p}", "claude-code")]
+    why = no_policy_reason(words)
+    assert why is not None
+    r = ag(*(a.format(p=deny_all) for a in argv))
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert "does not read a policy, so --policy would be ignored" in r.stderr
+    assert " ".join(why.split()[:6]) in " ".join(r.stderr.split())
+    assert not (in_tmp_cwd / ".claude").exists() and not (tmp_path / "home" / ".config").exists()
+    assert not (state_dir / "audit.jsonl").exists()
+    if "--json" in argv:
+        assert json.loads(r.stdout)["error"] == "usage_error"
+
+
+def test_every_command_takes_policy_or_says_why_not() -> None:
+    """One rule (agentgate.grammar.NO_POLICY): every command declares --policy, shown in its
+    help when it reads the policy, hidden (and refused) when it does not; the README lists the
+    ones that read it."""
+    from agentgate.grammar import POLICY, no_policy_reason
+
+    readers = []
+    for path, cmd in _all_commands():
+        opts = [p for p in cmd.params if POLICY.name in getattr(p, "opts", ())]
+        if getattr(cmd, "commands", None) and not opts:
+            assert path in ("policy", "hook"), path  # a group without a callback
+            continue
+        assert len(opts) == 1, path
+        assert opts[0].hidden is (no_policy_reason(path.split()) is not None), path
+        if not opts[0].hidden:
+            readers.append(path)
+    agents = {w for w in readers if w.startswith("hook ")}
+    listed = re.search(r"by every command that reads the policy \(([^)]*)\)", " ".join(README.split()))
+    assert listed is not None
+    documented = {w.strip().strip("`") for w in listed.group(1).split(",")}
+    assert documented == {*(set(readers) - agents), "hook AGENT"}, documented
+
+
+@pytest.mark.parametrize(("argv", "said"), [
+    (("run", "--agent", "--policy", "{p}", "--", "deployer", "x"), "--agent needs a value, not the option --policy"),
+    (("run", "--agent=--json", "deployer", "x"), "--agent needs a value, not the option --json"),
+    (("run", "--json", "--agent", "--", "deployer", "x"), "--agent needs a value, not the option --"),
+    (("run", "--agent", "--since", "deployer", "x"), "--agent needs a value, not the option --since"),
+    (("run", "--agent", "", "deployer", "x"), "--agent needs a value, not an empty string"),
+    (("--policy", "--json", "run", "deployer", "x"), "--policy needs a value, not the option --json"),
+    (("check", "--policy", "-h", "deployer"), "--policy needs a value, not the option -h"),
+    (("approve", "{id}", "--yes", "--ttl", ""), "--ttl needs a value, not an empty string"),
+    (("approve", "{id}", "--ttl", "--yes"), "--ttl needs a value, not the option --yes"),
+    (("deny", "{id}", "--reason", "--json"), "--reason needs a value, not the option --json"),
+    (("log", "--event", ""), "--event needs a value, not an empty string"),
+    (("hook", "install", "claude-code", "--executable", "--dry-run"), "--executable needs a value"),
+], ids=lambda a: " ".join(a) if isinstance(a, tuple) else None)
+def test_an_option_value_that_is_an_option_or_empty_is_a_usage_error(
+        argv: tuple[str, ...], said: str, deny_all: Path, marker: Path, in_tmp_cwd: Path) -> None:
+    """`run --agent --policy p.toml -- x` used to take "--policy" as the agent and run
+    p.toml; `approve --ttl ""` used the default TTL. Both are usage errors now; nothing runs
+    and the request stays pending."""
+    rid = block(*DEPLOY)
+    r = ag(*(a.format(p=deny_all, id=rid) for a in argv))
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert said in r.stderr
+    assert not marker.exists() and not (in_tmp_cwd / ".claude").exists()
+    assert json.loads(ag("show", "--json", rid).stdout)["status"] == "pending"
+    assert [e["event"] for e in log_events()] == ["approval_requested"]
+
+
+def test_a_value_that_merely_starts_with_a_dash_is_a_value(marker: Path) -> None:
+    """Only agentgate's own option names are refused as values: an agent named -x is one."""
+    r = ag("run", "--agent", "-x", "--", "deployer", "y")
+    assert r.returncode == 0, r.stderr
+    assert marker_lines(marker) == ["y"] and log_events()[-1]["agent"] == "-x"
+
+
+@pytest.mark.parametrize("var", ["AGENTGATE_POLICY", "AGENTGATE_CONFIG_DIR", "AGENTGATE_HOME"])
+def test_a_relative_path_variable_is_refused(var: str, marker: Path, in_tmp_cwd: Path) -> None:
+    """Read from each command's directory, a relative path would name another policy (or
+    ledger) wherever the agent works: each is a 78 with a hint, and nothing runs."""
+    (in_tmp_cwd / "rel").mkdir()
+    (in_tmp_cwd / "rel" / "policy.toml").write_text('version = 1\n[settings]\ndefault = "allow"\n')
+    value = "rel/policy.toml" if var == "AGENTGATE_POLICY" else "rel"
+    for argv in (("run", "--", "deployer", "x"), ("check", "--", "deployer"), ("where",)):
+        r = ag(*argv, env={var: value})
+        assert r.returncode == 78, (argv, r.stderr)
+        assert f"{var} must be an absolute path, not {value!r}" in r.stderr
+        assert f"hint: e.g. export {var}={in_tmp_cwd / value}" in r.stderr
+    assert not marker.exists()
+    assert ag("run", "--", "deployer", "x", env={var: str(in_tmp_cwd / value)}).returncode in (0, 75)
+
+
 def test_check_policy_after_the_command_name_is_the_policy(deny_all: Path) -> None:
     r = ag("check", "--json", "--policy", str(deny_all), "--", "deployer", "site")
     assert r.returncode == 77, r.stderr

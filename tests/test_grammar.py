@@ -17,7 +17,8 @@ def test_options_read_as_click_reads_them() -> None:
 
 
 @pytest.mark.parametrize("argv", [["--nope", "x"], ["--agent"], ["--agent="], ["--json=1"],
-                                  ["--json", "--json", "x"]])
+                                  ["--json", "--json", "x"], ["--agent", "--policy", "p.toml"],
+                                  ["--agent", "-x", "cmd"], ["--policy=--json", "cmd"]])
 def test_anything_unusual_is_left_to_typer(argv: list[str]) -> None:
     assert parse_options(argv, 0, RUN_OPTIONS) is None
 
@@ -61,3 +62,18 @@ def test_the_hook_command_line_quotes_the_executable() -> None:
     line = grammar.hook_command_line("/opt/my tools/agentgate", "codex")
     assert line == "'/opt/my tools/agentgate' hook codex"
     assert grammar.is_hook_command_line(line, "codex")
+
+
+@pytest.mark.parametrize(("value", "bad"), [
+    ("", "an empty string"), ("--policy", "the option --policy"), ("--policy=x", "the option --policy"),
+    ("--", "the option --"), ("-h", "the option -h"), ("-x", None), ("--polic", None), ("p.toml", None),
+])
+def test_an_option_value_is_neither_empty_nor_an_option(value: str, bad: str | None) -> None:
+    assert grammar.bad_value(value, {"--policy", "--json"}) == bad
+
+
+def test_the_commands_that_do_not_read_the_policy_say_why() -> None:
+    for words in (["init"], ["log"], ["log", "summary"], ["log", "verify"], ["hook", "install"]):
+        assert grammar.no_policy_reason(words), words
+    for words in (["run"], ["hook", "codex"], ["policy", "validate"], ["logs"], []):
+        assert grammar.no_policy_reason(words) is None, words

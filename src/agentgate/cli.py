@@ -27,7 +27,7 @@ except ImportError:  # an older typer, on click itself
 
 from . import __version__, commands, hotpath, output
 from .errors import EXIT_OK, EXIT_REFUSED, EXIT_VERIFY_FAILED, AgentgateError, UsageError
-from .grammar import AGENT, HELP_NAMES, JSON, POLICY, Opt
+from .grammar import AGENT, HELP_NAMES, JSON, POLICY, Opt, bad_value, no_policy_reason
 from .integrations.agents import AGENTS, NAMES
 from .paths import json_wanted
 
@@ -51,12 +51,56 @@ def summary_of(help_text: str | None) -> str:
     return para
 
 
+def refuse_unusable_options(ctx: click.Context, words: list[str]) -> None:
+    """Before a command (or a group's callback) runs, a usage error (exit 2) for an option
+    that would be misread: a value that is empty or is one of agentgate's own options (see
+    agentgate.grammar.bad_value), and ``--policy``, in any position, for a command ``words``
+    that does not read the policy (agentgate.grammar.NO_POLICY says why)."""
+    own = _all_options(ctx.find_root().command)
+    for p in ctx.command.params:
+        if p.param_type_name != "option" or getattr(p, "is_flag", False) or p.name is None \
+                or ctx.get_parameter_source(p.name) is not click.core.ParameterSource.COMMANDLINE:
+            continue
+        value = ctx.params.get(p.name)
+        for v in value if isinstance(value, list | tuple) else [value]:
+            if isinstance(v, str) and (bad := bad_value(v, own)) is not None:
+                raise click.exceptions.UsageError(f"{p.opts[0]} needs a value, not {bad}", ctx)
+    why = no_policy_reason(words)
+    inv = ctx.find_object(Invocation)
+    if why is not None and (ctx.params.get("policy") or (inv is not None and inv.global_policy)):
+        raise click.exceptions.UsageError(f"`agentgate {' '.join(words)}` does not read a policy, so "
+                               f"{POLICY.name} would be ignored: {why}", ctx)
+
+
+def _all_options(cmd: click.Command) -> set[str]:
+    """Every option name of ``cmd`` and of the commands below it: agentgate's own options."""
+    names = {o for p in cmd.params if p.param_type_name == "option"
+             for o in (*p.opts, *p.secondary_opts)}
+    for sub in getattr(cmd, "commands", {}).values():
+        names |= _all_options(sub)
+    return names
+
+
+def _words(ctx: click.Context) -> list[str]:
+    """The command's words below the program name (``["log", "summary"]``)."""
+    names = []
+    c: click.Context | None = ctx
+    while c is not None and c.parent is not None:
+        names.append(c.info_name or "")
+        c = c.parent
+    return names[::-1]
+
+
 class Command(typer.core.TyperCommand):
     """A command whose usage line reads like the README (``agentgate run [OPTIONS] -- CMD
     [ARG...]``, arguments by their metavar, no type labels) and whose summary is never cut."""
 
     def get_short_help_str(self, limit: int = 45) -> str:
         return summary_of(self.help)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        refuse_unusable_options(ctx, _words(ctx))
+        return super().invoke(ctx)
 
     def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
         pieces = [self.options_metavar] if self.options_metavar else []
@@ -84,10 +128,15 @@ def _arg_name(p: click.Parameter) -> str:
 
 
 class Group(typer.core.TyperGroup):
-    """A command group whose summary is never cut (see :class:`Command`)."""
+    """A command group whose summary is never cut (see :class:`Command`), and whose options
+    (and callback) are checked as a command's are."""
 
     def get_short_help_str(self, limit: int = 45) -> str:
         return summary_of(self.help)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        refuse_unusable_options(ctx, _words(ctx))  # before the callback (and any subcommand)
+        return super().invoke(ctx)
 
 
 app = typer.Typer(
@@ -120,6 +169,10 @@ def _option(opt: Opt, *extra: str) -> Any:
 
 JsonOpt = Annotated[bool, _option(JSON)]
 PolicyOpt = Annotated[list[str] | None, _option(POLICY)]
+# For the commands of agentgate.grammar.NO_POLICY: declared (hidden) only so that --policy after
+# their name is refused with the reason, as it is before it (see refuse_unusable_options).
+NoPolicyOpt = Annotated[list[str] | None, typer.Option(POLICY.name, metavar=POLICY.metavar,
+                                                       hidden=True)]
 AgentOpt = Annotated[str | None, _option(AGENT)]
 
 
@@ -302,6 +355,7 @@ def where(json_: JsonOpt = False, policy: PolicyOpt = None) -> None:
 @handled
 def init(
     print_: Annotated[bool, typer.Option("--print", help="Print the starter policy instead of writing it.")] = False,
+    policy: NoPolicyOpt = None,
 ) -> None:
     """Write the starter policy to the user policy path (refuses to overwrite)."""
     if print_:
@@ -382,6 +436,7 @@ def log(
     rule: Annotated[str | None, typer.Option("--rule", metavar="RULE_ID", help="Only events decided by this rule.")] = None,
     agent: Annotated[str | None, typer.Option("--agent", metavar="NAME", help="Only events of this agent.")] = None,
     tail: Annotated[int | None, typer.Option("--tail", metavar="N", min=0, help="Only the last N matching events.")] = None,
+    policy: NoPolicyOpt = None,
 ) -> None:
     """Read the audit log, or summarize or verify it."""
     if ctx.invoked_subcommand is not None:
@@ -402,6 +457,7 @@ def log_summary(
     markdown: Annotated[bool, typer.Option(
         "--markdown", help="Print Markdown tables (e.g. for a CI step summary), with the hash "
                            "chain's status.")] = False,
+    policy: NoPolicyOpt = None,
 ) -> None:
     """Count events over a period, per event, per rule and per agent."""
     inv = _invocation()
@@ -414,7 +470,7 @@ def log_summary(
 
 @log_app.command("verify", cls=Command)
 @handled
-def log_verify(json_: JsonOpt = False) -> None:
+def log_verify(json_: JsonOpt = False, policy: NoPolicyOpt = None) -> None:
     """Check the audit log's hash chain and head: exit 0 intact, 1 broken, missing or empty."""
     res = commands.log_verify(output.progress_lines)
     output.log_verified(res, _invocation().json)
@@ -454,6 +510,7 @@ def hook_install(
     executable: Annotated[str | None, typer.Option(
         "--executable", metavar="PATH",
         help="How the agent should call agentgate (default: `agentgate` from PATH).")] = None,
+    policy: NoPolicyOpt = None,
 ) -> None:
     """Add agentgate's hook to an agent's settings file (idempotent; backs the file up first)."""
     done = commands.hook_install(agent, user=user, dry_run=dry_run, executable=executable)

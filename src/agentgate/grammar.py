@@ -13,7 +13,7 @@ from .lean import Record
 
 TYPE_CHECKING = False  # not from typing: see agentgate.lean
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Collection, Sequence
 
 
 class Opt(Record):
@@ -35,6 +35,16 @@ HELP_NAMES = ("-h", "--help")
 
 RUN = "run"
 HOOK = "hook"
+# Commands that do not read the policy, each with why: --policy given to one of them (before or
+# after its name) is a usage error, never an ignored flag. Every other command takes --policy.
+NO_POLICY = {
+    ("init",): "it writes the starter policy to the user policy path ($AGENTGATE_CONFIG_DIR); "
+               "to write one elsewhere: agentgate init --print > PATH",
+    ("log",): "the audit log is the state directory's ($AGENTGATE_HOME), whatever the policy",
+    (HOOK, "install"): "the installed hook reads the policy in force each time the agent calls "
+                       "it ($AGENTGATE_POLICY, else the user policy); to pin one, add --policy "
+                       "PATH to the hook's command in the agent's settings",
+}
 # Commands an agent must never run on its own behalf: a human approves, denies and trusts.
 HUMAN_ONLY = (("approve",), ("deny",), ("policy", "trust"))
 
@@ -50,12 +60,33 @@ class Parsed(Record):
     stop: int
 
 
+def no_policy_reason(words: Sequence[str]) -> str | None:
+    """Why the command named by ``words`` (e.g. ``["log", "summary"]``) does not read the
+    policy, or None when it does."""
+    for cmd, why in NO_POLICY.items():
+        if tuple(words[:len(cmd)]) == cmd:
+            return why
+    return None
+
+
+def bad_value(value: str, own: Collection[str]) -> str | None:
+    """What is wrong with an option's value, or None: empty, or one of agentgate's own options
+    (``own``, ``--`` and the help options; ``--agent --policy p.toml`` is a forgotten value,
+    never an agent named "--policy" followed by the command ``p.toml``)."""
+    if not value:
+        return "an empty string"
+    if value == "--" or value in HELP_NAMES or value.partition("=")[0] in own:
+        return f"the option {value.partition('=')[0]}"
+    return None
+
+
 def parse_options(argv: Sequence[str], i: int, specs: Sequence[Opt], *,
                   until_dash: bool = True) -> Parsed | None:
     """Read ``specs`` options from ``argv[i:]`` as click does (``--opt V``, ``--opt=V``, flags),
     up to the first word that is not an option (or past ``--`` when ``until_dash``). None for
-    anything else (an unknown option, a missing or empty value, an option given twice): typer
-    then answers, with the same grammar and its usage errors."""
+    anything else (an unknown option, a missing or empty value, one that starts with ``-``, an
+    option given twice): typer then answers, with the same grammar and its usage errors (for
+    a value, :func:`bad_value`)."""
     by_name = {o.name: o for o in specs}
     values: dict[str, str | bool] = {}
     n = len(argv)
@@ -80,7 +111,7 @@ def parse_options(argv: Sequence[str], i: int, specs: Sequence[Opt], *,
             value, i = argv[i + 1], i + 2
         else:
             return None
-        if not value:
+        if not value or value.startswith("-"):  # typer judges it (bad_value), with all options
             return None
         values[name] = value
     return Parsed(values, i)

@@ -1,7 +1,7 @@
 """Where agentgate's files live, and every ``AGENTGATE_*`` variable, read here and nowhere else.
 
 ``AGENTGATE_HOME`` overrides every state path, ``AGENTGATE_CONFIG_DIR`` the user policy's
-directory. The others: ``AGENTGATE_POLICY`` (the policy file when no ``--policy`` is given),
+directory; these and ``AGENTGATE_POLICY`` must be absolute paths. The others: ``AGENTGATE_POLICY`` (the policy file when no ``--policy`` is given),
 ``AGENTGATE_LOCK_TIMEOUT`` (seconds to wait for the ledger lock), ``AGENTGATE_AGENT`` (who is
 asking), ``AGENTGATE_JSON`` (JSON output, as ``--json``) and ``AGENTGATE_GATED``, which agentgate
 sets for the commands it runs. (``AGENTGATE_TEST_HOOKS`` and ``AGENTGATE_TEST_FAULT`` belong to
@@ -48,17 +48,27 @@ def current_dir() -> Path:
         raise UsageError(f"the current directory is not accessible: {e.strerror or e}") from None
 
 
+def _absolute_env(name: str) -> Path | None:
+    """A path variable's value (``~`` expanded), None when unset or empty. A relative one is a
+    ConfigError (78): read from each command's working directory, it would name another file
+    (another policy, another ledger) in each directory an agent works in."""
+    raw = os.environ.get(name)
+    if not raw:
+        return None
+    path = Path(raw).expanduser()
+    if not path.is_absolute():
+        from .errors import ConfigError
+
+        raise ConfigError(f"{name} must be an absolute path, not {raw!r}",
+                          f"e.g. export {name}={path.absolute()}")
+    return path
+
+
 def state_dir() -> Path:
     """The directory holding the ledger, its lock, the audit log and trust records."""
-    home = os.environ.get("AGENTGATE_HOME")
-    if home:
-        path = Path(home).expanduser()
-        if not path.is_absolute():  # state that moves with the cwd would split the ledger
-            from .errors import ConfigError
-
-            raise ConfigError(f"AGENTGATE_HOME must be an absolute path, not {home!r}",
-                              f"e.g. export AGENTGATE_HOME={Path(home).absolute()}")
-        return path
+    home = _absolute_env("AGENTGATE_HOME")
+    if home is not None:
+        return home
     fast = _linux_user_dir("XDG_STATE_HOME", "~/.local/state")
     if fast is not None:
         return Path(fast)
@@ -69,9 +79,9 @@ def state_dir() -> Path:
 
 def user_policy_path() -> Path:
     """The user policy: ``$AGENTGATE_CONFIG_DIR/policy.toml`` if set, else platformdirs' config dir."""
-    home = os.environ.get("AGENTGATE_CONFIG_DIR")
-    if home:
-        return Path(home).expanduser() / "policy.toml"
+    home = _absolute_env("AGENTGATE_CONFIG_DIR")
+    if home is not None:
+        return home / "policy.toml"
     fast = _linux_user_dir("XDG_CONFIG_HOME", "~/.config")
     if fast is not None:
         return Path(fast) / "policy.toml"
@@ -116,8 +126,10 @@ GATED_ENV = "AGENTGATE_GATED"  # set to 1 in the environment of every command ag
 
 def env_policy() -> str | None:
     """``AGENTGATE_POLICY``: the policy file to use when no ``--policy`` is given (None when
-    unset or empty)."""
-    return os.environ.get("AGENTGATE_POLICY") or None
+    unset or empty), an absolute path (``--policy`` may be relative: it is given where it is
+    meant)."""
+    path = _absolute_env("AGENTGATE_POLICY")
+    return None if path is None else str(path)
 
 
 def lock_timeout() -> float:
