@@ -17,6 +17,9 @@ from pathlib import Path
 
 import pytest
 from conftest import TEST_POLICY, ag
+from test_state_safety import IS_ROOT, OtherUser, agx  # a second OS user, as those tests make one
+from test_state_safety import other_user as other_user  # fixtures
+from test_state_safety import shared_tmp as shared_tmp
 
 from agentgate import policy as pol
 from agentgate.errors import PolicyError
@@ -317,3 +320,106 @@ def test_real_path_and_read_policy_bytes_name_a_loop(tmp_path: Path) -> None:
             call(loop)
         assert exc.value.path == str(loop) and LOOP in exc.value.message
     assert pol.real_path(tmp_path / "missing") == str(tmp_path.resolve() / "missing")
+
+
+# --------------------------------------------------------------------------- a policy others can change
+
+OTHERS = "another user could change this policy"
+RELAXED = '[settings]\ndefault = "allow"\n'
+needs_root = pytest.mark.skipif(not IS_ROOT, reason="chown and a second OS user need root")
+
+
+def _refused_everywhere(place: Place, needle: str) -> None:
+    refused(place.ag("run", "--", "deployer", "--prod"), place.path, needle)
+    refused(place.ag("check", "--", "ls"), place.path, needle)
+    refused(place.ag("policy", "validate"), place.path, needle)
+    hook_denied(place.hook("deployer --prod"), place.path, needle)
+    if place.where == "repo":
+        refused(place.ag("policy", "trust"), place.path, needle)
+
+
+@needs_root
+@pytest.mark.parametrize("where", PLACES)
+def test_a_policy_another_user_can_write_is_refused_before_they_relax_it(
+        where: str, shared_tmp: Path, other_user: OtherUser, fake_bin: Path, marker: Path) -> None:
+    """Red-team 05: a 0666 policy (umask 000, a shared mount). The other user really rewrites
+    it to allow everything: nothing ever runs on it."""
+    place = Place(where, shared_tmp)
+    place.path.write_text(TEST_POLICY.format(extra_settings=""))
+    place.path.chmod(0o666)
+    needle = f"{OTHERS}: {place.path} is writable by its group and others (mode 0666)"
+    _refused_everywhere(place, needle)
+    r = other_user.sh(f"printf '{RELAXED}' > {place.path}")
+    assert r.returncode == 0, r.stderr
+    _refused_everywhere(place, needle)
+    assert not marker.exists()
+    place.path.write_text(TEST_POLICY.format(extra_settings=""))
+    place.path.chmod(0o644)  # fixed: the held command is held again
+    assert place.ag("run", "--", "deployer", "--prod").returncode == 75
+
+
+@needs_root
+@pytest.mark.parametrize("where", PLACES)
+def test_a_policy_owned_by_another_user_is_refused(where: str, shared_tmp: Path,
+                                                  other_user: OtherUser) -> None:
+    place = Place(where, shared_tmp)
+    place.path.write_text(TEST_POLICY.format(extra_settings=""))
+    os.chown(place.path, other_user.uid, other_user.gid)  # 0644, but theirs to rewrite
+    _refused_everywhere(place, f"{OTHERS}: {place.path} is owned by {other_user.name} (uid "
+                               f"{other_user.uid}), not by you (root)")
+
+
+@pytest.mark.parametrize("where", PLACES)
+@pytest.mark.parametrize("mode", [0o777, 0o775, 0o757])
+def test_a_policy_in_a_directory_others_can_write_is_refused(where: str, mode: int,
+                                                             tmp_path: Path) -> None:
+    """Whoever can write the directory can replace the file, however the file itself is set."""
+    place = Place(where, tmp_path)
+    place.path.write_text(TEST_POLICY.format(extra_settings=""))
+    place.path.parent.chmod(mode)
+    who = {0o777: "its group and others", 0o775: "its group", 0o757: "others"}[mode]
+    _refused_everywhere(place, f"{OTHERS}: {place.path.parent}, a directory on the way, is "
+                               f"writable by {who} (mode {mode:04o})")
+
+
+@pytest.mark.parametrize("where", ["option", "env", "user"])
+def test_a_group_writable_policy_file_is_refused_and_names_the_fix(where: str, tmp_path: Path) -> None:
+    place = Place(where, tmp_path)
+    place.path.write_text(TEST_POLICY.format(extra_settings=""))
+    place.path.chmod(0o620)
+    r = place.ag("check", "--", "ls")
+    refused(r, place.path, f"{place.path} is writable by its group (mode 0620)")
+    assert f"chmod go-w {place.path}" in r.stderr
+
+
+@needs_root
+def test_a_link_on_the_way_owned_by_another_user_is_refused(shared_tmp: Path,
+                                                           other_user: OtherUser) -> None:
+    """In a sticky directory (like /tmp) anyone may own an entry: their link could be re-pointed
+    at a policy of theirs at any time. Our own link there, to the same file, is fine."""
+    sticky = shared_tmp / "sticky"
+    sticky.mkdir()
+    sticky.chmod(0o1777)
+    real = shared_tmp / "policy.toml"
+    real.write_text(TEST_POLICY.format(extra_settings=""))
+    mine = sticky / "mine.toml"
+    mine.symlink_to(real)
+    assert ag("--policy", str(mine), "check", "--", "nuke", cwd=shared_tmp).returncode == 77
+    r = other_user.sh(f"ln -s {real} {sticky}/theirs.toml")
+    assert r.returncode == 0, r.stderr
+    r = ag("--policy", str(sticky / "theirs.toml"), "check", "--", "ls", cwd=shared_tmp)
+    refused(r, sticky / "theirs.toml", f"{OTHERS}: {sticky / 'theirs.toml'}, a symbolic link on "
+                                       f"the way, is owned by {other_user.name}")
+
+
+@needs_root
+def test_another_user_may_use_a_policy_root_owns(shared_tmp: Path, other_user: OtherUser) -> None:
+    """Root may change anything anyway: a root-owned policy (say in /etc) is not refused."""
+    policy = shared_tmp / "policy.toml"
+    policy.write_text(TEST_POLICY.format(extra_settings=""))
+    home = shared_tmp / "them"
+    home.mkdir()
+    os.chown(home, other_user.uid, other_user.gid)
+    r = agx("check", "--", "nuke", user=other_user, cwd=shared_tmp,
+            env={"AGENTGATE_HOME": str(home / "state"), "AGENTGATE_POLICY": str(policy)})
+    assert r.returncode == 77, r.stderr

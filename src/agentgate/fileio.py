@@ -21,7 +21,7 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import StateError
+from .errors import ConfigError, StateError
 from .faults import fault
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
@@ -65,13 +65,20 @@ def check_state_dir(root: Path) -> None:
     _walk_checked(root, os.path.abspath(root), uid)
 
 
-def _walk_checked(root: Path, path: str, uid: int) -> None:
-    """Resolve ``path`` one component at a time, as the kernel does, checking each directory
-    and each symbolic link met on the way (links inside a link's target included); stops at
-    the first component that does not exist (creating it is checked by the caller)."""
+def walk_path(path: str) -> Iterator[tuple[str, os.stat_result, bool]]:
+    """The entries met resolving the absolute ``path`` one component at a time, as the kernel
+    does: ``/``, then each directory and each symbolic link (links inside a link's target
+    included) and the entry it ends at, as (level, its lstat, whether it is the last component).
+    Stops at the first component that does not exist and after one that is not a directory; an
+    entry that cannot be looked at is an OSError naming it, more than 40 links OSError(ELOOP).
+    The one walk behind :func:`check_state_dir` and :func:`check_not_writable_by_others`."""
     todo = [p for p in reversed(path.split("/")) if p]  # components still to walk, next last
     cur, hops = "/", 0
-    _check_level(root, cur, uid, final=not todo)
+    try:
+        st = os.lstat(cur)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    yield cur, st, not todo
     while todo:
         part = todo.pop()
         if part == ".":
@@ -80,54 +87,49 @@ def _walk_checked(root: Path, path: str, uid: int) -> None:
             cur = os.path.dirname(cur)  # cur has no links in it: .. is its parent
             continue
         level = os.path.join(cur, part)
-        st = _lstat(root, level)
-        if st is None:
+        try:
+            st = os.lstat(level)
+        except (FileNotFoundError, NotADirectoryError):
             return
+        yield level, st, not todo
         if stat.S_ISLNK(st.st_mode):
-            _check_link(root, level, st, uid)
             hops += 1
-            try:
-                target = os.readlink(level)
-            except OSError as e:
-                raise _look_error(root, level, e) from None
+            target = os.readlink(level)
             if hops > _MAX_LINKS:
-                raise StateError(f"cannot use the state directory {root}: too many levels of "
-                                 f"symbolic links at {level}",
-                                 "point AGENTGATE_HOME at a real directory")
+                raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), level)
             if target.startswith("/"):
                 cur = "/"
             todo.extend(p for p in reversed(target.split("/")) if p)
             continue
-        final = not todo
         if not stat.S_ISDIR(st.st_mode):
-            if final:
-                raise StateError(f"the state directory {root} is not a directory",
-                                 "point AGENTGATE_HOME at a directory")
-            return  # the caller's attempt to create the directory reports it
-        _check_dir(root, level, st, uid, final)
+            return
         cur = level
 
 
-def _lstat(root: Path, level: str) -> os.stat_result | None:
+def _walk_checked(root: Path, path: str, uid: int) -> None:
+    """Check each directory and each symbolic link met resolving ``path`` (:func:`walk_path`);
+    what does not exist yet is checked by the caller that creates it."""
     try:
-        return os.lstat(level)
-    except (FileNotFoundError, NotADirectoryError):
-        return None
+        for level, st, final in walk_path(path):
+            if stat.S_ISLNK(st.st_mode):
+                _check_link(root, level, st, uid)
+            elif not stat.S_ISDIR(st.st_mode):
+                if final:
+                    raise StateError(f"the state directory {root} is not a directory",
+                                     "point AGENTGATE_HOME at a directory")
+                return  # the caller's attempt to create the directory reports it
+            else:
+                _check_dir(root, level, st, uid, final)
     except OSError as e:
-        raise _look_error(root, level, e) from None
-
-
-def _look_error(root: Path, level: str, e: OSError) -> StateError:
-    return StateError(f"cannot use the state directory {root}: cannot look at {level}: "
-                      f"{e.strerror or e}",
-                      f"give yourself access to {level}, or set AGENTGATE_HOME to a directory of "
-                      "your own; nothing was run")
-
-
-def _check_level(root: Path, level: str, uid: int, *, final: bool) -> None:
-    st = _lstat(root, level)
-    if st is not None:
-        _check_dir(root, level, st, uid, final)
+        level = str(e.filename)
+        if e.errno == errno.ELOOP:
+            raise StateError(f"cannot use the state directory {root}: too many levels of "
+                             f"symbolic links at {level}",
+                             "point AGENTGATE_HOME at a real directory") from None
+        raise StateError(f"cannot use the state directory {root}: cannot look at {level}: "
+                         f"{e.strerror or e}",
+                         f"give yourself access to {level}, or set AGENTGATE_HOME to a directory "
+                         "of your own; nothing was run") from None
 
 
 def _check_link(root: Path, level: str, st: os.stat_result, uid: int) -> None:
@@ -164,6 +166,36 @@ def _check_dir(root: Path, level: str, st: os.stat_result, uid: int, final: bool
     if final and uid != 0 and mode & 0o500 != 0o500:  # writers fail on their own, naming the file
         raise StateError(f"{what} is not readable by you (mode {mode:04o})",
                          f"run `chmod 700 {level}`; nothing was run")
+
+
+def check_not_writable_by_others(path: Path) -> None:
+    """Refuse (ConfigError) a file that someone other than the user or root could change, or
+    swap for another: every directory met resolving ``path`` (:func:`walk_path`, through every
+    symbolic link) must belong to the user or root and be writable by nobody else unless it is
+    sticky, like the directories above a state directory; every symbolic link met must belong to
+    the user or root (its owner can re-point it); and the file it leads to must belong to the
+    user or root and be writable by neither its group nor others. What does not exist ends the
+    walk (opening the file reports it); an entry that cannot be looked at, or a loop, is an
+    OSError naming it. For files agentgate reads but does not own, such as a policy."""
+    uid = _uid()
+    if uid is None:  # pragma: no cover - not POSIX
+        return
+    me = f"you ({_name(uid)})" if uid == 0 else f"you ({_name(uid)}) or root"
+    for level, st, final in walk_path(os.path.abspath(path)):
+        mode = stat.S_IMODE(st.st_mode)
+        what = (f"{level}, a symbolic link on the way," if stat.S_ISLNK(st.st_mode) else
+                f"{level}, a directory on the way," if not final else level)
+        if st.st_uid not in (0, uid):
+            raise ConfigError(f"{what} is owned by {_who(st.st_uid)}, not by {me}",
+                              f"if it is yours, run `chown {_name(uid)} {level}` (as root); "
+                              "otherwise use a copy of your own")
+        if stat.S_ISLNK(st.st_mode):
+            continue
+        sticky_dir = stat.S_ISDIR(st.st_mode) and not final and mode & stat.S_ISVTX
+        if mode & 0o022 and not sticky_dir:
+            who = {0o022: "its group and others", 0o002: "others"}.get(mode & 0o022, "its group")
+            raise ConfigError(f"{what} is writable by {who} (mode {mode:04o})",
+                              f"run `chmod go-w {level}`")
 
 
 def make_state_dir(root: Path) -> None:
@@ -333,24 +365,65 @@ def replace_atomically(path: Path, data: bytes, mode: int = FILE_MODE, *, prefix
     """Write ``data`` to a temp file beside ``path`` (with ``mode``), fsync it, rename it over
     ``path`` and fsync the directory. The temp file is created exclusively under an
     unpredictable name, so nothing planted there is written through; the rename replaces a
-    symlink at ``path`` rather than following it. On failure the temp file is removed and
-    OSError raised; ``path`` is then unchanged. ``durable=False`` skips both fsyncs (the audit
-    head of lines that are not fsynced either). ``fault_point``: see :func:`staged_replace`."""
+    symlink at ``path`` rather than following it. On a failure before the rename the temp file
+    is removed and OSError raised; ``path`` is then unchanged (a failed directory fsync after
+    it raises too: see :class:`Staged`). ``durable=False`` skips both fsyncs (the audit head of
+    lines that are not fsynced either). ``fault_point``: see :func:`staged_replace`."""
     with staged_replace(path, data, mode, prefix=prefix, fault_point=fault_point, durable=durable):
         pass
 
 
+class Staged:
+    """A complete temp file waiting to replace its target (see :func:`staged_replace`).
+
+    ``replaced`` tells exactly whether the rename, the commit point, happened: once it is
+    True the new content is in place, whatever fails after it (the directory's fsync) or
+    interrupts it."""
+
+    __slots__ = ("path", "tmp", "fault_point", "durable", "replaced")
+
+    def __init__(self, path: Path, tmp: str, fault_point: str | None, durable: bool) -> None:
+        self.path, self.tmp, self.fault_point, self.durable = path, tmp, fault_point, durable
+        self.replaced = False
+
+    def replace(self) -> None:
+        """Rename the temp file over the target, then fsync the directory (when durable).
+        OSError before the rename leaves the target as it was; after it, ``replaced`` is
+        True and only the new content's durability is in doubt."""
+        if self.replaced:
+            return
+        if self.fault_point:
+            fault(f"{self.fault_point}.renaming")
+        os.replace(self.tmp, self.path)
+        self.replaced = True
+        if self.fault_point:
+            fault(f"{self.fault_point}.replaced")
+        if self.durable:
+            sync_dir(self.path.parent)
+
+
+def sync_dir(path: Path) -> None:
+    """fsync a directory, so that a rename in it survives a crash."""
+    dfd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
 @contextlib.contextmanager
 def staged_replace(path: Path, data: bytes, mode: int = FILE_MODE, *, prefix: str | None = None,
-                   fault_point: str | None = None, durable: bool = True) -> Iterator[None]:
-    """:func:`replace_atomically` in two steps, for a write that must be recorded elsewhere
-    before it takes effect (the ledger and trust records: their audit lines go in between). The
-    temp file is complete (and fsynced) when the body starts, so a full disk fails before
-    anything is recorded; it replaces ``path`` when the body returns, and is removed when the
-    body raises. ``fault_point`` names the test-only fault hooks ``<point>.tmp_written`` (before
-    the body), ``<point>.renaming`` (after it, before the rename) and ``<point>.replaced``."""
+                   fault_point: str | None = None, durable: bool = True) -> Iterator[Staged]:
+    """:func:`replace_atomically` in steps, for a write that must be recorded elsewhere before
+    it takes effect (the ledger and trust records: their audit lines go in between). The temp
+    file is complete (and fsynced) when the body starts, so a full disk fails before anything
+    is recorded. The body may call :meth:`Staged.replace` itself (to know exactly when the
+    commit point passes); otherwise the temp file replaces ``path`` when the body returns. It
+    is removed when the body raises before the rename. ``fault_point`` names the test-only
+    fault hooks ``<point>.tmp_written`` (before the body), ``<point>.renaming`` (just before the
+    rename) and ``<point>.replaced`` (just after it, before the directory's fsync)."""
     fd, tmp = _create_temp(path, prefix or f".{path.name}-")
-    pending: str | None = tmp
+    staged = Staged(path, tmp, fault_point, durable)
     try:
         try:
             os.fchmod(fd, mode)
@@ -363,23 +436,41 @@ def staged_replace(path: Path, data: bytes, mode: int = FILE_MODE, *, prefix: st
             os.close(fd)
         if fault_point:
             fault(f"{fault_point}.tmp_written")
-        yield
-        if fault_point:
-            fault(f"{fault_point}.renaming")
-        os.replace(tmp, path)
-        pending = None
-        if fault_point:
-            fault(f"{fault_point}.replaced")
-        if durable:
-            dfd = os.open(path.parent, os.O_RDONLY)
-            try:
-                os.fsync(dfd)
-            finally:
-                os.close(dfd)
+        yield staged
+        staged.replace()
     finally:
-        if pending is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(pending)
+        if not staged.replaced:
+            if os.path.lexists(tmp):
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+            else:  # renamed, and interrupted before that was noted (nobody else removes it)
+                staged.replaced = True
+
+
+_DEFERRED_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")  # Ctrl-C, kill, a closed terminal
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold SIGINT, SIGTERM and SIGHUP while the block runs (a state write's critical section:
+    its audit lines, the rename, the head), so that they take effect before it or after it,
+    never between its commit points; they are delivered when it ends (a KeyboardInterrupt is
+    then raised there). SIGKILL cannot be held: the next append recovers from it (audit.py).
+    Uses the built-in ``_signal`` (``signal`` imports enum on every gated command)."""
+    try:
+        sig = __import__("_signal")
+    except ImportError:  # pragma: no cover - not CPython
+        sig = __import__("signal")
+    mask = getattr(sig, "pthread_sigmask", None)
+    if mask is None:  # pragma: no cover - not POSIX
+        yield
+        return
+    signals = {getattr(sig, name) for name in _DEFERRED_SIGNALS if hasattr(sig, name)}
+    old = mask(sig.SIG_BLOCK, signals)
+    try:
+        yield
+    finally:
+        mask(sig.SIG_SETMASK, old)
 
 
 def remove_stale_temps(directory: Path, prefix: str) -> None:

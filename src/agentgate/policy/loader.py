@@ -15,7 +15,8 @@ import stat
 from pathlib import Path
 
 from .. import shell
-from ..errors import PolicyError
+from ..errors import ConfigError, PolicyError
+from ..fileio import check_not_writable_by_others
 from ..lean import Record, lazy_regex, sha256_hex
 from .model import ALLOW, DECISIONS, Policy, Rule, Settings, Source
 from .patterns import Pattern, normalize_argv
@@ -302,10 +303,13 @@ def read_policy_bytes(path: Path) -> bytes:
     """The bytes of a policy file, which must be a regular file (after symlinks) of at most
     :data:`MAX_POLICY_BYTES`. A FIFO would block the gate forever and ``/dev/zero`` would read
     until memory runs out, so anything else is a PolicyError (78) before a byte is read; the
-    open never blocks (O_NONBLOCK), and reading stops one byte past the cap."""
+    open never blocks (O_NONBLOCK), and reading stops one byte past the cap. A policy another
+    user could change (the file, or a directory or link on its way: see
+    :func:`~agentgate.fileio.check_not_writable_by_others`) is refused too: they could relax it."""
     name = str(path)
     try:
         _refuse_unless_small_regular(os.stat(path), name)
+        _refuse_if_others_can_change(path, name)
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
     except FileNotFoundError:
         if os.path.islink(path):
@@ -332,6 +336,15 @@ def read_policy_bytes(path: Path) -> bytes:
         raise PolicyError("the policy grew past the 1 MiB a policy may be while it was read",
                           "check that the path names the right file", path=name)
     return b"".join(chunks)
+
+
+def _refuse_if_others_can_change(path: Path, name: str) -> None:
+    try:
+        check_not_writable_by_others(path)
+    except ConfigError as e:
+        raise PolicyError(f"another user could change this policy: {e.message}",
+                          f"{e.hint}; agentgate uses no policy that someone else can change",
+                          path=name) from None
 
 
 def _path_error(e: OSError | RuntimeError, name: str) -> PolicyError:
