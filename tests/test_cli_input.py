@@ -100,6 +100,16 @@ def test_jsontext_writes_undecodable_bytes_losslessly_and_strictly() -> None:
     assert jsontext.restore(json.loads(line), jsontext.AUDIT_SUFFIX) == {"argv": [BAD]}
 
 
+def test_jsontext_ascii_is_the_same_strict_json() -> None:
+    """ensure_ascii (for a stream that is not UTF-8) gives the same document, all ASCII, with
+    undecodable bytes handled as without it."""
+    obj = {"command": ["echo", BAD, "caf\u00e9 \u263a \U0001f600"], "n": 1}
+    text = jsontext.dumps(obj, ensure_ascii=True)
+    assert text.isascii() and strict_json(text.encode()) == strict_json(jsontext.dumps(obj).encode())
+    assert jsontext.restore(json.loads(text))["command"][1] == BAD
+    assert jsontext.dumps({"a": "\u00e9"}, ensure_ascii=True, indent=1) == '{\n "a": "\\u00e9"\n}'
+
+
 # --------------------------------------------------------------------------- odd numbers
 
 
@@ -222,6 +232,69 @@ def test_every_json_surface_is_strict_json_with_undecodable_bytes(tmp_path: Path
     summary = agb("log", "summary", "--json")
     assert summary.returncode == 0
     strict_json(summary.stdout)
+
+
+@pytest.mark.parametrize("encoding", ["ascii", "latin-1"])
+def test_every_output_path_works_when_stdout_is_not_utf8(encoding: str, tmp_path: Path) -> None:
+    """PYTHONIOENCODING=ascii (an ASCII or Latin-1 terminal, a Windows console) used to make
+    --json an internal error (70) and `pending`, `log` crash on a non-ASCII word. JSON is then
+    ASCII with \\u escapes (the same strict JSON), text for people escapes what the stream cannot
+    carry (a character as \\u00e9, never as \\xe9, which is how a byte that is not UTF-8 shows),
+    and a held `run --json` still exits 75 with its id."""
+    env = {"PYTHONIOENCODING": encoding}
+    word, shown = "caf\u00e9-\u263a", "caf\u00e9-\\u263a" if encoding == "latin-1" else "caf\\u00e9-\\u263a"
+
+    def ascii_json(r: subprocess.CompletedProcess[bytes], code: int) -> Any:
+        assert r.returncode == code, r.stderr
+        assert r.stdout.isascii(), r.stdout
+        return strict_json(r.stdout)
+
+    held = ascii_json(agb("run", "--json", "--", "deployer", word, "--prod", env=env), 75)
+    assert held["command"] == ["deployer", word, "--prod"] and held["approvalId"].startswith("apr_")
+    rid = held["approvalId"]
+    ascii_json(agb("run", "--json", "--", "deployer", BAD, "--prod", env=env), 75)
+    ran = agb("run", "--json", "--", "echo", word, env=env)
+    assert ran.returncode == 0 and ran.stdout == f"{word}\n".encode()  # the command's own bytes
+    assert strict_json(ran.stderr.splitlines()[-1])["command"] == ["echo", word]
+    assert ascii_json(agb("run", "--json", "--", "nuke", word, env=env), 77)["rule"] == "nuke"
+    error = ascii_json(agb("run", "--json", "--policy", str(tmp_path / word), "--", "x", env=env), 78)
+    assert word in error["message"]
+    assert ascii_json(agb("check", "--json", "--", "deployer", word, "--prod", env=env), 75)[
+        "command"] == ["deployer", word, "--prod"]
+    pending = ascii_json(agb("pending", "--json", env=env), 0)
+    assert {p["id"] for p in pending} >= {rid}
+    assert ascii_json(agb("show", "--json", rid, env=env), 0)["argv"][1] == word
+    assert ascii_json(agb("log", "summary", "--json", env=env), 0)["events"] >= 4
+    usage = agb("run", "--json", "--agent", "", "--", word, env=env)
+    assert usage.returncode == 2 and strict_json(usage.stdout)["error"] == "usage_error"
+
+    for argv in (("pending",), ("show", rid), ("log",), ("log", "--id", rid), ("log", "summary"),
+                 ("log", "summary", "--markdown"), ("where",), ("check", "--", "deployer", word)):
+        r = agb(*argv, env=env)
+        assert r.returncode in (0, 75), (argv, r.stderr)
+        assert b"internal error" not in r.stderr
+        out = r.stdout.decode(encoding)
+        if argv[0] in ("pending", "show", "log") and "summary" not in argv:
+            assert shown in out, (argv, out)
+            assert "caf\\xe9-\\xff" in out or argv[0] == "show" or "--id" in argv
+    blocked = agb("run", "--", "deployer", word, "--prod", env=env)
+    assert blocked.returncode == 75 and b"internal error" not in blocked.stderr
+    weird = tmp_path / word
+    weird.mkdir()
+    assert agb("where", cwd=weird, env=env).returncode == 0
+
+    hook_in = json.dumps({"tool_name": "Bash", "tool_input": {"command": f"nuke {word}"},
+                          "cwd": str(tmp_path), "session_id": "s", "hook_event_name": "PreToolUse"})
+    hook = subprocess.run([str(AGENTGATE), "hook", "claude-code"], input=hook_in.encode(),
+                          capture_output=True, env={**os.environ, **env}, timeout=60, check=False)
+    assert ascii_json(hook, 0)["hookSpecificOutput"]["permissionDecision"] == "deny"
+    broken = subprocess.run(  # a reason with the word in it: the missing policy's path
+        [str(AGENTGATE), "hook", "claude-code", "--policy", str(tmp_path / f"{word}.toml")],
+        input=hook_in.encode(), capture_output=True, env={**os.environ, **env}, timeout=60,
+        check=False)
+    answer = ascii_json(broken, 2)["hookSpecificOutput"]
+    assert answer["permissionDecision"] == "deny" and word in answer["permissionDecisionReason"]
+    assert b"internal error" not in broken.stderr and shown.encode(encoding) in broken.stderr
 
 
 def test_log_json_reencodes_lines_older_versions_wrote_with_raw_bytes(state_dir: Path) -> None:

@@ -107,6 +107,7 @@ def dispatch(argv: list[str]) -> int:
 
 
 def main() -> None:
+    output.safe_streams()
     try:
         code = dispatch(sys.argv[1:])
     except KeyboardInterrupt:

@@ -23,13 +23,16 @@ CLI_SUFFIX = "Base64"
 AUDIT_SUFFIX = "_base64"
 
 
-def dumps(obj: Any, suffix: str = CLI_SUFFIX, **kwargs: Any) -> str:
-    """``json.dumps(obj, ensure_ascii=False, **kwargs)``, with undecodable bytes handled as the
-    module docstring says; the result always encodes to UTF-8."""
+def dumps(obj: Any, suffix: str = CLI_SUFFIX, *, ensure_ascii: bool = False, **kwargs: Any) -> str:
+    """``json.dumps(obj, **kwargs)``, with undecodable bytes handled as the module docstring
+    says; the result always encodes to UTF-8, and with ``ensure_ascii`` it is ASCII (every other
+    character a ``\\u`` escape: for a stream that cannot carry UTF-8)."""
     text = json.dumps(obj, ensure_ascii=False, **kwargs)
-    if not _has_surrogates(text):
+    if _has_surrogates(text):
+        obj = clean(obj, suffix)
+    elif not ensure_ascii:
         return text
-    return json.dumps(clean(obj, suffix), ensure_ascii=False, **kwargs)
+    return json.dumps(obj, ensure_ascii=ensure_ascii, **kwargs)
 
 
 def dumps_bytes(obj: Any, suffix: str = CLI_SUFFIX, **kwargs: Any) -> bytes:

@@ -32,6 +32,41 @@ if TYPE_CHECKING:
 # --------------------------------------------------------------------------- streams
 
 
+ESCAPE_ERRORS = "agentgate-escape"
+
+
+def _escape_unencodable(e: UnicodeError) -> tuple[str, int]:
+    """The codec error handler of :func:`safe_streams`: a character as ``\\u00e9`` (never
+    ``\\xe9``, which is how :func:`safe` shows a byte that was not UTF-8), such a byte as
+    ``\\xNN``."""
+    if not isinstance(e, UnicodeEncodeError):
+        raise e
+    out = []
+    for c in e.object[e.start:e.end]:
+        o = ord(c)
+        out.append(f"\\x{o - 0xDC00:02x}" if 0xDC80 <= o <= 0xDCFF
+                   else f"\\u{o:04x}" if o <= 0xFFFF else f"\\U{o:08x}")
+    return "".join(out), e.end
+
+
+def safe_streams() -> None:
+    """Make stdout and stderr escape what their encoding cannot carry (see
+    :func:`_escape_unencodable`) instead of raising: a person's text on an ASCII or Latin-1
+    terminal (``PYTHONIOENCODING=ascii``, a Windows console) is shown, never an internal error.
+    JSON does not rely on this: :func:`emit_json` writes ``\\u`` escapes where the stream is not
+    UTF-8."""
+    import codecs
+
+    codecs.register_error(ESCAPE_ERRORS, _escape_unencodable)
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(errors=ESCAPE_ERRORS)
+            except (ValueError, OSError, LookupError):
+                continue  # closed, or not a text stream of ours: left as it is
+
+
 def err(text: str) -> None:
     """One message for a person, on stderr."""
     sys.stderr.write(text + "\n")
@@ -49,12 +84,19 @@ def emit_json(obj: object, stream: TextIO | None = None) -> None:
     (undecodable bytes as agentgate.jsontext says; ``\\u`` escapes if the stream is not UTF-8)."""
     target = sys.stdout if stream is None else stream
     text = dumps(obj)
-    try:
-        text.encode(getattr(target, "encoding", None) or "utf-8")
-    except (UnicodeEncodeError, LookupError):
-        text = dumps(obj, ensure_ascii=True)
+    if not text.isascii() and not _is_utf8(getattr(target, "encoding", None) or "utf-8"):
+        text = dumps(obj, ensure_ascii=True)  # Latin-1 bytes would not be JSON for its reader
     target.write(text + "\n")
     target.flush()
+
+
+def _is_utf8(encoding: str) -> bool:
+    import codecs
+
+    try:
+        return codecs.lookup(encoding).name == "utf-8"
+    except LookupError:
+        return False
 
 
 def error(e: AgentgateError, as_json: bool) -> int:
@@ -424,13 +466,10 @@ def format_event(ev: dict[str, Any]) -> str:
 
 
 def print_events(events: Iterable[dict[str, Any]]) -> None:
+    """One line per event (what the stream cannot carry is escaped: see :func:`safe_streams`)."""
     out = sys.stdout
     for ev in events:
-        line = format_event(ev) + "\n"
-        try:
-            out.write(line)
-        except UnicodeEncodeError:  # argv bytes that are not UTF-8: show them escaped
-            out.write(line.encode("utf-8", "backslashreplace").decode("utf-8"))
+        out.write(format_event(ev) + "\n")
 
 
 PROGRESS_MIN_BYTES = 16 * 1024 * 1024  # below this a read is quick: no bar

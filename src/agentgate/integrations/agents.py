@@ -4,7 +4,7 @@ and for the user), and the shape of the answer it reads.
 
 One table, read by the hook adapters (hooks.py), `hook install` (install.py), the CLI's help
 texts and the built-in guard, which keeps an agent from changing its own hook settings. The guard
-sits below the gate, so this module imports only the lowest layer (lean, errors, json).
+sits below the gate, so this module imports only the lowest layer (lean, errors, jsontext).
 
 What each agent gets (checked against each agent's hook reference; see docs/<agent>.md):
 
@@ -26,11 +26,11 @@ traceback, unparseable output) as "go ahead".
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 from ..errors import EXIT_BLOCK, EXIT_OK
+from ..jsontext import dumps
 from ..lean import Record
 
 TYPE_CHECKING = False  # not from typing: see agentgate.lean
@@ -108,7 +108,9 @@ class Agent(Record):
 
 
 def _json(obj: dict[str, Any]) -> str:
-    return json.dumps(obj, ensure_ascii=False) + "\n"
+    """A reply for an agent to parse: ASCII, so that it is the same JSON whatever the hook's
+    stdout can carry, and strict (a word that is not UTF-8 shown as U+FFFD: agentgate.jsontext)."""
+    return dumps(obj, ensure_ascii=True) + "\n"
 
 
 def _claude(agent: Agent, v: Verdict) -> Reply:
