@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -413,3 +414,77 @@ def test_install_user_scope_and_unknown_agent(in_tmp_cwd: Path) -> None:
     assert not (in_tmp_cwd / ".gemini").exists()
     r = install("vim", cwd=in_tmp_cwd)
     assert r.returncode == 2 and "claude-code" in r.stderr
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory", "device", "too-big", "not-utf8", "dangling"])
+@pytest.mark.parametrize("dry_run", [False, True], ids=["install", "dry-run"])
+def test_install_reads_only_a_regular_settings_file(kind: str, dry_run: bool, in_tmp_cwd: Path,
+                                                    tmp_path: Path) -> None:
+    """A FIFO at the settings path used to hang `hook install` (even --dry-run) forever; a
+    device would read forever. Only a regular file of at most 4 MiB of UTF-8 is read (without
+    blocking); anything else is a 78 naming what is there, and nothing is written."""
+    from agentgate.integrations.install import MAX_SETTINGS_BYTES
+
+    path = in_tmp_cwd / ".claude" / "settings.json"
+    path.parent.mkdir()
+    said = {"fifo": "it is a FIFO (named pipe), not a regular file",
+            "directory": "it is a directory, not a regular file",
+            "device": "it is a character device, not a regular file",
+            "too-big": "larger than 4 MiB", "not-utf8": "not UTF-8 text",
+            "dangling": "a symbolic link to"}[kind]
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "directory":
+        path.mkdir()
+    elif kind == "device":
+        path.symlink_to("/dev/zero")
+    elif kind == "too-big":
+        path.write_bytes(b"{" + b" " * MAX_SETTINGS_BYTES + b"}")
+    elif kind == "not-utf8":
+        path.write_bytes(b'{"model": "caf\xe9"}')
+    else:
+        path.symlink_to(tmp_path / "gone.json")
+    before = sorted(p.name for p in path.parent.iterdir())
+    r = install("claude-code", *(["--dry-run"] if dry_run else []), cwd=in_tmp_cwd)
+    assert r.returncode == 78, r.stderr
+    assert f"refusing to modify {path}" in r.stderr and said in r.stderr, r.stderr
+    assert "nothing was changed" in r.stderr
+    assert r.stdout == "" and sorted(p.name for p in path.parent.iterdir()) == before
+    assert not (tmp_path / "gone.json").exists()
+
+
+def test_install_writes_a_symlinked_settings_file_through_to_its_target(
+        in_tmp_cwd: Path, tmp_path: Path) -> None:
+    """A settings file kept in dotfiles and linked into place used to be replaced by a regular
+    file (the link gone, its target without the hook). The target is updated atomically (its
+    backup beside it, its mode kept), the link stays, and the output says so; through a chain
+    of links too."""
+    dotfiles = tmp_path / "dotfiles"
+    dotfiles.mkdir()
+    target = dotfiles / "claude.json"
+    target.write_text('{"model": "opus"}\n')
+    target.chmod(0o640)
+    middle = tmp_path / "middle.json"
+    middle.symlink_to(target)
+    link = in_tmp_cwd / ".claude" / "settings.json"
+    link.parent.mkdir()
+    link.symlink_to(middle)
+
+    dry = install("claude-code", "--dry-run", cwd=in_tmp_cwd)
+    assert dry.returncode == 0 and f"(a symbolic link to {target})" in dry.stderr
+    assert target.read_text() == '{"model": "opus"}\n'
+    r = install("claude-code", cwd=in_tmp_cwd)
+    assert r.returncode == 0, r.stderr
+    assert f"{link} (a symbolic link: written to its target {target}, the link kept)" in r.stderr
+    assert link.is_symlink() and os.readlink(link) == str(middle) and middle.is_symlink()
+    doc = json.loads(target.read_text())
+    assert doc["model"] == "opus"
+    assert doc["hooks"]["PreToolUse"][0]["hooks"][0]["command"] == "agentgate hook claude-code"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+    backups = list(dotfiles.glob("claude.json.bak-*"))
+    assert len(backups) == 1 and backups[0].read_text() == '{"model": "opus"}\n'
+    assert f"backup of the previous file: {backups[0]}" in r.stderr
+    assert sorted(p.name for p in dotfiles.iterdir()) == sorted(["claude.json", backups[0].name])
+    assert sorted(p.name for p in link.parent.iterdir()) == ["settings.json"]
+    again = install("claude-code", cwd=in_tmp_cwd)
+    assert again.returncode == 0 and "already" in again.stderr

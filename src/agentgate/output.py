@@ -283,15 +283,18 @@ def log_verified(res: VerifyResult, as_json: bool) -> None:
 
 def hook_installed(plan: InstallPlan, *, dry_run: bool, backup: Path | None, executable: str,
                    on_path: bool) -> None:
+    link = f" (a symbolic link to {plan.target})" if plan.target is not None else ""
     if not plan.changed:
-        err(f"agentgate's {plan.agent} hook is already in {plan.path}; nothing to do.")
+        err(f"agentgate's {plan.agent} hook is already in {plan.path}{link}; nothing to do.")
         return
     if dry_run:
         to_stdout(plan.diff())
-        err(f"dry run: {plan.path} was not changed.")
+        err(f"dry run: {plan.path}{link} was not changed.")
         return
-    err(f"installed agentgate's {plan.agent} hook in {plan.path}"
-        + (f" (backup of the previous file: {backup})" if backup else ""))
+    if plan.target is not None:
+        link = f" (a symbolic link: written to its target {plan.target}, the link kept)"
+    err(f"installed agentgate's {plan.agent} hook in {plan.path}{link}"
+        + (f"; backup of the previous file: {backup}" if backup else ""))
     if not on_path:
         err(f"warning: `{executable}` is not on this PATH; the agent must be able to run it, or "
             "its hook fails (and most agents then let the command through). See --executable.")
