@@ -312,6 +312,15 @@ def test_a_policy_path_under_an_unknown_users_home_is_a_78(tmp_path: Path) -> No
     assert r.returncode == 78 and f"{given}: cannot expand ~ in the policy path" in r.stderr, r.stderr
 
 
+@pytest.mark.parametrize("var", ["AGENTGATE_POLICY", "AGENTGATE_CONFIG_DIR", "AGENTGATE_HOME"])
+def test_a_path_variable_under_an_unknown_users_home_is_a_78(var: str, tmp_path: Path) -> None:
+    value = "~no-such-user-agentgate/x"
+    for cmd in (["check", "--", "ls"], ["run", "--", "true"]):
+        r = ag(*cmd, cwd=tmp_path, env={var: value}, timeout=DEADLINE)
+        assert r.returncode == 78, (r.returncode, r.stderr)
+        assert f"{var}='{value}': cannot expand ~" in r.stderr and "Traceback" not in r.stderr
+
+
 def test_real_path_and_read_policy_bytes_name_a_loop(tmp_path: Path) -> None:
     loop = tmp_path / "loop.toml"
     loop.symlink_to(loop.name)

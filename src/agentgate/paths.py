@@ -55,7 +55,13 @@ def _absolute_env(name: str) -> Path | None:
     raw = os.environ.get(name)
     if not raw:
         return None
-    path = Path(raw).expanduser()
+    try:
+        path = Path(raw).expanduser()
+    except RuntimeError:  # ~user with no such user, or no home directory to expand ~ to
+        from .errors import ConfigError
+
+        raise ConfigError(f"{name}={raw!r}: cannot expand ~ (no such user, or no home directory)",
+                          f"set {name} to an absolute path without ~") from None
     if not path.is_absolute():
         from .errors import ConfigError
 
