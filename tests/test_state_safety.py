@@ -123,16 +123,34 @@ def other_user() -> Iterator[OtherUser]:
                         created], check=True)
         entry = pwd.getpwnam(created)
     src = str(Path(agentgate.__file__).resolve().parent.parent)
-    pythonpath = os.pathsep.join([src, sysconfig.get_paths()["purelib"]])
+    purelib = sysconfig.get_paths()["purelib"]
+    pythonpath = os.pathsep.join([src, purelib])
     python = _interpreter_for(entry.pw_uid, entry.pw_gid, pythonpath)
+    copy = None
+    if python is None:
+        # The checkout or the venv may sit where that user cannot read (under /root, 0700): give
+        # them a readable copy of the code and its dependencies instead of skipping.
+        import tempfile
+
+        copy = Path(tempfile.mkdtemp(prefix="agentgate-code-"))
+        copy.chmod(0o755)
+        shutil.copytree(Path(src) / "agentgate", copy / "src" / "agentgate",
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(purelib, copy / "lib", ignore=shutil.ignore_patterns("__pycache__"),
+                        symlinks=True)
+        subprocess.run(["chmod", "-R", "a+rX", str(copy)], check=True)
+        pythonpath = os.pathsep.join([str(copy / "src"), str(copy / "lib")])
+        python = _interpreter_for(entry.pw_uid, entry.pw_gid, pythonpath)
     try:
         if python is None:
-            pytest.skip(f"no Python {sys.version_info.major}.{sys.version_info.minor} that "
-                        f"{entry.pw_name} can run")
+            pytest.fail(f"no Python {sys.version_info.major}.{sys.version_info.minor} that "
+                        f"{entry.pw_name} can run agentgate with (install python3 for that user)")
         yield OtherUser(entry.pw_name, entry.pw_uid, entry.pw_gid, python, pythonpath)
     finally:
         if created:
             subprocess.run(["userdel", created], check=False)
+        if copy is not None:
+            shutil.rmtree(copy, ignore_errors=True)
 
 
 @pytest.fixture
