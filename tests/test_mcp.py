@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -238,3 +239,25 @@ def test_run_command_keeps_a_grant_when_exec_would_fail(in_tmp_cwd: Path, fake_b
         assert marker_lines(marker) == ["site --prod"]
 
     with_server(in_tmp_cwd, body)
+
+
+def test_a_regex_too_slow_to_answer_is_stopped_by_the_budget(tmp_path: Path, policy: Path,
+                                                             marker: Path, fake_bin: Path) -> None:
+    """The server decides in its main thread, where the policy's CPU budget for regexes can be
+    armed: a rule regex that would take hours (`.*.*.*.*X` on 3,000 characters passes every
+    static check) is stopped and counts as matching, so the call is denied within seconds."""
+    policy.write_text(policy.read_text() + '\n[[rule]]\nid = "slow"\ndecision = "deny"\n'
+                      'reason = "No X."\nregex = [".*.*.*.*X"]\n')
+    long_arg = "a" * 3_000
+    start = time.monotonic()
+
+    async def body(session: ClientSession, call: Call) -> None:
+        out = await call("run_command", {"command": ["deployer", long_arg]})
+        assert out["allowed"] is False and out["rule"] == "slow", out
+        assert "ran out of time" in out["reason"]
+        out = await call("run_command", {"command": "deployer site"})
+        assert out["allowed"] is True and out["exitCode"] == 0, out  # a short one is answered
+
+    with_server(tmp_path, body)
+    assert time.monotonic() - start < 30
+    assert marker_lines(marker) == ["site"]

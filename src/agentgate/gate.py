@@ -231,13 +231,16 @@ class Gate:
     # -- authorize ------------------------------------------------------------------------
 
     def authorize(self, subject: Subject, agent: str, *,
-                  startable: Callable[[], AgentgateError | None] | None = None) -> Outcome:
+                  startable: Callable[[], AgentgateError | None] | None = None,
+                  evaluation: pol.Evaluation | None = None) -> Outcome:
         """Decide and record. Raises AgentgateError (exit 78) when state cannot be used.
 
         ``startable`` (the runner's check, for a command that will be started) is asked before
         an approved grant is used up: when it returns an error (program not found, 127), the
-        grant is kept, a ``blocked`` line says why, and that error is raised."""
-        ev = self.evaluate(subject)
+        grant is kept, a ``blocked`` line says why, and that error is raised. ``evaluation`` is
+        :meth:`evaluate`'s answer for ``subject`` when the caller decided it already (the MCP
+        server decides in its main thread, where the policy's regex time budget can be armed)."""
+        ev = self.evaluate(subject) if evaluation is None else evaluation
         base = {"agent": agent, "rule": ev.rule, "decision": ev.decision}
         if ev.decision == pol.ALLOW:
             with self.ledger.lock():

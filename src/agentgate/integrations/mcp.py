@@ -26,9 +26,11 @@ except ImportError:  # pragma: no cover - mcp 1.x
 from .. import errorlog
 from ..audit import now_iso
 from ..errors import EXIT_INTERNAL, AgentgateError, CannotStart, UsageError
-from ..gate import Gate, Outcome
+from ..gate import Gate, Outcome, Subject
+from ..lean import Record
 from ..ledger import APPROVED, PENDING
 from ..paths import gated_env
+from ..policy import Evaluation
 from ..runner import run_captured, startable
 from ..subjects import action_subject, command_problem, command_subject
 
@@ -82,9 +84,22 @@ def _cannot_start(argv: list[str], where: Path, env: dict[str, str]) -> Agentgat
     return None if res is None else CannotStart(str(res.error), exit_code=res.exit_code)
 
 
-def run_command_tool(gate_factory: GateFactory, agent: str, base: Path,
-                     command: list[str] | str, cwd: str | None, timeout: float) -> dict[str, Any]:
-    """Gate, then run: the whole body of the ``run_command`` tool (blocking)."""
+class _Plan(Record):
+    """A gated run decided but not yet recorded: the decision is made in the server's main
+    thread, where the policy's regex time budget can be armed (policy.regexes); recording it
+    (which may wait for the ledger lock) and running the command happen in a worker thread."""
+
+    gate: Gate
+    subject: Subject
+    evaluation: Evaluation
+    argv: list[str]
+    where: Path
+    env: dict[str, str]
+
+
+def plan_run(gate_factory: GateFactory, base: Path, command: list[str] | str,
+             cwd: str | None) -> _Plan | dict[str, Any]:
+    """Decide a ``run_command`` call (in the calling thread); an answer dict on any error."""
     try:
         where = _workdir(cwd, base)
         problem = command_problem(command)
@@ -92,9 +107,20 @@ def run_command_tool(gate_factory: GateFactory, agent: str, base: Path,
             raise UsageError(problem)
         subject = command_subject(command, str(where))
         argv = ["/bin/sh", "-c", subject.argv[0]] if subject.kind == "script" else list(subject.argv)
-        env = gated_env()
         gate = gate_factory(where)
-        outcome = gate.authorize(subject, agent, startable=lambda: _cannot_start(argv, where, env))
+        return _Plan(gate, subject, gate.evaluate(subject), argv, where, gated_env())
+    except AgentgateError as e:
+        return _error(e)
+    except Exception as e:  # a bug: nothing ran
+        return _internal(e)
+
+
+def run_planned(plan: _Plan, agent: str, timeout: float) -> dict[str, Any]:
+    """Record a decided ``run_command`` call and run it if allowed (blocking)."""
+    gate, where, env, argv = plan.gate, plan.where, plan.env, plan.argv
+    try:
+        outcome = gate.authorize(plan.subject, agent, evaluation=plan.evaluation,
+                                 startable=lambda: _cannot_start(argv, where, env))
     except AgentgateError as e:
         return _error(e)
     except Exception as e:  # a bug: nothing ran
@@ -119,19 +145,48 @@ def run_command_tool(gate_factory: GateFactory, agent: str, base: Path,
     return result
 
 
-def verify_action_tool(gate_factory: GateFactory, agent: str, base: Path, action: str,
-                       resource: str | None) -> dict[str, Any]:
+def run_command_tool(gate_factory: GateFactory, agent: str, base: Path,
+                     command: list[str] | str, cwd: str | None, timeout: float) -> dict[str, Any]:
+    """Gate, then run: the whole body of the ``run_command`` tool, in one thread (blocking)."""
+    plan = plan_run(gate_factory, base, command, cwd)
+    return plan if isinstance(plan, dict) else run_planned(plan, agent, timeout)
+
+
+def plan_action(gate_factory: GateFactory, base: Path, action: str,
+                resource: str | None) -> tuple[Gate, Subject, Evaluation] | dict[str, Any]:
+    """Decide a ``verify_action`` call (in the calling thread); an answer dict on any error."""
     if not action.strip():
         return _error(UsageError("the action name is empty"))
     try:
-        outcome = gate_factory(base).authorize(action_subject(action, resource, str(base)), agent)
+        gate = gate_factory(base)
+        subject = action_subject(action, resource, str(base))
+        return gate, subject, gate.evaluate(subject)
+    except AgentgateError as e:
+        return _error(e)
+    except Exception as e:
+        return _internal(e)
+
+
+def record_action(gate: Gate, subject: Subject, evaluation: Evaluation, agent: str) -> dict[str, Any]:
+    """Record a decided ``verify_action`` call (blocking: may wait for the ledger lock)."""
+    try:
+        outcome = gate.authorize(subject, agent, evaluation=evaluation)
     except AgentgateError as e:
         return _error(e)
     except Exception as e:
         return _internal(e)
     d = _decision(outcome)
-    d.update({"action": action, "resource": resource})
+    d.update({"action": subject.argv[0], "resource": subject.argv[1] if len(subject.argv) > 1 else None})
     return d
+
+
+def verify_action_tool(gate_factory: GateFactory, agent: str, base: Path, action: str,
+                       resource: str | None) -> dict[str, Any]:
+    planned = plan_action(gate_factory, base, action, resource)
+    if isinstance(planned, dict):
+        return planned
+    gate, subject, evaluation = planned
+    return record_action(gate, subject, evaluation, agent)
 
 
 _NEXT = {
@@ -180,8 +235,10 @@ def build_server(gate_factory: GateFactory, agent: str, base: Path | None = None
         the user to run `agentgate approve <approvalId>`, then retry exactly the same command
         and cwd.
         """
-        return await asyncio.to_thread(run_command_tool, gate_factory, agent, home, command,
-                                       cwd, timeout_seconds)
+        plan = plan_run(gate_factory, home, command, cwd)  # here: the regex budget needs it
+        if isinstance(plan, dict):
+            return plan
+        return await asyncio.to_thread(run_planned, plan, agent, timeout_seconds)
 
     @server.tool()
     async def verify_action(action: str, resource: str | None = None) -> dict[str, Any]:
@@ -189,8 +246,11 @@ def build_server(gate_factory: GateFactory, agent: str, base: Path | None = None
         resource="vercel.com"): returns allowed, approvalRequired, approvalId and reason.
         Proceed only when allowed is true; an approved request is used up by the call that
         returns allowed."""
-        return await asyncio.to_thread(verify_action_tool, gate_factory, agent, home, action,
-                                       resource)
+        planned = plan_action(gate_factory, home, action, resource)
+        if isinstance(planned, dict):
+            return planned
+        gate, subject, evaluation = planned
+        return await asyncio.to_thread(record_action, gate, subject, evaluation, agent)
 
     @server.tool()
     async def approval_status(id: str) -> dict[str, Any]:
