@@ -18,6 +18,7 @@ import signal
 import stat
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -397,41 +398,203 @@ def test_a_failed_head_write_leaves_nothing_behind(kind: str, state_dir: Path, m
     retry_after_space_returns(kind, args, state_dir, marker, rid)
 
 
+@pytest.mark.parametrize("fault", ["ledger.renaming:enospc", "ledger.renaming:raise"])
 @pytest.mark.parametrize("kind", ["grant_consumed", "approved", "human_denied"])
-def test_a_failed_ledger_rename_is_retracted(kind: str, state_dir: Path, marker: Path) -> None:
-    """The lines are in and only the rename fails: a `retracted` line names them."""
+def test_a_failed_ledger_rename_leaves_no_line(fault: str, kind: str, state_dir: Path,
+                                               marker: Path) -> None:
+    """The lines are written and the rename fails (or a bug raises just before it): the lines
+    are cut back, so nothing is claimed and nothing needs retracting."""
     args, rid = prepare(kind)
-    ledger_before = (state_dir / "ledger.json").read_bytes()
-    r = ag(*args, env=hooked("ledger.renaming:enospc"))
-    assert r.returncode == 78, r.stderr
-    assert f"cannot write ledger {state_dir / 'ledger.json'}" in r.stderr
-    assert (state_dir / "ledger.json").read_bytes() == ledger_before
-    assert not temp_files(state_dir)
-    evs = log_events()
-    assert evs[-1]["event"] == "retracted" and evs[-1]["seqs"] == [evs[-2]["seq"]]
-    assert evs[-2]["event"] == kind
-    assert "not saved" in evs[-1]["reason"]
+    before = snapshot(state_dir)
+    r = ag(*args, env=hooked(fault))
+    if fault.endswith("enospc"):
+        assert r.returncode == 78, r.stderr
+        assert f"cannot write ledger {state_dir / 'ledger.json'}" in r.stderr
+        assert "previous ledger is intact" in r.stderr
+    else:
+        assert r.returncode == 70 and "internal error" in r.stderr, r.stderr
+        (state_dir / "errors.log").unlink()  # the bug's traceback
+    assert snapshot(state_dir) == before, "every state file as it was, the log cut back"
+    assert not temp_files(state_dir) and marker_lines(marker) == ["first"]
     assert_no_false_claims(state_dir, marker)
-    code, res, _ = verify()
-    assert code == 0, res
+    assert verify()[0] == 0
     retry_after_space_returns(kind, args, state_dir, marker, rid)
+    assert "retracted" not in [e["event"] for e in log_events()]
 
 
-def test_a_failed_trust_rename_is_retracted(state_dir: Path, in_tmp_cwd: Path) -> None:
+def test_a_failed_trust_rename_leaves_no_line(state_dir: Path, in_tmp_cwd: Path) -> None:
     repo = in_tmp_cwd / "repo"
     (repo / ".git").mkdir(parents=True)
     policy = repo / ".agentgate.toml"
     policy.write_text('version = 1\n[[rule]]\nid = "r"\ndecision = "deny"\ncommands = ["nuke"]\n'
                       'match = ["nuke"]\n')
     assert ag("run", "--", "deployer", "x").returncode == 0
+    before = snapshot(state_dir)
     r = ag("policy", "trust", str(policy), env=hooked("trust.renaming:enospc"))
     assert r.returncode == 78, r.stderr
-    assert not (state_dir / "trusted.json").exists() or b".agentgate" not in (
-        state_dir / "trusted.json").read_bytes()
-    evs = log_events()
-    assert [e["event"] for e in evs[-2:]] == ["policy_trusted", "retracted"]
-    assert evs[-1]["seqs"] == [evs[-2]["seq"]]
+    assert "cannot write trust records" in r.stderr and "previous records are intact" in r.stderr
+    assert snapshot(state_dir) == before
+    assert "policy_trusted" not in [e["event"] for e in log_events()]
     assert not temp_files(state_dir)
+    assert verify()[0] == 0
+
+
+# --------------------------------------------------------------------------- after the commit point
+
+AFTER_COMMIT = ["ledger.replaced:enospc", "audit.head.renaming:enospc", "audit.head.replaced:enospc"]
+CHANGED = {"approved": APPROVED, "human_denied": DENIED}
+
+
+@pytest.mark.parametrize("fault", AFTER_COMMIT)
+@pytest.mark.parametrize("kind", ["approved", "human_denied", "approval_requested"])
+def test_an_error_after_the_ledger_rename_never_says_the_change_did_not_happen(
+        fault: str, kind: str, state_dir: Path, marker: Path) -> None:
+    """Once the new ledger is renamed into place the change has happened and its lines are
+    true: a failure after it (the directory's fsync, the head's rename or fsync) says so,
+    and no line is retracted, now or by the next append (the ledger records the lines)."""
+    if kind == "approval_requested":
+        assert ag("run", "--", "deployer", "first").returncode == 0
+        args, rid = ["run", "--", *DEPLOY], None
+    else:
+        args, rid = prepare(kind)
+    r = ag(*args, env=hooked(fault))
+    assert r.returncode == 78, r.stderr
+    assert "saved and logged, but then" in r.stderr, r.stderr
+    assert "intact" not in r.stderr and "did not run" not in r.stderr
+    if rid is not None:
+        assert status(state_dir, rid) == CHANGED[kind]
+    else:
+        rid = next(e["id"] for e in log_events() if e["event"] == "approval_requested")
+        assert status(state_dir, rid) == PENDING
+    assert verify()[0] == 0
+    assert ag("run", "--", "deployer", "next").returncode == 0  # the next append
+    evs = log_events()
+    assert "retracted" not in [e["event"] for e in evs] and "audit_break" not in [
+        e["event"] for e in evs]
+    assert [e["event"] for e in evs if e.get("id") == rid][-1] == kind
+    assert_no_false_claims(state_dir, marker)
+    assert verify()[0] == 0
+    assert not temp_files(state_dir)
+
+
+@pytest.mark.parametrize("fault", ["ledger.replaced:enospc", "audit.head.replaced:enospc"])
+def test_a_grant_used_up_then_an_error_never_runs_and_is_given_back(
+        fault: str, state_dir: Path, marker: Path) -> None:
+    """The consumption is saved, then the state directory fails: the command does not run
+    (fail closed: a consumption that may not survive a crash could hand the grant out again),
+    the grant is given back and a `retracted` line says so; the retry runs it exactly once."""
+    args, rid = prepare("grant_consumed")
+    r = ag(*args, env=hooked(fault))
+    assert r.returncode == 78, r.stderr
+    assert f"the command was not run; the grant {rid} is kept" in r.stderr
+    assert marker_lines(marker) == ["first"]
+    assert status(state_dir, rid) == APPROVED
+    evs = log_events()
+    used = [e for e in evs if e["event"] == "grant_consumed"]
+    assert len(used) == 1
+    back = [e for e in evs if e["event"] == "retracted"]
+    assert len(back) == 1 and back[0]["seqs"] == [used[0]["seq"]] and back[0]["id"] == rid
+    assert "the command was not run and the grant was given back" in back[0]["reason"]
+    assert_no_false_claims(state_dir, marker)
+    assert verify()[0] == 0
+    assert ag(*args).returncode == 0
+    assert ag(*args).returncode == 75  # used once
+    assert marker_lines(marker) == ["first", "site --prod"]
+    assert_no_false_claims(state_dir, marker)
+    assert verify()[0] == 0
+
+
+def test_a_grant_used_up_on_a_disk_that_fails_every_head_write_is_said_so(
+        state_dir: Path, marker: Path) -> None:
+    """When even giving the grant back cannot be recorded (every head rename fails), the
+    command still does not run and the error says the grant is used up; the log holds the
+    consumption (the ledger records it), never a retraction of it."""
+    args, rid = prepare("grant_consumed")
+    r = ag(*args, env=hooked("audit.head.renaming:enospc"))
+    assert r.returncode == 78, r.stderr
+    assert f"the command was not run; the grant {rid} is used up (giving it back failed" in r.stderr
+    assert marker_lines(marker) == ["first"] and status(state_dir, rid) == CONSUMED
+    assert ag(*args).returncode == 75  # a new request: the grant is gone
+    assert "retracted" not in [e["event"] for e in log_events()]
+    assert_no_false_claims(state_dir, marker, killed_after_commit=True)
+    assert verify()[0] == 0
+
+
+def test_a_trust_saved_then_an_error_stands(state_dir: Path, in_tmp_cwd: Path) -> None:
+    repo = in_tmp_cwd / "repo"
+    (repo / ".git").mkdir(parents=True)
+    policy = repo / ".agentgate.toml"
+    policy.write_text('version = 1\n[[rule]]\nid = "r"\ndecision = "deny"\ncommands = ["nuke"]\n'
+                      'match = ["nuke"]\n')
+    assert ag("run", "--", "deployer", "x").returncode == 0
+    r = ag("policy", "trust", str(policy), env=hooked("trust.replaced:enospc"))
+    assert r.returncode == 78 and "saved and logged, but then" in r.stderr, r.stderr
+    assert str(policy.resolve()) in json.loads((state_dir / "trusted.json").read_text())["files"]
+    assert ag("run", "--", "deployer", "y").returncode == 0
+    assert [e["event"] for e in log_events()].count("retracted") == 0
+    assert verify()[0] == 0
+
+
+def _interrupt(args: list[str], fault: str, sig: int) -> int:
+    """Start `agentgate ARGS` stalled just before its ledger rename, send ``sig`` while it
+    is stalled; its exit code."""
+    env = {**os.environ, "AGENTGATE_TEST_HOOKS": "1", "AGENTGATE_TEST_FAULT": fault}
+    p = subprocess.Popen([str(AGENTGATE), *args], env=env, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 20
+    while not [n for n in os.listdir(os.environ["AGENTGATE_HOME"]) if n.startswith(".ledger-")]:
+        assert time.monotonic() < deadline and p.poll() is None, "never reached the rename"
+        time.sleep(0.01)
+    time.sleep(0.3)  # inside the stall
+    p.send_signal(sig)
+    p.communicate(timeout=30)
+    return p.returncode
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+@pytest.mark.parametrize("kind", ["approved", "human_denied", "grant_consumed"])
+def test_a_signal_in_the_critical_section_waits_for_its_end(
+        sig: int, kind: str, state_dir: Path, marker: Path) -> None:
+    """Ctrl-C, kill or a closed terminal between the audit lines and the ledger rename: held
+    until the state change is complete, then it takes effect. Whatever was logged is true.
+    A used grant's command never runs: after Ctrl-C (KeyboardInterrupt) the grant is given
+    back; SIGTERM and SIGHUP end the process as soon as they are let through, like a kill
+    right after the decision was saved."""
+    args, rid = prepare(kind)
+    rc = _interrupt(args, "ledger.renaming:sleep=2", sig)
+    assert rc == (130 if sig == signal.SIGINT else -sig), rc
+    killed_after_commit = False
+    if kind == "grant_consumed":
+        assert marker_lines(marker) == ["first"]
+        killed_after_commit = sig != signal.SIGINT
+        assert status(state_dir, rid) == (CONSUMED if killed_after_commit else APPROVED)
+    else:
+        assert status(state_dir, rid) == CHANGED[kind]
+    assert not temp_files(state_dir)
+    assert_no_false_claims(state_dir, marker, killed_after_commit=killed_after_commit)
+    assert verify()[0] == 0
+    assert ag("run", "--", "deployer", "next").returncode == 0
+    assert "audit_break" not in [e["event"] for e in log_events()]
+    assert_no_false_claims(state_dir, marker, killed_after_commit=killed_after_commit)
+    assert verify()[0] == 0
+
+
+@pytest.mark.parametrize("kind", ["approved", "human_denied", "grant_consumed"])
+def test_a_kill_between_the_ledger_rename_and_the_head_is_no_false_retraction(
+        kind: str, state_dir: Path, marker: Path) -> None:
+    """SIGKILL cannot be held: killed after the new ledger is in place and before the head
+    names its lines. The ledger records them (its audit mark), so the next append knows they
+    took effect and retracts nothing; the state change holds."""
+    args, rid = prepare(kind)
+    r = ag(*args, env=hooked("audit.head.renaming:kill"))
+    assert r.returncode == -signal.SIGKILL
+    assert status(state_dir, rid) == {**CHANGED, "grant_consumed": CONSUMED}[kind]
+    assert verify()[0] == 0  # one append after the head: what a crash leaves
+    assert ag("run", "--", "deployer", "next").returncode == 0
+    evs = log_events()
+    assert "retracted" not in [e["event"] for e in evs] and "audit_break" not in [
+        e["event"] for e in evs]
+    assert_no_false_claims(state_dir, marker, killed_after_commit=kind == "grant_consumed")
     assert verify()[0] == 0
 
 

@@ -9,15 +9,22 @@ the chain without the head.
 An append (the caller holds the ledger lock) first compares the head with the file's actual end.
 A head that is behind by exactly one append's lines (chained to the head's line, one process,
 as many as that append's first line says in ``batch``, fewer only when the write was torn) is
-what a crash between an append's write and its head write leaves; a head further behind is
-damage (an older head put back). The head is written before anything a line claims can happen (the
-ledger's rename, the command's start), so those lines did not take effect: the append records a
-``retracted`` line naming the ones that claim something (:data:`CLAIMS`). Anything else (lines
-cut from the end, an edited last line, a missing or garbled head) is recorded as an
-``audit_break`` line, chained like any other, so that ``verify`` reports the damage for ever
-after while new events are still recorded. The lines are then written with one ``write`` on an
-``O_APPEND`` descriptor, and the head replaced: the head is the append's commit point, and when
-its write fails the file is cut back to where it was.
+what a crash before that append's commit point leaves; a head further behind is damage (an older
+head put back). Those lines did not take effect, so the append records a ``retracted`` line
+naming the ones that claim something (:data:`CLAIMS`), unless a state file in ``confirming``
+(ledger, trust records) records their last line under :data:`MARK_KEY`: their commit point was
+that file's rename, which happened, and the head just catches up. Anything else (lines cut from
+the end, an edited last line, a missing or garbled head) is recorded as an ``audit_break`` line,
+chained like any other, so that ``verify`` reports the damage for ever after while new events
+are still recorded.
+
+The lines are written with one ``write`` on an ``O_APPEND`` descriptor, then the head is
+replaced. For a plain append (:meth:`AuditLog.append`) the head's rename is the commit point
+(before the command starts), and when anything fails before it the file is cut back to where
+it was. A state change (gate.Gate._record) uses the steps apart: :meth:`AuditLog.prepare` (the
+lines and their mark), the state file's temp file recording the mark, :meth:`AuditLog.write`,
+:meth:`AuditLog.stage_head`, the state file's rename (its commit point), then
+:meth:`AuditLog.replace_head`.
 
 A process killed mid-write leaves a fragment without a newline. The next append starts a new
 line and marks its first line with ``torn``, the sha256 of each fragment it steps over; verify
@@ -45,10 +52,14 @@ from pathlib import Path
 from .errors import StateError
 from .faults import fault
 from .fileio import (
+    Staged,
     make_state_dir,
     open_state_file,
+    read_state_file,
     remove_stale_temps,
     replace_atomically,
+    signals_deferred,
+    stage_file,
     state_file_exists,
 )
 from .jsontext import AUDIT_SUFFIX, dumps_bytes
@@ -63,10 +74,14 @@ GENESIS = "0" * 64
 EVENTS = frozenset({"allowed", "denied", "approval_requested", "approval_pending", "approved",
                     "human_denied", "grant_consumed", "expired", "exited", "blocked",
                     "policy_trusted", "retracted", "audit_break"})
-# Events whose claim holds only once the append that wrote them completed (the command ran, the
-# ledger changed); the others (a denial, an exit code, a block) are true as soon as written.
+# Events whose claim holds only once the commit point of the append that wrote them passed (the
+# head write before a command starts, the rename of the ledger or trust records); the others (a
+# denial, an exit code, a block) are true as soon as written.
 CLAIMS = frozenset({"allowed", "approval_requested", "approved", "human_denied", "grant_consumed",
                     "expired", "policy_trusted"})
+# The key under which a state file (ledger, trust records) records the last audit line of the
+# append that went with its commit (Batch.mark).
+MARK_KEY = "audit"
 _TAIL_CHUNK = 64 * 1024
 _SCAN_LIMIT = 4 * 1024 * 1024  # how far back an append looks for the chain's end or the head's line
 _LABEL = "audit log"
@@ -223,12 +238,33 @@ def _backwards(fd: int, size: int, limit: int) -> Iterator[bytes]:
     yield rest
 
 
+class Batch(Record):
+    """An append prepared under the lock (:meth:`AuditLog.prepare`), not written yet."""
+
+    data: bytes  # whole lines, one write
+    lines: list[dict[str, Any]]
+    seq: int  # the last line's seq and sha256: what the head will record
+    digest: str
+    durable: bool
+
+    @property
+    def mark(self) -> dict[str, Any]:
+        """What a state file saved with these lines records under :data:`MARK_KEY`."""
+        return {"seq": self.seq, "sha256": self.digest}
+
+
 class AuditLog:
+    """``confirming``: the state files (ledger, trust records) whose rename commits a state
+    change; each records under :data:`MARK_KEY` the last line of the append that went with it,
+    so that lines a crash left after the head can be told apart: taken effect (a file records
+    them) or not (retracted)."""
+
     def __init__(self, path: Path, max_bytes: int = 64 * 1024 * 1024,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, confirming: Iterable[Path] = ()):
         self.path = path
         self.max_bytes = max_bytes
         self.clock = clock
+        self.confirming = tuple(confirming)
 
     # -- files ---------------------------------------------------------------------------
 
@@ -393,25 +429,60 @@ class AuditLog:
             return _UNREADABLE
         return Head(seq, digest)
 
-    def _write_head(self, seq: int, digest: str, durable: bool) -> None:
-        """Record (seq, sha256) of the last line: a new file renamed over the old, so it is
-        whole or old (fileio.replace_atomically: unpredictable temp name, 0600)."""
-        data = json.dumps({"seq": seq, "sha256": digest}).encode()
-        replace_atomically(self.head_path, data, prefix=f".{self.head_path.name}-",
-                           fault_point="audit.head", durable=durable)
+    def _confirmed(self, end: End) -> bool:
+        """Does a state file record the chain's last line as the end of its commit's append
+        (so those lines took effect although the head never named them)?"""
+        want = {"seq": end.seq, "sha256": end.digest}
+        for path in self.confirming:
+            data = read_state_file(path, label="state file")
+            if data is None:
+                continue
+            try:
+                doc = json.loads(data.decode("utf-8", "surrogateescape"))
+            except ValueError:
+                raise StateError(f"{path} is corrupt (not JSON), so the audit lines after the "
+                                 "head cannot be told to have taken effect or not",
+                                 "see `agentgate where`; the file was left untouched") from None
+            if isinstance(doc, dict) and doc.get(MARK_KEY) == want:
+                return True
+        return False
 
     # -- writing -------------------------------------------------------------------------
 
     def append(self, events: list[dict[str, Any]], *, durable: bool = True) -> list[dict[str, Any]]:
         """Append events (caller holds the ledger lock). Adds ts/seq/prev; returns the lines.
 
-        The head is checked against the file's end first; damage is recorded as an
-        ``audit_break`` line before the events. When this raises, nothing was appended and the
-        head is unchanged. ``durable`` fsyncs before returning; callers pass False only for lines
-        that record no state change (a decision by rule, an exit code), since a crash of the
-        process loses nothing either way and the next durable append flushes the whole file."""
-        if not events:
+        :meth:`prepare`, :meth:`write`, then the head (:meth:`stage_head`): its rename is the
+        commit point. When this raises, nothing was appended and the head is unchanged, or
+        (after the head's rename, only its directory fsync failed) the StateError says the
+        lines stand. ``durable`` fsyncs before returning; callers pass False only for lines that record no
+        state change (a decision by rule, an exit code), since a crash of the process loses
+        nothing either way and the next durable append flushes the whole file."""
+        batch = self.prepare(events, durable=durable)
+        if batch is None:
             return []
+        with signals_deferred():
+            start = self.write(batch)
+            head: Staged | None = None
+            try:
+                head = self.stage_head(batch)
+                self.replace_head(head, took_effect=False)
+            except BaseException:
+                if head is not None:
+                    head.discard()
+                if head is None or not head.replaced:
+                    self.cut_back(start)  # leave no line the head does not vouch for
+                raise
+        return batch.lines
+
+    def prepare(self, events: list[dict[str, Any]], *, durable: bool = True) -> Batch | None:
+        """The lines for ``events`` (None when there are none), after comparing the head with
+        the file's end: damage is recorded as an ``audit_break`` line before the events, and
+        the claims of lines a crashed process left after the head are retracted unless a state
+        file records them (see :meth:`_confirmed`). Writes no line; rolls the log when it is
+        full, and writes the first head of a new log."""
+        if not events:
+            return None
         try:
             if not self.path.parent.is_dir():
                 make_state_dir(self.path.parent)
@@ -432,10 +503,17 @@ class AuditLog:
             problem = _head_problem(head, end.seq, end.digest, lagging)
             if head != Head(end.seq, end.digest):
                 self._remove_stale_temps()  # a crash before the head's rename leaves its temp
+            if unconfirmed and not end.torn and not end.fragments and self._confirmed(end):
+                # Their state file's rename happened (then a kill, or the head write failed):
+                # they took effect. The head catches up first, so it never lags more than one
+                # append, whatever happens to this one.
+                unconfirmed = []
+                self._write_head(end.seq, end.digest, durable=True)
             claims = [ev["seq"] for ev in unconfirmed if ev.get("event") in CLAIMS]
             if claims:
-                # Its process stopped after writing them and before writing the head, so before
-                # anything they claim (a ledger change, a command run) could happen.
+                # Its process stopped after writing them and before the commit point (the
+                # head write, or the rename of a state file that would record them), so
+                # before anything they claim (a ledger change, a command run) could happen.
                 events = [{"event": "retracted", "seqs": claims,
                            "reason": "written by a process that stopped before confirming them "
                                      "(a crash): they did not take effect", "pid": os.getpid()},
@@ -453,30 +531,114 @@ class AuditLog:
                 self._write_head(0, GENESIS, durable=True)
             if end.seq >= 0 and not end.fragments and self._size() >= self.max_bytes:
                 self._roll()
-            seq = end.seq  # after a damaged last line: count on from the head (verify reports it)
-            if seq < 0:
-                seq = head.seq if head is not None and head.seq >= 0 else 0
-            prev = end.digest
-            chunks: list[bytes] = [b"\n"] if end.torn else []  # never glue onto a fragment
-            written = []
-            for i, ev in enumerate(events):
-                seq += 1
-                line = {"ts": now_iso(self.clock()), "seq": seq, **ev}
-                if i == 0 and end.fragments:
-                    line["torn"] = [line_hash(f) for f in end.fragments]
-                if i == 0 and len(events) > 1:
-                    line["batch"] = len(events)  # what a crash can leave after the head
-                line["prev"] = prev
-                raw = _dumps(line)
-                prev = line_hash(raw)
-                chunks.append(raw + b"\n")
-                written.append(line)
-            self._write(b"".join(chunks), seq, prev, durable)
-            return written
         except OSError as e:
-            raise StateError(f"cannot append to audit log {self.path}: {e.strerror or e}",
-                             "the command did not run; make the state directory writable "
-                             "(see `agentgate where`) and free disk space") from None
+            raise self._append_error(e) from None
+        seq = end.seq  # after a damaged last line: count on from the head (verify reports it)
+        if seq < 0:
+            seq = head.seq if head is not None and head.seq >= 0 else 0
+        prev = end.digest
+        chunks: list[bytes] = [b"\n"] if end.torn else []  # never glue onto a fragment
+        lines = []
+        for i, ev in enumerate(events):
+            seq += 1
+            line = {"ts": now_iso(self.clock()), "seq": seq, **ev}
+            if i == 0 and end.fragments:
+                line["torn"] = [line_hash(f) for f in end.fragments]
+            if i == 0 and len(events) > 1:
+                line["batch"] = len(events)  # what a crash can leave after the head
+            line["prev"] = prev
+            raw = _dumps(line)
+            prev = line_hash(raw)
+            chunks.append(raw + b"\n")
+            lines.append(line)
+        return Batch(b"".join(chunks), lines, seq, prev, durable)
+
+    def write(self, batch: Batch) -> int:
+        """Write the prepared lines with one ``write`` on an O_APPEND descriptor (fsynced when
+        durable); returns the log's size before them (for :meth:`cut_back`). When it fails or
+        is interrupted, the file is cut back and the error raised (StateError for OSError)."""
+        try:
+            fd = self._open(self.path, os.O_WRONLY | os.O_APPEND, create=True)
+            assert fd is not None
+            try:
+                size = os.fstat(fd).st_size
+                try:
+                    fault("audit.write", fd, batch.data)
+                    n = os.write(fd, batch.data)
+                    if n != len(batch.data):
+                        raise OSError(errno.ENOSPC, f"short write ({n} of {len(batch.data)} bytes)")
+                    if batch.durable:
+                        os.fsync(fd)
+                    fault("audit.written")
+                except BaseException:
+                    with contextlib.suppress(OSError):
+                        os.ftruncate(fd, size)  # leave no line the head does not vouch for
+                        os.fsync(fd)
+                    raise
+            finally:
+                os.close(fd)
+        except OSError as e:
+            raise self._append_error(e) from None
+        return size
+
+    def cut_back(self, size: int) -> None:
+        """Remove the lines written after ``size``: they will not take effect. Best effort:
+        lines left after the head are retracted by the next append (see :meth:`prepare`)."""
+        with contextlib.suppress(OSError, StateError):
+            fd = self._open(self.path, os.O_WRONLY)
+            if fd is None:
+                return
+            try:
+                os.ftruncate(fd, size)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+    def stage_head(self, batch: Batch) -> Staged:
+        """The head for the batch's lines, in a complete temp file (fsynced when durable),
+        staged after the lines are written: a crash leaves its temp file only after lines the
+        head does not name yet, which the next append finds (and removes it). StateError when
+        it cannot be written; :meth:`replace_head` puts it in place."""
+        data = json.dumps({"seq": batch.seq, "sha256": batch.digest}).encode()
+        try:
+            return stage_file(self.head_path, data, prefix=f".{self.head_path.name}-",
+                              fault_point="audit.head", durable=batch.durable)
+        except OSError as e:
+            raise self._append_error(e) from None
+
+    def replace_head(self, head: Staged, *, took_effect: bool) -> None:
+        """Rename the staged head into place. OSError is a StateError: that the append failed,
+        or that the lines stand when the head's rename happened (only the directory's fsync
+        failed) or ``took_effect`` (a state file records them: the head lags, and the next
+        append brings it up to date)."""
+        try:
+            head.replace()
+        except OSError as e:
+            if head.replaced:
+                raise StateError(
+                    "syncing the state directory after writing the audit head "
+                    f"{self.head_path} failed: {e.strerror or e}",
+                    f"the audit lines in {self.path} stand, but may not survive a crash of the "
+                    "machine; free disk space or check the disk") from None
+            if took_effect:
+                raise StateError(f"writing the audit head {self.head_path} failed: "
+                                 f"{e.strerror or e}",
+                                 f"the audit lines in {self.path} stand (a state file records "
+                                 "them, and the next append brings the head up to date); free "
+                                 "disk space or check the disk") from None
+            raise self._append_error(e) from None
+
+    def _append_error(self, e: OSError) -> StateError:
+        return StateError(f"cannot append to audit log {self.path}: {e.strerror or e}",
+                          "the command did not run; make the state directory writable "
+                          "(see `agentgate where`) and free disk space")
+
+    def _write_head(self, seq: int, digest: str, durable: bool) -> None:
+        """Record (seq, sha256) of the last line: a new file renamed over the old, so it is
+        whole or old (fileio.replace_atomically: unpredictable temp name, 0600)."""
+        data = json.dumps({"seq": seq, "sha256": digest}).encode()
+        replace_atomically(self.head_path, data, prefix=f".{self.head_path.name}-",
+                           fault_point="audit.head", durable=durable)
 
     def _remove_stale_temps(self) -> None:
         """Temp files of head writes that never finished (the caller holds the lock, so none is
@@ -488,30 +650,6 @@ class AuditLog:
             return os.lstat(self.path).st_size
         except FileNotFoundError:
             return 0
-
-    def _write(self, data: bytes, seq: int, digest: str, durable: bool) -> None:
-        """One write of whole lines, then the head; on any failure the file is cut back."""
-        fd = self._open(self.path, os.O_WRONLY | os.O_APPEND, create=True)
-        assert fd is not None
-        try:
-            size = os.fstat(fd).st_size
-            try:
-                fault("audit.write", fd, data)
-                n = os.write(fd, data)
-                if n != len(data):
-                    raise OSError(errno.ENOSPC, f"short write ({n} of {len(data)} bytes)")
-                if durable:
-                    os.fsync(fd)
-                fault("audit.written")
-                self._write_head(seq, digest, durable)
-            except OSError:
-                if self.read_head() != Head(seq, digest):  # the head rename may have happened
-                    with contextlib.suppress(OSError):
-                        os.ftruncate(fd, size)  # leave no line the head does not vouch for
-                        os.fsync(fd)
-                raise
-        finally:
-            os.close(fd)
 
     def _roll(self) -> None:
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(self.clock()))

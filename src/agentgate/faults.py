@@ -7,7 +7,7 @@ instants of their ledger and audit writes, then check that nothing was lost or d
 
 ``AGENTGATE_TEST_FAULT`` is ``POINT:ACTION`` (several joined by ``,``). Points: ``audit.write``
 (before the append's single write), ``audit.written`` (after it, and its fsync, before the head is
-written), and for each file replaced through fileio.staged_replace, named ``ledger``, ``trust`` or
+written), and for each file replaced through fileio.stage_file, named ``ledger``, ``trust`` or
 ``audit.head``: ``<name>.tmp_written`` (temp file complete; for the ledger and trust records, before
 their audit lines are appended), ``<name>.renaming`` (after those, just before ``os.replace``;
 ``enospc`` here is a rename that fails) and ``<name>.replaced`` (after it). Actions: ``kill``

@@ -374,13 +374,13 @@ def replace_atomically(path: Path, data: bytes, mode: int = FILE_MODE, *, prefix
 
 
 class Staged:
-    """A complete temp file waiting to replace its target (see :func:`staged_replace`).
+    """A complete temp file waiting to replace its target (see :func:`stage_file`).
 
     ``replaced`` tells exactly whether the rename, the commit point, happened: once it is
     True the new content is in place, whatever fails after it (the directory's fsync) or
-    interrupts it."""
+    interrupts it (after :meth:`discard`, also an interruption right after the rename)."""
 
-    __slots__ = ("path", "tmp", "fault_point", "durable", "replaced")
+    __slots__ = ("durable", "fault_point", "path", "replaced", "tmp")
 
     def __init__(self, path: Path, tmp: str, fault_point: str | None, durable: bool) -> None:
         self.path, self.tmp, self.fault_point, self.durable = path, tmp, fault_point, durable
@@ -401,6 +401,16 @@ class Staged:
         if self.durable:
             sync_dir(self.path.parent)
 
+    def discard(self) -> None:
+        """Remove the temp file unless it replaced the target (idempotent)."""
+        if self.replaced:
+            return
+        if os.path.lexists(self.tmp):
+            with contextlib.suppress(OSError):
+                os.unlink(self.tmp)
+        else:  # renamed, and interrupted before that was noted (nobody else removes it)
+            self.replaced = True
+
 
 def sync_dir(path: Path) -> None:
     """fsync a directory, so that a rename in it survives a crash."""
@@ -411,17 +421,12 @@ def sync_dir(path: Path) -> None:
         os.close(dfd)
 
 
-@contextlib.contextmanager
-def staged_replace(path: Path, data: bytes, mode: int = FILE_MODE, *, prefix: str | None = None,
-                   fault_point: str | None = None, durable: bool = True) -> Iterator[Staged]:
-    """:func:`replace_atomically` in steps, for a write that must be recorded elsewhere before
-    it takes effect (the ledger and trust records: their audit lines go in between). The temp
-    file is complete (and fsynced) when the body starts, so a full disk fails before anything
-    is recorded. The body may call :meth:`Staged.replace` itself (to know exactly when the
-    commit point passes); otherwise the temp file replaces ``path`` when the body returns. It
-    is removed when the body raises before the rename. ``fault_point`` names the test-only
-    fault hooks ``<point>.tmp_written`` (before the body), ``<point>.renaming`` (just before the
-    rename) and ``<point>.replaced`` (just after it, before the directory's fsync)."""
+def stage_file(path: Path, data: bytes, mode: int = FILE_MODE, *, prefix: str | None = None,
+               fault_point: str | None = None, durable: bool = True) -> Staged:
+    """The first step of :func:`replace_atomically`: ``data`` in a complete temp file beside
+    ``path`` (fsynced when durable), created exclusively under an unpredictable name. OSError
+    when that fails, and nothing is left behind. The caller calls ``replace`` or ``discard``.
+    ``fault_point``: see :func:`staged_replace`."""
     fd, tmp = _create_temp(path, prefix or f".{path.name}-")
     staged = Staged(path, tmp, fault_point, durable)
     try:
@@ -436,15 +441,53 @@ def staged_replace(path: Path, data: bytes, mode: int = FILE_MODE, *, prefix: st
             os.close(fd)
         if fault_point:
             fault(f"{fault_point}.tmp_written")
+    except BaseException:
+        staged.discard()
+        raise
+    return staged
+
+
+@contextlib.contextmanager
+def staged_replace(path: Path, data: bytes, mode: int = FILE_MODE, *, prefix: str | None = None,
+                   fault_point: str | None = None, durable: bool = True) -> Iterator[Staged]:
+    """:func:`replace_atomically` in steps, for a write that must be recorded elsewhere before
+    it takes effect (the ledger and trust records: their audit lines go in between). The temp
+    file is complete (and fsynced) when the body starts (:func:`stage_file`), so a full disk
+    fails before anything is recorded. The body may call :meth:`Staged.replace` itself (to know
+    exactly when the commit point passes); otherwise the temp file replaces ``path`` when the
+    body returns. It is removed when the body raises before the rename. ``fault_point`` names
+    the test-only fault hooks ``<point>.tmp_written`` (before the body), ``<point>.renaming``
+    (just before the rename) and ``<point>.replaced`` (just after it, before the directory's
+    fsync)."""
+    staged = stage_file(path, data, mode, prefix=prefix, fault_point=fault_point, durable=durable)
+    try:
         yield staged
         staged.replace()
     finally:
-        if not staged.replaced:
-            if os.path.lexists(tmp):
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-            else:  # renamed, and interrupted before that was noted (nobody else removes it)
-                staged.replaced = True
+        staged.discard()
+
+
+@contextlib.contextmanager
+def staged_state_file(path: Path, data: bytes, *, label: str, prefix: str, fault_point: str,
+                      kept: str) -> Iterator[Staged]:
+    """:func:`staged_replace` for a state file that a state change rewrites (the ledger, the
+    trust records; the caller holds the lock): temp files a crash left are removed first, and
+    every OSError becomes a StateError that says whether the new content is in place (``kept``
+    says what holds when it is not)."""
+    staged: Staged | None = None
+    try:
+        remove_stale_temps(path.parent, prefix)
+        with staged_replace(path, data, prefix=prefix, fault_point=fault_point) as staged:
+            yield staged
+    except OSError as e:
+        if staged is not None and staged.replaced:
+            raise StateError(f"syncing the state directory after replacing {label} {path} "
+                             f"failed: {e.strerror or e}",
+                             f"the new {label} is in place, but may not survive a crash of the "
+                             "machine; free disk space or check the disk") from None
+        raise StateError(f"cannot write {label} {path}: {e.strerror or e}",
+                         f"free disk space or fix permissions of the state directory; {kept}"
+                         ) from None
 
 
 _DEFERRED_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")  # Ctrl-C, kill, a closed terminal

@@ -18,7 +18,8 @@ from pathlib import Path
 from . import policy as pol
 from . import shell
 from .audit import AuditLog
-from .errors import EXIT_APPROVAL_REQUIRED, EXIT_DENIED, EXIT_OK, AgentgateError
+from .errors import EXIT_APPROVAL_REQUIRED, EXIT_DENIED, EXIT_OK, AgentgateError, StateError
+from .fileio import Staged, signals_deferred
 from .guard import PROTECTED_RULE, SELF_APPROVAL_RULE, approves_itself, protected_reference
 from .lean import Record, field
 from .ledger import (
@@ -34,7 +35,8 @@ from .ledger import (
 )
 from .paths import GATED_ENV as GATED_ENV  # where entry points have imported it from
 from .paths import StatePaths, lock_timeout
-from .trust import read_trust, write_trust
+from .trust import read_trust
+from .trust import staging as stage_trust
 
 TYPE_CHECKING = False  # not from typing: see agentgate.lean
 if TYPE_CHECKING:
@@ -163,7 +165,8 @@ def record_blocked(paths: StatePaths, subject: Subject | None, agent: str,
             if subject is not None:
                 ev.update({"kind": subject.kind, "argv": list(subject.argv), "cwd": subject.cwd})
             ev.update({"user": current_user(), "host": hostname(), "pid": os.getpid()})
-            AuditLog(paths.audit).append([ev], durable=False)
+            AuditLog(paths.audit, confirming=(paths.ledger, paths.trust)).append(
+                [ev], durable=False)
         return True
     except AgentgateError:
         return False
@@ -176,7 +179,8 @@ class Gate:
         self.paths = paths
         self.clock = clock
         self.ledger = Ledger(paths, clock=clock, lock_timeout=lock_timeout)
-        self.audit = AuditLog(paths.audit, max_bytes=policy.settings.audit_max_bytes, clock=clock)
+        self.audit = AuditLog(paths.audit, max_bytes=policy.settings.audit_max_bytes, clock=clock,
+                              confirming=(paths.ledger, paths.trust))
         self._user = current_user()
         self._host = hostname()
 
@@ -276,6 +280,7 @@ class Gate:
                                "program available, then retry the very same command")
                 out = Outcome(pol.ASK, False, False, existing.id, cannot.message, ev.rule, subject, ev)
             elif existing is not None and existing.status == APPROVED:
+                unused = Request.from_dict(existing.to_dict())  # to give back if it cannot run
                 state.consume(existing)
                 events.append(self._event("grant_consumed", subject, id=existing.id,
                                           reason=REASON_GRANT, **base))
@@ -293,7 +298,11 @@ class Gate:
                 events.append(self._event("approval_requested", subject, id=req.id,
                                           reason=ev.reason, **base))
                 out = Outcome(pol.ASK, False, True, req.id, REASON_ASK, ev.rule, subject, ev)
-            self._record(lambda record: self.ledger.commit(state, record), events)
+            saved = self._save(state, events)
+            if saved.late is not None:
+                if out.via_grant:
+                    raise self._grant_not_run(state, unused, saved, out)
+                raise _saved_but(saved.late)
         if cannot is not None:
             raise cannot
         return out
@@ -342,9 +351,11 @@ class Gate:
                 events.append(event(req))
             except AgentgateError as e:
                 failed = e
-            self._record(lambda record: self.ledger.commit(state, record), events)
+            saved = self._save(state, events)
         if failed is not None:
             raise failed
+        if saved.late is not None:
+            raise _saved_but(saved.late)
         assert req is not None
         return req
 
@@ -361,26 +372,105 @@ class Gate:
                 out.append((real, digest))
             event = self._event("policy_trusted", None, files=[p for p, _ in out],
                                 sha256=[d for _, d in out])
-            self._record(lambda record: write_trust(self.paths.trust, records, record), [event])
+            saved = self._record(lambda mark: stage_trust(self.paths.trust, records, mark), [event])
+            if saved.late is not None:
+                raise _saved_but(saved.late)
         return out
 
-    def _record(self, save: Callable[[Callable[[], None]], None],
-                events: list[dict[str, Any]]) -> None:
-        """Save a state change with its audit lines, in the order that never leaves a false
-        claim: ``save(record)`` stages the new file, calls ``record`` (the audit append) and only
-        then renames it into place (Ledger.commit, write_trust). If the append fails, nothing
-        changed. If only the rename fails after it, a ``retracted`` line names the lines that
-        did not take effect (best effort: the disk may refuse that too)."""
-        written: list[dict[str, Any]] = []
+    def _save(self, state: LedgerState, events: list[dict[str, Any]]) -> Recorded:
+        """:meth:`_record` for the ledger: the change in ``state`` (if any) with ``events``."""
+        stage = (lambda mark: self.ledger.staging(state, mark)) if state.dirty else None
+        return self._record(stage, events)
 
-        def record() -> None:
-            written.extend(self.audit.append(events))
+    def _record(self, stage: Callable[[dict[str, Any] | None],
+                                      contextlib.AbstractContextManager[Staged]] | None,
+                events: list[dict[str, Any]]) -> Recorded:
+        """Save a state change with its audit lines so that the log never claims what did not
+        happen; returns the lines and what failed after the commit point, if anything (for the
+        caller to raise, through :func:`_saved_but`).
 
+        ``stage(mark)`` writes the new state file (Ledger.staging, trust.staging) to a complete,
+        fsynced temp file that records ``mark``, the last of these lines; None: nothing to
+        save, the append alone. Then the lines are written, and the head's temp file, so that
+        a full disk fails before the commit point; then the state file is renamed into place
+        (the commit point, known exactly: ``Staged.replaced``) and the head after it, with
+        SIGINT, SIGTERM and SIGHUP held until the end. Anything that fails or interrupts before
+        the rename (a KeyboardInterrupt included) cuts the lines back and is raised: nothing
+        happened (lines the cut leaves are retracted by the next append, since no state file
+        records them). Once the rename is done the change HAS happened and its lines are true,
+        whatever fails after it (a directory fsync, the head's rename, pruning the archive; a
+        SIGKILL leaves the lines after the head, and the state file vouches for them): that
+        failure is returned."""
+        if stage is None:
+            return Recorded(self.audit.append(events), None)
+        batch = self.audit.prepare(events)
+        if batch is None:  # a change without lines (old finished requests pruned)
+            with stage(None):
+                return Recorded([], None)
+        staged: Staged | None = None
+        start: int | None = None
         try:
-            save(record)
-        except AgentgateError as e:
-            if written:
-                with contextlib.suppress(AgentgateError):
-                    self.audit.append([self._event("retracted", None, seqs=[w["seq"] for w in written],
-                                                   reason=f"not saved: {e.message}")])
-            raise
+            with signals_deferred(), stage(batch.mark) as staged:
+                start = self.audit.write(batch)
+                head = self.audit.stage_head(batch)  # a full disk has failed by now, if at all
+                try:
+                    staged.replace()  # the commit point
+                    self.audit.replace_head(head, took_effect=True)
+                finally:
+                    head.discard()
+        except BaseException as e:
+            if staged is None or not staged.replaced:
+                if start is not None:
+                    self.audit.cut_back(start)
+                raise
+            return Recorded(batch.lines, e)
+        return Recorded(batch.lines, None)
+
+    def _grant_not_run(self, state: LedgerState, unused: Request, saved: Recorded,
+                       out: Outcome) -> BaseException:
+        """A grant was used up (saved and logged), then the state directory failed or the user
+        interrupted: the command does not run (fail closed: a consumption that may not survive
+        a crash could hand the grant out a second time), and the grant is given back, with a
+        ``retracted`` line for its consumption. When even that cannot be saved, a ``blocked``
+        line says the command did not run (best effort). Returns what to raise."""
+        late = saved.late
+        assert late is not None
+        cause = (late.message if isinstance(late, AgentgateError)
+                 else "agentgate was interrupted" if isinstance(late, KeyboardInterrupt)
+                 else f"an internal error ({type(late).__name__}: {late})")
+        consumed = [ln["seq"] for ln in saved.lines if ln.get("event") == "grant_consumed"]
+        state.requests[unused.id] = unused
+        state.dirty = True
+        try:
+            self._save(state, [self._event(
+                "retracted", None, id=unused.id, seqs=consumed,
+                reason=f"the grant was used up, but then: {cause}; the command was not run and "
+                       "the grant was given back")])
+            kept = f"the grant {unused.id} is kept"
+        except Exception as e:  # the disk, or a bug: say what holds
+            kept = f"the grant {unused.id} is used up (giving it back failed too: {e})"
+            with contextlib.suppress(AgentgateError):
+                self.audit.append([self._event(
+                    "blocked", out.subject, id=unused.id, rule=out.rule, decision=out.decision,
+                    reason=f"the grant was used up, but then: {cause}; the command was not run",
+                    error=cause)])
+        if not isinstance(late, AgentgateError):
+            return late
+        return StateError(f"{cause}: the command was not run; {kept}",
+                          "free disk space or check the disk, then retry the very same command")
+
+
+class Recorded(Record):
+    """What :meth:`Gate._record` did: the audit lines it wrote, and what failed after the
+    commit point (the change was made and logged), if anything."""
+
+    lines: list[dict[str, Any]]
+    late: BaseException | None
+
+
+def _saved_but(late: BaseException) -> BaseException:
+    """What to raise for a failure after a state change's commit point: a StateError that
+    says the change was saved and logged (an interruption or a bug as itself)."""
+    if isinstance(late, AgentgateError):
+        return StateError(f"the change was saved and logged, but then: {late.message}", late.hint)
+    return late

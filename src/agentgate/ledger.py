@@ -35,16 +35,17 @@ import os
 import time
 from collections.abc import Callable, Iterator
 
+from .audit import MARK_KEY
 from .errors import Conflict, NotFound, StateError
 from .faults import test_boot_clock, test_clock
 from .fileio import (
+    Staged,
     check_state_dir,
     make_state_dir,
     open_state_file,
     read_state_file,
-    remove_stale_temps,
     replace_atomically,
-    staged_replace,
+    staged_state_file,
 )
 from .lean import Record, asdict, field, sha256_hex
 from .paths import StatePaths
@@ -177,6 +178,7 @@ class LedgerState(Record, frozen=False):
     mono: float = 0.0
     archive: Callable[[str], Request | None] | None = None  # lookup of archived requests
     prune_window: tuple[float, float] | None = None  # (cutoff, retention) of the last prune
+    audit_mark: dict[str, Any] | None = None  # the audit lines the saved ledger goes with
 
     def grant_overdue(self, req: Request) -> bool:
         """Has this approved grant's TTL passed by any clock the gate can read? Ledger time, or
@@ -444,37 +446,47 @@ class Ledger:
                     boot if isinstance(boot, str) else None,
                     float(mono) if isinstance(mono, num) else 0.0,
                     host if isinstance(host, str) else None)
-        return LedgerState(reqs, 0.0), mark
+        audit_mark = doc.get(MARK_KEY)
+        return LedgerState(reqs, 0.0, audit_mark=audit_mark if isinstance(audit_mark, dict)
+                           else None), mark
 
-    def commit(self, state: LedgerState, record: Callable[[], object] | None = None) -> None:
-        """Save ``state`` (caller holds the lock) with ``record``, the audit append of what
-        changed, in between, so that a failure anywhere leaves no false claim: the new content
-        is written and fsynced to a temp file first (a full disk fails here, before anything is
-        recorded), then ``record`` runs, then the temp file replaces the ledger. When ``record``
-        raises, the old ledger stays; only that last rename can fail after it (the caller then
-        records a retraction). Unchanged state: just ``record``."""
-        if not state.dirty:
-            if record is not None:
-                record()
-            return
+    def commit(self, state: LedgerState) -> None:
+        """Save ``state`` (caller holds the lock) when it changed, with no audit lines (a state
+        change that has some goes through :meth:`staging`)."""
+        if state.dirty:
+            with self.staging(state):
+                pass
+
+    @contextlib.contextmanager
+    def staging(self, state: LedgerState, mark: dict[str, Any] | None = None) -> Iterator[Staged]:
+        """The new ledger for ``state`` (caller holds the lock), written and fsynced to a temp
+        file before the body runs, so a full disk fails before anything is recorded. It
+        records ``mark``, the last line of the audit append that goes with it (see
+        audit.MARK_KEY; the previous mark when None). The body writes those lines and calls
+        ``Staged.replace``, the commit point; otherwise the ledger is replaced when the body
+        returns. Finished requests beyond ``ARCHIVE_KEEP`` go to the archive first (a crash
+        before the rename leaves a duplicate there, never a loss), and the archive is pruned
+        after the rename. OSError is a StateError saying whether the new ledger is in place."""
         retired = state.retire(ARCHIVE_KEEP)
         if retired:
             self._append_archive(retired)
+        if mark is None:
+            mark = state.audit_mark
         path = self.paths.ledger
         doc = {"version": LEDGER_VERSION, "clock": state.now, "clock_boot": state.boot,
-               "clock_mono": state.mono, "clock_host": hostname(),
+               "clock_mono": state.mono, "clock_host": hostname(), MARK_KEY: mark,
                "requests": {rid: r.to_dict() for rid, r in state.requests.items()}}
         data = json.dumps(doc, indent=1, ensure_ascii=False).encode("utf-8", "surrogateescape")
+        staged: Staged | None = None
         try:
-            remove_stale_temps(path.parent, ".ledger-")
-            with staged_replace(path, data, prefix=".ledger-", fault_point="ledger"):
-                if record is not None:
-                    record()
-        except OSError as e:
-            raise StateError(f"cannot write ledger {path}: {e.strerror or e}",
-                             "free disk space or fix permissions of the state directory; "
-                             "the previous ledger is intact") from None
-        state.dirty = False
+            with staged_state_file(path, data, label="ledger", prefix=".ledger-",
+                                   fault_point="ledger",
+                                   kept="the previous ledger is intact") as staged:
+                yield staged
+        finally:
+            if staged is not None and staged.replaced:  # also when something failed after it
+                state.dirty = False
+                state.audit_mark = mark
         if state.prune_window is not None:
             self._compact_archive(*state.prune_window)
 

@@ -7,13 +7,19 @@ to the file changes its hash and so untrusts it again.
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
 
+from .audit import MARK_KEY
 from .errors import StateError
-from .fileio import check_state_dir, read_state_file, remove_stale_temps, staged_replace
+from .fileio import Staged, check_state_dir, read_state_file, staged_state_file
 from .lean import sha256_hex
+
+TYPE_CHECKING = False  # not from typing: see agentgate.lean
+if TYPE_CHECKING:
+    from typing import Any
 
 TRUST_VERSION = 1
 
@@ -41,17 +47,15 @@ def read_trust(path: Path) -> dict[str, str]:
                          "policies again; the file was left untouched") from None
 
 
-def write_trust(path: Path, files: dict[str, str],
-                record: Callable[[], object] | None = None) -> None:
-    """Atomic write (caller holds the ledger lock). ``record`` (the audit append) runs once the
-    new content is on disk and before it replaces the old, so a failure leaves neither."""
-    data = json.dumps({"version": TRUST_VERSION, "files": files}, indent=1).encode()
-    try:
-        remove_stale_temps(path.parent, ".trusted-")
-        with staged_replace(path, data, prefix=".trusted-", fault_point="trust"):
-            if record is not None:
-                record()
-    except OSError as e:
-        raise StateError(f"cannot write trust records {path}: {e.strerror or e}",
-                         "free disk space or fix permissions of the state directory; "
-                         "the previous records are intact") from None
+@contextlib.contextmanager
+def staging(path: Path, files: dict[str, str], mark: dict[str, Any] | None) -> Iterator[Staged]:
+    """The new trust records (caller holds the ledger lock), in a complete, fsynced temp file
+    that records ``mark``, the last line of the audit append that goes with them (see
+    audit.MARK_KEY). The body writes those lines and calls ``Staged.replace``, the commit
+    point; otherwise the records are replaced when the body returns. OSError is a StateError
+    saying whether the new records are in place."""
+    data = json.dumps({"version": TRUST_VERSION, "files": files, MARK_KEY: mark},
+                      indent=1).encode()
+    with staged_state_file(path, data, label="trust records", prefix=".trusted-",
+                           fault_point="trust", kept="the previous records are intact") as staged:
+        yield staged
