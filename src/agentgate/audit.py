@@ -217,9 +217,9 @@ def _one_append(head: Head, first: dict[str, Any] | None, count: int, one_pid: b
         batch = 1
     if one_pid and (count == batch or (torn and count < batch)):
         return None
-    return (f"the head records seq {head.seq}, {count} lines before the end of the log, but a "
-            "crash leaves at most one append's lines after it: an older head was put back, or "
-            "lines were added or cut and the head replaced")
+    return (f"the head records seq {head.seq}, but the {count} line(s) after it are not what a "
+            "crash leaves (the lines of one append, by one process, as many as it wrote): an "
+            "older head was put back, or lines were added or cut and the head replaced")
 
 
 def _backwards(fd: int, size: int, limit: int) -> Iterator[bytes]:
