@@ -43,6 +43,9 @@ commands = ["rmrf"]
 needs_root = pytest.mark.skipif(not IS_ROOT, reason="chown and a second OS user need root")
 
 
+CONSOLE_SCRIPT = "import sys; from agentgate.entry import main; sys.argv[0] = 'agentgate'; sys.exit(main())"
+
+
 def agx(*args: str, env: Mapping[str, str] | None = None, umask: int | None = None,
         user: OtherUser | None = None, cwd: str | os.PathLike[str] | None = None,
         input: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -51,7 +54,9 @@ def agx(*args: str, env: Mapping[str, str] | None = None, umask: int | None = No
     argv: list[str] = [str(AGENTGATE), *args]
     kwargs: dict[str, object] = {}
     if user is not None:
-        argv = [user.python, str(AGENTGATE), *args]  # the script itself, on an interpreter they can run
+        # the console script's own code, on an interpreter they can run (the script file itself
+        # may sit in a venv only root can read)
+        argv = [user.python, "-c", CONSOLE_SCRIPT, *args]
         full["PYTHONPATH"] = user.pythonpath
         for var in ("HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME"):
             full[var] = "/nonexistent"  # the test's own are in a tmp_path only root can enter
