@@ -61,6 +61,8 @@ def agx(*args: str, env: Mapping[str, str] | None = None, umask: int | None = No
         for var in ("HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME"):
             full[var] = "/nonexistent"  # the test's own are in a tmp_path only root can enter
         kwargs.update(user=user.uid, group=user.gid, extra_groups=[])
+        if cwd is None:  # not the test's own directory, which that user may not reach
+            cwd = "/"
     if umask is not None:
         kwargs["preexec_fn"] = lambda: os.umask(umask)
     result: subprocess.CompletedProcess[str] = subprocess.run(  # type: ignore[call-overload]
