@@ -551,3 +551,17 @@ def _create_temp(path: Path, prefix: str) -> tuple[int, str]:
         except FileExistsError:
             continue
     raise FileExistsError(errno.EEXIST, f"no free temp file name beside {path}")
+
+
+def read_at_most(fd: int, limit: int) -> bytes:
+    """What ``fd`` holds, but at most ``limit + 1`` bytes: a result longer than ``limit`` tells
+    the caller the file is too big without reading all of it (a device, a huge file)."""
+    chunks: list[bytes] = []
+    size = 0
+    while size <= limit:
+        chunk = os.read(fd, limit + 1 - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)

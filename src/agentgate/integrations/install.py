@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import EXIT_CONFIG, AgentgateError
-from ..fileio import replace_atomically
+from ..fileio import read_at_most, replace_atomically
 from ..grammar import is_hook_command_line
 from .agents import Agent
 
@@ -125,27 +125,20 @@ def read_settings(path: Path, shown: str | None = None) -> str | None:
         return None
     except OSError as e:
         raise _refuse(name, f"cannot read it ({e.strerror or e})") from None
-    chunks: list[bytes] = []
-    size = 0
     try:
         st = os.fstat(fd)
         if (what := _not_regular(st)) is not None:  # swapped since the check
             raise _refuse(name, f"it is {what}, not a regular file")
-        while size <= MAX_SETTINGS_BYTES:
-            chunk = os.read(fd, MAX_SETTINGS_BYTES + 1 - size)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
+        data = read_at_most(fd, MAX_SETTINGS_BYTES)
     except OSError as e:
         raise _refuse(name, f"cannot read it ({e.strerror or e})") from None
     finally:
         os.close(fd)
-    if size > MAX_SETTINGS_BYTES:
+    if len(data) > MAX_SETTINGS_BYTES:
         raise _refuse(name, f"it is larger than {MAX_SETTINGS_BYTES // (1024 * 1024)} MiB, which "
                             "no agent's settings are")
     try:
-        return b"".join(chunks).decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise _refuse(name, f"it is not UTF-8 text ({e})") from None
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .. import shell
 from ..errors import ConfigError, PolicyError
-from ..fileio import check_not_writable_by_others
+from ..fileio import check_not_writable_by_others, read_at_most
 from ..lean import Record, lazy_regex, sha256_hex
 from .model import ALLOW, DECISIONS, Policy, Rule, Settings, Source
 from .patterns import Pattern, normalize_argv
@@ -318,24 +318,17 @@ def read_policy_bytes(path: Path) -> bytes:
         raise PolicyError("policy file not found", "check the path, or run `agentgate init`", path=name) from None
     except OSError as e:
         raise _path_error(e, name) from None
-    chunks: list[bytes] = []
-    size = 0
     try:
         _refuse_unless_small_regular(os.fstat(fd), name)  # the file opened, not a swapped one
-        while size <= MAX_POLICY_BYTES:
-            chunk = os.read(fd, MAX_POLICY_BYTES + 1 - size)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
+        data = read_at_most(fd, MAX_POLICY_BYTES)
     except OSError as e:
         raise PolicyError(f"cannot read policy file: {e.strerror or e}", path=name) from None
     finally:
         os.close(fd)
-    if size > MAX_POLICY_BYTES:
+    if len(data) > MAX_POLICY_BYTES:
         raise PolicyError("the policy grew past the 1 MiB a policy may be while it was read",
                           "check that the path names the right file", path=name)
-    return b"".join(chunks)
+    return data
 
 
 def _refuse_if_others_can_change(path: Path, name: str) -> None:
