@@ -323,7 +323,8 @@ class Gate:
 
     def pending(self) -> list[Request]:
         state = self.ledger.read_only()
-        reqs = [r for r in state.requests.values() if r.status == PENDING and r.expires_at > state.now]
+        state.expire()  # in this snapshot only: the ledger's own rule for what is overdue
+        reqs = [r for r in state.requests.values() if r.status == PENDING]
         return sorted(reqs, key=lambda r: r.created_at, reverse=True)
 
     def approve(self, rid: str, ttl: float | None = None, by: str | None = None) -> Request:
