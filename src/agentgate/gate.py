@@ -18,10 +18,10 @@ from pathlib import Path
 from . import policy as pol
 from . import shell
 from .audit import AuditLog
-from .errors import EXIT_APPROVAL_REQUIRED, EXIT_DENIED, EXIT_OK, AgentgateError, StateError
+from .errors import AgentgateError, StateError
 from .fileio import Staged, signals_deferred
 from .guard import PROTECTED_RULE, SELF_APPROVAL_RULE, approves_itself, protected_reference
-from .lean import Record, field
+from .lean import Record
 from .ledger import (
     APPROVED,
     PENDING,
@@ -29,10 +29,13 @@ from .ledger import (
     LedgerState,
     Request,
     current_user,
-    fingerprint,
     hostname,
     make_request,
 )
+from .outcome import REASON_ASK, REASON_GRANT, REASON_PENDING
+from .outcome import Outcome as Outcome  # where callers have imported these from
+from .outcome import RequestView as RequestView
+from .outcome import Subject as Subject
 from .paths import GATED_ENV as GATED_ENV  # where entry points have imported it from
 from .paths import StatePaths, lock_timeout
 from .trust import read_trust
@@ -41,32 +44,6 @@ from .trust import staging as stage_trust
 TYPE_CHECKING = False  # not from typing: see agentgate.lean
 if TYPE_CHECKING:
     from typing import Any
-
-REASON_ASK = "Permission requires approval before execution."
-REASON_PENDING = "Permission requires approval before execution; the request is still waiting for a human."
-REASON_GRANT = "Action allowed by approved permission grant."
-
-
-# --------------------------------------------------------------------------- outcome
-
-
-class Subject(Record):
-    """What is being authorized."""
-
-    kind: str  # "argv" | "script" | "action"
-    argv: tuple[str, ...]  # the argv; for a script (text,); for an action (action[, resource])
-    cwd: str
-
-    @property
-    def display(self) -> str:
-        import shlex
-
-        if self.kind == "argv":
-            return shlex.join(self.argv)
-        return " ".join(self.argv)
-
-    def fingerprint(self) -> str:
-        return fingerprint({"kind": self.kind, "argv": list(self.argv), "cwd": self.cwd})
 
 
 def analyze(subject: Subject) -> shell.Analysis:
@@ -78,67 +55,6 @@ def analyze(subject: Subject) -> shell.Analysis:
     if subject.kind == "script":
         return shell.analyze_script(subject.argv[0], *where)
     return shell.analyze_argv(subject.argv, *where)
-
-
-class Outcome(Record):
-    decision: str  # the policy's decision: allow | ask | deny
-    allowed: bool  # may run now
-    approval_required: bool
-    approval_id: str | None
-    reason: str
-    rule: str | None
-    subject: Subject
-    evaluation: pol.Evaluation
-    via_grant: bool = False
-    by_human: bool = False
-    started: float = field(default_factory=time.monotonic)
-
-    @property
-    def exit_code(self) -> int:
-        if self.allowed:
-            return EXIT_OK
-        return EXIT_APPROVAL_REQUIRED if self.approval_required else EXIT_DENIED
-
-    @property
-    def next_step(self) -> str | None:
-        if self.approval_required and self.approval_id:
-            return f"ask a human to run: agentgate approve {self.approval_id}"
-        return None
-
-    def message(self) -> str:
-        """One line for a person or an agent reading stderr."""
-        if self.allowed:
-            return f"agentgate: allowed ({self.reason})"
-        if self.approval_required:
-            return (f"agentgate: BLOCKED, approval required [{self.rule or 'policy'}]: {self.reason} "
-                    f"STOP: do not work around this. Ask a human to run `agentgate approve "
-                    f"{self.approval_id}`, then retry the very same command.")
-        who = "a human" if self.by_human else f"rule {self.rule or 'policy'}"
-        reason = self.reason.rstrip()
-        if reason and reason[-1] not in ".!?":
-            reason += "."
-        return f"agentgate: DENIED by {who}: {reason} Do not retry or work around this."
-
-    def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {
-            "allowed": self.allowed,
-            "approvalRequired": self.approval_required,
-            "approvalId": self.approval_id,
-            "reason": self.reason,
-            "rule": self.rule,
-            "command": list(self.subject.argv),
-            "next": self.next_step,
-            "decision": self.decision,
-            "exitCode": self.exit_code,
-        }
-        if self.by_human:
-            d["deniedBy"] = "human"
-        return d
-
-
-class RequestView(Record):
-    request: Request
-    now: float
 
 
 # --------------------------------------------------------------------------- the gate

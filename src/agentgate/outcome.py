@@ -1,0 +1,105 @@
+"""What the gate answers, shared by the local gate (agentgate.gate) and the protected-mode client
+(agentgate.remote): the subject asked about, the outcome, a request as seen now. Light on
+purpose: a protected-mode client imports this and not the policy, the shell analysis or the
+ledger.
+"""
+
+from __future__ import annotations
+
+import time
+
+from .errors import EXIT_APPROVAL_REQUIRED, EXIT_DENIED, EXIT_OK
+from .lean import Record, field
+
+TYPE_CHECKING = False  # not from typing: see agentgate.lean
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .ledger import Request
+    from .policy import Evaluation
+
+REASON_ASK = "Permission requires approval before execution."
+REASON_PENDING = "Permission requires approval before execution; the request is still waiting for a human."
+REASON_GRANT = "Action allowed by approved permission grant."
+
+
+class Subject(Record):
+    """What is being authorized."""
+
+    kind: str  # "argv" | "script" | "action"
+    argv: tuple[str, ...]  # the argv; for a script (text,); for an action (action[, resource])
+    cwd: str
+
+    @property
+    def display(self) -> str:
+        import shlex
+
+        if self.kind == "argv":
+            return shlex.join(self.argv)
+        return " ".join(self.argv)
+
+    def fingerprint(self) -> str:
+        from .ledger import fingerprint
+
+        return fingerprint({"kind": self.kind, "argv": list(self.argv), "cwd": self.cwd})
+
+
+class Outcome(Record):
+    decision: str  # the policy's decision: allow | ask | deny
+    allowed: bool  # may run now
+    approval_required: bool
+    approval_id: str | None
+    reason: str
+    rule: str | None
+    subject: Subject
+    evaluation: Evaluation | None  # the policy's evaluation (None from the service: not sent)
+    via_grant: bool = False
+    by_human: bool = False
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def exit_code(self) -> int:
+        if self.allowed:
+            return EXIT_OK
+        return EXIT_APPROVAL_REQUIRED if self.approval_required else EXIT_DENIED
+
+    @property
+    def next_step(self) -> str | None:
+        if self.approval_required and self.approval_id:
+            return f"ask a human to run: agentgate approve {self.approval_id}"
+        return None
+
+    def message(self) -> str:
+        """One line for a person or an agent reading stderr."""
+        if self.allowed:
+            return f"agentgate: allowed ({self.reason})"
+        if self.approval_required:
+            return (f"agentgate: BLOCKED, approval required [{self.rule or 'policy'}]: {self.reason} "
+                    f"STOP: do not work around this. Ask a human to run `agentgate approve "
+                    f"{self.approval_id}`, then retry the very same command.")
+        who = "a human" if self.by_human else f"rule {self.rule or 'policy'}"
+        reason = self.reason.rstrip()
+        if reason and reason[-1] not in ".!?":
+            reason += "."
+        return f"agentgate: DENIED by {who}: {reason} Do not retry or work around this."
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "allowed": self.allowed,
+            "approvalRequired": self.approval_required,
+            "approvalId": self.approval_id,
+            "reason": self.reason,
+            "rule": self.rule,
+            "command": list(self.subject.argv),
+            "next": self.next_step,
+            "decision": self.decision,
+            "exitCode": self.exit_code,
+        }
+        if self.by_human:
+            d["deniedBy"] = "human"
+        return d
+
+
+class RequestView(Record):
+    request: Request
+    now: float
