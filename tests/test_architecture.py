@@ -34,7 +34,7 @@ LAYERS: list[tuple[str, list[str]]] = [
       "agentgate.service.*"]),
     ("base: files, locations and variables, errors, lean records, test faults, JSON, "
      "agentgate's own grammar, the agents' data",
-     ["agentgate.fileio", "agentgate.paths", "agentgate.system", "agentgate.errors", "agentgate.lean",
+     ["agentgate.fileio", "agentgate.paths", "agentgate.system", "agentgate.repofiles", "agentgate.errors", "agentgate.lean",
       "agentgate.faults", "agentgate.jsontext", "agentgate.grammar",
       "agentgate.integrations.agents", "agentgate.integrations"]),
 ]

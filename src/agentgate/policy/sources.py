@@ -29,6 +29,9 @@ from ..fileio import (
 )
 from ..lean import sha256_hex
 from ..paths import StatePaths, env_policy, user_policy_path
+from ..repofiles import REPO_POLICY_NAME as REPO_POLICY_NAME
+from ..repofiles import present as _present
+from ..repofiles import repo_policy_files as repo_policy_files
 from ..trust import read_trust
 from .loader import (
     EMBEDDED_NAME,
@@ -48,35 +51,7 @@ TYPE_CHECKING = False  # not from typing: see agentgate.lean
 if TYPE_CHECKING:
     from typing import Any
 
-REPO_POLICY_NAME = ".agentgate.toml"
 VALIDATED = "validated"
-
-
-def _present(path: Path) -> bool:
-    """Is anything at ``path``, a dangling symlink or a FIFO included? What cannot be looked at
-    counts as present, so that loading it reports the problem instead of skipping the file."""
-    try:
-        os.lstat(path)
-    except (FileNotFoundError, NotADirectoryError):
-        return False
-    except OSError:
-        return True
-    return True
-
-
-def repo_policy_files(cwd: Path) -> list[Path]:
-    """``.agentgate.toml`` entries from the repository root (or /) down to ``cwd``: any kind of
-    file, so that one which is not a readable regular file fails the load instead of vanishing."""
-    found: list[Path] = []
-    d = cwd
-    while True:
-        candidate = d / REPO_POLICY_NAME
-        if _present(candidate):
-            found.append(candidate)
-        if os.path.exists(d / ".git") or d.parent == d:  # never raises: a file above reports
-            break
-        d = d.parent
-    return list(reversed(found))
 
 
 def locate_primary(explicit: str | None) -> tuple[Path | None, str]:
