@@ -1,14 +1,18 @@
-"""lean: Record behaves like the dataclass it replaces; sha256_hex is hashlib's sha256."""
+"""lean: Record behaves like the dataclass it replaces; sha256_hex is hashlib's sha256;
+contextmanager is contextlib's."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import re
+from collections.abc import Iterator
 
 import pytest
 
 from agentgate.lean import FrozenRecordError, Record, field, lazy_regex, sha256_hex
+from agentgate.lean import contextmanager as lean_contextmanager
 
 
 class Point(Record):
@@ -89,3 +93,98 @@ def test_sha256_hex_is_sha256(chunks: tuple[bytes, ...]) -> None:
 def test_lazy_regex_compiles_once() -> None:
     get = lazy_regex(r"a+", re.IGNORECASE)
     assert get() is get() and get().fullmatch("AA")
+
+
+def _steps(cm_factory: object, body: object) -> list[str]:
+    """What a generator context manager and its block do, in order, and how the block ends."""
+    seen: list[str] = []
+    try:
+        with cm_factory(seen) as value:  # type: ignore[operator]
+            seen.append(f"block got {value}")
+            body(seen)  # type: ignore[operator]
+        seen.append("after")
+    except BaseException as e:
+        seen.append(f"raised {type(e).__name__}: {e}")
+    return seen
+
+
+def _managers(gen: object) -> tuple[object, object]:
+    return lean_contextmanager(gen), contextlib.contextmanager(gen)  # type: ignore[arg-type]
+
+
+def _clean(seen: list[str]) -> Iterator[int]:
+    seen.append("enter")
+    try:
+        yield 1
+    finally:
+        seen.append("exit")
+
+
+def _suppressing(seen: list[str]) -> Iterator[int]:
+    try:
+        yield 2
+    except KeyError as e:
+        seen.append(f"caught {e}")
+
+
+def _translating(seen: list[str]) -> Iterator[int]:
+    try:
+        yield 3
+    except KeyError:
+        raise ValueError("translated") from None
+
+
+def _no_yield(seen: list[str]) -> Iterator[int]:
+    if seen is not None:
+        return
+    yield 0
+
+
+def _two_yields(seen: list[str]) -> Iterator[int]:
+    yield 4
+    yield 5
+
+
+def _reraise(seen: list[str]) -> Iterator[int]:
+    try:
+        yield 6
+    except BaseException:
+        seen.append("cleanup")
+        raise
+
+
+def _ok(seen: list[str]) -> None:
+    seen.append("ran")
+
+
+def _key_error(seen: list[str]) -> None:
+    raise KeyError("k")
+
+
+def _stop(seen: list[str]) -> None:
+    raise StopIteration("s")
+
+
+def _interrupt(seen: list[str]) -> None:
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("gen", [_clean, _suppressing, _translating, _no_yield, _two_yields,
+                                 _reraise])
+@pytest.mark.parametrize("body", [_ok, _key_error, _stop, _interrupt])
+def test_contextmanager_behaves_like_contextlibs(gen: object, body: object) -> None:
+    ours, theirs = _managers(gen)
+    assert _steps(ours, body) == _steps(theirs, body)
+
+
+def test_contextmanager_keeps_the_exception_and_its_traceback() -> None:
+    @lean_contextmanager
+    def passing() -> Iterator[None]:
+        yield
+
+    error = KeyError("k")
+    with pytest.raises(KeyError) as exc, passing():
+        raise error
+    assert exc.value is error
+    assert exc.traceback[-1].name == "test_contextmanager_keeps_the_exception_and_its_traceback"
+    assert passing.__name__ == "passing"

@@ -17,6 +17,11 @@ shell, ledger, audit, paths, trust, runner) do without:
 - ``typing``: 3 ms to import, for names that only annotations use (never evaluated, with
   ``from __future__ import annotations``). Modules on the run path write ``TYPE_CHECKING =
   False`` (mypy reads it as true) and import from typing under ``if TYPE_CHECKING:``.
+- ``contextlib`` (about 1 ms: a dozen ABC-based classes) for ``@contextmanager`` alone:
+  :func:`contextmanager` is its generator protocol, without the rest; ``suppress`` is a
+  ``try``/``except``.
+- ``pathlib`` (5 ms: it imports ``urllib.parse`` and ``ipaddress``): the run and hook paths
+  handle paths as ``str`` with ``os.path`` (agentgate.paths has pathlib's spelling rules).
 """
 
 from __future__ import annotations
@@ -28,7 +33,13 @@ from collections.abc import Callable
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, ClassVar, dataclass_transform
+    from collections.abc import Generator, Iterator
+    from contextlib import AbstractContextManager
+    from types import TracebackType
+    from typing import Any, ClassVar, ParamSpec, TypeVar, dataclass_transform
+
+    P = ParamSpec("P")
+    T = TypeVar("T")
 else:
     def dataclass_transform(**kwargs: object) -> Callable[[type], type]:
         """typing.dataclass_transform only marks the class for type checkers."""
@@ -60,6 +71,80 @@ def sha256_hex(*chunks: bytes) -> str:
 def lazy_regex(pattern: str, flags: int = 0) -> Callable[[], re.Pattern[str]]:
     """``re.compile(pattern, flags)`` done at the first call, the same object after that."""
     return functools.cache(lambda: re.compile(pattern, flags))
+
+
+# --------------------------------------------------------------------------- contextmanager
+
+
+class _GeneratorContext:
+    """What :func:`contextmanager` returns: contextlib's generator protocol (the code before the
+    ``yield`` on entry, the rest on exit; an exception in the block is thrown in at the
+    ``yield``, and is suppressed only when the generator catches it)."""
+
+    __slots__ = ("gen",)
+
+    def __init__(self, gen: Generator[Any, None, None]) -> None:
+        self.gen = gen
+
+    def __enter__(self) -> Any:
+        try:
+            return next(self.gen)
+        except StopIteration:
+            raise RuntimeError("generator didn't yield") from None
+
+    def __exit__(self, typ: type[BaseException] | None, value: BaseException | None,
+                 traceback: TracebackType | None) -> bool:
+        if typ is None:
+            try:
+                next(self.gen)
+            except StopIteration:
+                return False
+            raise RuntimeError("generator didn't stop")
+        if value is None:
+            value = typ()
+        try:
+            self.gen.throw(value)
+        except StopIteration as exc:
+            return exc is not value  # the generator caught it and returned: suppressed
+        except RuntimeError as exc:
+            if exc is value or (isinstance(value, StopIteration) and exc.__cause__ is value):
+                value.__traceback__ = traceback
+                return False
+            raise
+        except BaseException as exc:
+            if exc is not value:
+                raise
+            exc.__traceback__ = traceback
+            return False
+        raise RuntimeError("generator didn't stop after throw()")
+
+
+class suppress:
+    """:class:`contextlib.suppress`: the block's exception, when one of ``kinds``, ends it
+    quietly."""
+
+    __slots__ = ("kinds",)
+
+    def __init__(self, *kinds: type[BaseException]) -> None:
+        self.kinds = kinds
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, typ: type[BaseException] | None, value: BaseException | None,
+                 traceback: TracebackType | None) -> bool:
+        return typ is not None and issubclass(typ, self.kinds)
+
+
+def contextmanager(func: Callable[P, Iterator[T]]) -> Callable[P, AbstractContextManager[T]]:
+    """:func:`contextlib.contextmanager` without importing contextlib (see the module
+    docstring); the generator must yield exactly once."""
+
+    @functools.wraps(func)
+    def helper(*args: P.args, **kwargs: P.kwargs) -> AbstractContextManager[T]:
+        return _GeneratorContext(func(*args, **kwargs))  # type: ignore[arg-type]
+
+    return helper
 
 
 # --------------------------------------------------------------------------- records
@@ -108,32 +193,38 @@ class Record:
     _frozen = True
 
     def __init_subclass__(cls, *, frozen: bool = True, **kwargs: Any) -> None:
+        # Runs for each record class as its module loads, some 30 on every `run`: plain
+        # fields (most of them) take the short way, without a _Field.
         super().__init_subclass__(**kwargs)
         fields = list(cls._fields)
         compared, shown = list(cls._compared), list(cls._shown)
         defaults, factories = dict(cls._defaults), dict(cls._factories)
+        attrs = cls.__dict__
         own = cls.__dict__.get("__annotations__", {})  # noqa: RUF063 - inspect costs 5 ms
         for name, annotation in own.items():
             if str(annotation).startswith(("ClassVar", "typing.ClassVar")):
                 continue
-            value = cls.__dict__.get(name, _MISSING)
-            spec = value if isinstance(value, _Field) else _Field(value, None, True, True)
+            value = attrs.get(name, _MISSING)
+            compare = show = True
+            factory = None
             if isinstance(value, _Field):
-                if spec.default is _MISSING:
+                if value.default is _MISSING:
                     delattr(cls, name)
                 else:
-                    setattr(cls, name, spec.default)
-            if spec.default is not _MISSING:
-                defaults[name] = spec.default
-            elif spec.default_factory is not None:
-                factories[name] = spec.default_factory
-            elif defaults.keys() | factories.keys():
+                    setattr(cls, name, value.default)
+                compare, show, factory = value.compare, value.repr, value.default_factory
+                value = value.default
+            if value is not _MISSING:
+                defaults[name] = value
+            elif factory is not None:
+                factories[name] = factory
+            elif defaults or factories:
                 raise TypeError(f"non-default argument {name!r} follows default argument")
             if name not in fields:
                 fields.append(name)
-            if spec.compare and name not in compared:
+            if compare and name not in compared:
                 compared.append(name)
-            if spec.repr and name not in shown:
+            if show and name not in shown:
                 shown.append(name)
         cls._fields, cls._compared, cls._shown = tuple(fields), tuple(compared), tuple(shown)
         cls._defaults, cls._factories = defaults, factories
