@@ -510,9 +510,24 @@ def hook_install(
     executable: Annotated[str | None, typer.Option(
         "--executable", metavar="PATH",
         help="How the agent should call agentgate (default: `agentgate` from PATH).")] = None,
+    system: Annotated[bool, typer.Option(
+        "--system", help="Protected mode, as root: the agent's machine-wide managed settings, "
+                         "running the root-owned client; users and projects cannot remove it.")
+    ] = False,
+    root: Annotated[str | None, typer.Option(
+        "--root", metavar="DIR",
+        help="With --system: write under DIR instead of / (an image being built).")] = None,
     policy: NoPolicyOpt = None,
 ) -> None:
     """Add agentgate's hook to an agent's settings file (idempotent; backs the file up first)."""
+    if system or root is not None:
+        if not system or user or executable is not None:
+            raise UsageError("--system goes without --user and --executable (the machine-wide "
+                             "hook always runs the protected-mode client), and --root with it")
+        done_system = commands.hook_install_system(agent, dry_run=dry_run, root=root)
+        output.hook_installed_system(done_system.plan, dry_run=dry_run,
+                                     backups=done_system.backups, warning=done_system.warning)
+        return
     done = commands.hook_install(agent, user=user, dry_run=dry_run, executable=executable)
     output.hook_installed(done.plan, dry_run=dry_run, backup=done.backup,
                           executable=executable or "agentgate", on_path=done.on_path)

@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 
     from .audit import AuditLog, VerifyResult
     from .gate import Gate, Outcome, RequestView
-    from .integrations.install import InstallPlan
+    from .integrations.agents import Agent
+    from .integrations.install import InstallPlan, SystemPlan
     from .ledger import Request
 
 Line = tuple[Path, int, bytes]
@@ -304,6 +305,61 @@ def hook_install(agent: str, *, user: bool, dry_run: bool, executable: str | Non
         return Installed(plan, None, True)
     backup = apply_install(plan)
     return Installed(plan, backup, on_path(exe))
+
+
+class InstalledSystem(Record):
+    plan: SystemPlan
+    backups: tuple[Path, ...]  # copies of the files replaced
+    warning: str | None = None  # under --dry-run: why the real run would be refused
+
+
+def hook_install_system(agent: str, *, dry_run: bool, root: str | None,
+                        uninstall: bool = False) -> InstalledSystem:
+    """`hook install AGENT --system`: agentgate's hook in the agent's machine-wide settings,
+    run by the root-owned protected-mode client, with the agent's lock settings; as root, with
+    that client installed (``--dry-run`` needs neither). ``uninstall``: the hook taken out."""
+    import os
+
+    from .grammar import hook_command_line
+    from .integrations.install import (
+        apply_system,
+        check_client,
+        plan_system_install,
+        plan_system_uninstall,
+    )
+    from .system import CLIENT_BIN
+
+    spec = _agent_spec(agent)
+    base = Path(root or "/")
+    if not base.is_absolute():
+        raise UsageError(f"--root must be an absolute path, not {root!r}")
+    verb = "uninstall" if uninstall else "install"
+    if not dry_run and os.geteuid() != 0:
+        raise UsageError(f"`hook {verb} --system` writes machine-wide settings and must run as "
+                         "root", f"sudo agentgate hook {verb} {agent} --system"
+                         + (f" --root {root}" if root else ""))
+    warning = None
+    if not uninstall:
+        try:
+            check_client(base, CLIENT_BIN)
+        except AgentgateError as e:
+            if not dry_run:
+                raise
+            warning = f"{e.message} ({e.hint})" if e.hint else e.message
+    plan = (plan_system_uninstall(spec, base) if uninstall else
+            plan_system_install(spec, base, hook_command_line(CLIENT_BIN, agent)))
+    if dry_run or not plan.changed:
+        return InstalledSystem(plan, (), warning)
+    return InstalledSystem(plan, tuple(apply_system(plan)))
+
+
+def _agent_spec(agent: str) -> Agent:
+    from .integrations.agents import AGENTS
+
+    spec = AGENTS.get(agent)
+    if spec is None:
+        raise UsageError(f"unknown agent {agent!r}; choose one of: {', '.join(AGENTS)}")
+    return spec
 
 
 def mcp(policy: str | None, agent: str | None) -> None:

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from .audit import VerifyResult
     from .errors import AgentgateError
     from .gate import Outcome, RequestView
-    from .integrations.install import InstallPlan
+    from .integrations.install import InstallPlan, SystemPlan
     from .ledger import Request
     from .runner import RunResult
 
@@ -298,6 +298,45 @@ def hook_installed(plan: InstallPlan, *, dry_run: bool, backup: Path | None, exe
     if not on_path:
         err(f"warning: `{executable}` is not on this PATH; the agent must be able to run it, or "
             "its hook fails (and most agents then let the command through). See --executable.")
+
+
+def hook_installed_system(plan: SystemPlan, *, dry_run: bool, backups: Iterable[Path] = (),
+                          warning: str | None = None) -> None:
+    """`hook install AGENT --system`: the files, what each lock setting does, and why a dry run
+    would be refused for real."""
+    import json
+
+    where = plan.files[0].path if plan.files else None
+    if not plan.changed:
+        there = "is not" if plan.removing else "is already"
+        err(f"agentgate's machine-wide {plan.agent} hook {there} in {where}; nothing to do.")
+    elif dry_run:
+        for f in plan.files:
+            if f.changed:
+                to_stdout(f.diff())
+        err("dry run: nothing was written.")
+    elif plan.removing:
+        err(f"removed agentgate's {plan.agent} hook from the machine-wide settings {where}")
+    else:
+        err(f"installed agentgate's {plan.agent} hook in the machine-wide settings {where}: "
+            f"{plan.product} runs `{plan.command}`, which user and project settings cannot remove")
+    for b in backups:
+        err(f"backup of the previous file: {b}")
+    would = "would set" if dry_run else "set"
+    for n in plan.locks:
+        setting = f"{n.setting.name} = {json.dumps(n.setting.value)}"
+        if plan.removing:
+            err(f"left {setting} in {n.path}: remove it by hand if only agentgate needed it")
+        elif n.state == "set" and plan.changed:
+            err(f"{would} {setting} in {n.path}: {n.setting.meaning}")
+        elif n.state == "on":
+            err(f"{setting} is already in {n.path}: {n.setting.meaning}")
+        elif n.state == "kept":
+            err(f"warning: {n.path} sets {n.setting.name} otherwise, kept as an administrator "
+                f"wrote it; without {setting}, {n.setting.meaning.split(': ')[0]} is not "
+                "enforced (docs/protected-mode-hooks.md)")
+    if warning:
+        err(f"warning: for real this would be refused: {warning}")
 
 
 # --------------------------------------------------------------------------- text for people

@@ -63,6 +63,33 @@ class Reply(Record):
     exit_code: int
 
 
+class Setting(Record):
+    """One key of an agent's machine-wide settings: its path of keys in the file and a value."""
+
+    keys: tuple[str, ...]
+    value: Any
+    meaning: str = ""  # what it does, for the output of `hook install --system`
+
+    @property
+    def name(self) -> str:
+        return ".".join(self.keys)
+
+
+class SystemSettings(Record):
+    """Where an agent reads machine-wide, administrator-managed hook settings (``hook install
+    --system``), by ``sys.platform``; see docs/protected-mode-hooks.md for the sources.
+
+    ``locks`` are settings that make user and project settings unable to switch the hook off or
+    run hooks of their own; they go in ``locks_file`` (the hooks file when None). ``hooks_off``
+    are values there that switch every hook off, agentgate's too: install refuses them."""
+
+    files: dict[str, str]
+    header: dict[str, Any]  # keys the file gets when missing (Cursor's "version")
+    locks: tuple[Setting, ...] = ()
+    hooks_off: tuple[Setting, ...] = ()
+    locks_files: dict[str, str] | None = None
+
+
 class Agent(Record):
     """One agent's hook protocol and settings."""
 
@@ -80,6 +107,7 @@ class Agent(Record):
     settings_header: dict[str, Any]  # keys `hook install` adds to the settings file when missing
     entry_fields: dict[str, str]  # more fields of the hook entry `hook install` adds
     answer: Callable[[Agent, Verdict], Reply]
+    system: SystemSettings | None = None  # the machine-wide settings, for protected mode
 
     @property
     def label(self) -> str:
@@ -158,18 +186,51 @@ def failure_reply(agent: Agent | None, reason: str, user_message: str) -> Reply:
 
 # --------------------------------------------------------------------------- the agents
 
+# Machine-wide settings (docs/protected-mode-hooks.md has each agent's sources). Claude Code:
+# managed settings outrank every other file; a user's or project's disableAllHooks leaves
+# managed hooks running, allowManagedHooksOnly (honoured only there) drops all other hooks.
+CLAUDE_SYSTEM = SystemSettings(
+    {"linux": "/etc/claude-code/managed-settings.json",
+     "darwin": "/Library/Application Support/ClaudeCode/managed-settings.json"}, {},
+    (Setting(("allowManagedHooksOnly",), True,
+             "only managed hooks run: user, project and plugin hooks are ignored"),),
+    (Setting(("disableAllHooks",), True),))
+# Codex: hooks.json beside the system config layer (/etc/codex/config.toml) is a managed source
+# (trusted without review, cannot be disabled); the locks live in requirements.toml.
+CODEX_SYSTEM = SystemSettings(
+    {"linux": "/etc/codex/hooks.json", "darwin": "/etc/codex/hooks.json"}, {},
+    (Setting(("allow_managed_hooks_only",), True,
+             "only managed hooks run: user, project, session and plugin hooks are ignored"),
+     Setting(("features", "hooks"), True, "hooks stay on: a user's [features] hooks = false "
+                                          "cannot turn them off")),
+    (Setting(("features", "hooks"), False), Setting(("features", "codex_hooks"), False)),
+    {"linux": "/etc/codex/requirements.toml", "darwin": "/etc/codex/requirements.toml"})
+# Cursor: the enterprise hooks.json runs beside every other level; it has no lock setting.
+CURSOR_SYSTEM = SystemSettings(
+    {"linux": "/etc/cursor/hooks.json",
+     "darwin": "/Library/Application Support/Cursor/hooks.json"}, {"version": 1})
+# Gemini CLI: the system settings file overrides user and workspace ones for single values
+# (hooksConfig.enabled); hook lists are concatenated across files.
+GEMINI_SYSTEM = SystemSettings(
+    {"linux": "/etc/gemini-cli/settings.json",
+     "darwin": "/Library/Application Support/GeminiCli/settings.json"}, {},
+    (Setting(("hooksConfig", "enabled"), True, "hooks stay on: a user's or project's "
+                                               "hooksConfig.enabled = false cannot turn them off"),),
+    (Setting(("hooksConfig", "enabled"), False),))
+
 CLAUDE_CODE = Agent(
     "claude-code", "Claude Code", "PreToolUse", ("Bash",),
     {"Edit": "file_path", "Write": "file_path", "MultiEdit": "file_path",
      "NotebookEdit": "notebook_path"}, (), "Bash|Edit|Write|MultiEdit|NotebookEdit",
-    ".claude", "settings.json", "CLAUDE_CONFIG_DIR", ("settings.local.json",), {}, {}, _claude)
+    ".claude", "settings.json", "CLAUDE_CONFIG_DIR", ("settings.local.json",), {}, {}, _claude,
+    CLAUDE_SYSTEM)
 CODEX = Agent("codex", "Codex", "PreToolUse", ("Bash",), {}, (), "Bash", ".codex", "hooks.json",
-              "CODEX_HOME", ("config.toml",), {}, {}, _codex)
+              "CODEX_HOME", ("config.toml",), {}, {}, _codex, CODEX_SYSTEM)
 CURSOR = Agent("cursor", "Cursor", "beforeShellExecution", (), {}, (), None, ".cursor",
-               "hooks.json", None, (), {"version": 1}, {}, _cursor)
+               "hooks.json", None, (), {"version": 1}, {}, _cursor, CURSOR_SYSTEM)
 GEMINI = Agent("gemini", "Gemini CLI", "BeforeTool", ("run_shell_command",), {},
                ("dir_path", "directory"), "run_shell_command", ".gemini", "settings.json", None,
-               (), {}, {"name": "agentgate"}, _gemini)
+               (), {}, {"name": "agentgate"}, _gemini, GEMINI_SYSTEM)
 
 AGENTS = {a.name: a for a in (CLAUDE_CODE, CODEX, CURSOR, GEMINI)}
 NAMES = tuple(AGENTS)

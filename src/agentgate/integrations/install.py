@@ -18,18 +18,21 @@ import difflib
 import errno
 import json
 import os
+import re
 import shutil
 import stat
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import EXIT_CONFIG, AgentgateError
-from ..fileio import read_at_most, replace_atomically
+from ..errors import EXIT_CONFIG, AgentgateError, ConfigError, UsageError
+from ..fileio import read_at_most, replace_atomically, walk_path
 from ..grammar import is_hook_command_line
-from .agents import Agent
+from ..lean import lazy_regex
+from .agents import Agent, Setting
 
 MAX_SETTINGS_BYTES = 4 * 1024 * 1024  # an agent's settings are a few KiB; more is not settings
 _NOT_REGULAR = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
@@ -236,3 +239,365 @@ def _umask() -> int:
 def on_path(executable: str) -> bool:
     """Can the agent find ``executable`` as this environment would (on PATH, or a path)?"""
     return shutil.which(executable) is not None
+
+
+# --------------------------------------------------------------------------- machine-wide (protected mode)
+#
+# `hook install AGENT --system` writes the agent's administrator-managed settings (agents.py's
+# SystemSettings), pointing at the root-owned protected-mode client by absolute path, and sets
+# the agent's lock settings where it has them. Everything is read and checked first; a file,
+# a directory on the way or the client that someone other than root could change is refused,
+# as is a file that is not what its format says or that switches every hook off. ``root`` is
+# where the machine's "/" is (another one for an image being built, or a test).
+
+_TABLE_HEADER = lazy_regex(r"^\s*\[\[?\s*[^\[\]]+\]\]?\s*(#.*)?$")
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class LockNote:
+    """What became of one lock setting: "set" now, already "on", or "kept" as the file has it
+    (an administrator's explicit other value; the hook still runs)."""
+
+    setting: Setting
+    path: Path
+    state: str
+
+
+@dataclass(frozen=True)
+class SystemPlan:
+    agent: str
+    product: str
+    command: str  # the hook's command line
+    files: tuple[InstallPlan, ...]  # each file to write, with its content before and after
+    locks: tuple[LockNote, ...]
+    removing: bool = False  # an uninstall: ``locks`` are left as they are
+
+    @property
+    def changed(self) -> bool:
+        return any(f.changed for f in self.files)
+
+
+def system_files(agent: Agent, root: Path, platform: str | None = None) -> tuple[Path, Path]:
+    """The agent's machine-wide hooks file and the file of its lock settings, under ``root``."""
+    system = agent.system
+    where = platform or sys.platform
+    if system is None or where not in system.files:
+        raise UsageError(f"agentgate knows no machine-wide settings of {agent.product} on this "
+                         f"platform ({where})", "install the hook per user or project instead")
+    hooks = _under(root, system.files[where])
+    locks = system.locks_files[where] if system.locks_files else None
+    return hooks, _under(root, locks) if locks else hooks
+
+
+def _under(root: Path, path: str) -> Path:
+    return root / path.lstrip("/")
+
+
+def _machine_refusal(path: Path | str, why: str, fix: str) -> AgentgateError:
+    return ConfigError(f"refusing to write the machine-wide settings {path}: {why}",
+                       f"{fix}, then run `sudo agentgate hook install` again; nothing was changed")
+
+
+def check_machine_path(path: Path, *, what: str = "file") -> None:
+    """Only root may be able to change ``path``: every directory and link met resolving it is
+    root's and writable by nobody else (sticky ones excepted); the file itself, when it exists,
+    is root's and neither its group nor others can write it. Otherwise ConfigError: a user who
+    can change the agent's managed settings can remove the hook."""
+    try:
+        for level, st, final in walk_path(os.path.abspath(path)):
+            mode = stat.S_IMODE(st.st_mode)
+            kind = ("a symbolic link" if stat.S_ISLNK(st.st_mode) else
+                    "a directory" if stat.S_ISDIR(st.st_mode) else "the " + what)
+            if st.st_uid != 0:
+                raise _machine_refusal(path, f"{level} ({kind}) is owned by uid {st.st_uid}, "
+                                             "not by root, who alone must be able to change it",
+                                       f"check what is in it, then `chown root {level}`")
+            if stat.S_ISLNK(st.st_mode):
+                continue
+            sticky = stat.S_ISDIR(st.st_mode) and not final and mode & stat.S_ISVTX
+            if mode & 0o022 and not sticky:
+                raise _machine_refusal(path, f"{level} ({kind}) is writable by others than root "
+                                             f"(mode {mode:04o})",
+                                       f"check what is in it, then `chmod go-w {level}`")
+    except OSError as e:
+        raise _machine_refusal(path, f"cannot look at {e.filename}: {e.strerror or e}",
+                               "fix its permissions") from None
+
+
+def check_client(root: Path, client: str) -> None:
+    """The protected-mode client the hook runs must be installed, root's, and executable."""
+    path = _under(root, client)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise ConfigError(f"the protected-mode client {client} is not installed"
+                          + (f" (under {root})" if str(root) != "/" else ""),
+                          "run `sudo agentgate service install` first: it installs the client "
+                          "the machine-wide hook runs") from None
+    except OSError as e:
+        raise ConfigError(f"cannot look at the protected-mode client {path}: {e.strerror or e}",
+                          "run `sudo agentgate service install` again") from None
+    if not stat.S_ISREG(st.st_mode) or not st.st_mode & 0o111:
+        raise ConfigError(f"the protected-mode client {path} is not an executable file",
+                          "run `sudo agentgate service install` again")
+    try:
+        check_machine_path(path, what="client")
+    except ConfigError as e:
+        raise ConfigError(e.message.replace("refusing to write the machine-wide settings",
+                                            "refusing to point the hook at", 1),
+                          "run `sudo agentgate service install` again, or fix it by hand "
+                          "(see the message); nothing was changed") from None
+
+
+def _read_machine_file(path: Path) -> str | None:
+    if os.path.islink(path):
+        raise _machine_refusal(path, f"it is a symbolic link (to {os.readlink(path)})",
+                               "replace the link by the file it points to")
+    check_machine_path(path)
+    return read_settings(path)
+
+
+def _get(doc: dict[str, Any], keys: tuple[str, ...], path: Path) -> Any:
+    cur: Any = doc
+    for i, key in enumerate(keys):
+        if not isinstance(cur, dict):
+            raise _refuse(path, f"its {'.'.join(keys[:i])!r} is not a table/object")
+        cur = cur.get(key, _MISSING)
+        if cur is _MISSING:
+            return _MISSING
+    return cur
+
+
+def _set(doc: dict[str, Any], keys: tuple[str, ...], value: Any) -> None:
+    cur = doc
+    for key in keys[:-1]:
+        cur = cur.setdefault(key, {})
+    cur[keys[-1]] = value
+
+
+def _check_hooks_on(doc: dict[str, Any], agent: Agent, path: Path) -> None:
+    assert agent.system is not None
+    for off in agent.system.hooks_off:
+        if _get(doc, off.keys, path) == off.value:
+            raise _machine_refusal(path, f"it sets {off.name} = {json.dumps(off.value)}, which "
+                                         f"switches every hook of {agent.product} off, "
+                                         "agentgate's too",
+                                   f"remove {off.name} from it (an administrator's decision)")
+
+
+def _plan_locks(doc: dict[str, Any], agent: Agent, path: Path) -> list[LockNote]:
+    """Set each missing lock in ``doc``; an explicit other value of the same type is kept."""
+    assert agent.system is not None
+    notes = []
+    for lock in agent.system.locks:
+        cur = _get(doc, lock.keys, path)
+        if cur is _MISSING:
+            _set(doc, lock.keys, lock.value)
+            notes.append(LockNote(lock, path, "set"))
+        elif cur == lock.value and type(cur) is type(lock.value):
+            notes.append(LockNote(lock, path, "on"))
+        elif type(cur) is type(lock.value):
+            notes.append(LockNote(lock, path, "kept"))
+        else:
+            raise _refuse(path, f"its {lock.name} is {json.dumps(cur)}, not "
+                                f"{type(lock.value).__name__}")
+    return notes
+
+
+def _load_json(path: Path, text: str | None) -> dict[str, Any]:
+    if text is None or not text.strip():
+        return {}
+    try:
+        doc = json.loads(text)
+    except ValueError as e:
+        raise _refuse(path, f"it is not valid JSON ({e})") from None
+    if not isinstance(doc, dict):
+        raise _refuse(path, "it is not a JSON object")
+    return doc
+
+
+def _dump_json(before: str | None, original: dict[str, Any], doc: dict[str, Any]) -> str:
+    if before is not None and before.strip() and doc == original:
+        return before  # nothing to change: left byte for byte
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+def _event_list(doc: dict[str, Any], agent: Agent, path: Path) -> list[Any]:
+    hooks = doc.setdefault("hooks", {})
+    if not isinstance(hooks, dict):
+        raise _refuse(path, "its 'hooks' is not a JSON object")
+    event_list = hooks.setdefault(agent.event, [])
+    if not isinstance(event_list, list):
+        raise _refuse(path, f"its 'hooks.{agent.event}' is not a JSON array")
+    return event_list
+
+
+def plan_system_install(agent: Agent, root: Path, command: str,
+                        platform: str | None = None) -> SystemPlan:
+    """Read the agent's machine-wide settings and compute them with agentgate's hook (exactly
+    ``command``, added once) and the agent's lock settings; refuse what cannot be merged."""
+    hooks_path, locks_path = system_files(agent, root, platform)
+    assert agent.system is not None  # system_files refuses an agent without
+    before = _read_machine_file(hooks_path)
+    doc = _load_json(hooks_path, before)
+    original = copy.deepcopy(doc)
+    _check_hooks_on(doc, agent, hooks_path)
+    for key, value in agent.system.header.items():
+        doc.setdefault(key, value)
+    event_list = _event_list(doc, agent, hooks_path)
+    if command not in _hook_commands(event_list):
+        event_list.append(agent.hook_entry(command))
+    notes: list[LockNote] = []
+    locks = () if locks_path == hooks_path else (_plan_toml_locks(agent, locks_path, notes),)
+    if locks_path == hooks_path:
+        notes = _plan_locks(doc, agent, hooks_path)
+    hooks_file = InstallPlan(agent.name, hooks_path, before, _dump_json(before, original, doc))
+    return SystemPlan(agent.name, agent.product, command, (hooks_file, *locks), tuple(notes))
+
+
+def plan_system_uninstall(agent: Agent, root: Path, platform: str | None = None) -> SystemPlan:
+    """The machine-wide settings without agentgate's hook for ``agent`` (every entry that runs
+    it, whatever its path); the lock settings are left as they are (an administrator may have
+    set them), and reported."""
+    hooks_path, locks_path = system_files(agent, root, platform)
+    before = _read_machine_file(hooks_path)
+    doc = _load_json(hooks_path, before)
+    original = copy.deepcopy(doc)
+    hooks = doc.get("hooks")
+    if isinstance(hooks, dict) and isinstance(hooks.get(agent.event), list):
+        kept = [e for e in (_without_hook(e, agent.name) for e in hooks[agent.event])
+                if e is not None]
+        if kept:
+            hooks[agent.event] = kept
+        else:
+            del hooks[agent.event]
+            if not hooks:
+                del doc["hooks"]
+    after = _dump_json(before, original, doc) if before is not None else None
+    files = (InstallPlan(agent.name, hooks_path, before, after),) if after is not None else ()
+    notes = []
+    if agent.system is not None and agent.system.locks:
+        locks_text = before if locks_path == hooks_path else _read_machine_file(locks_path)
+        locks_doc = doc if locks_path == hooks_path else _load_toml(locks_path, locks_text)
+        for lock in agent.system.locks:
+            if _get(locks_doc, lock.keys, locks_path) == lock.value:
+                notes.append(LockNote(lock, locks_path, "on"))
+    return SystemPlan(agent.name, agent.product, "", files, tuple(notes), removing=True)
+
+
+def _without_hook(entry: Any, agent: str) -> Any:
+    """``entry`` of an event's list without agentgate's hook for ``agent``; None when nothing
+    of it is left."""
+    if not isinstance(entry, dict):
+        return entry
+    if isinstance(entry.get("command"), str) and is_hook_command_line(entry["command"], agent):
+        return None
+    inner = entry.get("hooks")
+    if not isinstance(inner, list):
+        return entry
+    left = [h for h in inner if not (isinstance(h, dict) and isinstance(h.get("command"), str)
+                                     and is_hook_command_line(h["command"], agent))]
+    if len(left) == len(inner):
+        return entry
+    return {**entry, "hooks": left} if left else None
+
+
+def _load_toml(path: Path, text: str | None) -> dict[str, Any]:
+    import tomllib
+
+    try:
+        return tomllib.loads(text or "")
+    except tomllib.TOMLDecodeError as e:
+        raise _refuse(path, f"it is not valid TOML ({e})") from None
+
+
+def _plan_toml_locks(agent: Agent, path: Path, notes: list[LockNote]) -> InstallPlan:
+    """The lock settings in a TOML file (Codex's requirements.toml). Python reads TOML but does
+    not write it, so the keys are added as text, and the result must parse to exactly the old
+    document plus those keys; anything else is refused, with what to add by hand."""
+    before = _read_machine_file(path)
+    doc = _load_toml(path, before)
+    _check_hooks_on(doc, agent, path)
+    expected = copy.deepcopy(doc)
+    notes.extend(_plan_locks(expected, agent, path))
+    text = before or ""
+    for note in notes:
+        if note.state == "set":
+            text = _toml_add(text, note.setting)
+    if text != (before or "") and _load_toml_or_none(text) != expected:
+        by_hand = "; ".join(f"{n.setting.name} = {json.dumps(n.setting.value)}"
+                            for n in notes if n.state == "set")
+        raise _machine_refusal(path, "agentgate cannot add its lock settings to this file's "
+                                     "layout safely", f"add {by_hand} to it by hand")
+    return InstallPlan(agent.name, path, before, text)
+
+
+def _load_toml_or_none(text: str) -> dict[str, Any] | None:
+    import tomllib
+
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return None
+
+
+def _toml_add(text: str, setting: Setting) -> str:
+    """``text`` with ``setting`` added: a top-level key before the first table, a key of a table
+    right under that table's header (the table appended when there is none)."""
+    line = (f"{setting.keys[-1]} = {json.dumps(setting.value)}  "
+            "# agentgate hook install --system\n")
+    lines = text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    headers = [i for i, ln in enumerate(lines) if _TABLE_HEADER().match(ln)]
+    if len(setting.keys) == 1:
+        at = headers[0] if headers else len(lines)
+        while at and (not lines[at - 1].strip() or lines[at - 1].lstrip().startswith("#")):
+            at -= 1  # above the first table's comments and the blank lines before them
+        lines.insert(at, line)
+        return "".join(lines)
+    table = ".".join(setting.keys[:-1])
+    own = re.compile(r"^\s*\[\s*" + re.escape(table) + r"\s*\]\s*(#.*)?$")
+    for i in headers:
+        if own.match(lines[i]):
+            lines.insert(i + 1, line)
+            return "".join(lines)
+    if lines and lines[-1].strip():
+        lines.append("\n")
+    return "".join([*lines, f"[{table}]\n", line])
+
+
+def apply_system(plan: SystemPlan) -> list[Path]:
+    """Write each changed file of ``plan``: parent directories created root's and 0755, the
+    previous content backed up beside it, the new one root's and 0644 (the agents run as their
+    users and must read it), replaced atomically. A file that changed since it was read is
+    refused. Returns the backups' paths."""
+    backups = []
+    for f in plan.files:
+        if not f.changed:
+            continue
+        try:
+            _make_dirs(f.path.parent)
+            if f.before is not None:
+                if read_settings(f.path) != f.before:
+                    raise _refuse(f.path, "it changed while agentgate was reading it")
+                backups.append(_write_backup(f.path, f.before.encode("utf-8"), 0o644))
+            replace_atomically(f.path, f.after.encode("utf-8"), 0o644)
+        except OSError as e:
+            raise AgentgateError(f"cannot write {f.path}: {e.strerror or e}",
+                                 "check that it runs as root and that the directory is writable"
+                                 + ("; the files before it were written" if backups else ""),
+                                 exit_code=EXIT_CONFIG) from None
+    return backups
+
+
+def _make_dirs(directory: Path) -> None:
+    missing = []
+    d = directory
+    while not os.path.lexists(d):
+        missing.append(d)
+        d = d.parent
+    for d in reversed(missing):
+        os.mkdir(d, 0o755)
+        os.chmod(d, 0o755)  # whatever the umask
