@@ -101,3 +101,11 @@ class Conflict(UsageError):
     """The request exists but is in a state that does not allow the operation."""
 
     kind = "conflict"
+
+
+class NotAuthorized(AgentgateError):
+    """Protected mode: the approver secret is missing or wrong, or locked out after wrong ones;
+    or the caller may not do this at all (exit 77)."""
+
+    kind = "not_authorized"
+    exit_code = EXIT_DENIED

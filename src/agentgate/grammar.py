@@ -44,9 +44,12 @@ NO_POLICY = {
     (HOOK, "install"): "the installed hook reads the policy in force each time the agent calls "
                        "it ($AGENTGATE_POLICY, else the user policy); to pin one, add --policy "
                        "PATH to the hook's command in the agent's settings",
+    ("service",): "protected mode's policy is the service's, /etc/agentgate/policy.toml",
 }
-# Commands an agent must never run on its own behalf: a human approves, denies and trusts.
-HUMAN_ONLY = (("approve",), ("deny",), ("policy", "trust"))
+# Commands an agent must never run on its own behalf: a human approves, denies and trusts, and
+# sets protected mode up or takes it down.
+HUMAN_ONLY = (("approve",), ("deny",), ("policy", "trust"), ("service", "install"),
+              ("service", "uninstall"))
 
 
 # --------------------------------------------------------------------------- reading options

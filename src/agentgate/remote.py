@@ -1,0 +1,233 @@
+"""The protected-mode client: a gate whose every decision, record and approval is the service's.
+
+:class:`RemoteGate` answers what :class:`agentgate.gate.Gate` answers (authorize, record_exit,
+evaluate, pending, get, approve, deny), by asking the service on its socket; it reads no state,
+no policy and no environment variable that could change a decision. What it sends about itself
+(its working directory, home directory, the repo-local policies above it) can only make a
+decision stricter: the service applies repo files as restrictions only. Light on purpose: it is
+all a gated command loads in protected mode.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from .errors import ConfigError, UsageError
+from .outcome import Outcome, RequestView, Subject
+from .service import protocol
+from .system import ClientConfig
+
+TYPE_CHECKING = False  # not from typing: see agentgate.lean
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from typing import Any
+
+    from .errors import AgentgateError
+    from .ledger import Request
+    from .policy import Evaluation
+
+MAX_REPO_POLICY = 1 << 20
+
+
+class RemoteGate:
+    """A gate in protected mode. ``read_secret`` returns the approver passphrase (from the
+    terminal, or standard input with ``--secret-stdin``) when an approval needs it."""
+
+    remote = True
+
+    def __init__(self, config: ClientConfig, cwd: str) -> None:
+        self.config = config
+        self.cwd = cwd
+        self._now = 0.0
+        self._sources: list[dict[str, Any]] = []
+
+    # -- what the service is told about this client ---------------------------------------
+
+    def _context(self) -> dict[str, Any]:
+        from .integrations.agents import user_settings_files
+
+        home = os.path.expanduser("~")
+        return {"home": home if home.startswith("/") else "",
+                "cdpath": bool(os.environ.get("CDPATH")),
+                "protect": [str(p) for p in user_settings_files()],
+                "repo": _repo_policies(self.cwd)}
+
+    def _ask(self, request: dict[str, Any], context: bool = True) -> dict[str, Any]:
+        if context:
+            request = {**request, **self._context()}
+        with protocol.Connection(self.config.socket, self.config.service_uid,
+                                 self.config.timeout) as conn:
+            return conn.ask(request)
+
+    # -- decisions ------------------------------------------------------------------------
+
+    def evaluate(self, subject: Subject) -> Evaluation:
+        from .policy import Evaluation, PartResult
+
+        answer = self._ask({"op": "evaluate", "subject": _subject_dict(subject)})
+        raw = _dict(answer.get("evaluation"))
+        self._sources = [s for s in _list(answer.get("sources")) if isinstance(s, dict)]
+        parts = tuple(PartResult(tuple(p.get("argv", [])), tuple(p.get("via", [])),
+                                 str(p.get("decision")), tuple(p.get("rules", [])),
+                                 str(p.get("reason", "")), bool(p.get("opaque")))
+                      for p in _list(raw.get("parts")) if isinstance(p, dict))
+        return Evaluation(_decision(raw.get("decision")), _opt_str(raw.get("rule")),
+                          str(raw.get("reason", "")), parts, str(raw.get("source", "rule")))
+
+    def source_dicts(self) -> list[dict[str, Any]]:
+        return self._sources
+
+    def policy_files(self) -> list[str]:
+        from .system import POLICY_FILE
+
+        return [POLICY_FILE, *(p["path"] for p in _repo_policies(self.cwd))]
+
+    def authorize(self, subject: Subject, agent: str, *,
+                  startable: Callable[[], AgentgateError | None] | None = None,
+                  evaluation: Evaluation | None = None) -> Outcome:
+        request: dict[str, Any] = {"op": "authorize", "subject": _subject_dict(subject),
+                                   "agent": agent}
+        cannot = startable() if startable is not None else None
+        if cannot is not None:
+            request["cannot_start"] = {"message": cannot.message, "exitCode": cannot.exit_code}
+        raw = _dict(self._ask(request).get("outcome"))
+        out = Outcome(_decision(raw.get("decision")), raw.get("allowed") is True,
+                      raw.get("approval_required") is True, _opt_str(raw.get("approval_id")),
+                      str(raw.get("reason", "")), _opt_str(raw.get("rule")), subject, None,
+                      via_grant=raw.get("via_grant") is True, by_human=raw.get("by_human") is True)
+        return out
+
+    def record_exit(self, outcome: Outcome, exit_code: int, agent: str) -> None:
+        import time
+
+        self._ask({"op": "exited", "subject": _subject_dict(outcome.subject),
+                   "approval_id": outcome.approval_id, "rule": outcome.rule,
+                   "exit_code": exit_code, "agent": agent,
+                   "duration_ms": int((time.monotonic() - outcome.started) * 1000)}, False)
+
+    # -- humans ---------------------------------------------------------------------------
+
+    def now(self) -> float:
+        return self._now
+
+    def pending(self) -> list[Request]:
+        from .ledger import Request
+
+        answer = self._ask({"op": "pending"}, False)
+        self._now = _number(answer.get("now"))
+        return [Request.from_dict(r) for r in _list(answer.get("requests"))]
+
+    def get(self, rid: str) -> RequestView:
+        from .ledger import Request
+
+        answer = self._ask({"op": "get", "id": rid}, False)
+        self._now = _number(answer.get("now"))
+        return RequestView(Request.from_dict(_dict(answer.get("request"))), self._now)
+
+    def approve(self, rid: str, ttl: float | None = None, by: str | None = None, *,
+                secret: Callable[[], str] | None = None) -> Request:
+        """Approve with the approver secret: a proof over the service's one-time nonce and this
+        request's id and ttl (the passphrase never leaves this process)."""
+        from .ledger import Request
+        from .service.secret import derive
+
+        if secret is None:
+            raise UsageError("approving needs the approver secret in protected mode",
+                             "run `agentgate approve ID` in a terminal, or pass --secret-stdin")
+        passphrase = secret()
+        with protocol.Connection(self.config.socket, self.config.service_uid,
+                                 self.config.timeout) as conn:
+            challenge = conn.ask({"op": "challenge"})
+            kdf = _dict(challenge.get("kdf"))
+            nonce = str(challenge.get("nonce", ""))
+            try:
+                key = derive(passphrase, bytes.fromhex(str(kdf.get("salt", ""))),
+                             int(kdf.get("n", 0)), int(kdf.get("r", 0)), int(kdf.get("p", 0)))
+            except (ValueError, TypeError) as e:
+                raise protocol.garbled(self.config.socket, f"key parameters: {e}") from None
+            fields: dict[str, Any] = {"op": "approve", "id": rid, "ttl": ttl}
+            answer = conn.ask({**fields, "nonce": nonce,
+                               "proof": protocol.make_proof(key, fields, nonce)})
+        self._now = _number(answer.get("now"))
+        return Request.from_dict(_dict(answer.get("request")))
+
+    def deny(self, rid: str, reason: str | None = None, by: str | None = None) -> Request:
+        from .ledger import Request
+
+        answer = self._ask({"op": "deny", "id": rid, "reason": reason}, False)
+        return Request.from_dict(_dict(answer.get("request")))
+
+    def trust(self, files: Sequence[object]) -> list[tuple[str, str]]:
+        from .system import POLICY_FILE
+
+        raise UsageError("protected mode: repo-local policy files apply as restrictions only and "
+                         "cannot be trusted to relax anything",
+                         f"put allow rules in {POLICY_FILE} (as root)")
+
+    def verify_log(self) -> dict[str, Any]:
+        return _dict(self._ask({"op": "verify"}, False).get("result"))
+
+    def status(self) -> dict[str, Any]:
+        return self._ask({"op": "status"}, False)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _subject_dict(subject: Subject) -> dict[str, Any]:
+    return {"kind": subject.kind, "argv": list(subject.argv), "cwd": subject.cwd}
+
+
+def _repo_policies(cwd: str) -> list[dict[str, str]]:
+    """The repo-local policies above ``cwd``, read here (the service cannot read them): a file
+    that cannot be read fails closed, as in personal mode."""
+    from pathlib import Path
+
+    from .repofiles import repo_policy_files
+
+    out = []
+    for path in repo_policy_files(Path(cwd)):
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            try:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    raise ConfigError(f"{path}: not a regular file",
+                                      "a repo policy must be a regular file")
+                data = os.read(fd, MAX_REPO_POLICY + 1)
+            finally:
+                os.close(fd)
+        except OSError as e:
+            raise ConfigError(f"{path}: cannot be read ({e.strerror or e})",
+                              "fix its permissions or remove it") from None
+        if len(data) > MAX_REPO_POLICY:
+            raise ConfigError(f"{path}: larger than {MAX_REPO_POLICY} bytes")
+        try:
+            out.append({"path": str(path), "text": data.decode("utf-8")})
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path}: not UTF-8 text", "a policy file is UTF-8 TOML") from None
+    return out
+
+
+def _dict(value: object) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise protocol.garbled("the service socket", "an answer without its fields")
+    return value
+
+
+def _list(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _opt_str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _number(value: object) -> float:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
+
+
+def _decision(value: object) -> str:
+    if value not in ("allow", "ask", "deny"):
+        raise protocol.garbled("the service socket", f"a decision {value!r}")
+    return str(value)

@@ -1,0 +1,124 @@
+"""The approver secret and the lockout after wrong ones.
+
+The service keeps ``approver.json``: the scrypt parameters, a salt and the derived key
+(``hashlib.scrypt``, 32 MiB of memory per try, so a guess costs the guesser). A client derives
+the same key from the passphrase the human types and proves it with an HMAC over a one-time
+nonce (see :mod:`.protocol`); the passphrase itself never leaves the human's terminal.
+
+Wrong proofs are counted in ``attempts.json``, which survives a restart of the service: after
+:data:`FREE_TRIES` wrong ones in a row every further try waits out a lockout window that doubles
+each time (up to an hour); a right one resets the count.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets as _random
+from pathlib import Path
+
+from ..errors import NotAuthorized, StateError
+from ..fileio import read_state_file, replace_atomically
+
+N, R, P = 1 << 15, 8, 1  # 32 MiB, about 0.1 s on one core
+MAXMEM = 64 << 20
+MIN_PASSPHRASE = 8
+FREE_TRIES = 5
+FIRST_LOCKOUT = 30.0
+MAX_LOCKOUT = 3600.0
+KEY_FILE = "approver.json"
+ATTEMPTS_FILE = "attempts.json"
+
+
+def derive(passphrase: str, salt: bytes, n: int = N, r: int = R, p: int = P) -> bytes:
+    return hashlib.scrypt(passphrase.encode("utf-8"), salt=salt, n=n, r=r, p=p, maxmem=MAXMEM,
+                          dklen=32)
+
+
+def check_passphrase(passphrase: str) -> None:
+    from ..errors import UsageError
+
+    if len(passphrase) < MIN_PASSPHRASE:
+        raise UsageError(f"the approver passphrase must have at least {MIN_PASSPHRASE} characters")
+
+
+def new_verifier(passphrase: str) -> dict[str, object]:
+    """What the service stores for a new passphrase."""
+    check_passphrase(passphrase)
+    salt = _random.token_bytes(16)
+    return {"version": 1, "kdf": "scrypt", "n": N, "r": R, "p": P, "salt": salt.hex(),
+            "key": derive(passphrase, salt).hex()}
+
+
+class Verifier:
+    """The stored key and its parameters, as read from ``approver.json``."""
+
+    def __init__(self, raw: dict[str, object]) -> None:
+        try:
+            self.n, self.r, self.p = (int(raw[k]) for k in ("n", "r", "p"))  # type: ignore[call-overload]
+            self.salt = bytes.fromhex(str(raw["salt"]))
+            self.key = bytes.fromhex(str(raw["key"]))
+        except (KeyError, TypeError, ValueError):
+            raise StateError(f"{KEY_FILE} is not a valid approver key file",
+                             "as root: `sudo agentgate service install --reset-secret`") from None
+        if raw.get("kdf") != "scrypt" or len(self.key) != 32 or self.n < 2:
+            raise StateError(f"{KEY_FILE} is not a valid approver key file",
+                             "as root: `sudo agentgate service install --reset-secret`")
+
+    def params(self) -> dict[str, object]:
+        """What a client needs to derive the key: never the key itself."""
+        return {"kdf": "scrypt", "n": self.n, "r": self.r, "p": self.p, "salt": self.salt.hex()}
+
+
+def load_verifier(state: str) -> Verifier:
+    data = read_state_file(Path(state, KEY_FILE), label="approver key")
+    if data is None:
+        raise NotAuthorized("the service has no approver secret, so nothing can be approved",
+                            "as root: `sudo agentgate service install --reset-secret`")
+    try:
+        raw = json.loads(data)
+    except ValueError:
+        raw = None
+    if not isinstance(raw, dict):
+        raise StateError(f"{KEY_FILE} is not a valid approver key file",
+                         "as root: `sudo agentgate service install --reset-secret`")
+    return Verifier(raw)
+
+
+def write_verifier(state: str, verifier: dict[str, object]) -> None:
+    replace_atomically(Path(state, KEY_FILE), json.dumps(verifier).encode(), 0o600)
+
+
+class Lockout:
+    """Wrong tries so far and until when new ones are refused, kept in ``attempts.json``."""
+
+    def __init__(self, state: str) -> None:
+        self.path = Path(state, ATTEMPTS_FILE)
+        data = read_state_file(self.path, label="approval attempts")
+        raw = json.loads(data) if data else {}
+        if not isinstance(raw, dict):
+            raise StateError(f"{self.path} is not valid", "remove it as the service user")
+        self.failures = int(raw.get("failures", 0))
+        self.until = float(raw.get("until", 0.0))
+
+    def refusal(self, now: float) -> NotAuthorized | None:
+        if now < self.until:
+            return NotAuthorized(f"too many wrong approver secrets: approvals are locked for "
+                                 f"{int(self.until - now) + 1} more seconds",
+                                 "wait, then try again with the right secret")
+        return None
+
+    def failed(self, now: float) -> None:
+        self.failures += 1
+        if self.failures >= FREE_TRIES:
+            window = min(MAX_LOCKOUT, FIRST_LOCKOUT * 2 ** (self.failures - FREE_TRIES))
+            self.until = now + window
+        self._save()
+
+    def succeeded(self) -> None:
+        if self.failures or self.until:
+            self.failures, self.until = 0, 0.0
+            self._save()
+
+    def _save(self) -> None:
+        replace_atomically(self.path, json.dumps({"failures": self.failures, "until": self.until}).encode(), 0o600)

@@ -1,0 +1,430 @@
+"""``agentgate service run``: the protected-mode service.
+
+It runs as its own unprivileged user, owns the state directory (ledger, audit log, approver
+key) and reads the machine's policy; clients reach it on a Unix socket. Every decision, request,
+grant consumption and audit append happens here, in one thread, with the ledger's own lock
+besides: the grant and race guarantees of personal mode hold unchanged (the same Gate does the
+work). Each connection is read without blocking the others (a client that sends half a line
+and waits holds only its own buffer, and is dropped after :data:`IDLE_TIMEOUT`).
+
+Who asks is taken from the socket (SO_PEERCRED), never from the message: that uid and pid go
+into every audit line of the request, and the user name of that uid is the ``user``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import secrets
+import selectors
+import signal
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from .. import __version__
+from .. import policy as pol
+from ..audit import AuditLog
+from ..errors import AgentgateError, CannotStart, ConfigError, NotAuthorized, UsageError
+from ..fileio import make_state_dir
+from ..gate import Gate, Outcome, Subject
+from ..ledger import hostname
+from ..paths import StatePaths
+from ..system import POLICY_FILE, SOCKET, STATE
+from . import protocol, secret
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+IDLE_TIMEOUT = 30.0  # seconds a connection may sit without completing a request
+SEND_TIMEOUT = 10.0
+NONCE_TTL = 120.0
+MAX_CONNECTIONS = 256
+KINDS = ("argv", "script", "action")
+
+
+class Service:
+    """What the service knows and does, apart from sockets (so tests can drive it directly)."""
+
+    def __init__(self, state: str = STATE, policy_file: str = POLICY_FILE, *,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.paths = StatePaths(Path(state))
+        self.policy_file = Path(policy_file)
+        self.clock = clock
+        self.nonces: dict[str, tuple[float, int]] = {}  # nonce -> (expires, peer uid)
+
+    # -- the gate for one request ----------------------------------------------------------
+
+    def gate(self, msg: dict[str, Any], peer: protocol.Peer) -> Gate:
+        repo = _repo_files(msg.get("repo", []))
+        policy = pol.load_service_policy(self.policy_file, repo, self.paths)
+        gate = Gate(policy, self.paths, clock=self.clock)
+        gate.user = _user_name(peer.uid)
+        gate.caller = peer.to_dict()
+        home = msg.get("home")
+        gate.home = home if isinstance(home, str) and home.startswith("/") else ""
+        gate.cdpath = bool(msg.get("cdpath"))
+        protect = msg.get("protect", [])
+        if isinstance(protect, list):
+            gate.also_protected = [p for p in protect if isinstance(p, str) and p.startswith("/")]
+        return gate
+
+    # -- requests --------------------------------------------------------------------------
+
+    def handle(self, msg: dict[str, Any], peer: protocol.Peer) -> dict[str, Any]:
+        """The answer to one request (an AgentgateError becomes an error answer)."""
+        op = msg.get("op")
+        handler = getattr(self, f"op_{op}", None) if isinstance(op, str) and op.isidentifier() else None
+        if handler is None:
+            return _error(UsageError(f"unknown request {op!r}"))
+        try:
+            answer: dict[str, Any] = handler(msg, peer)
+        except AgentgateError as e:
+            return _error(e)
+        return {"ok": True, **answer}
+
+    def op_hello(self, msg: dict[str, Any], peer: protocol.Peer) -> dict[str, Any]:
+        return {"version": __version__, "protocol": protocol.VERSION, "pid": os.getpid()}
+
+    def op_status(self, msg: dict[str, Any], peer: protocol.Peer) -> dict[str, Any]:
+        gate = self.gate(msg, peer)
+        pending = gate.pending()
+        return {"version": __version__, "protocol": protocol.VERSION, "pid": os.getpid(),
+                "state": str(self.paths.root), "policy": str(self.policy_file),
+                "policySha256": gate.policy.sha256, "pending": len(pending),
+                "secret": os.path.exists(os.path.join(str(self.paths.root), secret.KEY_FILE))}
+
+    def op_evaluate(self, msg: dict[str, Any], peer: protocol.Peer) -> dict[str, Any]:
+        gate = self.gate(msg, peer)
+        ev = gate.evaluate(_subject(msg))
+        return {"evaluation": _evaluation_dict(ev),
+                "sources": [s.to_dict() for s in gate.policy.sources]}
+
+    def op_authorize(self, msg: dict[str, Any], peer: protocol.Peer) -> dict[str, Any]:
+        gate = self.gate(msg, peer)
+        subject = _subject(msg)
+        cannot = msg.get("cannot_start")
+        startable = None
+        if isinstance(cannot, dict):
+            err = CannotStart(str(cannot.get("message", "the program cannot be started")),
+                              exit_code=_exit_code(cannot.get("exitCode"), 127))
+            startable = lambda: err  # noqa: E731
+        out = gate.authorize(subject, _agent(msg), startable=startable)
+        return {"outcome": _outcome_dict(out)}
+
+    def op_exited(self, msg: dict[str, Any], peer: protocol.Peer) -> dict[str, Any]:
+        """The client ran an allowed command; what it says of the exit is logged as its word
+        (with its uid and pid), since the service cannot see the command."""
+        gate = self.gate(msg, peer)
+        subject = _subject(msg)
+        duration = msg.get("duration_ms", 0)
+        seconds = duration / 1000 if isinstance(duration, int) and 0 <= duration < 10**10 else 0.0
+        rid = msg.get("approval_id")
+        rule = msg.get("rule")
+        out = Outcome(pol.ALLOW, True, False, rid if isinstance(rid, str) else None, "",
+                      rule if isinstance(rule, str) else None, subject, None,
+                      started=time.monotonic() - seconds)
+        gate.record_exit(out, _exit_code(msg.get("exit_code"), 0, low=-255), _agent(msg))
+        return {}
+
+    def op_pending(self, msg: dict[str, Any], peer: protocol.Peer) -> dict[str, Any]:
+        gate = self.gate(msg, peer)
+        return {"requests": [r.to_dict() for r in gate.pending()], "now": gate.clock()}
+
+    def op_get(self, msg: dict[str, Any], peer: protocol.Peer) -> dict[str, Any]:
+        view = self.gate(msg, peer).get(_request_id(msg))
+        return {"request": view.request.to_dict(), "now": view.now}
+
+    def op_challenge(self, msg: dict[str, Any], peer: protocol.Peer) -> dict[str, Any]:
+        now = self.clock()
+        self.nonces = {n: v for n, v in self.nonces.items() if v[0] > now}
+        if len(self.nonces) > 1024:
+            raise NotAuthorized("too many open approval challenges; try again in a minute")
+        nonce = secrets.token_hex(16)
+        self.nonces[nonce] = (now + NONCE_TTL, peer.uid)
+        return {"nonce": nonce, "kdf": secret.load_verifier(str(self.paths.root)).params()}
+
+    def op_approve(self, msg: dict[str, Any], peer: protocol.Peer) -> dict[str, Any]:
+        rid = _request_id(msg)
+        ttl = msg.get("ttl")
+        if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int | float)
+                                or not 0 < ttl <= pol.MAX_DURATION):
+            raise UsageError("ttl must be a number of seconds")
+        gate = self.gate(msg, peer)
+        self._check_secret(gate, msg, peer, {"op": "approve", "id": rid, "ttl": ttl}, rid)
+        req = gate.approve(rid, None if ttl is None else float(ttl))
+        return {"request": req.to_dict(), "now": gate.clock()}
+
+    def op_deny(self, msg: dict[str, Any], peer: protocol.Peer) -> dict[str, Any]:
+        reason = msg.get("reason")
+        gate = self.gate(msg, peer)
+        req = gate.deny(_request_id(msg), reason if isinstance(reason, str) else None)
+        return {"request": req.to_dict()}
+
+    def op_verify(self, msg: dict[str, Any], peer: protocol.Peer) -> dict[str, Any]:
+        return {"result": AuditLog(self.paths.audit).verify().to_dict()}
+
+    # -- the approver secret ---------------------------------------------------------------
+
+    def _check_secret(self, gate: Gate, msg: dict[str, Any], peer: protocol.Peer,
+                      fields: dict[str, Any], rid: str) -> None:
+        """A proof of the approver key for exactly these fields, over a nonce this service
+        issued and nobody has used; every try is audited, wrong ones count towards the
+        lockout. The nonce is used up either way."""
+        now = self.clock()
+        nonce = msg.get("nonce")
+        issued = self.nonces.pop(nonce, None) if isinstance(nonce, str) else None
+        lockout = secret.Lockout(str(self.paths.root))
+        refused = lockout.refusal(now)
+        if refused is None and (issued is None or issued[0] < now):
+            refused = NotAuthorized("the approval carries no valid challenge (a used, expired or "
+                                    "unknown nonce)", "run the approve command again")
+        if refused is None:
+            verifier = secret.load_verifier(str(self.paths.root))
+            if not protocol.proof_matches(verifier.key, fields, str(nonce), msg.get("proof")):
+                lockout.failed(now)
+                refused = NotAuthorized("wrong approver secret: nothing was approved",
+                                        "enter the passphrase set by `agentgate service install`")
+            else:
+                lockout.succeeded()
+        self._audit(gate, {"event": "secret_checked", "id": rid, "op": fields["op"],
+                           "result": "ok" if refused is None else "refused",
+                           **({} if refused is None else {"reason": refused.message})})
+        if refused is not None:
+            raise refused
+
+    def _audit(self, gate: Gate, event: dict[str, Any]) -> None:
+        event.update({"user": gate.user, "host": hostname(), "pid": os.getpid(), **gate.caller})
+        with gate.ledger.lock():
+            gate.audit.append([event], durable=False)
+
+
+# --------------------------------------------------------------------------- message fields
+
+
+def _error(e: AgentgateError) -> dict[str, Any]:
+    return {"ok": False, "error": e.to_dict()}
+
+
+def _subject(msg: dict[str, Any]) -> Subject:
+    raw = msg.get("subject")
+    if not isinstance(raw, dict):
+        raise UsageError("the request has no subject")
+    kind, argv, cwd = raw.get("kind"), raw.get("argv"), raw.get("cwd")
+    if kind not in KINDS or not isinstance(argv, list) or not argv or \
+            not all(isinstance(a, str) for a in argv) or not isinstance(cwd, str) or \
+            not cwd.startswith("/"):
+        raise UsageError("the request's subject is not a command (kind, argv, absolute cwd)")
+    return Subject(str(kind), tuple(argv), cwd)
+
+
+def _agent(msg: dict[str, Any]) -> str:
+    agent = msg.get("agent")
+    return agent[:200] if isinstance(agent, str) and agent else "unknown"
+
+
+def _request_id(msg: dict[str, Any]) -> str:
+    rid = msg.get("id")
+    if not isinstance(rid, str) or not rid:
+        raise UsageError("the request names no approval id")
+    return rid
+
+
+def _exit_code(value: object, default: int, low: int = 1) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and low <= value < 256:
+        return value
+    return default
+
+
+def _repo_files(raw: object) -> list[tuple[str, bytes]]:
+    if not isinstance(raw, list) or len(raw) > 64:
+        raise UsageError("repo policies must be a list (at most 64)")
+    out = []
+    for item in raw:
+        if not isinstance(item, dict) or not isinstance(item.get("path"), str) or \
+                not isinstance(item.get("text"), str):
+            raise UsageError("a repo policy must have a path and a text")
+        out.append((item["path"], item["text"].encode("utf-8", "surrogateescape")))
+    return out
+
+
+def _user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
+
+
+def _outcome_dict(out: Outcome) -> dict[str, Any]:
+    return {"decision": out.decision, "allowed": out.allowed,
+            "approval_required": out.approval_required, "approval_id": out.approval_id,
+            "reason": out.reason, "rule": out.rule, "via_grant": out.via_grant,
+            "by_human": out.by_human}
+
+
+def _evaluation_dict(ev: pol.Evaluation) -> dict[str, Any]:
+    return {"decision": ev.decision, "rule": ev.rule, "reason": ev.reason,
+            "parts": [p.to_dict() for p in ev.parts], "source": ev.source}
+
+
+# --------------------------------------------------------------------------- the socket loop
+
+
+class _Client:
+    __slots__ = ("buf", "last", "peer", "sock")
+
+    def __init__(self, sock: socket.socket, peer: protocol.Peer) -> None:
+        self.sock, self.peer, self.buf, self.last = sock, peer, b"", time.monotonic()
+
+
+def listen(path: str = SOCKET) -> socket.socket:
+    """The listening socket at ``path``, group read-write (gated users are in the group); a
+    socket an earlier run of this user left there is replaced, anything else is refused."""
+    if os.path.lexists(path):
+        if not protocol.socket_owner_ok(path, os.getuid()):
+            raise ConfigError(f"{path} exists and is not this service's socket",
+                              "as root: remove it, then start the service again")
+        os.unlink(path)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old = os.umask(0o117)
+    try:
+        sock.bind(path)
+    finally:
+        os.umask(old)
+    os.chmod(path, 0o660)
+    sock.listen(64)
+    return sock
+
+
+def serve(service: Service, sock: socket.socket, *, on_ready: Callable[[], None] | None = None) -> None:
+    """Answer clients until SIGTERM, SIGINT or SIGHUP."""
+    stopping: list[int] = []
+
+    def stop(signum: int, frame: object) -> None:
+        stopping.append(signum)
+
+    for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(s, stop)
+    sel = selectors.DefaultSelector()
+    sock.setblocking(False)
+    sel.register(sock, selectors.EVENT_READ, None)
+    clients: dict[int, _Client] = {}
+    if on_ready is not None:
+        on_ready()
+    try:
+        while not stopping:
+            for key, _ in sel.select(timeout=1.0):
+                if key.data is None:
+                    _accept(sock, sel, clients)
+                else:
+                    _serve_one(service, key.data, sel, clients)
+            cutoff = time.monotonic() - IDLE_TIMEOUT
+            for c in [c for c in clients.values() if c.last < cutoff]:
+                _drop(c, sel, clients)
+    finally:
+        for c in list(clients.values()):
+            _drop(c, sel, clients)
+        sel.close()
+
+
+def _accept(sock: socket.socket, sel: selectors.BaseSelector, clients: dict[int, _Client]) -> None:
+    try:
+        conn, _ = sock.accept()
+    except (BlockingIOError, InterruptedError):
+        return
+    if len(clients) >= MAX_CONNECTIONS:  # drop the one idle longest, not the newcomer
+        _drop(min(clients.values(), key=lambda c: c.last), sel, clients)
+    conn.setblocking(False)
+    client = _Client(conn, protocol.peer_of(conn))
+    clients[conn.fileno()] = client
+    sel.register(conn, selectors.EVENT_READ, client)
+
+
+def _drop(c: _Client, sel: selectors.BaseSelector, clients: dict[int, _Client]) -> None:
+    clients.pop(c.sock.fileno(), None)
+    with contextlib.suppress(KeyError, ValueError):
+        sel.unregister(c.sock)
+    c.sock.close()
+
+
+def _serve_one(service: Service, c: _Client, sel: selectors.BaseSelector,
+               clients: dict[int, _Client]) -> None:
+    try:
+        chunk = c.sock.recv(65536)
+    except (BlockingIOError, InterruptedError):
+        return
+    except OSError:
+        chunk = b""
+    if not chunk:
+        _drop(c, sel, clients)
+        return
+    c.buf += chunk
+    c.last = time.monotonic()
+    while b"\n" in c.buf:
+        line, _, c.buf = c.buf.partition(b"\n")
+        answer = _answer(service, line, c.peer)
+        if not _send(c.sock, answer):
+            _drop(c, sel, clients)
+            return
+    if len(c.buf) > protocol.MAX_MESSAGE:
+        _send(c.sock, _error(UsageError("a request longer than the protocol allows")))
+        _drop(c, sel, clients)
+
+
+def _answer(service: Service, line: bytes, peer: protocol.Peer) -> dict[str, Any]:
+    try:
+        msg = protocol.decode(line)
+    except ValueError as e:
+        return _error(UsageError(f"not a valid request ({e})"))
+    try:
+        return service.handle(msg, peer)
+    except Exception as e:  # a bug: the client fails closed; the service goes on
+        log = _log(e)
+        return _error(ConfigError(f"internal error in the service: {type(e).__name__}: {e}",
+                                  f"details in {log}" if log else None))
+
+
+def _log(error: Exception) -> str | None:
+    try:
+        from .. import errorlog
+
+        return errorlog.record(error)
+    except Exception:  # the log itself failed: the answer still says what went wrong
+        return None
+
+
+def _send(sock: socket.socket, answer: dict[str, Any]) -> bool:
+    try:
+        data = protocol.encode(answer)
+    except AgentgateError as e:
+        data = protocol.encode(_error(e))
+    try:
+        sock.settimeout(SEND_TIMEOUT)
+        sock.sendall(data)
+        sock.setblocking(False)
+        return True
+    except OSError:
+        return False
+
+
+def run(state: str = STATE, policy_file: str = POLICY_FILE, socket_path: str = SOCKET,
+        on_ready: Callable[[], None] | None = None) -> None:
+    """``agentgate service run``: refuses root (the service must not hold more than its state),
+    checks the state directory and the policy, then serves."""
+    if os.geteuid() == 0:
+        raise UsageError("the service must not run as root",
+                         "run it as its own user: `sudo agentgate service install` sets that up")
+    make_state_dir(Path(state))
+    service = Service(state, policy_file)
+    pol.load_service_policy(Path(policy_file), [], service.paths)  # fail now, not per request
+    sock = listen(socket_path)
+    try:
+        serve(service, sock, on_ready=on_ready)
+    finally:
+        sock.close()
+        if protocol.socket_owner_ok(socket_path, os.getuid()):
+            os.unlink(socket_path)
+
