@@ -97,6 +97,8 @@ def dispatch(argv: list[str]) -> int:
     hook = parse_fast_hook(argv)
     if hook is not None:
         return hotpath.hook_command(hook.agent, hook.policy)
+    if argv == ["service", "run"]:  # the service itself: typer-free, like the gated calls
+        return _service_run()
     fast = parse_fast_run(argv)
     if fast is not None:
         return hotpath.run_command(fast.cmd, policy=fast.policy, as_json=json_wanted(fast.as_json),
@@ -104,6 +106,17 @@ def dispatch(argv: list[str]) -> int:
     from .cli import run_app
 
     return run_app(argv)
+
+
+def _service_run() -> int:
+    from .errors import AgentgateError
+    from .service.server import run
+
+    try:
+        run()
+    except AgentgateError as e:
+        return output.error(e, False)
+    return 0
 
 
 def main() -> None:

@@ -47,6 +47,7 @@ UNIT_FILE = "/etc/systemd/system/agentgate.service"
 PID_FILE = RUN + "/service.pid"
 LOG_FILE = STATE + "/service.log"
 MIN_PYTHON = (3, 11)
+DIST_NAME = "agentgate-checkpoint"  # pyproject.toml's name
 START_TIMEOUT = 15.0
 
 
@@ -137,7 +138,9 @@ def _distributions() -> list[object]:
     import re
 
     seen: dict[str, object] = {}
-    todo = ["agentgate"]
+    ours = md.packages_distributions().get("agentgate") or [DIST_NAME]
+    todo = [ours[0]]
+    optional: set[str] = set()  # behind an environment marker: taken when installed
     while todo:
         name = todo.pop()
         key = re.sub(r"[-_.]+", "-", name).lower()
@@ -146,8 +149,7 @@ def _distributions() -> list[object]:
         try:
             dist = md.distribution(name)
         except md.PackageNotFoundError:
-            if name == "agentgate":
-                seen[key] = None
+            if name in optional:
                 continue
             raise ConfigError(f"agentgate's dependency {name} is not installed here",
                               "install agentgate with its dependencies, then run this again") from None
@@ -158,7 +160,10 @@ def _distributions() -> list[object]:
             m = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", req)
             if m:
                 todo.append(m.group(0))
-    return [d for k, d in seen.items() if d is not None and k != "agentgate"]
+                if ";" in req:
+                    optional.add(m.group(0))
+    own = re.sub(r"[-_.]+", "-", ours[0]).lower()
+    return [d for k, d in seen.items() if k != own]
 
 
 def _copy_tree(src: str, dst: str) -> None:
