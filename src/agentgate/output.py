@@ -306,7 +306,7 @@ def hook_installed_system(plan: SystemPlan, *, dry_run: bool, backups: Iterable[
     would be refused for real."""
     import json
 
-    where = plan.files[0].path if plan.files else None
+    where = plan.path
     if not plan.changed:
         there = "is not" if plan.removing else "is already"
         err(f"agentgate's machine-wide {plan.agent} hook {there} in {where}; nothing to do.")

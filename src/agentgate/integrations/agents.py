@@ -1,6 +1,6 @@
 """Every agent agentgate answers, as data: the name in `agentgate hook NAME`, the hook event it
-answers, the tools whose input it reads, where the agent keeps its hook settings (for a project
-and for the user), and the shape of the answer it reads.
+answers, the tools whose input it reads, where the agent keeps its hook settings (for a project,
+for the user, and machine-wide for protected mode), and the shape of the answer it reads.
 
 One table, read by the hook adapters (hooks.py), `hook install` (install.py), the CLI's help
 texts and the built-in guard, which keeps an agent from changing its own hook settings. The guard
@@ -80,7 +80,7 @@ class SystemSettings(Record):
     --system``), by ``sys.platform``; see docs/protected-mode-hooks.md for the sources.
 
     ``locks`` are settings that make user and project settings unable to switch the hook off or
-    run hooks of their own; they go in ``locks_file`` (the hooks file when None). ``hooks_off``
+    run hooks of their own; they go in ``locks_files`` (the hooks file when None). ``hooks_off``
     are values there that switch every hook off, agentgate's too: install refuses them."""
 
     files: dict[str, str]

@@ -268,6 +268,7 @@ class LockNote:
 class SystemPlan:
     agent: str
     product: str
+    path: Path  # the agent's machine-wide hooks file
     command: str  # the hook's command line
     files: tuple[InstallPlan, ...]  # each file to write, with its content before and after
     locks: tuple[LockNote, ...]
@@ -297,6 +298,10 @@ def _under(root: Path, path: str) -> Path:
 def _machine_refusal(path: Path | str, why: str, fix: str) -> AgentgateError:
     return ConfigError(f"refusing to write the machine-wide settings {path}: {why}",
                        f"{fix}, then run `sudo agentgate hook install` again; nothing was changed")
+
+
+def _broken(path: Path | str, why: str) -> AgentgateError:
+    return _machine_refusal(path, why, "fix or move the file")
 
 
 def check_machine_path(path: Path, *, what: str = "file") -> None:
@@ -362,7 +367,7 @@ def _get(doc: dict[str, Any], keys: tuple[str, ...], path: Path) -> Any:
     cur: Any = doc
     for i, key in enumerate(keys):
         if not isinstance(cur, dict):
-            raise _refuse(path, f"its {'.'.join(keys[:i])!r} is not a table/object")
+            raise _broken(path, f"its {'.'.join(keys[:i])!r} is not a table/object")
         cur = cur.get(key, _MISSING)
         if cur is _MISSING:
             return _MISSING
@@ -400,7 +405,7 @@ def _plan_locks(doc: dict[str, Any], agent: Agent, path: Path) -> list[LockNote]
         elif type(cur) is type(lock.value):
             notes.append(LockNote(lock, path, "kept"))
         else:
-            raise _refuse(path, f"its {lock.name} is {json.dumps(cur)}, not "
+            raise _broken(path, f"its {lock.name} is {json.dumps(cur)}, not "
                                 f"{type(lock.value).__name__}")
     return notes
 
@@ -411,9 +416,9 @@ def _load_json(path: Path, text: str | None) -> dict[str, Any]:
     try:
         doc = json.loads(text)
     except ValueError as e:
-        raise _refuse(path, f"it is not valid JSON ({e})") from None
+        raise _broken(path, f"it is not valid JSON ({e})") from None
     if not isinstance(doc, dict):
-        raise _refuse(path, "it is not a JSON object")
+        raise _broken(path, "it is not a JSON object")
     return doc
 
 
@@ -426,10 +431,10 @@ def _dump_json(before: str | None, original: dict[str, Any], doc: dict[str, Any]
 def _event_list(doc: dict[str, Any], agent: Agent, path: Path) -> list[Any]:
     hooks = doc.setdefault("hooks", {})
     if not isinstance(hooks, dict):
-        raise _refuse(path, "its 'hooks' is not a JSON object")
+        raise _broken(path, "its 'hooks' is not a JSON object")
     event_list = hooks.setdefault(agent.event, [])
     if not isinstance(event_list, list):
-        raise _refuse(path, f"its 'hooks.{agent.event}' is not a JSON array")
+        raise _broken(path, f"its 'hooks.{agent.event}' is not a JSON array")
     return event_list
 
 
@@ -453,7 +458,8 @@ def plan_system_install(agent: Agent, root: Path, command: str,
     if locks_path == hooks_path:
         notes = _plan_locks(doc, agent, hooks_path)
     hooks_file = InstallPlan(agent.name, hooks_path, before, _dump_json(before, original, doc))
-    return SystemPlan(agent.name, agent.product, command, (hooks_file, *locks), tuple(notes))
+    return SystemPlan(agent.name, agent.product, hooks_path, command, (hooks_file, *locks),
+                      tuple(notes))
 
 
 def plan_system_uninstall(agent: Agent, root: Path, platform: str | None = None) -> SystemPlan:
@@ -483,7 +489,8 @@ def plan_system_uninstall(agent: Agent, root: Path, platform: str | None = None)
         for lock in agent.system.locks:
             if _get(locks_doc, lock.keys, locks_path) == lock.value:
                 notes.append(LockNote(lock, locks_path, "on"))
-    return SystemPlan(agent.name, agent.product, "", files, tuple(notes), removing=True)
+    return SystemPlan(agent.name, agent.product, hooks_path, "", files, tuple(notes),
+                      removing=True)
 
 
 def _without_hook(entry: Any, agent: str) -> Any:
@@ -509,7 +516,7 @@ def _load_toml(path: Path, text: str | None) -> dict[str, Any]:
     try:
         return tomllib.loads(text or "")
     except tomllib.TOMLDecodeError as e:
-        raise _refuse(path, f"it is not valid TOML ({e})") from None
+        raise _broken(path, f"it is not valid TOML ({e})") from None
 
 
 def _plan_toml_locks(agent: Agent, path: Path, notes: list[LockNote]) -> InstallPlan:
@@ -581,7 +588,7 @@ def apply_system(plan: SystemPlan) -> list[Path]:
             _make_dirs(f.path.parent)
             if f.before is not None:
                 if read_settings(f.path) != f.before:
-                    raise _refuse(f.path, "it changed while agentgate was reading it")
+                    raise _broken(f.path, "it changed while agentgate was reading it")
                 backups.append(_write_backup(f.path, f.before.encode("utf-8"), 0o644))
             replace_atomically(f.path, f.after.encode("utf-8"), 0o644)
         except OSError as e:
