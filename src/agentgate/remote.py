@@ -92,10 +92,17 @@ class RemoteGate:
         if cannot is not None:
             request["cannot_start"] = {"message": cannot.message, "exitCode": cannot.exit_code}
         raw = _dict(self._ask(request).get("outcome"))
-        out = Outcome(_decision(raw.get("decision")), raw.get("allowed") is True,
-                      raw.get("approval_required") is True, _opt_str(raw.get("approval_id")),
-                      str(raw.get("reason", "")), _opt_str(raw.get("rule")), subject, None,
-                      via_grant=raw.get("via_grant") is True, by_human=raw.get("by_human") is True)
+        flags = [raw.get(k) for k in ("allowed", "approval_required", "via_grant", "by_human")]
+        if not all(isinstance(f, bool) for f in flags) or not isinstance(raw.get("reason"), str):
+            raise protocol.garbled(self.config.socket, "an outcome that is not one")
+        allowed, approval_required, via_grant, by_human = flags
+        decision = _decision(raw.get("decision"))
+        if (allowed and decision == "deny") or (allowed and approval_required):
+            raise protocol.garbled(self.config.socket, "an outcome that contradicts itself")
+        out = Outcome(decision, bool(allowed), bool(approval_required),
+                      _opt_str(raw.get("approval_id")), str(raw["reason"]),
+                      _opt_str(raw.get("rule")), subject, None, via_grant=bool(via_grant),
+                      by_human=bool(by_human))
         return out
 
     def record_exit(self, outcome: Outcome, exit_code: int, agent: str) -> None:

@@ -1,0 +1,430 @@
+"""Protected mode end to end: the real `agentgate service install`, the real service as its own
+OS user, and an unprivileged agent user who tries to get a held command through.
+
+Needs root (CI runs as root): the module creates the users ``agentgate`` (by the install) and
+``agtest``, and runs in a private mount namespace with tmpfs over ``/etc/agentgate``,
+``/opt/agentgate``, ``/var/lib/agentgate`` and ``/run/agentgate``, so the rest of the machine
+(and the other tests, which run in personal mode) never see a protected machine. The namespace
+is left and the service stopped when the module ends.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import AGENTGATE
+
+from agentgate.service import protocol, secret
+from agentgate.system import CLIENT_BIN, CLIENT_FILE, ETC, POLICY_FILE, PREFIX, RUN, SOCKET, STATE
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None,
+                                reason="protected mode's tests need root (CI runs as root)")
+
+AGENT = "agtest"
+SECRET = "correct horse battery staple"
+CLONE_NEWNS = 0x00020000
+DIRS = (ETC, PREFIX, STATE, RUN)
+POLICY = """\
+version = 1
+[settings]
+default = "allow"
+[[rule]]
+id = "prod"
+decision = "ask"
+reason = "Production deploys need a human."
+commands = ["vercel ** --prod **"]
+"""
+FAKE_VERCEL = """#!/bin/sh
+echo "$*" >> "$HOME/vercel-ran"
+"""
+
+
+class Machine:
+    def __init__(self, work: Path, home: Path) -> None:
+        self.work = work
+        self.home = home
+        self.marker = home / "vercel-ran"
+
+    def agent_env(self, **extra: str) -> dict[str, str]:
+        return {"HOME": str(self.home), "PATH": f"{self.home}/bin:/usr/bin:/bin",
+                "LANG": "C.UTF-8", **extra}
+
+    def as_agent(self, *argv: str, input: str | None = None, env: dict[str, str] | None = None,
+                 timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """``argv`` as the agent user (in the service's group), from its work directory."""
+        return subprocess.run(list(argv), user=AGENT, group=AGENT, extra_groups=["agentgate"],
+                              env=env or self.agent_env(), cwd=self.work, input=input,
+                              capture_output=True, text=True, timeout=timeout)
+
+    def agent_run(self, *cmd: str, **kw: object) -> subprocess.CompletedProcess[str]:
+        return self.as_agent(CLIENT_BIN, "run", "--", *cmd, **kw)  # type: ignore[arg-type]
+
+    def root(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        """The human: the installed console script, as root."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTGATE_")}
+        return subprocess.run([AGENTGATE, *args], env=env, cwd=self.work, input=input,
+                              capture_output=True, text=True, timeout=120)
+
+    def ran(self) -> int:
+        return len(self.marker.read_text().splitlines()) if self.marker.exists() else 0
+
+    def held_id(self) -> str:
+        r = self.as_agent(CLIENT_BIN, "run", "--json", "--", "vercel", "--prod")
+        assert r.returncode == 75, r.stderr
+        rid = json.loads(r.stdout)["approvalId"]
+        assert rid.startswith("apr_")
+        return str(rid)
+
+    def approve(self, rid: str, secret_text: str = SECRET) -> subprocess.CompletedProcess[str]:
+        return self.root("approve", rid, "--yes", "--secret-stdin", input=secret_text + "\n")
+
+    def status_of(self, rid: str) -> str:
+        r = self.root("show", rid, "--json")
+        assert r.returncode == 0, r.stderr
+        return str(json.loads(r.stdout)["status"])
+
+    def service_pid(self) -> int:
+        return int(Path(RUN, "service.pid").read_text())
+
+
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _check(rc: int, what: str) -> None:
+    if rc != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+@pytest.fixture(scope="module")
+def machine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Machine]:
+    original = os.open("/proc/self/ns/mnt", os.O_RDONLY)
+    libc = _libc()
+    _check(libc.unshare(CLONE_NEWNS), "unshare")
+    try:
+        subprocess.run(["mount", "--make-rprivate", "/"], check=True)
+        for d in DIRS:
+            os.makedirs(d, exist_ok=True)
+            subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0755", "tmpfs", d], check=True)
+        try:
+            pwd.getpwnam(AGENT)
+        except KeyError:
+            subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", AGENT], check=True)
+        home = Path(pwd.getpwnam(AGENT).pw_dir)
+        for leftover in ("vercel-ran", "work", "bin"):
+            shutil.rmtree(home / leftover, ignore_errors=True)
+            (home / leftover).unlink(missing_ok=True) if (home / leftover).is_file() else None
+        (home / "bin").mkdir()
+        (home / "bin" / "vercel").write_text(FAKE_VERCEL)
+        (home / "bin" / "vercel").chmod(0o755)
+        work = home / "work"
+        work.mkdir()
+        for p in (home / "bin", home / "bin" / "vercel", work):
+            os.chown(p, pwd.getpwnam(AGENT).pw_uid, pwd.getpwnam(AGENT).pw_gid)
+        policy = tmp_path_factory.mktemp("protected") / "policy.toml"
+        policy.write_text(POLICY)
+        m = Machine(work, home)
+        r = m.root("service", "install", "--for", AGENT, "--secret-stdin", "--policy-file",
+                   str(policy), input=SECRET + "\n")
+        assert r.returncode == 0, r.stderr
+        yield m
+    finally:
+        subprocess.run([AGENTGATE, "service", "uninstall", "--purge"], capture_output=True)
+        subprocess.run(["pkill", "-KILL", "-f", f"{CLIENT_BIN} service run"], capture_output=True)
+        for d in reversed(DIRS):
+            subprocess.run(["umount", "-l", d], capture_output=True)
+        _check(libc.setns(original, CLONE_NEWNS), "setns")
+        os.close(original)
+
+
+# --------------------------------------------------------------------------- set-up
+
+
+def test_install_lays_out_the_machine(machine: Machine) -> None:
+    st = os.stat(STATE)
+    assert (st.st_mode & 0o777, pwd.getpwuid(st.st_uid).pw_name) == (0o700, "agentgate")
+    for path in (CLIENT_FILE, POLICY_FILE, CLIENT_BIN, Path(PREFIX, "lib", "agentgate", "gate.py")):
+        s = os.stat(path)
+        assert s.st_uid == 0 and not s.st_mode & 0o022, path
+    assert Path(CLIENT_BIN).read_text().startswith("#!/") and " -IS\n" in Path(CLIENT_BIN).read_text()
+    sock = os.stat(SOCKET)
+    assert sock.st_mode & 0o777 == 0o660
+    key = os.stat(Path(STATE, secret.KEY_FILE))
+    assert key.st_mode & 0o777 == 0o600 and SECRET not in Path(STATE, secret.KEY_FILE).read_text()
+    service = pwd.getpwnam("agentgate").pw_uid
+    assert os.stat(f"/proc/{machine.service_pid()}").st_uid == service
+
+
+def test_status_answers_for_the_agent_too(machine: Machine) -> None:
+    r = machine.as_agent(CLIENT_BIN, "service", "status", "--json")
+    assert r.returncode == 0, r.stderr
+    status = json.loads(r.stdout)
+    assert status["mode"] == "protected" and status["secret"] is True
+
+
+# --------------------------------------------------------------------------- the agent's tries
+
+
+def test_a_held_command_is_held_and_a_benign_one_runs(machine: Machine) -> None:
+    before = machine.ran()
+    machine.held_id()
+    assert machine.ran() == before
+    r = machine.agent_run("vercel", "ls")
+    assert r.returncode == 0, r.stderr
+    assert machine.ran() == before + 1
+
+
+def test_approving_without_the_secret_approves_nothing(machine: Machine) -> None:
+    rid = machine.held_id()
+    tries = [
+        machine.as_agent(CLIENT_BIN, "approve", rid, "--yes", "--secret-stdin", input="guess\n"),
+        machine.as_agent(CLIENT_BIN, "approve", rid, "--yes"),  # no terminal, no secret
+        machine.as_agent("/usr/bin/python3", "-c",
+                         "import sys; sys.path.insert(0, '/opt/agentgate/lib'); "
+                         "from agentgate.entry import main; "
+                         f"sys.argv = ['agentgate', 'approve', '{rid}', '--yes']; main()"),
+    ]
+    for r in tries:
+        assert r.returncode != 0, r.stdout
+    assert machine.status_of(rid) == "pending"
+    assert machine.agent_run("vercel", "--prod").returncode == 75
+    _reset_lockout()
+
+
+def _raw(requests: list[dict[str, object]], user: str = AGENT) -> list[dict[str, object]]:
+    """Hand-written requests on the service's socket, as ``user``: the answers."""
+    code = ("import json, socket, sys\n"
+            "s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); f = s.makefile('rwb')\n"
+            "for line in sys.stdin:\n"
+            "    f.write(line.encode()); f.flush(); print(f.readline().decode().strip())\n")
+    proc = subprocess.run(["/usr/bin/python3", "-c", code, SOCKET], user=user, group=user,
+                          extra_groups=["agentgate"], env={"PATH": "/usr/bin:/bin"},
+                          input="".join(json.dumps(r) + "\n" for r in requests),
+                          capture_output=True, text=True, timeout=60, cwd="/")
+    assert proc.returncode == 0, proc.stderr
+    return [json.loads(line) for line in proc.stdout.splitlines()]
+
+
+def _reset_lockout() -> None:
+    Path(STATE, secret.ATTEMPTS_FILE).unlink(missing_ok=True)
+
+
+def test_hand_written_approvals_on_the_socket_are_refused(machine: Machine) -> None:
+    rid = machine.held_id()
+    nonce_answer = _raw([{"op": "challenge"}])[0]
+    assert nonce_answer["ok"] is True and "key" not in json.dumps(nonce_answer["kdf"])
+    answers = _raw([
+        {"op": "approve", "id": rid, "ttl": None},
+        {"op": "approve", "id": rid, "ttl": None, "nonce": "0" * 32, "proof": "0" * 64},
+        {"op": "approve", "id": rid, "ttl": None, "nonce": nonce_answer["nonce"], "proof": "ab" * 32},
+        {"op": "status; rm -rf /"},
+        {"op": "approve", "id": rid, "ttl": None, "nonce": nonce_answer["nonce"],
+         "proof": "ab" * 32},
+    ])
+    assert [a["ok"] for a in answers] == [False] * 5
+    assert machine.status_of(rid) == "pending"
+    _reset_lockout()
+
+
+def test_a_replayed_approval_message_approves_nothing(machine: Machine) -> None:
+    """A message captured from a real approval (built here with the key) works once, for its
+    own request, and never again."""
+    verifier = secret.Verifier(json.loads(Path(STATE, secret.KEY_FILE).read_text()))
+    first, second = machine.held_id(), _second_request(machine)
+    nonce = str(_raw([{"op": "challenge"}])[0]["nonce"])
+    fields: dict[str, object] = {"op": "approve", "id": first, "ttl": None}
+    message = {**fields, "nonce": nonce, "proof": protocol.make_proof(verifier.key, fields, nonce)}
+    answers = _raw([message, message, {**message, "id": second}])
+    assert [a["ok"] for a in answers] == [True, False, False], answers
+    assert machine.status_of(second) == "pending"
+    assert machine.agent_run("vercel", "--prod").returncode == 0  # the one approved, once
+    assert machine.agent_run("vercel", "--prod").returncode == 75
+    _reset_lockout()
+
+
+def _second_request(machine: Machine) -> str:
+    r = machine.as_agent(CLIENT_BIN, "run", "--json", "--", "vercel", "deploy", "--prod")
+    assert r.returncode == 75, r.stderr
+    return str(json.loads(r.stdout)["approvalId"])
+
+
+def test_redirecting_the_client_is_refused_and_nothing_runs(machine: Machine) -> None:
+    allow_all = machine.home / "allow.toml"
+    allow_all.write_text('version = 1\n[settings]\ndefault = "allow"\n')
+    os.chown(allow_all, pwd.getpwnam(AGENT).pw_uid, -1)
+    before = machine.ran()
+    tries = [
+        machine.agent_run("vercel", "--prod", env=machine.agent_env(AGENTGATE_HOME=str(machine.home))),
+        machine.agent_run("vercel", "--prod", env=machine.agent_env(AGENTGATE_POLICY=str(allow_all))),
+        machine.agent_run("vercel", "--prod", env=machine.agent_env(AGENTGATE_CONFIG_DIR=str(machine.home))),
+        machine.agent_run("vercel", "--prod", env=machine.agent_env(
+            XDG_CONFIG_HOME=str(machine.home / ".config"), XDG_STATE_HOME=str(machine.home),
+            PYTHONPATH=str(machine.home), PYTHONSTARTUP=str(allow_all))),
+        machine.as_agent(CLIENT_BIN, "--policy", str(allow_all), "run", "--", "vercel", "--prod"),
+    ]
+    for r in tries:
+        assert r.returncode in (75, 78), (r.returncode, r.stderr)
+    assert machine.ran() == before
+
+
+def test_the_agent_cannot_touch_the_state_the_policy_or_the_service(machine: Machine) -> None:
+    tries = [
+        ("sh", "-c", f"echo x >> {POLICY_FILE}"),
+        ("sh", "-c", f"echo '{{}}' > {STATE}/ledger.json"),
+        ("rm", "-f", CLIENT_FILE),
+        ("sh", "-c", f"rm -f {SOCKET}"),
+        ("sh", "-c", f"echo x >> {CLIENT_BIN}"),
+        ("kill", "-9", str(machine.service_pid())),
+        ("kill", "-STOP", str(machine.service_pid())),
+    ]
+    for argv in tries:
+        r = machine.as_agent(*argv)
+        assert r.returncode != 0, argv
+    assert machine.root("service", "status").returncode == 0
+    assert machine.agent_run("vercel", "--prod").returncode == 75
+
+
+def test_the_human_approves_with_the_secret_and_exactly_one_retry_runs(machine: Machine) -> None:
+    rid = machine.held_id()
+    before = machine.ran()
+    r = machine.approve(rid)
+    assert r.returncode == 0, r.stderr
+    assert machine.agent_run("vercel", "--prod").returncode == 0
+    assert machine.ran() == before + 1
+    assert machine.agent_run("vercel", "--prod").returncode == 75
+    assert machine.ran() == before + 1
+
+
+def test_sixteen_racers_on_one_grant_exactly_one_runs(machine: Machine) -> None:
+    rid = machine.held_id()
+    assert machine.approve(rid).returncode == 0
+    before = machine.ran()
+    procs = [subprocess.Popen([CLIENT_BIN, "run", "--", "vercel", "--prod"], user=AGENT,
+                              group=AGENT, extra_groups=["agentgate"], env=machine.agent_env(),
+                              cwd=machine.work, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL) for _ in range(16)]
+    codes = sorted(p.wait(timeout=120) for p in procs)
+    assert codes.count(0) == 1 and codes.count(75) == 15, codes
+    assert machine.ran() == before + 1
+
+
+def test_brute_forcing_the_secret_locks_approvals(machine: Machine) -> None:
+    rid = machine.held_id()
+    for i in range(secret.FREE_TRIES):
+        r = machine.as_agent(CLIENT_BIN, "approve", rid, "--yes", "--secret-stdin",
+                             input=f"guess number {i}\n")
+        assert r.returncode == 77, r.stderr
+    r = machine.approve(rid)  # even the right secret waits out the lockout
+    assert r.returncode == 77 and "locked" in r.stderr, r.stderr
+    assert machine.status_of(rid) == "pending"
+    log = Path(STATE, "audit.jsonl").read_text().splitlines()
+    checked = [json.loads(line) for line in log if '"secret_checked"' in line]
+    uid = pwd.getpwnam(AGENT).pw_uid
+    assert sum(1 for e in checked if e.get("peer_uid") == uid and e["result"] == "refused") >= 5
+    assert all("peer_pid" in e for e in checked)
+    _reset_lockout()
+    assert machine.approve(rid).returncode == 0
+
+
+def test_hooks_fail_closed_while_the_service_is_down_and_it_comes_back(machine: Machine) -> None:
+    hook_input = json.dumps({"session_id": "s", "hook_event_name": "PreToolUse",
+                             "tool_name": "Bash", "cwd": str(machine.work),
+                             "tool_input": {"command": "vercel --prod"}})
+    r = machine.as_agent(CLIENT_BIN, "hook", "claude-code", input=hook_input)
+    assert r.returncode in (0, 2) and "deny" in r.stdout + r.stderr, (r.stdout, r.stderr)
+    os.kill(machine.service_pid(), signal.SIGKILL)
+    time.sleep(0.2)
+    down = machine.agent_run("true")
+    assert down.returncode == 78 and "service status" in down.stderr, down.stderr
+    r = machine.as_agent(CLIENT_BIN, "hook", "claude-code", input=hook_input)
+    assert r.returncode == 2 or '"deny"' in r.stdout, (r.returncode, r.stdout, r.stderr)
+    again = machine.root("service", "install", "--secret-stdin", input="unused\n")
+    assert again.returncode == 0, again.stderr
+    assert machine.agent_run("true").returncode == 0
+    verify = machine.root("log", "verify")
+    assert verify.returncode == 0, verify.stderr
+
+
+FAKE_SERVICE = """\
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1])
+os.chmod(sys.argv[1], 0o660)
+s.listen(8)
+print("ready", flush=True)
+while True:
+    conn, _ = s.accept()
+    conn.recv(65536)
+    conn.sendall(sys.argv[2].encode() + b"\\n")
+    conn.close()
+"""
+
+
+@pytest.mark.parametrize("answer", [
+    '{"ok": true, "outcome": {"decision": "allow", "allowed": "yes", "approval_required": false, '
+    '"via_grant": false, "by_human": false, "reason": ""}}',
+    '{"ok": true, "outcome": {"decision": "allow", "allowed": true, "approval_required": true, '
+    '"via_grant": false, "by_human": false, "reason": ""}}',
+    '{"ok": true}',
+    "not json at all",
+    '[1, 2, 3]',
+])
+def test_an_answer_that_is_not_one_fails_closed(machine: Machine, answer: str) -> None:
+    """Something running as the service user that answers nonsense: nothing runs, exit 78."""
+    os.kill(machine.service_pid(), signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while os.path.exists(SOCKET) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    fake = subprocess.Popen(["/usr/bin/python3", "-c", FAKE_SERVICE, SOCKET, answer],
+                            user="agentgate", group="agentgate", extra_groups=[], cwd="/",
+                            env={"PATH": "/usr/bin:/bin"}, stdout=subprocess.PIPE, text=True)
+    try:
+        assert fake.stdout is not None and fake.stdout.readline().strip() == "ready"
+        before = machine.ran()
+        r = machine.agent_run("vercel", "--prod")
+        assert r.returncode == 78, (r.returncode, r.stderr)
+        assert machine.ran() == before
+    finally:
+        fake.kill()
+        fake.wait()
+        Path(SOCKET).unlink(missing_ok=True)
+    again = machine.root("service", "install", "--secret-stdin", input="unused\n")
+    assert again.returncode == 0, again.stderr
+
+
+def test_a_socket_not_owned_by_the_service_is_not_asked(machine: Machine) -> None:
+    os.chmod(RUN, 0o755)  # so that the agent can reach a socket of root's there
+    os.kill(machine.service_pid(), signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while os.path.exists(SOCKET) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    fake = subprocess.Popen(["/usr/bin/python3", "-c", FAKE_SERVICE, SOCKET,
+                             '{"ok": true, "outcome": {"decision": "allow", "allowed": true, '
+                             '"approval_required": false, "via_grant": false, "by_human": false, '
+                             '"reason": "fake"}}'],
+                            cwd="/", env={"PATH": "/usr/bin:/bin"}, stdout=subprocess.PIPE,
+                            text=True)  # as root: any uid but the service's
+    try:
+        assert fake.stdout is not None and fake.stdout.readline().strip() == "ready"
+        os.chmod(SOCKET, 0o666)
+        before = machine.ran()
+        r = machine.agent_run("vercel", "--prod")
+        assert r.returncode == 78 and "not by the agentgate service" in r.stderr, r.stderr
+        assert machine.ran() == before
+    finally:
+        fake.kill()
+        fake.wait()
+        Path(SOCKET).unlink(missing_ok=True)
+    again = machine.root("service", "install", "--secret-stdin", input="unused\n")
+    assert again.returncode == 0, again.stderr
