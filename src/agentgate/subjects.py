@@ -5,7 +5,7 @@ MCP server and the Python API, so that a string always means a script and a list
 
 from __future__ import annotations
 
-from .gate import Subject
+from .outcome import Subject
 
 TYPE_CHECKING = False  # not from typing: see agentgate.lean
 if TYPE_CHECKING:

@@ -15,7 +15,6 @@ approves that one request with that one ttl only.
 
 from __future__ import annotations
 
-import hmac
 import json
 import os
 import socket
@@ -68,10 +67,14 @@ def proof_payload(fields: dict[str, object], nonce: str) -> bytes:
 
 
 def make_proof(key: bytes, fields: dict[str, object], nonce: str) -> str:
+    import hmac
+
     return hmac.new(key, proof_payload(fields, nonce), "sha256").hexdigest()
 
 
 def proof_matches(key: bytes, fields: dict[str, object], nonce: str, proof: object) -> bool:
+    import hmac
+
     return isinstance(proof, str) and hmac.compare_digest(make_proof(key, fields, nonce), proof)
 
 

@@ -55,13 +55,13 @@ class Service:
         self.policy_file = Path(policy_file)
         self.clock = clock
         self.nonces: dict[str, tuple[float, int]] = {}  # nonce -> (expires, peer uid)
+        self._policies: dict[tuple[object, ...], pol.Policy] = {}
 
     # -- the gate for one request ----------------------------------------------------------
 
     def gate(self, msg: dict[str, Any], peer: protocol.Peer) -> Gate:
         repo = _repo_files(msg.get("repo", []))
-        policy = pol.load_service_policy(self.policy_file, repo, self.paths)
-        gate = Gate(policy, self.paths, clock=self.clock)
+        gate = Gate(self._policy(repo), self.paths, clock=self.clock)
         gate.user = _user_name(peer.uid)
         gate.caller = peer.to_dict()
         home = msg.get("home")
@@ -71,6 +71,25 @@ class Service:
         if isinstance(protect, list):
             gate.also_protected = [p for p in protect if isinstance(p, str) and p.startswith("/")]
         return gate
+
+    def _policy(self, repo: list[tuple[str, bytes]]) -> pol.Policy:
+        """The machine's policy with these repo files, loaded once for each version of the
+        policy file (its inode, size, mtime and ctime) and each set of repo contents."""
+        import hashlib
+
+        try:
+            st = os.stat(self.policy_file)
+        except OSError:  # let the loader say what is wrong
+            return pol.load_service_policy(self.policy_file, repo, self.paths)
+        key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns,
+               tuple((name, hashlib.sha256(data).hexdigest()) for name, data in repo))
+        policy = self._policies.get(key)
+        if policy is None:
+            policy = pol.load_service_policy(self.policy_file, repo, self.paths)
+            if len(self._policies) >= 64:
+                self._policies.clear()
+            self._policies[key] = policy
+        return policy
 
     # -- requests --------------------------------------------------------------------------
 
