@@ -40,7 +40,7 @@ def test_settings_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     assert AGENTS["gemini"].settings_path("user", tmp_path) == home / ".gemini/settings.json"
     monkeypatch.setenv("CODEX_HOME", str(tmp_path / "codex"))
     assert AGENTS["codex"].settings_path("user", tmp_path) == tmp_path / "codex/hooks.json"
-    assert tmp_path / "codex/config.toml" in agents.user_settings_files()
+    assert str(tmp_path / "codex/config.toml") in agents.user_settings_files()
 
 
 ALLOW, GRANT, DENY = Verdict(True, "ok"), Verdict(True, "once", "msg", via_grant=True), \

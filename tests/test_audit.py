@@ -32,15 +32,15 @@ def log(tmp_path: Path) -> AuditLog:
 def _fill(log: AuditLog, n: int = 5) -> list[bytes]:
     for i in range(n):
         log.append([{"event": "allowed", "argv": ["echo", str(i)]}])
-    return log.path.read_bytes().splitlines()
+    return Path(log.path).read_bytes().splitlines()
 
 
 def _rewrite(log: AuditLog, lines: list[bytes]) -> None:
-    log.path.write_bytes(b"".join(x + b"\n" for x in lines))
+    Path(log.path).write_bytes(b"".join(x + b"\n" for x in lines))
 
 
 def _events(log: AuditLog) -> list[dict]:
-    return [json.loads(x) for x in log.path.read_bytes().splitlines() if x.startswith(b'{"ts"')
+    return [json.loads(x) for x in Path(log.path).read_bytes().splitlines() if x.startswith(b'{"ts"')
             and x.endswith(b"}")]
 
 
@@ -53,14 +53,14 @@ def test_append_builds_a_chain(log: AuditLog) -> None:
         assert ev["prev"] == line_hash(prev_raw)
     assert evs[2]["argv"] == ["echo", "2"]
     assert parse_iso(evs[0]["ts"]) > 0 and evs[0]["ts"].endswith("Z") and "." in evs[0]["ts"]
-    assert json.loads(log.head_path.read_bytes()) == {"seq": 4, "sha256": line_hash(lines[-1])}
+    assert json.loads(Path(log.head_path).read_bytes()) == {"seq": 4, "sha256": line_hash(lines[-1])}
     assert log.verify().ok and log.verify().lines == 4
 
 
 def test_batch_append_is_one_write_of_whole_lines(log: AuditLog) -> None:
     log.append([{"event": "a"}, {"event": "b"}, {"event": "c"}])
-    assert log.path.read_bytes().endswith(b"\n")
-    assert [json.loads(x)["event"] for x in log.path.read_bytes().splitlines()] == ["a", "b", "c"]
+    assert Path(log.path).read_bytes().endswith(b"\n")
+    assert [json.loads(x)["event"] for x in Path(log.path).read_bytes().splitlines()] == ["a", "b", "c"]
     assert log.verify().ok
 
 
@@ -120,13 +120,13 @@ def test_editing_the_last_line_is_detected_through_the_head(log: AuditLog) -> No
 def test_a_missing_or_garbled_head_or_log_is_detected(damage: str, log: AuditLog) -> None:
     _fill(log, 2)
     if damage == "head deleted":
-        log.head_path.unlink()
+        Path(log.head_path).unlink()
     elif damage == "head garbled":
-        log.head_path.write_bytes(b'{"seq": 2, "sha')
+        Path(log.head_path).write_bytes(b'{"seq": 2, "sha')
     elif damage == "head wrong type":
-        log.head_path.write_text('{"seq": "2", "sha256": "%s"}' % ("0" * 64))
+        Path(log.head_path).write_text('{"seq": "2", "sha256": "%s"}' % ("0" * 64))
     else:
-        log.path.unlink()
+        Path(log.path).unlink()
     res = log.verify()
     assert not res.ok
     assert res.first_bad == str(log.head_path)
@@ -143,7 +143,7 @@ def test_verify_cannot_be_walked_without_the_head(log: AuditLog) -> None:
     seen: list[Line] = []
 
     def progress(it: Iterator[Line], total: int) -> Iterator[Line]:
-        assert total == log.path.stat().st_size
+        assert total == Path(log.path).stat().st_size
         for item in it:
             seen.append(item)
             yield item
@@ -160,7 +160,7 @@ def test_no_log_and_no_head_is_a_failure_not_an_empty_pass(log: AuditLog) -> Non
     assert not res.ok and res.lines == 0 and res.first_bad is None
     assert f"no audit log at {log.path}" in (res.problem or "")
     assert "AGENTGATE_HOME" in (res.problem or "")
-    log.path.write_bytes(b"")
+    Path(log.path).write_bytes(b"")
     res = log.verify()
     assert not res.ok and "holds no events" in (res.problem or "")
 
@@ -168,9 +168,9 @@ def test_no_log_and_no_head_is_a_failure_not_an_empty_pass(log: AuditLog) -> Non
 def test_a_head_that_lags_after_a_crash_is_accepted(log: AuditLog) -> None:
     """A crash between the append and the head write leaves the head one append behind."""
     _fill(log, 3)
-    head = log.head_path.read_bytes()
+    head = Path(log.head_path).read_bytes()
     log.append([{"event": "allowed", "argv": ["a"]}, {"event": "exited", "exit_code": 0}])
-    log.head_path.write_bytes(head)
+    Path(log.head_path).write_bytes(head)
     assert log.verify().ok
 
 
@@ -178,10 +178,10 @@ def test_the_next_append_retracts_the_claims_of_a_crashed_append(log: AuditLog) 
     """Lines past the head were written by a process that died before its head write, so before
     the ledger rename or the command's start: the next append says they did not take effect."""
     _fill(log, 3)
-    head = log.head_path.read_bytes()
+    head = Path(log.head_path).read_bytes()
     log.append([{"event": "expired", "id": "apr_x"}, {"event": "approved", "id": "apr_y"},
                 {"event": "denied", "id": "apr_z"}])
-    log.head_path.write_bytes(head)
+    Path(log.head_path).write_bytes(head)
     log.append([{"event": "approval_pending", "id": "apr_y"}])
     evs = _events(log)
     assert [e["event"] for e in evs[-2:]] == ["retracted", "approval_pending"]
@@ -194,7 +194,7 @@ def test_the_next_append_retracts_the_claims_of_a_crashed_append(log: AuditLog) 
 
 def test_a_head_far_behind_that_does_not_match_is_a_break(log: AuditLog) -> None:
     _fill(log, 3)
-    log.head_path.write_text(json.dumps({"seq": 1, "sha256": "f" * 64}))
+    Path(log.head_path).write_text(json.dumps({"seq": 1, "sha256": "f" * 64}))
     res = log.verify()
     assert not res.ok and "does not match" in (res.problem or "")
 
@@ -209,7 +209,7 @@ def test_a_head_lagging_more_than_one_append_is_a_break_never_a_crash(
     pid = {"pid": 7}
     for i in range(3):
         log.append([{"event": "allowed", "argv": [str(i)], **pid}])
-    old = log.head_path.read_bytes()
+    old = Path(log.head_path).read_bytes()
     if case == "two appends":
         log.append([{"event": "allowed", "argv": ["a"], **pid}])
         log.append([{"event": "exited", "exit_code": 0, **pid}])  # the same process, twice
@@ -221,8 +221,8 @@ def test_a_head_lagging_more_than_one_append_is_a_break_never_a_crash(
     else:
         log.append([{"event": "allowed", "argv": ["a"], **pid},
                     {"event": "exited", "exit_code": 0, **pid}])
-        _rewrite(log, log.path.read_bytes().splitlines()[:-1])  # whole lines, no fragment
-    log.head_path.write_bytes(old)
+        _rewrite(log, Path(log.path).read_bytes().splitlines()[:-1])  # whole lines, no fragment
+    Path(log.head_path).write_bytes(old)
     res = log.verify()
     assert not res.ok and "are not what a crash leaves" in (res.problem or ""), res
     assert res.first_bad == str(log.head_path)
@@ -242,17 +242,17 @@ def test_what_one_crashed_append_leaves_is_accepted_and_marked_by_its_batch(
                 {"event": "allowed", "pid": 7}])
     evs = _events(log)
     assert evs[0]["batch"] == 3 and "batch" not in evs[1] and "batch" not in evs[2]
-    real = log.head_path.read_bytes()
-    log.head_path.write_text(json.dumps({"seq": 0, "sha256": GENESIS}))
+    real = Path(log.head_path).read_bytes()
+    Path(log.head_path).write_text(json.dumps({"seq": 0, "sha256": GENESIS}))
     assert log.verify().ok
-    log.head_path.write_bytes(real)
+    Path(log.head_path).write_bytes(real)
     log.append([{"event": "allowed", "pid": 8}])
     assert "batch" not in _events(log)[-1]  # one line: no mark
-    head = log.head_path.read_bytes()
+    head = Path(log.head_path).read_bytes()
     log.append([{"event": "allowed", "pid": 9}, {"event": "exited", "pid": 9}])
-    data = log.path.read_bytes()
-    log.path.write_bytes(data[:len(data) - len(data.splitlines()[-1]) // 2 - 1])  # torn write
-    log.head_path.write_bytes(head)
+    data = Path(log.path).read_bytes()
+    Path(log.path).write_bytes(data[:len(data) - len(data.splitlines()[-1]) // 2 - 1])  # torn write
+    Path(log.head_path).write_bytes(head)
     res = log.verify()
     assert not res.ok and "incomplete last line" in (res.problem or "") and not res.others
     log.append([{"event": "allowed", "pid": 10}])
@@ -276,11 +276,11 @@ def test_damage_is_recorded_by_the_next_append_and_reported_for_ever(damage: str
     elif damage == "edit last":
         _rewrite(log, [*lines[:-1], lines[-1].replace(b'"4"', b'"X"')])
     elif damage == "delete log":
-        log.path.unlink()
+        Path(log.path).unlink()
     elif damage == "delete head":
-        log.head_path.unlink()
+        Path(log.head_path).unlink()
     else:
-        log.head_path.write_bytes(b"\x00garbage")
+        Path(log.head_path).write_bytes(b"\x00garbage")
     for i in range(3):  # later appends must not make the head agree again
         log.append([{"event": "allowed", "argv": ["after", str(i)]}])
         res = log.verify()
@@ -306,7 +306,7 @@ def test_a_break_and_a_later_edit_are_both_reported(log: AuditLog) -> None:
     lines = _fill(log, 4)
     _rewrite(log, lines[:2])
     _fill(log, 3)
-    lines = log.path.read_bytes().splitlines()
+    lines = Path(log.path).read_bytes().splitlines()
     lines[-2] = lines[-2].replace(b'"echo"', b'"ECHO"')
     _rewrite(log, lines)
     res = log.verify()
@@ -325,7 +325,7 @@ def test_torn_last_line_is_reported_and_not_glued(log: AuditLog) -> None:
     assert not res.ok and res.first_bad == f"{log.path}:4"
     assert "incomplete last line" in (res.problem or "")
     log.append([{"event": "allowed", "argv": ["after"]}])
-    raw = log.path.read_bytes().splitlines()
+    raw = Path(log.path).read_bytes().splitlines()
     assert raw[3] == b'{"ts":"2026-'  # the fragment stays on its own line
     after = json.loads(raw[4])
     assert after["argv"] == ["after"] and after["seq"] == 4
@@ -340,12 +340,12 @@ def test_a_crash_while_stepping_over_a_fragment_is_stepped_over_too(log: AuditLo
     _fill(log, 2)
     with open(log.path, "ab") as f:
         f.write(b'{"ts":"2026-05-28T20:26:40.000Z","seq":3,"event":"allo')  # first crash
-    head = log.head_path.read_bytes()
+    head = Path(log.head_path).read_bytes()
     log.append([{"event": "allowed", "argv": ["x"]}])
-    second = log.path.read_bytes().splitlines()[-1]
+    second = Path(log.path).read_bytes().splitlines()[-1]
     # the second crash, mid-line of the append that steps over the fragment, before its head write
-    log.path.write_bytes(log.path.read_bytes()[:-len(second) - 1] + second[:20])
-    log.head_path.write_bytes(head)
+    Path(log.path).write_bytes(Path(log.path).read_bytes()[:-len(second) - 1] + second[:20])
+    Path(log.head_path).write_bytes(head)
     log.append([{"event": "allowed", "argv": ["y"]}])
     res = log.verify()
     assert res.ok, res
@@ -378,15 +378,15 @@ def test_junk_with_a_forged_torn_mark_is_still_not_a_torn_write(log: AuditLog) -
         log.append([{"event": "allowed"}])
         res = log.verify()
         assert not res.ok and "not the beginning of an audit line" in (res.problem or ""), frag
-        lines = log.path.read_bytes().splitlines()
+        lines = Path(log.path).read_bytes().splitlines()
         _rewrite(log, lines[:2])  # restore, head included
-        log.head_path.write_text(json.dumps({"seq": 2, "sha256": line_hash(lines[1])}))
+        Path(log.head_path).write_text(json.dumps({"seq": 2, "sha256": line_hash(lines[1])}))
 
 
 def test_a_deliberately_cut_last_line_is_not_an_interrupted_write(log: AuditLog) -> None:
     _fill(log, 4)
-    data = log.path.read_bytes()
-    log.path.write_bytes(data[:-40])  # the last line cut short, no newline: it looks torn
+    data = Path(log.path).read_bytes()
+    Path(log.path).write_bytes(data[:-40])  # the last line cut short, no newline: it looks torn
     res = log.verify()
     assert not res.ok
     assert any("head records seq 4" in o for o in (res.problem or "", *res.others)), res
@@ -399,7 +399,7 @@ def test_a_deliberately_cut_last_line_is_not_an_interrupted_write(log: AuditLog)
 def test_a_well_formed_line_claiming_a_fragment_that_is_not_there(log: AuditLog) -> None:
     _fill(log, 2)
     log.append([{"event": "allowed"}])
-    lines = log.path.read_bytes().splitlines()
+    lines = Path(log.path).read_bytes().splitlines()
     ev = json.loads(lines[-1])
     ev["torn"] = ["0" * 64]
     lines[-1] = json.dumps(ev, separators=(",", ":")).encode()
@@ -411,7 +411,7 @@ def test_a_well_formed_line_claiming_a_fragment_that_is_not_there(log: AuditLog)
 def test_looks_torn_accepts_every_prefix_of_a_real_line_and_nothing_else(log: AuditLog) -> None:
     _fill(log, 1)
     log.append([{"event": "approval_requested", "id": "apr_x", "argv": ["deploy", "--prod"]}])
-    real = log.path.read_bytes().splitlines()[-1]
+    real = Path(log.path).read_bytes().splitlines()[-1]
     assert all(looks_torn(real[:k], 2) for k in range(1, len(real))), "a crash writes a prefix"
     assert not looks_torn(real, 2), "a whole line is not a fragment"
     assert not looks_torn(real[:40], 3), "a prefix of another seq"
@@ -427,17 +427,17 @@ def test_looks_torn_accepts_every_prefix_of_a_real_line_and_nothing_else(log: Au
 def test_a_failed_head_write_cuts_the_line_back(log: AuditLog) -> None:
     """The head is the commit point: when it cannot be written, the lines are removed again."""
     _fill(log, 2)
-    before = log.path.read_bytes()
-    head = log.head_path.read_bytes()
-    log.head_path.unlink()
-    log.head_path.mkdir()  # os.replace of the new head onto a directory fails
+    before = Path(log.path).read_bytes()
+    head = Path(log.head_path).read_bytes()
+    Path(log.head_path).unlink()
+    Path(log.head_path).mkdir()  # os.replace of the new head onto a directory fails
     with pytest.raises(StateError, match="cannot append to audit log"):
         log.append([{"event": "allowed", "argv": ["x"]}])
-    assert log.path.read_bytes() == before
-    assert sorted(p.name for p in log.path.parent.iterdir()
+    assert Path(log.path).read_bytes() == before
+    assert sorted(p.name for p in Path(log.path).parent.iterdir()
                   if p.name.startswith((".", "audit"))) == ["audit.head", "audit.jsonl"]
-    log.head_path.rmdir()
-    log.head_path.write_bytes(head)
+    Path(log.head_path).rmdir()
+    Path(log.head_path).write_bytes(head)
     assert log.verify().ok
 
 
@@ -464,7 +464,7 @@ def test_a_state_dir_that_is_a_file_is_an_error_not_an_empty_log(tmp_path: Path)
 def test_a_symlink_at_the_log_is_refused_never_appended_through(log: AuditLog, tmp_path: Path) -> None:
     target = tmp_path / "elsewhere.txt"
     target.write_bytes(b"precious\n")
-    log.path.symlink_to(target)
+    Path(log.path).symlink_to(target)
     with pytest.raises(StateError, match=f"audit log {log.path} is a symbolic link") as exc:
         log.append([{"event": "allowed"}])
     assert exc.value.exit_code == 78
@@ -477,7 +477,7 @@ def test_a_symlink_at_a_rolled_file_is_refused(tmp_path: Path) -> None:
     log = AuditLog(tmp_path / "audit.jsonl", max_bytes=300)
     for i in range(6):
         log.append([{"event": "allowed", "argv": [str(i)]}])
-    rolled = log.rolled_files()[0]
+    rolled = Path(log.rolled_files()[0])
     copy = tmp_path / "copy.jsonl"
     copy.write_bytes(rolled.read_bytes())
     rolled.unlink()
@@ -489,13 +489,13 @@ def test_a_symlink_at_a_rolled_file_is_refused(tmp_path: Path) -> None:
 def test_a_symlink_at_the_head_is_replaced_not_written_through(log: AuditLog, tmp_path: Path) -> None:
     _fill(log, 2)
     target = tmp_path / "target"
-    target.write_bytes(log.head_path.read_bytes())
-    log.head_path.unlink()
-    log.head_path.symlink_to(target)
+    target.write_bytes(Path(log.head_path).read_bytes())
+    Path(log.head_path).unlink()
+    Path(log.head_path).symlink_to(target)
     before = target.read_bytes()
     log.append([{"event": "allowed"}])
     assert target.read_bytes() == before
-    assert not log.head_path.is_symlink()
+    assert not Path(log.head_path).is_symlink()
     assert _break_lines(log)[0]["problem"].startswith("the head record is unreadable")
 
 
@@ -507,12 +507,12 @@ def test_files_are_created_0600_whatever_the_umask(tmp_path: Path) -> None:
             log.append([{"event": "allowed", "argv": [str(i)]}])
     finally:
         os.umask(old)
-    files = [log.path, log.head_path, *log.rolled_files()]
+    files = [Path(log.path), Path(log.head_path), *[Path(p) for p in log.rolled_files()]]
     assert len(files) > 2
     for p in files:
         assert stat.S_IMODE(p.stat().st_mode) == 0o600, p
-    assert stat.S_IMODE(log.path.parent.stat().st_mode) == 0o700
-    assert sorted(p.name for p in log.path.parent.iterdir() if p.name.startswith(".")) == []
+    assert stat.S_IMODE(Path(log.path).parent.stat().st_mode) == 0o700
+    assert sorted(p.name for p in Path(log.path).parent.iterdir() if p.name.startswith(".")) == []
 
 
 # --------------------------------------------------------------------------- rotation
@@ -529,7 +529,7 @@ def test_rotation_keeps_the_chain_across_files(tmp_path: Path) -> None:
     log.clock = clock
     for i in range(30):
         log.append([{"event": "allowed", "argv": ["echo", str(i)]}])
-    rolled = log.rolled_files()
+    rolled = [Path(p) for p in log.rolled_files()]
     assert len(rolled) >= 3
     assert all(p.stat().st_size < 600 + 300 for p in rolled)
     res = log.verify()
@@ -552,7 +552,7 @@ def test_rolled_files_are_read_in_chain_order_whatever_the_clock_said(tmp_path: 
         if i == 12:
             t[0] -= 7200  # two hours back, between rolls
         log.append([{"event": "allowed", "argv": ["echo", str(i)]}])
-    rolled = log.rolled_files()
+    rolled = [Path(p) for p in log.rolled_files()]
     assert len(rolled) >= 3 and sorted(p.name for p in rolled) != [p.name for p in rolled]
     res = log.verify()
     assert res.ok and res.lines == 30, res
@@ -568,11 +568,11 @@ def test_a_torn_line_right_after_a_roll_continues_the_chain(tmp_path: Path) -> N
     log = AuditLog(tmp_path / "audit.jsonl", max_bytes=400)
     for i in range(3):
         log.append([{"event": "allowed", "argv": [str(i)]}])
-    assert log.path.stat().st_size >= 400
+    assert Path(log.path).stat().st_size >= 400
     log._roll()
-    rolled = log.rolled_files()[-1]
+    rolled = Path(log.rolled_files()[-1])
     last = rolled.read_bytes().splitlines()[-1]
-    log.path.write_bytes(b'{"ts":"2026-05-28T20:26:40.000Z","seq":4,"ev')
+    Path(log.path).write_bytes(b'{"ts":"2026-05-28T20:26:40.000Z","seq":4,"ev')
     assert log.end().seq == 3 and log.end().digest == line_hash(last)
     log.append([{"event": "allowed", "argv": ["after"]}])
     evs = list(log.events())

@@ -66,7 +66,7 @@ def argv(*words: str, cwd: str = "/srv/app") -> Subject:
 
 
 def events(gate: Gate) -> list[dict[str, object]]:
-    path = gate.paths.audit
+    path = Path(gate.paths.audit)
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
@@ -246,7 +246,7 @@ def test_a_command_is_analysed_once_for_the_policy_and_the_guards(
 
 
 def test_the_guards_see_each_command_in_its_own_directory(gate: Gate) -> None:
-    state = gate.paths.root
+    state = Path(gate.paths.root)
     state.mkdir(parents=True, exist_ok=True)
     for text in (f"cd {state.parent} && rm -rf {state.name}", f"pushd {state.parent}; mv {state.name} x"):
         out = gate.authorize(Subject("script", (text,), "/srv/app"), "tester")

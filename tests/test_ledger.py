@@ -154,7 +154,7 @@ def test_prune_drops_only_old_finished_requests(ledger: L.Ledger, clock: Clock) 
 def test_writes_are_atomic_files_with_private_mode(ledger: L.Ledger) -> None:
     with ledger.locked() as st:
         _new(st)
-    path = ledger.paths.ledger
+    path = Path(ledger.paths.ledger)
     doc = json.loads(path.read_text())
     assert doc["version"] == 1 and len(doc["requests"]) == 1
     assert oct(path.stat().st_mode & 0o777) == "0o600"
@@ -164,31 +164,31 @@ def test_writes_are_atomic_files_with_private_mode(ledger: L.Ledger) -> None:
 def test_no_write_when_nothing_changed(ledger: L.Ledger) -> None:
     with ledger.locked():
         pass
-    assert not ledger.paths.ledger.exists()
+    assert not Path(ledger.paths.ledger).exists()
 
 
 @pytest.mark.parametrize("content", [b"{not json", b"", b"[]", b'{"version": 1}',
                                      b'{"version": 1, "requests": {"x": {"id": 1}}}'])
 def test_corrupt_ledger_is_an_error_and_is_left_untouched(ledger: L.Ledger, content: bytes) -> None:
-    ledger.paths.root.mkdir(parents=True)
-    ledger.paths.ledger.write_bytes(content)
+    Path(ledger.paths.root).mkdir(parents=True)
+    Path(ledger.paths.ledger).write_bytes(content)
     with pytest.raises(StateError, match="corrupt") as exc, ledger.locked():
         pass
     assert str(ledger.paths.ledger) in exc.value.message
     assert exc.value.exit_code == 78
-    assert ledger.paths.ledger.read_bytes() == content
+    assert Path(ledger.paths.ledger).read_bytes() == content
 
 
 def test_future_version_is_refused(ledger: L.Ledger) -> None:
-    ledger.paths.root.mkdir(parents=True)
-    ledger.paths.ledger.write_text('{"version": 9, "requests": {}}')
+    Path(ledger.paths.root).mkdir(parents=True)
+    Path(ledger.paths.ledger).write_text('{"version": 9, "requests": {}}')
     with pytest.raises(StateError, match="newer agentgate"), ledger.locked():
         pass
 
 
 def test_stale_temp_files_are_cleaned_under_the_lock(ledger: L.Ledger) -> None:
-    ledger.paths.root.mkdir(parents=True)
-    stale = ledger.paths.root / ".ledger-crash.tmp"
+    Path(ledger.paths.root).mkdir(parents=True)
+    stale = Path(ledger.paths.root) / ".ledger-crash.tmp"
     stale.write_text("partial")
     with ledger.locked() as st:
         _new(st)
@@ -202,7 +202,7 @@ def test_failed_write_keeps_the_previous_ledger(ledger: L.Ledger) -> None:
 
     with ledger.locked() as st:
         _new(st)
-    before = ledger.paths.ledger.read_bytes()
+    before = Path(ledger.paths.ledger).read_bytes()
     soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
     old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     resource.setrlimit(resource.RLIMIT_FSIZE, (len(before) + 100, hard))
@@ -213,8 +213,8 @@ def test_failed_write_keeps_the_previous_ledger(ledger: L.Ledger) -> None:
     finally:
         resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
         signal.signal(signal.SIGXFSZ, old_handler)
-    assert ledger.paths.ledger.read_bytes() == before
-    assert not list(ledger.paths.root.glob(".ledger-*.tmp"))
+    assert Path(ledger.paths.ledger).read_bytes() == before
+    assert not list(Path(ledger.paths.root).glob(".ledger-*.tmp"))
 
 
 def test_unusable_state_dir(tmp_path: Path) -> None:
@@ -235,11 +235,11 @@ def test_unusable_state_dir(tmp_path: Path) -> None:
 def test_a_record_with_wrong_types_is_corruption(ledger: L.Ledger, mutate: object) -> None:
     with ledger.locked() as st:
         _new(st)
-    doc = json.loads(ledger.paths.ledger.read_text())
+    doc = json.loads(Path(ledger.paths.ledger).read_text())
     rec = next(iter(doc["requests"].values()))
     mutate(rec)  # type: ignore[operator]
     bad = json.dumps(doc).encode()
-    ledger.paths.ledger.write_bytes(bad)
+    Path(ledger.paths.ledger).write_bytes(bad)
     with pytest.raises(StateError, match="corrupt"), ledger.locked():
         pass
-    assert ledger.paths.ledger.read_bytes() == bad
+    assert Path(ledger.paths.ledger).read_bytes() == bad

@@ -1,9 +1,10 @@
-"""paths: the user directories computed without platformdirs must be exactly platformdirs' own."""
+"""paths: the user directories computed without platformdirs must be exactly platformdirs' own
+(as pathlib spells them); pure, expand_user and resolve answer as pathlib does."""
 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import platformdirs
@@ -34,8 +35,8 @@ def test_user_dirs_equal_platformdirs(env: dict[str, str | None], monkeypatch: p
             monkeypatch.delenv(key, raising=False)
         else:
             monkeypatch.setenv(key, value)
-    assert paths.state_dir() == Path(platformdirs.user_state_dir("agentgate", appauthor=False))
-    assert paths.user_policy_path() == (
+    assert paths.state_dir() == str(Path(platformdirs.user_state_dir("agentgate", appauthor=False)))
+    assert paths.user_policy_path() == str(
         Path(platformdirs.user_config_dir("agentgate", appauthor=False)) / "policy.toml")
 
 
@@ -51,8 +52,51 @@ def test_usual_linux_environments_skip_platformdirs(monkeypatch: pytest.MonkeyPa
 def test_overrides_win(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AGENTGATE_HOME", str(tmp_path / "s"))
     monkeypatch.setenv("AGENTGATE_CONFIG_DIR", str(tmp_path / "c"))
-    assert paths.state_dir() == tmp_path / "s"
-    assert paths.user_policy_path() == tmp_path / "c" / "policy.toml"
+    assert paths.state_dir() == str(tmp_path / "s")
+    assert paths.user_policy_path() == str(tmp_path / "c" / "policy.toml")
+    assert paths.StatePaths.default().ledger == str(tmp_path / "s" / "ledger.json")
+    assert paths.StatePaths(tmp_path / "s" / ".") == paths.StatePaths(str(tmp_path / "s"))
+
+
+SPELLINGS = ["", ".", "./", "/", "//", "///", "////a", "//a//b/", "a", "a/", "a//b", "./a/./b/.",
+             "/a/../b", "../a/..", "a/.../b", "/x/ y /", "~", "~/a//b/", "~root/a", "~nosuchuser9/a",
+             ".hidden/", "/a/b.c."]
+
+
+@pytest.mark.parametrize("text", SPELLINGS)
+def test_pure_spells_a_path_as_pathlib(text: str) -> None:
+    assert paths.pure(text) == str(PurePosixPath(text))
+    assert paths.pure(Path(text)) == str(Path(text))
+
+
+@pytest.mark.parametrize("home", ["/home/u", "/home/u/", "/", None])
+@pytest.mark.parametrize("text", SPELLINGS)
+def test_expand_user_expands_as_pathlib(text: str, home: str | None,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    if home is None:
+        monkeypatch.delenv("HOME", raising=False)
+    else:
+        monkeypatch.setenv("HOME", home)
+    try:
+        want: str | None = str(Path(text).expanduser())
+    except RuntimeError:
+        want = None
+    got = paths.expand_user(text)
+    assert (None if got is None else paths.pure(got)) == want
+
+
+def test_resolve_resolves_as_pathlib(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "d").mkdir()
+    (tmp_path / "link").symlink_to("d")
+    (tmp_path / "loop").symlink_to("loop")
+    monkeypatch.chdir(tmp_path)
+    for text in ["d", "link", "link/../x", "link/new/..", "missing/x", str(tmp_path / "link"), "/"]:
+        assert paths.resolve(text) == str(Path(text).resolve()), text
+    for looping in ["loop", "loop/x", str(tmp_path / "loop")]:
+        with pytest.raises(RuntimeError, match="Symlink loop"):
+            Path(looping).resolve()
+        with pytest.raises(RuntimeError, match="Symlink loop"):
+            paths.resolve(looping)
 
 
 def test_a_relative_agentgate_home_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:

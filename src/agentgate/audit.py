@@ -41,13 +41,11 @@ must not reorder the chain). Audit files are opened without following symbolic l
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import json
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path
 
 from .errors import StateError
 from .faults import fault
@@ -63,11 +61,14 @@ from .fileio import (
     state_file_exists,
 )
 from .jsontext import AUDIT_SUFFIX, dumps_bytes
-from .lean import Record, sha256_hex
+from .lean import Record, sha256_hex, suppress
+from .paths import pure
 
 TYPE_CHECKING = False  # not from typing: see agentgate.lean
 if TYPE_CHECKING:
     from typing import Any
+
+    from .fileio import StrPath
 
 GENESIS = "0" * 64
 # Every event name written to the log (README "The audit log, and CI" documents each).
@@ -88,7 +89,7 @@ _LABEL = "audit log"
 _TS_SHAPE = b"####-##-##T##:##:##.###Z"  # now_iso's fixed format; # is a digit
 _EVENT_CHARS = frozenset(b"abcdefghijklmnopqrstuvwxyz_")
 
-Line = tuple[Path, int, bytes]  # (file, line number, raw bytes without the newline)
+Line = tuple[str, int, bytes]  # (file, line number, raw bytes without the newline)
 
 
 def now_iso(t: float | None = None) -> str:
@@ -259,21 +260,27 @@ class AuditLog:
     so that lines a crash left after the head can be told apart: taken effect (a file records
     them) or not (retracted)."""
 
-    def __init__(self, path: Path, max_bytes: int = 64 * 1024 * 1024,
-                 clock: Callable[[], float] = time.time, confirming: Iterable[Path] = ()):
-        self.path = path
+    def __init__(self, path: StrPath, max_bytes: int = 64 * 1024 * 1024,
+                 clock: Callable[[], float] = time.time, confirming: Iterable[StrPath] = ()):
+        self.path = pure(path)
         self.max_bytes = max_bytes
         self.clock = clock
-        self.confirming = tuple(confirming)
+        self.confirming = tuple(os.fspath(p) for p in confirming)
+        self._dir = os.path.dirname(self.path) or "."
+        # Path.stem and Path.suffix: the name's last suffix, unless the name starts or ends
+        # with its only dot.
+        name = os.path.basename(self.path)
+        dot = name.rfind(".")
+        self._stem, self._suffix = (name[:dot], name[dot:]) if 0 < dot < len(name) - 1 else (name, "")
 
     # -- files ---------------------------------------------------------------------------
 
     @property
-    def head_path(self) -> Path:
+    def head_path(self) -> str:
         """Where the end of the chain is recorded, so a cut or edited *last* line shows too."""
-        return self.path.with_name(self.path.stem + ".head")
+        return os.path.join(self._dir, self._stem + ".head")
 
-    def rolled_files(self) -> list[Path]:
+    def rolled_files(self) -> list[str]:
         """Rolled logs, oldest first: in the order of the first seq each holds, so that the
         chain's order never depends on the wall clock that named them (a clock set back at a
         roll names a newer file before older ones). Files whose first line cannot be read go
@@ -281,20 +288,24 @@ class AuditLog:
         reports why."""
         import re
 
-        name = re.compile(re.escape(self.path.stem) + r"-(\d{8}T\d{6}Z)(?:-(\d+))?"
-                          + re.escape(self.path.suffix))
+        name = re.compile(re.escape(self._stem) + r"-(\d{8}T\d{6}Z)(?:-(\d+))?"
+                          + re.escape(self._suffix))
         found = []
         try:
-            for p in self.path.parent.glob(f"{self.path.stem}-*{self.path.suffix}"):
-                m = name.fullmatch(p.name)
-                if m and (p.is_file() or p.is_symlink()):  # a link is refused when read
-                    first = self._first_seq(p)
-                    found.append((first is None, first or 0, m.group(1), int(m.group(2) or 0), p))
+            names = os.listdir(self._dir) if os.path.isdir(self._dir) else []
+        except PermissionError:  # as Path.glob: nothing to list
+            names = []
         except OSError as e:
-            raise StateError(f"cannot list {self.path.parent}: {e.strerror or e}") from None
+            raise StateError(f"cannot list {self._dir}: {e.strerror or e}") from None
+        for entry in names:
+            m = name.fullmatch(entry)
+            p = os.path.join(self._dir, entry)
+            if m and (os.path.isfile(p) or os.path.islink(p)):  # a link is refused when read
+                first = self._first_seq(p)
+                found.append((first is None, first or 0, m.group(1), int(m.group(2) or 0), p))
         return [p for *_, p in sorted(found)]
 
-    def _first_seq(self, path: Path) -> int | None:
+    def _first_seq(self, path: str) -> int | None:
         """The seq of the first audit line in a file (after any fragment of a torn write), or
         None when none can be read from its start."""
         try:
@@ -316,9 +327,9 @@ class AuditLog:
                 return seq if seq > 0 else None
         return None
 
-    def files(self) -> list[Path]:
-        parent = self.path.parent
-        if parent.exists() and not parent.is_dir():
+    def files(self) -> list[str]:
+        parent = self._dir
+        if os.path.exists(parent) and not os.path.isdir(parent):
             raise StateError(f"the state directory {parent} is not a directory",
                              "point AGENTGATE_HOME at a directory")
         out = self.rolled_files()
@@ -326,13 +337,13 @@ class AuditLog:
             out.append(self.path)
         return out
 
-    def _newest_first(self) -> Iterator[Path]:
+    def _newest_first(self) -> Iterator[str]:
         """The current file (it may be missing), then the rolled ones, newest first: listed only
         when the current file does not end the chain, so an append does not scan the directory."""
         yield self.path
         yield from reversed(self.rolled_files())
 
-    def _open(self, path: Path, flags: int = os.O_RDONLY, create: bool = False) -> int | None:
+    def _open(self, path: str, flags: int = os.O_RDONLY, create: bool = False) -> int | None:
         """An fd on an audit file, never through a symlink (StateError naming it)."""
         return open_state_file(path, flags, label=_LABEL, create=create)
 
@@ -484,8 +495,8 @@ class AuditLog:
         if not events:
             return None
         try:
-            if not self.path.parent.is_dir():
-                make_state_dir(self.path.parent)
+            if not os.path.isdir(self._dir):
+                make_state_dir(self._dir)
             end = self.end()
             head = self.read_head()
             unconfirmed: list[dict[str, Any]] = []  # lines of a process that died mid-append
@@ -571,7 +582,7 @@ class AuditLog:
                         os.fsync(fd)
                     fault("audit.written")
                 except BaseException:
-                    with contextlib.suppress(OSError):
+                    with suppress(OSError):
                         os.ftruncate(fd, size)  # leave no line the head does not vouch for
                         os.fsync(fd)
                     raise
@@ -584,7 +595,7 @@ class AuditLog:
     def cut_back(self, size: int) -> None:
         """Remove the lines written after ``size``: they will not take effect. Best effort:
         lines left after the head are retracted by the next append (see :meth:`prepare`)."""
-        with contextlib.suppress(OSError, StateError):
+        with suppress(OSError, StateError):
             fd = self._open(self.path, os.O_WRONLY)
             if fd is None:
                 return
@@ -601,7 +612,7 @@ class AuditLog:
         it cannot be written; :meth:`replace_head` puts it in place."""
         data = json.dumps({"seq": batch.seq, "sha256": batch.digest}).encode()
         try:
-            return stage_file(self.head_path, data, prefix=f".{self.head_path.name}-",
+            return stage_file(self.head_path, data, prefix=f".{self._stem}.head-",
                               fault_point="audit.head", durable=batch.durable)
         except OSError as e:
             raise self._append_error(e) from None
@@ -637,13 +648,13 @@ class AuditLog:
         """Record (seq, sha256) of the last line: a new file renamed over the old, so it is
         whole or old (fileio.replace_atomically: unpredictable temp name, 0600)."""
         data = json.dumps({"seq": seq, "sha256": digest}).encode()
-        replace_atomically(self.head_path, data, prefix=f".{self.head_path.name}-",
+        replace_atomically(self.head_path, data, prefix=f".{self._stem}.head-",
                            fault_point="audit.head", durable=durable)
 
     def _remove_stale_temps(self) -> None:
         """Temp files of head writes that never finished (the caller holds the lock, so none is
         in use)."""
-        remove_stale_temps(self.path.parent, f".{self.head_path.name}-")
+        remove_stale_temps(self._dir, f".{self._stem}.head-")
 
     def _size(self) -> int:
         try:
@@ -653,10 +664,10 @@ class AuditLog:
 
     def _roll(self) -> None:
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(self.clock()))
-        target = self.path.with_name(f"{self.path.stem}-{stamp}{self.path.suffix}")
+        target = os.path.join(self._dir, f"{self._stem}-{stamp}{self._suffix}")
         n = 1
         while os.path.lexists(target):
-            target = self.path.with_name(f"{self.path.stem}-{stamp}-{n}{self.path.suffix}")
+            target = os.path.join(self._dir, f"{self._stem}-{stamp}-{n}{self._suffix}")
             n += 1
         fd = self._open(self.path)
         if fd is None:
@@ -666,7 +677,7 @@ class AuditLog:
         finally:
             os.close(fd)
         os.replace(self.path, target)
-        dfd = os.open(self.path.parent, os.O_RDONLY)
+        dfd = os.open(self._dir, os.O_RDONLY)
         try:
             os.fsync(dfd)
         finally:
@@ -713,7 +724,7 @@ class AuditLog:
         if progress is not None:
             total = 0
             for p in files:
-                with contextlib.suppress(OSError):
+                with suppress(OSError):
                     total += os.lstat(p).st_size
             lines = progress(iter(lines), total)
         walk = _Walk(head)
@@ -853,7 +864,7 @@ def parse_lines(lines: Iterable[Line],
     interrupted write that the next line marks as stepped over (``torn``), or that end the log
     and could be a prefix of a line. Any other such line raises StateError naming the file and
     line (``log verify`` tells more)."""
-    pending: list[tuple[Path, int, bytes]] = []  # fragments not yet stepped over
+    pending: list[Line] = []  # fragments not yet stepped over
     seq = 0
     for path, n, raw in lines:
         if not pending and skip is not None and skip(raw):
@@ -874,7 +885,7 @@ def parse_lines(lines: Iterable[Line],
         raise _not_json(pending[0])
 
 
-def _not_json(where: tuple[Path, int, bytes]) -> StateError:
+def _not_json(where: Line) -> StateError:
     return StateError(f"{where[0]}:{where[1]}: audit line is not JSON (an edited line?)",
                       "run `agentgate log verify` for details")
 

@@ -34,7 +34,7 @@ def open_gate(policy: str | None, cwd: Path | str, paths: StatePaths | None = No
     if config is None:
         from .gate import open_gate as local_gate
 
-        return local_gate(policy, cwd, paths)  # type: ignore[arg-type]
+        return local_gate(policy, cwd, paths)
     from .remote import RemoteGate
 
     refuse_redirection(policy)

@@ -8,6 +8,7 @@ in the middle (a confirmation) or a progress display, the caller passes it in. `
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -32,14 +33,14 @@ if TYPE_CHECKING:
     from .integrations.install import InstallPlan, SystemPlan
     from .ledger import Request
 
-Line = tuple[Path, int, bytes]
+Line = tuple[str, int, bytes]
 Progress = Callable[[Iterable[Line], int], Iterator[Line]]
 
 
 # --------------------------------------------------------------------------- shared
 
 
-def gate(policy: str | None, cwd: Path | None = None) -> Gate:
+def gate(policy: str | None, cwd: str | Path | None = None) -> Gate:
     """The gate for ``policy`` (a --policy value, or None), with repo-local policies above
     ``cwd`` (default: the working directory)."""
     from .gate import open_gate
@@ -172,7 +173,7 @@ def init() -> Path:
     from .paths import user_policy_path
     from .policy import embedded_policy_text
 
-    target = user_policy_path()
+    target = Path(user_policy_path())
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         with open(target, "xb") as f:
@@ -245,7 +246,7 @@ def _lines(audit: AuditLog, progress: Progress) -> Iterator[Line]:
     total = 0
     for p in audit.files():
         with contextlib.suppress(OSError):
-            total += p.stat().st_size
+            total += os.stat(p).st_size
     return progress(audit.raw_lines(), total)
 
 
@@ -299,7 +300,7 @@ def hook_install(agent: str, *, user: bool, dry_run: bool, executable: str | Non
     if spec is None:
         raise UsageError(f"unknown agent {agent!r}; choose one of: {', '.join(AGENTS)}")
     exe = executable or "agentgate"
-    plan = plan_install(spec, "user" if user else "project", current_dir(),
+    plan = plan_install(spec, "user" if user else "project", Path(current_dir()),
                         hook_command_line(exe, agent))
     if not plan.changed or dry_run:
         return Installed(plan, None, True)

@@ -21,7 +21,6 @@ from .paths import state_dir
 TYPE_CHECKING = False  # not from typing: see agentgate.lean
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from pathlib import Path
 
 LOG_NAME = "errors.log"
 MAX_BYTES = 1024 * 1024
@@ -57,16 +56,16 @@ def record(error: BaseException, argv: Sequence[str] | None = None) -> str | Non
     return None
 
 
-def _to_state_dir(text: bytes) -> Path:
+def _to_state_dir(text: bytes) -> str:
     root = state_dir()
     make_state_dir(root)  # refuses a directory others can write, creates it 0700
-    path = root / LOG_NAME
+    path = os.path.join(root, LOG_NAME)
     fd = _open_log(path)
     try:
         if os.fstat(fd).st_size + len(text) > MAX_BYTES:  # keep one older log, drop the rest
             os.close(fd)
             fd = -1
-            os.replace(path, root / f"{LOG_NAME}.1")
+            os.replace(path, os.path.join(root, f"{LOG_NAME}.1"))
             fd = _open_log(path)
         _write_all(fd, text)
     finally:
@@ -75,7 +74,7 @@ def _to_state_dir(text: bytes) -> Path:
     return path
 
 
-def _open_log(path: Path) -> int:
+def _open_log(path: str) -> int:
     fd = open_state_file(path, os.O_WRONLY | os.O_APPEND, label="error log", create=True)
     assert fd is not None  # create=True: a file, or an error
     return fd

@@ -14,15 +14,20 @@ not replaced (audit.py).
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import stat
-from collections.abc import Iterator
-from pathlib import Path
 
 from .errors import ConfigError, StateError
 from .faults import fault
+from .lean import contextmanager, suppress
+
+TYPE_CHECKING = False  # not from typing: see agentgate.lean
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    # A path as a str (what the run path uses: no pathlib there) or a Path (cold callers).
+    StrPath = str | os.PathLike[str]
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
@@ -51,7 +56,7 @@ def _who(uid: int) -> str:
 _MAX_LINKS = 40  # what the kernel follows before ELOOP
 
 
-def check_state_dir(root: Path) -> None:
+def check_state_dir(root: StrPath) -> None:
     """Refuse (StateError) a state directory someone else could change: it must be a directory
     of the current user that neither group nor others can write, and every directory on the way
     to it, also through symbolic links, must belong to the user or root and be writable by
@@ -106,7 +111,7 @@ def walk_path(path: str) -> Iterator[tuple[str, os.stat_result, bool]]:
         cur = level
 
 
-def _walk_checked(root: Path, path: str, uid: int) -> None:
+def _walk_checked(root: StrPath, path: str, uid: int) -> None:
     """Check each directory and each symbolic link met resolving ``path`` (:func:`walk_path`);
     what does not exist yet is checked by the caller that creates it."""
     try:
@@ -132,7 +137,7 @@ def _walk_checked(root: Path, path: str, uid: int) -> None:
                          "of your own; nothing was run") from None
 
 
-def _check_link(root: Path, level: str, st: os.stat_result, uid: int) -> None:
+def _check_link(root: StrPath, level: str, st: os.stat_result, uid: int) -> None:
     """A symbolic link on the way to the state directory: its owner decides where it leads."""
     if st.st_uid in (0, uid):
         return
@@ -144,7 +149,7 @@ def _check_link(root: Path, level: str, st: os.stat_result, uid: int) -> None:
         "by one of your own; nothing was run")
 
 
-def _check_dir(root: Path, level: str, st: os.stat_result, uid: int, final: bool) -> None:
+def _check_dir(root: StrPath, level: str, st: os.stat_result, uid: int, final: bool) -> None:
     mode = stat.S_IMODE(st.st_mode)
     if final:
         what = f"the state directory {root}" + (f" ({level})" if level != str(root) else "")
@@ -168,7 +173,7 @@ def _check_dir(root: Path, level: str, st: os.stat_result, uid: int, final: bool
                          f"run `chmod 700 {level}`; nothing was run")
 
 
-def check_not_writable_by_others(path: Path) -> None:
+def check_not_writable_by_others(path: StrPath) -> None:
     """Refuse (ConfigError) a file that someone other than the user or root could change, or
     swap for another: every directory met resolving ``path`` (:func:`walk_path`, through every
     symbolic link) must belong to the user or root and be writable by nobody else unless it is
@@ -198,16 +203,17 @@ def check_not_writable_by_others(path: Path) -> None:
                               f"run `chmod go-w {level}`")
 
 
-def make_state_dir(root: Path) -> None:
+def make_state_dir(root: StrPath) -> None:
     """:func:`check_state_dir`, then create each missing level 0700 (whatever the umask)."""
     check_state_dir(root)
-    missing: list[Path] = []
+    missing: list[StrPath] = []
     d = root
     while not os.path.lexists(d):
         missing.append(d)
-        if d.parent == d:
+        parent = _parent(d)
+        if parent == os.fspath(d):
             break
-        d = d.parent
+        d = parent
     try:
         for level in reversed(missing):
             _mkdir_private(level)
@@ -218,7 +224,7 @@ def make_state_dir(root: Path) -> None:
         check_state_dir(root)
 
 
-def _mkdir_private(path: Path) -> None:
+def _mkdir_private(path: StrPath) -> None:
     try:
         os.mkdir(path, DIR_MODE)
     except FileExistsError:
@@ -226,7 +232,7 @@ def _mkdir_private(path: Path) -> None:
     os.chmod(path, DIR_MODE)  # the umask may have taken bits away; the parent is ours alone
 
 
-def state_subdir(path: Path, *, create: bool) -> bool:
+def state_subdir(path: StrPath, *, create: bool) -> bool:
     """A directory inside the (checked) state directory, like ``validated/``: no symlink, the
     user's, writable only by the user; created 0700 when ``create``. Whether it exists now."""
     try:
@@ -254,7 +260,7 @@ def state_subdir(path: Path, *, create: bool) -> bool:
     return True
 
 
-def open_state_file(path: Path, flags: int, *, label: str, create: bool = False) -> int | None:
+def open_state_file(path: StrPath, flags: int, *, label: str, create: bool = False) -> int | None:
     """An fd for a state file, never through a symlink; None when it is missing (and not
     ``create``). A file this creates is 0600; an existing one must be a regular file of the
     user that others cannot write. Every failure is a StateError naming the file."""
@@ -292,7 +298,7 @@ def open_state_file(path: Path, flags: int, *, label: str, create: bool = False)
                      "is another program deleting files in the state directory?")
 
 
-def state_file_exists(path: Path, *, label: str) -> bool:
+def state_file_exists(path: StrPath, *, label: str) -> bool:
     """Is there a state file at ``path`` (checked as by :func:`check_state_file`)?"""
     try:
         st = os.lstat(path)
@@ -305,7 +311,7 @@ def state_file_exists(path: Path, *, label: str) -> bool:
     return True
 
 
-def check_state_file(path: Path, st: os.stat_result, *, label: str = "state file") -> None:
+def check_state_file(path: StrPath, st: os.stat_result, *, label: str = "state file") -> None:
     """Refuse a state file that is a link or not a regular file, has other (hard) links, is
     someone else's, or others can write."""
     if stat.S_ISLNK(st.st_mode):
@@ -330,7 +336,7 @@ def check_state_file(path: Path, st: os.stat_result, *, label: str = "state file
                          f"inspect it, then run `chmod 600 {path}`; nothing was run")
 
 
-def _open_error(path: Path, label: str, e: OSError) -> StateError:
+def _open_error(path: StrPath, label: str, e: OSError) -> StateError:
     if e.errno in _SYMLINK_ERRNOS:
         return StateError(f"{label} {path} is a symbolic link; agentgate does not follow links "
                           "in its state directory",
@@ -341,7 +347,7 @@ def _open_error(path: Path, label: str, e: OSError) -> StateError:
                       "space; nothing was run")
 
 
-def read_state_file(path: Path, *, label: str) -> bytes | None:
+def read_state_file(path: StrPath, *, label: str) -> bytes | None:
     """The whole content of a state file (see :func:`open_state_file`); None when missing."""
     fd = open_state_file(path, os.O_RDONLY, label=label)
     if fd is None:
@@ -360,7 +366,7 @@ def read_state_file(path: Path, *, label: str) -> bytes | None:
         os.close(fd)
 
 
-def replace_atomically(path: Path, data: bytes, mode: int = FILE_MODE, *, prefix: str | None = None,
+def replace_atomically(path: StrPath, data: bytes, mode: int = FILE_MODE, *, prefix: str | None = None,
                        fault_point: str | None = None, durable: bool = True) -> None:
     """Write ``data`` to a temp file beside ``path`` (with ``mode``), fsync it, rename it over
     ``path`` and fsync the directory. The temp file is created exclusively under an
@@ -382,7 +388,7 @@ class Staged:
 
     __slots__ = ("durable", "fault_point", "path", "replaced", "tmp")
 
-    def __init__(self, path: Path, tmp: str, fault_point: str | None, durable: bool) -> None:
+    def __init__(self, path: StrPath, tmp: str, fault_point: str | None, durable: bool) -> None:
         self.path, self.tmp, self.fault_point, self.durable = path, tmp, fault_point, durable
         self.replaced = False
 
@@ -399,20 +405,20 @@ class Staged:
         if self.fault_point:
             fault(f"{self.fault_point}.replaced")
         if self.durable:
-            sync_dir(self.path.parent)
+            sync_dir(_parent(self.path))
 
     def discard(self) -> None:
         """Remove the temp file unless it replaced the target (idempotent)."""
         if self.replaced:
             return
         if os.path.lexists(self.tmp):
-            with contextlib.suppress(OSError):
+            with suppress(OSError):
                 os.unlink(self.tmp)
         else:  # renamed, and interrupted before that was noted (nobody else removes it)
             self.replaced = True
 
 
-def sync_dir(path: Path) -> None:
+def sync_dir(path: StrPath) -> None:
     """fsync a directory, so that a rename in it survives a crash."""
     dfd = os.open(path, os.O_RDONLY)
     try:
@@ -421,13 +427,13 @@ def sync_dir(path: Path) -> None:
         os.close(dfd)
 
 
-def stage_file(path: Path, data: bytes, mode: int = FILE_MODE, *, prefix: str | None = None,
+def stage_file(path: StrPath, data: bytes, mode: int = FILE_MODE, *, prefix: str | None = None,
                fault_point: str | None = None, durable: bool = True) -> Staged:
     """The first step of :func:`replace_atomically`: ``data`` in a complete temp file beside
     ``path`` (fsynced when durable), created exclusively under an unpredictable name. OSError
     when that fails, and nothing is left behind. The caller calls ``replace`` or ``discard``.
     ``fault_point``: see :func:`staged_replace`."""
-    fd, tmp = _create_temp(path, prefix or f".{path.name}-")
+    fd, tmp = _create_temp(path, prefix or f".{os.path.basename(path)}-")
     staged = Staged(path, tmp, fault_point, durable)
     try:
         try:
@@ -447,8 +453,8 @@ def stage_file(path: Path, data: bytes, mode: int = FILE_MODE, *, prefix: str | 
     return staged
 
 
-@contextlib.contextmanager
-def staged_replace(path: Path, data: bytes, mode: int = FILE_MODE, *, prefix: str | None = None,
+@contextmanager
+def staged_replace(path: StrPath, data: bytes, mode: int = FILE_MODE, *, prefix: str | None = None,
                    fault_point: str | None = None, durable: bool = True) -> Iterator[Staged]:
     """:func:`replace_atomically` in steps, for a write that must be recorded elsewhere before
     it takes effect (the ledger and trust records: their audit lines go in between). The temp
@@ -467,8 +473,8 @@ def staged_replace(path: Path, data: bytes, mode: int = FILE_MODE, *, prefix: st
         staged.discard()
 
 
-@contextlib.contextmanager
-def staged_state_file(path: Path, data: bytes, *, label: str, prefix: str, fault_point: str,
+@contextmanager
+def staged_state_file(path: StrPath, data: bytes, *, label: str, prefix: str, fault_point: str,
                       kept: str) -> Iterator[Staged]:
     """:func:`staged_replace` for a state file that a state change rewrites (the ledger, the
     trust records; the caller holds the lock): temp files a crash left are removed first, and
@@ -476,7 +482,7 @@ def staged_state_file(path: Path, data: bytes, *, label: str, prefix: str, fault
     says what holds when it is not)."""
     staged: Staged | None = None
     try:
-        remove_stale_temps(path.parent, prefix)
+        remove_stale_temps(_parent(path), prefix)
         with staged_replace(path, data, prefix=prefix, fault_point=fault_point) as staged:
             yield staged
     except OSError as e:
@@ -493,7 +499,7 @@ def staged_state_file(path: Path, data: bytes, *, label: str, prefix: str, fault
 _DEFERRED_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")  # Ctrl-C, kill, a closed terminal
 
 
-@contextlib.contextmanager
+@contextmanager
 def signals_deferred() -> Iterator[None]:
     """Hold SIGINT, SIGTERM and SIGHUP while the block runs (a state write's critical section:
     its audit lines, the rename, the head), so that they take effect before it or after it,
@@ -516,41 +522,43 @@ def signals_deferred() -> Iterator[None]:
         mask(sig.SIG_SETMASK, old)
 
 
-def remove_stale_temps(directory: Path, prefix: str) -> None:
+def remove_stale_temps(directory: StrPath, prefix: str) -> None:
     """Remove ``<prefix>*.tmp`` temp files that a crash left in ``directory`` (the caller holds
     the lock, so none is in use). Only regular files of the user are removed; anything else at
     such a name (a directory, a link) is left alone: temp names are random and created
     exclusively, so it is in no write's way."""
     uid = _uid()
     try:
-        stale = list(directory.glob(f"{glob_escape(prefix)}*.tmp"))
+        names = os.listdir(directory)
     except OSError:
         return
-    for p in stale:
-        with contextlib.suppress(OSError):
+    stale = [n for n in names if n.startswith(prefix) and n.endswith(".tmp")
+             and len(n) >= len(prefix) + 4]
+    for name in stale:
+        p = os.path.join(directory, name)
+        with suppress(OSError):
             st = os.lstat(p)
             if stat.S_ISREG(st.st_mode) and (uid is None or st.st_uid == uid):
                 os.unlink(p)
 
 
-def glob_escape(text: str) -> str:
-    """``text`` with glob's special characters matched literally (glob.escape, without
-    importing glob)."""
-    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
-
-
-def _create_temp(path: Path, prefix: str) -> tuple[int, str]:
+def _create_temp(path: StrPath, prefix: str) -> tuple[int, str]:
     """An fd and name for a new temp file beside ``path``: ``<prefix><random>.tmp``, created
     with O_EXCL and O_NOFOLLOW (what mkstemp does, without importing tempfile on the `run`
     path, where the audit head is written)."""
     for _ in range(100):
-        tmp = os.path.join(path.parent, f"{prefix}{os.urandom(8).hex()}.tmp")
+        tmp = os.path.join(_parent(path), f"{prefix}{os.urandom(8).hex()}.tmp")
         try:
             return os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC,
                            FILE_MODE), tmp
         except FileExistsError:
             continue
     raise FileExistsError(errno.EEXIST, f"no free temp file name beside {path}")
+
+
+def _parent(path: StrPath) -> str:
+    """The directory holding ``path`` (Path.parent, as a str: ``.`` for a bare name)."""
+    return os.path.dirname(path) or "."
 
 
 def read_at_most(fd: int, limit: int) -> bytes:

@@ -9,11 +9,9 @@ a consumed grant, and an audit line in every case. The caller runs the command o
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 from . import policy as pol
 from . import shell
@@ -21,7 +19,7 @@ from .audit import AuditLog
 from .errors import AgentgateError, StateError
 from .fileio import Staged, signals_deferred
 from .guard import PROTECTED_RULE, SELF_APPROVAL_RULE, approves_itself, protected_reference
-from .lean import Record
+from .lean import Record, suppress
 from .ledger import (
     APPROVED,
     PENDING,
@@ -43,8 +41,10 @@ from .trust import staging as stage_trust
 
 TYPE_CHECKING = False  # not from typing: see agentgate.lean
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
     from typing import Any
 
+    from .fileio import StrPath
 
 def analyze(subject: Subject) -> shell.Analysis:
     """The one shell analysis of a command (an argv run directly, or a script), started in its
@@ -60,7 +60,7 @@ def analyze(subject: Subject) -> shell.Analysis:
 # --------------------------------------------------------------------------- the gate
 
 
-def open_gate(policy: str | None, cwd: Path, paths: StatePaths | None = None) -> Gate:
+def open_gate(policy: str | None, cwd: StrPath, paths: StatePaths | None = None) -> Gate:
     """The gate every entry point uses: the policy located as usual (``--policy`` value,
     ``AGENTGATE_POLICY``, the user policy, the embedded default, plus repo-local files above
     ``cwd``), state in ``AGENTGATE_HOME``, the lock wait from ``AGENTGATE_LOCK_TIMEOUT``."""
@@ -276,7 +276,7 @@ class Gate:
         assert req is not None
         return req
 
-    def trust(self, files: Sequence[Path]) -> list[tuple[str, str]]:
+    def trust(self, files: Sequence[StrPath]) -> list[tuple[str, str]]:
         """Record the current sha256 of each repo-local policy file as trusted."""
         out = []
         with self.ledger.lock():
@@ -300,7 +300,7 @@ class Gate:
         return self._record(stage, events)
 
     def _record(self, stage: Callable[[dict[str, Any] | None],
-                                      contextlib.AbstractContextManager[Staged]] | None,
+                                      AbstractContextManager[Staged]] | None,
                 events: list[dict[str, Any]]) -> Recorded:
         """Save a state change with its audit lines so that the log never claims what did not
         happen; returns the lines and what failed after the commit point, if anything (for the
@@ -366,7 +366,7 @@ class Gate:
             kept = f"the grant {unused.id} is kept"
         except Exception as e:  # the disk, or a bug: say what holds
             kept = f"the grant {unused.id} is used up (giving it back failed too: {e})"
-            with contextlib.suppress(AgentgateError):
+            with suppress(AgentgateError):
                 self.audit.append([self._event(
                     "blocked", out.subject, id=unused.id, rule=out.rule, decision=out.decision,
                     reason=f"the grant was used up, but then: {cause}; the command was not run",

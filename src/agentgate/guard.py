@@ -8,23 +8,22 @@ the code strings) and the command's text; the gate turns their findings into dec
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import re
 import stat
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 
 from .grammar import HUMAN_ONLY, is_human_only
 from .integrations.agents import FOLDERS, SETTINGS_FILES, user_settings_files
-from .lean import lazy_regex
-from .paths import env_policy, state_dir, user_policy_path
+from .lean import lazy_regex, suppress
+from .paths import env_policy, pure, state_dir, user_policy_path
 from .policy.patterns import glob_regex, unknown_shape
 from .policy.sources import REPO_POLICY_NAME as REPO_POLICY_NAME
 
 TYPE_CHECKING = False  # not from typing: see agentgate.lean
 if TYPE_CHECKING:
+    from .fileio import StrPath
     from .shell import Analysis
 
 SELF_APPROVAL_RULE = "agentgate-self-approval"
@@ -104,17 +103,18 @@ AGENT_DIRS = FOLDERS
 _SETTINGS_SUFFIXES = tuple("/" + s for s in AGENT_SETTINGS)
 
 
-def protected_locations(policy_files: Sequence[str] = ()) -> tuple[list[Path], list[Path]]:
+def protected_locations(policy_files: Sequence[str] = ()) -> tuple[list[str], list[str]]:
     """(files, directories) an agent must not change on its own: the policies that gate it,
     agentgate's config and state directories, the installed package (it holds the embedded
     default policy) and the agent settings that hold the hooks."""
-    files = [Path(p) for p in policy_files if p and not p.startswith("<")]
-    files.append(user_policy_path())
-    policy = env_policy()
+    files = [pure(p) for p in policy_files if p and not p.startswith("<")]
+    user_policy = user_policy_path()
+    files.append(user_policy)
+    policy = env_policy()  # absolute, ~ expanded
     if policy:
-        files.append(Path(policy).expanduser())
+        files.append(policy)
     files += user_settings_files()  # CLAUDE_CONFIG_DIR and CODEX_HOME included
-    dirs = [user_policy_path().parent, state_dir(), Path(_package_dir())]
+    dirs = [os.path.dirname(user_policy), state_dir(), _package_dir()]
     return files, dirs
 
 
@@ -124,10 +124,10 @@ def _package_dir() -> str:
     return os.path.dirname(os.path.realpath(__file__))
 
 
-def _forms(path: str | Path) -> set[str]:
+def _forms(path: StrPath) -> set[str]:
     """The path as written (normalised, absolute) and with symlinks resolved."""
     forms = {os.path.normpath(os.path.abspath(path))}
-    with contextlib.suppress(OSError, ValueError):
+    with suppress(OSError, ValueError):
         forms.add(os.path.realpath(path))
     return forms
 
@@ -138,7 +138,7 @@ def _protected_forms(policy_files: Sequence[str]) -> tuple[set[str], set[str]]:
     return set().union(*(_forms(p) for p in files)), set().union(*(_forms(d) for d in dirs))
 
 
-def is_protected(target: str | Path, policy_files: Sequence[str] = (),
+def is_protected(target: StrPath, policy_files: Sequence[str] = (),
                  forms: tuple[set[str], set[str]] | None = None) -> bool:
     """Would changing ``target`` change agentgate's policy, state, code or the agent's hooks?"""
     target_forms = _forms(target)

@@ -74,19 +74,17 @@ def hook_command(agent: str, policy: str | None) -> int:
     and never exit 1 (which these agents read as "go ahead"): any failure blocks with exit 2;
     a bug is logged (agentgate.errorlog) and blocks the same way."""
     try:
-        from pathlib import Path
-
         from .gate import Gate, open_gate
         from .integrations.hooks import MAX_INPUT_BYTES, handle
 
-        def gate_for(cwd: Path) -> Gate:
+        def gate_for(cwd: str) -> Gate:
             return open_gate(policy, cwd)
 
         raw = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
         try:
-            base = Path(os.getcwd())
+            base = os.getcwd()
         except OSError:
-            base = Path("/")
+            base = "/"
         reply = handle(agent, raw, gate_for, fallback_cwd=base, explicit_policy=policy)
         out, errs, code = reply.stdout, reply.stderr, reply.exit_code
     except Exception as e:  # a bug: fail closed, in the agent's words when that still works

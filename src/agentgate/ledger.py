@@ -28,7 +28,6 @@ prove it is still within its TTL (see :meth:`LedgerState.grant_overdue`).
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import json
 import os
@@ -47,7 +46,7 @@ from .fileio import (
     replace_atomically,
     staged_state_file,
 )
-from .lean import Record, asdict, field, sha256_hex
+from .lean import Record, asdict, contextmanager, field, sha256_hex, suppress
 from .paths import StatePaths
 
 TYPE_CHECKING = False  # not from typing: see agentgate.lean
@@ -331,7 +330,7 @@ class Ledger:
         self.clock = test_clock(clock)
         self.boot_clock = test_boot_clock(boot_clock)
 
-    @contextlib.contextmanager
+    @contextmanager
     def lock(self) -> Iterator[None]:
         """Hold the ledger lock (bounded wait). Audit appends happen under it too.
 
@@ -377,7 +376,7 @@ class Ledger:
                           "another agentgate process holds it; if none is running, retry "
                           "(locks of dead processes are released by the OS)")
 
-    @contextlib.contextmanager
+    @contextmanager
     def _portable_lock(self) -> Iterator[None]:  # pragma: no cover - not POSIX
         from filelock import FileLock, Timeout
 
@@ -393,7 +392,7 @@ class Ledger:
         finally:
             lock.release()
 
-    @contextlib.contextmanager
+    @contextmanager
     def locked(self) -> Iterator[LedgerState]:
         """Hold the lock, load the state, yield it, and write it back if it changed."""
         with self.lock():
@@ -457,7 +456,7 @@ class Ledger:
             with self.staging(state):
                 pass
 
-    @contextlib.contextmanager
+    @contextmanager
     def staging(self, state: LedgerState, mark: dict[str, Any] | None = None) -> Iterator[Staged]:
         """The new ledger for ``state`` (caller holds the lock), written and fsynced to a temp
         file before the body runs, so a full disk fails before anything is recorded. It
@@ -531,7 +530,7 @@ class Ledger:
                 os.fsync(fd)
             except OSError:
                 if size is not None:
-                    with contextlib.suppress(OSError):
+                    with suppress(OSError):
                         os.ftruncate(fd, size)
                 raise
             finally:

@@ -9,7 +9,6 @@ import time
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from .audit import EVENTS, AuditLog, now_iso, parse_iso, parse_line, parse_lines
@@ -144,7 +143,7 @@ class Filter:
 
 
 def iter_matching(log: AuditLog, flt: Filter,
-                  lines: Iterable[tuple[Path, int, bytes]] | None = None,
+                  lines: Iterable[tuple[str, int, bytes]] | None = None,
                   ) -> Iterator[tuple[bytes, dict[str, Any]]]:
     """Matching (raw, event) pairs; ``lines`` defaults to ``log.raw_lines()`` (e.g. wrapped in a
     progress display)."""
@@ -156,7 +155,7 @@ def iter_matching(log: AuditLog, flt: Filter,
 
 
 def select(log: AuditLog, flt: Filter, tail: int | None,
-           lines: Iterable[tuple[Path, int, bytes]] | None = None,
+           lines: Iterable[tuple[str, int, bytes]] | None = None,
            ) -> Iterator[tuple[bytes, dict[str, Any]]]:
     it = iter_matching(log, flt, lines)
     if tail is None:
@@ -204,7 +203,7 @@ class Summary:
 
 
 def summarize(log: AuditLog, flt: Filter,
-              lines: Iterable[tuple[Path, int, bytes]] | None = None) -> Summary:
+              lines: Iterable[tuple[str, int, bytes]] | None = None) -> Summary:
     """Count the matching events in one streaming pass (memory grows with names, not events)."""
     out = Summary(flt.since, flt.until)
     for _raw, ev in iter_matching(log, flt, lines):

@@ -517,8 +517,8 @@ def print_events(events: Iterable[dict[str, Any]]) -> None:
 PROGRESS_MIN_BYTES = 16 * 1024 * 1024  # below this a read is quick: no bar
 
 
-def progress_lines(lines: Iterable[tuple[Path, int, bytes]], total_bytes: int,
-                   label: str = "reading the audit log") -> Iterator[tuple[Path, int, bytes]]:
+def progress_lines(lines: Iterable[tuple[str, int, bytes]], total_bytes: int,
+                   label: str = "reading the audit log") -> Iterator[tuple[str, int, bytes]]:
     """Pass audit lines through; draw a progress bar on stderr for a long read on a terminal.
 
     rich is imported only when the bar is drawn, so pipes and CI never pay for it."""

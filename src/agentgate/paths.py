@@ -6,17 +6,36 @@ directory; these and ``AGENTGATE_POLICY`` must be absolute paths. The others: ``
 asking), ``AGENTGATE_JSON`` (JSON output, as ``--json``) and ``AGENTGATE_GATED``, which agentgate
 sets for the commands it runs. (``AGENTGATE_TEST_HOOKS`` and ``AGENTGATE_TEST_FAULT`` belong to
 the test-only agentgate.faults.)
+
+Every location is a ``str`` spelled as pathlib spells it (:func:`pure`): the run and hook paths
+do without pathlib (see agentgate.lean).
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
-from pathlib import Path
 
 from .lean import Record
 
+TYPE_CHECKING = False  # not from typing: see agentgate.lean
+if TYPE_CHECKING:
+    from .fileio import StrPath
+
 APP = "agentgate"
+
+
+def pure(path: StrPath) -> str:
+    """``str(PurePosixPath(path))``: repeated slashes and ``.`` parts dropped, ``..`` kept (a
+    link may come before it), no trailing slash, ``.`` for nothing, two leading slashes kept
+    (POSIX leaves their meaning to the system), more than two made one."""
+    text = os.fspath(path)
+    rest = text.lstrip("/")
+    lead = len(text) - len(rest)
+    root = "//" if lead == 2 else "/" if lead else ""
+    parts = [p for p in rest.split("/") if p and p != "."]
+    return root + "/".join(parts) if root or parts else "."
 
 
 def _linux_user_dir(xdg_var: str, default: str) -> str | None:
@@ -38,87 +57,123 @@ def _linux_user_dir(xdg_var: str, default: str) -> str | None:
     return os.path.join(base, APP)
 
 
-def current_dir() -> Path:
+def resolve(path: StrPath) -> str:
+    """``str(Path(path).resolve())``: absolute, every symbolic link resolved, what does not
+    exist kept as written; a loop of links is pathlib's RuntimeError."""
+    try:
+        real = os.path.realpath(path)
+        try:
+            os.stat(real)  # realpath leaves a loop as it is: only this finds it
+        except OSError as e:
+            if e.errno != errno.ELOOP:
+                return real
+            raise
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise RuntimeError(f"Symlink loop from {e.filename!r}") from None
+        raise
+    return real
+
+
+def current_dir() -> str:
     """The working directory, resolved: commands are checked and recorded against it."""
     try:
-        return Path(os.getcwd()).resolve()
+        return resolve(os.getcwd())
     except OSError as e:
         from .errors import UsageError
 
         raise UsageError(f"the current directory is not accessible: {e.strerror or e}") from None
 
 
-def _absolute_env(name: str) -> Path | None:
+def expand_user(text: str) -> str | None:
+    """``text`` with a leading ``~`` or ``~user`` expanded (Path.expanduser, as a str); None
+    when it cannot be (no such user, or no home directory), where pathlib raises."""
+    if not text.startswith("~"):
+        return text
+    head, _, rest = text.partition("/")
+    home = os.path.expanduser(head)
+    if home.startswith("~"):
+        return None
+    rest = rest.lstrip("/")
+    return os.path.join(home, rest) if rest else home
+
+
+def _absolute_env(name: str) -> str | None:
     """A path variable's value (``~`` expanded), None when unset or empty. A relative one is a
     ConfigError (78): read from each command's working directory, it would name another file
     (another policy, another ledger) in each directory an agent works in."""
     raw = os.environ.get(name)
     if not raw:
         return None
-    try:
-        path = Path(raw).expanduser()
-    except RuntimeError:  # ~user with no such user, or no home directory to expand ~ to
+    expanded = expand_user(raw)
+    if expanded is None:  # ~user with no such user, or no home directory to expand ~ to
         from .errors import ConfigError
 
         raise ConfigError(f"{name}={raw!r}: cannot expand ~ (no such user, or no home directory)",
-                          f"set {name} to an absolute path without ~") from None
-    if not path.is_absolute():
+                          f"set {name} to an absolute path without ~")
+    path = pure(expanded)
+    if not path.startswith("/"):
         from .errors import ConfigError
 
         raise ConfigError(f"{name} must be an absolute path, not {raw!r}",
-                          f"e.g. export {name}={path.absolute()}")
+                          f"e.g. export {name}={pure(os.path.join(os.getcwd(), path))}")
     return path
 
 
-def state_dir() -> Path:
+def state_dir() -> str:
     """The directory holding the ledger, its lock, the audit log and trust records."""
     home = _absolute_env("AGENTGATE_HOME")
     if home is not None:
         return home
     fast = _linux_user_dir("XDG_STATE_HOME", "~/.local/state")
     if fast is not None:
-        return Path(fast)
+        return pure(fast)
     import platformdirs
 
-    return Path(platformdirs.user_state_dir(APP, appauthor=False))
+    return pure(platformdirs.user_state_dir(APP, appauthor=False))
 
 
-def user_policy_path() -> Path:
+def user_policy_path() -> str:
     """The user policy: ``$AGENTGATE_CONFIG_DIR/policy.toml`` if set, else platformdirs' config dir."""
     home = _absolute_env("AGENTGATE_CONFIG_DIR")
     if home is not None:
-        return home / "policy.toml"
+        return os.path.join(home, "policy.toml")
     fast = _linux_user_dir("XDG_CONFIG_HOME", "~/.config")
     if fast is not None:
-        return Path(fast) / "policy.toml"
+        return os.path.join(pure(fast), "policy.toml")
     import platformdirs
 
-    return Path(platformdirs.user_config_dir(APP, appauthor=False)) / "policy.toml"
+    return os.path.join(pure(platformdirs.user_config_dir(APP, appauthor=False)), "policy.toml")
 
 
 class StatePaths(Record):
-    root: Path
+    """The state directory and its files, as str (a Path given is taken as its str)."""
+
+    root: str
+
+    def __init__(self, root: StrPath) -> None:
+        super().__init__(pure(root))
 
     @property
-    def ledger(self) -> Path:
-        return self.root / "ledger.json"
+    def ledger(self) -> str:
+        return os.path.join(self.root, "ledger.json")
 
     @property
-    def archive(self) -> Path:
+    def archive(self) -> str:
         """Finished requests that left ledger.json (JSONL, append-only, pruned by retention)."""
-        return self.root / "ledger-done.jsonl"
+        return os.path.join(self.root, "ledger-done.jsonl")
 
     @property
-    def lock(self) -> Path:
-        return self.root / "ledger.lock"
+    def lock(self) -> str:
+        return os.path.join(self.root, "ledger.lock")
 
     @property
-    def audit(self) -> Path:
-        return self.root / "audit.jsonl"
+    def audit(self) -> str:
+        return os.path.join(self.root, "audit.jsonl")
 
     @property
-    def trust(self) -> Path:
-        return self.root / "trusted.json"
+    def trust(self) -> str:
+        return os.path.join(self.root, "trusted.json")
 
     @classmethod
     def default(cls) -> StatePaths:

@@ -16,22 +16,27 @@ foreground group (the best guess without that information).
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
-import signal
 import stat
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from types import FrameType
 
 from .errors import EXIT_CANNOT_EXECUTE, EXIT_NOT_FOUND, EXIT_TIMEOUT, signal_exit
-from .lean import Record
+from .lean import Record, suppress
 
 TYPE_CHECKING = False  # not from typing: see agentgate.lean
 if TYPE_CHECKING:
-    from pathlib import Path
+    import signal
     from typing import IO, Literal
+
+    from .fileio import StrPath
+else:
+    try:  # the built-in module: signal wraps it in enums, 1 ms of imports on every `run`
+        import _signal as signal
+    except ImportError:  # pragma: no cover - not CPython
+        import signal
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
              signal.SIGUSR2, signal.SIGWINCH)
@@ -315,7 +320,7 @@ def run(argv: Sequence[str], env: Mapping[str, str] | None = None) -> RunResult:
         if pid is None:
             pending.append(signum)
         elif not done:
-            with contextlib.suppress(ProcessLookupError):
+            with suppress(ProcessLookupError):
                 os.kill(pid, signum)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -328,7 +333,7 @@ def run(argv: Sequence[str], env: Mapping[str, str] | None = None) -> RunResult:
     blocked_before: set[int] | None = None
     previous = {}
     for sig in FORWARDED:
-        with contextlib.suppress(OSError, ValueError):
+        with suppress(OSError, ValueError):
             previous[sig] = signal.signal(sig, on_signal)
     if previous and hasattr(signal, "sigtimedwait"):  # the main thread, on Linux
         waited = {*FORWARDED, signal.SIGCHLD}
@@ -354,7 +359,7 @@ def run(argv: Sequence[str], env: Mapping[str, str] | None = None) -> RunResult:
                 pass  # the child is gone: what arrived for it since is dropped, not re-raised
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked_before)
         for sig, handler in previous.items():
-            with contextlib.suppress(OSError, ValueError):
+            with suppress(OSError, ValueError):
                 signal.signal(sig, handler)
         sys.stdout.flush()
 
@@ -411,7 +416,7 @@ class Capture:
 
 
 def _drain(stream: IO[bytes], sink: Capture) -> None:
-    with contextlib.suppress(OSError, ValueError):
+    with suppress(OSError, ValueError):
         while chunk := stream.read(65536):
             sink.feed(chunk)
 
@@ -424,7 +429,7 @@ class CapturedRun(Record):
     error: str | None = None  # set when the command could not be started
 
 
-def run_captured(argv: Sequence[str], cwd: Path, env: Mapping[str, str], timeout: float,
+def run_captured(argv: Sequence[str], cwd: StrPath, env: Mapping[str, str], timeout: float,
                  limit: int) -> CapturedRun:
     """Run ``argv`` (no shell added) in its own session with stdin closed, keeping at most
     ``limit`` bytes of each output stream; after ``timeout`` seconds its process group is
@@ -453,7 +458,7 @@ def run_captured(argv: Sequence[str], cwd: Path, env: Mapping[str, str], timeout
         code = proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         timed_out = True
-        with contextlib.suppress(ProcessLookupError):
+        with suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         code = EXIT_TIMEOUT

@@ -7,31 +7,33 @@ to the file changes its hash and so untrusts it again.
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Iterator
-from pathlib import Path
+import os
 
 from .audit import MARK_KEY
 from .errors import StateError
 from .fileio import Staged, check_state_dir, read_state_file, staged_state_file
-from .lean import sha256_hex
+from .lean import contextmanager, sha256_hex
 
 TYPE_CHECKING = False  # not from typing: see agentgate.lean
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from typing import Any
+
+    from .fileio import StrPath
 
 TRUST_VERSION = 1
 
 
-def file_sha256(path: Path) -> str:
-    return sha256_hex(path.read_bytes())
+def file_sha256(path: StrPath) -> str:
+    with open(path, "rb") as f:
+        return sha256_hex(f.read())
 
 
-def read_trust(path: Path) -> dict[str, str]:
-    """The records in the state directory ``path.parent`` (checked first: whoever could write
+def read_trust(path: StrPath) -> dict[str, str]:
+    """The records in the state directory holding ``path`` (checked first: whoever could write
     there could trust a repo policy's allow rules)."""
-    check_state_dir(path.parent)
+    check_state_dir(os.path.dirname(path) or ".")
     data = read_state_file(path, label="trust records")
     if data is None:
         return {}
@@ -47,8 +49,8 @@ def read_trust(path: Path) -> dict[str, str]:
                          "policies again; the file was left untouched") from None
 
 
-@contextlib.contextmanager
-def staging(path: Path, files: dict[str, str], mark: dict[str, Any] | None) -> Iterator[Staged]:
+@contextmanager
+def staging(path: StrPath, files: dict[str, str], mark: dict[str, Any] | None) -> Iterator[Staged]:
     """The new trust records (caller holds the ledger lock), in a complete, fsynced temp file
     that records ``mark``, the last line of the audit append that goes with them (see
     audit.MARK_KEY). The body writes those lines and calls ``Staged.replace``, the commit

@@ -27,15 +27,16 @@ traceback, unparseable output) as "go ahead".
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from ..errors import EXIT_BLOCK, EXIT_OK
 from ..jsontext import dumps
 from ..lean import Record
+from ..paths import expand_user, pure
 
 TYPE_CHECKING = False  # not from typing: see agentgate.lean
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
     from typing import Any
 
 
@@ -114,10 +115,21 @@ class Agent(Record):
         """How the help texts name the hook: "Claude Code's PreToolUse"."""
         return f"{self.product}'s {self.event}"
 
+    def home_dir(self) -> str:
+        """The agent's user settings directory, as a str (the hook path does without pathlib):
+        ``$<home_env>`` when set, else ``~/<folder>``. RuntimeError when ``~`` cannot be
+        expanded, as Path.expanduser."""
+        moved = os.environ.get(self.home_env) if self.home_env else None
+        home = expand_user(moved or "~")
+        if home is None:
+            raise RuntimeError("Could not determine home directory.")
+        return pure(home) if moved else os.path.join(pure(home), self.folder)
+
     def home(self) -> Path:
         """The agent's user settings directory."""
-        moved = os.environ.get(self.home_env) if self.home_env else None
-        return Path(moved).expanduser() if moved else Path.home() / self.folder
+        from pathlib import Path
+
+        return Path(self.home_dir())
 
     def settings_path(self, scope: str, project_dir: Path) -> Path:
         """The settings file of ``scope`` ("project" or "user") that holds the hooks."""
@@ -241,7 +253,8 @@ SETTINGS_FILES = tuple(f"{a.folder}/{name}" for a in AGENTS.values()
                        for name in (a.settings, *a.also_protected))
 
 
-def user_settings_files() -> list[Path]:
+def user_settings_files() -> list[str]:
     """Every agent's settings files in the user's settings directories (``CLAUDE_CONFIG_DIR``
     and ``CODEX_HOME`` included)."""
-    return [a.home() / name for a in AGENTS.values() for name in (a.settings, *a.also_protected)]
+    return [os.path.join(a.home_dir(), name) for a in AGENTS.values()
+            for name in (a.settings, *a.also_protected)]

@@ -13,14 +13,14 @@ as light as `run` (tests/test_entry.py checks the imports).
 from __future__ import annotations
 
 import json
-from pathlib import Path
+import os
 
 from ..errors import AgentgateError
 from ..gate import Gate, Outcome, Subject, record_blocked
 from ..guard import PROTECTED_RULE
 from ..guard import is_protected as gate_is_protected
 from ..lean import Record
-from ..paths import StatePaths
+from ..paths import StatePaths, pure, resolve
 from ..subjects import action_subject, command_problem, command_subject
 from .agents import AGENTS, PASS, Agent, Reply, Verdict, failure_reply, reply
 
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
     from typing import Any
 
-    GateFactory = Callable[[Path], Gate]
+    GateFactory = Callable[[str], Gate]
 
 MAX_INPUT_BYTES = 16 * 1024 * 1024  # a Write tool call carries the whole file; more is not sane
 
@@ -42,7 +42,7 @@ class ToolCall(Record):
     """The part of a hook input the gate cares about."""
 
     tool: str
-    cwd: Path
+    cwd: str  # absolute, resolved
     subject: Subject | None = None  # a shell command to gate
     path: str | None = None  # the target of a file-writing tool
 
@@ -50,7 +50,7 @@ class ToolCall(Record):
 # --------------------------------------------------------------------------- entry point
 
 
-def handle(agent: str, raw: bytes, gate_factory: GateFactory, *, fallback_cwd: Path,
+def handle(agent: str, raw: bytes, gate_factory: GateFactory, *, fallback_cwd: str,
            explicit_policy: str | None = None) -> Reply:
     """Answer one hook call. Every expected failure is a deny in the agent's format; an
     unexpected exception propagates (see :func:`internal_failure`)."""
@@ -121,16 +121,16 @@ def _check_command(value: Any) -> None:
         raise HookInputError(problem)
 
 
-def _cwd(value: str | None, base: Path) -> Path:
+def _cwd(value: str | None, base: str) -> str:
     """The directory the command runs in, absolute and resolved (it is part of the fingerprint)."""
     if not value:
-        return base.resolve()
+        return resolve(base)
     if "\0" in value:
         raise HookInputError("cwd contains a NUL byte")
-    return (base / value).resolve()
+    return resolve(os.path.join(base, value))
 
 
-def parse(agent: Agent, raw: bytes, fallback_cwd: Path) -> ToolCall:
+def parse(agent: Agent, raw: bytes, fallback_cwd: str) -> ToolCall:
     """Read one hook input in ``agent``'s shape."""
     data = _load(raw)
     if not agent.shell_tools:  # Cursor: the event itself is the shell command
@@ -146,7 +146,7 @@ def parse(agent: Agent, raw: bytes, fallback_cwd: Path) -> ToolCall:
             if not isinstance(tool_input[key], str):
                 raise HookInputError(f"tool_input.{agent.workdir_keys[0]} must be a string")
             cwd = _cwd(tool_input[key], cwd)
-        return ToolCall(tool, cwd, subject=command_subject(command, str(cwd)))
+        return ToolCall(tool, cwd, subject=command_subject(command, cwd))
     if tool in agent.write_tools:
         tool_input = _field(data, "tool_input", dict, "")
         path = _field(tool_input, agent.write_tools[tool], str, "tool_input.")
@@ -154,7 +154,7 @@ def parse(agent: Agent, raw: bytes, fallback_cwd: Path) -> ToolCall:
     return ToolCall(tool, cwd)
 
 
-def _parse_shell_event(agent: Agent, data: dict[str, Any], fallback_cwd: Path) -> ToolCall:
+def _parse_shell_event(agent: Agent, data: dict[str, Any], fallback_cwd: str) -> ToolCall:
     event = data.get("hook_event_name", agent.event)
     if event != agent.event:
         raise HookInputError(f"`agentgate hook {agent.name}` answers {agent.event}, not {event!r}")
@@ -166,7 +166,7 @@ def _parse_shell_event(agent: Agent, data: dict[str, Any], fallback_cwd: Path) -
         if isinstance(roots, list) and roots and isinstance(roots[0], str):
             cwd = roots[0]
     where = _cwd(cwd, fallback_cwd)
-    return ToolCall("shell", where, subject=command_subject(command, str(where)))
+    return ToolCall("shell", where, subject=command_subject(command, where))
 
 
 # --------------------------------------------------------------------------- deciding
@@ -196,13 +196,13 @@ def _verdict(outcome: Outcome) -> Verdict:
     return Verdict(False, outcome.message(), user)
 
 
-def is_protected(target: Path, explicit_policy: str | None = None,
+def is_protected(target: str, explicit_policy: str | None = None,
                  extra: Iterable[str] = ()) -> bool:
     """Would writing ``target`` change agentgate's policy, state or the agent's hook settings?"""
     return gate_is_protected(target, [*([explicit_policy] if explicit_policy else []), *extra])
 
 
-def _policy_files(gate_factory: GateFactory, cwd: Path) -> list[str]:
+def _policy_files(gate_factory: GateFactory, cwd: str) -> list[str]:
     """The gate's own list (policies in force, repo-local ones included), when it loads."""
     try:
         return gate_factory(cwd).policy_files()
@@ -213,13 +213,13 @@ def _policy_files(gate_factory: GateFactory, cwd: Path) -> list[str]:
 def _protect(agent: str, call: ToolCall, gate_factory: GateFactory,
              explicit_policy: str | None) -> Verdict:
     assert call.path is not None
-    target = call.cwd / call.path
+    target = pure(os.path.join(call.cwd, call.path))
     if not is_protected(target, explicit_policy, _policy_files(gate_factory, call.cwd)):
         return PASS
     reason = (f"agentgate: DENIED [{PROTECTED_RULE}]: {call.tool} of {call.path} would change "
               "agentgate's policy, state or hook settings; an agent must not change the rules that "
               "gate it. Do not retry or work around this; a human edits these files.")
-    record_blocked(StatePaths.default(), action_subject(call.tool, str(target), str(call.cwd)),
+    record_blocked(StatePaths.default(), action_subject(call.tool, target, call.cwd),
                    agent, AgentgateError(reason))  # best effort: the deny stands regardless
     return Verdict(False, reason, f"agentgate blocked {call.tool} of {call.path}: "
                                   "it is agentgate's policy, state or hook settings.")

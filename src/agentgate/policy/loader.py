@@ -12,12 +12,12 @@ import json
 import os
 import re
 import stat
-from pathlib import Path
 
 from .. import shell
 from ..errors import ConfigError, PolicyError
 from ..fileio import check_not_writable_by_others, read_at_most
 from ..lean import Record, lazy_regex, sha256_hex
+from ..paths import expand_user, pure, resolve
 from .model import ALLOW, DECISIONS, Policy, Rule, Settings, Source
 from .patterns import Pattern, normalize_argv
 from .regexes import RefusedRegex, SearchBudget, compile_rule_regex
@@ -25,6 +25,8 @@ from .regexes import RefusedRegex, SearchBudget, compile_rule_regex
 TYPE_CHECKING = False  # not from typing: see agentgate.lean
 if TYPE_CHECKING:
     from typing import Any
+
+    from ..fileio import StrPath
 
 PACKAGE_DIR = os.path.dirname(os.path.dirname(__file__))  # agentgate/, beside its data files
 EMBEDDED_NAME = "<embedded default>"
@@ -299,7 +301,7 @@ def _refuse_unless_small_regular(st: os.stat_result, name: str) -> None:
                           "check that the path names the right file", path=name)
 
 
-def read_policy_bytes(path: Path) -> bytes:
+def read_policy_bytes(path: StrPath) -> bytes:
     """The bytes of a policy file, which must be a regular file (after symlinks) of at most
     :data:`MAX_POLICY_BYTES`. A FIFO would block the gate forever and ``/dev/zero`` would read
     until memory runs out, so anything else is a PolicyError (78) before a byte is read; the
@@ -331,7 +333,7 @@ def read_policy_bytes(path: Path) -> bytes:
     return data
 
 
-def _refuse_if_others_can_change(path: Path, name: str) -> None:
+def _refuse_if_others_can_change(path: StrPath, name: str) -> None:
     try:
         check_not_writable_by_others(path)
     except ConfigError as e:
@@ -342,34 +344,35 @@ def _refuse_if_others_can_change(path: Path, name: str) -> None:
 
 def _path_error(e: OSError | RuntimeError, name: str) -> PolicyError:
     """A policy location that cannot be looked at or resolved, as a 78 naming it."""
-    if isinstance(e, RuntimeError) or e.errno == errno.ELOOP:  # Path.resolve: "Symlink loop"
+    if isinstance(e, RuntimeError) or e.errno == errno.ELOOP:  # resolve: "Symlink loop"
         return PolicyError("the policy is a symbolic link that leads back to itself (a loop), "
                            "or through too many links", "fix or remove the link", path=name)
     return PolicyError(f"cannot read policy file: {e.strerror or e}", path=name)
 
 
-def real_path(path: Path) -> str:
+def real_path(path: StrPath) -> str:
     """Where ``path`` leads, every symbolic link resolved (the name trust records use). A loop
-    (Path.resolve's RuntimeError) or a part that cannot be looked at is a PolicyError (78)
-    naming the file."""
+    (resolve's RuntimeError) or a part that cannot be looked at is a PolicyError (78) naming
+    the file."""
     try:
-        return str(path.resolve())
+        return resolve(path)
     except (OSError, RuntimeError) as e:
         raise _path_error(e, str(path)) from None
 
 
-def policy_path(text: str) -> Path:
+def policy_path(text: str) -> str:
     """A policy path as given (``--policy``, ``AGENTGATE_POLICY``), ``~`` expanded; ``~nobody``
-    with no such user is a PolicyError (78), not Path.expanduser's RuntimeError."""
-    try:
-        return Path(text).expanduser()
-    except RuntimeError as e:
-        raise PolicyError(f"cannot expand ~ in the policy path: {e}",
+    with no such user is a PolicyError (78)."""
+    expanded = expand_user(text)
+    if expanded is None:
+        raise PolicyError("cannot expand ~ in the policy path: Could not determine home "
+                          "directory.",
                           "write the path without ~, or with the name of an existing user",
-                          path=text) from None
+                          path=text)
+    return pure(expanded)
 
 
-def read_policy_file(path: Path, kind: str) -> PolicyFile:
+def read_policy_file(path: StrPath, kind: str) -> PolicyFile:
     return parse_policy_file(read_policy_bytes(path), str(path), kind)
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from pathlib import Path
 
 from ..errors import StateError
 from ..fileio import (
@@ -51,10 +50,12 @@ TYPE_CHECKING = False  # not from typing: see agentgate.lean
 if TYPE_CHECKING:
     from typing import Any
 
+    from ..fileio import StrPath
+
 VALIDATED = "validated"
 
 
-def locate_primary(explicit: str | None) -> tuple[Path | None, str]:
+def locate_primary(explicit: str | None) -> tuple[str | None, str]:
     """Which policy is in force: (path or None for the embedded default, kind)."""
     if explicit:
         return policy_path(explicit), "explicit"
@@ -67,7 +68,7 @@ def locate_primary(explicit: str | None) -> tuple[Path | None, str]:
     return None, "embedded"
 
 
-def _cached_toml(path: Path, digest: str) -> dict[str, Any] | None:
+def _cached_toml(path: str, digest: str) -> dict[str, Any] | None:
     """The parsed TOML recorded at ``path`` for the content of sha256 ``digest``, if it is
     there and whole. A link, a file of someone else's or one others can write is a StateError
     (78), like any state file; a record that does not parse or is for other bytes is passed by
@@ -85,14 +86,15 @@ def _cached_toml(path: Path, digest: str) -> dict[str, Any] | None:
     return toml
 
 
-def _record(folder: Path, key: str, marker: bool, toml: dict[str, Any] | None, digest: str) -> None:
+def _record(folder: str, key: str, marker: bool, toml: dict[str, Any] | None, digest: str) -> None:
     """Best effort: the marker of a content that passed, and its parsed TOML (0600, atomically).
     Only a speed-up: a state directory that cannot take them is reported by the ledger."""
     try:
-        make_state_dir(folder.parent)
+        make_state_dir(os.path.dirname(folder))
         state_subdir(folder, create=True)
         if marker:
-            fd = open_state_file(folder / key, os.O_WRONLY, label="policy marker", create=True)
+            fd = open_state_file(os.path.join(folder, key), os.O_WRONLY, label="policy marker",
+                                 create=True)
             if fd is not None:
                 os.close(fd)
         if toml is not None:
@@ -100,7 +102,7 @@ def _record(folder: Path, key: str, marker: bool, toml: dict[str, Any] | None, d
                 text = json.dumps({"sha256": digest, "toml": toml}, allow_nan=False)
             except (TypeError, ValueError):
                 return
-            replace_atomically(folder / f"{key}.json", text.encode(), durable=False)
+            replace_atomically(os.path.join(folder, f"{key}.json"), text.encode(), durable=False)
     except (StateError, OSError):
         pass
 
@@ -113,15 +115,15 @@ def _parse_checked(data: bytes, name: str, kind: str, paths: StatePaths | None) 
     if paths is None:
         return parse_policy_file(data, name, kind)
     check_state_dir(paths.root)  # a planted marker would skip the examples, a planted record more
-    folder = paths.root / VALIDATED
+    folder = os.path.join(paths.root, VALIDATED)
     key = validation_key(data)
     digest = sha256_hex(data)
     known = state_subdir(folder, create=False)
-    passed = known and state_file_exists(folder / key, label="policy marker")
+    passed = known and state_file_exists(os.path.join(folder, key), label="policy marker")
     toml = preparsed(digest)
     fresh = False
     if toml is None and known:
-        toml = _cached_toml(folder / f"{key}.json", digest)
+        toml = _cached_toml(os.path.join(folder, f"{key}.json"), digest)
     if toml is None:
         toml, fresh = read_toml(data, name), True
     pf = parse_policy_file(data, name, kind, check_examples=not passed, toml=toml)
@@ -130,7 +132,7 @@ def _parse_checked(data: bytes, name: str, kind: str, paths: StatePaths | None) 
     return pf
 
 
-def load_policy(explicit: str | None, cwd: Path, paths: StatePaths, *,
+def load_policy(explicit: str | None, cwd: StrPath, paths: StatePaths, *,
                 cached: bool = True) -> Policy:
     """Load the primary policy and every repo-local policy above ``cwd``; fail closed on error.
 
