@@ -13,12 +13,16 @@ import pytest
 # Heavy modules neither path has any use for: typer, click and rich (the full CLI), dataclasses
 # and inspect, typing, copy, difflib, shutil and tempfile (`hook install`, writers), asyncio,
 # pydantic and mcp (the MCP server), platformdirs (on Linux), hashlib and secrets (OpenSSL),
-# filelock (on POSIX), tomllib (for the starter policy, which ships pre-parsed), and helpers of
-# rare paths.
+# filelock (on POSIX), tomllib (for the starter policy, which ships pre-parsed), pathlib (with
+# urllib.parse and ipaddress, 5 ms: paths are str there), contextlib (agentgate.lean has its
+# contextmanager), signal (its enums; the runner uses _signal), subprocess and threading (the
+# MCP server's captured runs), and helpers of rare paths.
 NOT_ON_THE_HOT_PATHS = ["typer", "click", "rich", "dataclasses", "inspect", "typing", "copy",
                         "difflib", "shutil", "tempfile", "asyncio", "pydantic", "mcp",
                         "platformdirs", "hashlib", "_hashlib", "secrets", "filelock", "tomllib",
-                        "getpass", "shlex", "datetime", "importlib.resources"]
+                        "getpass", "shlex", "datetime", "importlib.resources", "pathlib",
+                        "urllib", "urllib.parse", "ipaddress", "contextlib", "signal",
+                        "subprocess", "threading"]
 
 # Each probe takes its path twice: the first call also checks the policy's inline examples.
 RUN_PROBE = """

@@ -139,6 +139,17 @@ def backtracking_shape(pattern: str) -> str | None:
 # --------------------------------------------------------------------------- at run time
 
 
+def _signal_module() -> ModuleType | None:
+    """The built-in ``_signal`` (``signal`` wraps it in enums: 1 ms of imports on every gated
+    command), else ``signal``; None without either."""
+    for name in ("_signal", "signal"):
+        try:
+            return __import__(name)
+        except ImportError:  # pragma: no cover - CPython on POSIX has both
+            continue
+    return None  # pragma: no cover
+
+
 class OutOfTime(Exception):
     """Raised by the timer's handler inside a search that used up the budget."""
 
@@ -203,9 +214,8 @@ class SearchBudget:
 
     def _arm(self) -> bool:
         """Install the handler, if this thread may and no virtual timer is running."""
-        try:
-            import signal
-        except ImportError:  # pragma: no cover - every POSIX Python has it
+        signal = _signal_module()
+        if signal is None:  # pragma: no cover - every POSIX Python has it
             return False
         if not hasattr(signal, "setitimer") or not hasattr(signal, "SIGVTALRM"):
             return False  # pragma: no cover - not POSIX
