@@ -4,6 +4,7 @@ and every tool call of a wired agent pays for imports)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -53,6 +54,23 @@ def probe(code: str, cwd: Path, stdin: str = "") -> tuple[list[int], list[str]]:
 
 @pytest.mark.skipif(sys.platform != "linux", reason="platformdirs and filelock are used elsewhere")
 def test_run_with_the_starter_policy_imports_nothing_heavy(in_tmp_cwd: Path) -> None:
+    codes, loaded = probe(RUN_PROBE, in_tmp_cwd)
+    assert codes == [0, 0]
+    assert loaded == []
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="platformdirs and filelock are used elsewhere")
+def test_run_with_a_policy_of_ones_own_imports_nothing_heavy_once_it_was_read(
+        in_tmp_cwd: Path) -> None:
+    """A user policy is parsed by tomllib once; the runs after that take the recorded parse (a
+    regex rule's CPU budget included) and import no more than with the starter policy."""
+    policy = Path(os.environ["XDG_CONFIG_HOME"]) / "agentgate" / "policy.toml"
+    policy.parent.mkdir(parents=True)
+    policy.write_text('version = 1\n[settings]\ndefault = "allow"\n'
+                      '[[rule]]\nid = "prod"\ndecision = "ask"\ncommands = ["vercel --prod"]\n'
+                      '[[rule]]\nid = "drop"\ndecision = "deny"\nregex = ["drop +table"]\n')
+    codes, first = probe(RUN_PROBE, in_tmp_cwd)
+    assert codes == [0, 0] and "tomllib" in first  # the first run parses and records it
     codes, loaded = probe(RUN_PROBE, in_tmp_cwd)
     assert codes == [0, 0]
     assert loaded == []
