@@ -96,3 +96,28 @@ def test_the_hook_fast_path_answers_without_the_typer_app(in_tmp_cwd: Path) -> N
     out = subprocess.run([sys.executable, "-c", code], cwd=in_tmp_cwd, input=hook_in,
                          capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "(0, [])"
+
+
+GC_PROBE = """
+import gc, io, json, sys
+from agentgate.entry import dispatch
+sys.stdin = io.TextIOWrapper(io.BytesIO(sys.argv[2].encode()))
+code = dispatch(sys.argv[1].split())
+print("\\n" + json.dumps([code, gc.isenabled(), gc.get_freeze_count() > 0]))
+"""
+
+
+@pytest.mark.parametrize(("argv", "collecting"), [("run -- true", False), ("hook claude-code", False),
+                                                   ("where", True)])
+def test_only_the_fast_paths_switch_the_cycle_collector_off(argv: str, collecting: bool,
+                                                            in_tmp_cwd: Path) -> None:
+    """`run` and `hook` exit right after their command: collections would only cost them time
+    (hotpath._short_lived). Every other command keeps the collector (`mcp` runs for hours)."""
+    hook_in = json.dumps({"tool_name": "Bash", "tool_input": {"command": "ls -la"},
+                          "cwd": str(in_tmp_cwd), "session_id": "s", "hook_event_name": "PreToolUse"})
+    out = subprocess.run([sys.executable, "-c", GC_PROBE, argv, hook_in], cwd=in_tmp_cwd,
+                         capture_output=True, text=True, check=True).stdout
+    code, enabled, frozen = json.loads(out.strip().splitlines()[-1])
+    assert code == 0
+    assert (enabled, frozen) == (collecting, not collecting)
+
