@@ -325,7 +325,8 @@ def test_brute_forcing_the_secret_locks_approvals(machine: Machine) -> None:
         r = machine.as_agent(CLIENT_BIN, "approve", rid, "--yes", "--secret-stdin",
                              input=f"guess number {i}\n")
         assert r.returncode == 77, r.stderr
-    r = machine.approve(rid)  # even the right secret waits out the lockout
+    r = machine.as_agent(CLIENT_BIN, "approve", rid, "--yes", "--secret-stdin",
+                         input=SECRET + "\n")  # even the right secret waits out the lockout
     assert r.returncode == 77 and "locked" in r.stderr, r.stderr
     assert machine.status_of(rid) == "pending"
     log = Path(STATE, "audit.jsonl").read_text().splitlines()
@@ -333,8 +334,9 @@ def test_brute_forcing_the_secret_locks_approvals(machine: Machine) -> None:
     uid = pwd.getpwnam(AGENT).pw_uid
     assert sum(1 for e in checked if e.get("peer_uid") == uid and e["result"] == "refused") >= 5
     assert all("peer_pid" in e for e in checked)
+    assert machine.approve(rid).returncode == 0  # the agent's guesses lock out its uid, not root
+    assert machine.agent_run("vercel", "--prod").returncode == 0  # the grant, used up
     _reset_lockout()
-    assert machine.approve(rid).returncode == 0
 
 
 def test_hooks_fail_closed_while_the_service_is_down_and_it_comes_back(machine: Machine) -> None:
@@ -428,3 +430,38 @@ def test_a_socket_not_owned_by_the_service_is_not_asked(machine: Machine) -> Non
         Path(SOCKET).unlink(missing_ok=True)
     again = machine.root("service", "install", "--secret-stdin", input="unused\n")
     assert again.returncode == 0, again.stderr
+
+
+def test_what_a_client_sends_cannot_take_the_service_down_or_forge_the_log(machine: Machine) -> None:
+    rid = machine.held_id()
+    answers = _raw([
+        {"op": "status", "x": "[" * 10},
+        {"op": "authorize", "subject": {"kind": "argv", "argv": ["vercel", "--prod", "\udc80"],
+                                        "cwd": "/tmp"}},
+        {"op": "exited", "run_token": "0" * 32, "exit_code": 0, "duration_ms": 4200},
+    ])
+    assert answers[0]["ok"] is True
+    assert [a["ok"] for a in answers[1:]] == [False, False], answers
+    deep = subprocess.run(["/usr/bin/python3", "-c",
+                           "import socket, sys; s = socket.socket(socket.AF_UNIX); "
+                           "s.connect(sys.argv[1]); s.sendall(b'[' * 100000 + b'\\n'); "
+                           "print(s.recv(65536).decode())", SOCKET],
+                          user=AGENT, group=AGENT, extra_groups=["agentgate"], capture_output=True,
+                          text=True, timeout=60, cwd="/")
+    assert '"ok":false' in deep.stdout, deep.stdout + deep.stderr
+    assert machine.root("service", "status").returncode == 0  # still up
+    log = Path(STATE, "audit.jsonl").read_text()
+    assert '"exit_code":0,"duration_ms":4200' not in log
+    assert machine.status_of(rid) == "pending"
+
+
+def test_a_grant_is_the_requesters_alone(machine: Machine) -> None:
+    r = machine.root("run", "--json", "--", "vercel", "--prod", "--from-root")
+    assert r.returncode == 75, r.stderr
+    rid = json.loads(r.stdout)["approvalId"]
+    assert machine.approve(rid).returncode == 0
+    before = machine.ran()
+    assert machine.agent_run("vercel", "--prod", "--from-root").returncode == 75
+    assert machine.ran() == before
+    denied = machine.as_agent(CLIENT_BIN, "deny", rid, "--reason", "agent says no")
+    assert denied.returncode == 77, denied.stderr

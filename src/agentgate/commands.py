@@ -28,7 +28,8 @@ if TYPE_CHECKING:
     from typing import Any
 
     from .audit import AuditLog, VerifyResult
-    from .gate import Gate, Outcome, RequestView
+    from .backend import AnyGate
+    from .gate import Outcome, RequestView
     from .integrations.agents import Agent
     from .integrations.install import InstallPlan, SystemPlan
     from .ledger import Request
@@ -40,10 +41,10 @@ Progress = Callable[[Iterable[Line], int], Iterator[Line]]
 # --------------------------------------------------------------------------- shared
 
 
-def gate(policy: str | None, cwd: str | Path | None = None) -> Gate:
+def gate(policy: str | None, cwd: str | Path | None = None) -> AnyGate:
     """The gate for ``policy`` (a --policy value, or None), with repo-local policies above
     ``cwd`` (default: the working directory)."""
-    from .gate import open_gate
+    from .backend import open_gate
 
     return open_gate(policy, cwd or current_dir())
 
@@ -90,7 +91,7 @@ def check(policy: str | None, cmd: list[str], *, script: bool) -> dict[str, Any]
         "decision": ev.decision,
         "exitCode": DECISION_EXIT[ev.decision],
         "parts": [p.to_dict() for p in ev.parts],
-        "policies": [s.to_dict() for s in g.policy.sources],
+        "policies": g.source_dicts(),
     }
 
 
@@ -114,15 +115,16 @@ class Approved(Record):
 
 
 def approve(policy: str | None, request_id: str, ttl: str | None,
-            confirm: Callable[[RequestView], None]) -> Approved:
+            confirm: Callable[[RequestView], None],
+            secret: Callable[[], str] | None = None) -> Approved:
     """Approve a pending request once ``confirm`` (shown the request) returns; it raises to
-    decline."""
+    decline. In protected mode ``secret`` reads the approver passphrase."""
     refuse_when_gated("approve")
     ttl_s = duration(ttl, "--ttl") if ttl else None
     g = gate(policy)
     view = g.get(request_id)
     confirm(view)
-    return Approved(g.approve(request_id, ttl_s), view.now)
+    return Approved(g.approve(request_id, ttl_s, secret=secret), view.now)
 
 
 def deny(policy: str | None, request_id: str, reason: str | None) -> Request:
@@ -139,7 +141,7 @@ def pending(policy: str | None) -> Pending:
     """Open approval requests, newest first."""
     g = gate(policy)
     reqs = g.pending()
-    return Pending(reqs, g.ledger.read_only().now if reqs else 0.0)
+    return Pending(reqs, g.now() if reqs else 0.0)
 
 
 def show(policy: str | None, request_id: str) -> RequestView:
@@ -231,9 +233,17 @@ def trust(policy: str | None, path: Path | None) -> list[tuple[str, str]]:
 
 def _audit() -> AuditLog:
     from .audit import AuditLog
+    from .backend import protected
+    from .errors import ConfigError
     from .fileio import check_state_dir
     from .paths import StatePaths
+    from .system import STATE
 
+    if protected():  # the log is the service's: never a local one
+        raise ConfigError(f"protected mode: the audit log is the service's ({STATE}); reading "
+                          "it through the service is not built yet",
+                          "`agentgate log verify` asks the service to check it; as root, read "
+                          f"{STATE}/audit.jsonl directly")
     paths = StatePaths.default()
     check_state_dir(paths.root)  # a log that others can write proves nothing
     return AuditLog(paths.audit)
@@ -278,6 +288,17 @@ def log_summary(*, since: str | None, until: str | None, with_chain: bool,
 
 
 def log_verify(progress: Progress) -> VerifyResult:
+    """The chain's check; in protected mode the service checks its own log."""
+    from .backend import open_gate
+
+    g = open_gate(None, current_dir())
+    if getattr(g, "remote", False):
+        from .audit import VerifyResult
+
+        r = g.verify_log()  # type: ignore[union-attr]
+        return VerifyResult(r.get("ok") is True, int(r.get("verifiedLines") or 0),
+                            r.get("firstBad"), r.get("problem"),
+                            tuple(r.get("interrupted") or ()), tuple(r.get("otherProblems") or ()))
     return _audit().verify(progress)
 
 

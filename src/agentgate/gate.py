@@ -46,12 +46,14 @@ if TYPE_CHECKING:
 
     from .fileio import StrPath
 
-def analyze(subject: Subject) -> shell.Analysis:
+
+def analyze(subject: Subject, home: str | None = None, cdpath: bool | None = None) -> shell.Analysis:
     """The one shell analysis of a command (an argv run directly, or a script), started in its
-    directory, with this process's home directory (``~``, ``$HOME``) and ``$CDPATH``: what the
-    policy and the guards decide on."""
-    home = os.path.expanduser("~")
-    where = (subject.cwd, home if home.startswith("/") else None, bool(os.environ.get("CDPATH")))
+    directory, with the caller's home directory (``~``, ``$HOME``) and whether ``$CDPATH`` is
+    set (this process's when not given): what the policy and the guards decide on."""
+    home = os.path.expanduser("~") if home is None else home
+    cdpath = bool(os.environ.get("CDPATH")) if cdpath is None else cdpath
+    where = (subject.cwd, home if home.startswith("/") else None, cdpath)
     if subject.kind == "script":
         return shell.analyze_script(subject.argv[0], *where)
     return shell.analyze_argv(subject.argv, *where)
@@ -97,8 +99,15 @@ class Gate:
         self.ledger = Ledger(paths, clock=clock, lock_timeout=lock_timeout)
         self.audit = AuditLog(paths.audit, max_bytes=policy.settings.audit_max_bytes, clock=clock,
                               confirming=(paths.ledger, paths.trust))
-        self._user = current_user()
+        self.user = current_user()
         self._host = hostname()
+        # The service (protected mode) sets these for each client: who it is (its user name,
+        # and its uid and pid in every audit line), its home directory and $CDPATH, and files
+        # of that user's that the guards protect as well (the agents' hook settings).
+        self.caller: dict[str, Any] = {}
+        self.home: str | None = None
+        self.cdpath: bool | None = None
+        self.also_protected: list[str] = []
 
     # -- evaluation (no writes) ----------------------------------------------------------
 
@@ -108,7 +117,7 @@ class Gate:
         for itself is denied; one touching agentgate's own files needs a human)."""
         if subject.kind == "action":
             return self.policy.check_action(subject.argv[0], subject.argv[1] if len(subject.argv) > 1 else None)
-        analysis = analyze(subject)
+        analysis = analyze(subject, self.home, self.cdpath)
         ev = self.policy.decide(analysis)
         if approves_itself(analysis, " ".join(subject.argv)):
             reason = ("An agent must not approve, deny or trust on its own behalf; a human "
@@ -116,13 +125,21 @@ class Gate:
             part = pol.PartResult((), ("built-in check",), pol.DENY, (SELF_APPROVAL_RULE,), reason)
             return pol.Evaluation(pol.DENY, SELF_APPROVAL_RULE, reason, (*ev.parts, part), "rule")
         if pol.RANK[ev.decision] < pol.RANK[pol.ASK]:
-            hit = protected_reference(analysis, self.policy_files())
+            hit = protected_reference(analysis, [*self.policy_files(), *self.also_protected])
             if hit is not None:
                 reason = (f"The command refers to agentgate's own files or an agent's hook settings "
                           f"({hit}); changes to the policy, the state or the hooks need a human.")
                 part = pol.PartResult((hit,), ("built-in check",), pol.ASK, (PROTECTED_RULE,), reason)
                 return pol.Evaluation(pol.ASK, PROTECTED_RULE, reason, (*ev.parts, part), "rule")
         return ev
+
+    def source_dicts(self) -> list[dict[str, Any]]:
+        """The policy files in force, as `check --json` shows them."""
+        return [s.to_dict() for s in self.policy.sources]
+
+    def now(self) -> float:
+        """The ledger's clock (what ``expires in`` is counted from)."""
+        return self.ledger.read_only().now
 
     def policy_files(self) -> list[str]:
         """The policy files in force (the embedded default has no path)."""
@@ -134,8 +151,8 @@ class Gate:
         ev: dict[str, Any] = {"event": event}
         if subject is not None:
             ev.update({"kind": subject.kind, "argv": list(subject.argv), "cwd": subject.cwd})
-        ev.update({"user": self._user, "host": self._host, "pid": os.getpid(),
-                   "policy": self.policy.sha256})
+        ev.update({"user": self.user, "host": self._host, "pid": os.getpid(),
+                   "policy": self.policy.sha256, **self.caller})
         ev.update({k: v for k, v in extra.items() if v is not None})
         return ev
 
@@ -177,6 +194,10 @@ class Gate:
     def _ask(self, subject: Subject, agent: str, ev: pol.Evaluation,
              startable: Callable[[], AgentgateError | None] | None = None) -> Outcome:
         fp = subject.fingerprint()
+        if "peer_uid" in self.caller:  # the service: a grant is its requester's alone
+            from .ledger import fingerprint
+
+            fp = fingerprint({"fp": fp, "uid": self.caller["peer_uid"]})
         cannot: AgentgateError | None = None
         with self.ledger.locked() as state:
             events = self._sweep(state)
@@ -209,7 +230,8 @@ class Gate:
             else:
                 req = make_request(fp=fp, kind=subject.kind, argv=list(subject.argv), cwd=subject.cwd,
                                    rule=ev.rule, reason=ev.reason, agent=agent, now=state.now,
-                                   request_ttl=self.policy.settings.request_ttl)
+                                   request_ttl=self.policy.settings.request_ttl,
+                                   user=self.user, pid=self.caller.get("peer_pid"))
                 state.add(req)
                 events.append(self._event("approval_requested", subject, id=req.id,
                                           reason=ev.reason, **base))
@@ -234,7 +256,10 @@ class Gate:
     # -- humans ---------------------------------------------------------------------------
 
     def get(self, rid: str) -> RequestView:
+        """One request as the gate would act on it now (an overdue one as expired, in this
+        snapshot only)."""
         state = self.ledger.read_only()
+        state.expire()
         return RequestView(state.get(rid), state.now)
 
     def pending(self) -> list[Request]:
@@ -243,14 +268,18 @@ class Gate:
         reqs = [r for r in state.requests.values() if r.status == PENDING]
         return sorted(reqs, key=lambda r: r.created_at, reverse=True)
 
-    def approve(self, rid: str, ttl: float | None = None, by: str | None = None) -> Request:
+    def approve(self, rid: str, ttl: float | None = None, by: str | None = None, *,
+                secret: Callable[[], str] | None = None) -> Request:
+        """Approve ``rid`` for ``ttl`` seconds (the policy's approval_ttl by default). A local
+        gate (personal mode) has no approver secret: ``secret`` is protected mode's and is
+        not asked for here."""
         ttl = self.policy.settings.approval_ttl if ttl is None else ttl
-        by = by or self._user
+        by = by or self.user
         return self._decide(lambda st: st.approve(rid, ttl, by),
                             lambda req: self._req_event("approved", req, decision=pol.ASK, by=by, ttl=ttl))
 
     def deny(self, rid: str, reason: str | None = None, by: str | None = None) -> Request:
-        who = by or self._user
+        who = by or self.user
         return self._decide(lambda st: st.deny(rid, reason, who, self.policy.settings.request_ttl),
                             lambda req: self._req_event("human_denied", req, decision=pol.DENY,
                                                         by=who, reason=reason))

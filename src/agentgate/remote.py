@@ -41,6 +41,7 @@ class RemoteGate:
         self.cwd = cwd
         self._now = 0.0
         self._sources: list[dict[str, Any]] = []
+        self._runs: dict[int, str] = {}  # id(outcome) -> the service's run token
 
     # -- what the service is told about this client ---------------------------------------
 
@@ -91,7 +92,8 @@ class RemoteGate:
         cannot = startable() if startable is not None else None
         if cannot is not None:
             request["cannot_start"] = {"message": cannot.message, "exitCode": cannot.exit_code}
-        raw = _dict(self._ask(request).get("outcome"))
+        answer = self._ask(request)
+        raw = _dict(answer.get("outcome"))
         flags = [raw.get(k) for k in ("allowed", "approval_required", "via_grant", "by_human")]
         if not all(isinstance(f, bool) for f in flags) or not isinstance(raw.get("reason"), str):
             raise protocol.garbled(self.config.socket, "an outcome that is not one")
@@ -103,13 +105,15 @@ class RemoteGate:
                       _opt_str(raw.get("approval_id")), str(raw["reason"]),
                       _opt_str(raw.get("rule")), subject, None, via_grant=bool(via_grant),
                       by_human=bool(by_human))
+        token = answer.get("run_token")
+        if out.allowed and isinstance(token, str):
+            self._runs[id(out)] = token  # what record_exit shows the service
         return out
 
     def record_exit(self, outcome: Outcome, exit_code: int, agent: str) -> None:
         import time
 
-        self._ask({"op": "exited", "subject": _subject_dict(outcome.subject),
-                   "approval_id": outcome.approval_id, "rule": outcome.rule,
+        self._ask({"op": "exited", "run_token": self._runs.pop(id(outcome), None),
                    "exit_code": exit_code, "agent": agent,
                    "duration_ms": int((time.monotonic() - outcome.started) * 1000)}, False)
 

@@ -23,10 +23,12 @@ try:  # mcp >= 2 renamed FastMCP to MCPServer
 except ImportError:  # pragma: no cover - mcp 1.x
     from mcp.server.fastmcp import FastMCP as _Server  # type: ignore[no-redef,attr-defined]
 
+from typing import TYPE_CHECKING
+
 from .. import errorlog
 from ..audit import now_iso
 from ..errors import EXIT_INTERNAL, AgentgateError, CannotStart, UsageError
-from ..gate import Gate, Outcome, Subject
+from ..gate import Outcome, Subject
 from ..lean import Record
 from ..ledger import APPROVED, PENDING
 from ..paths import gated_env
@@ -34,10 +36,13 @@ from ..policy import Evaluation
 from ..runner import run_captured, startable
 from ..subjects import action_subject, command_problem, command_subject
 
+if TYPE_CHECKING:
+    from ..backend import AnyGate
+
 MAX_OUTPUT_BYTES = 64 * 1024  # per stream, returned to the agent; the rest is dropped (marked)
 DEFAULT_TIMEOUT = 600.0
 
-GateFactory = Callable[[Path], Gate]
+GateFactory = Callable[[Path], "AnyGate"]
 
 INSTRUCTIONS = """\
 agentgate is a human-in-the-loop checkpoint. Run shell commands through `run_command`.
@@ -89,7 +94,7 @@ class _Plan(Record):
     thread, where the policy's regex time budget can be armed (policy.regexes); recording it
     (which may wait for the ledger lock) and running the command happen in a worker thread."""
 
-    gate: Gate
+    gate: AnyGate
     subject: Subject
     evaluation: Evaluation
     argv: list[str]
@@ -153,7 +158,7 @@ def run_command_tool(gate_factory: GateFactory, agent: str, base: Path,
 
 
 def plan_action(gate_factory: GateFactory, base: Path, action: str,
-                resource: str | None) -> tuple[Gate, Subject, Evaluation] | dict[str, Any]:
+                resource: str | None) -> tuple[AnyGate, Subject, Evaluation] | dict[str, Any]:
     """Decide a ``verify_action`` call (in the calling thread); an answer dict on any error."""
     if not action.strip():
         return _error(UsageError("the action name is empty"))
@@ -167,7 +172,7 @@ def plan_action(gate_factory: GateFactory, base: Path, action: str,
         return _internal(e)
 
 
-def record_action(gate: Gate, subject: Subject, evaluation: Evaluation, agent: str) -> dict[str, Any]:
+def record_action(gate: AnyGate, subject: Subject, evaluation: Evaluation, agent: str) -> dict[str, Any]:
     """Record a decided ``verify_action`` call (blocking: may wait for the ledger lock)."""
     try:
         outcome = gate.authorize(subject, agent, evaluation=evaluation)
@@ -197,9 +202,7 @@ _NEXT = {
 
 def approval_status_tool(gate_factory: GateFactory, base: Path, request_id: str) -> dict[str, Any]:
     try:
-        state = gate_factory(base).ledger.read_only()
-        state.expire()  # in this snapshot only: the status the gate itself would act on now
-        r = state.get(request_id)
+        r = gate_factory(base).get(request_id).request  # expired ones as expired
     except AgentgateError as e:
         return {"id": request_id, "status": "unknown", "reason": e.message, "hint": e.hint}
     except Exception as e:

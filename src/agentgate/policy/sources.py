@@ -180,3 +180,19 @@ def combine(primary: PolicyFile, extras: Sequence[PolicyFile]) -> Policy:
         sources.append(pf.source)
     return Policy.build(settings, rules, sources)
 
+
+
+def load_service_policy(primary: StrPath, repo: Sequence[tuple[str, bytes]],
+                        paths: StatePaths) -> Policy:
+    """Protected mode, in the service: the machine's policy file, and the repo-local policies a
+    client sent (their paths and bytes). No repo file is trusted there: each adds only its deny
+    and ask rules, so what a client sends can never relax anything."""
+    pf = _parse_checked(read_policy_bytes(primary), str(primary), "system", paths)
+    extras = []
+    for name, data in repo:
+        rf = _parse_checked(data, name, "repo", None)  # a client's bytes: nothing recorded
+        src = Source(name, rf.source.sha256, "repo", False,
+                     "protected mode: only its deny and ask rules apply; allow rules belong in "
+                     f"{primary}")
+        extras.append(PolicyFile(rf.settings, rf.rules, rf.explicit, src))
+    return combine(pf, extras)

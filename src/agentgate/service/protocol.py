@@ -57,6 +57,7 @@ def decode(line: bytes) -> dict[str, object]:
     value = json.loads(line.decode("utf-8"))
     if not isinstance(value, dict):
         raise ValueError("not a JSON object")
+    json.dumps(value, ensure_ascii=False).encode("utf-8")  # a lone surrogate: UnicodeEncodeError
     return value
 
 

@@ -90,16 +90,22 @@ def write_verifier(state: str, verifier: dict[str, object]) -> None:
 
 
 class Lockout:
-    """Wrong tries so far and until when new ones are refused, kept in ``attempts.json``."""
+    """One uid's wrong tries so far and until when its new ones are refused, kept in
+    ``attempts.json`` by uid: an agent that guesses locks out its own uid, never root's."""
 
-    def __init__(self, state: str) -> None:
+    def __init__(self, state: str, uid: int) -> None:
         self.path = Path(state, ATTEMPTS_FILE)
+        self.uid = str(uid)
         data = read_state_file(self.path, label="approval attempts")
-        raw = json.loads(data) if data else {}
-        if not isinstance(raw, dict):
-            raise StateError(f"{self.path} is not valid", "remove it as the service user")
-        self.failures = int(raw.get("failures", 0))
-        self.until = float(raw.get("until", 0.0))
+        try:
+            raw = json.loads(data) if data else {}
+            self.all = {k: {"failures": int(v["failures"]), "until": float(v["until"])}
+                        for k, v in raw.items()}
+        except (ValueError, TypeError, KeyError, AttributeError):
+            raise StateError(f"{self.path} is not valid", "remove it as the service user") from None
+        mine = self.all.get(self.uid, {})
+        self.failures = int(mine.get("failures", 0))
+        self.until = float(mine.get("until", 0.0))
 
     def refusal(self, now: float) -> NotAuthorized | None:
         if now < self.until:
@@ -121,4 +127,7 @@ class Lockout:
             self._save()
 
     def _save(self) -> None:
-        replace_atomically(self.path, json.dumps({"failures": self.failures, "until": self.until}).encode(), 0o600)
+        self.all[self.uid] = {"failures": self.failures, "until": self.until}
+        if not self.failures and not self.until:
+            del self.all[self.uid]
+        replace_atomically(self.path, json.dumps(self.all).encode(), 0o600)

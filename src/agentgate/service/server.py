@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 IDLE_TIMEOUT = 30.0  # seconds a connection may sit without completing a request
 SEND_TIMEOUT = 10.0
 NONCE_TTL = 120.0
+RUN_TOKEN_TTL = 7 * 86400.0  # a command may run for days; its exit is still its own
 MAX_CONNECTIONS = 256
 KINDS = ("argv", "script", "action")
 
@@ -56,6 +57,8 @@ class Service:
         self.clock = clock
         self.nonces: dict[str, tuple[float, int]] = {}  # nonce -> (expires, peer uid)
         self._policies: dict[tuple[object, ...], pol.Policy] = {}
+        # run token -> (expires, peer uid, subject, approval id, rule): allows not yet exited
+        self.runs: dict[str, tuple[float, int, Subject, str | None, str | None]] = {}
 
     # -- the gate for one request ----------------------------------------------------------
 
@@ -64,8 +67,7 @@ class Service:
         gate = Gate(self._policy(repo), self.paths, clock=self.clock)
         gate.user = _user_name(peer.uid)
         gate.caller = peer.to_dict()
-        home = msg.get("home")
-        gate.home = home if isinstance(home, str) and home.startswith("/") else ""
+        gate.home = _home_of(peer.uid)  # the account's, not what the client says
         gate.cdpath = bool(msg.get("cdpath"))
         protect = msg.get("protect", [])
         if isinstance(protect, list):
@@ -132,19 +134,28 @@ class Service:
                               exit_code=_exit_code(cannot.get("exitCode"), 127))
             startable = lambda: err  # noqa: E731
         out = gate.authorize(subject, _agent(msg), startable=startable)
-        return {"outcome": _outcome_dict(out)}
+        answer: dict[str, Any] = {"outcome": _outcome_dict(out)}
+        if out.allowed:  # what `exited` must show: this allow, for this caller, once
+            now = self.clock()
+            self.runs = {t: v for t, v in self.runs.items() if v[0] > now}
+            token = secrets.token_hex(16)
+            self.runs[token] = (now + RUN_TOKEN_TTL, peer.uid, subject, out.approval_id, out.rule)
+            answer["run_token"] = token
+        return answer
 
     def op_exited(self, msg: dict[str, Any], peer: protocol.Peer) -> dict[str, Any]:
         """The client ran an allowed command; what it says of the exit is logged as its word
         (with its uid and pid), since the service cannot see the command."""
+        token = msg.get("run_token")
+        run = self.runs.pop(token, None) if isinstance(token, str) else None
+        if run is None or run[1] != peer.uid:
+            raise UsageError("no run of this caller's is known by that token: an exit is logged "
+                             "only for a command this service allowed")
+        _, _, subject, rid, rule = run
         gate = self.gate(msg, peer)
-        subject = _subject(msg)
         duration = msg.get("duration_ms", 0)
         seconds = duration / 1000 if isinstance(duration, int) and 0 <= duration < 10**10 else 0.0
-        rid = msg.get("approval_id")
-        rule = msg.get("rule")
-        out = Outcome(pol.ALLOW, True, False, rid if isinstance(rid, str) else None, "",
-                      rule if isinstance(rule, str) else None, subject, None,
+        out = Outcome(pol.ALLOW, True, False, rid, "", rule, subject, None,
                       started=time.monotonic() - seconds)
         gate.record_exit(out, _exit_code(msg.get("exit_code"), 0, low=-255), _agent(msg))
         return {}
@@ -180,7 +191,11 @@ class Service:
     def op_deny(self, msg: dict[str, Any], peer: protocol.Peer) -> dict[str, Any]:
         reason = msg.get("reason")
         gate = self.gate(msg, peer)
-        req = gate.deny(_request_id(msg), reason if isinstance(reason, str) else None)
+        rid = _request_id(msg)
+        owner = gate.get(rid).request.user
+        if peer.uid != 0 and owner != gate.user:
+            raise NotAuthorized(f"{rid} is {owner}'s request: only they (or root) may deny it")
+        req = gate.deny(rid, reason if isinstance(reason, str) else None)
         return {"request": req.to_dict()}
 
     def op_verify(self, msg: dict[str, Any], peer: protocol.Peer) -> dict[str, Any]:
@@ -196,9 +211,9 @@ class Service:
         now = self.clock()
         nonce = msg.get("nonce")
         issued = self.nonces.pop(nonce, None) if isinstance(nonce, str) else None
-        lockout = secret.Lockout(str(self.paths.root))
+        lockout = secret.Lockout(str(self.paths.root), peer.uid)
         refused = lockout.refusal(now)
-        if refused is None and (issued is None or issued[0] < now):
+        if refused is None and (issued is None or issued[0] < now or issued[1] != peer.uid):
             refused = NotAuthorized("the approval carries no valid challenge (a used, expired or "
                                     "unknown nonce)", "run the approve command again")
         if refused is None:
@@ -268,6 +283,14 @@ def _repo_files(raw: object) -> list[tuple[str, bytes]]:
             raise UsageError("a repo policy must have a path and a text")
         out.append((item["path"], item["text"].encode("utf-8", "surrogateescape")))
     return out
+
+
+def _home_of(uid: int) -> str:
+    try:
+        home = pwd.getpwuid(uid).pw_dir
+    except KeyError:
+        return ""
+    return home if home.startswith("/") else ""
 
 
 def _user_name(uid: int) -> str:
@@ -396,8 +419,8 @@ def _serve_one(service: Service, c: _Client, sel: selectors.BaseSelector,
 def _answer(service: Service, line: bytes, peer: protocol.Peer) -> dict[str, Any]:
     try:
         msg = protocol.decode(line)
-    except ValueError as e:
-        return _error(UsageError(f"not a valid request ({e})"))
+    except (ValueError, RecursionError) as e:  # UnicodeError is a ValueError
+        return _error(UsageError(f"not a valid request ({type(e).__name__})"))
     try:
         return service.handle(msg, peer)
     except Exception as e:  # a bug: the client fails closed; the service goes on
@@ -418,8 +441,9 @@ def _log(error: Exception) -> str | None:
 def _send(sock: socket.socket, answer: dict[str, Any]) -> bool:
     try:
         data = protocol.encode(answer)
-    except AgentgateError as e:
-        data = protocol.encode(_error(e))
+    except Exception as e:  # an answer that cannot be sent is an error answer, never a crash
+        data = protocol.encode(_error(ConfigError(
+            f"the service could not encode its answer ({type(e).__name__})")))
     try:
         sock.settimeout(SEND_TIMEOUT)
         sock.sendall(data)
