@@ -23,12 +23,15 @@ import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+from .backend import open_gate
 from .errors import EXIT_APPROVAL_REQUIRED, EXIT_DENIED, AgentgateError, UsageError
-from .gate import Gate, open_gate
 from .paths import agent_name
 from .subjects import action_subject
+
+if TYPE_CHECKING:
+    from .backend import AnyGate
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -91,7 +94,7 @@ class Denied(AgentgateError):
         self.result = result
 
 
-def _open_gate(policy: str | os.PathLike[str] | None, cwd: Path) -> Gate:
+def _open_gate(policy: str | os.PathLike[str] | None, cwd: Path) -> AnyGate:
     return open_gate(os.fspath(policy) if policy else None, cwd)
 
 

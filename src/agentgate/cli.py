@@ -159,7 +159,11 @@ hook_app = typer.Typer(cls=Group, help="Answer an agent's pre-tool hook, or inst
                        no_args_is_help=True)
 app.add_typer(log_app, name="log")
 app.add_typer(policy_app, name="policy")
+service_app = typer.Typer(cls=Group, help=(
+    "Protected mode: the service that owns the policy, the ledger and the audit log as its own "
+    "user, so that an agent cannot approve itself or relax the policy."), no_args_is_help=True)
 app.add_typer(hook_app, name="hook")
+app.add_typer(service_app, name="service")
 
 
 def _option(opt: Opt, *extra: str) -> Any:
@@ -291,10 +295,16 @@ def approve(
     ttl: Annotated[str | None, typer.Option(
         "--ttl", metavar="DURATION", help="How long the grant stays usable (default: the policy's approval_ttl).")] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    secret_stdin: Annotated[bool, typer.Option(
+        "--secret-stdin", help="Protected mode: read the approver secret from the first line of "
+                               "standard input instead of the terminal (with --yes).")] = False,
     json_: JsonOpt = False,
     policy: PolicyOpt = None,
 ) -> None:
-    """Approve a pending request, so that the very same command may run once."""
+    """Approve a pending request, so that the very same command may run once.
+
+    In protected mode this asks for the approver secret (on the terminal, never in argv or
+    the environment)."""
 
     def confirm(view: RequestView) -> None:
         """pipx's model: --yes skips it; no terminal, no approval; the default answer is No."""
@@ -308,8 +318,29 @@ def approve(
             raise AgentgateError("not approved", exit_code=EXIT_REFUSED)
 
     inv = _invocation()
-    done = commands.approve(inv.policy, request_id, ttl, confirm)
+    done = commands.approve(inv.policy, request_id, ttl, confirm,
+                            secret=lambda: read_secret(secret_stdin))
     output.approved(done.request, done.now, inv.json)
+
+
+def read_secret(from_stdin: bool, prompt: str = "Approver secret: ") -> str:
+    """The approver secret: the first line of standard input, or typed on the controlling
+    terminal without echo. Never from argv or the environment."""
+    if from_stdin:
+        line = sys.stdin.readline()
+        if not line.strip():
+            raise AgentgateError("--secret-stdin: standard input holds no secret",
+                                 exit_code=EXIT_REFUSED)
+        return line.rstrip("\r\n")
+    import getpass
+
+    try:
+        with open("/dev/tty", "r+b", buffering=0):
+            pass
+    except OSError:
+        raise AgentgateError("no terminal to read the approver secret from",
+                             "run it in a terminal, or pass --secret-stdin", exit_code=EXIT_REFUSED) from None
+    return getpass.getpass(prompt)
 
 
 @command()
@@ -531,6 +562,79 @@ def hook_install(
     done = commands.hook_install(agent, user=user, dry_run=dry_run, executable=executable)
     output.hook_installed(done.plan, dry_run=dry_run, backup=done.backup,
                           executable=executable or "agentgate", on_path=done.on_path)
+
+
+# --------------------------------------------------------------------------- protected mode
+
+
+@service_app.command("install", cls=Command)
+@handled
+def service_install(
+    for_: Annotated[list[str] | None, typer.Option(
+        "--for", metavar="USER", help="A user whose agents are gated (joins the service's group; "
+                                      "repeatable).")] = None,
+    secret_stdin: Annotated[bool, typer.Option(
+        "--secret-stdin", help="Read the approver passphrase from the first line of standard "
+                               "input instead of the terminal.")] = False,
+    reset_secret: Annotated[bool, typer.Option(
+        "--reset-secret", help="Set a new approver passphrase (else an existing one is kept).")] = False,
+    policy_file: Annotated[str | None, typer.Option(
+        "--policy-file", metavar="PATH", help="The policy to install when /etc/agentgate has none "
+                                              "(default: the sudo user's policy, else the "
+                                              "embedded default).")] = None,
+    json_: JsonOpt = False,
+    policy: NoPolicyOpt = None,
+) -> None:
+    """As root: set up protected mode (service user, root-owned install, policy, approver
+    secret, the service) in one step; run it again to update or restart."""
+    from .service.install import install
+
+    def passphrase() -> str:
+        if secret_stdin:
+            return read_secret(True)
+        first = read_secret(False, "New approver passphrase: ")
+        if read_secret(False, "Repeat it: ") != first:
+            raise UsageError("the two passphrases differ; nothing was set")
+        return first
+
+    report = install(users=for_ or [], read_secret=passphrase, reset_secret=reset_secret,
+                     policy_source=policy_file)
+    output.service_report(report, _invocation().json)
+
+
+@service_app.command("status", cls=Command)
+@handled
+def service_status(json_: JsonOpt = False, policy: NoPolicyOpt = None) -> None:
+    """Is the service reachable; its version, policy and what is pending (exit 0 only when it
+    answers)."""
+    from .service.install import status
+
+    output.service_status(status(), _invocation().json)
+
+
+@service_app.command("uninstall", cls=Command)
+@handled
+def service_uninstall(
+    purge: Annotated[bool, typer.Option(
+        "--purge", help="Also remove the state (audit log, ledger), the policy and the service "
+                        "user.")] = False,
+    json_: JsonOpt = False,
+    policy: NoPolicyOpt = None,
+) -> None:
+    """As root: switch the machine back to personal mode (keeps the audit log unless --purge)."""
+    from .service.install import uninstall
+
+    output.service_report(uninstall(purge=purge), _invocation().json)
+
+
+@service_app.command("run", cls=Command)
+@handled
+def service_run(policy: NoPolicyOpt = None) -> None:
+    """Run the service in the foreground (what the systemd unit or a supervisor starts, as the
+    service user)."""
+    from .service.server import run
+
+    run()
 
 
 # --------------------------------------------------------------------------- entry

@@ -19,6 +19,8 @@ TYPE_CHECKING = False  # not from typing: see agentgate.lean
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from .backend import AnyGate
+
 
 def _short_lived() -> None:
     """This process decides, maybe runs one command, and exits. Python's cycle collector would
@@ -44,7 +46,7 @@ def _cannot_start(program: str) -> AgentgateError | None:
 def run_command(cmd: Sequence[str], *, policy: str | None, as_json: bool, agent: str | None) -> int:
     """`agentgate run`: decide, record, run if allowed; return the exit code."""
     _short_lived()
-    from .gate import open_gate, record_blocked
+    from .backend import open_gate, record_blocked
     from .paths import StatePaths, agent_name, current_dir, gated_env
     from .runner import run as run_child
     from .subjects import command_subject
@@ -92,10 +94,10 @@ def hook_command(agent: str, policy: str | None) -> int:
     a bug is logged (agentgate.errorlog) and blocks the same way."""
     _short_lived()
     try:
-        from .gate import Gate, open_gate
+        from .backend import open_gate
         from .integrations.hooks import MAX_INPUT_BYTES, handle
 
-        def gate_for(cwd: str) -> Gate:
+        def gate_for(cwd: str) -> AnyGate:
             return open_gate(policy, cwd)
 
         raw = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)

@@ -581,9 +581,12 @@ def _line_finished_at(line: bytes) -> float:
 
 
 def make_request(*, fp: str, kind: str, argv: list[str], cwd: str, rule: str | None, reason: str,
-                 agent: str, now: float, request_ttl: float) -> Request:
+                 agent: str, now: float, request_ttl: float, user: str | None = None,
+                 pid: int | None = None) -> Request:
+    """A new pending request, from this process and user unless the service names its client."""
     req = Request(id=new_id(), fingerprint=fp, kind=kind, argv=argv, cwd=cwd, rule=rule,
-                  reason=reason, agent=agent, pid=os.getpid(), user=current_user(),
+                  reason=reason, agent=agent, pid=os.getpid() if pid is None else pid,
+                  user=current_user() if user is None else user,
                   host=hostname(), status=PENDING, created_at=now,
                   expires_at=now + request_ttl)
     req.note(now, "approval_requested", agent=agent)

@@ -604,3 +604,31 @@ def markdown_summary(summary: dict[str, Any], chain: dict[str, Any] | None = Non
         out += ["", f"### {title}", ""]
         out += _md_table([label, "events", *names], rows)
     return "\n".join(out) + "\n"
+
+
+# --------------------------------------------------------------------------- protected mode
+
+
+def service_report(report: Any, as_json: bool) -> None:
+    """What `service install` / `uninstall` did, then warnings (loud) and notes."""
+    if as_json:
+        emit_json({"done": report.done, "warnings": report.warnings, "notes": report.notes})
+    for line in report.done:
+        err(f"agentgate: {line}")
+    for line in report.warnings:
+        err(f"agentgate: WARNING: {line}")
+    for line in report.notes:
+        err(f"  note: {line}")
+
+
+def service_status(status: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        emit_json(status)
+        return
+    err(f"agentgate: protected mode; the service answers on {status.get('socket')} "
+        f"(version {status.get('version')}, pid {status.get('pid')}, user "
+        f"{status.get('serviceUser')})")
+    err(f"  policy: {status.get('policy')} (sha256 {str(status.get('policySha256'))[:12]})")
+    err(f"  pending requests: {status.get('pending')}; approver secret set: "
+        f"{'yes' if status.get('secret') else 'NO (nothing can be approved)'}")
+

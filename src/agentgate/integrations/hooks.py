@@ -15,8 +15,9 @@ from __future__ import annotations
 import json
 import os
 
+from ..backend import record_blocked
 from ..errors import AgentgateError
-from ..gate import Gate, Outcome, Subject, record_blocked
+from ..gate import Outcome, Subject
 from ..guard import PROTECTED_RULE
 from ..guard import is_protected as gate_is_protected
 from ..lean import Record
@@ -29,7 +30,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
     from typing import Any
 
-    GateFactory = Callable[[str], Gate]
+    from ..backend import AnyGate
+
+    GateFactory = Callable[[str], AnyGate]
 
 MAX_INPUT_BYTES = 16 * 1024 * 1024  # a Write tool call carries the whole file; more is not sane
 

@@ -52,13 +52,20 @@ from .patterns import (
     split_long_options,
     unknown_shape,
 )
-from .sources import REPO_POLICY_NAME, combine, load_policy, locate_primary, repo_policy_files
+from .sources import (
+    REPO_POLICY_NAME,
+    combine,
+    load_policy,
+    load_service_policy,
+    locate_primary,
+    repo_policy_files,
+)
 
 __all__ = [
     "ALLOW", "ASK", "DECISIONS", "DENY", "EMBEDDED_NAME", "MAX_DURATION", "MAX_POLICY_BYTES",
     "PREPARSED_NAME", "RANK", "REPO_POLICY_NAME", "UNPARSEABLE_RULE", "Evaluation", "PartResult",
     "Pattern", "Policy", "PolicyFile", "Rule", "Settings", "Shape", "Source", "combine",
-    "embedded_policy_text", "glob_regex", "load_policy", "locate_primary", "normalize_argv",
+    "embedded_policy_text", "glob_regex", "load_policy", "load_service_policy", "locate_primary", "normalize_argv",
     "normalize_dynamic", "parse_duration", "parse_policy", "parse_policy_file", "placed",
     "policy_path", "preparsed", "read_policy_bytes", "read_policy_file", "read_toml", "real_path",
     "repo_policy_files",
