@@ -465,3 +465,38 @@ def test_a_grant_is_the_requesters_alone(machine: Machine) -> None:
     assert machine.ran() == before
     denied = machine.as_agent(CLIENT_BIN, "deny", rid, "--reason", "agent says no")
     assert denied.returncode == 77, denied.stderr
+
+
+def test_clients_that_pipeline_and_never_read_do_not_stall_the_others(machine: Machine) -> None:
+    flood = ("import socket, sys, time\n"
+             "s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])\n"
+             "s.setblocking(False)\n"
+             "data = b'{\"op\": \"status\"}\\n' * 4000\n"
+             "try:\n    s.sendall(data)\nexcept BlockingIOError:\n    pass\n"
+             "print('sent', flush=True); time.sleep(60)\n")
+    attackers = [subprocess.Popen(["/usr/bin/python3", "-c", flood, SOCKET], user=AGENT,
+                                  group=AGENT, extra_groups=["agentgate"], cwd="/",
+                                  env={"PATH": "/usr/bin:/bin"}, stdout=subprocess.PIPE, text=True)
+                 for _ in range(8)]
+    try:
+        for a in attackers:
+            assert a.stdout is not None and a.stdout.readline().strip() == "sent"
+        r = machine.agent_run("true")  # the client gives up (78) after its 30 s timeout
+        assert r.returncode == 0, r.stderr
+        assert machine.root("service", "status").returncode == 0
+    finally:
+        for a in attackers:
+            a.kill()
+            a.wait()
+
+
+def test_one_user_cannot_flood_the_ledger(machine: Machine) -> None:
+    from agentgate.service.server import MAX_PENDING_PER_USER
+
+    open_now = len(json.loads(machine.root("pending", "--json").stdout))
+    n = MAX_PENDING_PER_USER - open_now + 5
+    script = (f"for i in $(seq 1 {n}); do {CLIENT_BIN} run -- vercel --prod --n $i >/dev/null "
+              f"2>&1; done; {CLIENT_BIN} run -- vercel --prod --one-more")
+    r = machine.as_agent("sh", "-c", script, timeout=600)
+    assert r.returncode == 77 and "waiting for a human already" in r.stderr, r.stderr
+    assert machine.root("run", "--", "vercel", "--prod", "--root-still-asks").returncode == 75

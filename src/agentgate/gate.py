@@ -36,8 +36,6 @@ from .outcome import RequestView as RequestView
 from .outcome import Subject as Subject
 from .paths import GATED_ENV as GATED_ENV  # where entry points have imported it from
 from .paths import StatePaths, lock_timeout
-from .trust import read_trust
-from .trust import staging as stage_trust
 
 TYPE_CHECKING = False  # not from typing: see agentgate.lean
 if TYPE_CHECKING:
@@ -108,6 +106,7 @@ class Gate:
         self.home: str | None = None
         self.cdpath: bool | None = None
         self.also_protected: list[str] = []
+        self.max_pending: int | None = None  # the service: open requests one user may hold
 
     # -- evaluation (no writes) ----------------------------------------------------------
 
@@ -228,6 +227,8 @@ class Gate:
                                           reason=ev.reason, **base))
                 out = Outcome(pol.ASK, False, True, existing.id, REASON_PENDING, ev.rule, subject, ev)
             else:
+                if self.max_pending is not None:
+                    self._check_pending_cap(state)
                 req = make_request(fp=fp, kind=subject.kind, argv=list(subject.argv), cwd=subject.cwd,
                                    rule=ev.rule, reason=ev.reason, agent=agent, now=state.now,
                                    request_ttl=self.policy.settings.request_ttl,
@@ -244,6 +245,15 @@ class Gate:
         if cannot is not None:
             raise cannot
         return out
+
+    def _check_pending_cap(self, state: LedgerState) -> None:
+        from .errors import NotAuthorized
+
+        mine = sum(1 for r in state.requests.values() if r.status == PENDING and r.user == self.user)
+        if self.max_pending is not None and mine >= self.max_pending:
+            raise NotAuthorized(f"{self.user} has {mine} requests waiting for a human already: "
+                                "this one was not recorded and nothing ran",
+                                "ask a human to decide them (agentgate pending), then retry")
 
     def record_exit(self, outcome: Outcome, exit_code: int, agent: str) -> None:
         duration_ms = int((time.monotonic() - outcome.started) * 1000)
@@ -307,6 +317,9 @@ class Gate:
 
     def trust(self, files: Sequence[StrPath]) -> list[tuple[str, str]]:
         """Record the current sha256 of each repo-local policy file as trusted."""
+        from .trust import read_trust
+        from .trust import staging as stage_trust
+
         out = []
         with self.ledger.lock():
             records = read_trust(self.paths.trust)

@@ -32,6 +32,7 @@ from ..fileio import make_state_dir
 from ..gate import Gate, Outcome, Subject
 from ..ledger import hostname
 from ..paths import StatePaths
+from ..subjects import MAX_COMMAND_CHARS
 from ..system import POLICY_FILE, SOCKET, STATE
 from . import protocol, secret
 
@@ -40,10 +41,11 @@ if TYPE_CHECKING:
     from typing import Any
 
 IDLE_TIMEOUT = 30.0  # seconds a connection may sit without completing a request
-SEND_TIMEOUT = 10.0
+MAX_UNSENT = 4 << 20  # answers a client has not read: beyond this it is not read from
 NONCE_TTL = 120.0
 RUN_TOKEN_TTL = 7 * 86400.0  # a command may run for days; its exit is still its own
 MAX_CONNECTIONS = 256
+MAX_PENDING_PER_USER = 100  # open requests per user: a flood cannot fill the disk
 KINDS = ("argv", "script", "action")
 
 
@@ -66,6 +68,7 @@ class Service:
         repo = _repo_files(msg.get("repo", []))
         gate = Gate(self._policy(repo), self.paths, clock=self.clock)
         gate.user = _user_name(peer.uid)
+        gate.max_pending = MAX_PENDING_PER_USER
         gate.caller = peer.to_dict()
         gate.home = _home_of(peer.uid)  # the account's, not what the client says
         gate.cdpath = bool(msg.get("cdpath"))
@@ -252,6 +255,8 @@ def _subject(msg: dict[str, Any]) -> Subject:
             not all(isinstance(a, str) for a in argv) or not isinstance(cwd, str) or \
             not cwd.startswith("/"):
         raise UsageError("the request's subject is not a command (kind, argv, absolute cwd)")
+    if sum(len(a) for a in argv) + len(cwd) > MAX_COMMAND_CHARS:
+        raise UsageError(f"a command longer than {MAX_COMMAND_CHARS} characters is not checked")
     return Subject(str(kind), tuple(argv), cwd)
 
 
@@ -316,10 +321,18 @@ def _evaluation_dict(ev: pol.Evaluation) -> dict[str, Any]:
 
 
 class _Client:
-    __slots__ = ("buf", "last", "peer", "sock")
+    """One connection: what it sent that is not answered yet, what is not sent to it yet."""
+
+    __slots__ = ("inbuf", "last", "outbuf", "peer", "sock")
 
     def __init__(self, sock: socket.socket, peer: protocol.Peer) -> None:
-        self.sock, self.peer, self.buf, self.last = sock, peer, b"", time.monotonic()
+        self.sock, self.peer, self.last = sock, peer, time.monotonic()
+        self.inbuf = b""
+        self.outbuf = b""
+
+    def ready(self) -> bool:
+        """Has a whole request waiting, and room for its answer?"""
+        return b"\n" in self.inbuf and len(self.outbuf) < MAX_UNSENT
 
 
 def listen(path: str = SOCKET) -> socket.socket:
@@ -341,6 +354,107 @@ def listen(path: str = SOCKET) -> socket.socket:
     return sock
 
 
+class _Loop:
+    """The service's one thread: reads and writes never block, and each round answers at most
+    one request per connection (a client that pipelines thousands of requests, or never reads
+    its answers, holds its own connection only: the others are answered in the same rounds)."""
+
+    def __init__(self, service: Service, sock: socket.socket) -> None:
+        self.service = service
+        self.sock = sock
+        self.sel = selectors.DefaultSelector()
+        self.clients: dict[int, _Client] = {}
+        sock.setblocking(False)
+        self.sel.register(sock, selectors.EVENT_READ, None)
+
+    def round(self, timeout: float) -> None:
+        busy = any(c.ready() for c in self.clients.values())
+        for key, events in self.sel.select(timeout=0 if busy else timeout):
+            if key.data is None:
+                self._accept()
+                continue
+            c = key.data
+            if events & selectors.EVENT_WRITE:
+                self._flush(c)
+            if events & selectors.EVENT_READ and c.sock.fileno() in self.clients:
+                self._read(c)
+        for c in [c for c in self.clients.values() if c.ready()]:
+            line, _, c.inbuf = c.inbuf.partition(b"\n")
+            try:
+                c.outbuf += protocol.encode(_answer(self.service, line, c.peer))
+            except Exception as e:  # an answer that cannot be sent is an error answer
+                c.outbuf += protocol.encode(_error(ConfigError(
+                    f"the service could not encode its answer ({type(e).__name__})")))
+            self._flush(c)
+        cutoff = time.monotonic() - IDLE_TIMEOUT
+        for c in [c for c in self.clients.values() if c.last < cutoff]:
+            self._drop(c)
+
+    def close(self) -> None:
+        for c in list(self.clients.values()):
+            self._drop(c)
+        self.sel.close()
+
+    def _accept(self) -> None:
+        try:
+            conn, _ = self.sock.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:  # out of descriptors: the oldest idle connection makes room next time
+            if self.clients:
+                self._drop(min(self.clients.values(), key=lambda c: c.last))
+            return
+        if len(self.clients) >= MAX_CONNECTIONS:  # drop the one idle longest, not the newcomer
+            self._drop(min(self.clients.values(), key=lambda c: c.last))
+        conn.setblocking(False)
+        client = _Client(conn, protocol.peer_of(conn))
+        self.clients[conn.fileno()] = client
+        self.sel.register(conn, selectors.EVENT_READ, client)
+
+    def _read(self, c: _Client) -> None:
+        try:
+            chunk = c.sock.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            chunk = b""
+        if not chunk:
+            self._drop(c)
+            return
+        c.inbuf += chunk
+        c.last = time.monotonic()
+        if len(c.inbuf) > protocol.MAX_MESSAGE and b"\n" not in c.inbuf:
+            c.outbuf += protocol.encode(_error(UsageError("a request longer than the protocol allows")))
+            c.inbuf = b""
+            self._flush(c)
+            self._drop(c)
+
+    def _flush(self, c: _Client) -> None:
+        if c.outbuf:
+            try:
+                sent = c.sock.send(c.outbuf)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError:
+                self._drop(c)
+                return
+            c.outbuf = c.outbuf[sent:]
+            if sent:
+                c.last = time.monotonic()
+        reading = len(c.outbuf) < MAX_UNSENT and len(c.inbuf) <= protocol.MAX_MESSAGE
+        want = (selectors.EVENT_READ if reading else 0) | (selectors.EVENT_WRITE if c.outbuf else 0)
+        want = want or selectors.EVENT_READ
+        with contextlib.suppress(KeyError, ValueError):
+            if self.sel.get_key(c.sock).events != want:
+                self.sel.modify(c.sock, want, c)
+
+    def _drop(self, c: _Client) -> None:
+        self.clients.pop(c.sock.fileno(), None)
+        with contextlib.suppress(KeyError, ValueError):
+            self.sel.unregister(c.sock)
+        c.sock.close()
+
+
 def serve(service: Service, sock: socket.socket, *, on_ready: Callable[[], None] | None = None) -> None:
     """Answer clients until SIGTERM, SIGINT or SIGHUP."""
     stopping: list[int] = []
@@ -350,70 +464,14 @@ def serve(service: Service, sock: socket.socket, *, on_ready: Callable[[], None]
 
     for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(s, stop)
-    sel = selectors.DefaultSelector()
-    sock.setblocking(False)
-    sel.register(sock, selectors.EVENT_READ, None)
-    clients: dict[int, _Client] = {}
+    loop = _Loop(service, sock)
     if on_ready is not None:
         on_ready()
     try:
         while not stopping:
-            for key, _ in sel.select(timeout=1.0):
-                if key.data is None:
-                    _accept(sock, sel, clients)
-                else:
-                    _serve_one(service, key.data, sel, clients)
-            cutoff = time.monotonic() - IDLE_TIMEOUT
-            for c in [c for c in clients.values() if c.last < cutoff]:
-                _drop(c, sel, clients)
+            loop.round(1.0)
     finally:
-        for c in list(clients.values()):
-            _drop(c, sel, clients)
-        sel.close()
-
-
-def _accept(sock: socket.socket, sel: selectors.BaseSelector, clients: dict[int, _Client]) -> None:
-    try:
-        conn, _ = sock.accept()
-    except (BlockingIOError, InterruptedError):
-        return
-    if len(clients) >= MAX_CONNECTIONS:  # drop the one idle longest, not the newcomer
-        _drop(min(clients.values(), key=lambda c: c.last), sel, clients)
-    conn.setblocking(False)
-    client = _Client(conn, protocol.peer_of(conn))
-    clients[conn.fileno()] = client
-    sel.register(conn, selectors.EVENT_READ, client)
-
-
-def _drop(c: _Client, sel: selectors.BaseSelector, clients: dict[int, _Client]) -> None:
-    clients.pop(c.sock.fileno(), None)
-    with contextlib.suppress(KeyError, ValueError):
-        sel.unregister(c.sock)
-    c.sock.close()
-
-
-def _serve_one(service: Service, c: _Client, sel: selectors.BaseSelector,
-               clients: dict[int, _Client]) -> None:
-    try:
-        chunk = c.sock.recv(65536)
-    except (BlockingIOError, InterruptedError):
-        return
-    except OSError:
-        chunk = b""
-    if not chunk:
-        _drop(c, sel, clients)
-        return
-    c.buf += chunk
-    c.last = time.monotonic()
-    while b"\n" in c.buf:
-        line, _, c.buf = c.buf.partition(b"\n")
-        answer = _answer(service, line, c.peer)
-        if not _send(c.sock, answer):
-            _drop(c, sel, clients)
-            return
-    if len(c.buf) > protocol.MAX_MESSAGE:
-        _send(c.sock, _error(UsageError("a request longer than the protocol allows")))
-        _drop(c, sel, clients)
+        loop.close()
 
 
 def _answer(service: Service, line: bytes, peer: protocol.Peer) -> dict[str, Any]:
@@ -436,21 +494,6 @@ def _log(error: Exception) -> str | None:
         return errorlog.record(error)
     except Exception:  # the log itself failed: the answer still says what went wrong
         return None
-
-
-def _send(sock: socket.socket, answer: dict[str, Any]) -> bool:
-    try:
-        data = protocol.encode(answer)
-    except Exception as e:  # an answer that cannot be sent is an error answer, never a crash
-        data = protocol.encode(_error(ConfigError(
-            f"the service could not encode its answer ({type(e).__name__})")))
-    try:
-        sock.settimeout(SEND_TIMEOUT)
-        sock.sendall(data)
-        sock.setblocking(False)
-        return True
-    except OSError:
-        return False
 
 
 def run(state: str = STATE, policy_file: str = POLICY_FILE, socket_path: str = SOCKET,
