@@ -120,4 +120,3 @@ def test_only_the_fast_paths_switch_the_cycle_collector_off(argv: str, collectin
     code, enabled, frozen = json.loads(out.strip().splitlines()[-1])
     assert code == 0
     assert (enabled, frozen) == (collecting, not collecting)
-

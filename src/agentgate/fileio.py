@@ -185,12 +185,12 @@ def check_not_writable_by_others(path: StrPath) -> None:
     uid = _uid()
     if uid is None:  # pragma: no cover - not POSIX
         return
-    me = f"you ({_name(uid)})" if uid == 0 else f"you ({_name(uid)}) or root"
     for level, st, final in walk_path(os.path.abspath(path)):
         mode = stat.S_IMODE(st.st_mode)
         what = (f"{level}, a symbolic link on the way," if stat.S_ISLNK(st.st_mode) else
                 f"{level}, a directory on the way," if not final else level)
         if st.st_uid not in (0, uid):
+            me = f"you ({_name(uid)})" if uid == 0 else f"you ({_name(uid)}) or root"
             raise ConfigError(f"{what} is owned by {_who(st.st_uid)}, not by {me}",
                               f"if it is yours, run `chown {_name(uid)} {level}` (as root); "
                               "otherwise use a copy of your own")

@@ -31,7 +31,6 @@ from ..paths import StatePaths, env_policy, user_policy_path
 from ..repofiles import REPO_POLICY_NAME as REPO_POLICY_NAME
 from ..repofiles import present as _present
 from ..repofiles import repo_policy_files as repo_policy_files
-from ..trust import read_trust
 from .loader import (
     EMBEDDED_NAME,
     PolicyFile,
@@ -146,7 +145,11 @@ def load_policy(explicit: str | None, cwd: StrPath, paths: StatePaths, *,
         primary = _parse_checked(read_policy_bytes(path), str(path), kind, known)
     extras = []
     repo_files = repo_policy_files(cwd)
-    trusted = read_trust(paths.trust) if repo_files else {}
+    trusted: dict[str, str] = {}
+    if repo_files:
+        from ..trust import read_trust  # not on the run path of a directory without one
+
+        trusted = read_trust(paths.trust)
     for f in repo_files:
         real = real_path(f)
         if path is not None and real == real_path(path):
