@@ -106,7 +106,7 @@ def test_every_module_has_a_layer() -> None:
 def test_the_graph_is_read() -> None:
     """The reader finds lazy and relative imports (else every other test here would pass)."""
     assert "agentgate.cli" in GRAPH["agentgate.entry"]  # inside a function
-    assert "agentgate.gate" in GRAPH["agentgate.integrations.hooks"]  # from ..gate import
+    assert "agentgate.outcome" in GRAPH["agentgate.integrations.hooks"]  # from ..outcome import
     assert "agentgate.output" in GRAPH["agentgate.hotpath"]  # from . import output
     assert "agentgate.errorlog" in GRAPH["agentgate.integrations.mcp"]  # from .. import errorlog
 

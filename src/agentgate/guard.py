@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 import stat
 from collections.abc import Iterable, Sequence
 
@@ -18,11 +17,12 @@ from .grammar import HUMAN_ONLY, is_human_only
 from .integrations.agents import FOLDERS, SETTINGS_FILES, user_settings_files
 from .lean import lazy_regex, suppress
 from .paths import env_policy, pure, state_dir, user_policy_path
-from .policy.patterns import glob_regex, unknown_shape
-from .policy.sources import REPO_POLICY_NAME as REPO_POLICY_NAME
+from .repofiles import REPO_POLICY_NAME as REPO_POLICY_NAME
 
 TYPE_CHECKING = False  # not from typing: see agentgate.lean
 if TYPE_CHECKING:
+    import re
+
     from .fileio import StrPath
     from .shell import Analysis
 
@@ -169,6 +169,10 @@ def _tokens(word: str) -> Iterable[str]:
 def _shell_glob(pattern: str) -> re.Pattern[str]:
     """A path glob as bash expands it (see policy.glob_regex), where a segment that starts with
     a wildcard does not match a name starting with a dot."""
+    import re
+
+    from .policy.patterns import glob_regex  # the policy package only where a word is checked
+
     return re.compile("/".join((r"(?!\.)" if seg[:1] in ("*", "?", "[") else "") + glob_regex(seg)
                                for seg in pattern.split("/")))
 
@@ -279,6 +283,8 @@ class _Protected:
 
     def shape_hit(self, full: str) -> bool:
         """Could a path with run-time parts be a protected location or lie in one?"""
+        from .policy.patterns import unknown_shape
+
         rx = unknown_shape(full).rx
         if any(rx.fullmatch(h) for h in self.hits):
             return True

@@ -28,11 +28,11 @@ from __future__ import annotations
 
 import functools
 import operator
-import re
 from collections.abc import Callable
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import re
     from collections.abc import Generator, Iterator
     from contextlib import AbstractContextManager
     from types import TracebackType
@@ -69,8 +69,15 @@ def sha256_hex(*chunks: bytes) -> str:
 
 
 def lazy_regex(pattern: str, flags: int = 0) -> Callable[[], re.Pattern[str]]:
-    """``re.compile(pattern, flags)`` done at the first call, the same object after that."""
-    return functools.cache(lambda: re.compile(pattern, flags))
+    """``re.compile(pattern, flags)`` done at the first call, the same object after that (re
+    itself is imported then: a protected-mode client never needs it)."""
+
+    def compiled() -> re.Pattern[str]:
+        import re
+
+        return re.compile(pattern, flags)
+
+    return functools.cache(compiled)
 
 
 # --------------------------------------------------------------------------- contextmanager

@@ -193,12 +193,10 @@ def _subject_dict(subject: Subject) -> dict[str, Any]:
 def _repo_policies(cwd: str) -> list[dict[str, str]]:
     """The repo-local policies above ``cwd``, read here (the service cannot read them): a file
     that cannot be read fails closed, as in personal mode."""
-    from pathlib import Path
-
     from .repofiles import repo_policy_files
 
     out = []
-    for path in repo_policy_files(Path(cwd)):
+    for path in repo_policy_files(cwd):
         try:
             fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
             try:

@@ -108,7 +108,7 @@ def _simple_toml(text: str) -> dict[str, object] | None:
     """The file as :func:`render_client_file` writes it (comments, one ``[service]`` table,
     ``key = "string"`` or ``key = number``), read without tomllib, which would cost every gated
     command 10 ms; None for anything else, which tomllib then reads."""
-    import json
+    from .jsontext import loads
 
     doc: dict[str, object] = {}
     table: dict[str, object] | None = None
@@ -125,7 +125,7 @@ def _simple_toml(text: str) -> dict[str, object] | None:
         if table is None or not eq or not key.isidentifier() or key in table:
             return None
         if value.startswith('"') and value.endswith('"') and "\\" not in value and len(value) > 1:
-            table[key] = json.loads(value)
+            table[key] = loads(value)
         elif value.isdigit():
             table[key] = int(value)
         else:

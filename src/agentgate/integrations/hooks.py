@@ -12,15 +12,15 @@ as light as `run` (tests/test_entry.py checks the imports).
 
 from __future__ import annotations
 
-import json
 import os
 
 from ..backend import record_blocked
 from ..errors import AgentgateError
-from ..gate import Outcome, Subject
 from ..guard import PROTECTED_RULE
 from ..guard import is_protected as gate_is_protected
+from ..jsontext import loads
 from ..lean import Record
+from ..outcome import Outcome, Subject
 from ..paths import StatePaths, pure, resolve
 from ..subjects import action_subject, command_problem, command_subject
 from .agents import AGENTS, PASS, Agent, Reply, Verdict, failure_reply, reply
@@ -96,7 +96,7 @@ def _load(raw: bytes) -> dict[str, Any]:
     if len(raw) > MAX_INPUT_BYTES:
         raise HookInputError(f"more than {MAX_INPUT_BYTES} bytes on stdin")
     try:
-        data = json.loads(raw.decode("utf-8"))
+        data = loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as e:
         raise HookInputError(f"stdin is not a JSON document ({type(e).__name__}: {e})") from None
     if not isinstance(data, dict):

@@ -15,12 +15,12 @@ approves that one request with that one ttl only.
 
 from __future__ import annotations
 
-import json
+import _socket  # socket.py wraps it in enums and a makefile: 2 ms a gated command does not need
 import os
-import socket
 import struct
 
 from ..errors import ConfigError
+from ..jsontext import json_dumps, loads
 
 VERSION = 1
 MAX_MESSAGE = 1 << 20
@@ -37,15 +37,15 @@ class Peer:
         return {"peer_uid": self.uid, "peer_pid": self.pid}
 
 
-def peer_of(sock: socket.socket) -> Peer:
+def peer_of(sock: _socket.socket) -> Peer:
     """The process at the other end of a connected Unix socket, as the kernel knows it."""
-    raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size)
+    raw = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, _PEERCRED.size)
     pid, uid, gid = _PEERCRED.unpack(raw)
     return Peer(pid, uid, gid)
 
 
 def encode(message: dict[str, object]) -> bytes:
-    data = json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+    data = json_dumps(message, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
     if len(data) > MAX_MESSAGE:
         raise ConfigError(f"a message of {len(data)} bytes is more than the service accepts "
                           f"({MAX_MESSAGE})")
@@ -54,16 +54,16 @@ def encode(message: dict[str, object]) -> bytes:
 
 def decode(line: bytes) -> dict[str, object]:
     """One message; ValueError for anything that is not a JSON object."""
-    value = json.loads(line.decode("utf-8"))
+    value = loads(line.decode("utf-8"))
     if not isinstance(value, dict):
         raise ValueError("not a JSON object")
-    json.dumps(value, ensure_ascii=False).encode("utf-8")  # a lone surrogate: UnicodeEncodeError
+    json_dumps(value, ensure_ascii=False).encode("utf-8")  # a lone surrogate: UnicodeEncodeError
     return value
 
 
 def proof_payload(fields: dict[str, object], nonce: str) -> bytes:
     """The bytes an approval proof covers: the request's fields and the nonce, canonical."""
-    return json.dumps({**fields, "nonce": nonce}, sort_keys=True, separators=(",", ":"),
+    return json_dumps({**fields, "nonce": nonce}, sort_keys=True, separators=(",", ":"),
                       ensure_ascii=True).encode()
 
 
@@ -84,7 +84,7 @@ class Connection:
 
     def __init__(self, path: str, service_uid: int, timeout: float) -> None:
         self.path = path
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
         self.sock.settimeout(timeout)
         self._buf = b""
         try:
