@@ -60,18 +60,12 @@ def _linux_user_dir(xdg_var: str, default: str) -> str | None:
 def resolve(path: StrPath) -> str:
     """``str(Path(path).resolve())``: absolute, every symbolic link resolved, what does not
     exist kept as written; a loop of links is pathlib's RuntimeError."""
+    real = os.path.realpath(path)
     try:
-        real = os.path.realpath(path)
-        try:
-            os.stat(real)  # realpath leaves a loop as it is: only this finds it
-        except OSError as e:
-            if e.errno != errno.ELOOP:
-                return real
-            raise
+        os.stat(real)  # realpath leaves a loop as it is: only this finds it
     except OSError as e:
         if e.errno == errno.ELOOP:
             raise RuntimeError(f"Symlink loop from {e.filename!r}") from None
-        raise
     return real
 
 
