@@ -500,3 +500,33 @@ def test_one_user_cannot_flood_the_ledger(machine: Machine) -> None:
     r = machine.as_agent("sh", "-c", script, timeout=600)
     assert r.returncode == 77 and "waiting for a human already" in r.stderr, r.stderr
     assert machine.root("run", "--", "vercel", "--prod", "--root-still-asks").returncode == 75
+
+
+def test_with_an_authenticator_each_approval_needs_a_fresh_code(machine: Machine) -> None:
+    import base64
+
+    enrol = machine.root("service", "install", "--totp", "--secret-stdin", input="unused\n")
+    assert enrol.returncode == 0 and "otpauth://totp/agentgate:" in enrol.stderr, enrol.stderr
+    assert "\u2580" in enrol.stderr or "\u2584" in enrol.stderr or "\u2588" in enrol.stderr  # the QR
+    try:
+        key = base64.b32decode(json.loads(Path(STATE, secret.TOTP_FILE).read_text())["secret"])
+
+        def code() -> str:
+            return secret.totp_code(key, int(time.time() // secret.TOTP_PERIOD))
+
+        first, second = machine.held_id(), _second_request(machine)
+        assert machine.approve(first).returncode != 0  # the passphrase alone
+        r = machine.root("approve", first, "--yes", "--secret-stdin",
+                         input=f"{SECRET}\n{(int(code()) + 1) % 10**6:06d}\n")
+        assert r.returncode == 77 and "authenticator" in r.stderr, r.stderr
+        now_code = code()
+        r = machine.root("approve", first, "--yes", "--secret-stdin", input=f"{SECRET}\n{now_code}\n")
+        assert r.returncode == 0, r.stderr
+        r = machine.root("approve", second, "--yes", "--secret-stdin", input=f"{SECRET}\n{now_code}\n")
+        assert r.returncode == 77, r.stderr  # that code is used up
+        assert machine.status_of(second) == "pending"
+        assert machine.agent_run("vercel", "--prod").returncode == 0  # the first one, once
+    finally:
+        off = machine.root("service", "install", "--no-totp", "--secret-stdin", input="unused\n")
+        assert off.returncode == 0, off.stderr
+        _reset_lockout()

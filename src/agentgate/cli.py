@@ -297,7 +297,8 @@ def approve(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     secret_stdin: Annotated[bool, typer.Option(
         "--secret-stdin", help="Protected mode: read the approver secret from the first line of "
-                               "standard input instead of the terminal (with --yes).")] = False,
+                               "standard input instead of the terminal (with --yes), and the "
+                               "authenticator code, when one is enrolled, from the second.")] = False,
     json_: JsonOpt = False,
     policy: PolicyOpt = None,
 ) -> None:
@@ -319,7 +320,8 @@ def approve(
 
     inv = _invocation()
     done = commands.approve(inv.policy, request_id, ttl, confirm,
-                            secret=lambda: read_secret(secret_stdin))
+                            secret=lambda: read_secret(secret_stdin),
+                            code=lambda: read_secret(secret_stdin, "Authenticator code: "))
     output.approved(done.request, done.now, inv.json)
 
 
@@ -578,6 +580,9 @@ def service_install(
                                "input instead of the terminal.")] = False,
     reset_secret: Annotated[bool, typer.Option(
         "--reset-secret", help="Set a new approver passphrase (else an existing one is kept).")] = False,
+    totp: Annotated[bool | None, typer.Option(
+        "--totp/--no-totp", help="Enrol a new TOTP authenticator as a second factor for approvals "
+                                 "(shown as a QR code), or remove it (default: as it is).")] = None,
     policy_file: Annotated[str | None, typer.Option(
         "--policy-file", metavar="PATH", help="The policy to install when /etc/agentgate has none "
                                               "(default: the sudo user's policy, else the "
@@ -598,7 +603,7 @@ def service_install(
         return first
 
     report = install(users=for_ or [], read_secret=passphrase, reset_secret=reset_secret,
-                     policy_source=policy_file)
+                     policy_source=policy_file, totp=totp)
     output.service_report(report, _invocation().json)
 
 

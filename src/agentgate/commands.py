@@ -116,15 +116,17 @@ class Approved(Record):
 
 def approve(policy: str | None, request_id: str, ttl: str | None,
             confirm: Callable[[RequestView], None],
-            secret: Callable[[], str] | None = None) -> Approved:
+            secret: Callable[[], str] | None = None,
+            code: Callable[[], str] | None = None) -> Approved:
     """Approve a pending request once ``confirm`` (shown the request) returns; it raises to
-    decline. In protected mode ``secret`` reads the approver passphrase."""
+    decline. In protected mode ``secret`` reads the approver passphrase and ``code`` the
+    authenticator's code (asked for only when one is enrolled)."""
     refuse_when_gated("approve")
     ttl_s = duration(ttl, "--ttl") if ttl else None
     g = gate(policy)
     view = g.get(request_id)
     confirm(view)
-    return Approved(g.approve(request_id, ttl_s, secret=secret), view.now)
+    return Approved(g.approve(request_id, ttl_s, secret=secret, code=code), view.now)
 
 
 def deny(policy: str | None, request_id: str, reason: str | None) -> Request:

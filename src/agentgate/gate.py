@@ -279,10 +279,11 @@ class Gate:
         return sorted(reqs, key=lambda r: r.created_at, reverse=True)
 
     def approve(self, rid: str, ttl: float | None = None, by: str | None = None, *,
-                secret: Callable[[], str] | None = None) -> Request:
+                secret: Callable[[], str] | None = None,
+                code: Callable[[], str] | None = None) -> Request:
         """Approve ``rid`` for ``ttl`` seconds (the policy's approval_ttl by default). A local
-        gate (personal mode) has no approver secret: ``secret`` is protected mode's and is
-        not asked for here."""
+        gate (personal mode) has no approver secret: ``secret`` and ``code`` are protected
+        mode's and are not asked for here."""
         ttl = self.policy.settings.approval_ttl if ttl is None else ttl
         by = by or self.user
         return self._decide(lambda st: st.approve(rid, ttl, by),

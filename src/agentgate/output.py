@@ -615,6 +615,8 @@ def service_report(report: Any, as_json: bool) -> None:
         emit_json({"done": report.done, "warnings": report.warnings, "notes": report.notes})
     for line in report.done:
         err(f"agentgate: {line}")
+    for uri in report.totp_uris:
+        totp_enrolment(uri)
     for line in report.warnings:
         err(f"agentgate: WARNING: {line}")
     for line in report.notes:
@@ -632,3 +634,17 @@ def service_status(status: dict[str, Any], as_json: bool) -> None:
     err(f"  pending requests: {status.get('pending')}; approver secret set: "
         f"{'yes' if status.get('secret') else 'NO (nothing can be approved)'}")
 
+
+
+def totp_enrolment(uri: str) -> None:
+    """The enrolment for an authenticator app: a QR code in the terminal, and the URI for one
+    that cannot scan (on stderr only: it is a secret, not a result)."""
+    import io
+
+    import segno
+
+    buf = io.StringIO()
+    segno.make(uri, error="m").terminal(out=buf, compact=True)
+    err("Scan this with an authenticator app (or enter the URI below by hand):")
+    sys.stderr.write(buf.getvalue())
+    err(uri)

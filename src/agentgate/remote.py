@@ -137,7 +137,8 @@ class RemoteGate:
         return RequestView(Request.from_dict(_dict(answer.get("request"))), self._now)
 
     def approve(self, rid: str, ttl: float | None = None, by: str | None = None, *,
-                secret: Callable[[], str] | None = None) -> Request:
+                secret: Callable[[], str] | None = None,
+                code: Callable[[], str] | None = None) -> Request:
         """Approve with the approver secret: a proof over the service's one-time nonce and this
         request's id and ttl (the passphrase never leaves this process)."""
         from .ledger import Request
@@ -158,6 +159,11 @@ class RemoteGate:
             except (ValueError, TypeError) as e:
                 raise protocol.garbled(self.config.socket, f"key parameters: {e}") from None
             fields: dict[str, Any] = {"op": "approve", "id": rid, "ttl": ttl}
+            if challenge.get("totp") is True:
+                if code is None:
+                    raise UsageError("approving needs the authenticator code too",
+                                     "run `agentgate approve ID` in a terminal")
+                fields["code"] = code().strip()
             answer = conn.ask({**fields, "nonce": nonce,
                                "proof": protocol.make_proof(key, fields, nonce)})
         self._now = _number(answer.get("now"))

@@ -55,6 +55,7 @@ class Report(Record):
     """What install or uninstall did, for the CLI to show."""
 
     done: list[str] = field(default_factory=list)
+    totp_uris: list[str] = field(default_factory=list)  # a new enrolment, to scan (never logged)
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -414,7 +415,7 @@ def wait_until_answers(config: ClientConfig, timeout: float = START_TIMEOUT) -> 
 
 
 def install(*, users: Sequence[str], read_secret: Callable[[], str], reset_secret: bool = False,
-            policy_source: str | None = None) -> Report:
+            policy_source: str | None = None, totp: bool | None = None) -> Report:
     """Set up protected mode (see the module docstring); returns what was done."""
     _need_root("install")
     report = Report()
@@ -435,6 +436,15 @@ def install(*, users: Sequence[str], read_secret: Callable[[], str], reset_secre
                        f"{CLIENT_BIN}")
     report.done.append(install_policy(policy_source or invoking_user_policy()))
     report.done.append(install_secret(read_secret, user, reset_secret))
+    if totp is not None:
+        enrolment = secret.new_totp() if totp else None
+        secret.write_totp(STATE, enrolment)
+        if enrolment is not None:
+            os.chown(os.path.join(STATE, secret.TOTP_FILE), user.pw_uid, user.pw_gid)
+            report.totp_uris.append(secret.totp_uri(enrolment, os.uname().nodename))
+            report.done.append("enrolled a TOTP authenticator: approvals need its code as well")
+        else:
+            report.done.append("removed the TOTP authenticator: approvals need the passphrase only")
     if systemd_running():
         _write_root_file(UNIT_FILE, unit_text(python), 0o644)
         _run(["systemctl", "daemon-reload"], "systemctl daemon-reload")

@@ -131,3 +131,86 @@ class Lockout:
         if not self.failures and not self.until:
             del self.all[self.uid]
         replace_atomically(self.path, json.dumps(self.all).encode(), 0o600)
+
+
+# --------------------------------------------------------------------------- TOTP (RFC 6238)
+
+TOTP_FILE = "totp.json"
+TOTP_DIGITS = 6
+TOTP_PERIOD = 30
+TOTP_WINDOW = 1  # steps either side of now, for a clock that is a little off
+
+
+def totp_code(key: bytes, counter: int, digits: int = TOTP_DIGITS) -> str:
+    """RFC 4226's HOTP value of ``counter`` (RFC 6238 uses the time step as the counter)."""
+    import hmac
+    import struct
+
+    mac = hmac.new(key, struct.pack(">Q", counter), "sha1").digest()
+    offset = mac[-1] & 0x0F
+    value = struct.unpack(">I", mac[offset:offset + 4])[0] & 0x7FFFFFFF
+    return str(value % 10 ** digits).zfill(digits)
+
+
+def new_totp() -> dict[str, object]:
+    import base64
+
+    key = _random.token_bytes(20)
+    return {"version": 1, "secret": base64.b32encode(key).decode("ascii"), "digits": TOTP_DIGITS,
+            "period": TOTP_PERIOD, "last": 0}
+
+
+def totp_uri(enrolment: dict[str, object], account: str) -> str:
+    from urllib.parse import quote
+
+    return (f"otpauth://totp/agentgate:{quote(account)}?secret={enrolment['secret']}"
+            f"&issuer=agentgate&algorithm=SHA1&digits={enrolment['digits']}"
+            f"&period={enrolment['period']}")
+
+
+class Totp:
+    """The enrolled authenticator, and the last time step a code was accepted for (a code is
+    accepted once: a replayed one, or an older one, is refused)."""
+
+    def __init__(self, state: str) -> None:
+        import base64
+
+        self.path = Path(state, TOTP_FILE)
+        data = read_state_file(self.path, label="TOTP enrolment")
+        self.enrolled = data is not None
+        self.raw: dict[str, object] = {}
+        if data is None:
+            return
+        try:
+            self.raw = json.loads(data)
+            self.key = base64.b32decode(str(self.raw["secret"]))
+            self.digits = int(self.raw["digits"])  # type: ignore[call-overload]
+            self.period = int(self.raw["period"])  # type: ignore[call-overload]
+            self.last = int(self.raw.get("last", 0))  # type: ignore[call-overload]
+        except (ValueError, TypeError, KeyError):
+            raise StateError(f"{self.path} is not a valid TOTP enrolment",
+                             "as root: `sudo agentgate service install --totp` enrols again") from None
+
+    def accept(self, code: object, now: float) -> bool:
+        """Is ``code`` right for a time step near ``now`` that is later than the last one
+        used? Then that step is the last one used."""
+        import hmac
+
+        if not isinstance(code, str) or len(code) != self.digits or not code.isdigit():
+            return False
+        step = int(now // self.period)
+        for counter in range(step - TOTP_WINDOW, step + TOTP_WINDOW + 1):
+            if counter > self.last and hmac.compare_digest(totp_code(self.key, counter, self.digits), code):
+                self.last = counter
+                self.raw["last"] = counter
+                replace_atomically(self.path, json.dumps(self.raw).encode(), 0o600)
+                return True
+        return False
+
+
+def write_totp(state: str, enrolment: dict[str, object] | None) -> None:
+    path = Path(state, TOTP_FILE)
+    if enrolment is None:
+        path.unlink(missing_ok=True)
+        return
+    replace_atomically(path, json.dumps(enrolment).encode(), 0o600)

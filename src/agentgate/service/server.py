@@ -178,7 +178,8 @@ class Service:
             raise NotAuthorized("too many open approval challenges; try again in a minute")
         nonce = secrets.token_hex(16)
         self.nonces[nonce] = (now + NONCE_TTL, peer.uid)
-        return {"nonce": nonce, "kdf": secret.load_verifier(str(self.paths.root)).params()}
+        return {"nonce": nonce, "kdf": secret.load_verifier(str(self.paths.root)).params(),
+                "totp": secret.Totp(str(self.paths.root)).enrolled}
 
     def op_approve(self, msg: dict[str, Any], peer: protocol.Peer) -> dict[str, Any]:
         rid = _request_id(msg)
@@ -187,7 +188,10 @@ class Service:
                                 or not 0 < ttl <= pol.MAX_DURATION):
             raise UsageError("ttl must be a number of seconds")
         gate = self.gate(msg, peer)
-        self._check_secret(gate, msg, peer, {"op": "approve", "id": rid, "ttl": ttl}, rid)
+        fields: dict[str, Any] = {"op": "approve", "id": rid, "ttl": ttl}
+        if "code" in msg:
+            fields["code"] = msg["code"]
+        self._check_secret(gate, msg, peer, fields, rid)
         req = gate.approve(rid, None if ttl is None else float(ttl))
         return {"request": req.to_dict(), "now": gate.clock()}
 
@@ -221,10 +225,16 @@ class Service:
                                     "unknown nonce)", "run the approve command again")
         if refused is None:
             verifier = secret.load_verifier(str(self.paths.root))
+            totp = secret.Totp(str(self.paths.root))
             if not protocol.proof_matches(verifier.key, fields, str(nonce), msg.get("proof")):
                 lockout.failed(now)
                 refused = NotAuthorized("wrong approver secret: nothing was approved",
                                         "enter the passphrase set by `agentgate service install`")
+            elif totp.enrolled and not totp.accept(fields.get("code"), now):
+                lockout.failed(now)
+                refused = NotAuthorized("wrong or used authenticator code: nothing was approved",
+                                        "enter the current code from the authenticator app "
+                                        "(each code approves once)")
             else:
                 lockout.succeeded()
         self._audit(gate, {"event": "secret_checked", "id": rid, "op": fields["op"],
