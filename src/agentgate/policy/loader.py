@@ -260,6 +260,7 @@ def _says_nothing(path: str, kind: str) -> PolicyError:
                        "would allow every command", hint, path=path)
 
 
+STARTER_FILE = "policies.example.toml"  # the embedded default, beside the package's modules
 PREPARSED_NAME = "policies.example.parsed.json"
 
 
@@ -269,6 +270,9 @@ def preparsed(digest: str) -> dict[str, Any] | None:
     that content `run` need not import tomllib (4 ms); every other check still runs on the
     result. Any other content, or a missing or stale file, goes through tomllib."""
     try:
+        with open(os.path.join(PACKAGE_DIR, STARTER_FILE), "rb") as f:
+            if sha256_hex(f.read()) != digest:
+                return None  # not the starter's text (a policy of one's own): no JSON to parse
         with open(os.path.join(PACKAGE_DIR, PREPARSED_NAME), "rb") as f:
             doc = json.loads(f.read())
     except (OSError, ValueError):
@@ -401,7 +405,7 @@ def embedded_policy_text() -> bytes:
     """The packaged default policy: read beside this module (importlib.resources costs ~3 ms of
     imports on every `run`), through importlib.resources only when installed as a zip."""
     try:
-        with open(os.path.join(PACKAGE_DIR, "policies.example.toml"), "rb") as f:
+        with open(os.path.join(PACKAGE_DIR, STARTER_FILE), "rb") as f:
             return f.read()
     except OSError:
         from importlib import resources

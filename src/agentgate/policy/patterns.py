@@ -113,7 +113,7 @@ class _Word:
                 alts.append(("flag", alt))
             elif "[" in alt and _ESCAPED_ONLY().fullmatch(alt):
                 alts.append(("lit", _BRACKET_CHAR().sub(r"\1", alt)))  # /[*] is the word /*
-            elif any(c in alt for c in "*?["):
+            elif "*" in alt or "?" in alt or "[" in alt:
                 alts.append(("glob", alt))
             else:
                 alts.append(("lit", alt))
@@ -167,7 +167,7 @@ class Pattern(Record):
 
     @classmethod
     def compile(cls, text: str) -> Pattern:
-        if text.isprintable() and not any(c in text for c in "'\"\\"):
+        if text.isprintable() and "'" not in text and '"' not in text and "\\" not in text:
             raw = text.split()  # what shlex.split gives when there is nothing to unquote
         else:
             import shlex
