@@ -237,28 +237,29 @@ def phase_profile(env: Env) -> None:
     probe = r"""
 import time; T = [time.perf_counter()]
 def mark(): T.append(time.perf_counter())
-import os, sys
+import gc, os, sys
+import re; mark()
 import agentgate.entry; mark()
-import pathlib; mark()
+gc.disable()  # as agentgate.hotpath.run_command does
 import agentgate.shell; mark()
 import agentgate.policy; mark()
-import agentgate.gate; mark()
-import agentgate.runner; mark()
-from pathlib import Path
+import agentgate.gate, agentgate.backend; mark()
+import agentgate.runner, agentgate.subjects; mark()
 from agentgate.gate import Gate, Subject
 from agentgate.policy import load_policy
-from agentgate.paths import StatePaths
+from agentgate.paths import StatePaths, current_dir
 from agentgate.runner import run
-paths = StatePaths.default(); cwd = Path(os.getcwd()).resolve()
+paths = StatePaths.default(); cwd = current_dir()
 policy = load_policy(None, cwd, paths); mark()
-gate = Gate(policy, paths); outcome = gate.authorize(Subject("argv", ("true",), str(cwd)), "b"); mark()
+gate = Gate(policy, paths); outcome = gate.authorize(Subject("argv", ("true",), cwd), "b"); mark()
 run(["true"]); mark()
 gate.record_exit(outcome, 0, "b"); mark()
 print(" ".join(f"{(b - a) * 1000:.3f}" for a, b in zip(T, T[1:])))
 """
-    names = ["import agentgate.entry (+json, re)", "import pathlib (+urllib.parse)",
+    names = ["import re (the console script's own)", "import agentgate.entry (+json)",
              "import agentgate.shell (+agentgate.lean)", "import agentgate.policy",
-             "import agentgate.gate, ledger, audit, paths, trust", "import agentgate.runner (+signal)",
+             "import agentgate.gate, backend, ledger, audit, paths, trust",
+             "import agentgate.runner, subjects",
              "load the embedded policy (pre-parsed, examples validated)",
              "authorize (flock + audit append)", "spawn and wait `true`",
              "record the exit (flock + append)"]
