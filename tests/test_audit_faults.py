@@ -202,7 +202,7 @@ def test_a_torn_write_right_after_a_rollover_recovers(tmp_path: Path, state_dir:
     r = ag("run", "--", "deployer", "torn", env={**env, **hooked("audit.write:torn")})
     assert r.returncode == -signal.SIGKILL
     assert len(log.rolled_files()) == len(rolled) + 1, "the roll happened, then the write tore"
-    fragment = log.path.read_bytes()
+    fragment = Path(log.path).read_bytes()
     assert fragment and b"\n" not in fragment
 
     assert ag("run", "--", "deployer", "after", env=env).returncode == 0
@@ -272,13 +272,13 @@ def fill_disk(disk: Path, free_pages: int) -> None:
 def pad_audit(state: Path, slack: int) -> None:
     """Append one harmless line so that the log's last page has ``slack`` bytes free."""
     log = AuditLog(state / "audit.jsonl")
-    size = log.path.stat().st_size
+    size = Path(log.path).stat().st_size
     probe = len(json.dumps({"ts": "2026-01-01T00:00:00.000Z", "seq": log.end().seq + 1,
                             "event": "denied", "pad": "", "prev": "0" * 64},
                            separators=(",", ":"))) + 1
     n = (4096 - slack - size - probe) % 4096
     log.append([{"event": "denied", "pad": "x" * n}])
-    assert (4096 - log.path.stat().st_size % 4096) % 4096 == slack
+    assert (4096 - Path(log.path).stat().st_size % 4096) % 4096 == slack
 
 
 def prepare(kind: str) -> tuple[list[str], str | None]:
@@ -685,7 +685,7 @@ def test_audit_files_are_0600_under_umask_000(tmp_path: Path, state_dir: Path) -
                        capture_output=True, text=True, timeout=60, check=False)
     assert r.returncode == 0, r.stderr
     log = AuditLog(state_dir / "audit.jsonl")
-    files = [log.path, log.head_path, *log.rolled_files()]
+    files = [Path(p) for p in (log.path, log.head_path, *log.rolled_files())]
     assert len(files) >= 3
     for p in files:
         assert stat.S_IMODE(p.stat().st_mode) == 0o600, p
