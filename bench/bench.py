@@ -258,7 +258,7 @@ print(" ".join(f"{(b - a) * 1000:.3f}" for a, b in zip(T, T[1:])))
 """
     names = ["import re (the console script's own)", "import agentgate.entry (+json)",
              "import agentgate.shell (+agentgate.lean)", "import agentgate.policy",
-             "import agentgate.gate, backend, ledger, audit, paths, trust",
+             "import agentgate.gate, backend, ledger, audit, guard",
              "import agentgate.runner, subjects",
              "load the embedded policy (pre-parsed, examples validated)",
              "authorize (flock + audit append)", "spawn and wait `true`",
