@@ -3,6 +3,7 @@ and every tool call of a wired agent pays for imports)."""
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -17,38 +18,39 @@ import pytest
 # filelock (on POSIX), tomllib (for the starter policy, which ships pre-parsed), pathlib (with
 # urllib.parse and ipaddress, 5 ms: paths are str there), contextlib (agentgate.lean has its
 # contextmanager), signal (its enums; the runner uses _signal), subprocess and threading (the
-# MCP server's captured runs), and helpers of rare paths.
+# MCP server's captured runs), the json package (agentgate.jsontext reads and writes JSON with
+# its C accelerator alone), and helpers of rare paths.
 NOT_ON_THE_HOT_PATHS = ["typer", "click", "rich", "dataclasses", "inspect", "typing", "copy",
                         "difflib", "shutil", "tempfile", "asyncio", "pydantic", "mcp",
                         "platformdirs", "hashlib", "_hashlib", "secrets", "filelock", "tomllib",
                         "getpass", "shlex", "datetime", "importlib.resources", "pathlib",
                         "urllib", "urllib.parse", "ipaddress", "contextlib", "signal",
-                        "subprocess", "threading"]
+                        "subprocess", "threading", "json"]
 
 # Each probe takes its path twice: the first call also checks the policy's inline examples.
 RUN_PROBE = """
-import json, sys
+import sys
 from agentgate.entry import dispatch
 codes = [dispatch(["run", "--", "true"]) for _ in range(2)]
-print(json.dumps([codes, sorted(m for m in sys.argv[1:] if m in sys.modules)]))
+print(repr([codes, sorted(m for m in sys.argv[1:] if m in sys.modules)]))
 """
 
 HOOK_PROBE = """
-import io, json, sys
+import io, sys
 from agentgate.entry import dispatch
 hook_input = sys.stdin.buffer.read()
 codes = []
 for _ in range(2):
     sys.stdin = io.TextIOWrapper(io.BytesIO(hook_input))
     codes.append(dispatch(["hook", "claude-code"]))
-print("\\n" + json.dumps([codes, sorted(m for m in sys.argv[1:] if m in sys.modules)]))
+print("\\n" + repr([codes, sorted(m for m in sys.argv[1:] if m in sys.modules)]))
 """
 
 
 def probe(code: str, cwd: Path, stdin: str = "") -> tuple[list[int], list[str]]:
     out = subprocess.run([sys.executable, "-c", code, *NOT_ON_THE_HOT_PATHS], cwd=cwd,
                          input=stdin, capture_output=True, text=True, check=True).stdout
-    codes, loaded = json.loads(out.strip().splitlines()[-1])
+    codes, loaded = ast.literal_eval(out.strip().splitlines()[-1])
     return codes, loaded
 
 

@@ -53,7 +53,8 @@ def test_the_same_values_as_json_loads(text: str) -> None:
 
 
 def test_bytes_with_a_bom_or_another_encoding_are_read_as_json_reads_them() -> None:
-    for raw in (b"\xef\xbb\xbf[1]", "[1]".encode("utf-16"), "[1]".encode("utf-32-le"), b" [2] "):
+    for raw in (b"\xef\xbb\xbf[1]", "[1]".encode("utf-16"), "[1]".encode("utf-32-le"), b" [2] ",
+                b'"\xed\xb2\x80"', b'"\xff"'):  # an encoded lone surrogate; a byte not UTF-8
         assert _outcome(loads, raw) == _outcome(json.loads, raw)
     assert _outcome(loads, "\ufeff1") == _outcome(json.loads, "\ufeff1")
 

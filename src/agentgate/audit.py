@@ -42,7 +42,6 @@ must not reorder the chain). Audit files are opened without following symbolic l
 from __future__ import annotations
 
 import errno
-import json
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -60,7 +59,7 @@ from .fileio import (
     stage_file,
     state_file_exists,
 )
-from .jsontext import AUDIT_SUFFIX, dumps_bytes
+from .jsontext import AUDIT_SUFFIX, dumps_bytes, json_dumps, loads
 from .lean import Record, sha256_hex, suppress
 from .paths import pure
 
@@ -119,7 +118,7 @@ def line_hash(raw: bytes) -> str:
 
 def parse_line(raw: bytes) -> Any:
     """json.loads for one audit line; argv bytes that are not UTF-8 come back as surrogates."""
-    return json.loads(raw.decode("utf-8", "surrogateescape"))
+    return loads(raw.decode("utf-8", "surrogateescape"))
 
 
 def _event_of(raw: bytes) -> dict[str, Any] | None:
@@ -431,7 +430,7 @@ class AuditLog:
             return None
         try:
             with os.fdopen(fd, "rb") as f:
-                doc = json.loads(f.read(4096))
+                doc = loads(f.read(4096))
             seq, digest = doc["seq"], doc["sha256"]
         except (OSError, ValueError, KeyError, TypeError):
             return _UNREADABLE
@@ -449,7 +448,7 @@ class AuditLog:
             if data is None:
                 continue
             try:
-                doc = json.loads(data.decode("utf-8", "surrogateescape"))
+                doc = loads(data.decode("utf-8", "surrogateescape"))
             except ValueError:
                 raise StateError(f"{path} is corrupt (not JSON), so the audit lines after the "
                                  "head cannot be told to have taken effect or not",
@@ -610,7 +609,7 @@ class AuditLog:
         staged after the lines are written: a crash leaves its temp file only after lines the
         head does not name yet, which the next append finds (and removes it). StateError when
         it cannot be written; :meth:`replace_head` puts it in place."""
-        data = json.dumps({"seq": batch.seq, "sha256": batch.digest}).encode()
+        data = json_dumps({"seq": batch.seq, "sha256": batch.digest}).encode()
         try:
             return stage_file(self.head_path, data, prefix=f".{self._stem}.head-",
                               fault_point="audit.head", durable=batch.durable)
@@ -647,7 +646,7 @@ class AuditLog:
     def _write_head(self, seq: int, digest: str, durable: bool) -> None:
         """Record (seq, sha256) of the last line: a new file renamed over the old, so it is
         whole or old (fileio.replace_atomically: unpredictable temp name, 0600)."""
-        data = json.dumps({"seq": seq, "sha256": digest}).encode()
+        data = json_dumps({"seq": seq, "sha256": digest}).encode()
         replace_atomically(self.head_path, data, prefix=f".{self._stem}.head-",
                            fault_point="audit.head", durable=durable)
 

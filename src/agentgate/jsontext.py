@@ -72,7 +72,7 @@ def loads(text: str | bytes) -> Any:
             import json  # UTF-16, UTF-32 or a BOM: json's own detection
 
             return json.loads(text)
-        text = text.decode("utf-8")
+        text = text.decode("utf-8", "surrogatepass")  # as json.loads decodes bytes
     if text.startswith("\ufeff"):
         raise _error("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
     if not _scanner:

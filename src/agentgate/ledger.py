@@ -29,7 +29,6 @@ prove it is still within its TTL (see :meth:`LedgerState.grant_overdue`).
 from __future__ import annotations
 
 import errno
-import json
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -46,6 +45,7 @@ from .fileio import (
     replace_atomically,
     staged_state_file,
 )
+from .jsontext import json_dumps, loads
 from .lean import Record, asdict, contextmanager, field, sha256_hex, suppress
 from .paths import StatePaths
 
@@ -69,7 +69,7 @@ def new_id() -> str:
 
 def fingerprint(subject: dict[str, Any]) -> str:
     """sha256 of canonical JSON of what would run (argv or script, and the resolved cwd)."""
-    canon = json.dumps(subject, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    canon = json_dumps(subject, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return sha256_hex(canon.encode("utf-8", "surrogateescape"))
 
 
@@ -421,7 +421,7 @@ class Ledger:
         hint = (f"the file was left untouched; move it aside (mv {path} {path}.bad) to start "
                 "with an empty ledger, or restore it from a backup")
         try:
-            doc = json.loads(data.decode("utf-8", "surrogateescape"))  # argv bytes, not UTF-8
+            doc = loads(data.decode("utf-8", "surrogateescape"))  # argv bytes, not UTF-8
         except ValueError as e:
             raise StateError(f"ledger {path} is corrupt (not JSON: {e})", hint) from None
         if not isinstance(doc, dict) or not isinstance(doc.get("requests"), dict):
@@ -475,7 +475,7 @@ class Ledger:
         doc = {"version": LEDGER_VERSION, "clock": state.now, "clock_boot": state.boot,
                "clock_mono": state.mono, "clock_host": hostname(), MARK_KEY: mark,
                "requests": {rid: r.to_dict() for rid, r in state.requests.items()}}
-        data = json.dumps(doc, indent=1, ensure_ascii=False).encode("utf-8", "surrogateescape")
+        data = json_dumps(doc, indent=1, ensure_ascii=False).encode("utf-8", "surrogateescape")
         staged: Staged | None = None
         try:
             with staged_state_file(path, data, label="ledger", prefix=".ledger-",
@@ -494,7 +494,7 @@ class Ledger:
     def _archived(self, rid: str) -> Request | None:
         """The last archived record of ``rid`` (a crash can leave a duplicate; lines that do not
         parse are fragments of an interrupted append)."""
-        prefix = b'{"id":' + json.dumps(rid, ensure_ascii=False).encode("utf-8", "surrogateescape")
+        prefix = b'{"id":' + json_dumps(rid, ensure_ascii=False).encode("utf-8", "surrogateescape")
         found = None
         fd = open_state_file(self.paths.archive, os.O_RDONLY, label="the archive")
         if fd is None:
@@ -510,7 +510,7 @@ class Ledger:
         if found is None:
             return None
         try:
-            return Request.from_dict(json.loads(found.decode("utf-8", "surrogateescape")))
+            return Request.from_dict(loads(found.decode("utf-8", "surrogateescape")))
         except (ValueError, TypeError):
             return None
 
@@ -566,14 +566,14 @@ def _finished_at(r: Request) -> float:
 
 
 def _archive_line(r: Request) -> bytes:
-    return json.dumps(r.to_dict(), separators=(",", ":"),
+    return json_dumps(r.to_dict(), separators=(",", ":"),
                       ensure_ascii=False).encode("utf-8", "surrogateescape") + b"\n"
 
 
 def _line_finished_at(line: bytes) -> float:
     """When an archived request finished; 0.0 (prune it) for a line that does not parse."""
     try:
-        d = json.loads(line.decode("utf-8", "surrogateescape"))
+        d = loads(line.decode("utf-8", "surrogateescape"))
         t = d.get("finished_at") or d.get("decided_at") or d.get("created_at")
         return float(t) if isinstance(t, (int, float)) else 0.0
     except (ValueError, AttributeError):

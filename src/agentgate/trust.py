@@ -7,12 +7,12 @@ to the file changes its hash and so untrusts it again.
 
 from __future__ import annotations
 
-import json
 import os
 
 from .audit import MARK_KEY
 from .errors import StateError
 from .fileio import Staged, check_state_dir, read_state_file, staged_state_file
+from .jsontext import json_dumps, loads
 from .lean import contextmanager, sha256_hex
 
 TYPE_CHECKING = False  # not from typing: see agentgate.lean
@@ -38,7 +38,7 @@ def read_trust(path: StrPath) -> dict[str, str]:
     if data is None:
         return {}
     try:
-        doc = json.loads(data)
+        doc = loads(data)
         files = doc["files"]
         if doc.get("version") != TRUST_VERSION or not isinstance(files, dict):
             raise ValueError("unexpected structure")
@@ -56,7 +56,7 @@ def staging(path: StrPath, files: dict[str, str], mark: dict[str, Any] | None) -
     audit.MARK_KEY). The body writes those lines and calls ``Staged.replace``, the commit
     point; otherwise the records are replaced when the body returns. OSError is a StateError
     saying whether the new records are in place."""
-    data = json.dumps({"version": TRUST_VERSION, "files": files, MARK_KEY: mark},
+    data = json_dumps({"version": TRUST_VERSION, "files": files, MARK_KEY: mark},
                       indent=1).encode()
     with staged_state_file(path, data, label="trust records", prefix=".trusted-",
                            fault_point="trust", kept="the previous records are intact") as staged:

@@ -8,7 +8,6 @@ code".
 from __future__ import annotations
 
 import errno
-import json
 import os
 import re
 import stat
@@ -16,6 +15,7 @@ import stat
 from .. import shell
 from ..errors import ConfigError, PolicyError
 from ..fileio import check_not_writable_by_others, read_at_most
+from ..jsontext import loads
 from ..lean import Record, lazy_regex, sha256_hex
 from ..paths import expand_user, pure, resolve
 from .model import ALLOW, DECISIONS, Policy, Rule, Settings, Source
@@ -274,7 +274,7 @@ def preparsed(digest: str) -> dict[str, Any] | None:
             if sha256_hex(f.read()) != digest:
                 return None  # not the starter's text (a policy of one's own): no JSON to parse
         with open(os.path.join(PACKAGE_DIR, PREPARSED_NAME), "rb") as f:
-            doc = json.loads(f.read())
+            doc = loads(f.read())
     except (OSError, ValueError):
         return None
     if not isinstance(doc, dict) or doc.get("sha256") != digest or not isinstance(doc.get("toml"), dict):

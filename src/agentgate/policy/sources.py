@@ -12,7 +12,6 @@ tomllib (with typing, 8 ms) on every command. Every check after the TOML parse s
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 
@@ -26,6 +25,7 @@ from ..fileio import (
     state_file_exists,
     state_subdir,
 )
+from ..jsontext import json_dumps, loads
 from ..lean import sha256_hex
 from ..paths import StatePaths, env_policy, user_policy_path
 from ..repofiles import REPO_POLICY_NAME as REPO_POLICY_NAME
@@ -76,7 +76,7 @@ def _cached_toml(path: str, digest: str) -> dict[str, Any] | None:
     if data is None:
         return None
     try:
-        doc = json.loads(data)
+        doc = loads(data)
     except ValueError:
         return None
     if not isinstance(doc, dict) or doc.get("sha256") != digest or not isinstance(doc.get("toml"), dict):
@@ -98,7 +98,7 @@ def _record(folder: str, key: str, marker: bool, toml: dict[str, Any] | None, di
                 os.close(fd)
         if toml is not None:
             try:  # strict JSON: NaN or a date has no exact JSON form, and is not cached
-                text = json.dumps({"sha256": digest, "toml": toml}, allow_nan=False)
+                text = json_dumps({"sha256": digest, "toml": toml}, allow_nan=False)
             except (TypeError, ValueError):
                 return
             replace_atomically(os.path.join(folder, f"{key}.json"), text.encode(), durable=False)
