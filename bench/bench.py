@@ -256,7 +256,7 @@ run(["true"]); mark()
 gate.record_exit(outcome, 0, "b"); mark()
 print(" ".join(f"{(b - a) * 1000:.3f}" for a, b in zip(T, T[1:])))
 """
-    names = ["import re (the console script's own)", "import agentgate.entry (+json)",
+    names = ["import re (the console script's own)", "import agentgate.entry (+output, lean)",
              "import agentgate.shell (+agentgate.lean)", "import agentgate.policy",
              "import agentgate.gate, backend, ledger, audit, guard",
              "import agentgate.runner, subjects",
