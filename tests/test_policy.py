@@ -10,6 +10,8 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from agentgate import policy as pol
 from agentgate import shell
@@ -298,6 +300,44 @@ def test_durations(text: str, seconds: int) -> None:
 def test_bad_durations(text: str) -> None:
     with pytest.raises(ValueError):
         pol.parse_duration(text)
+
+
+def _unescaped_by_regex(glob: str) -> str | None:
+    """What pattern words made of a glob before: literal when it matched this regex, with each
+    bracketed character unbracketed."""
+    if re.fullmatch(r"(?:[^*?\[\]]|\[[^\]]\])*", glob) is None:
+        return None
+    return re.sub(r"\[([^\]])\]", r"\1", glob)
+
+
+@given(st.text(alphabet="ab/[]*?!^-", max_size=10))
+def test_a_glob_of_bracketed_characters_is_the_word_it_spells(glob: str) -> None:
+    from agentgate.policy.patterns import _unescaped
+
+    assert _unescaped(glob) == _unescaped_by_regex(glob)
+
+
+def _regex_duration(text: str) -> int | None:
+    """What parse_duration answered when it read the parts with the regex (\\d+)([smhd])."""
+    t = text.strip().lower()
+    pos, total = 0, 0
+    for m in re.finditer(r"(\d+)([smhd])", t):
+        if m.start() != pos:
+            break
+        total += int(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+        pos = m.end()
+    if not t or pos != len(t) or total <= 0 or total > pol.MAX_DURATION:
+        return None
+    return total
+
+
+@given(st.text(alphabet="0123456789\u0663smhdSMHDx .-", max_size=12))
+def test_durations_are_read_as_the_regex_read_them(text: str) -> None:
+    try:
+        got: int | None = pol.parse_duration(text)
+    except ValueError:
+        got = None
+    assert got == _regex_duration(text)
 
 
 # --------------------------------------------------------------------------- merging

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from agentgate import policy as pol
 from agentgate import shell
@@ -68,3 +72,16 @@ def test_the_model_never_reads_shell_text() -> None:
         runtime = [n for n in tree.body if isinstance(n, ast.ImportFrom) and n.module
                    and "shell" in n.module]
         assert not runtime, (module.__name__, imported)
+
+
+def _regex_program_by_regex(pattern: str) -> str | None:
+    m = re.match(r"\^([A-Za-z0-9_][A-Za-z0-9_+-]*)( |\\s)", pattern)
+    return m.group(1) if m else None
+
+
+@given(st.text(alphabet="^rmgit_+-9 \\sé(.*", max_size=10))
+def test_the_program_a_regex_is_anchored_to_is_read_as_the_regex_read_it(pattern: str) -> None:
+    assert model._regex_program(pattern) == _regex_program_by_regex(pattern)
+    for anchored in ("^rm ", "^rm\\s+-r", "^git-lfs ", "^c++ -o", "^_x ", "^rm(", "^-rm ", "^ rm "):
+        assert model._regex_program(anchored) == _regex_program_by_regex(anchored), anchored
+

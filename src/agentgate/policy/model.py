@@ -142,8 +142,13 @@ UNPARSEABLE_RULE = "unparseable"
 def _regex_program(pattern: str) -> str | None:
     """The program a regex is anchored to (``^rm `` or ``^rm(`` ... -> ``rm``), for indexing;
     None when it could match any program. The text it searches starts with the program."""
-    m = re.match(r"\^([A-Za-z0-9_][A-Za-z0-9_+-]*)( |\\s)", pattern)
-    return m.group(1) if m else None
+    if pattern[:1] != "^":  # ^([A-Za-z0-9_][A-Za-z0-9_+-]*)( |\s), without compiling it
+        return None
+    end = 1
+    while end < len(pattern) and pattern[end].isascii() and (
+            pattern[end].isalnum() or pattern[end] in ("_+-" if end > 1 else "_")):
+        end += 1
+    return pattern[1:end] if end > 1 and pattern.startswith((" ", "\\s"), end) else None
 
 
 def _path_word(w: str) -> bool:

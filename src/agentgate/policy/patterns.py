@@ -7,6 +7,7 @@ only known at run time, and the glob-to-regex translation the built-in guard use
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
 from collections.abc import Iterable, Sequence
 
@@ -15,8 +16,6 @@ from ..lean import Record, lazy_regex
 # Compiled at first use: most runs need none of them.
 _LONG_OPT = lazy_regex(r"--[A-Za-z0-9][A-Za-z0-9_.-]*=")
 _SHORT_CLUSTER = lazy_regex(r"-[A-Za-z][A-Za-z0-9]+")
-_ESCAPED_ONLY = lazy_regex(r"(?:[^*?\[\]]|\[[^\]]\])*")
-_BRACKET_CHAR = lazy_regex(r"\[([^\]])\]")
 _EXPANSION = lazy_regex(r"\$\{[^}]*\}|\$\([^)]*\)?|\$[A-Za-z_][A-Za-z0-9_]*|\$[0-9@*#?$!-]|`[^`]*`?|\{\}")
 
 
@@ -99,6 +98,26 @@ def split_long_options(words: Iterable[str]) -> list[str]:
     return out
 
 
+def _unescaped(glob: str) -> str | None:
+    """The one word ``glob`` matches when its only special characters are single characters in
+    brackets (``/[*]`` is ``/*``, ``[[]`` is ``[``); None when it holds a real wildcard, a
+    class of more than one character, or a stray ``]``."""
+    out, i, n = [], 0, len(glob)
+    while i < n:
+        c = glob[i]
+        if c == "[":
+            if i + 2 >= n or glob[i + 1] == "]" or glob[i + 2] != "]":
+                return None
+            out.append(glob[i + 1])
+            i += 3
+            continue
+        if c in "*?]":
+            return None
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
 class _Word:
     """One pattern word compiled: literal, glob, short flag (cluster-aware) or alternatives."""
 
@@ -111,8 +130,8 @@ class _Word:
         for alt in (body.split(",") if body is not None else [text]):
             if len(alt) == 2 and alt[0] == "-" and alt[1].isalpha():
                 alts.append(("flag", alt))
-            elif "[" in alt and _ESCAPED_ONLY().fullmatch(alt):
-                alts.append(("lit", _BRACKET_CHAR().sub(r"\1", alt)))  # /[*] is the word /*
+            elif "[" in alt and (lit := _unescaped(alt)) is not None:
+                alts.append(("lit", lit))  # /[*] is the word /*
             elif "*" in alt or "?" in alt or "[" in alt:
                 alts.append(("glob", alt))
             else:
@@ -161,6 +180,11 @@ class _Word:
         return None
 
 
+# A word compiled once per process (it holds no state): the starter policy repeats its long
+# alternatives (every root directory, every branch spelling) in several rules.
+_word = functools.lru_cache(maxsize=4096)(_Word)
+
+
 class Pattern(Record):
     text: str
     words: tuple[_Word | None, ...]  # None is ``**``
@@ -182,9 +206,9 @@ class Pattern(Record):
             words: list[_Word | None] = [None]
         else:
             first = raw[0].rstrip("/").rsplit("/", 1)[-1] if "/" in raw[0] else raw[0]
-            words = [_Word(first)]
+            words = [_word(first)]
         for w in split_long_options(raw[1:]):
-            words.append(None if w == "**" else _Word(w))
+            words.append(None if w == "**" else _word(w))
         return cls(text, tuple(words))
 
     def subcommand_index(self) -> int:
