@@ -573,7 +573,7 @@ def test_every_command_takes_policy_or_says_why_not() -> None:
     for path, cmd in _all_commands():
         opts = [p for p in cmd.params if POLICY.name in getattr(p, "opts", ())]
         if getattr(cmd, "commands", None) and not opts:
-            assert path in ("policy", "hook"), path  # a group without a callback
+            assert path in ("policy", "hook", "service"), path  # a group without a callback
             continue
         assert len(opts) == 1, path
         assert opts[0].hidden is (no_policy_reason(path.split()) is not None), path
@@ -890,7 +890,7 @@ def test_every_command_has_readable_help_with_h(tmp_path: Path) -> None:
         assert summary in " ".join(long.stdout.split()), (path, summary)
         if path.startswith("hook ") and path != "hook install":
             assert "`agentgate hook claude-code\\|codex\\|cursor\\|gemini`" in table
-        elif path not in ("hook", "policy"):  # groups: their subcommands are listed
+        elif path not in ("hook", "policy", "service"):  # groups: their subcommands are listed
             assert f"`agentgate {path}" in table, f"`agentgate {path}` is missing from the README"
     listing = ag("--help").stdout
     assert "..." not in listing.split("Commands:")[1], "a summary was cut"

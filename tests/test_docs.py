@@ -50,7 +50,7 @@ def test_every_command_is_in_the_readme() -> None:
         if name.startswith("hook ") and name != "hook install":
             assert "`agentgate hook claude-code\\|codex\\|cursor\\|gemini`" in table
             continue
-        if getattr(cmd, "commands", None) and name in ("hook", "policy"):
+        if getattr(cmd, "commands", None) and name in ("hook", "policy", "service"):
             continue  # groups: their subcommands are listed
         assert f"`agentgate {name}" in table, f"`agentgate {name}` is missing from the README"
 

@@ -2,7 +2,7 @@
 OS user, and an unprivileged agent user who tries to get a held command through.
 
 Needs root (CI runs as root): the module creates the users ``agentgate`` (by the install) and
-``agtest``, and runs in a private mount namespace with tmpfs over ``/etc/agentgate``,
+``agprot``, and runs in a private mount namespace with tmpfs over ``/etc/agentgate``,
 ``/opt/agentgate``, ``/var/lib/agentgate`` and ``/run/agentgate``, so the rest of the machine
 (and the other tests, which run in personal mode) never see a protected machine. The namespace
 is left and the service stopped when the module ends.
@@ -30,10 +30,11 @@ from agentgate.system import CLIENT_BIN, CLIENT_FILE, ETC, POLICY_FILE, PREFIX, 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None,
                                 reason="protected mode's tests need root (CI runs as root)")
 
-AGENT = "agtest"
+AGENT = "agprot"  # a user of its own (red-team scripts use agtest)
 SECRET = "correct horse battery staple"
 CLONE_NEWNS = 0x00020000
-DIRS = (ETC, PREFIX, STATE, RUN)
+# The agents' machine-wide settings too: `hook install --system` writes there.
+DIRS = (ETC, PREFIX, STATE, RUN, "/etc/claude-code", "/etc/codex", "/etc/gemini-cli", "/etc/cursor")
 POLICY = """\
 version = 1
 [settings]
@@ -490,18 +491,6 @@ def test_clients_that_pipeline_and_never_read_do_not_stall_the_others(machine: M
             a.wait()
 
 
-def test_one_user_cannot_flood_the_ledger(machine: Machine) -> None:
-    from agentgate.service.server import MAX_PENDING_PER_USER
-
-    open_now = len(json.loads(machine.root("pending", "--json").stdout))
-    n = MAX_PENDING_PER_USER - open_now + 5
-    script = (f"for i in $(seq 1 {n}); do {CLIENT_BIN} run -- vercel --prod --n $i >/dev/null "
-              f"2>&1; done; {CLIENT_BIN} run -- vercel --prod --one-more")
-    r = machine.as_agent("sh", "-c", script, timeout=600)
-    assert r.returncode == 77 and "waiting for a human already" in r.stderr, r.stderr
-    assert machine.root("run", "--", "vercel", "--prod", "--root-still-asks").returncode == 75
-
-
 def test_with_an_authenticator_each_approval_needs_a_fresh_code(machine: Machine) -> None:
     import base64
 
@@ -530,3 +519,126 @@ def test_with_an_authenticator_each_approval_needs_a_fresh_code(machine: Machine
         off = machine.root("service", "install", "--no-totp", "--secret-stdin", input="unused\n")
         assert off.returncode == 0, off.stderr
         _reset_lockout()
+
+
+def test_a_service_killed_mid_request_restarts_with_its_state_and_chain(machine: Machine) -> None:
+    racers = [subprocess.Popen([CLIENT_BIN, "run", "--", "vercel", "--prod", f"--n{i}"],
+                               user=AGENT, group=AGENT, extra_groups=["agentgate"],
+                               env=machine.agent_env(), cwd=machine.work,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+              for i in range(12)]
+    time.sleep(0.15)
+    os.kill(machine.service_pid(), signal.SIGKILL)
+    codes = [p.wait(timeout=120) for p in racers]
+    assert set(codes) <= {75, 78}, codes  # held, or failed closed: never run
+    again = machine.root("service", "install", "--secret-stdin", input="unused\n")
+    assert again.returncode == 0, again.stderr
+    verify = machine.root("log", "verify", "--json")
+    assert verify.returncode == 0 and json.loads(verify.stdout)["ok"] is True, verify.stdout
+    assert machine.agent_run("vercel", "--prod", "--n0").returncode == 75
+
+
+def test_the_machine_wide_hook_runs_the_root_owned_client(machine: Machine) -> None:
+    r = machine.root("hook", "install", "claude-code", "--system")
+    assert r.returncode == 0, r.stderr
+    managed = json.loads(Path("/etc/claude-code/managed-settings.json").read_text())
+    assert managed.get("allowManagedHooksOnly") is True
+    commands = [h["command"] for entry in managed["hooks"]["PreToolUse"] for h in entry["hooks"]]
+    assert any(c.startswith(CLIENT_BIN + " hook claude-code") for c in commands), commands
+    command = next(c for c in commands if c.startswith(CLIENT_BIN))
+    hook_input = json.dumps({"session_id": "s", "hook_event_name": "PreToolUse",
+                             "tool_name": "Bash", "cwd": str(machine.work),
+                             "tool_input": {"command": "vercel --prod"}})
+    r = machine.as_agent("sh", "-c", command, input=hook_input)
+    assert '"deny"' in r.stdout, (r.returncode, r.stdout, r.stderr)
+
+
+def test_the_mcp_server_asks_the_service(machine: Machine) -> None:
+    """The root-owned install carries the mcp extra; run_command is held like `run`."""
+    messages = [
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+         "params": {"protocolVersion": "2025-03-26", "capabilities": {},
+                    "clientInfo": {"name": "test", "version": "1"}}},
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+         "params": {"name": "run_command", "arguments": {"command": ["vercel", "--prod", "--mcp"],
+                                                         "cwd": str(machine.work)}}},
+    ]
+    proc = subprocess.Popen([CLIENT_BIN, "mcp", "--agent", "mcp-test"], user=AGENT, group=AGENT,
+                            extra_groups=["agentgate"], env=machine.agent_env(),
+                            cwd=machine.work, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdin is not None and proc.stdout is not None
+    answers: dict[int, dict[str, object]] = {}
+    try:
+        for m in messages:
+            proc.stdin.write(json.dumps(m) + "\n")
+            proc.stdin.flush()
+            while "id" in m and m["id"] not in answers:
+                line = proc.stdout.readline()
+                assert line, proc.stderr.read() if proc.stderr else ""
+                got = json.loads(line)
+                if "id" in got:
+                    answers[got["id"]] = got
+    finally:
+        proc.kill()
+        proc.wait()
+    result = answers[2]["result"]
+    assert isinstance(result, dict)
+    payload = result.get("structuredContent") or json.loads(result["content"][0]["text"])
+    assert payload["approvalRequired"] is True and payload["approvalId"].startswith("apr_"), payload
+    pending = machine.root("pending", "--json")
+    assert any(r["agent"] == "mcp-test" for r in json.loads(pending.stdout))
+
+
+def test_an_agent_cannot_use_up_the_challenges_or_read_others_requests(machine: Machine) -> None:
+    r = machine.root("run", "--json", "--", "vercel", "--prod", "--token=ROOTS-SECRET")
+    assert r.returncode == 75, r.stderr
+    rid = json.loads(r.stdout)["approvalId"]
+    answers = _raw([{"op": "challenge"}] * 1100 + [{"op": "get", "id": rid}])
+    assert all(a["ok"] for a in answers[:-1]) and answers[-1]["ok"] is False
+    mine = machine.as_agent(CLIENT_BIN, "pending", "--json")
+    assert mine.returncode == 0 and "ROOTS-SECRET" not in mine.stdout
+    assert machine.approve(rid).returncode == 0  # root's room for challenges is its own
+    deny = machine.root("deny", rid)  # approved: a conflict, not a crash
+    assert deny.returncode != 0
+
+
+def test_install_warns_about_a_gated_user_with_passwordless_sudo(machine: Machine) -> None:
+    assert shutil.which("sudo"), "sudo is needed here (.ci/run installs it)"
+    d = "/etc/sudoers.d"
+    os.makedirs(d, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0755", "tmpfs", d], check=True)
+    try:
+        quiet = machine.root("service", "install", "--for", AGENT, "--secret-stdin", input="x\n")
+        assert quiet.returncode == 0 and "WARNING" not in quiet.stderr, quiet.stderr
+        rule = Path(d, "agprot-test")
+        rule.write_text(f"{AGENT} ALL=(ALL) NOPASSWD: ALL\n")
+        rule.chmod(0o440)
+        loud = machine.root("service", "install", "--for", AGENT, "--secret-stdin", input="x\n")
+        assert loud.returncode == 0, loud.stderr
+        assert f"WARNING: {AGENT} can run sudo without a password" in loud.stderr, loud.stderr
+    finally:
+        subprocess.run(["umount", "-l", d], check=True)
+
+
+def test_one_user_cannot_flood_the_ledger(machine: Machine) -> None:
+    from agentgate.service.server import MAX_PENDING_PER_USER
+
+    open_now = len(json.loads(machine.root("pending", "--json").stdout))
+    n = MAX_PENDING_PER_USER - open_now + 5
+    script = (f"for i in $(seq 1 {n}); do {CLIENT_BIN} run -- vercel --prod --n $i >/dev/null "
+              f"2>&1; done; {CLIENT_BIN} run -- vercel --prod --one-more")
+    r = machine.as_agent("sh", "-c", script, timeout=600)
+    assert r.returncode == 77 and "waiting for a human already" in r.stderr, r.stderr
+    assert machine.root("run", "--", "vercel", "--prod", "--root-still-asks").returncode == 75
+
+
+def test_uninstall_takes_the_hooks_out_before_the_client(machine: Machine) -> None:
+    """Last: personal mode again (the fixture then purges)."""
+    r = machine.root("service", "uninstall")
+    assert r.returncode == 0, r.stderr
+    managed = Path("/etc/claude-code/managed-settings.json").read_text()
+    assert CLIENT_BIN not in managed
+    assert not os.path.exists(CLIENT_FILE) and not os.path.exists(CLIENT_BIN)
+    assert os.path.exists(Path(STATE, "audit.jsonl"))  # the log is kept without --purge

@@ -154,9 +154,20 @@ def show(policy: str | None, request_id: str) -> RequestView:
 
 
 def where(policy: str | None) -> dict[str, Any]:
-    """Where the policy, ledger and audit log live."""
+    """Where the policy, ledger and audit log live (the service's, in protected mode)."""
+    from .backend import protected, refuse_redirection
     from .paths import StatePaths, user_policy_path
     from .policy import locate_primary, repo_policy_files
+
+    if protected():
+        from .system import CLIENT_FILE, POLICY_FILE, SOCKET, STATE
+
+        refuse_redirection(policy)
+        state = StatePaths(STATE)
+        return {"mode": "protected", "policy": POLICY_FILE, "policyKind": "system",
+                "repoPolicies": [str(p) for p in repo_policy_files(current_dir())],
+                "clientFile": CLIENT_FILE, "socket": SOCKET, "stateDir": STATE,
+                "ledger": str(state.ledger), "audit": str(state.audit)}
 
     paths = StatePaths.default()
     path, kind = locate_primary(policy)
@@ -173,9 +184,19 @@ def starter_policy() -> str:
 
 
 def init() -> Path:
-    """Write the starter policy to the user policy path; refuses to overwrite."""
+    """Write the starter policy to the user policy path; refuses to overwrite, and refuses in
+    protected mode (where a user policy would decide nothing)."""
+    from .backend import protected
     from .paths import user_policy_path
     from .policy import embedded_policy_text
+
+    if protected():
+        from .system import POLICY_FILE
+
+        raise AgentgateError(f"this machine is in protected mode: a user policy would decide "
+                             f"nothing; the service's policy is {POLICY_FILE}",
+                             f"as root, edit {POLICY_FILE} (it is read on every request)",
+                             exit_code=EXIT_CONFIG)
 
     target = Path(user_policy_path())
     try:

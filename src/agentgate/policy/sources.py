@@ -193,7 +193,9 @@ def load_service_policy(primary: StrPath, repo: Sequence[tuple[str, bytes]],
     pf = _parse_checked(read_policy_bytes(primary), str(primary), "system", paths)
     extras = []
     for name, data in repo:
-        rf = _parse_checked(data, name, "repo", None)  # a client's bytes: nothing recorded
+        # A client's bytes: nothing recorded, and its examples are not run (they are the
+        # author's check; here they would only be work any client could hand the service).
+        rf = parse_policy_file(data, name, "repo", check_examples=False)
         src = Source(name, rf.source.sha256, "repo", False,
                      "protected mode: only its deny and ask rules apply; allow rules belong in "
                      f"{primary}")

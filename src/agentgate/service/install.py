@@ -134,36 +134,46 @@ def choose_python(candidates: Sequence[str] | None = None) -> str:
 
 
 def _distributions() -> list[object]:
-    """agentgate's installed dependencies, transitively (extras left out)."""
+    """agentgate's installed dependencies, transitively, with the extras each one is asked
+    for (``pyjwt[crypto]``) and agentgate's own ``mcp`` extra when that is installed (the MCP
+    server in protected mode); a dependency behind an environment marker or an extra is taken
+    when it is installed."""
     import importlib.metadata as md
     import re
 
-    seen: dict[str, object] = {}
+    def norm(name: str) -> str:
+        return re.sub(r"[-_.]+", "-", name).lower()
+
     ours = md.packages_distributions().get("agentgate") or [DIST_NAME]
-    todo = [ours[0]]
-    optional: set[str] = set()  # behind an environment marker: taken when installed
+    own = norm(ours[0])
+    seen: dict[str, object] = {}
+    done: set[tuple[str, str]] = set()  # (distribution, extra or "") whose requirements are in
+    todo: list[tuple[str, frozenset[str], bool]] = [(ours[0], frozenset({"mcp"}), False)]
     while todo:
-        name = todo.pop()
-        key = re.sub(r"[-_.]+", "-", name).lower()
-        if key in seen:
-            continue
-        try:
-            dist = md.distribution(name)
-        except md.PackageNotFoundError:
-            if name in optional:
+        name, extras, optional = todo.pop()
+        key = norm(name)
+        if key not in seen:
+            try:
+                seen[key] = md.distribution(name)
+            except md.PackageNotFoundError:
+                if optional:
+                    continue
+                raise ConfigError(f"agentgate's dependency {name} is not installed here",
+                                  "install agentgate with its dependencies, then run this "
+                                  "again") from None
+        dist = seen[key]
+        for extra in ("", *sorted(extras)):
+            if (key, extra) in done:
                 continue
-            raise ConfigError(f"agentgate's dependency {name} is not installed here",
-                              "install agentgate with its dependencies, then run this again") from None
-        seen[key] = dist
-        for req in dist.requires or []:
-            if "extra ==" in req:
-                continue
-            m = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", req)
-            if m:
-                todo.append(m.group(0))
-                if ";" in req:
-                    optional.add(m.group(0))
-    own = re.sub(r"[-_.]+", "-", ours[0]).lower()
+            done.add((key, extra))
+            for req in dist.requires or []:  # type: ignore[attr-defined]
+                wanted = re.search(r"""extra\s*==\s*['"]([^'"]+)['"]""", req)
+                if (wanted.group(1) if wanted else "") != extra:
+                    continue
+                m = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[([^\]]*)\])?", req)
+                if m:
+                    asked = frozenset(e.strip() for e in (m.group(2) or "").split(",") if e.strip())
+                    todo.append((m.group(1), asked, ";" in req))
     return [d for k, d in seen.items() if k != own]
 
 
@@ -496,6 +506,7 @@ def uninstall(*, purge: bool = False) -> Report:
     the service, the code and the unit; the state (the audit log) stays unless ``purge``."""
     _need_root("uninstall")
     report = Report()
+    remove_system_hooks(report)  # first: a hook left pointing at a removed client is no hook
     if os.path.exists(CLIENT_FILE):
         os.unlink(CLIENT_FILE)
         report.done.append(f"removed {CLIENT_FILE}: clients are in personal mode again")
@@ -506,15 +517,11 @@ def uninstall(*, purge: bool = False) -> Report:
         report.done.append("stopped and removed the systemd unit")
     if stop_detached():
         report.done.append("stopped the service")
-    for path in (PREFIX, RUN):
-        if os.path.exists(path):
-            shutil.rmtree(path)
+    for path in (PREFIX, RUN, *((STATE, ETC) if purge else ())):
+        if os.path.lexists(path):
+            _remove_tree(path)
             report.done.append(f"removed {path}")
     if purge:
-        for path in (STATE, ETC):
-            if os.path.exists(path):
-                shutil.rmtree(path)
-                report.done.append(f"removed {path}")
         try:
             pwd.getpwnam(SERVICE_USER)
             _run(["userdel", SERVICE_USER], f"removing the user {SERVICE_USER}")
@@ -525,6 +532,53 @@ def uninstall(*, purge: bool = False) -> Report:
         report.notes.append(f"kept {STATE} (the audit log and ledger) and {POLICY_FILE}; "
                             "--purge removes them")
     return report
+
+
+def remove_system_hooks(report: Report, root: str = "/") -> None:
+    """Take agentgate's hook out of every agent's machine-wide settings (``hook install
+    --system``). Any that cannot be read or written stops the uninstall before the client is
+    removed: an agent whose managed hook runs a program that is gone would run unguarded (the
+    agents take a hook that cannot start as "go ahead")."""
+    from ..integrations.agents import AGENTS
+    from ..integrations.install import apply_system, plan_system_uninstall
+
+    for agent in AGENTS.values():
+        if agent.system is None or sys.platform not in agent.system.files:
+            continue
+        try:
+            plan = plan_system_uninstall(agent, Path(root))
+            if plan.changed:
+                apply_system(plan)
+                report.done.append(f"took agentgate's hook out of {plan.path}")
+        except (ConfigError, UsageError) as e:
+            raise ConfigError(f"cannot take agentgate's hook out of {agent.product}'s machine-wide "
+                              f"settings: {e.message}; nothing was uninstalled",
+                              e.hint or "fix the file, then run this again") from None
+
+
+def _remove_tree(path: str) -> None:
+    """``path`` and everything in it; a mount point (a tmpfs, systemd's runtime directory) is
+    emptied and left in place."""
+    import errno
+
+    try:
+        if os.path.islink(path) or not os.path.isdir(path):
+            os.unlink(path)
+            return
+        for name in os.listdir(path):
+            child = os.path.join(path, name)
+            if os.path.isdir(child) and not os.path.islink(child):
+                shutil.rmtree(child)
+            else:
+                os.unlink(child)
+        try:
+            os.rmdir(path)
+        except OSError as e:
+            if e.errno != errno.EBUSY:
+                raise
+    except OSError as e:
+        raise ConfigError(f"cannot remove {path}: {e.strerror or e}",
+                          "remove it by hand, then run this again") from None
 
 
 def status() -> dict[str, object]:

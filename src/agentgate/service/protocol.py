@@ -23,7 +23,8 @@ from ..errors import ConfigError
 from ..jsontext import json_dumps, loads
 
 VERSION = 1
-MAX_MESSAGE = 1 << 20
+MAX_MESSAGE = 1 << 20  # a request
+MAX_ANSWER = 64 << 20  # an answer: `pending` lists up to 100 open requests of each user
 _PEERCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
 
 
@@ -44,11 +45,17 @@ def peer_of(sock: _socket.socket) -> Peer:
     return Peer(pid, uid, gid)
 
 
-def encode(message: dict[str, object]) -> bytes:
-    data = json_dumps(message, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
-    if len(data) > MAX_MESSAGE:
-        raise ConfigError(f"a message of {len(data)} bytes is more than the service accepts "
-                          f"({MAX_MESSAGE})")
+def encode(message: dict[str, object], limit: int = MAX_MESSAGE) -> bytes:
+    """One line; a request (or an answer, with ``limit=MAX_ANSWER``) that is too long or holds
+    text that is not text (a lone surrogate) is a ConfigError, never sent."""
+    try:
+        data = json_dumps(message, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+    except (UnicodeEncodeError, ValueError, RecursionError) as e:
+        raise ConfigError(f"this request cannot be sent to the agentgate service: it holds "
+                          f"something that is not text ({type(e).__name__}); nothing ran") from None
+    if len(data) > limit:
+        raise ConfigError(f"a message of {len(data)} bytes is more than the protocol allows "
+                          f"({limit}); nothing ran")
     return data
 
 
@@ -112,8 +119,9 @@ class Connection:
     def ask(self, request: dict[str, object]) -> dict[str, object]:
         """Send one request and return the answer's fields; an error answer is raised as the
         AgentgateError it describes; no answer, or garbage, is a ConfigError (exit 78)."""
+        data = encode(request)  # the client's own request: its error is not the service's
         try:
-            self.sock.sendall(encode(request))
+            self.sock.sendall(data)
             line = self._line()
             answer = decode(line)
         except OSError as e:
@@ -130,7 +138,7 @@ class Connection:
             if not chunk:
                 raise OSError("the service closed the connection without an answer")
             self._buf += chunk
-            if len(self._buf) > MAX_MESSAGE:
+            if len(self._buf) > MAX_ANSWER:
                 raise ValueError("an answer longer than the protocol allows")
         line, _, self._buf = self._buf.partition(b"\n")
         return line

@@ -196,7 +196,8 @@ class Totp:
         used? Then that step is the last one used."""
         import hmac
 
-        if not isinstance(code, str) or len(code) != self.digits or not code.isdigit():
+        if not isinstance(code, str) or len(code) != self.digits or not code.isascii() \
+                or not code.isdigit():
             return False
         step = int(now // self.period)
         for counter in range(step - TOTP_WINDOW, step + TOTP_WINDOW + 1):

@@ -43,6 +43,10 @@ if TYPE_CHECKING:
 IDLE_TIMEOUT = 30.0  # seconds a connection may sit without completing a request
 MAX_UNSENT = 4 << 20  # answers a client has not read: beyond this it is not read from
 NONCE_TTL = 120.0
+MAX_CHALLENGES_PER_UID = 16
+MAX_RUNS_PER_UID = 256  # allowed runs not yet exited, per uid (the oldest is forgotten)
+MAX_REPO_POLICY = 256 * 1024  # bytes of each repo-local policy a client sends
+MAX_REPO_FILES = 16
 RUN_TOKEN_TTL = 7 * 86400.0  # a command may run for days; its exit is still its own
 MAX_CONNECTIONS = 256
 MAX_PENDING_PER_USER = 100  # open requests per user: a flood cannot fill the disk
@@ -141,6 +145,9 @@ class Service:
         if out.allowed:  # what `exited` must show: this allow, for this caller, once
             now = self.clock()
             self.runs = {t: v for t, v in self.runs.items() if v[0] > now}
+            mine = sorted((v[0], t) for t, v in self.runs.items() if v[1] == peer.uid)
+            for _, old in mine[:max(0, len(mine) - MAX_RUNS_PER_UID + 1)]:
+                del self.runs[old]
             token = secrets.token_hex(16)
             self.runs[token] = (now + RUN_TOKEN_TTL, peer.uid, subject, out.approval_id, out.rule)
             answer["run_token"] = token
@@ -165,17 +172,22 @@ class Service:
 
     def op_pending(self, msg: dict[str, Any], peer: protocol.Peer) -> dict[str, Any]:
         gate = self.gate(msg, peer)
-        return {"requests": [r.to_dict() for r in gate.pending()], "now": gate.clock()}
+        mine = [r for r in gate.pending() if peer.uid == 0 or r.user == gate.user]
+        return {"requests": [r.to_dict() for r in mine], "now": gate.clock()}
 
     def op_get(self, msg: dict[str, Any], peer: protocol.Peer) -> dict[str, Any]:
-        view = self.gate(msg, peer).get(_request_id(msg))
+        gate = self.gate(msg, peer)
+        view = gate.get(_request_id(msg))
+        if peer.uid != 0 and view.request.user != gate.user:
+            raise NotAuthorized(f"{view.request.id} is another user's request", "ask root")
         return {"request": view.request.to_dict(), "now": view.now}
 
     def op_challenge(self, msg: dict[str, Any], peer: protocol.Peer) -> dict[str, Any]:
         now = self.clock()
         self.nonces = {n: v for n, v in self.nonces.items() if v[0] > now}
-        if len(self.nonces) > 1024:
-            raise NotAuthorized("too many open approval challenges; try again in a minute")
+        mine = sorted((v[0], n) for n, v in self.nonces.items() if v[1] == peer.uid)
+        for _, old in mine[:max(0, len(mine) - MAX_CHALLENGES_PER_UID + 1)]:
+            del self.nonces[old]  # a uid's oldest make room for its newest: never another's
         nonce = secrets.token_hex(16)
         self.nonces[nonce] = (now + NONCE_TTL, peer.uid)
         return {"nonce": nonce, "kdf": secret.load_verifier(str(self.paths.root)).params(),
@@ -289,14 +301,18 @@ def _exit_code(value: object, default: int, low: int = 1) -> int:
 
 
 def _repo_files(raw: object) -> list[tuple[str, bytes]]:
-    if not isinstance(raw, list) or len(raw) > 64:
-        raise UsageError("repo policies must be a list (at most 64)")
+    if not isinstance(raw, list) or len(raw) > MAX_REPO_FILES:
+        raise UsageError(f"repo policies must be a list (at most {MAX_REPO_FILES})")
     out = []
     for item in raw:
         if not isinstance(item, dict) or not isinstance(item.get("path"), str) or \
                 not isinstance(item.get("text"), str):
             raise UsageError("a repo policy must have a path and a text")
-        out.append((item["path"], item["text"].encode("utf-8", "surrogateescape")))
+        data = item["text"].encode("utf-8", "surrogateescape")
+        if len(data) > MAX_REPO_POLICY:
+            raise UsageError(f"{item['path']}: a repo policy of more than {MAX_REPO_POLICY} bytes "
+                             "is not read in protected mode", "make it smaller")
+        out.append((item["path"], data))
     return out
 
 
@@ -391,7 +407,7 @@ class _Loop:
         for c in [c for c in self.clients.values() if c.ready()]:
             line, _, c.inbuf = c.inbuf.partition(b"\n")
             try:
-                c.outbuf += protocol.encode(_answer(self.service, line, c.peer))
+                c.outbuf += protocol.encode(_answer(self.service, line, c.peer), protocol.MAX_ANSWER)
             except Exception as e:  # an answer that cannot be sent is an error answer
                 c.outbuf += protocol.encode(_error(ConfigError(
                     f"the service could not encode its answer ({type(e).__name__})")))
