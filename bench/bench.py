@@ -2,6 +2,8 @@
 
     .venv/bin/python bench/bench.py            # the full run (1,000,000 events; about 3 minutes)
     .venv/bin/python bench/bench.py --quick    # smaller sizes, for a smoke test
+    git archive 3ad6e02 | tar -x -C /tmp/old   # part 1 against older code, interleaved:
+    .venv/bin/python bench/bench.py --only-overhead --runs 40 --against /tmp/old/src
 
 Everything runs in a temporary directory against the installed console script, with the
 embedded default policy. Python byte-code is cached in that directory (PYTHONPYCACHEPREFIX) so
@@ -205,30 +207,50 @@ def write_big_ledger(state: Path, finished: int) -> None:
 # --------------------------------------------------------------------------- parts
 
 
-def part_overhead(env: Env, runs: int) -> dict[str, float]:
-    state = env.root / "state-overhead"
-    e = env.env(state)
-    own = env.root / "own-policy.toml"  # the starter policy, edited: read with tomllib
-    own.write_bytes(pol.embedded_policy_text() + b"\n# my own copy\n")
-    hook = "agentgate hook claude-code (Bash `ls -la`)"
+OWN, RUN = "agentgate --policy own.toml run -- true", "agentgate run -- true"
+HOOK = "agentgate hook claude-code (Bash `ls -la`)"
+
+
+def _gate_commands(env: Env, src: Path | None, tag: str
+                   ) -> tuple[dict[str, tuple[Sequence[str], dict[str, str], int]], dict[str, bytes]]:
+    """The three gate commands of part 1, run with the code of ``src`` (another checkout's
+    ``src``, first on PYTHONPATH; None: the installed code), their names ending in ``tag``."""
+    e = env.env(env.root / f"state-overhead{tag}", **({"PYTHONPATH": str(src)} if src else {}))
+    own = env.root / f"own-policy{tag}.toml"  # the starter policy, edited: read with tomllib
+    starter = ((src / "agentgate" / "policies.example.toml").read_bytes() if src
+               else pol.embedded_policy_text())
+    own.write_bytes(starter + b"\n# my own copy\n")
     hook_input = json.dumps({"session_id": "bench", "hook_event_name": "PreToolUse",
                              "tool_name": "Bash", "tool_input": {"command": "ls -la"},
                              "cwd": str(env.work)}).encode()
+    return {RUN + tag: ([AGENTGATE, "run", "--", "true"], e, 0),
+            OWN + tag: ([AGENTGATE, "--policy", str(own), "run", "--", "true"], e, 0),
+            HOOK + tag: ([AGENTGATE, "hook", "claude-code"], e, 0)}, {HOOK + tag: hook_input}
+
+
+def part_overhead(env: Env, runs: int, against: Path | None = None) -> dict[str, float]:
+    """Part 1; with ``against`` (another checkout's ``src``, e.g. an older commit's) its gate
+    commands too, taken in the same round robin, named "... (against)"."""
+    cmds, stdin = _gate_commands(env, None, "")
+    if against is not None:
+        more, more_stdin = _gate_commands(env, against, " (against)")
+        cmds.update(more)
+        stdin.update(more_stdin)
+    cmds["python -c pass"] = ([PYTHON, "-c", "pass"], env.env(env.root / "state-overhead"), 0)
+    cmds["true"] = (["true"], env.base, 0)
     cpu: dict[str, float] = {}
-    results = round_robin({
-        "agentgate run -- true": ([AGENTGATE, "run", "--", "true"], e, 0),
-        "agentgate --policy own.toml run -- true":
-            ([AGENTGATE, "--policy", str(own), "run", "--", "true"], e, 0),
-        hook: ([AGENTGATE, "hook", "claude-code"], e, 0),
-        "python -c pass": ([PYTHON, "-c", "pass"], e, 0),
-        "true": (["true"], e, 0),
-    }, env.work, runs, stdin={hook: hook_input}, cpu=cpu)
-    py, run = results["python -c pass"], results["agentgate run -- true"]
+    results = round_robin(cmds, env.work, runs, stdin=stdin, cpu=cpu)
+    py = results["python -c pass"]
+
+    def run_of(k: str) -> str:  # the `run -- true` of the same code
+        return RUN + (" (against)" if k.endswith(" (against)") else "")
+
     table(f"1. Gate overhead (median of {runs} runs)",
           ["command", "median", "x python -c pass", "x true", "x run -- true", "CPU",
            "CPU x run -- true"],
-          [(k, ms(v), f"{v / py:.2f}", f"{v / results['true']:.1f}", f"{v / run:.2f}", ms(cpu[k]),
-            f"{cpu[k] / cpu['agentgate run -- true']:.2f}") for k, v in results.items()])
+          [(k, ms(v), f"{v / py:.2f}", f"{v / results['true']:.1f}",
+            f"{v / results[run_of(k)]:.2f}", ms(cpu[k]), f"{cpu[k] / cpu[run_of(k)]:.2f}")
+           for k, v in results.items()])
     return results
 
 
@@ -430,8 +452,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="small sizes (a smoke test)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    ap.add_argument("--runs", type=int, help="runs per command in parts 1 and 3 (10 quick, 40)")
+    ap.add_argument("--against", type=Path, metavar="SRC",
+                    help="part 1 also with the code in SRC (another checkout's src/, e.g. from "
+                         "`git archive`), in the same round robin")
+    ap.add_argument("--only-overhead", action="store_true", help="part 1 alone")
     args = ap.parse_args(argv)
     events, finished, runs = (50_000, 1_000, 10) if args.quick else (1_000_000, 10_000, 40)
+    runs = args.runs or runs
     workers, per_worker = (4, 10) if args.quick else (8, 100)
     root = Path(tempfile.mkdtemp(prefix="agentgate-bench-"))
     print(f"# agentgate benchmark ({'quick' if args.quick else 'full'})")
@@ -439,12 +467,13 @@ def main(argv: Sequence[str] | None = None) -> None:
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start; state in {root}")
     try:
         env = Env(root)
-        part_overhead(env, runs)
-        phase_profile(env)
-        part_policy(_corpus(), 20 if args.quick else 50)
-        big, _ = part_history(env, events, finished, runs)
-        part_log(env, big, events)
-        part_parallel(env, workers, per_worker)
+        part_overhead(env, runs, args.against)
+        if not args.only_overhead:
+            phase_profile(env)
+            part_policy(_corpus(), 20 if args.quick else 50)
+            big, _ = part_history(env, events, finished, runs)
+            part_log(env, big, events)
+            part_parallel(env, workers, per_worker)
         print(f"\nload average at the end: {os.getloadavg()[0]:.2f}")
     finally:
         if args.keep:
