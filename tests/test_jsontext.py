@@ -82,3 +82,23 @@ def test_importing_it_imports_neither_json_nor_re() -> None:
                           f"import sys; sys.path[:0] = {sys.path!r}; {code}"],
                          capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_a_parse_error_without_the_json_package_loaded_is_still_jsons_error() -> None:
+    """The C scanner names its error class only when json.decoder is loaded; the run path does
+    not load it, so a corrupt state file must still be a JSONDecodeError (a ValueError), never
+    a SystemError (an internal error)."""
+    code = ("import sys; from agentgate.jsontext import loads\n"
+            "assert 'json' not in sys.modules\n"
+            "for text in ['{not json', '[1,]', '{\"a\" 1}', '\"\\\\x\"']:\n"
+            "    try:\n        loads(text)\n"
+            "    except ValueError as e:\n        print(type(e).__name__, e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    expected = []
+    for text in ['{not json', '[1,]', '{"a" 1}', '"\\x"']:
+        try:
+            json.loads(text)
+        except json.JSONDecodeError as e:
+            expected.append(f"JSONDecodeError {e}")
+    assert out.stdout.splitlines() == expected
+

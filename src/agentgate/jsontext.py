@@ -85,7 +85,14 @@ def loads(text: str | bytes) -> Any:
         _scanner.append(make_scanner(_Context()))  # type: ignore[arg-type]  # duck-typed
     start = len(text) - len(text.lstrip(_WHITESPACE))
     try:
-        value, end = _scanner[0](text, start)
+        try:
+            value, end = _scanner[0](text, start)
+        except SystemError:
+            # The C scanner raises json.decoder.JSONDecodeError only when that module is loaded
+            # (it looks the class up without importing it): load it, and scan again for the error.
+            import json.decoder
+
+            value, end = _scanner[0](text, start)
     except StopIteration as e:
         raise _error("Expecting value", text, e.value) from None
     tail = text[end:]
