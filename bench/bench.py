@@ -4,6 +4,7 @@
     .venv/bin/python bench/bench.py --quick    # smaller sizes, for a smoke test
     git archive 3ad6e02 | tar -x -C /tmp/old   # part 1 against older code, interleaved:
     .venv/bin/python bench/bench.py --only-overhead --runs 40 --against /tmp/old/src
+    sudo .venv/bin/python bench/bench.py --protected  # protected mode's client (issue 10)
 
 Everything runs in a temporary directory against the installed console script, with the
 embedded default policy. Python byte-code is cached in that directory (PYTHONPYCACHEPREFIX) so
@@ -14,12 +15,14 @@ PYTHONDONTWRITEBYTECODE says. Prints one table per part; the targets come from i
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import os
 import random
 import resource
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -448,6 +451,68 @@ def part_parallel(env: Env, workers: int, per_worker: int) -> None:
         print("  ", f)
 
 
+PROTECTED_DIRS = ("/etc/agentgate", "/opt/agentgate", "/var/lib/agentgate", "/run/agentgate")
+PROTECTED_POLICY = """version = 1
+[settings]
+default = "allow"
+[[rule]]
+id = "prod"
+decision = "ask"
+commands = ["vercel ** --prod **"]
+"""
+
+
+def part_protected(runs: int) -> None:
+    """Protected mode's client: `run -- true` and a hook call through the service, against
+    `python -c pass`. As root, in a private mount namespace (tmpfs over the machine-wide
+    directories: the machine itself stays as it is), with the real `service install`."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        print("\n## protected mode\n\nskipped: needs root and unshare(1)")
+        return
+    subprocess.run(["unshare", "--mount", "--propagation", "private", sys.executable,
+                    __file__, "--protected-inside", "--runs", str(runs)], check=True)
+
+
+def _protected_inside(runs: int) -> None:
+    from agentgate.system import CLIENT_BIN, RUN
+
+    for d in PROTECTED_DIRS:
+        os.makedirs(d, exist_ok=True)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0755", "tmpfs", d], check=True)
+    work = Path(tempfile.mkdtemp(prefix="agentgate-bench-protected-"))
+    policy = work / "policy.toml"
+    policy.write_text(PROTECTED_POLICY)
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(work), "LANG": "C.UTF-8"}
+    try:
+        r = subprocess.run([AGENTGATE, "service", "install", "--secret-stdin", "--policy-file",
+                            str(policy)], input=b"bench passphrase\n", capture_output=True)
+        assert r.returncode == 0, r.stderr.decode()
+        client_python = Path(CLIENT_BIN).read_text().splitlines()[0][2:].split()[0]
+        hook = json.dumps({"session_id": "s", "hook_event_name": "PreToolUse",
+                           "tool_name": "Bash", "cwd": str(work),
+                           "tool_input": {"command": "ls -la"}}).encode()
+        cmds = {"python -c pass": ([PYTHON, "-c", "pass"], env, 0),
+                "client's python -c pass": ([client_python, "-c", "pass"], env, 0),
+                "run -- true": ([CLIENT_BIN, "run", "--", "true"], env, 0),
+                "hook claude-code": ([CLIENT_BIN, "hook", "claude-code"], env, 0)}
+        cpu: dict[str, float] = {}
+        t = round_robin(cmds, work, runs, stdin={"hook claude-code": hook}, cpu=cpu)
+        base, own = t["python -c pass"], t["client's python -c pass"]
+        table(f"protected mode: the client through the service ({runs} runs each, interleaved; "
+              f"the client runs {client_python} -I -S)",
+              ["command", "wall", "x python -c pass", f"x {Path(client_python).name} -c pass",
+               "CPU"],
+              [[name, ms(v), f"{v / base:.2f}x", f"{v / own:.2f}x", ms(cpu[name])]
+               for name, v in t.items()])
+    finally:
+        pid = Path(RUN, "service.pid")
+        if pid.exists():
+            with contextlib.suppress(OSError, ValueError):
+                os.kill(int(pid.read_text()), signal.SIGTERM)
+        subprocess.run([AGENTGATE, "service", "uninstall", "--purge"], capture_output=True)
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="small sizes (a smoke test)")
@@ -457,7 +522,13 @@ def main(argv: Sequence[str] | None = None) -> None:
                     help="part 1 also with the code in SRC (another checkout's src/, e.g. from "
                          "`git archive`), in the same round robin")
     ap.add_argument("--only-overhead", action="store_true", help="part 1 alone")
+    ap.add_argument("--protected", action="store_true",
+                    help="protected mode's client alone (as root, in a private mount namespace)")
+    ap.add_argument("--protected-inside", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.protected_inside:
+        _protected_inside(args.runs or 40)
+        return
     events, finished, runs = (50_000, 1_000, 10) if args.quick else (1_000_000, 10_000, 40)
     runs = args.runs or runs
     workers, per_worker = (4, 10) if args.quick else (8, 100)
@@ -466,6 +537,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"python {sys.version.split()[0]} on {os.uname().sysname} {os.uname().machine}, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start; state in {root}")
     try:
+        if args.protected:
+            part_protected(runs)
+            return
         env = Env(root)
         part_overhead(env, runs, args.against)
         if not args.only_overhead:
@@ -474,6 +548,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             big, _ = part_history(env, events, finished, runs)
             part_log(env, big, events)
             part_parallel(env, workers, per_worker)
+            part_protected(runs)
         print(f"\nload average at the end: {os.getloadavg()[0]:.2f}")
     finally:
         if args.keep:

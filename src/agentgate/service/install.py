@@ -252,7 +252,12 @@ def ensure_user(name: str = SERVICE_USER) -> pwd.struct_passwd:
     except KeyError:
         pass
     shell = "/usr/sbin/nologin" if os.path.exists("/usr/sbin/nologin") else "/bin/false"
-    _run(["useradd", "--system", "--user-group", "--home-dir", STATE, "--no-create-home",
+    try:  # a group of that name left behind (by a userdel, say) becomes the user's group
+        grp.getgrnam(name)
+        group = ["--gid", name]
+    except KeyError:
+        group = ["--user-group"]
+    _run(["useradd", "--system", *group, "--home-dir", STATE, "--no-create-home",
           "--shell", shell, name], f"creating the system user {name}")
     return pwd.getpwnam(name)
 
@@ -526,6 +531,12 @@ def uninstall(*, purge: bool = False) -> Report:
             pwd.getpwnam(SERVICE_USER)
             _run(["userdel", SERVICE_USER], f"removing the user {SERVICE_USER}")
             report.done.append(f"removed the user {SERVICE_USER}")
+        except KeyError:
+            pass
+        try:
+            grp.getgrnam(SERVICE_USER)
+            _run(["groupdel", SERVICE_USER], f"removing the group {SERVICE_USER}")
+            report.done.append(f"removed the group {SERVICE_USER}")
         except KeyError:
             pass
     else:
