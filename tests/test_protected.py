@@ -604,6 +604,22 @@ def test_an_agent_cannot_use_up_the_challenges_or_read_others_requests(machine: 
     assert deny.returncode != 0
 
 
+def test_the_log_is_read_through_the_service_each_user_their_own(machine: Machine) -> None:
+    r = machine.root("run", "--", "vercel", "--prod", "--roots-own-line")
+    assert r.returncode == 75, r.stderr
+    machine.held_id()
+    mine = machine.as_agent(CLIENT_BIN, "log", "--json", "--event", "approval_requested")
+    assert mine.returncode == 0, mine.stderr
+    events = [json.loads(line) for line in mine.stdout.splitlines()]
+    assert events and all(e["user"] == AGENT for e in events)
+    assert "--roots-own-line" not in mine.stdout
+    everyone = machine.root("log", "--json", "--event", "approval_requested", "--tail", "500")
+    assert "--roots-own-line" in everyone.stdout and f'"user":"{AGENT}"' in everyone.stdout
+    summary = machine.as_agent(CLIENT_BIN, "log", "summary", "--json")
+    assert summary.returncode == 0 and json.loads(summary.stdout)["events"] >= len(events)
+    assert machine.as_agent(CLIENT_BIN, "log", "--event", "nonsense").returncode == 2
+
+
 def test_install_warns_about_a_gated_user_with_passwordless_sudo(machine: Machine) -> None:
     assert shutil.which("sudo"), "sudo is needed here (.ci/run installs it)"
     d = "/etc/sudoers.d"

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from .integrations.agents import Agent
     from .integrations.install import InstallPlan, SystemPlan
     from .ledger import Request
+    from .remote import RemoteGate
 
 Line = tuple[str, int, bytes]
 Progress = Callable[[Iterable[Line], int], Iterator[Line]]
@@ -263,10 +264,8 @@ def _audit() -> AuditLog:
     from .system import STATE
 
     if protected():  # the log is the service's: never a local one
-        raise ConfigError(f"protected mode: the audit log is the service's ({STATE}); reading "
-                          "it through the service is not built yet",
-                          "`agentgate log verify` asks the service to check it; as root, read "
-                          f"{STATE}/audit.jsonl directly")
+        raise ConfigError(f"protected mode: the audit log is the service's ({STATE}), read "
+                          "through it", "`agentgate log` and `log verify` ask the service")
     paths = StatePaths.default()
     check_state_dir(paths.root)  # a log that others can write proves nothing
     return AuditLog(paths.audit)
@@ -286,11 +285,19 @@ def _lines(audit: AuditLog, progress: Progress) -> Iterator[Line]:
 def log(*, since: str | None, until: str | None, events: list[str], request_id: str | None,
         rule: str | None, agent: str | None, tail: int | None,
         progress: Progress) -> Iterator[tuple[bytes, dict[str, Any]]]:
-    """The matching audit lines, (stored bytes, event) each, oldest first."""
+    """The matching audit lines, (stored bytes, event) each, oldest first; in protected mode
+    the service's (a user sees their own)."""
     from .logview import Filter, select
 
     flt = Filter.build(since=since, until=until, events=events, request_id=request_id,
                        rule=rule, agent=agent)
+    remote = _remote_gate()
+    if remote is not None:
+        from .jsontext import loads
+
+        found = remote.log_lines({"since": since, "until": until, "events": events,
+                                  "id": request_id, "rule": rule, "agent": agent, "tail": tail})
+        return iter([(line.encode(), loads(line)) for line in found])
     audit = _audit()
     return select(audit, flt, tail, _lines(audit, progress))
 
@@ -305,20 +312,33 @@ def log_summary(*, since: str | None, until: str | None, with_chain: bool,
     from .logview import Filter, summarize
 
     flt = Filter.build(since=since, until=until, events=[], request_id=None, rule=None, agent=None)
+    remote = _remote_gate()
+    if remote is not None:
+        got = remote.log_summary({"since": since, "until": until}, with_chain)
+        return Summary(got["counts"], got["chain"])
     audit = _audit()
     counts = summarize(audit, flt, _lines(audit, progress)).to_dict()
     return Summary(counts, audit.verify().to_dict() if with_chain else None)
 
 
+def _remote_gate() -> RemoteGate | None:
+    """The service's gate on a protected machine (the log is the service's), else None."""
+    from .backend import open_gate, protected
+    from .remote import RemoteGate
+
+    if not protected():
+        return None
+    g = open_gate(None, current_dir())
+    return g if isinstance(g, RemoteGate) else None
+
+
 def log_verify(progress: Progress) -> VerifyResult:
     """The chain's check; in protected mode the service checks its own log."""
-    from .backend import open_gate
-
-    g = open_gate(None, current_dir())
-    if getattr(g, "remote", False):
+    remote = _remote_gate()
+    if remote is not None:
         from .audit import VerifyResult
 
-        r = g.verify_log()  # type: ignore[union-attr]
+        r = remote.verify_log()
         return VerifyResult(r.get("ok") is True, int(r.get("verifiedLines") or 0),
                             r.get("firstBad"), r.get("problem"),
                             tuple(r.get("interrupted") or ()), tuple(r.get("otherProblems") or ()))

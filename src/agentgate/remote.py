@@ -182,6 +182,15 @@ class RemoteGate:
                          "cannot be trusted to relax anything",
                          f"put allow rules in {POLICY_FILE} (as root)")
 
+    def log_lines(self, filters: dict[str, Any]) -> list[str]:
+        """``agentgate log``: the matching audit lines, as stored (the service filters)."""
+        return [ln for ln in _list(self._ask({"op": "log", **filters}, False).get("lines"))
+                if isinstance(ln, str)]
+
+    def log_summary(self, filters: dict[str, Any], chain: bool) -> dict[str, Any]:
+        answer = self._ask({"op": "log_summary", **filters, "chain": chain}, False)
+        return {"counts": _dict(answer.get("counts")), "chain": answer.get("chain")}
+
     def verify_log(self) -> dict[str, Any]:
         return _dict(self._ask({"op": "verify"}, False).get("result"))
 

@@ -21,7 +21,7 @@ import selectors
 import signal
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from .. import __version__
@@ -40,10 +40,13 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from ..logview import Filter
+
 IDLE_TIMEOUT = 30.0  # seconds a connection may sit without completing a request
 MAX_UNSENT = 4 << 20  # answers a client has not read: beyond this it is not read from
 NONCE_TTL = 120.0
 MAX_CHALLENGES_PER_UID = 16
+LOG_ANSWER_BYTES = 48 << 20  # `agentgate log` through the service: one answer's worth
 MAX_RUNS_PER_UID = 256  # allowed runs not yet exited, per uid (the oldest is forgotten)
 MAX_REPO_POLICY = 256 * 1024  # bytes of each repo-local policy a client sends
 MAX_REPO_FILES = 16
@@ -217,6 +220,41 @@ class Service:
         req = gate.deny(rid, reason if isinstance(reason, str) else None)
         return {"request": req.to_dict()}
 
+    def _log_events(self, flt: Filter, peer: protocol.Peer) -> Iterator[tuple[bytes, dict[str, Any]]]:
+        """The audit lines ``flt`` matches; a user other than root sees the lines of their own
+        requests and commands only."""
+        from ..logview import select
+
+        user = _user_name(peer.uid)
+        for raw, ev in select(AuditLog(self.paths.audit), flt, None):
+            if peer.uid == 0 or ev.get("user") == user:
+                yield raw, ev
+
+    def op_log(self, msg: dict[str, Any], peer: protocol.Peer) -> dict[str, Any]:
+        from collections import deque
+
+        tail = msg.get("tail")
+        keep = tail if isinstance(tail, int) and not isinstance(tail, bool) and tail >= 0 else None
+        lines: deque[str] | list[str] = deque(maxlen=keep) if keep is not None else []
+        size = 0
+        for raw, _ in self._log_events(_log_filter(msg), peer):
+            lines.append(raw.decode("utf-8", "replace"))
+            size += len(raw)
+            if keep is None and size > LOG_ANSWER_BYTES:
+                raise UsageError("more matching audit lines than one answer holds",
+                                 "narrow it down: --since, --until, --event, --id or --tail")
+        return {"lines": list(lines)}
+
+    def op_log_summary(self, msg: dict[str, Any], peer: protocol.Peer) -> dict[str, Any]:
+        from ..logview import Summary
+
+        flt = _log_filter(msg)
+        out = Summary(flt.since, flt.until)
+        for _, ev in self._log_events(flt, peer):
+            out.add(ev)
+        chain = AuditLog(self.paths.audit).verify().to_dict() if msg.get("chain") else None
+        return {"counts": out.to_dict(), "chain": chain}
+
     def op_verify(self, msg: dict[str, Any], peer: protocol.Peer) -> dict[str, Any]:
         return {"result": AuditLog(self.paths.audit).verify().to_dict()}
 
@@ -280,6 +318,20 @@ def _subject(msg: dict[str, Any]) -> Subject:
     if sum(len(a) for a in argv) + len(cwd) > MAX_COMMAND_CHARS:
         raise UsageError(f"a command longer than {MAX_COMMAND_CHARS} characters is not checked")
     return Subject(str(kind), tuple(argv), cwd)
+
+
+def _log_filter(msg: dict[str, Any]) -> Filter:
+    """``agentgate log``'s options, as the client sent them."""
+    from ..logview import Filter
+
+    def text(key: str) -> str | None:
+        v = msg.get(key)
+        return v if isinstance(v, str) else None
+
+    events = msg.get("events")
+    return Filter.build(since=text("since"), until=text("until"),
+                        events=[e for e in events if isinstance(e, str)] if isinstance(events, list) else [],
+                        request_id=text("id"), rule=text("rule"), agent=text("agent"))
 
 
 def _agent(msg: dict[str, Any]) -> str:
