@@ -1,0 +1,181 @@
+"""A scripted stand-in for the Anthropic Messages API on 127.0.0.1, for running real agent CLIs.
+
+The main conversation (a request that offers the Bash tool) is answered with a ``tool_use`` of
+Bash running ``command`` until a ``tool_result`` comes back, then with a final text. Side requests
+(no tools: titles, quota checks) get a short text. Every request is recorded, so a test can read
+what the agent sent the model, e.g. the hook's deny reason inside the tool_result.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+FINAL_TEXT = "All done."
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    body: dict[str, Any] | None
+
+
+@dataclass
+class FakeModel:
+    """The server; ``command`` is what the model asks Bash to run on its first turn."""
+
+    command: str = "true"
+    requests: list[Request] = field(default_factory=list)
+    _server: ThreadingHTTPServer | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> FakeModel:
+        model = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                model._record(Request("GET", self.path, None))
+                self._json(404, {"type": "error", "error": {"type": "not_found_error",
+                                                            "message": "not here"}})
+
+            def do_HEAD(self) -> None:
+                model._record(Request("HEAD", self.path, None))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                try:
+                    body = json.loads(raw) if raw else {}
+                except ValueError:
+                    body = {"_unparsed": raw.decode("utf-8", "replace")}
+                model._record(Request("POST", self.path, body))
+                path = self.path.split("?", 1)[0]
+                if path.endswith("/v1/messages/count_tokens"):
+                    self._json(200, {"input_tokens": 100})
+                elif path.endswith("/v1/messages"):
+                    blocks = model.reply(body)
+                    if body.get("stream"):
+                        self._sse(body, blocks)
+                    else:
+                        self._json(200, message(body, blocks))
+                else:
+                    self._json(404, {"type": "error", "error": {"type": "not_found_error",
+                                                                "message": "not here"}})
+
+            def _json(self, status: int, obj: dict[str, Any]) -> None:
+                data = json.dumps(obj).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _sse(self, body: dict[str, Any], blocks: list[dict[str, Any]]) -> None:
+                data = b"".join(
+                    f"event: {name}\ndata: {json.dumps(obj)}\n\n".encode()
+                    for name, obj in sse_events(body, blocks))
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Cache-Control", "no-cache")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def _record(self, req: Request) -> None:
+        with self._lock:
+            self.requests.append(req)
+
+    def reply(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        """The content blocks for one Messages request: the script."""
+        tools = {t.get("name") for t in body.get("tools") or [] if isinstance(t, dict)}
+        if "Bash" not in tools:
+            return [{"type": "text", "text": "ok"}]
+        if tool_results(body):
+            return [{"type": "text", "text": FINAL_TEXT}]
+        return [{"type": "tool_use", "id": "toolu_fake_1", "name": "Bash",
+                 "input": {"command": self.command, "description": "Run the scripted command"}}]
+
+    def conversation_requests(self) -> list[dict[str, Any]]:
+        """The bodies of the main conversation's Messages requests, in order."""
+        with self._lock:
+            return [r.body for r in self.requests
+                    if r.body is not None and r.path.split("?", 1)[0].endswith("/v1/messages")
+                    and any(isinstance(t, dict) and t.get("name") == "Bash"
+                            for t in r.body.get("tools") or [])]
+
+
+def tool_results(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every tool_result block in a request's messages."""
+    return [block for msg in body.get("messages") or [] if isinstance(msg.get("content"), list)
+            for block in msg["content"]
+            if isinstance(block, dict) and block.get("type") == "tool_result"]
+
+
+def result_text(block: dict[str, Any]) -> str:
+    content = block.get("content")
+    if isinstance(content, str):
+        return content
+    return "".join(part.get("text", "") for part in content or [] if isinstance(part, dict))
+
+
+def message(body: dict[str, Any], blocks: list[dict[str, Any]]) -> dict[str, Any]:
+    stop = "tool_use" if any(b["type"] == "tool_use" for b in blocks) else "end_turn"
+    return {"id": "msg_fake", "type": "message", "role": "assistant",
+            "model": body.get("model", "claude-fake"), "content": blocks,
+            "stop_reason": stop, "stop_sequence": None,
+            "usage": {"input_tokens": 100, "output_tokens": 10}}
+
+
+def sse_events(body: dict[str, Any],
+               blocks: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The Messages streaming events for ``blocks``, as (event name, data) pairs."""
+    full = message(body, blocks)
+    start = dict(full, content=[], stop_reason=None,
+                 usage={"input_tokens": 100, "output_tokens": 1})
+    yield "message_start", {"type": "message_start", "message": start}
+    for i, block in enumerate(blocks):
+        if block["type"] == "text":
+            yield "content_block_start", {"type": "content_block_start", "index": i,
+                                          "content_block": {"type": "text", "text": ""}}
+            yield "content_block_delta", {"type": "content_block_delta", "index": i,
+                                          "delta": {"type": "text_delta", "text": block["text"]}}
+        else:
+            yield "content_block_start", {"type": "content_block_start", "index": i,
+                                          "content_block": dict(block, input={})}
+            yield "content_block_delta", {"type": "content_block_delta", "index": i,
+                                          "delta": {"type": "input_json_delta",
+                                                    "partial_json": json.dumps(block["input"])}}
+        yield "content_block_stop", {"type": "content_block_stop", "index": i}
+    yield "message_delta", {"type": "message_delta",
+                            "delta": {"stop_reason": full["stop_reason"], "stop_sequence": None},
+                            "usage": {"output_tokens": 10}}
+    yield "message_stop", {"type": "message_stop"}

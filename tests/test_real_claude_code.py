@@ -1,0 +1,201 @@
+"""Conformance: the real Claude Code CLI, headless in bypassPermissions mode, against a scripted
+model on 127.0.0.1 (tests/fakemodel.py), with the hook installed by `agentgate hook install`.
+
+The pinned CLI is installed by .ci/run into .ci/node/ (README, Development); a missing or other
+version fails these tests rather than skipping them. A stand-in `vercel` on PATH appends its
+arguments to $MARKER, which is the proof of what ran.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import ag, marker_lines
+from fakemodel import FINAL_TEXT, FakeModel, result_text, tool_results
+
+REPO = Path(__file__).resolve().parent.parent
+CLAUDE_CODE_VERSION = "2.1.197"  # the newest release that runs on Node 20; bump with .ci/run
+CLAUDE = REPO / ".ci" / "node" / "node_modules" / ".bin" / "claude"
+INSTALL = f"npm install --prefix .ci/node @anthropic-ai/claude-code@{CLAUDE_CODE_VERSION}"
+
+POLICY = """\
+version = 1
+
+[settings]
+default = "allow"
+
+[[rule]]
+id = "prod-deploy"
+decision = "ask"
+reason = "Production deploys need a human."
+commands = ["vercel ** --prod **"]
+"""
+
+VERCEL = """\
+#!/bin/sh
+printf '%s\\n' "$*" >> "$MARKER"
+echo "vercel ran: $*"
+"""
+
+HELD = "vercel deploy --prod"
+
+
+@pytest.fixture(scope="module")
+def claude() -> Path:
+    """The pinned Claude Code CLI; fails (never skips) when it is missing or another version."""
+    if not CLAUDE.exists():
+        pytest.fail(f"Claude Code is not installed at {CLAUDE}: run `{INSTALL}` in the clone")
+    out = subprocess.run([str(CLAUDE), "--version"], capture_output=True, text=True,
+                         stdin=subprocess.DEVNULL, timeout=60, check=False)
+    assert out.stdout.startswith(f"{CLAUDE_CODE_VERSION} "), (out.stdout, out.stderr, INSTALL)
+    return CLAUDE
+
+
+@dataclass(frozen=True)
+class Session:
+    returncode: int
+    result: dict[str, Any]
+    stderr: str
+    conversation: list[dict[str, Any]]
+
+    def tool_results(self) -> list[dict[str, Any]]:
+        """The tool_result blocks of the last request the model received."""
+        return tool_results(self.conversation[-1])
+
+
+@dataclass(frozen=True)
+class Harness:
+    claude: Path
+    work: Path
+    marker: Path
+    env: dict[str, str]
+
+    def session(self, command: str) -> Session:
+        """One `claude -p` session whose model runs ``command`` with Bash, then stops."""
+        model = FakeModel(command=command).start()
+        try:
+            env = dict(self.env, ANTHROPIC_BASE_URL=model.url)
+            proc = subprocess.run(
+                [str(self.claude), "-p", "go", "--permission-mode", "bypassPermissions",
+                 "--output-format", "json"],
+                cwd=self.work, env=env, capture_output=True, text=True,
+                stdin=subprocess.DEVNULL, timeout=120, check=False)
+        finally:
+            model.stop()
+        assert proc.returncode == 0, (proc.stdout, proc.stderr)
+        result = json.loads(proc.stdout)
+        assert result["result"] == FINAL_TEXT, result
+        conversation = model.conversation_requests()
+        assert len(conversation) == 2, [r.path for r in model.requests]
+        return Session(proc.returncode, result, proc.stderr, conversation)
+
+    def ag(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return ag(*args, cwd=self.work, env=self.env)
+
+    def pending(self) -> list[dict[str, Any]]:
+        out = self.ag("pending", "--json")
+        assert out.returncode == 0, out.stderr
+        requests: list[dict[str, Any]] = json.loads(out.stdout)
+        return requests
+
+    def audit(self, *args: str) -> list[dict[str, Any]]:
+        out = self.ag("log", "--json", *args)
+        assert out.returncode == 0, out.stderr
+        return [json.loads(line) for line in out.stdout.splitlines()]
+
+
+@pytest.fixture
+def cc(claude: Path, tmp_path: Path) -> Harness:
+    """Claude Code with agentgate's hook installed for the user, all state in tmp_path."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "vercel").write_text(VERCEL)
+    (bin_dir / "vercel").chmod(0o755)
+    (tmp_path / "policy.toml").write_text(POLICY)
+    work = tmp_path / "work"
+    work.mkdir()
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("ANTHROPIC_", "CLAUDE_", "AGENTGATE_"))}
+    env.update(
+        PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        CLAUDE_CONFIG_DIR=str(Path(env["HOME"]) / ".claude"),
+        AGENTGATE_HOME=os.environ["AGENTGATE_HOME"],
+        AGENTGATE_CONFIG_DIR=str(tmp_path / "agentgate-config"),
+        AGENTGATE_POLICY=str(tmp_path / "policy.toml"),
+        MARKER=str(tmp_path / "marker.txt"),
+        ANTHROPIC_API_KEY="dummy",
+        # No traffic but to the fake model: no telemetry, error reports or update checks.
+        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
+        DISABLE_TELEMETRY="1",
+        DISABLE_ERROR_REPORTING="1",
+        DISABLE_AUTOUPDATER="1",
+    )
+    if os.geteuid() == 0:
+        env["IS_SANDBOX"] = "1"  # Claude Code refuses bypassPermissions as root without it
+    h = Harness(claude, work, tmp_path / "marker.txt", env)
+    out = h.ag("hook", "install", "claude-code", "--user")
+    assert out.returncode == 0, out.stderr
+    assert "agentgate hook claude-code" in (Path(env["CLAUDE_CONFIG_DIR"]) / "settings.json").read_text()
+    return h
+
+
+def test_held_command_does_not_run_and_the_model_gets_the_reason(cc: Harness) -> None:
+    s = cc.session(HELD)
+    assert marker_lines(cc.marker) == []
+    [request] = cc.pending()
+    assert request["argv"] == [HELD]
+    assert request["agent"] == "claude-code"
+    assert request["rule"] == "prod-deploy"
+    [block] = s.tool_results()
+    assert block["is_error"] is True
+    text = result_text(block)
+    assert "agentgate: BLOCKED, approval required [prod-deploy]" in text
+    assert f"agentgate approve {request['id']}" in text
+    assert "vercel ran" not in text
+    assert [d["tool_input"]["command"] for d in s.result["permission_denials"]] == [HELD]
+
+
+def test_approved_command_runs_exactly_once_then_is_held_again(cc: Harness) -> None:
+    cc.session(HELD)
+    [first] = cc.pending()
+    out = cc.ag("approve", first["id"], "--yes")
+    assert out.returncode == 0, out.stderr
+
+    s = cc.session(HELD)
+    assert marker_lines(cc.marker) == ["deploy --prod"]
+    [block] = s.tool_results()
+    assert not block.get("is_error")
+    assert "vercel ran: deploy --prod" in result_text(block)
+    assert s.result["permission_denials"] == []
+    assert cc.pending() == []
+    assert [e["id"] for e in cc.audit("--event", "grant_consumed")] == [first["id"]]
+
+    s = cc.session(HELD)
+    assert marker_lines(cc.marker) == ["deploy --prod"]
+    [again] = cc.pending()
+    assert again["id"] != first["id"]
+    [block] = s.tool_results()
+    assert block["is_error"] is True
+    assert f"agentgate approve {again['id']}" in result_text(block)
+
+
+def test_benign_command_runs(cc: Harness) -> None:
+    s = cc.session("vercel deploy")
+    assert marker_lines(cc.marker) == ["deploy"]
+    [block] = s.tool_results()
+    assert not block.get("is_error")
+    assert "vercel ran: deploy" in result_text(block)
+    assert cc.pending() == []
+    [event] = cc.audit("--event", "allowed")  # the hook saw the call: it did not go around it
+    assert event["argv"] == ["vercel deploy"]
+    assert event["agent"] == "claude-code"
+
+
+def test_readme_installs_the_pinned_version() -> None:
+    assert INSTALL in (REPO / "README.md").read_text()
