@@ -10,6 +10,7 @@ is left and the service stopped when the module ends.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
@@ -374,6 +375,29 @@ while True:
 """
 
 
+@contextlib.contextmanager
+def _fake_service(machine: Machine, answer: str, user: str | None) -> Iterator[None]:
+    """The service stopped and, on its socket, a fake that answers ``answer`` to anything, run
+    as ``user`` (None: root); afterwards the real service again."""
+    os.kill(machine.service_pid(), signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while os.path.exists(SOCKET) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    who = {"user": user, "group": user, "extra_groups": []} if user else {}
+    fake = subprocess.Popen(["/usr/bin/python3", "-c", FAKE_SERVICE, SOCKET, answer], cwd="/",
+                            env={"PATH": "/usr/bin:/bin"}, stdout=subprocess.PIPE, text=True,
+                            **who)  # type: ignore[call-overload]
+    try:
+        assert fake.stdout is not None and fake.stdout.readline().strip() == "ready"
+        yield
+    finally:
+        fake.kill()
+        fake.wait()
+        Path(SOCKET).unlink(missing_ok=True)
+    again = machine.root("service", "install", "--secret-stdin", input="unused\n")
+    assert again.returncode == 0, again.stderr
+
+
 @pytest.mark.parametrize("answer", [
     '{"ok": true, "outcome": {"decision": "allow", "allowed": "yes", "approval_required": false, '
     '"via_grant": false, "by_human": false, "reason": ""}}',
@@ -385,52 +409,23 @@ while True:
 ])
 def test_an_answer_that_is_not_one_fails_closed(machine: Machine, answer: str) -> None:
     """Something running as the service user that answers nonsense: nothing runs, exit 78."""
-    os.kill(machine.service_pid(), signal.SIGTERM)
-    deadline = time.monotonic() + 10
-    while os.path.exists(SOCKET) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    fake = subprocess.Popen(["/usr/bin/python3", "-c", FAKE_SERVICE, SOCKET, answer],
-                            user="agentgate", group="agentgate", extra_groups=[], cwd="/",
-                            env={"PATH": "/usr/bin:/bin"}, stdout=subprocess.PIPE, text=True)
-    try:
-        assert fake.stdout is not None and fake.stdout.readline().strip() == "ready"
+    with _fake_service(machine, answer, "agentgate"):
         before = machine.ran()
         r = machine.agent_run("vercel", "--prod")
         assert r.returncode == 78, (r.returncode, r.stderr)
         assert machine.ran() == before
-    finally:
-        fake.kill()
-        fake.wait()
-        Path(SOCKET).unlink(missing_ok=True)
-    again = machine.root("service", "install", "--secret-stdin", input="unused\n")
-    assert again.returncode == 0, again.stderr
 
 
 def test_a_socket_not_owned_by_the_service_is_not_asked(machine: Machine) -> None:
     os.chmod(RUN, 0o755)  # so that the agent can reach a socket of root's there
-    os.kill(machine.service_pid(), signal.SIGTERM)
-    deadline = time.monotonic() + 10
-    while os.path.exists(SOCKET) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    fake = subprocess.Popen(["/usr/bin/python3", "-c", FAKE_SERVICE, SOCKET,
-                             '{"ok": true, "outcome": {"decision": "allow", "allowed": true, '
-                             '"approval_required": false, "via_grant": false, "by_human": false, '
-                             '"reason": "fake"}}'],
-                            cwd="/", env={"PATH": "/usr/bin:/bin"}, stdout=subprocess.PIPE,
-                            text=True)  # as root: any uid but the service's
-    try:
-        assert fake.stdout is not None and fake.stdout.readline().strip() == "ready"
+    allow = ('{"ok": true, "outcome": {"decision": "allow", "allowed": true, '
+             '"approval_required": false, "via_grant": false, "by_human": false, "reason": "fake"}}')
+    with _fake_service(machine, allow, None):  # as root: any uid but the service's
         os.chmod(SOCKET, 0o666)
         before = machine.ran()
         r = machine.agent_run("vercel", "--prod")
         assert r.returncode == 78 and "not by the agentgate service" in r.stderr, r.stderr
         assert machine.ran() == before
-    finally:
-        fake.kill()
-        fake.wait()
-        Path(SOCKET).unlink(missing_ok=True)
-    again = machine.root("service", "install", "--secret-stdin", input="unused\n")
-    assert again.returncode == 0, again.stderr
 
 
 def test_what_a_client_sends_cannot_take_the_service_down_or_forge_the_log(machine: Machine) -> None:

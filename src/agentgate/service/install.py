@@ -527,18 +527,14 @@ def uninstall(*, purge: bool = False) -> Report:
             _remove_tree(path)
             report.done.append(f"removed {path}")
     if purge:
-        try:
-            pwd.getpwnam(SERVICE_USER)
-            _run(["userdel", SERVICE_USER], f"removing the user {SERVICE_USER}")
-            report.done.append(f"removed the user {SERVICE_USER}")
-        except KeyError:
-            pass
-        try:
-            grp.getgrnam(SERVICE_USER)
-            _run(["groupdel", SERVICE_USER], f"removing the group {SERVICE_USER}")
-            report.done.append(f"removed the group {SERVICE_USER}")
-        except KeyError:
-            pass
+        for look_up, tool, what in ((pwd.getpwnam, "userdel", "user"),
+                                    (grp.getgrnam, "groupdel", "group")):
+            try:
+                look_up(SERVICE_USER)
+            except KeyError:
+                continue
+            _run([tool, SERVICE_USER], f"removing the {what} {SERVICE_USER}")
+            report.done.append(f"removed the {what} {SERVICE_USER}")
     else:
         report.notes.append(f"kept {STATE} (the audit log and ledger) and {POLICY_FILE}; "
                             "--purge removes them")
