@@ -590,6 +590,12 @@ def test_an_agent_cannot_use_up_the_challenges_or_read_others_requests(machine: 
     r = machine.root("run", "--json", "--", "vercel", "--prod", "--token=ROOTS-SECRET")
     assert r.returncode == 75, r.stderr
     rid = json.loads(r.stdout)["approvalId"]
+    own = machine.held_id()
+    status = json.loads(machine.as_agent(CLIENT_BIN, "service", "status", "--json").stdout)
+    assert own in [p["id"] for p in status["pendingRequests"]]
+    assert "ROOTS-SECRET" not in json.dumps(status)
+    shown = machine.root("service", "status")
+    assert shown.returncode == 0 and rid in shown.stderr and "pending requests:" in shown.stderr
     answers = _raw([{"op": "challenge"}] * 1100 + [{"op": "get", "id": rid}])
     assert all(a["ok"] for a in answers[:-1]) and answers[-1]["ok"] is False
     mine = machine.as_agent(CLIENT_BIN, "pending", "--json")

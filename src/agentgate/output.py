@@ -631,8 +631,13 @@ def service_status(status: dict[str, Any], as_json: bool) -> None:
         f"(version {status.get('version')}, pid {status.get('pid')}, user "
         f"{status.get('serviceUser')})")
     err(f"  policy: {status.get('policy')} (sha256 {str(status.get('policySha256'))[:12]})")
-    err(f"  pending requests: {status.get('pending')}; approver secret set: "
-        f"{'yes' if status.get('secret') else 'NO (nothing can be approved)'}")
+    err(f"  approver secret set: {'yes' if status.get('secret') else 'NO (nothing can be approved)'}"
+        f"; authenticator (TOTP): {'yes' if status.get('totp') else 'no'}")
+    err(f"  pending requests: {status.get('pending')}")
+    for r in status.get("pendingRequests") or []:
+        command = " ".join(str(a) for a in r.get("command") or [])
+        who = f"{safe(r.get('user'))}, {safe(r.get('agent'))}"
+        err(f"    {safe(r.get('id'))}  {safe(command)[:100]}  ({who})")
 
 
 

@@ -40,6 +40,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from ..ledger import Request
     from ..logview import Filter
 
 IDLE_TIMEOUT = 30.0  # seconds a connection may sit without completing a request
@@ -122,11 +123,21 @@ class Service:
 
     def op_status(self, msg: dict[str, Any], peer: protocol.Peer) -> dict[str, Any]:
         gate = self.gate(msg, peer)
-        pending = gate.pending()
+        pending = self._visible(gate, peer, gate.pending())
+        state = str(self.paths.root)
         return {"version": __version__, "protocol": protocol.VERSION, "pid": os.getpid(),
-                "state": str(self.paths.root), "policy": str(self.policy_file),
+                "state": state, "policy": str(self.policy_file),
                 "policySha256": gate.policy.sha256, "pending": len(pending),
-                "secret": os.path.exists(os.path.join(str(self.paths.root), secret.KEY_FILE))}
+                "pendingRequests": [{"id": r.id, "command": r.argv, "kind": r.kind,
+                                     "cwd": r.cwd, "user": r.user, "agent": r.agent,
+                                     "createdAt": r.created_at} for r in pending[:20]],
+                "secret": os.path.exists(os.path.join(state, secret.KEY_FILE)),
+                "totp": secret.Totp(state).enrolled}
+
+    @staticmethod
+    def _visible(gate: Gate, peer: protocol.Peer, requests: list[Request]) -> list[Request]:
+        """What this caller may see: root everything, a user their own requests."""
+        return [r for r in requests if peer.uid == 0 or r.user == gate.user]
 
     def op_evaluate(self, msg: dict[str, Any], peer: protocol.Peer) -> dict[str, Any]:
         gate = self.gate(msg, peer)
@@ -175,7 +186,7 @@ class Service:
 
     def op_pending(self, msg: dict[str, Any], peer: protocol.Peer) -> dict[str, Any]:
         gate = self.gate(msg, peer)
-        mine = [r for r in gate.pending() if peer.uid == 0 or r.user == gate.user]
+        mine = self._visible(gate, peer, gate.pending())
         return {"requests": [r.to_dict() for r in mine], "now": gate.clock()}
 
     def op_get(self, msg: dict[str, Any], peer: protocol.Peer) -> dict[str, Any]:
