@@ -34,8 +34,6 @@ class RemoteGate:
     """A gate in protected mode. ``read_secret`` returns the approver passphrase (from the
     terminal, or standard input with ``--secret-stdin``) when an approval needs it."""
 
-    remote = True
-
     def __init__(self, config: ClientConfig, cwd: str) -> None:
         self.config = config
         self.cwd = cwd

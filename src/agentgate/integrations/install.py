@@ -23,7 +23,7 @@ import shutil
 import stat
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -161,14 +161,7 @@ def plan_install(agent: Agent, scope: str, project_dir: Path, command: str) -> I
     if target is not None and not os.path.lexists(target):
         raise _refuse(path, f"it is a symbolic link to {os.readlink(path)}, which does not exist")
     before = read_settings(target or path, f"{path} (a symbolic link to {target})" if target else None)
-    doc: Any = {}
-    if before is not None and before.strip():
-        try:
-            doc = json.loads(before)
-        except ValueError as e:
-            raise _refuse(path, f"it is not valid JSON ({e})") from None
-    if not isinstance(doc, dict):
-        raise _refuse(path, "it is not a JSON object")
+    doc = _load_json(path, before, _refuse)
     original = copy.deepcopy(doc)
     merged = merge(doc, agent, command, path)
     if before is not None and before.strip() and merged == original:
@@ -410,15 +403,18 @@ def _plan_locks(doc: dict[str, Any], agent: Agent, path: Path) -> list[LockNote]
     return notes
 
 
-def _load_json(path: Path, text: str | None) -> dict[str, Any]:
+def _load_json(path: Path, text: str | None,
+               refuse: Callable[[Path | str, str], AgentgateError] = _broken) -> dict[str, Any]:
+    """A settings file's JSON object ({} for a missing or blank file); anything else is
+    ``refuse``'d (a per-user file's message, or a machine-wide one's)."""
     if text is None or not text.strip():
         return {}
     try:
         doc = json.loads(text)
     except ValueError as e:
-        raise _broken(path, f"it is not valid JSON ({e})") from None
+        raise refuse(path, f"it is not valid JSON ({e})") from None
     if not isinstance(doc, dict):
-        raise _broken(path, "it is not a JSON object")
+        raise refuse(path, "it is not a JSON object")
     return doc
 
 

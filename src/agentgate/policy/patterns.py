@@ -9,7 +9,7 @@ from __future__ import annotations
 import fnmatch
 import functools
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from ..lean import Record, lazy_regex
 
@@ -44,21 +44,33 @@ class Shape:
         return self.rx.fullmatch(value) is not None
 
 
-def _glob_sample(glob: str) -> str:
-    """One word a glob accepts: ``*`` empty, ``?`` and ``[...]`` one character of theirs."""
-    out, i = [], 0
+def _glob_pieces(glob: str) -> Iterator[tuple[str, str]]:
+    """A glob's pieces, as bash reads them: ``("*", "")``, ``("?", "")``, ``("[", body)`` for a
+    bracket expression (``body`` between the brackets), ``("", c)`` for a literal character."""
+    i = 0
     while i < len(glob):
         c = glob[i]
         j = glob.find("]", i + 2) if c == "[" else -1
-        if c == "?":
-            out.append("a")
+        if c in "*?":
+            yield c, ""
         elif j > 0:
-            body = glob[i + 1:j]
-            out.append("a" if body[:1] in ("!", "^") else body[0])
+            yield "[", glob[i + 1:j]
             i = j
-        elif c != "*":
-            out.append(c)
+        else:
+            yield "", c
         i += 1
+
+
+def _glob_sample(glob: str) -> str:
+    """One word a glob accepts: ``*`` empty, ``?`` and ``[...]`` one character of theirs."""
+    out = []
+    for kind, value in _glob_pieces(glob):
+        if kind == "?":
+            out.append("a")
+        elif kind == "[":
+            out.append("a" if value[:1] in ("!", "^") else value[0])
+        elif kind == "":
+            out.append(value)
     return "".join(out)
 
 
@@ -67,21 +79,17 @@ def glob_regex(text: str) -> str:
     may expand to, within one path segment (a literal stretch of a run-time word, or a path)."""
     if not any(c in text for c in "*?["):
         return re.escape(text)
-    out, i = [], 0
-    while i < len(text):
-        c = text[i]
-        j = text.find("]", i + 2) if c == "[" else -1
-        if c == "*":
+    out = []
+    for kind, value in _glob_pieces(text):
+        if kind == "*":
             out.append("[^/]*")
-        elif c == "?":
+        elif kind == "?":
             out.append("[^/]")
-        elif j > 0:
-            body = text[i + 1:j].replace("\\", "\\\\")
+        elif kind == "[":
+            body = value.replace("\\", "\\\\")
             out.append("[^" + body[1:] + "]" if body[:1] in ("!", "^") else "[" + body + "]")
-            i = j
         else:
-            out.append(re.escape(c))
-        i += 1
+            out.append(re.escape(value))
     return "".join(out)
 
 
