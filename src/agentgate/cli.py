@@ -27,7 +27,17 @@ except ImportError:  # an older typer, on click itself
 
 from . import __version__, commands, hotpath, output
 from .errors import EXIT_OK, EXIT_REFUSED, EXIT_VERIFY_FAILED, AgentgateError, UsageError
-from .grammar import AGENT, HELP_NAMES, JSON, POLICY, Opt, bad_value, no_policy_reason
+from .grammar import (
+    AGENT,
+    HELP_NAMES,
+    HOOK_WAIT,
+    JSON,
+    POLICY,
+    WAIT,
+    Opt,
+    bad_value,
+    no_policy_reason,
+)
 from .integrations.agents import AGENTS, NAMES
 from .paths import json_wanted
 
@@ -62,6 +72,8 @@ def refuse_unusable_options(ctx: click.Context, words: list[str]) -> None:
                 or ctx.get_parameter_source(p.name) is not click.core.ParameterSource.COMMANDLINE:
             continue
         value = ctx.params.get(p.name)
+        if value == "--" and getattr(p, "_flag_needs_value", False):
+            continue  # `run --wait -- CMD`: click took the -- for the optional value
         for v in value if isinstance(value, list | tuple) else [value]:
             if isinstance(v, str) and (bad := bad_value(v, own)) is not None:
                 raise click.exceptions.UsageError(f"{p.opts[0]} needs a value, not {bad}", ctx)
@@ -266,12 +278,19 @@ def run(
     json_: JsonOpt = False,
     agent: AgentOpt = None,
     policy: PolicyOpt = None,
+    wait: Annotated[str | None, typer.Option(WAIT.name, metavar=WAIT.metavar, help=WAIT.help,
+                                             is_flag=False, flag_value="")] = None,
 ) -> None:
     """Run CMD if the policy allows it, else hold it for a human (exit 75) or deny it (exit 77).
 
-    CMD runs directly, without a shell, and agentgate exits with its exit code."""
+    CMD runs directly, without a shell, and agentgate exits with its exit code. With --wait, a
+    held CMD waits for the human's decision."""
     inv = _invocation()
-    raise typer.Exit(hotpath.run_command(cmd, policy=inv.policy, as_json=inv.json, agent=agent))
+    waiting: str | bool | None = wait or (wait is not None) or None  # "" (or "--"): no DURATION
+    if wait == "--":
+        waiting = True
+    raise typer.Exit(hotpath.run_command(cmd, policy=inv.policy, as_json=inv.json, agent=agent,
+                                         wait=waiting))
 
 
 @command(context_settings=_COMMAND_LINE)
@@ -514,8 +533,9 @@ def log_verify(json_: JsonOpt = False, policy: NoPolicyOpt = None) -> None:
 
 
 def _hook_command(agent: str) -> Callable[..., None]:
-    def answer(policy: PolicyOpt = None) -> None:
-        raise typer.Exit(hotpath.hook_command(agent, _invocation().policy))
+    def answer(policy: PolicyOpt = None,
+               wait: Annotated[str | None, _option(HOOK_WAIT)] = None) -> None:
+        raise typer.Exit(hotpath.hook_command(agent, _invocation().policy, wait))
 
     answer.__doc__ = (f"Answer {AGENTS[agent].label} hook: the hook JSON on stdin, the decision "
                       "on stdout. Fails closed: any error blocks the command.")
@@ -550,18 +570,23 @@ def hook_install(
     root: Annotated[str | None, typer.Option(
         "--root", metavar="DIR",
         help="With --system: write under DIR instead of / (an image being built).")] = None,
+    wait: Annotated[str | None, typer.Option(
+        "--wait", metavar="DURATION",
+        help="The hook waits up to DURATION (at most 585s) for a human to decide a held command, "
+             "and the agent's hook timeout is set above it.")] = None,
     policy: NoPolicyOpt = None,
 ) -> None:
     """Add agentgate's hook to an agent's settings file (idempotent; backs the file up first)."""
     if system or root is not None:
-        if not system or user or executable is not None:
-            raise UsageError("--system goes without --user and --executable (the machine-wide "
+        if not system or user or executable is not None or wait is not None:
+            raise UsageError("--system goes without --user, --executable and --wait (the machine-wide "
                              "hook always runs the protected-mode client), and --root with it")
         done_system = commands.hook_install_system(agent, dry_run=dry_run, root=root)
         output.hook_installed_system(done_system.plan, dry_run=dry_run,
                                      backups=done_system.backups, warning=done_system.warning)
         return
-    done = commands.hook_install(agent, user=user, dry_run=dry_run, executable=executable)
+    done = commands.hook_install(agent, user=user, dry_run=dry_run, executable=executable,
+                                 wait=wait)
     output.hook_installed(done.plan, dry_run=dry_run, backup=done.backup,
                           executable=executable or "agentgate", on_path=done.on_path)
 

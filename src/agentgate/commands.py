@@ -354,8 +354,10 @@ class Installed(Record):
     on_path: bool  # can the agent find the executable (checked once installed)
 
 
-def hook_install(agent: str, *, user: bool, dry_run: bool, executable: str | None) -> Installed:
-    """Add agentgate's hook to an agent's settings file (idempotent; backs the file up first)."""
+def hook_install(agent: str, *, user: bool, dry_run: bool, executable: str | None,
+                 wait: str | None = None) -> Installed:
+    """Add agentgate's hook to an agent's settings file (idempotent; backs the file up first).
+    ``wait`` (a duration): the hook waits that long for a human's decision on a held command."""
     from .grammar import hook_command_line
     from .integrations.agents import AGENTS
     from .integrations.install import apply_install, on_path, plan_install
@@ -365,11 +367,28 @@ def hook_install(agent: str, *, user: bool, dry_run: bool, executable: str | Non
         raise UsageError(f"unknown agent {agent!r}; choose one of: {', '.join(AGENTS)}")
     exe = executable or "agentgate"
     plan = plan_install(spec, "user" if user else "project", Path(current_dir()),
-                        hook_command_line(exe, agent))
+                        hook_command_line(exe, agent), _hook_wait(wait))
     if not plan.changed or dry_run:
         return Installed(plan, None, True)
     backup = apply_install(plan)
     return Installed(plan, backup, on_path(exe))
+
+
+def _hook_wait(wait: str | None) -> int | None:
+    """`hook install --wait`'s seconds: whole, and within what the agents allow a hook."""
+    if wait is None:
+        return None
+    import math
+
+    from .integrations.install import MAX_HOOK_WAIT_S
+    from .waiting import wait_seconds
+
+    seconds = math.ceil(wait_seconds(wait))
+    if seconds > MAX_HOOK_WAIT_S:
+        raise UsageError(f"--wait {wait}: a hook may wait at most {MAX_HOOK_WAIT_S}s",
+                         "agents stop a hook after 600 s by default; for longer waits use "
+                         "`agentgate run --wait` or the MCP server's wait_for_approval")
+    return seconds
 
 
 class InstalledSystem(Record):

@@ -2,9 +2,10 @@
 
 `run` is on every gated command's path, and `hook AGENT` on every tool call of a wired agent, so
 their start-up cost matters: this module reads their plain forms itself (``agentgate [--policy P]
-run [--json] [--agent NAME] [--policy P] [--] CMD...`` and ``agentgate [--policy P] hook AGENT
-[--policy P]``) with the option grammar of agentgate.grammar, which the typer app declares its
-options from too, and imports only what they use. Anything else (help, other commands, unusual
+run [--json] [--agent NAME] [--policy P] [--wait[=DURATION]] [--] CMD...`` and ``agentgate
+[--policy P] hook AGENT [--policy P] [--wait DURATION]``) with the option grammar of
+agentgate.grammar, which the typer app declares its options from too, and imports only what
+they use. Anything else (help, other commands, unusual
 spellings) goes to the typer app in cli.py, which refuses an unknown option (exit 2) instead of
 running it as the command.
 
@@ -24,9 +25,11 @@ from .grammar import (
     GLOBAL_OPTIONS,
     HOOK,
     HOOK_OPTIONS,
+    HOOK_WAIT,
     JSON,
     RUN,
     RUN_OPTIONS,
+    WAIT,
     Parsed,
     parse_options,
     policies,
@@ -49,6 +52,7 @@ class FastRun(Record):
     as_json: bool
     agent: str | None
     cmd: list[str]
+    wait: str | bool | None = None  # --wait: True, or its DURATION
 
 
 def parse_fast_run(argv: Sequence[str]) -> FastRun | None:
@@ -65,12 +69,13 @@ def parse_fast_run(argv: Sequence[str]) -> FastRun | None:
         return None
     agent = opts.values.get(AGENT.name)
     return FastRun(given[0] if given else None, bool(opts.values.get(JSON.name)),
-                   agent if isinstance(agent, str) else None, cmd)
+                   agent if isinstance(agent, str) else None, cmd, opts.values.get(WAIT.name))
 
 
 class FastHook(Record):
     policy: str | None
     agent: str
+    wait: str | None = None  # --wait DURATION
 
 
 def parse_fast_hook(argv: Sequence[str]) -> FastHook | None:
@@ -89,20 +94,21 @@ def parse_fast_hook(argv: Sequence[str]) -> FastHook | None:
     given = policies(head, opts)
     if len(given) > 1:
         return None
-    return FastHook(given[0] if given else None, argv[i])
+    wait = opts.values.get(HOOK_WAIT.name)
+    return FastHook(given[0] if given else None, argv[i], wait if isinstance(wait, str) else None)
 
 
 def dispatch(argv: list[str]) -> int:
     """Run agentgate on ``argv``: a fast path when one applies, else the typer app."""
     hook = parse_fast_hook(argv)
     if hook is not None:
-        return hotpath.hook_command(hook.agent, hook.policy)
+        return hotpath.hook_command(hook.agent, hook.policy, hook.wait)
     if argv == ["service", "run"]:  # the service itself: typer-free, like the gated calls
         return _service_run()
     fast = parse_fast_run(argv)
     if fast is not None:
         return hotpath.run_command(fast.cmd, policy=fast.policy, as_json=json_wanted(fast.as_json),
-                                   agent=fast.agent)
+                                   agent=fast.agent, wait=fast.wait)
     from .cli import run_app
 
     return run_app(argv)

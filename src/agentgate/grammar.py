@@ -17,19 +17,27 @@ if TYPE_CHECKING:
 
 
 class Opt(Record):
-    """One of agentgate's own options: ``metavar`` None for a flag."""
+    """One of agentgate's own options: ``metavar`` None for a flag; ``optional``: a flag that
+    may take a value (``--wait``, ``--wait=30s``, or ``--wait 30s`` as click reads it)."""
 
     name: str
     metavar: str | None
     help: str
+    optional: bool = False
 
 
 POLICY = Opt("--policy", "PATH", "Policy file to use (else $AGENTGATE_POLICY, the user policy, "
                                  "the embedded default). Give it once, before or after the command name.")
 JSON = Opt("--json", None, "Print the result as JSON on stdout (errors too).")
 AGENT = Opt("--agent", "NAME", "Who is asking (else $AGENTGATE_AGENT, else 'unknown').")
-RUN_OPTIONS = (JSON, AGENT, POLICY)  # `agentgate run`; typer's `run` declares exactly these
-HOOK_OPTIONS = (POLICY,)  # `agentgate hook AGENT`
+WAIT = Opt("--wait", "[=DURATION]",
+           "When held for a human, wait for the decision instead of exiting 75: approved, CMD "
+           "runs once; denied, exit 77 with the reason; after DURATION (e.g. 30s, 5m; default: "
+           "until the request expires), exit 75.", optional=True)
+HOOK_WAIT = Opt("--wait", "DURATION", "When held, wait up to DURATION for a human's decision "
+                                      "(what `hook install --wait` writes).")
+RUN_OPTIONS = (JSON, AGENT, POLICY, WAIT)  # `agentgate run`; typer's `run` declares exactly these
+HOOK_OPTIONS = (POLICY, HOOK_WAIT)  # `agentgate hook AGENT`
 GLOBAL_OPTIONS = (POLICY,)  # before the command name (plus typer's --version and -h/--help)
 HELP_NAMES = ("-h", "--help")
 
@@ -108,6 +116,9 @@ def parse_options(argv: Sequence[str], i: int, specs: Sequence[Opt], *,
                 return None
             values[name], i = True, i + 1
             continue
+        if opt.optional and not eq and (i + 1 >= n or argv[i + 1].startswith("-")):
+            values[name], i = True, i + 1  # no value: click's flag_value
+            continue
         if eq:
             value, i = inline, i + 1
         elif i + 1 < n:
@@ -150,11 +161,12 @@ def is_human_only(args: Sequence[str]) -> bool:
     return any(tuple(words[:len(cmd)]) == cmd for cmd in HUMAN_ONLY)
 
 
-def hook_command_line(executable: str, agent: str) -> str:
-    """The shell command an agent's settings run for agentgate's hook."""
+def hook_command_line(executable: str, agent: str, wait: int | None = None) -> str:
+    """The shell command an agent's settings run for agentgate's hook (``wait``: seconds it
+    waits for a human's decision, `hook install --wait`)."""
     import shlex
 
-    return f"{shlex.quote(executable)} {HOOK} {agent}"
+    return f"{shlex.quote(executable)} {HOOK} {agent}" + (f" {HOOK_WAIT.name}={wait}s" if wait else "")
 
 
 def is_hook_command_line(command: str, agent: str) -> bool:

@@ -17,9 +17,10 @@ from .errors import EXIT_BLOCK, AgentgateError, CannotStart, UsageError
 
 TYPE_CHECKING = False  # not from typing: see agentgate.lean
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from .backend import AnyGate
+    from .outcome import Outcome
 
 
 def _short_lived() -> None:
@@ -43,8 +44,10 @@ def _cannot_start(program: str) -> AgentgateError | None:
     return None if res is None else CannotStart(str(res.error), exit_code=res.exit_code)
 
 
-def run_command(cmd: Sequence[str], *, policy: str | None, as_json: bool, agent: str | None) -> int:
-    """`agentgate run`: decide, record, run if allowed; return the exit code."""
+def run_command(cmd: Sequence[str], *, policy: str | None, as_json: bool, agent: str | None,
+                wait: str | bool | None = None) -> int:
+    """`agentgate run`: decide, record, run if allowed; return the exit code. ``wait`` (``--wait``:
+    True, or its DURATION): when held, wait for the human's decision (agentgate.waiting)."""
     _short_lived()
     from .backend import open_gate, record_blocked
     from .paths import StatePaths, agent_name, current_dir, gated_env
@@ -64,7 +67,14 @@ def run_command(cmd: Sequence[str], *, policy: str | None, as_json: bool, agent:
         except AgentgateError as e:
             record_blocked(paths, subject, who, e)
             raise
-        outcome = gate.authorize(subject, who, startable=lambda: _cannot_start(cmd[0]))
+        seconds = _wait_seconds(wait)
+
+        def authorize() -> Outcome:
+            return gate.authorize(subject, who, startable=lambda: _cannot_start(cmd[0]))
+
+        outcome = authorize()
+        if wait and outcome.approval_required:
+            outcome = _wait(gate, outcome, authorize, seconds)
     except AgentgateError as e:
         return output.error(e, as_json)
     if not outcome.allowed:
@@ -86,12 +96,53 @@ def run_command(cmd: Sequence[str], *, policy: str | None, as_json: bool, agent:
     return result.exit_code
 
 
-def hook_command(agent: str, policy: str | None) -> int:
+def _wait_seconds(wait: str | bool | None) -> float | None:
+    """``--wait``'s seconds (None: until the request expires, or no wait at all)."""
+    if not isinstance(wait, str):
+        return None
+    from .waiting import wait_seconds
+
+    return wait_seconds(wait)
+
+
+def _wait(gate: AnyGate, outcome: Outcome, authorize: Callable[[], Outcome],
+          seconds: float | None) -> Outcome:
+    """Wait for the human (agentgate.waiting), with a one-line status on stderr when it is a
+    terminal: what to run, and the time left."""
+    from .waiting import until_decided
+
+    shown = False
+
+    def tick(rid: str, left: float) -> None:
+        nonlocal shown
+        more = f", {left:.0f}s left" if left > 0 else ""
+        sys.stderr.write(f"\ragentgate: waiting for a human: agentgate approve {rid}{more}\x1b[K")
+        sys.stderr.flush()
+        shown = True
+
+    try:
+        return until_decided(gate, outcome, authorize, seconds,
+                             tick if _stderr_is_terminal() else None)
+    finally:
+        if shown:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+
+
+def _stderr_is_terminal() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def hook_command(agent: str, policy: str | None, wait: str | None = None) -> int:
     """`agentgate hook AGENT`: read the agent's hook JSON on stdin, answer in its format.
 
     Runs on every tool call of a wired agent, so it skips typer like `run`. Never a traceback
     and never exit 1 (which these agents read as "go ahead"): any failure blocks with exit 2;
-    a bug is logged (agentgate.errorlog) and blocks the same way."""
+    a bug is logged (agentgate.errorlog) and blocks the same way. ``wait`` (``--wait DURATION``):
+    a held command waits that long for a human's decision (agentgate.waiting)."""
     _short_lived()
     try:
         from .backend import open_gate
@@ -105,7 +156,8 @@ def hook_command(agent: str, policy: str | None) -> int:
             base = os.getcwd()
         except OSError:
             base = "/"
-        reply = handle(agent, raw, gate_for, fallback_cwd=base, explicit_policy=policy)
+        reply = handle(agent, raw, gate_for, fallback_cwd=base, explicit_policy=policy,
+                       wait=wait)
         out, errs, code = reply.stdout, reply.stderr, reply.exit_code
     except Exception as e:  # a bug: fail closed, in the agent's words when that still works
         out, errs, code = _internal_failure(agent, e)

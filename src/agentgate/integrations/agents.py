@@ -246,6 +246,11 @@ GEMINI = Agent("gemini", "Gemini CLI", "BeforeTool", ("run_shell_command",), {},
 
 AGENTS = {a.name: a for a in (CLAUDE_CODE, CODEX, CURSOR, GEMINI)}
 NAMES = tuple(AGENTS)
+# The field of a hook entry that bounds how long the agent lets the hook run, and its units per
+# second: `hook install --wait` writes it above the wait. Claude Code and Codex count seconds
+# (600 by default), Cursor seconds, Gemini CLI milliseconds (60000 by default).
+HOOK_TIMEOUT = {"claude-code": ("timeout", 1), "codex": ("timeout", 1), "cursor": ("timeout", 1),
+                "gemini": ("timeout", 1000)}
 
 # For the guard: every agent's settings folder, and each settings file relative to a project.
 FOLDERS = tuple(a.folder for a in AGENTS.values())

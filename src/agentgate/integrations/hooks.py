@@ -54,15 +54,21 @@ class ToolCall(Record):
 
 
 def handle(agent: str, raw: bytes, gate_factory: GateFactory, *, fallback_cwd: str,
-           explicit_policy: str | None = None) -> Reply:
+           explicit_policy: str | None = None, wait: str | None = None) -> Reply:
     """Answer one hook call. Every expected failure is a deny in the agent's format; an
-    unexpected exception propagates (see :func:`internal_failure`)."""
+    unexpected exception propagates (see :func:`internal_failure`). ``wait`` (``--wait``'s
+    DURATION): a held command waits that long for a human's decision."""
     try:
         spec = AGENTS.get(agent)
         if spec is None:
             raise HookInputError(f"unknown agent {agent!r}")
+        seconds = None
+        if wait is not None:
+            from ..waiting import wait_seconds
+
+            seconds = wait_seconds(wait)
         call = parse(spec, raw, fallback_cwd)
-        return reply(spec, decide(agent, call, gate_factory, explicit_policy))
+        return reply(spec, decide(agent, call, gate_factory, explicit_policy, seconds))
     except AgentgateError as e:
         hint = f" Fix: {_sentence(e.hint)}" if e.hint else ""
         return failure(agent, f"{_sentence(e.message)}{hint}")
@@ -176,12 +182,19 @@ def _parse_shell_event(agent: Agent, data: dict[str, Any], fallback_cwd: str) ->
 
 
 def decide(agent: str, call: ToolCall, gate_factory: GateFactory,
-           explicit_policy: str | None = None) -> Verdict:
+           explicit_policy: str | None = None, wait: float | None = None) -> Verdict:
     if call.path is not None:
         return _protect(agent, call, gate_factory, explicit_policy)
     if call.subject is None:
         return PASS
-    return _verdict(gate_factory(call.cwd).authorize(call.subject, agent))
+    gate = gate_factory(call.cwd)
+    subject = call.subject
+    outcome = gate.authorize(subject, agent)
+    if wait is not None and outcome.approval_required:
+        from ..waiting import until_decided
+
+        outcome = until_decided(gate, outcome, lambda: gate.authorize(subject, agent), wait)
+    return _verdict(outcome)
 
 
 def _verdict(outcome: Outcome) -> Verdict:

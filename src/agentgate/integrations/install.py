@@ -88,8 +88,10 @@ def already_installed(event_list: Any, agent: str) -> bool:
     return any(is_hook_command_line(c, agent) for c in _hook_commands(event_list))
 
 
-def merge(doc: dict[str, Any], agent: Agent, command: str, path: Path) -> dict[str, Any]:
-    """``doc`` with agentgate's hook added (a no-op when one is there); other keys untouched."""
+def merge(doc: dict[str, Any], agent: Agent, command: str, path: Path,
+          wait: int | None = None) -> dict[str, Any]:
+    """``doc`` with agentgate's hook added (a no-op when one is there, but for its ``--wait``);
+    other keys untouched. ``wait``: seconds the hook waits for a human (see :func:`set_wait`)."""
     for key, value in agent.settings_header.items():
         doc.setdefault(key, value)
     hooks = doc.setdefault("hooks", {})
@@ -100,7 +102,32 @@ def merge(doc: dict[str, Any], agent: Agent, command: str, path: Path) -> dict[s
         raise _refuse(path, f"its 'hooks.{agent.event}' is not a JSON array")
     if not already_installed(event_list, agent.name):
         event_list.append(agent.hook_entry(command))
+    set_wait(event_list, agent, wait)
     return doc
+
+
+WAIT_MARGIN_S = 15  # how far the hook's timeout in the agent's settings stays above its wait
+MAX_HOOK_WAIT_S = 600 - WAIT_MARGIN_S  # within the 600 s Claude Code and Codex allow by default
+
+
+def set_wait(event_list: list[Any], agent: Agent, wait: int | None) -> None:
+    """Make agentgate's installed hooks for ``agent`` wait ``wait`` seconds for a human's
+    decision (None: not at all): the ``--wait=`` of their command, and, with a wait, the
+    entry's timeout (agents.HOOK_TIMEOUT) at ``WAIT_MARGIN_S`` above it, so that the agent never
+    cuts the wait short (a hook it kills answers nothing)."""
+    from .agents import HOOK_TIMEOUT
+
+    for item in event_list if isinstance(event_list, list) else []:
+        hooks = item.get("hooks") if isinstance(item, dict) else None
+        for hook in [item, *(hooks if isinstance(hooks, list) else [])]:
+            command = hook.get("command") if isinstance(hook, dict) else None
+            if not isinstance(command, str) or not is_hook_command_line(command, agent.name):
+                continue
+            words = [w for w in command.split(" ") if not w.startswith("--wait=")]
+            hook["command"] = " ".join([*words, *([f"--wait={wait}s"] if wait else [])])
+            if wait and agent.name in HOOK_TIMEOUT:
+                key, per_second = HOOK_TIMEOUT[agent.name]
+                hook[key] = (wait + WAIT_MARGIN_S) * per_second
 
 
 def _not_regular(st: os.stat_result) -> str | None:
@@ -154,7 +181,8 @@ def _link_target(path: Path) -> Path | None:
     return Path(os.path.realpath(path))
 
 
-def plan_install(agent: Agent, scope: str, project_dir: Path, command: str) -> InstallPlan:
+def plan_install(agent: Agent, scope: str, project_dir: Path, command: str,
+                 wait: int | None = None) -> InstallPlan:
     """Read the settings file and compute its new content; refuse a file that is not JSON."""
     path = agent.settings_path(scope, project_dir)
     target = _link_target(path)
@@ -163,7 +191,7 @@ def plan_install(agent: Agent, scope: str, project_dir: Path, command: str) -> I
     before = read_settings(target or path, f"{path} (a symbolic link to {target})" if target else None)
     doc = _load_json(path, before, _refuse)
     original = copy.deepcopy(doc)
-    merged = merge(doc, agent, command, path)
+    merged = merge(doc, agent, command, path, wait)
     if before is not None and before.strip() and merged == original:
         return InstallPlan(agent.name, path, before, before, target)  # there: left byte for byte
     return InstallPlan(agent.name, path, before,

@@ -1,0 +1,187 @@
+"""Waiting instead of stalling (agentgate.waiting): `run --wait`, a hook installed with `--wait`,
+end to end through the installed console script, with the human deciding from another process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from conftest import AGENTGATE, ag, marker_lines
+
+from agentgate.errors import UsageError
+from agentgate.waiting import wait_seconds
+
+DEPLOY = ("deployer", "site", "--prod")
+
+pytestmark = pytest.mark.usefixtures("in_tmp_cwd", "policy_file", "fake_bin")
+
+
+def start(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    assert AGENTGATE
+    return subprocess.Popen([AGENTGATE, *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
+
+
+def pending_id(timeout: float = 10.0) -> str:
+    """The id of the one pending request, once the waiting process has opened it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        res = ag("pending", "--json")
+        if res.returncode == 0 and json.loads(res.stdout):
+            found: list[dict[str, str]] = json.loads(res.stdout)
+            assert len(found) == 1
+            return found[0]["id"]
+        time.sleep(0.05)
+    raise AssertionError("no request was opened")
+
+
+def finish(proc: subprocess.Popen[str], timeout: float = 20.0) -> tuple[int, str, str]:
+    out, err = proc.communicate(timeout=timeout)
+    return proc.returncode, out, err
+
+
+def test_approved_from_another_process_runs_the_command_once_and_quickly(marker: Path) -> None:
+    proc = start("run", "--wait=30s", "--", *DEPLOY)
+    rid = pending_id()
+    time.sleep(0.3)
+    assert proc.poll() is None and marker_lines(marker) == []  # held, waiting, nothing ran
+    approved = ag("approve", "--yes", rid)
+    assert approved.returncode == 0, approved.stderr
+    decided = time.monotonic()
+    code, _, err = finish(proc)
+    woke = time.monotonic() - decided
+    assert code == 0, err
+    assert marker_lines(marker) == ["site --prod"]  # exactly once
+    assert woke < 1.5  # within a second of the decision (the poll is 0.2 s), plus the run itself
+    assert f"allowed once by approved grant {rid}" in err
+    again = ag("run", "--", *DEPLOY)  # the grant was used by the waiting run
+    assert again.returncode == 75
+    assert marker_lines(marker) == ["site --prod"]
+
+
+def test_denied_exits_77_with_the_humans_reason(marker: Path) -> None:
+    proc = start("run", "--wait=30s", "--", *DEPLOY)
+    rid = pending_id()
+    denied = ag("deny", "--yes", rid, "--reason", "not on a Friday")
+    if denied.returncode == 2 and "--yes" in denied.stderr:  # a deny without confirmation
+        denied = ag("deny", rid, "--reason", "not on a Friday")
+    assert denied.returncode == 0, denied.stderr
+    code, _, err = finish(proc)
+    assert code == 77
+    assert "DENIED by a human: not on a Friday" in err
+    assert marker_lines(marker) == []
+
+
+def test_no_decision_within_the_wait_exits_75_as_without_it(marker: Path) -> None:
+    began = time.monotonic()
+    res = ag("run", "--wait=1s", "--", *DEPLOY)
+    took = time.monotonic() - began
+    assert res.returncode == 75
+    assert "approval required" in res.stderr and "agentgate approve apr_" in res.stderr
+    assert 1.0 <= took < 5.0
+    assert marker_lines(marker) == []
+    assert "waiting for a human" not in res.stderr  # no status line without a terminal
+
+
+def test_without_wait_a_held_command_still_exits_at_once(marker: Path) -> None:
+    began = time.monotonic()
+    res = ag("run", "--", *DEPLOY)
+    assert res.returncode == 75 and time.monotonic() - began < 5.0
+
+
+def test_wait_never_delays_what_the_policy_decides_alone(marker: Path) -> None:
+    assert ag("run", "--wait=30s", "--", "deployer", "site").returncode == 0  # allowed
+    res = ag("run", "--wait=30s", "--", "nuke", "everything")  # denied by a rule
+    assert res.returncode == 77
+    assert marker_lines(marker) == ["site"]
+
+
+@pytest.mark.parametrize("spelling", [["--wait", "--"], ["--wait", "20s", "--"], ["--wait=20s"]])
+def test_wait_spellings(spelling: list[str], marker: Path) -> None:
+    """`--wait` alone (before --), `--wait 20s` and `--wait=20s` as click reads them."""
+    proc = start("run", *spelling, *DEPLOY)
+    rid = pending_id()
+    assert ag("approve", "--yes", rid).returncode == 0
+    code, _, err = finish(proc)
+    assert code == 0, err
+    assert marker_lines(marker) == ["site --prod"]
+
+
+def test_a_bad_duration_is_a_usage_error_and_nothing_is_recorded(marker: Path) -> None:
+    res = ag("run", "--wait", "deployer", "site")  # `deployer` read as the duration, as click does
+    assert res.returncode == 2
+    assert "--wait" in res.stderr and "--wait=30s" in res.stderr
+    assert json.loads(ag("pending", "--json").stdout) == []
+
+
+def test_wait_seconds_reads_durations_and_numbers() -> None:
+    assert wait_seconds("30s") == 30 and wait_seconds("1h30m") == 5400 and wait_seconds("2.5") == 2.5
+    for bad in ("", "0", "soon", "-5", "30x", "8d"):
+        with pytest.raises(UsageError):
+            wait_seconds(bad)
+
+
+# --------------------------------------------------------------------------- hooks
+
+
+def claude_call(command: str, cwd: Path) -> str:
+    return json.dumps({"tool_name": "Bash", "tool_input": {"command": command}, "cwd": str(cwd),
+                       "session_id": "s", "hook_event_name": "PreToolUse"})
+
+
+def test_a_hook_with_wait_answers_allow_once_the_human_approves(in_tmp_cwd: Path) -> None:
+    assert AGENTGATE
+    proc = subprocess.Popen([AGENTGATE, "hook", "claude-code", "--wait", "30s"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    assert proc.stdin is not None
+    proc.stdin.write(claude_call("deployer site --prod", in_tmp_cwd))
+    proc.stdin.close()
+    rid = pending_id()
+    assert ag("approve", "--yes", rid).returncode == 0
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    assert proc.wait(timeout=20) == 0
+    decision = json.loads(out)["hookSpecificOutput"]
+    assert decision["permissionDecision"] == "allow"
+    assert rid in decision["permissionDecisionReason"]
+
+
+def test_a_hook_with_wait_denies_when_the_wait_runs_out(in_tmp_cwd: Path) -> None:
+    res = ag("hook", "claude-code", "--wait", "1s",
+             input=claude_call("deployer site --prod", in_tmp_cwd))
+    assert res.returncode == 0
+    decision = json.loads(res.stdout)["hookSpecificOutput"]
+    assert decision["permissionDecision"] == "deny"
+    assert "agentgate approve apr_" in decision["permissionDecisionReason"]
+
+
+def test_hook_install_wait_sets_the_agents_timeout_above_the_wait(in_tmp_cwd: Path) -> None:
+    res = ag("hook", "install", "claude-code", "--wait", "50s")
+    assert res.returncode == 0, res.stderr
+    settings = json.loads((in_tmp_cwd / ".claude" / "settings.json").read_text())
+    hook = settings["hooks"]["PreToolUse"][0]["hooks"][0]
+    assert " hook claude-code" in hook["command"] and hook["command"].endswith(" --wait=50s")
+    assert hook["timeout"] == 65
+    res = ag("hook", "install", "gemini", "--wait", "1m")
+    assert res.returncode == 0, res.stderr
+    gemini = json.loads((in_tmp_cwd / ".gemini" / "settings.json").read_text())
+    ghook = gemini["hooks"]["BeforeTool"][0]["hooks"][0]
+    assert ghook["command"].endswith("--wait=60s") and ghook["timeout"] == 75_000  # milliseconds
+    # installed again with another wait: the same entry changes, no second one
+    assert ag("hook", "install", "claude-code", "--wait", "2m").returncode == 0
+    settings = json.loads((in_tmp_cwd / ".claude" / "settings.json").read_text())
+    [entry] = settings["hooks"]["PreToolUse"]
+    assert entry["hooks"][0]["command"].endswith("--wait=120s")
+    assert entry["hooks"][0]["timeout"] == 135
+
+
+def test_hook_install_refuses_a_wait_longer_than_agents_allow(in_tmp_cwd: Path) -> None:
+    res = ag("hook", "install", "codex", "--wait", "20m")
+    assert res.returncode == 2
+    assert "at most 585s" in res.stderr
+    assert not (in_tmp_cwd / ".codex" / "hooks.json").exists()
