@@ -110,12 +110,13 @@ class Gate:
 
     # -- evaluation (no writes) ----------------------------------------------------------
 
-    def evaluate(self, subject: Subject) -> pol.Evaluation:
+    def evaluate(self, subject: Subject, agent: str | None = None) -> pol.Evaluation:
         """The decision for ``subject``, without recording it: the command analysed once, that
         analysis decided by the policy, then checked by the built-in guards (an agent approving
         for itself is denied; one touching agentgate's own files needs a human)."""
         if subject.kind == "action":
-            return self.policy.check_action(subject.argv[0], subject.argv[1] if len(subject.argv) > 1 else None)
+            return self.policy.check_action(subject.argv[0], subject.argv[1] if len(subject.argv) > 1 else None,
+                                            dict(subject.attributes), agent=agent, now=self.clock())
         analysis = analyze(subject, self.home, self.cdpath)
         ev = self.policy.decide(analysis)
         if approves_itself(analysis, " ".join(subject.argv)):
@@ -150,13 +151,15 @@ class Gate:
         ev: dict[str, Any] = {"event": event}
         if subject is not None:
             ev.update({"kind": subject.kind, "argv": list(subject.argv), "cwd": subject.cwd})
+            if subject.attributes:
+                ev["attributes"] = dict(subject.attributes)
         ev.update({"user": self.user, "host": self._host, "pid": os.getpid(),
                    "policy": self.policy.sha256, **self.caller})
         ev.update({k: v for k, v in extra.items() if v is not None})
         return ev
 
     def _req_event(self, event: str, req: Request, **extra: Any) -> dict[str, Any]:
-        subj = Subject(req.kind, tuple(req.argv), req.cwd)
+        subj = Subject(req.kind, tuple(req.argv), req.cwd, tuple(sorted((req.attributes or {}).items())))
         return self._event(event, subj, id=req.id, rule=req.rule, agent=req.agent, **extra)
 
     def _sweep(self, state: LedgerState) -> list[dict[str, Any]]:
@@ -176,7 +179,7 @@ class Gate:
         grant is kept, a ``blocked`` line says why, and that error is raised. ``evaluation`` is
         :meth:`evaluate`'s answer for ``subject`` when the caller decided it already (the MCP
         server decides in its main thread, where the policy's regex time budget can be armed)."""
-        ev = self.evaluate(subject) if evaluation is None else evaluation
+        ev = self.evaluate(subject, agent) if evaluation is None else evaluation
         base = {"agent": agent, "rule": ev.rule, "decision": ev.decision}
         if ev.decision == pol.ALLOW:
             with self.ledger.lock():
@@ -233,6 +236,7 @@ class Gate:
                                    rule=ev.rule, reason=ev.reason, agent=agent, now=state.now,
                                    request_ttl=self.policy.settings.request_ttl,
                                    user=self.user, pid=self.caller.get("peer_pid"))
+                req.attributes = dict(subject.attributes) or None
                 state.add(req)
                 events.append(self._event("approval_requested", subject, id=req.id,
                                           reason=ev.reason, **base))

@@ -115,6 +115,7 @@ class Request(Record, frozen=False):
     history: list[dict[str, Any]] = field(default_factory=list)
     approved_boot: str | None = None  # boot id and boot-clock reading when approved
     approved_mono: float | None = None
+    attributes: dict[str, Any] | None = None  # an action's attributes (what the grant binds)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -136,6 +137,9 @@ class Request(Record, frozen=False):
             raise ValueError(f"request {req.id!r} has a field of the wrong type")
         if not isinstance(req.argv, list) or not all(isinstance(a, str) for a in req.argv):
             raise ValueError(f"request {req.id!r}: argv is not a list of strings")
+        if req.attributes is not None and (not isinstance(req.attributes, dict) or not all(
+                isinstance(k, str) and isinstance(v, str | int | float) for k, v in req.attributes.items())):
+            raise ValueError(f"request {req.id!r}: attributes are not names with plain values")
         if req.status not in STATUSES:
             raise ValueError(f"request {req.id!r} has unknown status {req.status!r}")
         for v in (req.decided_at, req.consumed_at, req.finished_at, req.approved_mono):

@@ -13,6 +13,7 @@ from .lean import Record, field
 
 TYPE_CHECKING = False  # not from typing: see agentgate.lean
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from typing import Any
 
     from .ledger import Request
@@ -29,6 +30,7 @@ class Subject(Record):
     kind: str  # "argv" | "script" | "action"
     argv: tuple[str, ...]  # the argv; for a script (text,); for an action (action[, resource])
     cwd: str
+    attributes: tuple[tuple[str, Any], ...] = ()  # an action's (name, value), sorted by name
 
     @property
     def display(self) -> str:
@@ -36,12 +38,36 @@ class Subject(Record):
 
         if self.kind == "argv":
             return shlex.join(self.argv)
-        return " ".join(self.argv)
+        return " ".join((*self.argv, *attribute_words(self.attributes)))
 
     def fingerprint(self) -> str:
+        """What a grant is for. An action's attributes are part of it (canonical JSON: keys
+        sorted, 4000.0 already written 4000), so approving 4000 to one vendor allows neither
+        40000 nor another vendor."""
         from .ledger import fingerprint
 
-        return fingerprint({"kind": self.kind, "argv": list(self.argv), "cwd": self.cwd})
+        what: dict[str, Any] = {"kind": self.kind, "argv": list(self.argv), "cwd": self.cwd}
+        if self.attributes:
+            what["attributes"] = dict(self.attributes)
+        return fingerprint(what)
+
+
+def attribute_words(attributes: Sequence[tuple[str, Any]] | dict[str, Any]) -> list[str]:
+    """``name=value`` words as ``agentgate verify --attr`` takes them: a string that would
+    read as a number or boolean, or holds a blank or a quote, in double quotes."""
+    out = []
+    for k, v in (attributes.items() if isinstance(attributes, dict) else attributes):
+        if isinstance(v, bool):
+            text = "true" if v else "false"
+        elif isinstance(v, int | float):
+            text = repr(v)
+        else:
+            text = str(v)
+            if not text or text in ("true", "false") or text[:1] in "-0123456789\"'" or \
+                    any(c.isspace() for c in text):
+                text = '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        out.append(f"{k}={text}")
+    return out
 
 
 class Outcome(Record):

@@ -163,7 +163,8 @@ def verified(outcome: Outcome, action: str, resource: str | None, as_json: bool)
     """`agentgate verify`; returns its exit code."""
     err(outcome.message())
     if as_json:
-        emit_json({**outcome.to_dict(), "action": action, "resource": resource})
+        emit_json({**outcome.to_dict(), "action": action, "resource": resource,
+                   "attributes": dict(outcome.subject.attributes)})
     return outcome.exit_code
 
 
@@ -411,7 +412,11 @@ def request_json(req: Request) -> dict[str, Any]:
 def command_text(req: Request) -> str:
     import shlex
 
-    return safe(shlex.join(req.argv) if req.kind == "argv" else " ".join(req.argv))
+    from .outcome import attribute_words
+
+    if req.kind == "argv":
+        return safe(shlex.join(req.argv))
+    return safe(" ".join([*req.argv, *attribute_words(req.attributes or {})]))
 
 
 def describe_request(req: Request, now: float) -> str:
@@ -493,6 +498,10 @@ def format_event(ev: dict[str, Any]) -> str:
     argv = ev.get("argv")
     cmd = safe((shlex.join(argv) if ev.get("kind", "argv") == "argv" else " ".join(map(str, argv)))
                if isinstance(argv, list) else "")
+    if cmd and isinstance(ev.get("attributes"), dict):  # an action's: what the grant binds
+        from .outcome import attribute_words
+
+        cmd += "".join(" " + safe(w) for w in attribute_words(ev["attributes"]))
     bits = [str(ev.get("ts", "?")), f"{ev.get('event', '?'):18}"]
     if ev.get("id"):
         bits.append(str(ev["id"]))

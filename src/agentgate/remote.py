@@ -61,10 +61,11 @@ class RemoteGate:
 
     # -- decisions ------------------------------------------------------------------------
 
-    def evaluate(self, subject: Subject) -> Evaluation:
+    def evaluate(self, subject: Subject, agent: str | None = None) -> Evaluation:
         from .policy import Evaluation, PartResult
 
-        answer = self._ask({"op": "evaluate", "subject": _subject_dict(subject)})
+        answer = self._ask({"op": "evaluate", "subject": _subject_dict(subject),
+                            **({"agent": agent} if agent else {})})
         raw = _dict(answer.get("evaluation"))
         self._sources = [s for s in _list(answer.get("sources")) if isinstance(s, dict)]
         parts = tuple(PartResult(tuple(p.get("argv", [])), tuple(p.get("via", [])),
@@ -200,7 +201,10 @@ class RemoteGate:
 
 
 def _subject_dict(subject: Subject) -> dict[str, Any]:
-    return {"kind": subject.kind, "argv": list(subject.argv), "cwd": subject.cwd}
+    d: dict[str, Any] = {"kind": subject.kind, "argv": list(subject.argv), "cwd": subject.cwd}
+    if subject.attributes:
+        d["attributes"] = dict(subject.attributes)
+    return d
 
 
 def _repo_policies(cwd: str) -> list[dict[str, str]]:

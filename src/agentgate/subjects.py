@@ -5,11 +5,13 @@ MCP server and the Python API, so that a string always means a script and a list
 
 from __future__ import annotations
 
+from .errors import UsageError
 from .outcome import Subject
 
 TYPE_CHECKING = False  # not from typing: see agentgate.lean
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from typing import Any
 
 MAX_COMMAND_CHARS = 100_000  # beyond this the gate will not pretend to have read the command
 
@@ -38,6 +40,56 @@ def command_problem(command: object) -> str | None:
     return None
 
 
-def action_subject(action: str, resource: str | None, cwd: str) -> Subject:
-    """A named action (``deploy_production``), on a resource (``vercel.com``) if given."""
-    return Subject("action", (action,) if resource is None else (action, resource), cwd)
+def action_subject(action: str, resource: str | None, cwd: str,
+                   attributes: object = None) -> Subject:
+    """A named action (``deploy_production``), on a resource (``vercel.com``) if given, with
+    its attributes (``amount=4000``; see :func:`clean_attributes`)."""
+    return Subject("action", (action,) if resource is None else (action, resource), cwd,
+                   clean_attributes(attributes))
+
+
+MAX_ATTRIBUTES = 64
+MAX_ATTRIBUTE_CHARS = 4096
+
+
+def clean_attributes(attributes: object) -> tuple[tuple[str, Any], ...]:
+    """An action's attributes as the gate keeps them: (name, value) sorted by name; a value
+    is a string, a number or a boolean (a whole float is the int it equals, so 4000.0 and
+    4000 are one grant); None leaves the attribute out. Anything else is a UsageError that
+    says what: a nested value, NaN, a name that is not an identifier or that conditions
+    reserve (agent, action, resource, time, ...)."""
+    if attributes is None:
+        return ()
+    if not isinstance(attributes, dict):
+        raise UsageError("attributes must be an object of name: value")
+    if len(attributes) > MAX_ATTRIBUTES:
+        raise UsageError(f"at most {MAX_ATTRIBUTES} attributes")
+    out: list[tuple[str, Any]] = []
+    for name, value in attributes.items():
+        if not isinstance(name, str) or not name.isidentifier() or not name.isascii() or \
+                len(name) > 64:
+            raise UsageError(f"attribute name {name!r} is not an identifier (letters, digits, _)")
+        from .policy.conditions import RESERVED  # only for a checkpoint with attributes
+
+        if name in RESERVED:
+            raise UsageError(f"{name!r} cannot be an attribute name: conditions use it "
+                             f"({', '.join(sorted(RESERVED))} are reserved)")
+        if value is None:
+            continue
+        if isinstance(value, float):
+            if value != value or value in (float("inf"), float("-inf")):
+                raise UsageError(f"attribute {name!r} is {value!r}, not a finite number")
+            if value.is_integer() and abs(value) < 2 ** 53:
+                value = int(value)
+        elif isinstance(value, str):
+            if len(value) > MAX_ATTRIBUTE_CHARS:
+                raise UsageError(f"attribute {name!r} is longer than {MAX_ATTRIBUTE_CHARS} characters")
+        elif isinstance(value, int):  # bool included
+            if not isinstance(value, bool) and len(str(abs(value))) > 30:
+                raise UsageError(f"attribute {name!r} is a number of more than 30 digits")
+        else:
+            raise UsageError(f"attribute {name!r} is a {type(value).__name__}: attribute values "
+                             "are strings, numbers or booleans (give each part of a nested "
+                             "value its own attribute)")
+        out.append((name, value))
+    return tuple(sorted(out))

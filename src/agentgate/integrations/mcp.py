@@ -157,15 +157,16 @@ def run_command_tool(gate_factory: GateFactory, agent: str, base: Path,
     return plan if isinstance(plan, dict) else run_planned(plan, agent, timeout)
 
 
-def plan_action(gate_factory: GateFactory, base: Path, action: str,
-                resource: str | None) -> tuple[AnyGate, Subject, Evaluation] | dict[str, Any]:
+def plan_action(gate_factory: GateFactory, base: Path, action: str, resource: str | None,
+                attributes: object = None,
+                agent: str | None = None) -> tuple[AnyGate, Subject, Evaluation] | dict[str, Any]:
     """Decide a ``verify_action`` call (in the calling thread); an answer dict on any error."""
     if not action.strip():
         return _error(UsageError("the action name is empty"))
     try:
+        subject = action_subject(action, resource, str(base), attributes)
         gate = gate_factory(base)
-        subject = action_subject(action, resource, str(base))
-        return gate, subject, gate.evaluate(subject)
+        return gate, subject, gate.evaluate(subject, agent)
     except AgentgateError as e:
         return _error(e)
     except Exception as e:
@@ -181,13 +182,14 @@ def record_action(gate: AnyGate, subject: Subject, evaluation: Evaluation, agent
     except Exception as e:
         return _internal(e)
     d = _decision(outcome)
-    d.update({"action": subject.argv[0], "resource": subject.argv[1] if len(subject.argv) > 1 else None})
+    d.update({"action": subject.argv[0], "resource": subject.argv[1] if len(subject.argv) > 1 else None,
+              "attributes": dict(subject.attributes)})
     return d
 
 
 def verify_action_tool(gate_factory: GateFactory, agent: str, base: Path, action: str,
-                       resource: str | None) -> dict[str, Any]:
-    planned = plan_action(gate_factory, base, action, resource)
+                       resource: str | None, attributes: object = None) -> dict[str, Any]:
+    planned = plan_action(gate_factory, base, action, resource, attributes, agent)
     if isinstance(planned, dict):
         return planned
     gate, subject, evaluation = planned
@@ -244,12 +246,14 @@ def build_server(gate_factory: GateFactory, agent: str, base: Path | None = None
         return await asyncio.to_thread(run_planned, plan, agent, timeout_seconds)
 
     @server.tool()
-    async def verify_action(action: str, resource: str | None = None) -> dict[str, Any]:
-        """Checkpoint for a non-shell action (e.g. action="deploy_production",
-        resource="vercel.com"): returns allowed, approvalRequired, approvalId and reason.
-        Proceed only when allowed is true; an approved request is used up by the call that
-        returns allowed."""
-        planned = plan_action(gate_factory, home, action, resource)
+    async def verify_action(action: str, resource: str | None = None,
+                            attributes: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Checkpoint for a non-shell action (e.g. action="payment", resource="acme",
+        attributes={"amount": 4000, "currency": "USD"}): returns allowed, approvalRequired,
+        approvalId and reason. Attribute values are strings, numbers or booleans. Proceed only
+        when allowed is true; after a human approves, call again with exactly the same action,
+        resource and attributes: that call returns allowed and uses the approval up."""
+        planned = plan_action(gate_factory, home, action, resource, attributes, agent)
         if isinstance(planned, dict):
             return planned
         gate, subject, evaluation = planned

@@ -18,7 +18,7 @@ from ..fileio import check_not_writable_by_others, read_at_most
 from ..jsontext import loads
 from ..lean import Record, sha256_hex
 from ..paths import expand_user, pure, resolve
-from .model import ALLOW, DECISIONS, Policy, Rule, Settings, Source
+from .model import ALLOW, DECISIONS, ActionFacts, Policy, Rule, Settings, Source
 from .patterns import Pattern, normalize_argv
 from .regexes import RefusedRegex, SearchBudget, compile_rule_regex
 
@@ -58,9 +58,9 @@ def parse_duration(text: str) -> int:
 
 _TOP_KEYS = {"version", "settings", "rule"}
 _SETTINGS_KEYS = {"default", "approval_ttl", "request_ttl", "unparseable", "retention",
-                  "audit_max_bytes"}
+                  "audit_max_bytes", "internal_domains"}
 _RULE_KEYS = {"id", "decision", "reason", "commands", "regex", "actions", "resources",
-              "match", "not_match"}
+              "match", "not_match", "condition"}
 
 
 def _str_list(value: Any, key: str, path: str, rule: str | None) -> tuple[str, ...]:
@@ -99,10 +99,18 @@ def _parse_settings(raw: Any, path: str) -> Settings:
         if not isinstance(v, int) or isinstance(v, bool) or v < 4096:
             raise PolicyError("settings.audit_max_bytes must be an integer >= 4096", path=path)
         kw["audit_max_bytes"] = v
+    if "internal_domains" in raw:
+        domains = _str_list(raw["internal_domains"], "settings.internal_domains", path, None)
+        kw["internal_domains"] = tuple(dict.fromkeys(d.strip().lower().rstrip(".") for d in domains))
+        if not all(d and all(c.isascii() and (c.isalnum() or c in ".-") for c in d)
+                   for d in kw["internal_domains"]):
+            raise PolicyError("settings.internal_domains holds e-mail domains such as "
+                              '"example.com" (no @, no wildcards)', path=path)
     return Settings(**kw)
 
 
-def _parse_rule(raw: Any, n: int, path: str, check_examples: bool = True) -> Rule:
+def _parse_rule(raw: Any, n: int, path: str, check_examples: bool = True,
+                settings: Settings | None = None, data: bytes = b"") -> Rule:
     if not isinstance(raw, dict):
         raise PolicyError(f"[[rule]] #{n} must be a table", path=path)
     rid = raw.get("id")
@@ -136,15 +144,54 @@ def _parse_rule(raw: Any, n: int, path: str, check_examples: bool = True) -> Rul
         raise PolicyError("'resources' needs 'actions'", path=path, rule=rid)
     if not (patterns or regexes or actions):
         raise PolicyError("a rule needs 'commands', 'regex' or 'actions'", path=path, rule=rid)
+    condition = raw.get("condition", "")
+    if not isinstance(condition, str) or ("condition" in raw and not condition.strip()):
+        raise PolicyError("'condition' must be a non-empty string, e.g. \"amount > 100\"",
+                          path=path, rule=rid)
+    if condition and (patterns or regexes or not actions):
+        raise PolicyError("'condition' is for action rules: it needs 'actions' (and no "
+                          "'commands' or 'regex')", path=path, rule=rid)
+    if condition and check_examples:  # else it passed before, or is parsed when first checked
+        _check_condition(condition, path, rid, data)
     rule = Rule(
         id=rid, decision=decision, reason=reason or f"Rule {rid!r} ({decision}).",
         patterns=tuple(patterns), regex=tuple(regexes), actions=actions, resources=resources,
         match=_str_list(raw.get("match", []), "match", path, rid),
         not_match=_str_list(raw.get("not_match", []), "not_match", path, rid), source=path,
+        condition=condition,
     )
     if check_examples:
-        _check_examples(rule, path)
+        _check_examples(rule, path, settings)
     return rule
+
+
+def _check_condition(text: str, path: str, rid: str, data: bytes) -> None:
+    from . import conditions
+
+    try:
+        conditions.parse(text)
+    except conditions.ConditionError as e:
+        line = _line_of(data, rid, "condition")
+        where = f" (line {line})" if line else ""
+        raise PolicyError(f"condition{where} {text!r} {e}",
+                          "see README \"Conditions\" for what a condition may say",
+                          path=path, rule=rid) from None
+
+
+def _line_of(data: bytes, rid: str, key: str) -> int | None:
+    """The line of ``key = ...`` in the [[rule]] whose id is ``rid`` (for an error message),
+    found by reading the lines; None when it cannot be told."""
+    lines = data.decode("utf-8", "replace").splitlines()
+    inside = False
+    for no, line in enumerate(lines, 1):
+        text = line.strip()
+        if text.startswith("[["):
+            inside = False
+        elif text.replace(" ", "") in (f'id="{rid}"', f"id='{rid}'"):
+            inside = True
+        if inside and text.split("=", 1)[0].strip() == key:
+            return no
+    return None
 
 
 def rule_matches_command(rule: Rule, text: str, budget: SearchBudget | None = None) -> bool:
@@ -157,23 +204,69 @@ def rule_matches_command(rule: Rule, text: str, budget: SearchBudget | None = No
     return any(rule.matches_argv(normalize_argv((*c.argv, *c.env)), budget) for c in analysis.commands)
 
 
-def rule_matches_example(rule: Rule, text: str, budget: SearchBudget | None = None) -> bool:
-    """An example is a command line for command rules, ``ACTION [RESOURCE]`` for action rules."""
+def rule_matches_example(rule: Rule, text: str, budget: SearchBudget | None = None,
+                         settings: Settings | None = None) -> bool:
+    """An example is a command line for command rules, ``ACTION [RESOURCE] [key=value ...]``
+    for action rules (see :func:`action_example`), checked with ``settings``'s internal
+    domains."""
     if rule.patterns or rule.regex:
         return rule_matches_command(rule, text, budget)
-    words = text.split()
+    ex = action_example(text)
+    facts = ActionFacts(ex.attributes, ex.agent, ex.now,
+                        settings.internal_domains if settings else ())
+    return rule.matches_action(ex.action, ex.resource, facts)
+
+
+class ActionExample(Record):
+    action: str
+    resource: str | None
+    attributes: dict[str, Any]
+    agent: str | None
+    now: Any  # a conditions.WallTime, or None: the time is unknown
+
+
+def action_example(text: str) -> ActionExample:
+    """``"ACTION [RESOURCE] [key=value ...]"``: values typed as ``agentgate verify --attr``
+    types them; ``agent=NAME`` is the agent's name and ``time=YYYY-MM-DDTHH:MM`` the wall-clock
+    time in each window's zone (without it, the time is unknown). ValueError when malformed."""
+    from . import conditions
+
+    words = conditions.split_example(text)
     if not words:
-        return False
-    return rule.matches_action(words[0], words[1] if len(words) > 1 else None)
+        raise ValueError("the example is empty")
+    resource: str | None = None
+    attrs: dict[str, Any] = {}
+    agent: str | None = None
+    now: Any = None
+    for w in words[1:]:
+        key, sep, value = w.partition("=")
+        if sep and key.isidentifier() and key.isascii():
+            if key == "agent":
+                agent = str(conditions.parse_value(value))
+            elif key == "time":
+                now = conditions.parse_wall_time(value)
+            else:
+                if key in attrs:
+                    raise ValueError(f"example {text!r} gives {key!r} twice")
+                attrs[key] = conditions.parse_value(value)
+        elif resource is None and not attrs:
+            resource = w
+        else:
+            raise ValueError(f"example {text!r}: after ACTION [RESOURCE] come only key=value words")
+    return ActionExample(words[0], resource, attrs, agent, now)
 
 
-def _check_examples(rule: Rule, path: str) -> None:
+def _check_examples(rule: Rule, path: str, settings: Settings | None = None) -> None:
     """Each example must match (``match``) or not (``not_match``), each within a regex budget
     of its own; a regex that runs out of it on an example is a load error, not a guess."""
     for key, expected in (("match", True), ("not_match", False)):
         for ex in getattr(rule, key):
             with SearchBudget() as budget:
-                hit = rule_matches_example(rule, ex, budget)
+                try:
+                    hit = rule_matches_example(rule, ex, budget, settings)
+                except ValueError as e:
+                    raise PolicyError(f"in {key!r}: {e}", "write ACTION [RESOURCE] [key=value ...]",
+                                      path=path, rule=rule.id) from None
             for _, why in budget.undecided[:1]:
                 raise PolicyError(f"on the example {ex!r} in {key!r}, the regex {why}",
                                   "simplify the regex: avoid several unbounded repeats such as "
@@ -232,7 +325,7 @@ def parse_policy_file(text: str | bytes, path: str = "<string>", kind: str = "ex
     rules: list[Rule] = []
     seen: set[str] = set()
     for n, r in enumerate(rules_raw, 1):
-        rule = _parse_rule(r, n, path, check_examples)
+        rule = _parse_rule(r, n, path, check_examples, settings, data)
         if rule.id in seen:
             raise PolicyError("duplicate rule id", "rule ids must be unique within a file", path=path, rule=rule.id)
         seen.add(rule.id)

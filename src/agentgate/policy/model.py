@@ -41,9 +41,11 @@ class Settings(Record):
     unparseable: str = ASK
     retention: int = 7 * 86400
     audit_max_bytes: int = 64 * 1024 * 1024
+    internal_domains: tuple[str, ...] = ()  # e-mail domains of one's own (conditions' domain())
 
     def merged(self, other: Settings) -> Settings:
-        """Strictest of both: stricter decisions, shorter lifetimes."""
+        """Strictest of both: stricter decisions, shorter lifetimes, the domains both count as
+        internal."""
         return Settings(
             default=stricter(self.default, other.default),
             approval_ttl=min(self.approval_ttl, other.approval_ttl),
@@ -51,6 +53,7 @@ class Settings(Record):
             unparseable=stricter(self.unparseable, other.unparseable),
             retention=max(self.retention, other.retention),
             audit_max_bytes=min(self.audit_max_bytes, other.audit_max_bytes),
+            internal_domains=tuple(d for d in self.internal_domains if d in other.internal_domains),
         )
 
 
@@ -65,6 +68,7 @@ class Rule(Record):
     match: tuple[str, ...] = ()
     not_match: tuple[str, ...] = ()
     source: str = ""
+    condition: str = ""  # action rules: parsed by policy.conditions when first checked
 
     def matches_argv(self, argv: Sequence[str], budget: SearchBudget | None = None) -> bool:
         """Does a pattern match ``argv``, or a regex find a match in its words joined by spaces?
@@ -88,15 +92,56 @@ class Rule(Record):
                 return True
         return False
 
-    def matches_action(self, action: str, resource: str | None) -> bool:
+    def matches_action(self, action: str, resource: str | None,
+                       facts: ActionFacts | None = None) -> bool:
+        return self.action_match(action, resource, facts)[0]
+
+    def action_match(self, action: str, resource: str | None,
+                     facts: ActionFacts | None = None) -> tuple[bool, tuple[str, ...]]:
+        """Does this action rule match, and what its condition did not know when it matched
+        only for want of it (a missing attribute, one of another kind, the time). An unknown
+        resource or condition is read strictly: restrictions apply, permissions do not."""
         if not self.actions or not any(fnmatch.fnmatchcase(action, a) for a in self.actions):
-            return False
-        if not self.resources:
-            return True
-        if resource is None:
-            # Unknown resource: it might be one of ours. Restrictions apply, permissions do not.
-            return self.decision != ALLOW
-        return any(fnmatch.fnmatchcase(resource, r) for r in self.resources)
+            return False, ()
+        if self.resources:
+            if resource is None:
+                if self.decision == ALLOW:  # it might be one of ours: restrictions apply
+                    return False, ()
+            elif not any(fnmatch.fnmatchcase(resource, r) for r in self.resources):
+                return False, ()
+        if not self.condition:
+            return True, ()
+        from . import conditions  # only where a condition is checked: not on the run path
+
+        facts = facts or ActionFacts()
+        known = {**facts.attributes, "action": action, "agent": facts.agent,
+                 "resource": resource}
+        missing: list[str] = []
+        try:
+            cond = conditions.parse(self.condition)
+        except conditions.ConditionError as e:  # a policy whose checks were skipped
+            from ..errors import PolicyError
+
+            raise PolicyError(f"condition {self.condition!r}: {e}", "fix the condition",
+                              path=self.source, rule=self.id) from None
+        result = cond.evaluate(known, facts.now, {"internal_domains": facts.internal_domains},
+                               missing)
+        if result is None:
+            if self.decision == ALLOW:
+                return False, ()
+            return True, tuple(dict.fromkeys(missing))
+        return result, ()
+
+
+class ActionFacts(Record):
+    """What an action checkpoint knows besides the action and resource: the caller's
+    attributes, the agent's name, the time (epoch seconds, or an example's wall time; None
+    unknown) and the policy's internal e-mail domains."""
+
+    attributes: dict[str, Any] = field(default_factory=dict)
+    agent: str | None = None
+    now: Any = None
+    internal_domains: tuple[str, ...] = ()
 
 
 class Source(Record):
@@ -355,18 +400,35 @@ class Policy(Record):
             return Evaluation(d, None, f"No command found; settings.default is {d!r}.", tuple(parts), "default")
         return Evaluation(DECISIONS[best_rank], best_rule, best_reason, tuple(parts), best_source)
 
-    def check_action(self, action: str, resource: str | None = None) -> Evaluation:
-        hits = [r for r in self.rules if r.actions and r.matches_action(action, resource)]
+    def check_action(self, action: str, resource: str | None = None,
+                     attributes: dict[str, Any] | None = None, *, agent: str | None = None,
+                     now: Any = None) -> Evaluation:
+        """The strictest action rule that matches ``action`` on ``resource`` with these
+        ``attributes`` (from ``agent``, at ``now``: epoch seconds; None when unknown). A rule
+        that matches only because something it tests is unknown says so in the reason."""
+        facts = ActionFacts(dict(attributes or {}), agent, now, self.settings.internal_domains)
+        hits: list[tuple[Rule, tuple[str, ...]]] = []
+        for r in self.rules:
+            if r.actions:
+                hit, unknown = r.action_match(action, resource, facts)
+                if hit:
+                    hits.append((r, unknown))
         argv = (action,) if resource is None else (action, resource)
         if not hits:
             d = self.settings.default
             part = PartResult(argv, (), d, (), f"No rule matched; settings.default is {d!r}.")
             return Evaluation(d, None, part.reason, (part,), "default")
-        best = hits[0]
-        for r in hits[1:]:
-            if RANK[r.decision] > RANK[best.decision]:
-                best = r
-        part = PartResult(argv, (), best.decision, tuple(r.id for r in hits), best.reason)
-        return Evaluation(best.decision, best.id, best.reason, (part,), "rule")
+        best, unsure = hits[0]
+        for r, unknown in hits[1:]:
+            if RANK[r.decision] > RANK[best.decision] or (
+                    r.decision == best.decision and unsure and not unknown):
+                best, unsure = r, unknown
+        reason = best.reason
+        if unsure:
+            what = ", ".join(repr(u) for u in unsure)
+            reason = (f"Rule {best.id!r} cannot tell without {what} (missing, or not of the kind "
+                      f"it tests), so it counts as matching (fail closed): {best.reason}")
+        part = PartResult(argv, (), best.decision, tuple(r.id for r, _ in hits), reason)
+        return Evaluation(best.decision, best.id, reason, (part,), "rule")
 
 

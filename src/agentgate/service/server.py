@@ -32,7 +32,7 @@ from ..fileio import make_state_dir
 from ..gate import Gate, Outcome, Subject
 from ..ledger import hostname
 from ..paths import StatePaths
-from ..subjects import MAX_COMMAND_CHARS
+from ..subjects import MAX_COMMAND_CHARS, clean_attributes
 from ..system import POLICY_FILE, SOCKET, STATE
 from . import protocol, secret
 
@@ -141,7 +141,7 @@ class Service:
 
     def op_evaluate(self, msg: dict[str, Any], peer: protocol.Peer) -> dict[str, Any]:
         gate = self.gate(msg, peer)
-        ev = gate.evaluate(_subject(msg))
+        ev = gate.evaluate(_subject(msg), _agent(msg) if msg.get("agent") else None)
         return {"evaluation": _evaluation_dict(ev),
                 "sources": [s.to_dict() for s in gate.policy.sources]}
 
@@ -328,7 +328,10 @@ def _subject(msg: dict[str, Any]) -> Subject:
         raise UsageError("the request's subject is not a command (kind, argv, absolute cwd)")
     if sum(len(a) for a in argv) + len(cwd) > MAX_COMMAND_CHARS:
         raise UsageError(f"a command longer than {MAX_COMMAND_CHARS} characters is not checked")
-    return Subject(str(kind), tuple(argv), cwd)
+    attributes = raw.get("attributes")
+    if attributes is not None and kind != "action":
+        raise UsageError("only an action has attributes")
+    return Subject(str(kind), tuple(argv), cwd, clean_attributes(attributes))
 
 
 def _log_filter(msg: dict[str, Any]) -> Filter:
