@@ -429,17 +429,22 @@ def verify(
     action: Annotated[str, typer.Argument(metavar="ACTION", help="e.g. deploy_production")],
     resource: Annotated[str | None, typer.Argument(
         metavar="[RESOURCE]", help="e.g. vercel.com")] = None,
+    attr: Annotated[list[str] | None, typer.Option(
+        "--attr", metavar="NAME=VALUE",
+        help="An attribute the policy's conditions test, e.g. --attr amount=4000 (repeatable). "
+             "true/false are booleans, 12, -3, 0.5, 1e6 numbers, anything else (or a value in "
+             "quotes, --attr \"zip='0123'\") a string.")] = None,
     json_: JsonOpt = False,
     agent: AgentOpt = None,
     policy: PolicyOpt = None,
 ) -> None:
     """Checkpoint an action without running anything: exit 0 allowed, 75 approval required, 77 denied.
 
-    An approved request for the same ACTION, RESOURCE and directory is used up by the call
-    that exits 0.
+    An approved request for the same ACTION, RESOURCE, attributes and directory is used up by
+    the call that exits 0.
     """
     inv = _invocation()
-    outcome = commands.verify(inv.policy, action, resource, agent)
+    outcome = commands.verify(inv.policy, action, resource, agent, attr or [])
     raise typer.Exit(output.verified(outcome, action, resource, inv.json))
 
 

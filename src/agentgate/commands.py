@@ -9,7 +9,7 @@ in the middle (a confirmation) or a progress display, the caller passes it in. `
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from .errors import (
@@ -96,15 +96,34 @@ def check(policy: str | None, cmd: list[str], *, script: bool) -> dict[str, Any]
     }
 
 
-def verify(policy: str | None, action: str, resource: str | None, agent: str | None) -> Outcome:
-    """Checkpoint ``action`` (on ``resource``): decided and recorded, nothing run."""
+def verify(policy: str | None, action: str, resource: str | None, agent: str | None,
+           attrs: Sequence[str] = ()) -> Outcome:
+    """Checkpoint ``action`` (on ``resource``, with ``--attr NAME=VALUE`` attributes): decided
+    and recorded, nothing run."""
     from .subjects import action_subject
 
     if not action.strip():
         raise UsageError("ACTION must not be empty")
+    attributes = attr_options(attrs)
     cwd = current_dir()
-    return gate(policy, cwd).authorize(action_subject(action, resource, str(cwd)),
+    return gate(policy, cwd).authorize(action_subject(action, resource, str(cwd), attributes),
                                        agent_name(agent, "unknown"))
+
+
+def attr_options(attrs: Sequence[str]) -> dict[str, object]:
+    """``--attr NAME=VALUE`` options as attributes, each value typed as conditions read one
+    (policy.conditions.parse_value); a malformed or repeated one is a UsageError."""
+    from .policy.conditions import parse_value
+
+    out: dict[str, object] = {}
+    for a in attrs:
+        name, sep, value = a.partition("=")
+        if not sep or not name:
+            raise UsageError(f"--attr {a!r} is not NAME=VALUE", "e.g. --attr amount=4000")
+        if name in out:
+            raise UsageError(f"--attr {name} is given twice")
+        out[name] = parse_value(value)
+    return out
 
 
 # --------------------------------------------------------------------------- humans
