@@ -295,7 +295,7 @@ WRAPPED: list[tuple[str, Argv]] = [
     ("watch -x vercel --prod", t("vercel", "--prod")),
     ("xargs vercel rm", t("vercel", "rm", INPUT_WORD)),
     ("xargs -0 -n 1 -P 4 -r rm -f", t("rm", "-f", INPUT_WORD)),
-    ("xargs -I {} mv {} /tmp", t("mv", "{}", "/tmp")),
+    ("xargs -I {} mv {} /tmp", t("mv", INPUT_WORD, "/tmp")),  # the string: a run-time value
     ("xargs --null --max-args=1 rm", t("rm", INPUT_WORD)),
     ("xargs -a list.txt -d '\\n' rm", t("rm", INPUT_WORD)),
     ("find . -name '*.tmp' -exec rm -f {} \\;", t("rm", "-f", "{}")),
@@ -851,7 +851,7 @@ DYNAMIC: list[tuple[str, str, Argv, tuple[int, ...]]] = [
     ("ls *.py src/[ab]", "ls", t("ls", "*.py", "src/[ab]"), (1, 2)),
     # xargs appends its input
     ("ls | xargs rm -f", "rm", t("rm", "-f", INPUT_WORD), (2,)),
-    ("ls | xargs -I{} mv {} /tmp", "mv", t("mv", "{}", "/tmp"), (1,)),
+    ("ls | xargs -I{} mv {} /tmp", "mv", t("mv", INPUT_WORD, "/tmp"), (1,)),
     ("find . -exec rm {} +", "rm", t("rm", "{}"), (1,)),
     # variables: known literal values are substituted; others stay dynamic
     ('TAG=v1; docker build -t "$TAG" .', "docker", t("docker", "build", "-t", "v1", "."), ()),

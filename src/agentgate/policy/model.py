@@ -289,7 +289,8 @@ class Policy(Record):
         return hits
 
     def _part(self, argv: Sequence[str], via: tuple[str, ...], dynamic: Sequence[int],
-              env: Sequence[str], budget: SearchBudget) -> tuple[PartResult, Rule | None]:
+              env: Sequence[str], budget: SearchBudget, split: Sequence[int] = (),
+              valued: Sequence[int] = ()) -> tuple[PartResult, Rule | None]:
         shown = tuple(argv)
         # NAME=value assignments that reach the command are matched as trailing words, so
         # `rails ** db:* ** RAILS_ENV=production` sees `RAILS_ENV=production rails db:migrate`.
@@ -313,7 +314,7 @@ class Policy(Record):
             d = self.settings.default
             part, best = PartResult(shown, via, d, (), f"No rule matched; settings.default is {d!r}."), None
         if dynamic:
-            maybe = self._maybe(argv, dynamic, hits)
+            maybe = self._maybe(argv, dynamic, hits, split, valued)
             if maybe is not None and RANK[maybe[0]] > RANK[part.decision]:
                 d, rule = maybe
                 reason = (f"A word whose value is only known at run time could make this match rule "
@@ -321,12 +322,12 @@ class Policy(Record):
                 return PartResult(shown, via, d, (*part.rules, rule.id), reason), rule
         return part, best
 
-    def _maybe(self, argv: Sequence[str], dynamic: Sequence[int],
-               hits: Sequence[Rule]) -> tuple[str, Rule] | None:
+    def _maybe(self, argv: Sequence[str], dynamic: Sequence[int], hits: Sequence[Rule],
+               split: Sequence[int] = (), valued: Sequence[int] = ()) -> tuple[str, Rule] | None:
         """The strictest non-allow rule that ``$X``/``$(..)`` words could satisfy at run time.
 
         A possible deny needs a human (settings.unparseable), a possible ask is an ask."""
-        norm, shapes = normalize_dynamic(argv, dynamic)
+        norm, shapes = normalize_dynamic(argv, dynamic, split, valued)
         if not shapes or not norm:
             return None
         found: tuple[str, Rule] | None = None
@@ -366,14 +367,15 @@ class Policy(Record):
                 best_source = "rule" if rule else "default"
 
         for cmd in analysis.commands:
-            part, rule = self._part(cmd.argv, cmd.via, cmd.dynamic, cmd.env, budget)
+            part, rule = self._part(cmd.argv, cmd.via, cmd.dynamic, cmd.env, budget, cmd.split, cmd.valued)
             consider(part, rule)
             if cmd.cwd is None and analysis.home is None:
                 continue
             for argv in placed(cmd.argv, cmd.cwd, analysis.home):
                 where = f"in {cmd.cwd}" if cmd.cwd else "home as ~"
-                other, orule = self._part(argv, (*cmd.via, where), cmd.dynamic, cmd.env, budget)
-                if not set(other.rules) <= set(part.rules):  # shown when it matches more
+                other, orule = self._part(argv, (*cmd.via, where), cmd.dynamic, cmd.env, budget,
+                                          cmd.split, cmd.valued)
+                if not set(other.rules) <= set(part.rules) or RANK[other.decision] > RANK[part.decision]:
                     consider(other, orule)
         seen: set[tuple[str, str, str, tuple[str, ...]]] = set()
         for op in analysis.opaque:

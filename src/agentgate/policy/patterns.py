@@ -19,29 +19,65 @@ _SHORT_CLUSTER = lazy_regex(r"-[A-Za-z][A-Za-z0-9]+")
 _EXPANSION = lazy_regex(r"\$\{[^}]*\}|\$\([^)]*\)?|\$[A-Za-z_][A-Za-z0-9_]*|\$[0-9@*#?$!-]|`[^`]*`?|\{\}")
 
 
-def unknown_shape(word: str) -> Shape:
-    """A regex for the values a word with run-time expansions (``$X``, ``$(..)``, ``{}``) may take."""
+def unknown_shape(word: str, split: bool = False, value: bool = False) -> Shape:
+    """A regex for the values a word with run-time expansions (``$X``, ``$(..)``, ``{}``) or
+    pathname patterns may take. ``split``: unquoted, so it may become several words (or none,
+    when nothing but expansions); ``value``: it is the value of the option before it."""
     out, pos = [], 0
+    first: list[str] = []
     for m in _EXPANSION().finditer(word):
         out.append(glob_regex(word[pos:m.start()]))
+        if not first:
+            first = [*out, ".*"]
         # find's {} is a path that starts with a start point, never with "-"
         out.append("(?!-).*" if m.group() == "{}" else ".*")
         pos = m.end()
     out.append(glob_regex(word[pos:]))
-    return Shape(re.compile("".join(out), re.DOTALL), _EXPANSION().sub("", word))
+    literal = _EXPANSION().sub("", word)
+    rx = re.compile("".join(out), re.DOTALL)
+    if not split:
+        return Shape(rx, literal, value=value)
+    if first:  # an expansion splits: the first piece starts as the word does, the rest are open
+        return Shape(rx, literal, True, value, re.compile("".join(first), re.DOTALL), _ANY,
+                     empty=not literal)
+    # a glob alone: each word it becomes is a file name it matches, not an option unless the
+    # glob starts with "-" (a file named like an option must exist: out of reach on purpose)
+    names = word[:1] != "-"
+    return Shape(rx, literal, True, value or names, rx, rx, names=names)
 
 
 class Shape:
-    """The values a run-time word may take (a regex), and its literal text without expansions."""
+    """The values a run-time word may take (a regex), and its literal text without expansions.
+    A ``split`` word may become several words: ``first`` is what the first of them may be,
+    ``piece`` what each later one may be, ``empty`` whether it may vanish; a ``value`` word
+    is the value of the option before it (so it is not an option itself)."""
 
-    __slots__ = ("literal", "rx")
+    __slots__ = ("empty", "first", "literal", "names", "piece", "rx", "split", "tilde", "value")
 
-    def __init__(self, rx: re.Pattern[str], literal: str):
+    def __init__(self, rx: re.Pattern[str], literal: str, split: bool = False, value: bool = False,
+                 first: re.Pattern[str] | None = None, piece: re.Pattern[str] | None = None,
+                 empty: bool = False, names: bool = False):
         self.rx = rx
         self.literal = literal
+        self.split = split
+        self.value = value
+        self.first = first or rx
+        self.piece = piece or rx
+        self.empty = empty
+        self.names = names  # each word it becomes is a file name a glob matches
+        # a ``~`` only a written word starts with is the home directory (``$X`` or a glob
+        # that becomes ``~`` is a file of that name)
+        self.tilde = literal[:1] == "~"
 
     def fullmatch(self, value: str) -> bool:
         return self.rx.fullmatch(value) is not None
+
+    def part(self, rx: re.Pattern[str]) -> Shape:
+        """The shape of one of the words a split word becomes."""
+        return Shape(rx, "" if rx is _ANY else self.literal, value=self.names)
+
+
+_ANY = re.compile(".*", re.DOTALL)
 
 
 def _glob_pieces(glob: str) -> Iterator[tuple[str, str]]:
@@ -158,6 +194,8 @@ class _Word:
         word's own literal text (expansions empty) accepted by the pattern word."""
         literal = unknown.literal
         for kind, alt in self.alts:
+            if (alt[:1] == "~" and not unknown.tilde) or alt[:1] == "$":
+                continue  # ``~`` and ``$HOME`` written in a rule are the home directory
             if kind == "lit":
                 if unknown.fullmatch(alt):
                     return True
@@ -238,12 +276,77 @@ class Pattern(Record):
                 unknown: dict[int, Shape] | None = None) -> bool:
         """True when the pattern consumes a prefix of ``argv`` (already normalized).
 
-        With ``unknown`` (argv index -> shape of a run-time value), True when it *could*."""
+        With ``unknown`` (argv index -> shape of a run-time value), True when it *could*: a
+        run-time word stands for one pattern word, or, when it may split (an unquoted
+        expansion, a glob, xargs input), for none or several in a row."""
+        if not unknown:
+            return self._literal_match(argv)
+        words = self.words
+        n, m = len(words), len(argv)
+        failed: set[tuple[int, int, bool]] = set()
+        sub = self.subcommand_index()
+
+        def free(j: int) -> bool:
+            # A run-time word may stand for the subcommand only where no literal subcommand
+            # came before it (`npm install $PKG` cannot be `npm publish`); a word after an
+            # option may be that option's value (`kubectl --context x $X`), not a subcommand.
+            return all(a[:1] in ("-", "+") or (k > 1 and argv[k - 1][:1] == "-" and "=" not in argv[k - 1])
+                       for k, a in enumerate(argv[1:j], 1))
+
+        def one(w: _Word, i: int, j: int, shape: Shape) -> bool:
+            # right after an option known to take a value it is that value, not an option
+            # (`git commit -m "$MSG"`); the analysis says where that is known
+            return w.could_match(shape) and (i != sub or free(j)) and not (shape.value and w.is_option)
+
+        def go(i: int, j: int, rest: bool) -> bool:
+            # ``rest``: argv[j] is a split word whose first words were used already
+            if i == n:
+                return True
+            key = (i, j, rest)
+            if key in failed:
+                return False
+            ok = step(i, j, rest)
+            if not ok:
+                failed.add(key)
+            return ok
+
+        def step(i: int, j: int, rest: bool) -> bool:
+            w = words[i]
+            if w is None:
+                if i == n - 1:
+                    return True
+                if go(i + 1, j, rest):
+                    return True
+                for k in range(j + (1 if rest else 0), m + 1):
+                    if go(i + 1, k, False):
+                        return True
+                    shape = unknown.get(k)
+                    if k < m and shape is not None and shape.split and go(i + 1, k, True):
+                        return True
+                return False
+            if j == m:
+                return False
+            shape = unknown.get(j)
+            if rest:
+                assert shape is not None
+                return go(i, j + 1, False) or (
+                    one(w, i, j, shape.part(shape.piece)) and go(i + 1, j, True))
+            if shape is None:
+                return w.matches(argv[j]) and go(i + 1, j + 1, False)
+            if one(w, i, j, shape) and go(i + 1, j + 1, False):
+                return True
+            if not shape.split:
+                return False
+            if shape.empty and go(i, j + 1, False):
+                return True
+            return one(w, i, j, shape.part(shape.first)) and go(i + 1, j, True)
+
+        return go(0, 0, False)
+
+    def _literal_match(self, argv: Sequence[str]) -> bool:
         words = self.words
         n, m = len(words), len(argv)
         failed: set[tuple[int, int]] = set()
-        unknown = unknown or {}
-        sub = self.subcommand_index() if unknown else -1
 
         def go(i: int, j: int) -> bool:
             while True:
@@ -260,19 +363,7 @@ class Pattern(Record):
                             return True
                     failed.add((i, j))
                     return False
-                if j == m:
-                    return False
-                shape = unknown.get(j)
-                if shape is None:
-                    if not w.matches(argv[j]):
-                        return False
-                elif not w.could_match(shape) or (i == sub and not all(
-                        a.startswith("-") for a in argv[1:j])) or (
-                        w.is_option and j > 1 and argv[j - 1].startswith("-") and "=" not in argv[j - 1]):
-                    # A run-time word may stand for the subcommand only where no literal
-                    # subcommand came before it (`npm install $PKG` cannot be `npm publish`),
-                    # and right after an option it is that option's value, not another option
-                    # (`git commit -m "$MSG"`, `docker build -t "$TAG"`).
+                if j == m or not w.matches(argv[j]):
                     return False
                 i += 1
                 j += 1
@@ -280,16 +371,22 @@ class Pattern(Record):
         return go(0, 0)
 
 
-def normalize_dynamic(argv: Sequence[str], dynamic: Sequence[int]) -> tuple[tuple[str, ...], dict[int, Shape]]:
-    """Like :func:`normalize_argv`, also mapping run-time-valued words to their new indexes."""
+def normalize_dynamic(argv: Sequence[str], dynamic: Sequence[int], split: Sequence[int] = (),
+                      valued: Sequence[int] = ()) -> tuple[tuple[str, ...], dict[int, Shape]]:
+    """Like :func:`normalize_argv`, also mapping run-time-valued words to their new indexes and
+    shapes: ``split`` lists the words that may become several, ``valued`` those known to be
+    the value of the option before them (``--opt=$X`` is an option with a run-time value)."""
     out: list[str] = []
     shapes: dict[int, Shape] = {}
     dyn = set(dynamic)
     for i, w in enumerate(argv):
         pieces = split_long_options([w]) if i else [w]
-        for piece in pieces:
-            if i in dyn and _EXPANSION().search(piece):
-                shapes[len(out)] = unknown_shape(piece)
+        for k, piece in enumerate(pieces):
+            if i in dyn and k == len(pieces) - 1:
+                if _EXPANSION().search(piece) or any(c in piece for c in "*?["):
+                    shapes[len(out)] = unknown_shape(piece, i in split, i in valued or k > 0)
+                elif k == 0:  # a run-time value written as plain text (xargs -I's string)
+                    shapes[len(out)] = Shape(_ANY, "", i in split, i in valued)
             out.append(piece)
     return tuple(out), shapes
 

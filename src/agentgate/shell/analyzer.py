@@ -14,12 +14,14 @@ from collections.abc import Callable
 
 from ..lean import Record, field, lazy_regex
 from .budget import MAX_COMMANDS, MAX_WORDS, Bound, Budget
+from .options import option_values
 from .context import (
     EXP,
     GLOB,
     INPUT_WORD,
     NAME,
     PROC,
+    SPLIT,
     Cx,
     Field,
     Unclear,
@@ -65,6 +67,12 @@ class SimpleCommand(Record):
     # directory: it is reported once for each (after ``cd x &&`` only in x). Part of the
     # command's identity: the same argv in two directories is two commands.
     cwd: str | None = None
+    # the positions in ``dynamic`` that may become several words or none: an unquoted
+    # expansion (``$X`` may be ``--context prod``), an unquoted glob, INPUT_WORD
+    split: tuple[int, ...] = field(default=(), compare=False)
+    # the positions in ``dynamic`` known to be the value of the option before them (``-m
+    # "$MSG"``: not an option itself); elsewhere a run-time word may be any option
+    valued: tuple[int, ...] = field(default=(), compare=False)
 
 
 class Opaque(Record):
@@ -267,7 +275,8 @@ class Analyzer:
                 self.opaque.append(op)
 
     def emit(self, argv: tuple[str, ...], via: tuple[str, ...], dyn: tuple[int, ...],
-             env: tuple[str, ...] = ()) -> None:
+             env: tuple[str, ...] = (), *,
+             split: tuple[int, ...] = (), valued: tuple[int, ...] = ()) -> None:
         """Report a simple command, once for each directory it may run in; met again (same
         argv, via and directory), it gains the new env only."""
         if env and not self.home_changed and any(e.startswith("HOME=") for e in env):
@@ -281,12 +290,13 @@ class Analyzer:
                     have = set(old.env)
                     more = [e for e in env if e not in have]
                     if more:
-                        self.commands[k] = SimpleCommand(argv, via, old.dynamic, (*old.env, *more), cwd)
+                        self.commands[k] = SimpleCommand(argv, via, old.dynamic, (*old.env, *more), cwd,
+                                                         split=old.split, valued=old.valued)
                 continue
             if len(self.commands) >= MAX_COMMANDS:
                 raise Bound(f"more than {MAX_COMMANDS} commands")
             self._seen[key] = len(self.commands)
-            self.commands.append(SimpleCommand(argv, via, dyn, env, cwd))
+            self.commands.append(SimpleCommand(argv, via, dyn, env, cwd, split=split, valued=valued))
 
     def redirect(self, op: str, target: str, dynamic: bool) -> None:
         """Report a redirection (or a here-document's text), once per directory."""
@@ -409,7 +419,10 @@ class Analyzer:
         words = outer.env_words() if outer is not None else ()
         env = merge_env(words, cx.env) if words else cx.env
         sv = reading.script_vars(text, nodes, parser.done, parser.bg) if "=" in text else Vars()
-        self.walk_list(nodes, Cx(cx.via, cx.depth, cx.stdin, cx.tail, cx.pos, cx.pos_open, env,
+        pos = cx.pos
+        if pos and "BASH_ARGV0" in text:  # an assignment to it sets $0
+            pos = (Field("$0", EXP | SPLIT), *pos[1:])
+        self.walk_list(nodes, Cx(cx.via, cx.depth, cx.stdin, cx.tail, pos, cx.pos_open, env,
                                   sv, cx.feed))
 
     def _partial(self, done: list[Simple], cx: Cx) -> None:
@@ -430,9 +443,14 @@ class Analyzer:
         _reading().walkers[type(nd)](self, nd, cx)
 
     def pipe(self, nd: Pipe, cx: Cx) -> None:
-        """Every command after the first reads the one before on its stdin."""
+        """Every command after the first reads the one before on its stdin (and knows what
+        each item read starts with when that one is a ``find`` that prints paths)."""
         for k, sub in enumerate(nd.cmds):
-            self.walk(sub, cx.child("|", stdin=True) if k else cx)
+            inner = cx
+            if k:
+                inner = cx.child("|", stdin=True)
+                inner.items = _items(nd.cmds[k - 1])
+            self.walk(sub, inner)
 
     def compound(self, nd: Compound, cx: Cx) -> None:
         """A subshell, group, loop, if/case, [[ ]] or (( )): its words and the commands inside."""
@@ -643,17 +661,22 @@ class Analyzer:
             return
         argv = (name, *[w.text for w in words[1:]])
         dyn = tuple(j for j, w in enumerate(words) if w.flags & (EXP | GLOB))
+        split = tuple(j for j in dyn if words[j].flags & (SPLIT | GLOB))
         if cx.tail:  # xargs/parallel append words read at run time
-            argv = (*argv, INPUT_WORD)
+            items = cx.items  # each one a path that starts like this (find . -print0 |)
+            argv = (*argv, items + INPUT_WORD if items else INPUT_WORD)
             dyn = (*dyn, len(argv) - 1)
+            if not items:
+                split = (*split, len(argv) - 1)
+        valued = option_values(name, words, dyn) if dyn else ()
         v = cx.vars
         if lead:
             cx = cx.with_env(merge_env(cx.env, lead), cx.stdin, cx.feed)
         env = _environment(cx) if v is not None and (v.exported or v.allexport) else cx.env
-        self.emit(argv, cx.via, dyn, env)
+        self.emit(argv, cx.via, dyn, env, split=split, valued=valued)
         low = name.lower()
         if low != name:
-            self.emit((low, *argv[1:]), cx.via, dyn, env)
+            self.emit((low, *argv[1:]), cx.via, dyn, env, split=split, valued=valued)
         if v is not None and not direct and not v.off and (
                 low in ("export", "readonly") or _reading().sets_vars(low, argv[1:])):
             v.off = True  # assigns variables where script_vars could not see it
@@ -731,6 +754,19 @@ class Analyzer:
         if flag & EXP:
             raise Unclear(f"{label}: the shell code is not literal")
         self.script(text, cx.wrap(label, tail=False, pos=pos, pos_open=pos_open))
+
+
+def _items(nd: Node) -> str | None:
+    """What each item a pipeline's command prints starts with, when known (``find .``)."""
+    simple = _reading().Simple
+    if not isinstance(nd, simple) or not nd.words or any(w.lit is None or w.brace for w in nd.words):
+        return None
+    words = [w.lit for w in nd.words if w.lit is not None]
+    if program_name(words[0]) != "find":
+        return None
+    from .programs.fanout import find_items
+
+    return find_items(words)
 
 
 def _bad_name(name: str) -> bool:

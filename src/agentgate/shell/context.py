@@ -77,7 +77,7 @@ KEEP: tuple[Field, ...] = (Field("", -1),)  # sentinel: keep the positional para
 class Cx:
     """Where a command sits: how it was reached and what the shell knows around it."""
 
-    __slots__ = ("depth", "env", "feed", "pos", "pos_open", "stdin", "tail", "vars", "via")
+    __slots__ = ("depth", "env", "feed", "items", "pos", "pos_open", "stdin", "tail", "vars", "via")
 
     def __init__(self, via: tuple[str, ...] = (), depth: int = 0, stdin: bool = False,
                  tail: bool = False, pos: tuple[Field, ...] | None = None,
@@ -92,26 +92,34 @@ class Cx:
         self.env = env  # NAME=value passed down by wrappers and prefixes (env X=1, X=1 cmd)
         self.vars = vars  # the shell variables of the script being walked; None: all unknown
         self.feed = feed  # a here-document or here-string on stdin
+        # what every NUL- or line-separated item on stdin starts with (``find . |``: ``./``)
+        self.items: str | None = None
 
     def child(self, label: str | None = None, stdin: bool | None = None) -> Cx:
         same = stdin is None or stdin == self.stdin
-        return Cx((*self.via, label) if label else self.via, self.depth,
-                  self.stdin if stdin is None else stdin, False, self.pos, self.pos_open,
-                  self.env, self.vars, self.feed if same else None)
+        out = Cx((*self.via, label) if label else self.via, self.depth,
+                 self.stdin if stdin is None else stdin, False, self.pos, self.pos_open,
+                 self.env, self.vars, self.feed if same else None)
+        out.items = self.items if same else None
+        return out
 
     def wrap(self, label: str, *, stdin: bool | None = None, tail: bool | None = None,
              pos: tuple[Field, ...] | None = KEEP, pos_open: bool = False) -> Cx:
         check_depth(self.depth + 1)
         keep = pos is KEEP
         same = stdin is None or stdin == self.stdin
-        return Cx((*self.via, label), self.depth + 1, self.stdin if stdin is None else stdin,
-                  self.tail if tail is None else tail, self.pos if keep else pos,
-                  self.pos_open if keep else pos_open, self.env, self.vars,
-                  self.feed if same else None)
+        out = Cx((*self.via, label), self.depth + 1, self.stdin if stdin is None else stdin,
+                 self.tail if tail is None else tail, self.pos if keep else pos,
+                 self.pos_open if keep else pos_open, self.env, self.vars,
+                 self.feed if same else None)
+        out.items = self.items  # xargs reads them, then gives its command no stdin
+        return out
 
     def with_env(self, env: tuple[str, ...], stdin: bool, feed: Field | None) -> Cx:
-        return Cx(self.via, self.depth, stdin, self.tail, self.pos, self.pos_open, env,
-                  self.vars, feed)
+        out = Cx(self.via, self.depth, stdin, self.tail, self.pos, self.pos_open, env,
+                 self.vars, feed)
+        out.items = self.items if stdin == self.stdin and feed is self.feed else None
+        return out
 
 
 class Vars:

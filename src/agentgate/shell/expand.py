@@ -46,18 +46,24 @@ _C_ESC = {"a": "\a", "b": "\b", "e": "\x1b", "E": "\x1b", "f": "\f", "n": "\n", 
 
 
 def ansi_c(s: str, i: int) -> tuple[int, str] | None:
-    """Decode a $'...' string starting after the quote: (end index, text), None if unterminated."""
+    """Decode a $'...' string starting after the quote: (end index, text), None if unterminated.
+    bash ends the string's value at a NUL byte (``$'--prod\\0x'`` is ``--prod``)."""
     n = len(s)
     out: list[str] = []
+    cut = False
     while i < n:
         c = s[i]
         if c == "'":
             return i + 1, "".join(out)
         if c == "\\" and i + 1 < n:
             text, i = _escape(s, i + 1)
-            out.append(text)
+            if text == "\x00":
+                cut = True
+            if not cut:
+                out.append(text)
             continue
-        out.append(c)
+        if not cut:
+            out.append(c)
         i += 1
     return None
 

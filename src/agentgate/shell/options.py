@@ -10,6 +10,8 @@ that cannot be followed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from ..lean import Record
 from .context import EXP, SPLIT, Field, Unclear
 
@@ -145,6 +147,55 @@ def _next_value(words: list[Field], i: int, opt: str, name: str, found: list[Opt
         raise Unclear(f"{name}: the value of {opt} may split into several words")
     found.append(Opt(opt, v.text, v.flags))
     return 2
+
+
+# Options known to take a value (in the next word), per program: a run-time word right after
+# one is its value, so it cannot be another option. After any other option a run-time word may
+# be an option itself (``vercel --yes $X`` may be ``vercel --yes --prod``).
+VALUE_OPTIONS: dict[str, frozenset[str]] = {name: frozenset(spec.split()) for name, spec in {
+    "git": "-m --message -C -c -F --file -b -B -o --push-option --repo --author --date "
+           "--format --pretty --grep --since --until --branch --depth --origin --reference",
+    "docker": "-t --tag -e --env -v --volume --name -p --publish -w --workdir --network "
+              "-f --file --platform --label -l --build-arg --target --user -u --entrypoint",
+    "podman": "-t --tag -e --env -v --volume --name -p --publish -w --workdir --network "
+              "-f --file --platform --label -l --build-arg --target --user -u --entrypoint",
+    "kubectl": "-n --namespace -f --filename -l --selector -o --output --context --cluster "
+               "--kubeconfig -c --container --image",
+    "helm": "-n --namespace -f --values --set --set-string --version --kube-context",
+    "gh": "-R --repo -t --title -b --body -F --body-file -m --milestone -l --label -a --assignee",
+    "curl": "-o --output -H --header -d --data --data-raw -X --request -u --user -A "
+            "--user-agent -e --referer -b --cookie -T --upload-file -F --form",
+    "npm": "--prefix -w --workspace --tag --otp --registry",
+    "grep": "-e --regexp -f --file -m --max-count -A -B -C --include --exclude",
+    "rg": "-e --regexp -g --glob -t --type -T --type-not -m --max-count -A -B -C",
+    "ssh": "-i -l -p -o -F -J -L -R -D",
+    "aws": "--profile --region --output --query",
+    "gcloud": "--project --region --zone --format --account",
+    "az": "-g --resource-group -n --name --subscription -o --output",
+    "vercel": "--token -t --scope -S --cwd -A --local-config -Q --global-config -e --env "
+              "-b --build-env -m --meta",
+    "terraform": "-var -var-file -target -chdir -out",
+    "echo": "", "printf": "",
+}.items()}
+
+
+def option_values(name: str, words: Sequence[Field], dynamic: Sequence[int]) -> tuple[int, ...]:
+    """The positions in ``dynamic`` that are the value of the option before them, for the
+    options of ``name`` known to take one (:data:`VALUE_OPTIONS`): ``-m "$MSG"``, ``-am "$MSG"``."""
+    known = VALUE_OPTIONS.get(name)
+    if not known:
+        return ()
+    out = []
+    for j in dynamic:
+        if j < 2 or j >= len(words):
+            continue
+        before = words[j - 1]
+        t = before.text
+        if before.flags & EXP or t[:1] != "-" or "=" in t:
+            continue
+        if t in known or (t[1:2] != "-" and len(t) > 2 and "-" + t[-1] in known):
+            out.append(j)
+    return tuple(out)
 
 
 def seen(found: list[Opt], *names: str) -> bool:

@@ -28,10 +28,14 @@ def _h_xargs(an: Walker, name: str, words: list[Field], cx: Cx) -> None:
         if o.name in ("-I", "--replace", "-i"):
             repl = o.value or "{}"
     rest = words[i:] or [Field("echo")]
-    if repl is not None:
-        rest = [_marked(w) if repl in w.text else w for w in rest]
+    if repl is not None:  # the replacement string, however spelled, is a run-time value
+        rest = [Field(w.text.replace(repl, INPUT_WORD), w.flags | EXP) if repl in w.text else w
+                for w in rest]
     # xargs gives its command /dev/null as stdin and appends input words unless -I is used
-    an.command(rest, cx.wrap(name, stdin=False, tail=repl is None))
+    inner = cx.wrap(name, stdin=False, tail=repl is None)
+    if not any(o.name in ("-0", "--null", "-d", "--delimiter") for o in found):
+        inner.items = None  # items split at blanks: a word of one may be anything
+    an.command(rest, inner)
 
 
 def _marked(w: Field) -> Field:
@@ -40,6 +44,23 @@ def _marked(w: Field) -> Field:
 
 
 _FIND_EXEC = frozenset({"-exec", "-execdir", "-ok", "-okdir"})
+_FIND_OTHER_OUTPUT = frozenset({"-printf", "-fprintf", "-ls", "-fls", "-fprint", "-fprint0", "-exec",
+                                "-execdir", "-ok", "-okdir"})
+
+
+def find_items(words: list[str]) -> str | None:
+    """What every path ``find START... EXPR`` prints starts with (its one literal start
+    point, ``.`` when none is given), when it prints only paths; None otherwise."""
+    starts: list[str] = []
+    for w in words[1:]:
+        if w[:1] in ("-", "(", "!") or w in ("", ")"):
+            break
+        starts.append(w)
+    if len(starts) > 1 or any(w in _FIND_OTHER_OUTPUT for w in words) or any(
+            w.startswith("-") and w != "-" for w in starts):
+        return None
+    start = starts[0] if starts else "."
+    return start if start.startswith(("/", ".")) else None
 
 
 def _h_find(an: Walker, name: str, words: list[Field], cx: Cx) -> None:

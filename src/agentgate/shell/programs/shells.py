@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..context import EXP, PROC, Field, Unclear, wordset
+from ..context import EXP, INPUT_WORD, PROC, SPLIT, Field, Unclear, wordset
 from ..options import opts, parse_opts, reads_stdin, run, value
 from .common import joined, script_operand
 
@@ -22,7 +22,9 @@ def _h_shell(an: Walker, name: str, words: list[Field], cx: Cx) -> None:
     rest = words[i:]
     if cmd:
         if rest:
-            pos = tuple(rest[1:]) if len(rest) > 1 else (Field(name),)
+            # $0 is the shell's name, or the first word xargs appends
+            zero = Field(INPUT_WORD, EXP | SPLIT) if cx.tail else Field(name)
+            pos = tuple(rest[1:]) if len(rest) > 1 else (zero,)
             an.shell_text(rest[0].text, rest[0].flags, f"{name} -c", cx, pos, cx.tail)
         elif cx.tail:
             raise Unclear(f"{name} -c: the shell code comes from input")
