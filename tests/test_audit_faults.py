@@ -112,7 +112,7 @@ def _history(marker: Path) -> str:
     assert ag("approve", rid, "--yes").returncode == 0
     assert ag("run", "--", *DEPLOY).returncode == 0
     denied = block("deployer", "db", "--prod")
-    assert ag("deny", denied, "--reason", "no").returncode == 0
+    assert ag("deny", "--yes", denied, "--reason", "no").returncode == 0
     return block("deployer", "later", "--prod")
 
 
@@ -292,7 +292,7 @@ def prepare(kind: str) -> tuple[list[str], str | None]:
         return ["run", "--", *DEPLOY], rid
     if kind == "approved":
         return ["approve", rid, "--yes"], rid
-    return ["deny", rid, "--reason", "full disk test"], rid
+    return ["deny", "--yes", rid, "--reason", "full disk test"], rid
 
 
 def check_outcome(kind: str, rc: int, stderr: str, before: dict[str, bytes], state: Path,

@@ -116,7 +116,7 @@ def test_repeat_while_pending_returns_same_id_without_a_second_request(state_dir
 
 def test_human_deny_blocks_repeats_with_the_reason(marker: Path) -> None:
     rid = block(*DEPLOY)
-    r = ag("deny", rid, "--reason", "not on a Friday")
+    r = ag("deny", "--yes", rid, "--reason", "not on a Friday")
     assert r.returncode == 0, r.stderr
 
     for _ in range(2):
@@ -134,7 +134,7 @@ def test_human_deny_blocks_repeats_with_the_reason(marker: Path) -> None:
 
 
 def test_approve_and_deny_refuse_unknown_and_decided_ids() -> None:
-    for args in (("approve", "apr_nosuchthing", "--yes"), ("deny", "apr_nosuchthing")):
+    for args in (("approve", "apr_nosuchthing", "--yes"), ("deny", "--yes", "apr_nosuchthing")):
         r = ag(*args)
         assert r.returncode != 0
         assert "no request with id 'apr_nosuchthing'" in r.stderr
@@ -142,13 +142,13 @@ def test_approve_and_deny_refuse_unknown_and_decided_ids() -> None:
     approved = block(*DEPLOY)
     approve(approved)
     denied = block("deployer", "other", "--prod")
-    assert ag("deny", denied).returncode == 0
+    assert ag("deny", "--yes", denied).returncode == 0
 
     cases = [
         (("approve", approved, "--yes"), "already approved"),
-        (("deny", approved), "already approved"),
+        (("deny", "--yes", approved), "already approved"),
         (("approve", denied, "--yes"), "already denied"),
-        (("deny", denied), "already denied"),
+        (("deny", "--yes", denied), "already denied"),
     ]
     for args, text in cases:
         r = ag(*args)
@@ -240,7 +240,7 @@ def test_expiry_of_pending_requests_grants_and_denials(
     short = block("deployer", "short", "--prod")
     approve(short, "--ttl", "1s")
     denied = block("deployer", "denied", "--prod")
-    assert ag("deny", denied, "--reason", "later").returncode == 0
+    assert ag("deny", "--yes", denied, "--reason", "later").returncode == 0
     g, s = show(grant), show(short)
     assert _seconds(g["expiresAt"]) - _seconds(g["decidedAt"]) == pytest.approx(2)
     assert _seconds(s["expiresAt"]) - _seconds(s["decidedAt"]) == pytest.approx(1)
@@ -500,7 +500,7 @@ def test_corrupt_ledger_fails_closed_and_is_left_untouched(
     assert err["allowed"] is False and err["exitCode"] == 78
     assert ag("pending").returncode == 78
     assert ag("approve", "apr_x", "--yes").returncode == 78
-    assert ag("deny", "apr_x").returncode == 78
+    assert ag("deny", "--yes", "apr_x").returncode == 78
     assert ledger.read_bytes() == content
     assert list(state_dir.glob(".ledger-*")) == []
     assert not marker.exists()

@@ -139,7 +139,7 @@ ODD_INPUTS = [
     ("approve", "apr_x", "--yes", "--ttl", "9999999999999999999d"),
     ("approve", "apr_x", "--yes", "--ttl", "nan"), ("approve", "", "--yes"),
     ("approve", BAD, "--yes"), ("show", ""), ("show", "a" * 5000), ("show", BAD),
-    ("deny", BAD, "--reason", BAD), ("verify", ""), ("verify", BAD, BAD),
+    ("deny", "--yes", BAD, "--reason", BAD), ("verify", ""), ("verify", BAD, BAD),
     ("check", "--script"), ("check", "--script", "a", "b"), ("check", "--", BAD),
     ("check", "--script", f"echo {BAD}"), ("hook", "install", BAD), ("policy", "validate", BAD),
     ("policy", "validate", "/dev/null"), ("policy", "trust", BAD), ("run", "--agent", BAD, "--", "true"),
@@ -208,7 +208,7 @@ def test_every_json_surface_is_strict_json_with_undecodable_bytes(tmp_path: Path
     assert approved.returncode == 0 and strict_json(approved.stdout)["status"] == "approved"
     assert agb("run", "--", "deployer", BAD, "--prod").returncode == 0
     other = block("deployer", "x", "--prod")
-    denied_by_human = agb("deny", "--json", other, "--reason", BAD)
+    denied_by_human = agb("deny", "--yes", "--json", other, "--reason", BAD)
     assert denied_by_human.returncode == 0
     assert _restored(strict_json(denied_by_human.stdout))["reason"] == BAD
 
@@ -320,7 +320,7 @@ JSON_SURFACES = {
     "pending": ("pending", "--json"),
     "show": ("show", "--json", "{rid}"),
     "approve": ("approve", "--json", "{rid}", "--yes"),
-    "deny": ("deny", "--json", "{other}", "--reason", "no"),
+    "deny": ("deny", "--yes", "--json", "{other}", "--reason", "no"),
     "where": ("where", "--json"),
     "policy validate": ("policy", "validate", "--json"),
     "log summary": ("log", "summary", "--json"),
@@ -596,7 +596,7 @@ def test_every_command_takes_policy_or_says_why_not() -> None:
     (("check", "--policy", "-h", "deployer"), "--policy needs a value, not the option -h"),
     (("approve", "{id}", "--yes", "--ttl", ""), "--ttl needs a value, not an empty string"),
     (("approve", "{id}", "--ttl", "--yes"), "--ttl needs a value, not the option --yes"),
-    (("deny", "{id}", "--reason", "--json"), "--reason needs a value, not the option --json"),
+    (("deny", "--yes", "{id}", "--reason", "--json"), "--reason needs a value, not the option --json"),
     (("log", "--event", ""), "--event needs a value, not an empty string"),
     (("hook", "install", "claude-code", "--executable", "--dry-run"), "--executable needs a value"),
 ], ids=lambda a: " ".join(a) if isinstance(a, tuple) else None)
@@ -659,10 +659,6 @@ def test_every_command_that_reads_the_policy_takes_it_after_its_name(tmp_path: P
         "run": (("run", "--policy", gone, "--", "true"), 78),
         "check": (("check", "--policy", gone, "--", "true"), 78),
         "verify": (("verify", "--policy", gone, "deploy_staging"), 78),
-        "approve": (("approve", rid, "--yes", "--policy", gone), 78),
-        "deny": (("deny", rid, "--policy", gone), 78),
-        "pending": (("pending", "--policy", gone), 78),
-        "show": (("show", rid, "--policy", gone), 78),
         "policy validate": (("policy", "validate", "--policy", gone), 78),
         "policy trust": (("policy", "trust", str(local), "--policy", gone), 78),
         "hook claude-code": (("hook", "claude-code", "--policy", gone), 2),  # blocks, fail-closed

@@ -338,7 +338,7 @@ def test_cli_a_denial_and_a_request_end_on_time_with_the_clock_set_back(
         state_dir: Path, short_ttls: Path, fake_bin: Path, marker: Path) -> None:
     back = hooked("clock:offset=-3600")
     rid = block(*DEPLOY)
-    assert ag("deny", rid, "--reason", "not now").returncode == 0
+    assert ag("deny", "--yes", rid, "--reason", "not now").returncode == 0
     denied_at = time.monotonic()
     assert ag("run", "--", *DEPLOY, env=back).returncode == 77  # the denial holds (3 s) ...
     time.sleep(max(0.0, denied_at + 3.3 - time.monotonic()))

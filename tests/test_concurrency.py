@@ -105,7 +105,7 @@ def test_held_lock_times_out_with_78_and_a_dead_holder_does_not_block(
             assert "lock" in r.stderr
             assert str(state_dir / "ledger.lock") in r.stderr
             assert elapsed < 6, elapsed
-        r = ag("deny", "apr_x", env={"AGENTGATE_LOCK_TIMEOUT": "1"})
+        r = ag("deny", "--yes", "apr_x", env={"AGENTGATE_LOCK_TIMEOUT": "1"})
         assert r.returncode == 78
         assert not marker.exists(), "nothing may run without the lock"
     finally:

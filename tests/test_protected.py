@@ -459,7 +459,7 @@ def test_a_grant_is_the_requesters_alone(machine: Machine) -> None:
     before = machine.ran()
     assert machine.agent_run("vercel", "--prod", "--from-root").returncode == 75
     assert machine.ran() == before
-    denied = machine.as_agent(CLIENT_BIN, "deny", rid, "--reason", "agent says no")
+    denied = machine.as_agent(CLIENT_BIN, "deny", "--yes", rid, "--reason", "agent says no")
     assert denied.returncode == 77, denied.stderr
 
 
@@ -601,7 +601,7 @@ def test_an_agent_cannot_use_up_the_challenges_or_read_others_requests(machine: 
     mine = machine.as_agent(CLIENT_BIN, "pending", "--json")
     assert mine.returncode == 0 and "ROOTS-SECRET" not in mine.stdout
     assert machine.approve(rid).returncode == 0  # root's room for challenges is its own
-    deny = machine.root("deny", rid)  # approved: a conflict, not a crash
+    deny = machine.root("deny", "--yes", rid)  # approved: a conflict, not a crash
     assert deny.returncode != 0
 
 

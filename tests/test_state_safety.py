@@ -222,7 +222,7 @@ COMMANDS: list[Sequence[str]] = [
     ("pending",),
     ("show", "apr_abcdefghij"),
     ("approve", "apr_abcdefghij", "--yes"),
-    ("deny", "apr_abcdefghij", "--reason", "no"),
+    ("deny", "--yes", "apr_abcdefghij", "--reason", "no"),
     ("log",),
     ("log", "verify"),
     ("log", "summary"),

@@ -73,12 +73,14 @@ GENESIS = "0" * 64
 # Every event name written to the log (README "The audit log, and CI" documents each).
 EVENTS = frozenset({"allowed", "denied", "approval_requested", "approval_pending", "approved",
                     "human_denied", "grant_consumed", "expired", "exited", "blocked",
-                    "policy_trusted", "retracted", "audit_break"})
+                    "policy_trusted", "retracted", "audit_break", "revoked", "exception_added",
+                    "exception_removed"})
 # Events whose claim holds only once the commit point of the append that wrote them passed (the
 # head write before a command starts, the rename of the ledger or trust records); the others (a
 # denial, an exit code, a block) are true as soon as written.
 CLAIMS = frozenset({"allowed", "approval_requested", "approved", "human_denied", "grant_consumed",
-                    "expired", "policy_trusted"})
+                    "expired", "policy_trusted", "revoked", "exception_added",
+                    "exception_removed"})
 # The key under which a state file (ledger, trust records) records the last audit line of the
 # append that went with its commit (Batch.mark).
 MARK_KEY = "audit"

@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from .remote import RemoteGate
 
     AnyGate = Gate | RemoteGate  # what every entry point holds: the same methods either way
+    from .outcome import Reader
+
+    AnyReader = Reader | RemoteGate  # pending, get, now
 
 # What would point a personal-mode gate at other files; on a protected machine each is refused
 # rather than silently ignored, so nobody believes a policy of theirs is in force.
@@ -38,6 +41,41 @@ def open_gate(policy: str | None, cwd: Path | str, paths: StatePaths | None = No
     from .remote import RemoteGate
 
     refuse_redirection(policy)
+    return RemoteGate(config, str(cwd))
+
+
+def open_human_gate(cwd: Path | str) -> AnyGate:
+    """The gate for a human's decisions (pending, show, approve, deny, revoke): the service's
+    on a protected machine, else the local ledger without a policy (see
+    :func:`agentgate.gate.open_ledger`), so that they work while the policy is broken."""
+    from .system import client_config
+
+    config = client_config()
+    if config is None:
+        from .gate import open_ledger
+
+        return open_ledger()
+    from .remote import RemoteGate
+
+    refuse_redirection(None)
+    return RemoteGate(config, str(cwd))
+
+
+def open_reader(cwd: Path | str) -> AnyReader:
+    """What `pending` and `show` read: the ledger alone in personal mode (no policy, no audit
+    log, nothing of the gate's), the service's gate in protected mode."""
+    from .system import client_config
+
+    config = client_config()
+    if config is None:
+        from .ledger import Ledger
+        from .outcome import Reader
+        from .paths import StatePaths
+
+        return Reader(Ledger(StatePaths.default()))
+    from .remote import RemoteGate
+
+    refuse_redirection(None)
     return RemoteGate(config, str(cwd))
 
 

@@ -307,38 +307,59 @@ def check(
     raise typer.Exit(output.check(commands.check(inv.policy, cmd, script=script), inv.json))
 
 
+def confirmation(yes: bool, verb: str, done: str) -> Callable[[RequestView, str], None]:
+    """pipx's model: the request is shown; --yes skips the question; no terminal, no
+    decision; the default answer is No (``done``: "approved", ...)."""
+
+    def confirm(view: RequestView, what: str = "") -> None:
+        output.approval_prompt(view)
+        if yes:
+            return
+        if not sys.stdin.isatty():
+            raise AgentgateError(f"refusing to {verb} without confirmation: no terminal to ask on",
+                                 f"pass --yes to {verb} non-interactively", exit_code=EXIT_REFUSED)
+        question = f"{verb.capitalize()} this command{' ' + what if what else ''}?"
+        if not typer.confirm(question, default=False, err=True):
+            raise AgentgateError(f"not {done}", exit_code=EXIT_REFUSED)
+
+    return confirm
+
+
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+SecretStdinOpt = Annotated[bool, typer.Option(
+    "--secret-stdin", help="Protected mode: read the approver secret from the first line of "
+                           "standard input instead of the terminal (with --yes), and the "
+                           "authenticator code, when one is enrolled, from the second.")]
+
+
 @command()
 @handled
 def approve(
     request_id: IdArg,
     ttl: Annotated[str | None, typer.Option(
-        "--ttl", metavar="DURATION", help="How long the grant stays usable (default: the policy's approval_ttl).")] = None,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
-    secret_stdin: Annotated[bool, typer.Option(
-        "--secret-stdin", help="Protected mode: read the approver secret from the first line of "
-                               "standard input instead of the terminal (with --yes), and the "
-                               "authenticator code, when one is enrolled, from the second.")] = False,
+        "--ttl", metavar="DURATION", help="How long the grant stays usable (default: the "
+                                          "approval_ttl of the policy that made the request).")] = None,
+    uses: Annotated[int | None, typer.Option(
+        "--uses", metavar="N", help="Let the very same command run N times (in this directory), "
+                                    "within --ttl or --for; each run is audited.")] = None,
+    for_: Annotated[str | None, typer.Option(
+        "--for", metavar="DURATION", help="Let the very same command run any number of times "
+                                          "(in this directory) for DURATION, like sudo's "
+                                          "timestamp; each run is audited.")] = None,
+    yes: YesOpt = False,
+    secret_stdin: SecretStdinOpt = False,
     json_: JsonOpt = False,
-    policy: PolicyOpt = None,
+    policy: NoPolicyOpt = None,
 ) -> None:
-    """Approve a pending request, so that the very same command may run once.
+    """Approve a pending request, so that the very same command may run once (or as --uses or
+    --for say).
 
     In protected mode this asks for the approver secret (on the terminal, never in argv or
     the environment)."""
-
-    def confirm(view: RequestView) -> None:
-        """pipx's model: --yes skips it; no terminal, no approval; the default answer is No."""
-        output.approval_prompt(view)
-        if yes:
-            return
-        if not sys.stdin.isatty():
-            raise AgentgateError("refusing to approve without confirmation: no terminal to ask on",
-                                 "pass --yes to approve non-interactively", exit_code=EXIT_REFUSED)
-        if not typer.confirm("Approve this command to run once?", default=False, err=True):
-            raise AgentgateError("not approved", exit_code=EXIT_REFUSED)
-
     inv = _invocation()
-    done = commands.approve(inv.policy, request_id, ttl, confirm,
+    grant = commands.Grant.build(ttl, uses, for_)
+    done = commands.approve(request_id, grant,
+                            confirmation(yes, "approve", "approved"),
                             secret=lambda: read_secret(secret_stdin),
                             code=lambda: read_secret(secret_stdin, "Authenticator code: "))
     output.approved(done.request, done.now, inv.json)
@@ -370,29 +391,51 @@ def deny(
     request_id: IdArg,
     reason: Annotated[str | None, typer.Option("--reason", metavar="TEXT",
                                                help="Why; shown to the agent.")] = None,
+    yes: YesOpt = False,
     json_: JsonOpt = False,
-    policy: PolicyOpt = None,
+    policy: NoPolicyOpt = None,
 ) -> None:
     """Deny a pending request, so that repeats of the command exit 77 with your reason."""
     inv = _invocation()
-    output.denied(commands.deny(inv.policy, request_id, reason), reason, inv.json)
+    req = commands.deny(request_id, reason, confirmation(yes, "deny", "denied"))
+    output.denied(req, reason, inv.json)
 
 
 @command()
 @handled
-def pending(json_: JsonOpt = False, policy: PolicyOpt = None) -> None:
+def revoke(
+    request_id: IdArg,
+    yes: YesOpt = False,
+    secret_stdin: SecretStdinOpt = False,
+    json_: JsonOpt = False,
+    policy: NoPolicyOpt = None,
+) -> None:
+    """Withdraw an approved grant that still has runs, or lift a human denial (the next try
+    asks a human again).
+
+    In protected mode lifting a denial asks for the approver secret."""
+    inv = _invocation()
+    req = commands.revoke(request_id, confirmation(yes, "revoke", "revoked"),
+                          secret=lambda: read_secret(secret_stdin),
+                          code=lambda: read_secret(secret_stdin, "Authenticator code: "))
+    output.revoked(req, inv.json)
+
+
+@command()
+@handled
+def pending(json_: JsonOpt = False, policy: NoPolicyOpt = None) -> None:
     """List open approval requests, newest first."""
     inv = _invocation()
-    found = commands.pending(inv.policy)
+    found = commands.pending()
     output.pending(found.requests, found.now, inv.json)
 
 
 @command()
 @handled
-def show(request_id: IdArg, json_: JsonOpt = False, policy: PolicyOpt = None) -> None:
+def show(request_id: IdArg, json_: JsonOpt = False, policy: NoPolicyOpt = None) -> None:
     """Show one request with its full history."""
     inv = _invocation()
-    output.request(commands.show(inv.policy, request_id), inv.json)
+    output.request(commands.show(request_id), inv.json)
 
 
 @command()

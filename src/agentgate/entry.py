@@ -30,6 +30,7 @@ from .grammar import (
     RUN,
     RUN_OPTIONS,
     WAIT,
+    Opt,
     Parsed,
     parse_options,
     policies,
@@ -98,11 +99,78 @@ def parse_fast_hook(argv: Sequence[str]) -> FastHook | None:
     return FastHook(given[0] if given else None, argv[i], wait if isinstance(wait, str) else None)
 
 
+TAIL = Opt("--tail", "N", "")
+HUMAN_READS = {"pending": (JSON,), "show": (JSON,), "log": (JSON, TAIL)}
+
+
+class FastRead(Record):
+    """`pending`, `show ID` and `log --tail N` in their plain forms (a human's quick looks)."""
+
+    command: str
+    as_json: bool
+    request_id: str | None = None
+    tail: int | None = None
+
+
+def parse_fast_read(argv: Sequence[str]) -> FastRead | None:
+    """``agentgate pending [--json]``, ``agentgate show [--json] ID [--json]`` and ``agentgate
+    log [--json] --tail N [--json]``, else None (typer handles it, and its errors)."""
+    if not argv or argv[0] not in HUMAN_READS:
+        return None
+    name, specs = argv[0], HUMAN_READS[argv[0]]
+    opts = parse_options(argv, 1, specs, until_dash=False)
+    if opts is None:
+        return None
+    values, stop, rid = dict(opts.values), opts.stop, None
+    if name == "show":
+        if stop >= len(argv) or not argv[stop].startswith("apr_"):
+            return None
+        rid = argv[stop]
+        more = parse_options(argv, stop + 1, [o for o in specs if o.name not in values],
+                             until_dash=False)
+        if more is None:
+            return None
+        values.update(more.values)
+        stop = more.stop
+    if stop != len(argv):
+        return None
+    tail = values.get(TAIL.name)
+    if name == "log" and not (isinstance(tail, str) and tail.isdigit() and tail.isascii()):
+        return None
+    return FastRead(name, bool(values.get(JSON.name)), rid,
+                    int(tail) if isinstance(tail, str) else None)
+
+
+def _fast_read(read: FastRead) -> int:
+    """What cli.py does for these, without typer (the same bodies and output)."""
+    from . import commands
+    from .errors import AgentgateError
+
+    as_json = json_wanted(read.as_json)
+    try:
+        if read.command == "pending":
+            found = commands.pending()
+            output.pending(found.requests, found.now, as_json)
+        elif read.command == "show":
+            assert read.request_id is not None
+            output.request(commands.show(read.request_id), as_json)
+        else:
+            lines = commands.log(since=None, until=None, events=[], request_id=None, rule=None,
+                                 agent=None, tail=read.tail, progress=output.progress_lines)
+            output.log_lines(lines, as_json)
+    except AgentgateError as e:
+        return output.error(e, as_json)
+    return 0
+
+
 def dispatch(argv: list[str]) -> int:
     """Run agentgate on ``argv``: a fast path when one applies, else the typer app."""
     hook = parse_fast_hook(argv)
     if hook is not None:
         return hotpath.hook_command(hook.agent, hook.policy, hook.wait)
+    read = parse_fast_read(argv)
+    if read is not None:
+        return _fast_read(read)
     if argv == ["service", "run"]:  # the service itself: typer-free, like the gated calls
         return _service_run()
     fast = parse_fast_run(argv)

@@ -30,7 +30,7 @@ from .ledger import (
     hostname,
     make_request,
 )
-from .outcome import REASON_ASK, REASON_GRANT, REASON_PENDING
+from .outcome import REASON_ASK, REASON_GRANT, REASON_PENDING, Reader
 from .outcome import Outcome as Outcome  # where callers have imported these from
 from .outcome import RequestView as RequestView
 from .outcome import Subject as Subject
@@ -88,14 +88,24 @@ def record_blocked(paths: StatePaths, subject: Subject | None, agent: str,
         return False
 
 
+def open_ledger(paths: StatePaths | None = None) -> Gate:
+    """The gate for a human's decisions (pending, show, approve, deny, revoke): the ledger and
+    the audit log, no policy, so that they work while the policy file is broken. What a
+    decision needs from the policy (approval_ttl, request_ttl) the request recorded when it
+    was made."""
+    return Gate(None, paths or StatePaths.default(), lock_timeout=lock_timeout())
+
+
 class Gate:
-    def __init__(self, policy: pol.Policy, paths: StatePaths, *,
+    def __init__(self, policy: pol.Policy | None, paths: StatePaths, *,
                  clock: Callable[[], float] = time.time, lock_timeout: float = 10.0):
-        self.policy = policy
+        self._policy = policy
         self.paths = paths
         self.clock = clock
         self.ledger = Ledger(paths, clock=clock, lock_timeout=lock_timeout)
-        self.audit = AuditLog(paths.audit, max_bytes=policy.settings.audit_max_bytes, clock=clock,
+        settings = policy.settings if policy is not None else pol.Settings()
+        self.settings = settings
+        self.audit = AuditLog(paths.audit, max_bytes=settings.audit_max_bytes, clock=clock,
                               confirming=(paths.ledger, paths.trust))
         self.user = current_user()
         self._host = hostname()
@@ -107,6 +117,13 @@ class Gate:
         self.cdpath: bool | None = None
         self.also_protected: list[str] = []
         self.max_pending: int | None = None  # the service: open requests one user may hold
+
+    @property
+    def policy(self) -> pol.Policy:
+        """The policy in force; a gate opened for a human's decisions has none."""
+        if self._policy is None:
+            raise AssertionError("this gate was opened without a policy (open_ledger)")
+        return self._policy
 
     # -- evaluation (no writes) ----------------------------------------------------------
 
@@ -153,18 +170,23 @@ class Gate:
             ev.update({"kind": subject.kind, "argv": list(subject.argv), "cwd": subject.cwd})
             if subject.attributes:
                 ev["attributes"] = dict(subject.attributes)
-        ev.update({"user": self.user, "host": self._host, "pid": os.getpid(),
-                   "policy": self.policy.sha256, **self.caller})
+        ev.update({"user": self.user, "host": self._host, "pid": os.getpid()})
+        if self._policy is not None:
+            ev["policy"] = self._policy.sha256
+        ev.update(self.caller)
         ev.update({k: v for k, v in extra.items() if v is not None})
         return ev
 
     def _req_event(self, event: str, req: Request, **extra: Any) -> dict[str, Any]:
         subj = Subject(req.kind, tuple(req.argv), req.cwd, tuple(sorted((req.attributes or {}).items())))
+        if self._policy is None:  # a human's decision: the policy the request was made under
+            extra.setdefault("policy", req.policy)
         return self._event(event, subj, id=req.id, rule=req.rule, agent=req.agent, **extra)
 
     def _sweep(self, state: LedgerState) -> list[dict[str, Any]]:
         events = [self._req_event("expired", r, decision=pol.ASK) for r in state.expire()]
-        state.prune(self.policy.settings.retention)
+        if self._policy is not None:  # the retention period is the policy's: a human's gate keeps all
+            state.prune(self._policy.settings.retention)
         return events
 
     # -- authorize ------------------------------------------------------------------------
@@ -210,7 +232,8 @@ class Gate:
                 reason = denied.human_reason or "A human denied this command (no reason given)."
                 events.append(self._event("denied", subject, id=denied.id, reason=reason,
                                           by="human", **base))
-                out = Outcome(pol.ASK, False, False, denied.id, reason, ev.rule, subject, ev, by_human=True)
+                out = Outcome(pol.ASK, False, False, denied.id, reason, ev.rule, subject, ev,
+                              by_human=True, rule_reason=ev.reason)
             elif existing is not None and existing.status == APPROVED and startable is not None \
                     and (cannot := startable()) is not None:  # nothing would start: keep the grant
                 events.append(self._event("blocked", subject, id=existing.id, reason=cannot.message,
@@ -221,26 +244,32 @@ class Gate:
             elif existing is not None and existing.status == APPROVED:
                 unused = Request.from_dict(existing.to_dict())  # to give back if it cannot run
                 state.consume(existing)
+                standing = standing_text(existing, state.now) if existing.standing else None
+                use = {"use": existing.used, "left": existing.uses_left} if existing.standing else {}
                 events.append(self._event("grant_consumed", subject, id=existing.id,
-                                          reason=REASON_GRANT, **base))
+                                          reason=REASON_GRANT, standing=standing, **use, **base))
                 out = Outcome(pol.ASK, True, False, existing.id, REASON_GRANT, ev.rule, subject, ev,
-                              via_grant=True)
+                              via_grant=True, rule_reason=ev.reason, standing=standing)
             elif existing is not None and existing.status == PENDING:
                 events.append(self._event("approval_pending", subject, id=existing.id,
                                           reason=ev.reason, **base))
-                out = Outcome(pol.ASK, False, True, existing.id, REASON_PENDING, ev.rule, subject, ev)
+                out = Outcome(pol.ASK, False, True, existing.id, REASON_PENDING, ev.rule, subject, ev,
+                              rule_reason=ev.reason)
             else:
                 if self.max_pending is not None:
                     self._check_pending_cap(state)
                 req = make_request(fp=fp, kind=subject.kind, argv=list(subject.argv), cwd=subject.cwd,
                                    rule=ev.rule, reason=ev.reason, agent=agent, now=state.now,
                                    request_ttl=self.policy.settings.request_ttl,
+                                   approval_ttl=self.policy.settings.approval_ttl,
+                                   policy=self.policy.sha256,
                                    user=self.user, pid=self.caller.get("peer_pid"))
                 req.attributes = dict(subject.attributes) or None
                 state.add(req)
                 events.append(self._event("approval_requested", subject, id=req.id,
                                           reason=ev.reason, **base))
-                out = Outcome(pol.ASK, False, True, req.id, REASON_ASK, ev.rule, subject, ev)
+                out = Outcome(pol.ASK, False, True, req.id, REASON_ASK, ev.rule, subject, ev,
+                              rule_reason=ev.reason)
             saved = self._save(state, events)
             if saved.late is not None:
                 if out.via_grant:
@@ -272,32 +301,47 @@ class Gate:
     def get(self, rid: str) -> RequestView:
         """One request as the gate would act on it now (an overdue one as expired, in this
         snapshot only)."""
-        state = self.ledger.read_only()
-        state.expire()
-        return RequestView(state.get(rid), state.now)
+        return Reader(self.ledger).get(rid)
 
     def pending(self) -> list[Request]:
-        state = self.ledger.read_only()
-        state.expire()  # in this snapshot only: the ledger's own rule for what is overdue
-        reqs = [r for r in state.requests.values() if r.status == PENDING]
-        return sorted(reqs, key=lambda r: r.created_at, reverse=True)
+        return Reader(self.ledger).pending()
 
     def approve(self, rid: str, ttl: float | None = None, by: str | None = None, *,
-                secret: Callable[[], str] | None = None,
+                uses: int | None = 1, secret: Callable[[], str] | None = None,
                 code: Callable[[], str] | None = None) -> Request:
-        """Approve ``rid`` for ``ttl`` seconds (the policy's approval_ttl by default). A local
-        gate (personal mode) has no approver secret: ``secret`` and ``code`` are protected
-        mode's and are not asked for here."""
-        ttl = self.policy.settings.approval_ttl if ttl is None else ttl
+        """Approve ``rid`` for ``uses`` runs (None: any number) within ``ttl`` seconds (by
+        default the approval_ttl of the policy that made the request). A local gate (personal
+        mode) has no approver secret: ``secret`` and ``code`` are protected mode's and are not
+        asked for here."""
         by = by or self.user
-        return self._decide(lambda st: st.approve(rid, ttl, by),
-                            lambda req: self._req_event("approved", req, decision=pol.ASK, by=by, ttl=ttl))
+
+        def change(st: LedgerState) -> Request:
+            req = st.get(rid)
+            seconds = ttl if ttl is not None else req.grant_ttl or self.settings.approval_ttl
+            return st.approve(rid, seconds, by, uses)
+
+        return self._decide(change, lambda req: self._req_event(
+            "approved", req, decision=pol.ASK, by=by, ttl=req.expires_at - (req.decided_at or 0),
+            uses=req.uses if req.standing else None, standing=req.standing or None))
 
     def deny(self, rid: str, reason: str | None = None, by: str | None = None) -> Request:
         who = by or self.user
-        return self._decide(lambda st: st.deny(rid, reason, who, self.policy.settings.request_ttl),
-                            lambda req: self._req_event("human_denied", req, decision=pol.DENY,
-                                                        by=who, reason=reason))
+
+        def change(st: LedgerState) -> Request:
+            hold = st.get(rid).deny_hold or self.settings.request_ttl
+            return st.deny(rid, reason, who, hold)
+
+        return self._decide(change, lambda req: self._req_event("human_denied", req, decision=pol.DENY,
+                                                               by=who, reason=reason))
+
+    def revoke(self, rid: str, by: str | None = None, *, secret: Callable[[], str] | None = None,
+               code: Callable[[], str] | None = None) -> Request:
+        """Withdraw an approved grant, or lift a human denial (the next try asks again). As
+        with :meth:`approve`, ``secret`` and ``code`` are protected mode's."""
+        who = by or self.user
+        return self._decide(lambda st: st.revoke(rid, who),
+                            lambda req: self._req_event("revoked", req, by=who,
+                                                        was=req.history[-1].get("was")))
 
     def _decide(self, change: Callable[[LedgerState], Request],
                 event: Callable[[Request], dict[str, Any]]) -> Request:
@@ -307,6 +351,7 @@ class Gate:
         req: Request | None = None
         with self.ledger.locked() as state:
             events = self._sweep(state)
+        """Deny ``rid``: repeats are refused for the request_ttl of the policy that made it."""
             try:
                 req = change(state)
                 events.append(event(req))
@@ -437,4 +482,20 @@ def _saved_but(late: BaseException) -> BaseException:
     says the change was saved and logged (an interruption or a bug as itself)."""
     if isinstance(late, AgentgateError):
         return StateError(f"the change was saved and logged, but then: {late.message}", late.hint)
+def standing_text(req: Request, now: float) -> str:
+    """What a human's standing approval allows, for the agent's message and the audit line."""
+    left = "any number of runs" if req.uses is None else f"{req.uses_left} of {req.uses} runs left"
+    return (f"a standing approval by {req.decided_by or 'a human'} ({req.id}): {left}, "
+            f"for {_duration(req.expires_at - now)} more")
+
+
+def _duration(seconds: float) -> str:
+    s = int(max(0, seconds))
+    if s < 90:
+        return f"{s}s"
+    if s < 90 * 60:
+        return f"{s // 60}m"
+    return f"{s // 3600}h{(s % 3600) // 60:02d}m" if s < 48 * 3600 else f"{s // 86400}d"
+
+
     return late

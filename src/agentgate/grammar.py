@@ -53,11 +53,19 @@ NO_POLICY = {
                        "it ($AGENTGATE_POLICY, else the user policy); to pin one, add --policy "
                        "PATH to the hook's command in the agent's settings",
     ("service",): "protected mode's policy is the service's, /etc/agentgate/policy.toml",
+    ("pending",): "requests are the ledger's ($AGENTGATE_HOME), whatever the policy",
+    ("show",): "requests are the ledger's ($AGENTGATE_HOME), whatever the policy",
+    ("approve",): "a request keeps the settings of the policy that made it; --remember writes "
+                  "into $AGENTGATE_POLICY, else the user policy",
+    ("deny",): "a request keeps the settings of the policy that made it",
+    ("revoke",): "a request keeps the settings of the policy that made it",
+    ("watch",): "requests are the ledger's ($AGENTGATE_HOME), whatever the policy",
+    ("dashboard",): "requests are the ledger's ($AGENTGATE_HOME), whatever the policy",
 }
 # Commands an agent must never run on its own behalf: a human approves, denies and trusts, and
 # sets protected mode up or takes it down.
-HUMAN_ONLY = (("approve",), ("deny",), ("policy", "trust"), ("service", "install"),
-              ("service", "uninstall"))
+HUMAN_ONLY = (("approve",), ("deny",), ("revoke",), ("policy", "trust"), ("policy", "forget"),
+              ("service", "install"), ("service", "uninstall"), ("watch",), ("dashboard",))
 
 
 # --------------------------------------------------------------------------- reading options

@@ -1,9 +1,14 @@
 """Requests and grants: a small state machine kept in one JSON file under a file lock.
 
-    pending  --approve-->  approved  --one retry-->  consumed
+    pending  --approve-->  approved  --its last use-->  consumed
        |                      |
        +--deny--> denied      +--approval_ttl passes--> expired
+       |            |         +--revoke--> revoked
+       |            +--revoke--> revoked  (the denial lifted: the next try asks again)
        +--request_ttl passes--> expired
+
+A grant is good for ``uses`` runs of the very same command (one by default; ``None``: any
+number until it expires, like sudo's timestamp), each counted in ``used``.
 
 Every read-modify-write happens inside :meth:`Ledger.locked`: take the lock (bounded wait), read
 the file (a corrupt or future-version file is an error and is never overwritten), let the caller
@@ -34,7 +39,7 @@ import time
 from collections.abc import Callable, Iterator
 
 from .audit import MARK_KEY
-from .errors import Conflict, NotFound, StateError
+from .errors import Conflict, NotFound, StateError, UsageError
 from .faults import test_boot_clock, test_clock
 from .fileio import (
     Staged,
@@ -56,8 +61,10 @@ if TYPE_CHECKING:
 LEDGER_VERSION = 1
 ARCHIVE_KEEP = 200  # finished requests kept in ledger.json; older ones go to the archive
 PENDING, APPROVED, DENIED, EXPIRED, CONSUMED = "pending", "approved", "denied", "expired", "consumed"
+REVOKED = "revoked"
 OPEN = (PENDING, APPROVED)
-STATUSES = frozenset({PENDING, APPROVED, DENIED, EXPIRED, CONSUMED})
+STATUSES = frozenset({PENDING, APPROVED, DENIED, EXPIRED, CONSUMED, REVOKED})
+MAX_USES = 1000  # a counted grant's ceiling: more than that is a standing one (--for)
 _ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # no 0/o/1/l: easy to read aloud and type
 
 
@@ -116,6 +123,20 @@ class Request(Record, frozen=False):
     approved_boot: str | None = None  # boot id and boot-clock reading when approved
     approved_mono: float | None = None
     attributes: dict[str, Any] | None = None  # an action's attributes (what the grant binds)
+    uses: int | None = 1  # runs the grant allows (None: any number until it expires)
+    used: int = 0
+    grant_ttl: float | None = None  # the policy's approval_ttl and request_ttl when requested:
+    deny_hold: float | None = None  # approve and deny read them here, not in the policy
+    policy: str | None = None  # the sha256 of that policy (the human's audit lines name it)
+
+    @property
+    def standing(self) -> bool:
+        """A grant for more than one run (``approve --uses N`` or ``--for DURATION``)."""
+        return self.uses != 1
+
+    @property
+    def uses_left(self) -> int | None:
+        return None if self.uses is None else max(0, self.uses - self.used)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -142,9 +163,15 @@ class Request(Record, frozen=False):
             raise ValueError(f"request {req.id!r}: attributes are not names with plain values")
         if req.status not in STATUSES:
             raise ValueError(f"request {req.id!r} has unknown status {req.status!r}")
-        for v in (req.decided_at, req.consumed_at, req.finished_at, req.approved_mono):
+        for v in (req.decided_at, req.consumed_at, req.finished_at, req.approved_mono,
+                  req.grant_ttl, req.deny_hold):
             if v is not None and (isinstance(v, bool) or not isinstance(v, num)):
                 raise ValueError(f"request {req.id!r} has a time of the wrong type")
+        if req.policy is not None and not isinstance(req.policy, str):
+            raise ValueError(f"request {req.id!r} names its policy wrongly")
+        for n in (req.used, 1 if req.uses is None else req.uses):
+            if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+                raise ValueError(f"request {req.id!r} has a use count of the wrong type")
         return req
 
     def note(self, at: float, event: str, **extra: Any) -> None:
@@ -268,14 +295,20 @@ class LedgerState(Record, frozen=False):
             del self.requests[r.id]
         return old
 
-    def approve(self, rid: str, ttl: float, by: str) -> Request:
+    def approve(self, rid: str, ttl: float, by: str, uses: int | None = 1) -> Request:
+        """Approve for ``uses`` runs (None: any number) within ``ttl`` seconds."""
+        if uses is not None and not 1 <= uses <= MAX_USES:
+            raise UsageError(f"a grant allows 1 to {MAX_USES} uses, not {uses}",
+                             "for any number of runs over a period: approve --for DURATION")
         req = self._decidable(rid, "approve")
         req.status = APPROVED
         req.decided_at = self.now
         req.decided_by = by
         req.expires_at = self.now + ttl
         req.approved_boot, req.approved_mono = self.boot, self.mono
-        req.note(self.now, "approved", by=by, ttl=ttl)
+        req.uses, req.used = uses, 0
+        extra = {} if uses == 1 else {"uses": uses}
+        req.note(self.now, "approved", by=by, ttl=ttl, **extra)
         self.dirty = True
         return req
 
@@ -292,13 +325,39 @@ class LedgerState(Record, frozen=False):
         return req
 
     def consume(self, req: Request) -> None:
-        if req.status != APPROVED or self.grant_overdue(req):
+        """Use the grant once: its last use finishes it (``consumed``). A standing grant's
+        uses are counted, not each noted here (the audit log has a line for every one)."""
+        if req.status != APPROVED or self.grant_overdue(req) or req.uses_left == 0:
             raise Conflict(f"grant {req.id} is not usable (status {req.status})")
-        req.status = CONSUMED
+        req.used += 1
         req.consumed_at = self.now
-        req.finished_at = self.now
-        req.note(self.now, "grant_consumed")
+        if req.uses_left == 0:
+            req.status = CONSUMED
+            req.finished_at = self.now
+            req.note(self.now, "grant_consumed", **({"use": req.used} if req.standing else {}))
         self.dirty = True
+
+    def revoke(self, rid: str, by: str) -> Request:
+        """Withdraw an approved grant (used or not, while it still has runs), or lift a human
+        denial that is in force, so that the next try asks a human again."""
+        req = self.get(rid)
+        self.expire()
+        if req.status == DENIED and req.expires_at <= self.now:
+            raise Conflict(f"cannot revoke {rid}: its denial is no longer in force")
+        if req.status not in (APPROVED, DENIED):
+            detail = {
+                PENDING: "it is still pending: deny it (agentgate deny ID) instead",
+                CONSUMED: "its grant has been used up; nothing is left to withdraw",
+                EXPIRED: "it has expired; nothing is left to withdraw",
+                REVOKED: "it was already revoked",
+            }.get(req.status, f"its status is {req.status}")
+            raise Conflict(f"cannot revoke {rid}: {detail}")
+        was = req.status
+        req.status = REVOKED
+        req.finished_at = self.now
+        req.note(self.now, "revoked", by=by, was=was)
+        self.dirty = True
+        return req
 
     def _decidable(self, rid: str, verb: str) -> Request:
         req = self.get(rid)
@@ -310,6 +369,7 @@ class LedgerState(Record, frozen=False):
                 DENIED: "it was already denied",
                 CONSUMED: "it was approved and its grant has been used",
                 EXPIRED: "it has expired; retry the command to open a new request",
+                REVOKED: "it was revoked; retry the command to open a new request",
             }.get(req.status, f"its status is {req.status}")
             raise Conflict(f"cannot {verb} {rid}: {detail}")
         return req
@@ -586,13 +646,16 @@ def _line_finished_at(line: bytes) -> float:
 
 def make_request(*, fp: str, kind: str, argv: list[str], cwd: str, rule: str | None, reason: str,
                  agent: str, now: float, request_ttl: float, user: str | None = None,
-                 pid: int | None = None) -> Request:
-    """A new pending request, from this process and user unless the service names its client."""
+                 pid: int | None = None, approval_ttl: float | None = None,
+                 policy: str | None = None) -> Request:
+    """A new pending request, from this process and user unless the service names its client;
+    it keeps the policy's ``approval_ttl`` and ``request_ttl`` for the human's decision."""
     req = Request(id=new_id(), fingerprint=fp, kind=kind, argv=argv, cwd=cwd, rule=rule,
                   reason=reason, agent=agent, pid=os.getpid() if pid is None else pid,
                   user=current_user() if user is None else user,
                   host=hostname(), status=PENDING, created_at=now,
-                  expires_at=now + request_ttl)
+                  expires_at=now + request_ttl, grant_ttl=approval_ttl, deny_hold=request_ttl,
+                  policy=policy)
     req.note(now, "approval_requested", agent=agent)
     return req
 

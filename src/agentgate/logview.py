@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .audit import EVENTS, AuditLog, now_iso, parse_iso, parse_line, parse_lines
-from .errors import UsageError
+from .errors import StateError, UsageError
 from .jsontext import AUDIT_SUFFIX, dumps_bytes, restore
 
 _CANONICAL_TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
@@ -161,6 +161,73 @@ def select(log: AuditLog, flt: Filter, tail: int | None,
     if tail is None:
         return it
     return iter(deque(it, maxlen=min(tail, sys.maxsize)))  # more than there can be: all of them
+
+
+def select_tail(log: AuditLog, flt: Filter, tail: int) -> list[tuple[bytes, dict[str, Any]]]:
+    """The last ``tail`` matching events, read from the end of the log backwards: the lines
+    after the ``tail``-th match from the end are then read forwards as :func:`select` reads
+    them, so the answer is the same (a line that is not JSON there, which a forward read
+    reports with its line number: the whole log is read forwards)."""
+    if tail <= 0:
+        return []
+    window: list[tuple[str, int, bytes]] = []
+    found = 0
+    for path, raw in _lines_backwards(log.files()):
+        window.append((path, 0, raw))
+        if not flt.quick_reject(raw):
+            ev = _event_or_none(raw)
+            if ev is not None and flt.matches(restore(ev, AUDIT_SUFFIX) if _COMPANION in raw else ev):
+                found += 1
+                if found >= tail:
+                    break
+    window.reverse()
+    try:
+        return list(select(log, flt, tail, window))
+    except StateError:
+        return list(select(log, flt, tail))
+
+
+def _event_or_none(raw: bytes) -> dict[str, Any] | None:
+    try:
+        ev = parse_line(raw)
+    except ValueError:
+        return None
+    return ev if isinstance(ev, dict) else None
+
+
+def _lines_backwards(files: list[str], block: int = 64 * 1024) -> Iterator[tuple[str, bytes]]:
+    """(file, line without its newline) from the last line of the newest file back to the first
+    of the oldest, reading blocks from the end."""
+    import os
+
+    for path in reversed(files):
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except FileNotFoundError:
+            continue
+        except OSError as e:
+            raise StateError(f"cannot read audit log {path}: {e.strerror or e}") from None
+        try:
+            pos = os.fstat(fd).st_size
+            rest = b""
+            last = True
+            while pos > 0:
+                step = min(block, pos)
+                pos -= step
+                chunk = os.pread(fd, step, pos) + rest
+                lines = chunk.split(b"\n")
+                if last and lines[-1] == b"":  # the newline that ends the file ends no line
+                    lines.pop()
+                last = False
+                rest = lines[0]
+                for line in reversed(lines[1:]):
+                    yield path, line
+            if rest or not last:
+                yield path, rest
+        except OSError as e:
+            raise StateError(f"cannot read audit log {path}: {e.strerror or e}") from None
+        finally:
+            os.close(fd)
 
 
 @dataclass

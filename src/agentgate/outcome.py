@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any
 
-    from .ledger import Request
+    from .ledger import Ledger, LedgerState, Request
     from .policy import Evaluation
 
 REASON_ASK = "Permission requires approval before execution."
@@ -82,6 +82,8 @@ class Outcome(Record):
     via_grant: bool = False
     by_human: bool = False
     started: float = field(default_factory=time.monotonic)
+    rule_reason: str | None = None  # the rule's own reason, when ``reason`` is the gate's words
+    standing: str | None = None  # what the human's standing approval allows, when one let it run
 
     @property
     def exit_code(self) -> int:
@@ -98,16 +100,19 @@ class Outcome(Record):
     def message(self) -> str:
         """One line for a person or an agent reading stderr."""
         if self.allowed:
+            if self.standing:
+                return f"agentgate: allowed by {self.standing}"
             return f"agentgate: allowed ({self.reason})"
+        why = f" {_sentence(self.rule_reason)}" if self.rule_reason else ""
         if self.approval_required:
-            return (f"agentgate: BLOCKED, approval required [{self.rule or 'policy'}]: {self.reason} "
-                    f"STOP: do not work around this. Ask a human to run `agentgate approve "
-                    f"{self.approval_id}`, then retry the very same command.")
+            return (f"agentgate: BLOCKED, approval required [{self.rule or 'policy'}]: {self.reason}"
+                    f"{' The rule says:' + why if why else ''} STOP: do not work around this. Ask "
+                    f"a human to run `agentgate approve {self.approval_id}`, then retry the very "
+                    "same command.")
         who = "a human" if self.by_human else f"rule {self.rule or 'policy'}"
-        reason = self.reason.rstrip()
-        if reason and reason[-1] not in ".!?":
-            reason += "."
-        return f"agentgate: DENIED by {who}: {reason} Do not retry or work around this."
+        rule = f" (rule {self.rule or 'policy'}:{why})" if self.by_human and why else ""
+        return (f"agentgate: DENIED by {who}: {_sentence(self.reason)}{rule} Do not retry or work "
+                "around this.")
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -123,9 +128,45 @@ class Outcome(Record):
         }
         if self.by_human:
             d["deniedBy"] = "human"
+        if self.rule_reason is not None:
+            d["ruleReason"] = self.rule_reason
+        if self.standing is not None:
+            d["standingApproval"] = self.standing
         return d
+
+
+def _sentence(text: str) -> str:
+    text = text.rstrip()
+    return text + "." if text and text[-1] not in ".!?" else text
 
 
 class RequestView(Record):
     request: Request
     now: float
+
+
+class Reader:
+    """A human's look at the ledger (`pending`, `show`): a snapshot without the lock, overdue
+    requests shown as expired (in the snapshot only: the ledger's own rule for what is
+    overdue). The gate answers the same through these."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self._now = 0.0
+
+    def _state(self) -> LedgerState:
+        state = self.ledger.read_only()
+        state.expire()
+        self._now = state.now
+        return state
+
+    def now(self) -> float:
+        return self._now
+
+    def pending(self) -> list[Request]:
+        reqs = [r for r in self._state().requests.values() if r.status == "pending"]
+        return sorted(reqs, key=lambda r: r.created_at, reverse=True)
+
+    def get(self, rid: str) -> RequestView:
+        state = self._state()
+        return RequestView(state.get(rid), state.now)

@@ -143,7 +143,9 @@ def blocked(outcome: Outcome, as_json: bool) -> int:
 
 def allowed(outcome: Outcome, as_json: bool) -> None:
     """A command about to run: stdout belongs to it, so the decision goes to stderr."""
-    if outcome.via_grant:
+    if outcome.standing:
+        err(outcome.message())
+    elif outcome.via_grant:
         err(f"agentgate: allowed once by approved grant {outcome.approval_id}")
     if as_json:
         emit_json(outcome.to_dict(), sys.stderr)
@@ -190,16 +192,33 @@ def approval_prompt(view: RequestView) -> None:
 def approved(req: Request, now: float, as_json: bool) -> None:
     from .audit import now_iso
 
-    err(f"approved {req.id}: the same command may now run once, within "
-        f"{fmt_duration(req.expires_at - now)}.")
+    left = fmt_duration(req.expires_at - now)
+    if req.uses is None:
+        err(f"approved {req.id}: the same command may now run any number of times in this "
+            f"directory, for {left}; `agentgate revoke {req.id}` withdraws it.")
+    elif req.uses > 1:
+        err(f"approved {req.id}: the same command may now run {req.uses} times, within {left}; "
+            f"`agentgate revoke {req.id}` withdraws it.")
+    else:
+        err(f"approved {req.id}: the same command may now run once, within {left}.")
     if as_json:
-        emit_json({"id": req.id, "status": req.status, "expiresAt": now_iso(req.expires_at)})
+        emit_json({"id": req.id, "status": req.status, "expiresAt": now_iso(req.expires_at),
+                   "uses": req.uses})
 
 
 def denied(req: Request, reason: str | None, as_json: bool) -> None:
     err(f"denied {req.id}.")
     if as_json:
         emit_json({"id": req.id, "status": req.status, "reason": reason})
+
+
+def revoked(req: Request, as_json: bool) -> None:
+    was = next((h.get("was") for h in reversed(req.history) if h.get("event") == "revoked"), None)
+    what = "the denial is lifted: the next try asks a human again" if was == "denied" else \
+        "the grant is withdrawn: the next try asks a human again"
+    err(f"revoked {req.id}: {what}.")
+    if as_json:
+        emit_json({"id": req.id, "status": req.status, "was": was})
 
 
 def pending(reqs: list[Request], now: float, as_json: bool) -> None:
@@ -430,6 +449,9 @@ def describe_request(req: Request, now: float) -> str:
     ]
     if req.status in ("pending", "approved"):
         lines.append(f"expires  in {fmt_duration(req.expires_at - now)}")
+    if req.status != "pending" and req.standing:
+        allowed = "any number of runs" if req.uses is None else f"{req.uses} runs"
+        lines.append(f"grant    {allowed}, {req.used} used")
     if req.human_reason:
         lines.append(f"reason   {safe(req.human_reason)}")
     return "\n".join(lines)
@@ -445,20 +467,17 @@ def _console(stderr: bool = False) -> Any:
 
 
 def print_pending(reqs: list[Request], now: float) -> None:
+    """A plain table (rich's would cost `pending` more start-up than everything else)."""
     if not reqs:
         sys.stderr.write("no pending requests\n")
         return
-    from rich.table import Table
-    from rich.text import Text  # plain Text: "[red]" in a command is shown, not interpreted
-
-    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-    for col in ("ID", "AGE", "AGENT", "RULE", "COMMAND", "CWD"):
-        table.add_column(col, overflow="fold")
-    for r in reqs:
-        cells = (r.id, fmt_duration(now - r.created_at), safe(r.agent), safe(r.rule or "-"),
-                 command_text(r), safe(r.cwd))
-        table.add_row(*(Text(c) for c in cells))
-    _console().print(table)
+    rows = [("ID", "AGE", "AGENT", "RULE", "COMMAND", "CWD")]
+    rows += [(r.id, fmt_duration(now - r.created_at), safe(r.agent), safe(r.rule or "-"),
+              command_text(r), safe(r.cwd)) for r in reqs]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    out = ["  ".join([*(c.ljust(w) for c, w in zip(row, widths, strict=False)), row[-1]]).rstrip()
+           for row in rows]
+    sys.stdout.write("\n".join(out) + "\n")
 
 
 def print_request(req: Request, now: float) -> None:

@@ -103,7 +103,8 @@ class RemoteGate:
         out = Outcome(decision, bool(allowed), bool(approval_required),
                       _opt_str(raw.get("approval_id")), str(raw["reason"]),
                       _opt_str(raw.get("rule")), subject, None, via_grant=bool(via_grant),
-                      by_human=bool(by_human))
+                      by_human=bool(by_human), rule_reason=_opt_str(raw.get("rule_reason")),
+                      standing=_opt_str(raw.get("standing")) if allowed else None)
         token = answer.get("run_token")
         if out.allowed and isinstance(token, str):
             self._runs[id(out)] = token  # what record_exit shows the service
