@@ -453,9 +453,9 @@ def hook_install(agent: str, *, user: bool, dry_run: bool, executable: str | Non
     spec = AGENTS.get(agent)
     if spec is None:
         raise UsageError(f"unknown agent {agent!r}; choose one of: {', '.join(AGENTS)}")
-    exe = executable or "agentgate"
     from pathlib import Path
 
+    exe = executable or "agentgate"
     plan = plan_install(spec, "user" if user else "project", Path(current_dir()),
                         hook_command_line(exe, agent), _hook_wait(wait))
     if not plan.changed or dry_run:
@@ -504,6 +504,8 @@ def hook_install_system(agent: str, *, dry_run: bool, root: str | None,
     from .system import CLIENT_BIN
 
     spec = _agent_spec(agent)
+    from pathlib import Path
+
     base = Path(root or "/")
     if not base.is_absolute():
         raise UsageError(f"--root must be an absolute path, not {root!r}")
@@ -514,8 +516,6 @@ def hook_install_system(agent: str, *, dry_run: bool, root: str | None,
                          + (f" --root {root}" if root else ""))
     warning = None
     if not uninstall:
-    from pathlib import Path
-
         try:
             check_client(base, CLIENT_BIN)
         except AgentgateError as e:

@@ -325,6 +325,7 @@ class Gate:
             uses=req.uses if req.standing else None, standing=req.standing or None))
 
     def deny(self, rid: str, reason: str | None = None, by: str | None = None) -> Request:
+        """Deny ``rid``: repeats are refused for the request_ttl of the policy that made it."""
         who = by or self.user
 
         def change(st: LedgerState) -> Request:
@@ -351,7 +352,6 @@ class Gate:
         req: Request | None = None
         with self.ledger.locked() as state:
             events = self._sweep(state)
-        """Deny ``rid``: repeats are refused for the request_ttl of the policy that made it."""
             try:
                 req = change(state)
                 events.append(event(req))
@@ -469,19 +469,6 @@ class Gate:
                           "free disk space or check the disk, then retry the very same command")
 
 
-class Recorded(Record):
-    """What :meth:`Gate._record` did: the audit lines it wrote, and what failed after the
-    commit point (the change was made and logged), if anything."""
-
-    lines: list[dict[str, Any]]
-    late: BaseException | None
-
-
-def _saved_but(late: BaseException) -> BaseException:
-    """What to raise for a failure after a state change's commit point: a StateError that
-    says the change was saved and logged (an interruption or a bug as itself)."""
-    if isinstance(late, AgentgateError):
-        return StateError(f"the change was saved and logged, but then: {late.message}", late.hint)
 def standing_text(req: Request, now: float) -> str:
     """What a human's standing approval allows, for the agent's message and the audit line."""
     left = "any number of runs" if req.uses is None else f"{req.uses_left} of {req.uses} runs left"
@@ -498,4 +485,17 @@ def _duration(seconds: float) -> str:
     return f"{s // 3600}h{(s % 3600) // 60:02d}m" if s < 48 * 3600 else f"{s // 86400}d"
 
 
+class Recorded(Record):
+    """What :meth:`Gate._record` did: the audit lines it wrote, and what failed after the
+    commit point (the change was made and logged), if anything."""
+
+    lines: list[dict[str, Any]]
+    late: BaseException | None
+
+
+def _saved_but(late: BaseException) -> BaseException:
+    """What to raise for a failure after a state change's commit point: a StateError that
+    says the change was saved and logged (an interruption or a bug as itself)."""
+    if isinstance(late, AgentgateError):
+        return StateError(f"the change was saved and logged, but then: {late.message}", late.hint)
     return late
