@@ -277,7 +277,20 @@ class Gate:
                 raise _saved_but(saved.late)
         if cannot is not None:
             raise cannot
+        if out.approval_required:
+            self._announce(events)
         return out
+
+    def _announce(self, events: list[dict[str, Any]]) -> None:
+        """Tell the human about a request this call opened (agentgate.notify): a detached
+        deliverer, so that no channel delays this answer or changes it."""
+        opened = [e for e in events if e.get("event") == "approval_requested"]
+        settings = self.policy.settings
+        if opened and (settings.notify_urls or settings.notify_desktop):
+            from .notify import announce
+
+            announce(self.paths, opened[-1], settings.notify_urls, settings.notify_desktop,
+                     settings.audit_max_bytes)
 
     def _check_pending_cap(self, state: LedgerState) -> None:
         from .errors import NotAuthorized

@@ -56,7 +56,7 @@ def parse_duration(text: str) -> int:
     return total
 
 
-_TOP_KEYS = {"version", "settings", "rule"}
+_TOP_KEYS = {"version", "settings", "rule", "notify"}
 _SETTINGS_KEYS = {"default", "approval_ttl", "request_ttl", "unparseable", "retention",
                   "audit_max_bytes", "internal_domains"}
 _RULE_KEYS = {"id", "decision", "reason", "commands", "regex", "actions", "resources",
@@ -68,6 +68,44 @@ def _str_list(value: Any, key: str, path: str, rule: str | None) -> tuple[str, .
         hint = f'write {key} = ["..."]' if isinstance(value, str) else None
         raise PolicyError(f"{key!r} must be a list of non-empty strings", hint, path=path, rule=rule)
     return tuple(value)
+
+
+_NOTIFY_KEYS = {"urls", "desktop"}
+MAX_NOTIFY_URLS = 16
+
+
+def _with_notify(settings: Settings, raw: Any, path: str, kind: str) -> Settings:
+    """``[notify]``: ``urls``, apprise URLs told of each new request, and ``desktop``, a desktop
+    notification where a session bus is present (default true). Only the policy in force by
+    itself may say where requests go: a repo-local file that tries is refused."""
+    if kind == "repo":
+        raise PolicyError("[notify] is not allowed in a repo-local policy",
+                          "a repository's file must not send your commands anywhere: put [notify] "
+                          "in your own policy (agentgate where shows it)", path=path)
+    if not isinstance(raw, dict):
+        raise PolicyError("[notify] must be a table", 'write [notify] then urls = ["..."]', path=path)
+    unknown = set(raw) - _NOTIFY_KEYS
+    if unknown:
+        raise PolicyError(f"unknown key(s) in [notify]: {', '.join(sorted(unknown))}",
+                          f"known keys: {', '.join(sorted(_NOTIFY_KEYS))}", path=path)
+    urls = raw.get("urls", [])
+    if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
+        raise PolicyError("notify.urls must be a list of apprise URLs (strings)",
+                          'e.g. urls = ["ntfy://ntfy.sh/my-topic"]', path=path)
+    if len(urls) > MAX_NOTIFY_URLS:
+        raise PolicyError(f"notify.urls lists {len(urls)} URLs, more than {MAX_NOTIFY_URLS}",
+                          path=path)
+    for n, url in enumerate(urls, 1):
+        scheme, sep, rest = url.partition("://")
+        if not sep or not scheme or not rest or not scheme.replace("+", "").isalnum() \
+                or len(url) > 2000 or any(c.isspace() or not c.isprintable() for c in url):
+            raise PolicyError(f"notify.urls #{n} is not a URL apprise can read (SCHEME://...)",
+                              "see apprise's list of services, e.g. ntfy://ntfy.sh/TOPIC, "
+                              "json://HOST/PATH, mailto://USER:PASSWORD@HOST", path=path)
+    desktop = raw.get("desktop", True)
+    if not isinstance(desktop, bool):
+        raise PolicyError("notify.desktop must be true or false", path=path)
+    return Settings(**{**settings.__dict__, "notify_urls": tuple(urls), "notify_desktop": desktop})
 
 
 def _parse_settings(raw: Any, path: str) -> Settings:
@@ -314,11 +352,13 @@ def parse_policy_file(text: str | bytes, path: str = "<string>", kind: str = "ex
     unknown = set(raw) - _TOP_KEYS
     if unknown:
         raise PolicyError(f"unknown top-level key(s): {', '.join(sorted(unknown))}",
-                          "known: version, [settings], [[rule]]", path=path)
+                          "known: version, [settings], [notify], [[rule]]", path=path)
     version = raw.get("version", 1)
     if type(version) is not int or version != 1:  # not true, not 1.0
         raise PolicyError(f"unsupported policy version {version!r}", "this agentgate reads version = 1", path=path)
     settings = _parse_settings(raw.get("settings"), path)
+    if "notify" in raw:
+        settings = _with_notify(settings, raw["notify"], path, kind)
     rules_raw = raw.get("rule", [])
     if not isinstance(rules_raw, list):
         raise PolicyError("'rule' must be an array of tables: write [[rule]]", path=path)

@@ -41,6 +41,8 @@ class Settings(Record):
     unparseable: str = ASK
     retention: int = 7 * 86400
     audit_max_bytes: int = 64 * 1024 * 1024
+    notify_urls: tuple[str, ...] = ()  # [notify] urls: apprise URLs told of each new request
+    notify_desktop: bool = True  # [notify] desktop: a desktop notification where a bus is
     internal_domains: tuple[str, ...] = ()  # e-mail domains of one's own (conditions' domain())
 
     def merged(self, other: Settings) -> Settings:
@@ -53,6 +55,8 @@ class Settings(Record):
             unparseable=stricter(self.unparseable, other.unparseable),
             retention=max(self.retention, other.retention),
             audit_max_bytes=min(self.audit_max_bytes, other.audit_max_bytes),
+            notify_urls=self.notify_urls,  # the policy in force by itself says where (loader)
+            notify_desktop=self.notify_desktop,
             internal_domains=tuple(d for d in self.internal_domains if d in other.internal_domains),
         )
 
