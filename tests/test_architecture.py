@@ -20,13 +20,14 @@ ROOT = Path(agentgate.__file__).parent
 # Highest first. A module may import modules of its own layer or of a lower one, never of a
 # higher one. A name ending in ".*" covers a package's modules (and the package itself).
 LAYERS: list[tuple[str, list[str]]] = [
-    ("front: console script, typer wiring, the run and hook commands",
-     ["agentgate.entry", "agentgate.__main__", "agentgate.cli", "agentgate.hotpath"]),
+    ("front: console script, typer wiring, the run and hook commands, the live terminal view",
+     ["agentgate.entry", "agentgate.__main__", "agentgate.cli", "agentgate.hotpath",
+      "agentgate.watch"]),
     ("interface: command bodies, rendering, integrations, the Python API",
      ["agentgate.commands", "agentgate.output", "agentgate.logview", "agentgate.api",
       "agentgate.subjects", "agentgate.integrations.hooks", "agentgate.integrations.install",
       "agentgate.integrations.mcp", "agentgate", "agentgate.service.server",
-      "agentgate.service.install"]),
+      "agentgate.service.install", "agentgate.dashboard.*"]),
     ("the decision flow: which gate, the local one, the service's client, the outcome",
      ["agentgate.backend", "agentgate.gate", "agentgate.remote", "agentgate.outcome",
       "agentgate.waiting"]),

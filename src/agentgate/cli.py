@@ -440,6 +440,36 @@ def show(request_id: IdArg, json_: JsonOpt = False, policy: NoPolicyOpt = None) 
 
 @command()
 @handled
+def watch(policy: NoPolicyOpt = None) -> None:
+    """A live full-screen view of pending requests and recent decisions, with keys to approve,
+    deny, revoke and open details.
+
+    Keys: up/down (or j/k) select, a approve (asks y/N), d deny (asks for a reason), r revoke
+    a grant or a denial (asks for its id), enter details, q quit. In protected mode approving
+    asks for the approver secret."""
+    from .watch import watch as live_view
+
+    live_view()
+
+
+@command()
+@handled
+def dashboard(
+    port: Annotated[int, typer.Option("--port", metavar="N", min=0, max=65535, show_default=False,
+                                      help="The port on 127.0.0.1 (default: a free one).")] = 0,
+    policy: NoPolicyOpt = None,
+) -> None:
+    """A web page on 127.0.0.1 to approve and deny pending requests, and read the audit log.
+
+    Prints the URL to open, with a login token in it, as its first line on standard output;
+    runs until Ctrl-C. Needs the `dashboard` extra (Starlette and uvicorn)."""
+    from .dashboard import serve
+
+    serve(port, output.to_stdout)
+
+
+@command()
+@handled
 def where(json_: JsonOpt = False, policy: PolicyOpt = None) -> None:
     """Show where the policy, ledger and audit log live."""
     inv = _invocation()

@@ -1,0 +1,329 @@
+"""The dashboard's web application (Starlette): what it serves, and who may ask.
+
+Who may ask: a request whose Host is not exactly ``127.0.0.1:PORT`` or ``localhost:PORT`` is
+refused (400) before anything else, against DNS rebinding; a request without the session
+cookie that the login link set gets 401; a state change (approve, deny) without the session's
+CSRF token in ``X-CSRF-Token`` gets 403, as does one whose Origin is another site. Login takes
+the token printed on stdout (and, in protected mode, the approver secret, kept in this
+process's memory for the session and used to sign each approval as `agentgate approve` does).
+Every page has a strict Content-Security-Policy; the page's CSS and JS are inline, with a nonce.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping
+from typing import TYPE_CHECKING, Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from .. import commands
+from ..errors import EXIT_REFUSED, AgentgateError
+from ..output import command_text, request_json
+from . import page
+
+if TYPE_CHECKING:
+    from ..gate import RequestView
+
+Scope = MutableMapping[str, Any]
+ASGI = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],
+                Awaitable[None]]
+HISTORY_LIMIT = 100
+MAX_BODY = 16 * 1024
+
+
+class Session:
+    def __init__(self, secret: str | None) -> None:
+        self.csrf = secrets.token_urlsafe(32)
+        self.secret = secret  # protected mode: the approver passphrase, for this session
+
+
+class Sessions:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_id: dict[str, Session] = {}
+
+    def new(self, secret: str | None) -> tuple[str, Session]:
+        sid, s = secrets.token_urlsafe(32), Session(secret)
+        with self._lock:
+            self._by_id[sid] = s
+        return sid, s
+
+    def get(self, sid: str | None) -> Session | None:
+        if not sid:
+            return None
+        with self._lock:
+            return self._by_id.get(sid)
+
+
+def headers(nonce: str | None = None) -> dict[str, str]:
+    """The headers of every answer: nothing from the network, no framing, no caching."""
+    src = f"'nonce-{nonce}'" if nonce else "'none'"
+    return {
+        "Content-Security-Policy": (f"default-src 'none'; script-src {src}; style-src {src}; "
+                                    "connect-src 'self'; img-src 'self'; form-action 'self'; "
+                                    "frame-ancestors 'none'; base-uri 'none'"),
+        "X-Content-Type-Options": "nosniff",
+        "X-Frame-Options": "DENY",
+        "Referrer-Policy": "no-referrer",
+        "Cache-Control": "no-store",
+        "Cross-Origin-Opener-Policy": "same-origin",
+        "Cross-Origin-Resource-Policy": "same-origin",
+    }
+
+
+def host_check(app: ASGI, allowed: set[str]) -> ASGI:
+    """Refuse (400) any request whose Host header is not one of ``allowed``: a page on another
+    name that resolves to 127.0.0.1 (DNS rebinding) cannot talk to the dashboard."""
+
+    async def checked(scope: Scope, receive: Callable[[], Awaitable[Any]],
+                      send: Callable[[Any], Awaitable[None]]) -> None:
+        if scope["type"] == "http":
+            hosts = [v for k, v in scope.get("headers", []) if k == b"host"]
+            if len(hosts) != 1 or hosts[0].decode("latin-1").lower() not in allowed:
+                await refusal(400, "wrong Host header: open the URL that `agentgate "
+                                        "dashboard` printed")(scope, receive, send)
+                return
+        await app(scope, receive, send)
+
+    return checked
+
+
+def refusal(status: int, text: str) -> Response:
+    return Response(text + "\n", status, headers=headers(), media_type="text/plain")
+
+
+def build(*, port: int, token: str, protected: bool) -> ASGI:
+    """The application for one `agentgate dashboard` run."""
+    sessions = Sessions()
+    cookie = f"agentgate_{port}"
+    origins = {f"http://127.0.0.1:{port}", f"http://localhost:{port}"}
+
+    def session_of(request: Request) -> Session | None:
+        return sessions.get(request.cookies.get(cookie))
+
+    def unauthorized() -> Response:
+        return refusal(401, "not logged in: open the URL (with its token) that "
+                                 "`agentgate dashboard` printed")
+
+    def logged_in(secret: str | None) -> Response:
+        sid, _ = sessions.new(secret)
+        resp = RedirectResponse("/", 303, headers=headers())
+        resp.set_cookie(cookie, sid, httponly=True, samesite="strict", path="/")
+        return resp
+
+    async def login(request: Request) -> Response:
+        if request.method == "GET":
+            given = request.query_params.get("token", "")
+        else:
+            form = await request.form()
+            given = str(form.get("token", ""))
+        if not given or not secrets.compare_digest(given.encode(), token.encode()):
+            return refusal(401, "wrong or missing login token: open the URL that "
+                                     "`agentgate dashboard` printed")
+        if not protected:
+            return logged_in(None)
+        if request.method == "GET" or not str(form.get("secret", "")):
+            nonce = secrets.token_urlsafe(16)
+            return HTMLResponse(page.login(nonce, given, request.method == "POST"),
+                                headers=headers(nonce))
+        return logged_in(str(form["secret"]))
+
+    async def index(request: Request) -> Response:
+        s = session_of(request)
+        if s is None:
+            return unauthorized()
+        nonce = secrets.token_urlsafe(16)
+        return HTMLResponse(page.index(nonce, s.csrf, protected), headers=headers(nonce))
+
+    def state(request: Request) -> Response:
+        if session_of(request) is None:
+            return unauthorized()
+        q = request.query_params
+        try:
+            found = commands.pending()
+            limit = int(q.get("limit") or HISTORY_LIMIT)
+            history = [ev for _, ev in commands.log(
+                since=q.get("since") or None, until=None,
+                events=[e for e in q.getlist("event") if e], request_id=q.get("id") or None,
+                rule=q.get("rule") or None, agent=q.get("agent") or None,
+                tail=max(1, min(limit, 1000)), progress=_whole)]
+        except ValueError:
+            return _json({"error": "limit must be a number"}, 400)
+        except AgentgateError as e:
+            return _failed(e)
+        return _json({"protected": protected, "now": found.now,
+                       "pending": [{**request_json(r), "command": command_text(r)}
+                                   for r in found.requests],
+                       "history": [{**ev, "command": _event_command(ev)}
+                                   for ev in reversed(history)]})
+
+    def verify(request: Request) -> Response:
+        if session_of(request) is None:
+            return unauthorized()
+        try:
+            return _json(commands.log_verify(_whole).to_dict())
+        except AgentgateError as e:
+            return _failed(e)
+
+    async def change(request: Request) -> tuple[Session, dict[str, Any]] | Response:
+        """The session and JSON body of a state change, or the refusal."""
+        s = session_of(request)
+        if s is None:
+            return unauthorized()
+        origin = request.headers.get("origin")
+        if origin is not None and origin not in origins:
+            return refusal(403, "a request from another site")
+        given = request.headers.get("x-csrf-token", "")
+        if not given or not secrets.compare_digest(given.encode(), s.csrf.encode()):
+            return refusal(403, "missing or wrong CSRF token: reload the page")
+        body = await request.body()
+        if len(body) > MAX_BODY:
+            return refusal(413, "request too large")
+        from ..jsontext import loads
+
+        try:
+            data = loads(body.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            data = None
+        if not isinstance(data, dict) or not isinstance(data.get("id"), str):
+            return _json({"error": "the body must be a JSON object with an id"}, 400)
+        return s, data
+
+    async def approve(request: Request) -> Response:
+        got = await change(request)
+        if isinstance(got, Response):
+            return got
+        s, data = got
+        code = data.get("code")
+        return await _threaded(lambda: _approve(s, data["id"],
+                                                code if isinstance(code, str) else None))
+
+    async def deny(request: Request) -> Response:
+        got = await change(request)
+        if isinstance(got, Response):
+            return got
+        _, data = got
+        reason = data.get("reason")
+        reason = reason.strip() if isinstance(reason, str) else ""
+        return await _threaded(lambda: _deny(data["id"], reason or None))
+
+    async def revoke(request: Request) -> Response:
+        got = await change(request)
+        if isinstance(got, Response):
+            return got
+        s, data = got
+        code = data.get("code")
+        return await _threaded(lambda: _revoke(s, data["id"],
+                                               code if isinstance(code, str) else None))
+
+    async def no_icon(request: Request) -> Response:
+        return Response(status_code=204, headers=headers())
+
+    app = Starlette(routes=[
+        Route("/", index),
+        Route("/favicon.ico", no_icon),
+        Route("/login", login, methods=["GET", "POST"]),
+        Route("/api/state", state),
+        Route("/api/verify", verify),
+        Route("/api/approve", approve, methods=["POST"]),
+        Route("/api/deny", deny, methods=["POST"]),
+        Route("/api/revoke", revoke, methods=["POST"]),
+    ])
+    return host_check(app, {f"127.0.0.1:{port}", f"localhost:{port}"})
+
+
+class Proof:
+    """What signs a decision in protected mode: the session's approver secret, and the
+    authenticator code sent with this one click (asked for only when one is enrolled)."""
+
+    def __init__(self, s: Session, code: str | None) -> None:
+        self.session, self.given_code = s, code
+
+    def secret(self) -> str:
+        if not self.session.secret:
+            raise AgentgateError("this session has no approver secret", "log in again",
+                                 exit_code=EXIT_REFUSED)
+        return self.session.secret
+
+    def code(self) -> str:
+        if not self.given_code:
+            raise AgentgateError("this needs the authenticator code too",
+                                 "type the code from your authenticator and try again",
+                                 exit_code=EXIT_REFUSED)
+        return self.given_code
+
+
+def _confirmed(view: RequestView, what: str = "") -> None:
+    """The page asked "Approve this command to run once?" (or deny, or revoke) before it sent
+    the click: the confirmation is done."""
+
+
+def _approve(s: Session, rid: str, code: str | None) -> Response:
+    proof = Proof(s, code)
+    try:
+        done = commands.approve(rid, commands.Grant.build(None, None, None), _confirmed,
+                                secret=proof.secret, code=proof.code)
+    except AgentgateError as e:
+        return _failed(e)
+    return _json({"ok": True, "request": request_json(done.request),
+                  "message": f"approved {done.request.id}: the same command may now run once"})
+
+
+def _deny(rid: str, reason: str | None) -> Response:
+    try:
+        done = commands.deny(rid, reason, _confirmed)
+    except AgentgateError as e:
+        return _failed(e)
+    return _json({"ok": True, "request": request_json(done), "message": f"denied {done.id}"})
+
+
+def _revoke(s: Session, rid: str, code: str | None) -> Response:
+    proof = Proof(s, code)
+    try:
+        done = commands.revoke(rid, _confirmed, secret=proof.secret, code=proof.code)
+    except AgentgateError as e:
+        return _failed(e)
+    return _json({"ok": True, "request": request_json(done),
+                  "message": f"revoked {done.id}: the next try asks a human again"})
+
+
+async def _threaded(fn: Callable[[], Response]) -> Response:
+    """Run a gate call (a file lock, or the service's socket) off the event loop."""
+    from starlette.concurrency import run_in_threadpool
+
+    return await run_in_threadpool(fn)
+
+
+def _event_command(ev: dict[str, Any]) -> str:
+    """An audit event's command as `agentgate log` shows it (what cannot be shown, escaped)."""
+    import shlex
+
+    from ..jsontext import AUDIT_SUFFIX, restore
+    from ..output import safe
+
+    if "argv" + AUDIT_SUFFIX in ev:
+        ev = restore(ev, AUDIT_SUFFIX)
+    argv = ev.get("argv")
+    if not isinstance(argv, list):
+        return ""
+    words = [str(a) for a in argv]
+    return safe(shlex.join(words) if ev.get("kind", "argv") == "argv" else " ".join(words))
+
+
+def _whole(lines: Iterable[commands.Line], total: int) -> Iterator[commands.Line]:
+    return iter(lines)
+
+
+def _json(obj: object, status: int = 200) -> Response:
+    from ..jsontext import dumps
+
+    return Response(dumps(obj), status, headers=headers(), media_type="application/json")
+
+
+def _failed(e: AgentgateError) -> Response:
+    return _json({"ok": False, "error": e.message, "hint": e.hint}, 409)

@@ -1,0 +1,326 @@
+"""`agentgate dashboard`: the installed console script serving on 127.0.0.1, driven in a real
+headless Chromium (Debian's, through the playwright package), its refusals checked over plain
+HTTP, and what it decides checked through `agentgate run`, as the agent meets it."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from conftest import AGENTGATE, ag, marker_lines
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+class Dashboard:
+    """One `agentgate dashboard` process and the URL it printed."""
+
+    def __init__(self, proc: subprocess.Popen[str], url: str) -> None:
+        self.proc, self.url = proc, url
+        parts = urlsplit(url)
+        self.port = parts.port or 0
+        self.base = f"http://127.0.0.1:{self.port}/"
+        self.token = parts.query.removeprefix("token=")
+
+    def http(self, method: str, path: str, *, headers: dict[str, str] | None = None,
+             body: str | None = None) -> tuple[int, dict[str, str], str]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            r = conn.getresponse()
+            return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read().decode()
+        finally:
+            conn.close()
+
+    def login(self) -> tuple[str, str]:
+        """(the session cookie, the page's CSRF token), as a browser would get them."""
+        status, h, _ = self.http("GET", f"/login?token={self.token}")
+        assert status == 303, status
+        cookie = h["set-cookie"].split(";")[0]
+        assert "HttpOnly" in h["set-cookie"] and "SameSite=strict" in h["set-cookie"]
+        status, _, page = self.http("GET", "/", headers={"Cookie": cookie})
+        assert status == 200
+        m = re.search(r'data-csrf="([^"]+)"', page)
+        assert m
+        return cookie, m.group(1)
+
+
+def start_dashboard(*args: str) -> Dashboard:
+    assert AGENTGATE
+    proc = subprocess.Popen([AGENTGATE, "dashboard", *args], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    ready, _, _ = select.select([proc.stdout], [], [], 20)
+    if not ready:
+        proc.kill()
+        raise AssertionError("the dashboard printed no URL within 20s")
+    line = proc.stdout.readline().strip()
+    assert line.startswith("http://127.0.0.1:"), (line, proc.stderr.read() if proc.stderr else "")
+    return Dashboard(proc, line)
+
+
+def stop(d: Dashboard) -> int:
+    d.proc.terminate()
+    try:
+        return d.proc.wait(10)
+    except subprocess.TimeoutExpired:
+        d.proc.kill()
+        return d.proc.wait(10)
+
+
+@pytest.fixture
+def dash(policy_file: Path, fake_bin: Path, marker: Path, in_tmp_cwd: Path) -> Iterator[Dashboard]:
+    d = start_dashboard()
+    try:
+        yield d
+    finally:
+        stop(d)
+
+
+@pytest.fixture
+def page(tmp_path: Path) -> Iterator[object]:
+    """A page in a fresh headless Chromium (Debian's: never a browser playwright downloads)."""
+    from playwright.sync_api import sync_playwright
+
+    assert os.path.exists(CHROMIUM), "tests/test_dashboard.py needs Debian's chromium " \
+                                     "(apt-get install chromium; .ci/run does)"
+    with sync_playwright() as p:
+        ctx = p.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"), executable_path=CHROMIUM, headless=True,
+            args=CHROMIUM_ARGS, viewport={"width": 1200, "height": 800})
+        try:
+            pg = ctx.new_page()
+            errors: list[str] = []
+            pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            pg.on("pageerror", lambda e: errors.append(str(e)))
+            pg.set_default_timeout(10_000)
+            yield pg
+            # no script error, no CSP violation, nothing missing (a refusal a test asks for aside)
+            assert [e for e in errors if "status of 401" not in e] == []
+        finally:
+            ctx.close()
+
+
+def held(cmd: tuple[str, ...] = ("deployer", "--prod")) -> str:
+    r = ag("run", "--json", "--", *cmd)
+    assert r.returncode == 75, r.stderr
+    return str(json.loads(r.stdout)["approvalId"])
+
+
+# --------------------------------------------------------------------------- in the browser
+
+
+def test_approve_in_the_browser_lets_exactly_one_retry_run(dash: Dashboard, page: object,
+                                                           marker: Path, tmp_path: Path) -> None:
+    from playwright.sync_api import Page, expect
+
+    assert isinstance(page, Page)
+    rid = held()
+    page.goto(dash.url)
+    assert page.url == dash.base  # the token leaves the address bar at once
+    card = page.locator(f'.card[data-id="{rid}"]')
+    expect(card).to_contain_text("deployer --prod")
+    expect(card).to_contain_text("Production deploys need a human.")
+    expect(page.locator("#chain")).to_contain_text("audit chain verified")
+    expect(page.locator("#history")).to_contain_text("approval_requested")
+    card.get_by_role("button", name="Approve").click()
+    expect(card).to_contain_text("Approve this command to run once?")
+    assert marker_lines(marker) == []  # the first click only asks
+    card.get_by_role("button", name="Confirm approve").click()
+    expect(page.locator("#msg")).to_contain_text(f"approved {rid}")
+    expect(page.locator(".card")).to_have_count(0)
+    assert ag("run", "--", "deployer", "--prod").returncode == 0
+    assert marker_lines(marker) == ["--prod"]
+    again = ag("run", "--", "deployer", "--prod")
+    assert again.returncode == 75  # used up: held again
+    assert marker_lines(marker) == ["--prod"]
+    expect(page.locator(".card")).to_have_count(1)  # the new request shows without a reload
+
+
+def test_deny_in_the_browser_gives_the_agent_the_reason(dash: Dashboard, page: object,
+                                                        marker: Path) -> None:
+    from playwright.sync_api import Page, expect
+
+    assert isinstance(page, Page)
+    page.goto(dash.url)
+    expect(page.locator("#pending")).to_contain_text("No pending requests.")
+    rid = held()
+    card = page.locator(f'.card[data-id="{rid}"]')
+    card.get_by_role("button", name="Deny").click()
+    card.locator('input[name="reason"]').fill("not on a friday <b>x</b>")
+    card.get_by_role("button", name="Confirm deny").click()
+    expect(page.locator("#msg")).to_contain_text(f"denied {rid}")
+    r = ag("run", "--", "deployer", "--prod")
+    assert r.returncode == 77
+    assert "not on a friday <b>x</b>" in r.stderr
+    assert marker_lines(marker) == []
+    # the history's filter, and the denial taken back from it
+    page.select_option('select[name="event"]', "human_denied")
+    row = page.locator('#history tr[data-event="human_denied"]')
+    expect(row).to_have_count(1)
+    expect(page.locator('#history tr[data-event="approval_requested"]')).to_have_count(0)
+    expect(row).to_contain_text("not on a friday <b>x</b>")  # shown as text, never as markup
+    row.get_by_role("button", name="Revoke").click()
+    row.get_by_role("button", name="Confirm revoke").click()
+    expect(page.locator("#msg")).to_contain_text(f"revoked {rid}")
+    assert ag("run", "--", "deployer", "--prod").returncode == 75  # a human is asked again
+
+
+def test_screenshot(dash: Dashboard, page: object, tmp_path: Path) -> None:
+    """The picture in docs/dashboard.md: `DOCS_SCREENSHOT=docs/dashboard.png pytest -k
+    screenshot tests/test_dashboard.py` refreshes it."""
+    from playwright.sync_api import Page, expect
+
+    assert isinstance(page, Page)
+    earlier = held(("deployer", "site", "--prod"))
+    page.goto(dash.url)
+    card = page.locator(f'.card[data-id="{earlier}"]')
+    card.get_by_role("button", name="Deny").click()
+    card.locator('input[name="reason"]').fill("not on a Friday")
+    card.get_by_role("button", name="Confirm deny").click()
+    expect(page.locator(".card")).to_have_count(0)
+    assert ag("run", "--agent", "claude-code", "--", "deployer", "api", "--prod").returncode == 75
+    rid = held(("deployer", "--prod"))
+    card = page.locator(f'.card[data-id="{rid}"]')
+    card.get_by_role("button", name="Approve").click()
+    expect(page.locator(".card")).to_have_count(2)
+    expect(page.locator("#chain")).to_contain_text("audit chain verified")
+    shot = tmp_path / "dashboard.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    if os.environ.get("DOCS_SCREENSHOT"):
+        shutil.copy(shot, os.environ["DOCS_SCREENSHOT"])
+
+
+def test_a_page_without_the_token_gets_nothing(dash: Dashboard, page: object) -> None:
+    from playwright.sync_api import Page
+
+    assert isinstance(page, Page)
+    resp = page.goto(dash.base)
+    assert resp is not None and resp.status == 401
+    resp = page.goto(dash.base + "login?token=wrong")
+    assert resp is not None and resp.status == 401
+
+
+# --------------------------------------------------------------------------- over plain HTTP
+
+
+def test_no_session_is_401(dash: Dashboard) -> None:
+    for path in ("/", "/api/state", "/api/verify"):
+        assert dash.http("GET", path)[0] == 401, path
+    assert dash.http("POST", "/api/approve", body='{"id": "apr_x"}')[0] == 401
+    assert dash.http("GET", "/login")[0] == 401
+    assert dash.http("GET", "/login?token=" + "x" * len(dash.token))[0] == 401
+
+
+def test_a_state_change_without_the_csrf_token_is_403(dash: Dashboard, marker: Path) -> None:
+    rid = held()
+    cookie, csrf = dash.login()
+    body = json.dumps({"id": rid})
+    for extra in ({}, {"X-CSRF-Token": "wrong"},
+                  {"X-CSRF-Token": csrf, "Origin": "http://evil.example"}):
+        status, _, _ = dash.http("POST", "/api/approve", body=body,
+                                 headers={"Cookie": cookie, "Content-Type": "application/json",
+                                          **extra})
+        assert status == 403, extra
+        assert dash.http("POST", "/api/deny", body=body,
+                         headers={"Cookie": cookie, **extra})[0] == 403
+    assert ag("run", "--", "deployer", "--prod").returncode == 75  # still only pending
+    status, _, text = dash.http("POST", "/api/approve", body=body, headers={
+        "Cookie": cookie, "X-CSRF-Token": csrf, "Origin": dash.base.rstrip("/")})
+    assert status == 200, text
+    assert ag("run", "--", "deployer", "--prod").returncode == 0
+    assert marker_lines(marker) == ["--prod"]
+
+
+def test_a_wrong_host_header_is_refused(dash: Dashboard) -> None:
+    """DNS rebinding: a page on another name that resolves to 127.0.0.1."""
+    for host in ("evil.example", f"evil.example:{dash.port}", "127.0.0.1", f"127.0.0.1:{dash.port + 1}",
+                 f"localhost.evil.example:{dash.port}"):
+        status, _, _ = dash.http("GET", f"/login?token={dash.token}", headers={"Host": host})
+        assert status == 400, host
+    for host in (f"127.0.0.1:{dash.port}", f"localhost:{dash.port}"):
+        assert dash.http("GET", f"/login?token={dash.token}", headers={"Host": host})[0] == 303
+
+
+def test_pages_are_self_contained_under_a_strict_csp(dash: Dashboard) -> None:
+    cookie, _ = dash.login()
+    status, h, page = dash.http("GET", "/", headers={"Cookie": cookie})
+    assert status == 200
+    csp = h["content-security-policy"]
+    assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp
+    assert re.search(r"script-src 'nonce-[^']+'", csp) and "unsafe-inline" not in csp
+    assert h["x-frame-options"] == "DENY" and h["referrer-policy"] == "no-referrer"
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)  # nothing from the network
+    assert "<link" not in page
+    status, h, state = dash.http("GET", "/api/state?event=approved&limit=5",
+                                 headers={"Cookie": cookie})
+    assert status == 200 and h["content-type"].startswith("application/json")
+    assert json.loads(state)["pending"] == []
+
+
+def test_dashboard_json_names_the_running_dashboard(policy_file: Path, state_dir: Path) -> None:
+    d = start_dashboard()
+    try:
+        info = json.loads((state_dir / "dashboard.json").read_text())
+        assert info == {"url": d.base}  # no token
+        assert d.token not in (state_dir / "dashboard.json").read_text()
+    finally:
+        assert stop(d) == 0  # SIGTERM: a clean stop
+    assert not (state_dir / "dashboard.json").exists()
+    d = start_dashboard()
+    d.proc.send_signal(signal.SIGINT)  # Ctrl-C
+    assert d.proc.wait(10) == 0
+    assert not (state_dir / "dashboard.json").exists()
+
+
+def test_a_port_in_use_is_an_error(policy_file: Path) -> None:
+    d = start_dashboard()
+    try:
+        r = ag("dashboard", "--port", str(d.port), timeout=30)
+        assert r.returncode != 0 and r.stdout == ""
+        assert f"cannot listen on 127.0.0.1:{d.port}" in r.stderr
+    finally:
+        stop(d)
+
+
+def test_an_agent_cannot_start_the_dashboard(policy_file: Path) -> None:
+    r = ag("run", "--", "agentgate", "dashboard")
+    assert r.returncode == 77, r.stderr
+
+
+def test_the_web_stack_stays_off_every_other_path() -> None:
+    code = ("import sys, agentgate.cli, agentgate.commands, agentgate.watch; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('starlette', 'uvicorn', 'anyio', 'playwright') or m.startswith('agentgate.dashboard')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_the_first_line_comes_at_once(policy_file: Path) -> None:
+    start = time.monotonic()
+    d = start_dashboard()
+    try:
+        assert time.monotonic() - start < 10
+        assert dash_ok(d)
+    finally:
+        stop(d)
+
+
+def dash_ok(d: Dashboard) -> bool:
+    return d.http("GET", f"/login?token={d.token}")[0] == 303
