@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import re
+import time
 import tomllib
 from pathlib import Path
 
@@ -403,11 +404,14 @@ def _example_rules() -> list[dict[str, object]]:
 def test_every_example_rule_holds_through_its_examples(rule: dict[str, object]) -> None:
     p = pol.parse_policy(EXAMPLE.read_bytes(), str(EXAMPLE))
     assert rule["match"] and rule["not_match"], "every shipped rule carries examples"
-    if "actions" in rule:  # examples are "ACTION [RESOURCE]"
-        for ex in rule["match"]:  # type: ignore[union-attr]
-            assert p.check_action(*str(ex).split()).rule == rule["id"], ex
-        for ex in rule["not_match"]:  # type: ignore[union-attr]
-            assert p.check_action(*str(ex).split()).rule != rule["id"], ex
+    if "actions" in rule:  # examples are "ACTION [RESOURCE] [key=value ...]"
+        for key, expected in (("match", True), ("not_match", False)):
+            for ex in rule[key]:  # type: ignore[attr-defined]
+                a = pol.loader.action_example(str(ex))
+                ev = p.check_action(a.action, a.resource, a.attributes, agent=a.agent, now=a.now)
+                assert (rule["id"] in ev.parts[0].rules) is expected, ex
+                if expected:
+                    assert pol.RANK[ev.decision] >= pol.RANK[str(rule["decision"])], ex
         return
     for ex in rule["match"]:  # type: ignore[union-attr]
         ev = check(p, str(ex))
@@ -568,7 +572,9 @@ def test_action_rule_examples_are_checked() -> None:
     pol.parse_policy(ok + 'match = ["deploy_web x.prod"]\nnot_match = ["deploy_web x.dev", "read x.prod"]\n')
     with pytest.raises(PolicyError, match="listed in 'match'"):
         pol.parse_policy(ok + 'match = ["read x.prod"]\n')
-    assert pol.parse_policy(EXAMPLE.read_bytes()).check_action("deploy_production", "vercel.com").decision == "ask"
+    monday_10am = time.mktime((2026, 12, 7, 10, 0, 0, 0, 0, -1))  # local time: working hours
+    starter = pol.parse_policy(EXAMPLE.read_bytes())
+    assert starter.check_action("deploy_production", "vercel.com", now=monday_10am).decision == "ask"
 
 
 # --------------------------------------------------------------------------- regexes that could hang

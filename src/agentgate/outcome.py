@@ -65,7 +65,7 @@ def attribute_words(attributes: Sequence[tuple[str, Any]] | dict[str, Any]) -> l
             text = str(v)
             if not text or text in ("true", "false") or text[:1] in "-0123456789\"'" or \
                     any(c.isspace() for c in text):
-                text = '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+                text = f'"{text}"'  # what --attr reads back: the text between the quotes
         out.append(f"{k}={text}")
     return out
 

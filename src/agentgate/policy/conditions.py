@@ -77,6 +77,8 @@ class Test(Record):
     matches, not matches. ``value`` is a literal, a tuple of literals, a SettingRef, or the
     glob or regex text."""
 
+    __test__ = False  # not a test case for pytest
+
     name: str
     op: str
     value: Any
@@ -119,7 +121,8 @@ class Condition(Record):
                  missing: list[str] | None = None) -> bool | None:
         """True, False or None (unknown: a value it needs is missing or of another kind; its
         name is appended to ``missing``)."""
-        return _eval(self.tree, facts, now, lists or {}, missing if missing is not None else [])
+        return _eval(self.tree, _Env(facts, now, lists or {}, dict(self.kinds),
+                                     missing if missing is not None else []))
 
     def to_text(self) -> str:
         return to_text(self.tree)
@@ -621,12 +624,19 @@ def email_domain(value: str) -> str | None:
     return domain
 
 
-def _eval(node: Any, facts: Mapping[str, Any], now: float | WallTime | None,
-          lists: Mapping[str, tuple[str, ...]], missing: list[str]) -> bool | None:
+class _Env(Record):
+    facts: Mapping[str, Any]
+    now: float | WallTime | None
+    lists: Mapping[str, tuple[str, ...]]
+    kinds: dict[str, str]  # what the condition takes each attribute to be
+    missing: list[str]
+
+
+def _eval(node: Any, env: _Env) -> bool | None:
     if isinstance(node, All):
         out: bool | None = True
         for a in node.args:
-            v = _eval(a, facts, now, lists, missing)
+            v = _eval(a, env)
             if v is False:
                 return False
             if v is None:
@@ -635,39 +645,40 @@ def _eval(node: Any, facts: Mapping[str, Any], now: float | WallTime | None,
     if isinstance(node, Any_):
         out = False
         for a in node.args:
-            v = _eval(a, facts, now, lists, missing)
+            v = _eval(a, env)
             if v is True:
                 return True
             if v is None:
                 out = None
         return out
     if isinstance(node, Not):
-        v = _eval(node.arg, facts, now, lists, missing)
+        v = _eval(node.arg, env)
         return None if v is None else not v
     if isinstance(node, Window):
-        if now is None:
-            missing.append("time")
+        if env.now is None:
+            env.missing.append("time")
             return None
-        inside = in_window(node, wall_time(now, node.zone))
+        inside = in_window(node, wall_time(env.now, node.zone))
         return inside != node.negated
-    return _test(node, facts, lists, missing)
+    return _test(node, env)
 
 
-def _test(t: Test, facts: Mapping[str, Any], lists: Mapping[str, tuple[str, ...]],
-          missing: list[str]) -> bool | None:
-    value = facts.get(t.name)
+def _test(t: Test, env: _Env) -> bool | None:
+    value = env.facts.get(t.name)
+    want = env.kinds.get(t.name)  # the one kind the condition uses it as (none: `x in []` only)
+    if value is not None and want is not None and _kind(value) != want:
+        value = None
     if t.fn == "domain":
         value = email_domain(value) if isinstance(value, str) else None
-    want = _want(t)
-    if value is None or (want is not None and _kind(value) != want):
-        missing.append(f"domain({t.name})" if t.fn else t.name)
+    if value is None:
+        env.missing.append(f"domain({t.name})" if t.fn else t.name)
         return None
     op, target = t.op, t.value
     negated = op.startswith("not ")
     if negated:
         op = op[4:]
     if op == "in":
-        items = lists.get(target.name, ()) if isinstance(target, SettingRef) else target
+        items = env.lists.get(target.name, ()) if isinstance(target, SettingRef) else target
         hit = any(_kind(v) == _kind(value) and v == value for v in items)
     elif op == "like":
         hit = fnmatch.fnmatchcase(value, target)
@@ -678,21 +689,12 @@ def _test(t: Test, facts: Mapping[str, Any], lists: Mapping[str, tuple[str, ...]
         with SearchBudget() as budget:
             found = budget.search(t.regex, value)
         if found is None:  # out of time: no answer
-            missing.append(t.name)
+            env.missing.append(t.name)
             return None
         hit = found
     else:
         return _compare(op, value, target)
     return hit != negated
-
-
-def _want(t: Test) -> str | None:
-    """The kind a test needs its value to be (None: an empty list, any kind)."""
-    if t.op.endswith(("like", "matches")) or isinstance(t.value, SettingRef) or t.fn:
-        return STRING
-    if isinstance(t.value, tuple):
-        return _kind(t.value[0]) if t.value else None
-    return _kind(t.value)
 
 
 def _compare(op: str, a: Any, b: Any) -> bool:
