@@ -278,7 +278,7 @@ def test_dashboard_json_names_the_running_dashboard(policy_file: Path, state_dir
     d = start_dashboard()
     try:
         info = json.loads((state_dir / "dashboard.json").read_text())
-        assert info == {"url": d.base}  # no token
+        assert info == {"url": d.base, "pid": d.proc.pid}  # no token
         assert d.token not in (state_dir / "dashboard.json").read_text()
     finally:
         assert stop(d) == 0  # SIGTERM: a clean stop

@@ -18,7 +18,9 @@ from typing import Any
 
 from ..errors import EXIT_CONFIG, AgentgateError
 
-STATE_FILE = "dashboard.json"  # {"url": ...} while one runs: notifications link to it
+# {"url": ..., "pid": ...} while one runs: notifications link to it (agentgate.notify reads it,
+# and ignores it once that process is gone)
+STATE_FILE = "dashboard.json"
 
 
 def serve(port: int, announce: Callable[[str], None]) -> None:
@@ -107,7 +109,8 @@ def _write_state(path: str, url: str) -> None:
     from ..jsontext import dumps
 
     try:
-        replace_atomically(path, (dumps({"url": url}) + "\n").encode(), durable=False)
+        replace_atomically(path, (dumps({"url": url, "pid": os.getpid()}) + "\n").encode(),
+                           durable=False)
     except OSError as e:
         raise AgentgateError(f"cannot write {path}: {e.strerror or e}",
                              exit_code=EXIT_CONFIG) from None
