@@ -80,7 +80,7 @@ def approve(rid: str) -> None:
 def test_tools_run_block_approve_retry(in_tmp_cwd: Path, marker: Path) -> None:
     async def body(session: ClientSession, call: Call) -> None:
         tools = {t.name for t in (await session.list_tools()).tools}
-        assert tools == {"run_command", "verify_action", "approval_status"}
+        assert tools == {"run_command", "verify_action", "approval_status", "wait_for_approval"}
         assert not any("approve" in t or "deny" in t for t in tools)
 
         out = await call("run_command", {"command": ["echo", "hello", "$HOME"]})

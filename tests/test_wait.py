@@ -3,11 +3,14 @@ end to end through the installed console script, with the human deciding from an
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import AGENTGATE, ag, marker_lines
@@ -16,6 +19,7 @@ from agentgate.errors import UsageError
 from agentgate.waiting import wait_seconds
 
 DEPLOY = ("deployer", "site", "--prod")
+Call = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 pytestmark = pytest.mark.usefixtures("in_tmp_cwd", "policy_file", "fake_bin")
 
@@ -185,3 +189,72 @@ def test_hook_install_refuses_a_wait_longer_than_agents_allow(in_tmp_cwd: Path) 
     assert res.returncode == 2
     assert "at most 585s" in res.stderr
     assert not (in_tmp_cwd / ".codex" / "hooks.json").exists()
+
+
+# --------------------------------------------------------------------------- MCP
+
+
+def with_mcp(cwd: Path, body: Callable[[Call], Awaitable[None]]) -> None:
+    """`agentgate mcp` through the official SDK's stdio client (see tests/test_mcp.py)."""
+    mcp = pytest.importorskip("mcp")
+    from mcp.client.stdio import stdio_client
+
+    assert AGENTGATE
+    params = mcp.StdioServerParameters(command=AGENTGATE, args=["mcp", "--agent", "mcp-client"],
+                                       env=dict(os.environ), cwd=str(cwd))
+
+    async def main() -> None:
+        async with stdio_client(params) as (read, write), mcp.ClientSession(read, write) as session:
+            await session.initialize()
+
+            async def call(name: str, args: dict[str, Any]) -> dict[str, Any]:
+                result = await session.call_tool(name, args)
+                assert not (getattr(result, "isError", False) or getattr(result, "is_error", False))
+                structured = getattr(result, "structuredContent", None)
+                return dict(structured) if structured else dict(json.loads(result.content[0].text))
+
+            await body(call)
+
+    asyncio.run(asyncio.wait_for(main(), timeout=90))
+
+
+def test_mcp_run_command_with_a_wait_runs_once_when_approved(in_tmp_cwd: Path,
+                                                              marker: Path) -> None:
+    async def body(call: Call) -> None:
+        task = asyncio.ensure_future(call("run_command", {"command": "deployer site --prod",
+                                                          "wait_seconds": 30}))
+        rid = await asyncio.to_thread(pending_id)
+        await asyncio.sleep(0.3)
+        assert not task.done() and marker_lines(marker) == []
+        assert (await asyncio.to_thread(ag, "approve", "--yes", rid)).returncode == 0
+        ran = await asyncio.wait_for(task, 10)
+        assert ran["allowed"] and ran["exitCode"] == 0 and ran["approvalId"] == rid
+        assert marker_lines(marker) == ["site --prod"]
+
+        held = await call("run_command", {"command": "deployer site --prod", "wait_seconds": 1})
+        assert held["approvalRequired"] and not held["allowed"]  # the wait ran out: still held
+        assert marker_lines(marker) == ["site --prod"]
+
+    with_mcp(in_tmp_cwd, body)
+
+
+def test_mcp_wait_for_approval_returns_the_decision_and_approves_nothing(
+        in_tmp_cwd: Path, marker: Path) -> None:
+    async def body(call: Call) -> None:
+        blocked = await call("run_command", {"command": "deployer site --prod"})
+        rid = blocked["approvalId"]
+        began = time.monotonic()
+        still = await call("wait_for_approval", {"id": rid, "timeout_seconds": 1})
+        assert still["status"] == "pending" and time.monotonic() - began >= 1.0
+        task = asyncio.ensure_future(call("wait_for_approval", {"id": rid,
+                                                                "timeout_seconds": 30}))
+        await asyncio.sleep(0.5)
+        deny = await asyncio.to_thread(ag, "deny", rid, "--yes", "--reason", "no")
+        if deny.returncode == 2:  # a deny without the confirmation option
+            deny = await asyncio.to_thread(ag, "deny", rid, "--reason", "no")
+        assert deny.returncode == 0, deny.stderr
+        decided = await asyncio.wait_for(task, 10)
+        assert decided["status"] == "denied" and decided["humanReason"] == "no"
+        assert marker_lines(marker) == []
+
+    with_mcp(in_tmp_cwd, body)

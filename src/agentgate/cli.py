@@ -492,7 +492,8 @@ def init(
 @command("mcp")
 @handled
 def mcp(agent: AgentOpt = None, policy: PolicyOpt = None) -> None:
-    """Serve the gate over MCP on stdio: run_command, verify_action, approval_status."""
+    """Serve the gate over MCP on stdio: run_command, verify_action, approval_status,
+    wait_for_approval."""
     commands.mcp(_invocation().policy, agent)
 
 

@@ -71,6 +71,13 @@ def until_decided(gate: AnyGate, first: Outcome, retry: Callable[[], Outcome],
     return out
 
 
+def until_not_pending(gate: AnyGate, rid: str, seconds: float,
+                      clock: Callable[[], float] = time.monotonic) -> str | None:
+    """Wait at most ``seconds`` for request ``rid`` to be decided (or to expire); its status
+    then, or None when it is still pending (the MCP server's ``wait_for_approval``)."""
+    return _decided(gate, rid, clock() + seconds, None, clock)
+
+
 def _decided(gate: AnyGate, rid: str, deadline: float | None,
              tick: Callable[[str, float], None] | None, clock: Callable[[], float]) -> str | None:
     """The request's status once it is no longer pending; None when the wait ends first."""

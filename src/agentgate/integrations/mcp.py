@@ -1,7 +1,8 @@
 """``agentgate mcp``: the gate as an MCP server on stdio (official ``mcp`` Python SDK).
 
 Tools: ``run_command`` (a gated run with bounded, captured output), ``verify_action`` (the
-checkpoint for non-shell actions) and ``approval_status``. There is deliberately no tool to
+checkpoint for non-shell actions), ``approval_status`` and ``wait_for_approval`` (``run_command``
+too can wait for the human, ``wait_seconds``: agentgate.waiting). There is deliberately no tool to
 approve or deny: approvals come from a human at a terminal, out of band, never from the agent
 the gate is holding back.
 
@@ -35,12 +36,14 @@ from ..paths import gated_env
 from ..policy import Evaluation
 from ..runner import run_captured, startable
 from ..subjects import action_subject, command_problem, command_subject
+from ..waiting import until_decided, until_not_pending
 
 if TYPE_CHECKING:
     from ..backend import AnyGate
 
 MAX_OUTPUT_BYTES = 64 * 1024  # per stream, returned to the agent; the rest is dropped (marked)
 DEFAULT_TIMEOUT = 600.0
+MAX_WAIT = 3600.0  # the longest a tool call waits for a human (wait_seconds, wait_for_approval)
 
 GateFactory = Callable[[Path], "AnyGate"]
 
@@ -49,6 +52,8 @@ agentgate is a human-in-the-loop checkpoint. Run shell commands through `run_com
 When a result has approvalRequired=true: STOP. Do not try another way to do the same thing.
 Tell the user the approvalId and ask them to run `agentgate approve <approvalId>` in a terminal,
 then call run_command again with exactly the same command and cwd; that retry runs once.
+To wait for the human instead, pass wait_seconds to run_command (it runs once approved), or
+call wait_for_approval with the approvalId, then retry.
 When a result has allowed=false and approvalRequired=false, the action is denied: do not retry."""
 
 
@@ -120,8 +125,9 @@ def plan_run(gate_factory: GateFactory, base: Path, command: list[str] | str,
         return _internal(e)
 
 
-def run_planned(plan: _Plan, agent: str, timeout: float) -> dict[str, Any]:
-    """Record a decided ``run_command`` call and run it if allowed (blocking)."""
+def run_planned(plan: _Plan, agent: str, timeout: float, wait: float = 0.0) -> dict[str, Any]:
+    """Record a decided ``run_command`` call and run it if allowed (blocking); held, it waits up
+    to ``wait`` seconds for a human's decision (agentgate.waiting), then runs once approved."""
     gate, where, env, argv = plan.gate, plan.where, plan.env, plan.argv
     try:
         outcome = gate.authorize(plan.subject, agent, evaluation=plan.evaluation,
@@ -130,6 +136,15 @@ def run_planned(plan: _Plan, agent: str, timeout: float) -> dict[str, Any]:
         return _error(e)
     except Exception as e:  # a bug: nothing ran
         return _internal(e)
+    if wait > 0 and outcome.approval_required:
+        try:
+            outcome = until_decided(gate, outcome, lambda: gate.authorize(
+                plan.subject, agent, evaluation=plan.evaluation,
+                startable=lambda: _cannot_start(argv, where, env)), min(wait, MAX_WAIT))
+        except AgentgateError as e:
+            return _error(e)
+        except Exception as e:  # a bug: nothing ran
+            return _internal(e)
     result = _decision(outcome)
     if not outcome.allowed:
         return result
@@ -202,6 +217,19 @@ _NEXT = {
 }
 
 
+def wait_for_approval_tool(gate_factory: GateFactory, base: Path, request_id: str,
+                           timeout: float) -> dict[str, Any]:
+    """Wait for a human's decision on ``request_id`` (blocking), then its status."""
+    try:
+        gate = gate_factory(base)
+        until_not_pending(gate, request_id, min(max(0.0, float(timeout)), MAX_WAIT))
+    except AgentgateError as e:
+        return {"id": request_id, "status": "unknown", "reason": e.message, "hint": e.hint}
+    except Exception as e:
+        return _internal(e)
+    return approval_status_tool(gate_factory, base, request_id)
+
+
 def approval_status_tool(gate_factory: GateFactory, base: Path, request_id: str) -> dict[str, Any]:
     try:
         r = gate_factory(base).get(request_id).request  # expired ones as expired
@@ -223,13 +251,14 @@ def approval_status_tool(gate_factory: GateFactory, base: Path, request_id: str)
 
 
 def build_server(gate_factory: GateFactory, agent: str, base: Path | None = None) -> Any:
-    """An MCP server exposing the three tools. No approve or deny tool, on purpose."""
+    """An MCP server exposing the four tools. No approve or deny tool, on purpose."""
     home = (base or Path.cwd()).resolve()
     server = _Server("agentgate", instructions=INSTRUCTIONS)
 
     @server.tool()
     async def run_command(command: list[str] | str, cwd: str | None = None,
-                          timeout_seconds: float = DEFAULT_TIMEOUT) -> dict[str, Any]:
+                          timeout_seconds: float = DEFAULT_TIMEOUT,
+                          wait_seconds: float = 0.0) -> dict[str, Any]:
         """Run a command if agentgate's policy allows it; otherwise block it.
 
         `command` is an argv list (run directly, no shell) or one shell command string (run with
@@ -238,12 +267,14 @@ def build_server(gate_factory: GateFactory, agent: str, base: Path | None = None
         and, when it ran, exitCode, stdout and stderr (each bounded; stdoutTruncated /
         stderrTruncated tell when bytes were dropped). When approvalRequired is true: STOP, ask
         the user to run `agentgate approve <approvalId>`, then retry exactly the same command
-        and cwd.
+        and cwd. With `wait_seconds` (at most 3600), a held command waits that long for the
+        human's decision and runs once approved.
         """
         plan = plan_run(gate_factory, home, command, cwd)  # here: the regex budget needs it
         if isinstance(plan, dict):
             return plan
-        return await asyncio.to_thread(run_planned, plan, agent, timeout_seconds)
+        return await asyncio.to_thread(run_planned, plan, agent, timeout_seconds,
+                                       max(0.0, float(wait_seconds)))
 
     @server.tool()
     async def verify_action(action: str, resource: str | None = None,
@@ -263,6 +294,14 @@ def build_server(gate_factory: GateFactory, agent: str, base: Path | None = None
     async def approval_status(id: str) -> dict[str, Any]:
         """Status of an approval request (pending, approved, denied, consumed, expired)."""
         return await asyncio.to_thread(approval_status_tool, gate_factory, home, id)
+
+    @server.tool()
+    async def wait_for_approval(id: str, timeout_seconds: float = 60.0) -> dict[str, Any]:
+        """Wait up to `timeout_seconds` (at most 3600) for a human to decide the request `id`;
+        returns its status as approval_status does. Approved: retry the very same command now
+        (it runs once). Still pending: wait again or stop. Nothing is approved or run here."""
+        return await asyncio.to_thread(wait_for_approval_tool, gate_factory, home, id,
+                                       timeout_seconds)
 
     return server
 
