@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench.py            # the full run (1,000,000 events; about 3 minutes)
     .venv/bin/python bench/bench.py --quick    # smaller sizes, for a smoke test
+    .venv/bin/python bench/bench.py --only-human  # pending, show, log --tail 5 (issue 12)
     git archive 3ad6e02 | tar -x -C /tmp/old   # part 1 against older code, interleaved:
     .venv/bin/python bench/bench.py --only-overhead --runs 40 --against /tmp/old/src
     sudo .venv/bin/python bench/bench.py --protected  # protected mode's client (issue 10)
@@ -399,6 +400,33 @@ def part_history(env: Env, events: int, finished: int, runs: int) -> tuple[Path,
     return big, gen
 
 
+
+def part_human(env: Env, state: Path, events: int, runs: int) -> dict[str, float]:
+    """A human's quick looks (issue 12: at most 5x `python -c pass` each), on the state of part
+    3 (a big audit log and ledger) with three pending requests: `pending`, `show ID` and `log
+    --tail 5` (read from the end of the log), interleaved with `python -c pass`."""
+    e = env.env(state)
+    rids = []
+    for n in range(3):
+        r = subprocess.run([AGENTGATE, "run", "--json", "--", "vercel", "--prod", f"site{n}"],
+                           env=e, cwd=env.work, capture_output=True, text=True, check=False)
+        assert r.returncode == 75, r.stderr
+        rids.append(json.loads(r.stdout)["approvalId"])
+    words = {"pending": ["pending"], "show ID": ["show", rids[0]], "log --tail 5":
+             ["log", "--tail", "5"], "pending --json": ["pending", "--json"]}
+    cmds: dict[str, tuple[Sequence[str], dict[str, str], int]] = {
+        f"agentgate {k}": ([AGENTGATE, *v], e, 0) for k, v in words.items()}
+    cmds["python -c pass"] = ([PYTHON, "-c", "pass"], e, 0)
+    results = round_robin(cmds, env.work, runs)
+    py = results["python -c pass"]
+    size = sum(p.stat().st_size for p in state.glob("audit*.jsonl"))
+    table(f"1c. A human's quick looks, on {events:,} audit events ({size / 2**20:.0f} MiB) and "
+          f"the ledger of part 3 (median of {runs} runs; target: at most 5x python -c pass)",
+          ["command", "median", "x python -c pass"],
+          [(k, ms(v), f"{v / py:.2f}") for k, v in results.items()])
+    return results
+
+
 def part_log(env: Env, state: Path, events: int) -> None:
     e = env.env(state)
     rows = []
@@ -522,6 +550,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                     help="part 1 also with the code in SRC (another checkout's src/, e.g. from "
                          "`git archive`), in the same round robin")
     ap.add_argument("--only-overhead", action="store_true", help="part 1 alone")
+    ap.add_argument("--only-human", action="store_true",
+                    help="part 1c alone: pending, show and log --tail 5 on a big state")
     ap.add_argument("--protected", action="store_true",
                     help="protected mode's client alone (as root, in a private mount namespace)")
     ap.add_argument("--protected-inside", action="store_true", help=argparse.SUPPRESS)
@@ -541,11 +571,18 @@ def main(argv: Sequence[str] | None = None) -> None:
             part_protected(runs)
             return
         env = Env(root)
+        if args.only_human:
+            big = root / "state-big"
+            write_big_log(big, events)
+            write_big_ledger(big, finished)
+            part_human(env, big, events, runs)
+            return
         part_overhead(env, runs, args.against)
         if not args.only_overhead:
             phase_profile(env)
             part_policy(_corpus(), 20 if args.quick else 50)
             big, _ = part_history(env, events, finished, runs)
+            part_human(env, big, events, runs)
             part_log(env, big, events)
             part_parallel(env, workers, per_worker)
             part_protected(runs)

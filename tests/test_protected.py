@@ -659,3 +659,55 @@ def test_uninstall_takes_the_hooks_out_before_the_client(machine: Machine) -> No
     assert CLIENT_BIN not in managed
     assert not os.path.exists(CLIENT_FILE) and not os.path.exists(CLIENT_BIN)
     assert os.path.exists(Path(STATE, "audit.jsonl"))  # the log is kept without --purge
+
+
+def _held(machine: Machine, *extra: str) -> str:
+    r = machine.as_agent(CLIENT_BIN, "run", "--json", "--", "vercel", "--prod", *extra)
+    assert r.returncode == 75, r.stderr
+    return str(json.loads(r.stdout)["approvalId"])
+
+
+def test_approve_uses_and_for_through_the_service_with_the_secret(machine: Machine) -> None:
+    """issue 12: counted and standing grants in protected mode, each with the approver secret
+    (the proof covers how much is granted); the agent is told a standing approval let it run."""
+    rid = _held(machine, "--twice")
+    wrong = machine.root("approve", rid, "--yes", "--uses", "2", "--secret-stdin", input="guess\n")
+    assert wrong.returncode != 0 and machine.status_of(rid) == "pending"
+    r = machine.root("approve", rid, "--yes", "--uses", "2", "--secret-stdin", input=SECRET + "\n")
+    assert r.returncode == 0, r.stderr
+    before = machine.ran()
+    for left in (1, 0):
+        run = machine.agent_run("vercel", "--prod", "--twice")
+        assert run.returncode == 0, run.stderr
+        assert f"{left} of 2 runs left" in run.stderr
+    assert machine.agent_run("vercel", "--prod", "--twice").returncode == 75
+    assert machine.ran() == before + 2
+
+    rid = _held(machine, "--period")
+    r = machine.root("approve", rid, "--yes", "--for", "1h", "--secret-stdin", input=SECRET + "\n")
+    assert r.returncode == 0, r.stderr
+    for _ in range(3):
+        assert machine.agent_run("vercel", "--prod", "--period").returncode == 0
+    withdrawn = machine.root("revoke", rid, "--yes")  # stricter: no secret needed
+    assert withdrawn.returncode == 0, withdrawn.stderr
+    assert machine.status_of(rid) == "revoked"
+    assert machine.agent_run("vercel", "--prod", "--period").returncode == 75
+
+
+def test_lifting_a_denial_through_the_service_needs_the_secret(machine: Machine) -> None:
+    rid = _held(machine, "--lift")
+    assert machine.root("deny", rid, "--yes", "--reason", "no").returncode == 0
+    assert machine.agent_run("vercel", "--prod", "--lift").returncode == 77
+    by_agent = machine.as_agent(CLIENT_BIN, "revoke", rid, "--yes", "--secret-stdin",
+                                input="guess\n")
+    assert by_agent.returncode != 0 and machine.status_of(rid) == "denied"
+    no_secret = machine.root("revoke", rid, "--yes", "--secret-stdin", input="wrong\n")
+    assert no_secret.returncode != 0 and machine.status_of(rid) == "denied"
+    r = machine.root("revoke", rid, "--yes", "--secret-stdin", input=SECRET + "\n")
+    assert r.returncode == 0, r.stderr
+    assert machine.status_of(rid) == "revoked"
+    assert machine.agent_run("vercel", "--prod", "--lift").returncode == 75  # asks again
+    lines = [json.loads(ln) for ln in machine.root("log", "--json", "--id", rid).stdout.splitlines()]
+    checked = [(e.get("op"), e.get("result")) for e in lines if e["event"] == "secret_checked"]
+    assert checked[-1] == ("revoke", "ok"), lines
+    assert lines[-1]["event"] == "revoked" and lines[-1]["was"] == "denied", lines

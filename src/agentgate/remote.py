@@ -137,16 +137,43 @@ class RemoteGate:
         return RequestView(Request.from_dict(_dict(answer.get("request"))), self._now)
 
     def approve(self, rid: str, ttl: float | None = None, by: str | None = None, *,
-                secret: Callable[[], str] | None = None,
+                uses: int | None = 1, secret: Callable[[], str] | None = None,
                 code: Callable[[], str] | None = None) -> Request:
         """Approve with the approver secret: a proof over the service's one-time nonce and this
-        request's id and ttl (the passphrase never leaves this process)."""
+        request's id, ttl and uses (the passphrase never leaves this process)."""
         from .ledger import Request
+
+        fields: dict[str, Any] = {"op": "approve", "id": rid, "ttl": ttl}
+        if uses != 1:  # as an older service reads it: absent is once
+            fields["uses"] = "any" if uses is None else uses
+        answer = self._with_proof(fields, secret, code, "approving")
+        self._now = _number(answer.get("now"))
+        return Request.from_dict(_dict(answer.get("request")))
+
+    def revoke(self, rid: str, by: str | None = None, *, secret: Callable[[], str] | None = None,
+               code: Callable[[], str] | None = None) -> Request:
+        """Withdraw a grant (the owner or root), or lift a denial: that relaxes a decision, so
+        it carries the approver secret's proof, as an approval does."""
+        from .ledger import Request
+
+        current = self.get(rid).request
+        fields: dict[str, Any] = {"op": "revoke", "id": rid}
+        if current.status == "denied":
+            answer = self._with_proof(fields, secret, code, "lifting a denial")
+        else:
+            answer = self._ask(fields, False)
+        self._now = _number(answer.get("now"))
+        return Request.from_dict(_dict(answer.get("request")))
+
+    def _with_proof(self, fields: dict[str, Any], secret: Callable[[], str] | None,
+                    code: Callable[[], str] | None, doing: str) -> dict[str, Any]:
+        """Send ``fields`` with a proof of the approver key over the service's one-time nonce
+        (and the authenticator's code, when one is enrolled): the service's answer."""
         from .service.secret import derive
 
         if secret is None:
-            raise UsageError("approving needs the approver secret in protected mode",
-                             "run `agentgate approve ID` in a terminal, or pass --secret-stdin")
+            raise UsageError(f"{doing} needs the approver secret in protected mode",
+                             "run it in a terminal, or pass --secret-stdin")
         passphrase = secret()
         with protocol.Connection(self.config.socket, self.config.service_uid,
                                  self.config.timeout) as conn:
@@ -158,16 +185,14 @@ class RemoteGate:
                              int(kdf.get("n", 0)), int(kdf.get("r", 0)), int(kdf.get("p", 0)))
             except (ValueError, TypeError) as e:
                 raise protocol.garbled(self.config.socket, f"key parameters: {e}") from None
-            fields: dict[str, Any] = {"op": "approve", "id": rid, "ttl": ttl}
+            fields = dict(fields)
             if challenge.get("totp") is True:
                 if code is None:
-                    raise UsageError("approving needs the authenticator code too",
-                                     "run `agentgate approve ID` in a terminal")
+                    raise UsageError(f"{doing} needs the authenticator code too",
+                                     "run it in a terminal")
                 fields["code"] = code().strip()
-            answer = conn.ask({**fields, "nonce": nonce,
-                               "proof": protocol.make_proof(key, fields, nonce)})
-        self._now = _number(answer.get("now"))
-        return Request.from_dict(_dict(answer.get("request")))
+            return conn.ask({**fields, "nonce": nonce,
+                             "proof": protocol.make_proof(key, fields, nonce)})
 
     def deny(self, rid: str, reason: str | None = None, by: str | None = None) -> Request:
         from .ledger import Request

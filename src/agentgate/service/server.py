@@ -30,7 +30,7 @@ from ..audit import AuditLog
 from ..errors import AgentgateError, CannotStart, ConfigError, NotAuthorized, UsageError
 from ..fileio import make_state_dir
 from ..gate import Gate, Outcome, Subject
-from ..ledger import hostname
+from ..ledger import MAX_USES, hostname
 from ..paths import StatePaths
 from ..subjects import MAX_COMMAND_CHARS, clean_attributes
 from ..system import POLICY_FILE, SOCKET, STATE
@@ -213,12 +213,39 @@ class Service:
         if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int | float)
                                 or not 0 < ttl <= pol.MAX_DURATION):
             raise UsageError("ttl must be a number of seconds")
+        raw_uses = msg.get("uses", 1)
+        if raw_uses == "any":
+            uses: int | None = None
+        elif isinstance(raw_uses, int) and not isinstance(raw_uses, bool) \
+                and 1 <= raw_uses <= MAX_USES:
+            uses = raw_uses
+        else:
+            raise UsageError(f"uses must be 1 to {MAX_USES}, or \"any\"")
         gate = self.gate(msg, peer)
         fields: dict[str, Any] = {"op": "approve", "id": rid, "ttl": ttl}
+        if "uses" in msg:
+            fields["uses"] = msg["uses"]  # the proof covers how much is granted
         if "code" in msg:
             fields["code"] = msg["code"]
         self._check_secret(gate, msg, peer, fields, rid)
-        req = gate.approve(rid, None if ttl is None else float(ttl))
+        req = gate.approve(rid, None if ttl is None else float(ttl), uses=uses)
+        return {"request": req.to_dict(), "now": gate.clock()}
+
+    def op_revoke(self, msg: dict[str, Any], peer: protocol.Peer) -> dict[str, Any]:
+        """Withdraw a grant (its owner or root, like deny), or lift a denial: that relaxes a
+        decision, so it needs the approver secret's proof, like an approval."""
+        gate = self.gate(msg, peer)
+        rid = _request_id(msg)
+        current = gate.get(rid).request
+        if current.status == "denied":
+            fields: dict[str, Any] = {"op": "revoke", "id": rid}
+            if "code" in msg:
+                fields["code"] = msg["code"]
+            self._check_secret(gate, msg, peer, fields, rid)
+        elif peer.uid != 0 and current.user != gate.user:
+            raise NotAuthorized(f"{rid} is {current.user}'s request: only they (or root) may "
+                                "revoke its grant")
+        req = gate.revoke(rid)
         return {"request": req.to_dict(), "now": gate.clock()}
 
     def op_deny(self, msg: dict[str, Any], peer: protocol.Peer) -> dict[str, Any]:
