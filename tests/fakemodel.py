@@ -1,4 +1,5 @@
-"""A scripted stand-in for the Anthropic Messages API on 127.0.0.1, for running real agent CLIs.
+"""Scripted stand-ins for model APIs on 127.0.0.1, for running real agent CLIs: Anthropic Messages
+(FakeModel, for Claude Code) and OpenAI Responses (FakeResponses, for Codex).
 
 The main conversation (a request that offers the Bash tool) is answered with a ``tool_use`` of
 Bash running ``command`` until a ``tool_result`` comes back, then with a final text. Side requests
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -179,3 +180,130 @@ def sse_events(body: dict[str, Any],
                             "delta": {"stop_reason": full["stop_reason"], "stop_sequence": None},
                             "usage": {"output_tokens": 10}}
     yield "message_stop", {"type": "message_stop"}
+
+
+# --------------------------------------------------------------------------- OpenAI Responses
+
+
+@dataclass
+class FakeResponses:
+    """A scripted stand-in for the OpenAI Responses API (``POST .../responses``, SSE), for Codex.
+
+    ``turns`` are the model's tool calls, one per turn of the main conversation (a request that
+    offers tools): each is (tool name, arguments object, or a function of the outputs so far
+    that makes it). After the last turn the model answers
+    ``FINAL_TEXT``. Each request's body is recorded, so a test reads what the agent sent back
+    (a function_call_output holding the hook's reason or the command's output)."""
+
+    turns: list[tuple[str, dict[str, Any] | Callable[[list[str]], dict[str, Any]]]] = field(
+        default_factory=list)
+    requests: list[Request] = field(default_factory=list)
+    _server: ThreadingHTTPServer | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}/v1"
+
+    def start(self) -> FakeResponses:
+        model = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                model._record(Request("GET", self.path, None))
+                path = self.path.split("?", 1)[0]
+                if path.endswith("/models"):
+                    self._send(200, "application/json", json.dumps({"models": []}).encode())
+                else:
+                    self._send(404, "application/json", b'{"error": {"message": "not here"}}')
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                try:
+                    body = json.loads(raw) if raw else {}
+                except ValueError:
+                    body = {"_unparsed": raw.decode("utf-8", "replace")}
+                model._record(Request("POST", self.path, body))
+                if not self.path.split("?", 1)[0].endswith("/responses"):
+                    self._send(404, "application/json", b'{"error": {"message": "not here"}}')
+                    return
+                data = b"".join(f"event: {obj['type']}\ndata: {json.dumps(obj)}\n\n".encode()
+                                for obj in model.events(body))
+                self._send(200, "text/event-stream", data)
+
+            def _send(self, status: int, kind: str, data: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def _record(self, req: Request) -> None:
+        with self._lock:
+            self.requests.append(req)
+
+    def conversation(self) -> list[dict[str, Any]]:
+        """The bodies of the main conversation's requests (those that offer tools), in order."""
+        with self._lock:
+            return [r.body for r in self.requests if r.body is not None and r.body.get("tools")]
+
+    def items(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        """The output items for one request: the script."""
+        if not body.get("tools"):
+            return [_text_item("ok")]
+        done = sum(1 for item in body.get("input") or []
+                   if isinstance(item, dict) and item.get("type") == "function_call_output")
+        if done >= len(self.turns):
+            return [_text_item(FINAL_TEXT)]
+        name, arguments = self.turns[done]
+        if callable(arguments):  # made from what the earlier calls returned
+            arguments = arguments(function_outputs(body))
+        return [{"type": "function_call", "id": f"fc_fake_{done}", "call_id": f"call_fake_{done}",
+                 "name": name, "arguments": json.dumps(arguments)}]
+
+    def events(self, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        rid = f"resp_fake_{len(self.requests)}"
+        yield {"type": "response.created", "response": {"id": rid}}
+        for item in self.items(body):
+            yield {"type": "response.output_item.added", "item": item}
+            yield {"type": "response.output_item.done", "item": item}
+        yield {"type": "response.completed",
+               "response": {"id": rid, "usage": {
+                   "input_tokens": 100, "input_tokens_details": {"cached_tokens": 0},
+                   "output_tokens": 10, "output_tokens_details": {"reasoning_tokens": 0},
+                   "total_tokens": 110}}}
+
+
+def _text_item(text: str) -> dict[str, Any]:
+    return {"type": "message", "role": "assistant", "id": "msg_fake",
+            "content": [{"type": "output_text", "text": text, "annotations": []}]}
+
+
+def function_outputs(body: dict[str, Any]) -> list[str]:
+    """The text of every function_call_output item a Responses request carries."""
+    out = []
+    for item in body.get("input") or []:
+        if isinstance(item, dict) and item.get("type") == "function_call_output":
+            value = item.get("output")
+            if isinstance(value, list):
+                value = "".join(p.get("text", "") for p in value if isinstance(p, dict))
+            out.append(value if isinstance(value, str) else json.dumps(value))
+    return out

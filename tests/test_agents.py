@@ -85,3 +85,40 @@ def test_hook_entries() -> None:
     assert AGENTS["cursor"].hook_entry("c") == {"command": "c", "failClosed": True}
     assert AGENTS["gemini"].hook_entry("c") == {
         "matcher": "run_shell_command", "hooks": [{"type": "command", "command": "c", "name": "agentgate"}]}
+
+
+# --------------------------------------------------------------------------- Codex's paths around the hook
+
+
+def test_patch_targets_are_every_file_a_patch_names() -> None:
+    from agentgate.integrations.codex import patch_targets
+
+    text = ("*** Begin Patch\n*** Add File: a.txt\n+x\n*** Delete File: /etc/b\n"
+            "*** Update File: c/d.py\n*** Move to: e.py\n@@\n-old\n+new\n"
+            "  *** Update File:  spaced.txt  \n*** End Patch\n")
+    assert patch_targets(text) == ["a.txt", "/etc/b", "c/d.py", "e.py", "spaced.txt"]
+    assert patch_targets("*** Begin Patch\n*** End Patch\n") == []
+
+
+@pytest.mark.parametrize(("command", "held"), [
+    ("bash", "bash"), ("sh -i", "sh -i"), ("bash -l", "bash -l"), ("exec zsh", "zsh"),
+    ("cd /tmp && python3", "python3"), ("python3.12", "python3.12"), ("node", "node"),
+    ("sudo bash", "bash"), ("env X=1 sh", "sh"), ("ssh host", "ssh host"),
+    ("ssh -p 22 host", "ssh -p 22 host"), ("su", "su"), ("bash | tee log", "bash"),
+    ("python3 -", "python3 -"), ("busybox sh", "busybox sh"),
+    ("bash -c 'ls'", None), ("bash -lc ls", None), ("bash x.sh", None), ("python3 x.py", None),
+    ("python3 -m http.server", None), ("node -e 1", None), ("ssh host ls", None),
+    ("su -c id", None), ("echo ls | bash", None), ("bash <<EOF\nls\nEOF\n", None),
+    ("bash < script.sh", None), ("ls -la", None), ("git status", None)])
+def test_interactive_shells_are_found(command: str, held: str | None) -> None:
+    from agentgate.integrations.codex import analyze, interactive_program
+
+    assert interactive_program(analyze(command, "/tmp")) == held
+
+
+def test_the_intercepted_apply_patch_command_names_its_files() -> None:
+    from agentgate.integrations.codex import analyze, shell_patch_targets
+
+    cmd = "apply_patch <<'EOF'\n*** Begin Patch\n*** Add File: .codex/hooks.json\n+{}\n*** End Patch\nEOF\n"
+    assert shell_patch_targets(analyze(cmd, "/tmp")) == [".codex/hooks.json"]
+    assert shell_patch_targets(analyze("cat <<EOF\n*** Add File: x\nEOF\n", "/tmp")) == []

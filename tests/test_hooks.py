@@ -7,6 +7,7 @@ next identical call is blocked again. Broken input of any kind must still block.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -58,8 +59,16 @@ INPUTS: dict[str, Callable[[str, Path], dict[str, Any]]] = {
     "gemini": gemini_input}
 
 
+_CALLS = itertools.count(1)
+
+
 def hook(agent: str, payload: dict[str, Any] | str | bytes,
-         env: dict[str, str | None] | None = None) -> subprocess.CompletedProcess[str]:
+         env: dict[str, str | None] | None = None,
+         same_call: bool = False) -> subprocess.CompletedProcess[str]:
+    """One hook invocation; each is a new tool call (a fresh tool_use_id) unless ``same_call``
+    (the agent running the hook again for the call it made last)."""
+    if isinstance(payload, dict) and "tool_use_id" in payload and not same_call:
+        payload = {**payload, "tool_use_id": f"{payload['tool_use_id']}-{next(_CALLS)}"}
     text = payload if isinstance(payload, str) else (
         payload.decode("latin-1") if isinstance(payload, bytes) else json.dumps(payload))
     return ag("hook", agent, input=text, env=env)
@@ -133,6 +142,36 @@ def test_block_approve_retry_once_then_blocked(agent: str, in_tmp_cwd: Path,
     events = [e for e in audit_events(state_dir) if e.get("id") == rid]
     assert [e["event"] for e in events][-1] == "grant_consumed"
     assert {e["agent"] for e in events if "agent" in e} == {agent}
+
+
+@pytest.mark.parametrize("agent", ["claude-code", "codex"])
+def test_one_decision_per_tool_call(agent: str, in_tmp_cwd: Path, state_dir: Path) -> None:
+    """The hook run twice for one tool call (two copies installed) answers the same, and the
+    second never uses up a grant: the approved retry runs though two copies judge it."""
+    payload = INPUTS[agent]("deployer site --prod", in_tmp_cwd)
+    _, text = verdict(agent, hook(agent, payload))
+    rid = ID_RE.search(text).group(0)  # type: ignore[union-attr]
+    approve(rid)
+    retry = {**payload, "tool_use_id": "the-retry"}
+    first = hook(agent, retry, same_call=True)
+    second = hook(agent, retry, same_call=True)  # the other copy, same call
+    assert verdict(agent, first)[0] == verdict(agent, second)[0] == {"codex": "none"}.get(agent, "allow")
+    assert (first.stdout, first.stderr, first.returncode) == (second.stdout, second.stderr,
+                                                              second.returncode)
+    assert [e["event"] for e in audit_events(state_dir) if e.get("id") == rid].count(
+        "grant_consumed") == 1
+    # copies running at once: one decides, the others wait for its answer
+    together = {**payload, "tool_use_id": "at-once"}
+    procs = [subprocess.Popen([str(AGENTGATE), "hook", agent], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(4)]
+    outs = [p.communicate(json.dumps(together), timeout=60) for p in procs]
+    assert len(set(outs)) == 1 and len({p.returncode for p in procs}) == 1
+    assert verdict(agent, subprocess.CompletedProcess([], procs[0].returncode, *outs[0]))[0] == "deny"
+    assert len(json.loads(ag("pending", "--json").stdout)) == 1
+    # the same id about another command is another call
+    other = {**together, "tool_input": {**together["tool_input"], "command": "ls"}}
+    assert verdict(agent, hook(agent, other, same_call=True))[0] == "none"
 
 
 def test_claude_grant_answers_allow_with_reason(in_tmp_cwd: Path) -> None:
@@ -238,6 +277,21 @@ def test_broken_policy_fails_closed(agent: str, in_tmp_cwd: Path, tmp_path: Path
     assert "broken.toml" in r.stderr
 
 
+@pytest.mark.parametrize("agent", AGENTS)
+def test_a_fail_closed_block_is_audited_and_the_fix_goes_to_the_human(
+        agent: str, in_tmp_cwd: Path, tmp_path: Path, state_dir: Path) -> None:
+    """The model reads what happened and to tell the human; the audit log's `blocked` event
+    holds the fix (the error's hint), which the model is not given to act on."""
+    bad = tmp_path / "broken.toml"
+    bad.write_text("version = [\n")
+    r = hook(agent, INPUTS[agent]("ls -la", in_tmp_cwd), env={"AGENTGATE_POLICY": str(bad)})
+    _, text = verdict(agent, r)
+    assert r.returncode == 2 and "tell the human" in text and "Fix:" not in text
+    [event] = [e for e in audit_events(state_dir) if e["event"] == "blocked"]
+    assert event["agent"] == agent and event["argv"] == ["ls -la"]
+    assert "broken.toml" in event["error"] and "Fix:" in event["error"]
+
+
 def test_corrupt_ledger_fails_closed(in_tmp_cwd: Path, state_dir: Path) -> None:
     state_dir.mkdir()
     (state_dir / "ledger.json").write_text("{not json")
@@ -316,6 +370,44 @@ def test_file_tools_cannot_touch_agentgate_files(in_tmp_cwd: Path, policy_file: 
     assert len(blocked) == len(denied) and {e["agent"] for e in blocked} == {"claude-code"}
 
 
+def codex_patch(patch: str, cwd: Path) -> dict[str, Any]:
+    return {**codex_input("x", cwd), "tool_name": "apply_patch", "tool_input": {"command": patch}}
+
+
+def test_codex_apply_patch_is_checked_file_by_file(in_tmp_cwd: Path, policy_file: Path,
+                                                   state_dir: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CODEX_HOME", str(tmp_path / "codex-home"))
+    fine = "*** Begin Patch\n*** Add File: notes.txt\n+x\n*** End Patch\n"
+    assert verdict("codex", hook("codex", codex_patch(fine, in_tmp_cwd)))[0] == "none"
+    for target in (str(policy_file), str(tmp_path / "codex-home" / "rules" / "default.rules"),
+                   ".codex/hooks.json", "sub/.codex/config.toml", str(state_dir / "ledger.json")):
+        patch = f"*** Begin Patch\n*** Add File: notes.txt\n+x\n*** Update File: {target}\n@@\n-a\n+b\n*** End Patch\n"
+        decision, text = verdict("codex", hook("codex", codex_patch(patch, in_tmp_cwd)))
+        assert decision == "deny" and "[agentgate-protected-files]" in text and target in text
+    # the shell form Codex intercepts reaches the hook as Bash
+    cmd = "apply_patch <<'EOF'\n*** Begin Patch\n*** Delete File: .codex/hooks.json\n*** End Patch\nEOF\n"
+    decision, text = verdict("codex", hook("codex", codex_input(cmd, in_tmp_cwd)))
+    assert decision == "deny" and "[agentgate-protected-files]" in text
+    blocked = [e for e in audit_events(state_dir) if e["event"] == "blocked"]
+    assert len(blocked) == 6 and {e["agent"] for e in blocked} == {"codex"}
+
+
+@pytest.mark.parametrize(("command", "held"), [("bash", True), ("python3", True),
+                                               ("bash -c 'ls'", False), ("python3 x.py", False)])
+def test_codex_interactive_shells_are_held(command: str, held: bool, in_tmp_cwd: Path,
+                                           state_dir: Path) -> None:
+    """write_stdin feeds a running session without a hook: the session is not opened."""
+    decision, text = verdict("codex", hook("codex", codex_input(command, in_tmp_cwd)))
+    assert decision == ("deny" if held else "none")
+    if held:
+        assert "[agentgate-interactive-shell]" in text and "write_stdin" in text
+        [event] = [e for e in audit_events(state_dir) if e["event"] == "blocked"]
+        assert event["argv"] == [command]
+    # other agents type into no session behind the hook's back
+    assert verdict("claude-code", hook("claude-code", claude_input(command, in_tmp_cwd)))[0] == "none"
+
+
 def test_file_tools_elsewhere_pass_through(in_tmp_cwd: Path) -> None:
     for tool, path in [("Write", "src/app.py"), ("Edit", "/tmp/notes.md"),
                        ("NotebookEdit", "analysis.ipynb"), ("Write", "agentgate.toml.txt")]:
@@ -351,14 +443,57 @@ def test_install_writes_a_hook_that_works(agent: str, in_tmp_cwd: Path) -> None:
     entries = doc["hooks"][event]
     assert len(entries) == 1
     command = entries[0]["command"] if agent == "cursor" else entries[0]["hooks"][0]["command"]
-    assert command == f"agentgate hook {agent}"
+    assert command == installed_command(agent)
     if agent == "cursor":
         assert doc["version"] == 1
-    # the snippet, run the way the agent runs it, blocks a production deploy
+    # the snippet, run the way the agent runs it (with neither agentgate on its PATH nor
+    # agentgate's variables in its environment), blocks a production deploy
     payload = json.dumps(INPUTS[agent]("deployer --prod", in_tmp_cwd))
+    bare = {k: v for k, v in os.environ.items() if not k.startswith("AGENTGATE_")}
     run = subprocess.run(command, shell=True, input=payload, capture_output=True, text=True,
-                         cwd=in_tmp_cwd, check=False)
+                         cwd=in_tmp_cwd, check=False, env=dict(bare, PATH="/usr/bin:/bin"))
     assert verdict(agent, run)[0] == "deny"
+    assert ID_RE.search(verdict(agent, run)[1])  # held in the state the installer uses
+    assert json.loads(ag("pending", "--json").stdout)[0]["agent"] == agent
+
+
+def installed_command(agent: str) -> str:
+    """What `hook install` writes here: this venv's agentgate by its real path, with the state
+    directory and the policy of the installer's environment in the command line."""
+    return (f"AGENTGATE_HOME={os.environ['AGENTGATE_HOME']} {os.path.realpath(str(AGENTGATE))} "
+            f"hook {agent} --policy {os.environ['AGENTGATE_POLICY']}")
+
+
+def test_install_keeps_the_files_layout(in_tmp_cwd: Path) -> None:
+    """Only the new entry shows in the diff: the file's indentation (a tab here), key order and
+    missing final newline are kept."""
+    path = in_tmp_cwd / ".codex" / "hooks.json"
+    path.parent.mkdir()
+    path.write_text('{\n\t"z": 1,\n\t"a": [1, 2],\n\t"hooks": {}\n}')
+    assert install("codex", cwd=in_tmp_cwd).returncode == 0
+    text = path.read_text()
+    assert text.startswith('{\n\t"z": 1,\n\t"a": [\n\t\t1,') and not text.endswith("\n")
+    assert '\n\t"hooks": {\n\t\t"PreToolUse": [' in text
+
+
+@pytest.mark.parametrize("other", ["user-json", "user-toml", "project-toml"])
+def test_install_refuses_a_second_copy(other: str, in_tmp_cwd: Path) -> None:
+    """Codex runs every copy of a hook on each call (both scopes, hooks.json and [hooks] in
+    config.toml): the copy after the one that used a grant would hold the retry."""
+    home = Path(os.environ["HOME"]) / ".codex"
+    where = {"user-json": home / "hooks.json", "user-toml": home / "config.toml",
+             "project-toml": in_tmp_cwd / ".codex" / "config.toml"}[other]
+    where.parent.mkdir(parents=True, exist_ok=True)
+    if where.suffix == ".toml":
+        where.write_text('model = "x"\n\n[[hooks.PreToolUse]]\nmatcher = "Bash"\n\n'
+                         '[[hooks.PreToolUse.hooks]]\ntype = "command"\n'
+                         'command = "/opt/bin/agentgate hook codex"\n')
+    else:
+        where.write_text(json.dumps({"hooks": {"PreToolUse": [{"matcher": "Bash", "hooks": [
+            {"type": "command", "command": "agentgate hook codex"}]}]}}))
+    r = install("codex", cwd=in_tmp_cwd)
+    assert r.returncode == 78 and str(where) in r.stderr and "already installed" in r.stderr
+    assert not (in_tmp_cwd / ".codex" / "hooks.json").exists()
 
 
 @pytest.mark.parametrize("agent", AGENTS)
@@ -392,7 +527,7 @@ def test_install_is_idempotent_and_keeps_other_settings(agent: str, in_tmp_cwd: 
 def test_install_dry_run_prints_the_diff_and_writes_nothing(in_tmp_cwd: Path) -> None:
     r = install("claude-code", "--dry-run", cwd=in_tmp_cwd)
     assert r.returncode == 0
-    assert "+++" in r.stdout and '"command": "agentgate hook claude-code"' in r.stdout
+    assert "+++" in r.stdout and f'"command": "{installed_command("claude-code")}"' in r.stdout
     assert not (in_tmp_cwd / ".claude").exists()
 
 
@@ -479,7 +614,7 @@ def test_install_writes_a_symlinked_settings_file_through_to_its_target(
     assert link.is_symlink() and os.readlink(link) == str(middle) and middle.is_symlink()
     doc = json.loads(target.read_text())
     assert doc["model"] == "opus"
-    assert doc["hooks"]["PreToolUse"][0]["hooks"][0]["command"] == "agentgate hook claude-code"
+    assert doc["hooks"]["PreToolUse"][0]["hooks"][0]["command"] == installed_command("claude-code")
     assert stat.S_IMODE(target.stat().st_mode) == 0o640
     backups = list(dotfiles.glob("claude.json.bak-*"))
     assert len(backups) == 1 and backups[0].read_text() == '{"model": "opus"}\n'

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
 
 from .errors import (
     DECISION_EXIT,
@@ -24,11 +25,10 @@ from .paths import agent_name, current_dir, inside_gate
 
 TYPE_CHECKING = False  # not from typing: see agentgate.lean
 if TYPE_CHECKING:
-    from pathlib import Path
     from typing import Any
 
     from .audit import AuditLog, VerifyResult
-    from .backend import AnyGate, AnyReader
+    from .backend import AnyGate
     from .gate import Outcome, RequestView
     from .integrations.agents import Agent
     from .integrations.install import InstallPlan, SystemPlan
@@ -129,92 +129,29 @@ def attr_options(attrs: Sequence[str]) -> dict[str, object]:
 # --------------------------------------------------------------------------- humans
 
 
-def human_gate() -> AnyGate:
-    """The gate for a human's decisions: the ledger and the audit log without the policy (so
-    they work while it is broken), or the service's in protected mode."""
-    from .backend import open_human_gate
-
-    return open_human_gate(current_dir())
-
-
-def reader() -> AnyReader:
-    """What `pending` and `show` read: the ledger alone (light: they must feel instant), or
-    the service's gate in protected mode."""
-    from .backend import open_reader
-
-    return open_reader(current_dir())
-
-
-class Grant(Record):
-    """What ``approve`` is asked to allow: ``uses`` runs (None: any number) within ``ttl``
-    seconds (None: the approval_ttl of the policy that made the request)."""
-
-    ttl: float | None
-    uses: int | None
-
-    @classmethod
-    def build(cls, ttl: str | None, uses: int | None, for_: str | None) -> Grant:
-        from .ledger import MAX_USES
-
-        if ttl and for_:
-            raise UsageError("--ttl and --for both say how long the grant lasts: give one",
-                             "--for DURATION allows any number of runs for that long; "
-                             "--uses N --for DURATION, N runs within it")
-        if uses is not None and not 1 <= uses <= MAX_USES:
-            raise UsageError(f"--uses takes 1 to {MAX_USES}, not {uses}",
-                             "for any number of runs over a period: --for DURATION")
-        if for_:
-            return cls(float(duration(for_, "--for")), uses)
-        return cls(float(duration(ttl, "--ttl")) if ttl else None, 1 if uses is None else uses)
-
-    def words(self) -> str:
-        """What the confirmation asks, e.g. "to run 3 times within 30m"."""
-        from .output import fmt_duration
-
-        within = f" within {fmt_duration(self.ttl)}" if self.ttl is not None else ""
-        if self.uses is None:
-            return f"to run any number of times for {fmt_duration(self.ttl or 0)}"
-        return ("to run once" if self.uses == 1 else f"to run {self.uses} times") + within
-
-
 class Approved(Record):
     request: Request
     now: float
 
 
-def approve(request_id: str, grant: Grant,
-            confirm: Callable[[RequestView, str], None],
+def approve(policy: str | None, request_id: str, ttl: str | None,
+            confirm: Callable[[RequestView], None],
             secret: Callable[[], str] | None = None,
             code: Callable[[], str] | None = None) -> Approved:
-    """Approve a pending request as ``grant`` says once ``confirm`` (shown the request and
-    what is asked) returns; it raises to decline. In protected mode ``secret`` reads the
-    approver passphrase and ``code`` the authenticator's code (asked for only when one is
-    enrolled)."""
+    """Approve a pending request once ``confirm`` (shown the request) returns; it raises to
+    decline. In protected mode ``secret`` reads the approver passphrase and ``code`` the
+    authenticator's code (asked for only when one is enrolled)."""
     refuse_when_gated("approve")
-    g = human_gate()
+    ttl_s = duration(ttl, "--ttl") if ttl else None
+    g = gate(policy)
     view = g.get(request_id)
-    confirm(view, grant.words())
-    req = g.approve(request_id, grant.ttl, uses=grant.uses, secret=secret, code=code)
-    return Approved(req, view.now)
+    confirm(view)
+    return Approved(g.approve(request_id, ttl_s, secret=secret, code=code), view.now)
 
 
-def deny(request_id: str, reason: str | None, confirm: Callable[[RequestView], None]) -> Request:
-    """Deny a pending request once ``confirm`` (shown the request) returns."""
+def deny(policy: str | None, request_id: str, reason: str | None) -> Request:
     refuse_when_gated("deny")
-    g = human_gate()
-    confirm(g.get(request_id))
-    return g.deny(request_id, reason)
-
-
-def revoke(request_id: str, confirm: Callable[[RequestView], None],
-           secret: Callable[[], str] | None = None,
-           code: Callable[[], str] | None = None) -> Request:
-    """Withdraw an approved grant, or lift a human denial, once ``confirm`` returns. Lifting
-    a denial relaxes a decision: in protected mode it needs the approver secret."""
-    refuse_when_gated("revoke")
-    g = human_gate()
-    confirm(g.get(request_id))
-    return g.revoke(request_id, secret=secret, code=code)
+    return gate(policy).deny(request_id, reason)
 
 
 class Pending(Record):
@@ -222,15 +159,15 @@ class Pending(Record):
     now: float
 
 
-def pending() -> Pending:
+def pending(policy: str | None) -> Pending:
     """Open approval requests, newest first."""
-    g = reader()
+    g = gate(policy)
     reqs = g.pending()
     return Pending(reqs, g.now() if reqs else 0.0)
 
 
-def show(request_id: str) -> RequestView:
-    return reader().get(request_id)
+def show(policy: str | None, request_id: str) -> RequestView:
+    return gate(policy).get(request_id)
 
 
 # --------------------------------------------------------------------------- where things are
@@ -280,8 +217,6 @@ def init() -> Path:
                              f"nothing; the service's policy is {POLICY_FILE}",
                              f"as root, edit {POLICY_FILE} (it is read on every request)",
                              exit_code=EXIT_CONFIG)
-
-    from pathlib import Path
 
     target = Path(user_policy_path())
     try:
@@ -383,10 +318,6 @@ def log(*, since: str | None, until: str | None, events: list[str], request_id: 
                                   "id": request_id, "rule": rule, "agent": agent, "tail": tail})
         return iter([(line.encode(), loads(line)) for line in found])
     audit = _audit()
-    if tail is not None:  # from the end backwards: the last lines cost the same in any log
-        from .logview import select_tail
-
-        return iter(select_tail(audit, flt, tail))
     return select(audit, flt, tail, _lines(audit, progress))
 
 
@@ -443,10 +374,11 @@ class Installed(Record):
 
 
 def hook_install(agent: str, *, user: bool, dry_run: bool, executable: str | None,
-                 wait: str | None = None) -> Installed:
-    """Add agentgate's hook to an agent's settings file (idempotent; backs the file up first).
-    ``wait`` (a duration): the hook waits that long for a human's decision on a held command."""
-    from .grammar import hook_command_line
+                 policy: str | None = None, wait: str | None = None) -> Installed:
+    """Add agentgate's hook to an agent's settings file (idempotent; backs the file up first):
+    the client by absolute path, with the state, config and policy in its command line;
+    refused when another settings file already runs it (the agent would run both)."""
+    from .errors import ConfigError
     from .integrations.agents import AGENTS
     from .integrations.install import apply_install, on_path, plan_install
 
@@ -455,13 +387,22 @@ def hook_install(agent: str, *, user: bool, dry_run: bool, executable: str | Non
         raise UsageError(f"unknown agent {agent!r}; choose one of: {', '.join(AGENTS)}")
     from pathlib import Path
 
+    from .integrations.install import client_command, installed_elsewhere
+
+    scope, project = "user" if user else "project", Path(current_dir())
+    elsewhere = installed_elsewhere(spec, scope, project)
+    if elsewhere:
+        raise ConfigError(f"agentgate's hook for {spec.product} is already installed in "
+                          f"{', '.join(elsewhere)}; a second copy would run on every call, and "
+                          "the copy after the one that uses an approval would hold the retry",
+                          "keep that one, or remove it there first; nothing was changed")
     exe = executable or "agentgate"
-    plan = plan_install(spec, "user" if user else "project", Path(current_dir()),
-                        hook_command_line(exe, agent), _hook_wait(wait))
+    plan = plan_install(spec, scope, project, client_command(agent, executable, policy),
+                        _hook_wait(wait))
     if not plan.changed or dry_run:
         return Installed(plan, None, True)
     backup = apply_install(plan)
-    return Installed(plan, backup, on_path(exe))
+    return Installed(plan, backup, on_path(exe) if executable else True)
 
 
 def _hook_wait(wait: str | None) -> int | None:
@@ -504,8 +445,6 @@ def hook_install_system(agent: str, *, dry_run: bool, root: str | None,
     from .system import CLIENT_BIN
 
     spec = _agent_spec(agent)
-    from pathlib import Path
-
     base = Path(root or "/")
     if not base.is_absolute():
         raise UsageError(f"--root must be an absolute path, not {root!r}")

@@ -109,6 +109,10 @@ class Agent(Record):
     entry_fields: dict[str, str]  # more fields of the hook entry `hook install` adds
     answer: Callable[[Agent, Verdict], Reply]
     system: SystemSettings | None = None  # the machine-wide settings, for protected mode
+    patch_tools: tuple[str, ...] = ()  # tools whose tool_input.command is a patch (apply_patch)
+    # The agent feeds a running program's stdin later without a hook (Codex's write_stdin): a
+    # command that opens an interactive shell or REPL is held, since what it reads goes unchecked.
+    unhooked_stdin: bool = False
 
     @property
     def label(self) -> str:
@@ -236,8 +240,12 @@ CLAUDE_CODE = Agent(
      "NotebookEdit": "notebook_path"}, (), "Bash|Edit|Write|MultiEdit|NotebookEdit",
     ".claude", "settings.json", "CLAUDE_CONFIG_DIR", ("settings.local.json",), {}, {}, _claude,
     CLAUDE_SYSTEM)
-CODEX = Agent("codex", "Codex", "PreToolUse", ("Bash",), {}, (), "Bash", ".codex", "hooks.json",
-              "CODEX_HOME", ("config.toml",), {}, {}, _codex, CODEX_SYSTEM)
+# Codex (0.171): PreToolUse reaches shell commands (tool "Bash", also an `apply_patch <<EOF` that
+# Codex intercepts) and the apply_patch tool (the patch in tool_input.command); write_stdin into
+# a running session reaches no hook. Only exit 2 + stderr (or a deny with a reason) blocks.
+CODEX = Agent("codex", "Codex", "PreToolUse", ("Bash",), {}, (), "Bash|apply_patch", ".codex",
+              "hooks.json", "CODEX_HOME", ("config.toml", "requirements.toml"), {}, {}, _codex,
+              CODEX_SYSTEM, patch_tools=("apply_patch",), unhooked_stdin=True)
 CURSOR = Agent("cursor", "Cursor", "beforeShellExecution", (), {}, (), None, ".cursor",
                "hooks.json", None, (), {"version": 1}, {}, _cursor, CURSOR_SYSTEM)
 GEMINI = Agent("gemini", "Gemini CLI", "BeforeTool", ("run_shell_command",), {},

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import os
 
-from ..backend import record_blocked
+from ..backend import protected_quietly, record_blocked
 from ..errors import AgentgateError
 from ..guard import PROTECTED_RULE
 from ..guard import is_protected as gate_is_protected
-from ..jsontext import loads
+from ..jsontext import dumps, loads
 from ..lean import Record
 from ..outcome import Outcome, Subject
 from ..paths import StatePaths, pure, resolve
@@ -48,6 +48,14 @@ class ToolCall(Record):
     cwd: str  # absolute, resolved
     subject: Subject | None = None  # a shell command to gate
     path: str | None = None  # the target of a file-writing tool
+    paths: tuple[str, ...] = ()  # more files it writes (a patch's targets)
+    interactive: str | None = None  # the part that opens a shell whose stdin no hook sees
+    call_id: str | None = None  # the agent's session and tool-use id, when it sends them
+
+    def about(self) -> str:
+        """What the call does, for telling two calls with one id apart."""
+        return dumps([self.tool, self.cwd, None if self.subject is None else
+                      list(self.subject.argv), self.path, list(self.paths)])
 
 
 # --------------------------------------------------------------------------- entry point
@@ -58,6 +66,7 @@ def handle(agent: str, raw: bytes, gate_factory: GateFactory, *, fallback_cwd: s
     """Answer one hook call. Every expected failure is a deny in the agent's format; an
     unexpected exception propagates (see :func:`internal_failure`). ``wait`` (``--wait``'s
     DURATION): a held command waits that long for a human's decision."""
+    call: ToolCall | None = None
     try:
         spec = AGENTS.get(agent)
         if spec is None:
@@ -68,20 +77,46 @@ def handle(agent: str, raw: bytes, gate_factory: GateFactory, *, fallback_cwd: s
 
             seconds = wait_seconds(wait)
         call = parse(spec, raw, fallback_cwd)
-        return reply(spec, decide(agent, call, gate_factory, explicit_policy, seconds))
+        parsed = call
+
+        def answer() -> Reply:
+            return reply(spec, decide(agent, parsed, gate_factory, explicit_policy, seconds))
+
+        if call.call_id is None or protected_quietly() or (
+                call.subject is None and call.path is None and not call.paths):
+            return answer()
+        from .calls import answer_once
+
+        return answer_once(StatePaths.default().root, agent, call.call_id, call.about(), answer)
     except AgentgateError as e:
         hint = f" Fix: {_sentence(e.hint)}" if e.hint else ""
-        return failure(agent, f"{_sentence(e.message)}{hint}")
+        return failure(agent, _sentence(e.message), hint, call)
     except HookInputError as e:
         return failure(agent, _sentence(f"unreadable hook input: {e}"))
 
 
-def failure(agent: str, problem: str) -> Reply:
-    """Fail closed: the agent's deny JSON (where it reads one) plus exit 2 and the reason."""
+def failure(agent: str, problem: str, fix: str = "", call: ToolCall | None = None) -> Reply:
+    """Fail closed: the agent's deny JSON (where it reads one) plus exit 2 and the reason. The
+    model is told what happened and to leave it to the human; the fix (``fix``, " Fix: ...")
+    goes to the human: the agent's user message and a ``blocked`` event in the audit log."""
     reason = (f"agentgate: BLOCKED (fail-closed): {problem} The command was not checked, so it "
-              "must not run. Do not work around this; ask a human to fix agentgate.")
+              "must not run. Do not work around this; tell the human (agentgate's audit log "
+              "says how to fix it: agentgate log --event blocked).")
+    _record_failure(agent, call, f"agentgate could not check this call: {problem}{fix}")
     return failure_reply(AGENTS.get(agent), reason,
-                         f"agentgate could not check this command: {problem}")
+                         f"agentgate could not check this command: {problem}{fix}")
+
+
+def _record_failure(agent: str, call: ToolCall | None, text: str) -> None:
+    """Best effort: the fail-closed block as a ``blocked`` audit event (the block stands
+    whether or not it can be written; the state may be the very problem)."""
+    subject = None if call is None else call.subject
+    if subject is None and call is not None and call.path is not None:
+        subject = action_subject(call.tool, pure(os.path.join(call.cwd, call.path)), call.cwd)
+    try:
+        record_blocked(StatePaths.default(), subject, agent, AgentgateError(text))
+    except Exception:  # see the docstring
+        return
 
 
 def internal_failure(agent: str, error: BaseException, log: str | None) -> Reply:
@@ -142,6 +177,15 @@ def _cwd(value: str | None, base: str) -> str:
 def parse(agent: Agent, raw: bytes, fallback_cwd: str) -> ToolCall:
     """Read one hook input in ``agent``'s shape."""
     data = _load(raw)
+    call = _parse_data(agent, data, fallback_cwd)
+    session, use = data.get("session_id"), data.get("tool_use_id")
+    if not (isinstance(session, str) and isinstance(use, str) and use):
+        return call
+    return ToolCall(call.tool, call.cwd, call.subject, call.path, call.paths, call.interactive,
+                    f"{session}\0{use}")
+
+
+def _parse_data(agent: Agent, data: dict[str, Any], fallback_cwd: str) -> ToolCall:
     if not agent.shell_tools:  # Cursor: the event itself is the shell command
         return _parse_shell_event(agent, data, fallback_cwd)
     tool = _field(data, "tool_name", str, "")
@@ -155,7 +199,21 @@ def parse(agent: Agent, raw: bytes, fallback_cwd: str) -> ToolCall:
             if not isinstance(tool_input[key], str):
                 raise HookInputError(f"tool_input.{agent.workdir_keys[0]} must be a string")
             cwd = _cwd(tool_input[key], cwd)
+        if isinstance(command, str) and (agent.unhooked_stdin or agent.patch_tools):
+            from . import codex
+
+            analysis = codex.analyze(command, cwd)
+            return ToolCall(tool, cwd, subject=command_subject(command, cwd),
+                            paths=tuple(codex.shell_patch_targets(analysis)),
+                            interactive=(codex.interactive_program(analysis)
+                                         if agent.unhooked_stdin else None))
         return ToolCall(tool, cwd, subject=command_subject(command, cwd))
+    if tool in agent.patch_tools:
+        from .codex import patch_targets
+
+        tool_input = _field(data, "tool_input", dict, "")
+        patch = _field(tool_input, "command", str, "tool_input.")
+        return ToolCall(tool, cwd, paths=tuple(patch_targets(patch)))
     if tool in agent.write_tools:
         tool_input = _field(data, "tool_input", dict, "")
         path = _field(tool_input, agent.write_tools[tool], str, "tool_input.")
@@ -183,8 +241,12 @@ def _parse_shell_event(agent: Agent, data: dict[str, Any], fallback_cwd: str) ->
 
 def decide(agent: str, call: ToolCall, gate_factory: GateFactory,
            explicit_policy: str | None = None, wait: float | None = None) -> Verdict:
-    if call.path is not None:
-        return _protect(agent, call, gate_factory, explicit_policy)
+    if call.interactive is not None:
+        return _hold_interactive(agent, call)
+    if call.path is not None or call.paths:
+        protected = _protect(agent, call, gate_factory, explicit_policy)
+        if not protected.allowed or call.subject is None:
+            return protected
     if call.subject is None:
         return PASS
     gate = gate_factory(call.cwd)
@@ -200,8 +262,7 @@ def decide(agent: str, call: ToolCall, gate_factory: GateFactory,
 def _verdict(outcome: Outcome) -> Verdict:
     if outcome.allowed:
         if outcome.via_grant:
-            msg = (f"agentgate: allowed by {outcome.standing}." if outcome.standing else
-                   f"agentgate: allowed once by approved grant {outcome.approval_id}.")
+            msg = f"agentgate: allowed once by approved grant {outcome.approval_id}."
             return Verdict(True, f"{msg} {outcome.reason}", msg, via_grant=True)
         return Verdict(True, outcome.reason, f"agentgate: allowed ({outcome.reason})")
     cmd = outcome.subject.display
@@ -210,7 +271,13 @@ def _verdict(outcome: Outcome) -> Verdict:
                 f"agentgate approve {outcome.approval_id}")
     else:
         user = f"agentgate denied `{cmd}`: {outcome.reason}"
-    return Verdict(False, outcome.message(), user)
+    return Verdict(False, HOLD_LEAD + outcome.message() if outcome.approval_required
+                   else outcome.message(), user)
+
+
+# The first words the model reads of a hold: some agents show every hook deny as a "hook error"
+# (Claude Code 2.1.332), and a model that takes a hold for a failure tries another way.
+HOLD_LEAD = "This is an approval hold, not an error. "
 
 
 def is_protected(target: str, explicit_policy: str | None = None,
@@ -227,16 +294,59 @@ def _policy_files(gate_factory: GateFactory, cwd: str) -> list[str]:
         return []
 
 
+def _in_agent_dirs(agent: str, target: str) -> bool:
+    """Is ``target`` in the agent's own configuration: its user directory (``$CODEX_HOME``) or a
+    ``.codex``-style folder anywhere (a project's, or one a parent directory holds)?"""
+    spec = AGENTS.get(agent)
+    if spec is None or not spec.patch_tools:  # only Codex's whole folder, for now
+        return False
+    if f"/{spec.folder}/" in target + "/":
+        return True
+    try:
+        home = spec.home_dir()
+    except RuntimeError:
+        return False
+    return any(t == home or t.startswith(home.rstrip("/") + "/") for t in (target, resolve(target)))
+
+
 def _protect(agent: str, call: ToolCall, gate_factory: GateFactory,
              explicit_policy: str | None) -> Verdict:
-    assert call.path is not None
-    target = pure(os.path.join(call.cwd, call.path))
-    if not is_protected(target, explicit_policy, _policy_files(gate_factory, call.cwd)):
-        return PASS
-    reason = (f"agentgate: DENIED [{PROTECTED_RULE}]: {call.tool} of {call.path} would change "
-              "agentgate's policy, state or hook settings; an agent must not change the rules that "
-              "gate it. Do not retry or work around this; a human edits these files.")
+    policy_files: list[str] | None = None
+    for written in (call.path, *call.paths):
+        if written is None:
+            continue
+        target = pure(os.path.join(call.cwd, written))
+        if not _in_agent_dirs(agent, target):
+            if policy_files is None:
+                policy_files = _policy_files(gate_factory, call.cwd)
+            if not is_protected(target, explicit_policy, policy_files):
+                continue
+        return _protected_denial(agent, call, written, target)
+    return PASS
+
+
+def _protected_denial(agent: str, call: ToolCall, written: str, target: str) -> Verdict:
+    reason = (f"agentgate: DENIED [{PROTECTED_RULE}]: {call.tool} of {written} would change "
+              "agentgate's policy, state or hook settings, or the agent's own configuration; an "
+              "agent must not change the rules that gate it. Do not retry or work around this; "
+              "a human edits these files.")
     record_blocked(StatePaths.default(), action_subject(call.tool, target, call.cwd),
                    agent, AgentgateError(reason))  # best effort: the deny stands regardless
-    return Verdict(False, reason, f"agentgate blocked {call.tool} of {call.path}: "
-                                  "it is agentgate's policy, state or hook settings.")
+    return Verdict(False, reason, f"agentgate blocked {call.tool} of {written}: it is "
+                                  "agentgate's policy, state or hook settings, or the agent's own "
+                                  "configuration.")
+
+
+INTERACTIVE_RULE = "agentgate-interactive-shell"
+
+
+def _hold_interactive(agent: str, call: ToolCall) -> Verdict:
+    """Codex types into a running session with write_stdin, which no hook sees: a command that
+    opens an interactive shell or REPL is refused, so that every command comes through a hook."""
+    reason = (f"agentgate: DENIED [{INTERACTIVE_RULE}]: `{call.interactive}` would start an "
+              "interactive shell or interpreter, and what is typed into it later (write_stdin) "
+              "reaches no hook, so agentgate could not check it. Run each command on its own "
+              "instead (the command itself, or `bash -c '...'`, or a script file).")
+    record_blocked(StatePaths.default(), call.subject, agent, AgentgateError(reason))
+    return Verdict(False, reason, f"agentgate blocked `{call.interactive}`: an interactive shell "
+                                  "would read commands no hook checks.")

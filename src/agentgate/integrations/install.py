@@ -192,10 +192,7 @@ def plan_install(agent: Agent, scope: str, project_dir: Path, command: str,
     doc = _load_json(path, before, _refuse)
     original = copy.deepcopy(doc)
     merged = merge(doc, agent, command, path, wait)
-    if before is not None and before.strip() and merged == original:
-        return InstallPlan(agent.name, path, before, before, target)  # there: left byte for byte
-    return InstallPlan(agent.name, path, before,
-                       json.dumps(merged, indent=2, ensure_ascii=False) + "\n", target)
+    return InstallPlan(agent.name, path, before, _dump_json(before, original, merged), target)
 
 
 def backup_name(path: Path, now: float | None = None) -> Path:
@@ -255,6 +252,85 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+# What `hook install` carries into the hook's command line from the installer's environment, so
+# that the hook uses the same state and policy whatever environment the agent gives it.
+CARRIED_ENV = ("AGENTGATE_HOME", "AGENTGATE_CONFIG_DIR")
+
+
+def client_words() -> list[str]:
+    """This agentgate's console script, absolute and with links resolved (the agent's PATH,
+    e.g. a login shell's, need not find it); ``python -m agentgate`` when run that way."""
+    argv0 = sys.argv[0] if sys.argv and sys.argv[0] else ""
+    if argv0 and os.path.basename(argv0) not in ("__main__.py", "-c") and os.path.exists(argv0):
+        return [os.path.realpath(argv0)]
+    found = shutil.which("agentgate")
+    if found:
+        return [os.path.realpath(found)]
+    return [os.path.realpath(sys.executable), "-m", "agentgate"]
+
+
+def client_command(agent: str, executable: str | None, policy: str | None = None,
+                   env: dict[str, str] | None = None) -> str:
+    """The hook's command line: ``VAR=value ... CLIENT hook AGENT [--policy PATH]``, with the
+    state and config directories (:data:`CARRIED_ENV`) and the policy the installer uses, so
+    that they do not depend on the environment the agent gives its hooks."""
+    import shlex
+
+    from ..grammar import HOOK
+
+    source = os.environ if env is None else env
+    words = [f"{k}={os.path.abspath(os.path.expanduser(source[k]))}"
+             for k in CARRIED_ENV if source.get(k)]
+    words += client_words() if executable is None else [executable]
+    words += [HOOK, agent]
+    chosen = policy or source.get("AGENTGATE_POLICY")
+    if chosen:
+        words += ["--policy", os.path.abspath(os.path.expanduser(chosen))]
+    return " ".join(shlex.quote(w) for w in words)
+
+
+def installed_elsewhere(agent: Agent, scope: str, project_dir: Path) -> list[str]:
+    """Every other file that already runs agentgate's hook for ``agent`` (the other scope's
+    settings, and for Codex the ``[hooks]`` of either scope's config.toml and the machine-wide
+    hooks.json): the agent would run each copy on every call, and a retry after an approval
+    would be held by the copy after the one that used the grant."""
+    found = []
+    for other in ("project", "user"):
+        path = agent.settings_path(other, project_dir)
+        if other != scope and _runs_hook(path, agent, "json"):
+            found.append(str(path))
+        for name in agent.also_protected:
+            if name.endswith(".toml") and _runs_hook(path.with_name(name), agent, "toml"):
+                found.append(str(path.with_name(name)))
+    if agent.system is not None and sys.platform in agent.system.files:
+        machine = Path(agent.system.files[sys.platform])
+        if _runs_hook(machine, agent, "json"):
+            found.append(str(machine))
+    return found
+
+
+def _runs_hook(path: Path, agent: Agent, kind: str) -> bool:
+    """Does the settings file hold agentgate's hook for ``agent``? Unreadable: no (the install
+    itself reads and refuses the file it writes)."""
+    try:
+        text = read_settings(path)
+    except AgentgateError:
+        return False
+    if not text:
+        return False
+    try:
+        if kind == "toml":
+            import tomllib
+
+            doc: Any = tomllib.loads(text)
+        else:
+            doc = json.loads(text)
+    except ValueError:
+        return False
+    hooks = doc.get("hooks") if isinstance(doc, dict) else None
+    return isinstance(hooks, dict) and already_installed(hooks.get(agent.event), agent.name)
 
 
 def on_path(executable: str) -> bool:
@@ -447,9 +523,20 @@ def _load_json(path: Path, text: str | None,
 
 
 def _dump_json(before: str | None, original: dict[str, Any], doc: dict[str, Any]) -> str:
+    """``doc`` as text in the layout of ``before``: its indentation (spaces, a tab, or none for
+    a one-line file) and final newline, keys in their order, so the diff is the change only."""
     if before is not None and before.strip() and doc == original:
         return before  # nothing to change: left byte for byte
-    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    indent: int | str | None = 2
+    if before is not None and before.strip():
+        found = _INDENT().search(before)
+        indent = None if found is None else (found.group(1) if "\t" in found.group(1)
+                                             else len(found.group(1)))
+    text = json.dumps(doc, indent=indent, ensure_ascii=False)
+    return text + ("\n" if before is None or not before.strip() or before.endswith("\n") else "")
+
+
+_INDENT = lazy_regex(r"\n([ \t]+)\S")
 
 
 def _event_list(doc: dict[str, Any], agent: Agent, path: Path) -> list[Any]:

@@ -1,0 +1,104 @@
+"""One decision per tool call. An agent may run agentgate's hook more than once for one tool
+call (Codex runs every copy it finds: both scopes, hooks.json and ``[hooks]`` in config.toml), at
+once or one after the other; each copy would otherwise decide anew, and the copy after the one
+that used an approved grant would hold the very retry the human approved. So the first
+invocation for a tool-use id decides, under a lock of its own, and the others get its answer.
+
+The answers live in ``<state>/hook-calls/`` (the user's, 0700), one small file per call, kept
+for :data:`KEEP_S`; personal mode only (in protected mode the state is the service's).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from ..errors import StateError
+from ..fileio import make_state_dir, open_state_file, replace_atomically, state_subdir
+from ..jsontext import dumps, loads
+from ..lean import sha256_hex
+from .agents import Reply
+
+TYPE_CHECKING = False  # not from typing: see agentgate.lean
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+KEEP_S = 600.0  # how long a tool call's answer is given again
+_PRUNE_AT = 256  # answers kept before old ones are removed
+_LOCK_WAIT_S = 60.0  # the first invocation holds the lock while the gate decides
+
+
+def answer_once(state_root: str, agent: str, call_id: str, what: str,
+                decide: Callable[[], Reply]) -> Reply:
+    """``decide()``'s reply for the tool call ``call_id`` (the agent's session and tool-use id)
+    of ``agent``, made once: later invocations for the same call and the same ``what`` (the
+    command or file it is about) get it again, without deciding."""
+    folder = os.path.join(state_root, "hook-calls")
+    make_state_dir(state_root)
+    state_subdir(folder, create=True)
+    name = sha256_hex(f"{agent}\0{call_id}".encode("utf-8", "surrogatepass"))[:40]
+    path = os.path.join(folder, name + ".json")
+    fd = open_state_file(path + ".lock", os.O_RDWR, label="a hook call's lock", create=True)
+    assert fd is not None
+    try:
+        _lock(fd, path)
+        known = _read(path, what)
+        if known is not None:
+            return known
+        reply = decide()
+        body = {"what": what, "at": time.time(), "stdout": reply.stdout,
+                "stderr": reply.stderr, "exit_code": reply.exit_code}
+        replace_atomically(path, dumps(body).encode("utf-8", "surrogatepass"), 0o600)
+        _prune(folder)
+        return reply
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _lock(fd: int, path: str) -> None:
+    import fcntl
+
+    deadline = time.monotonic() + _LOCK_WAIT_S
+    delay = 0.001
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise StateError(f"timed out waiting for {path}.lock (another invocation of the "
+                                 "hook for the same tool call holds it)",
+                                 "retry; locks of dead processes are released by the OS") from None
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+
+
+def _read(path: str, what: str) -> Reply | None:
+    """The answer recorded for this call, if it is about ``what`` and recent; else None (a
+    corrupt or foreign file is decided anew and replaced)."""
+    try:
+        with open(path, "rb") as f:
+            body = loads(f.read(65536 * 16))
+    except (OSError, ValueError):
+        return None
+    if (not isinstance(body, dict) or body.get("what") != what
+            or not isinstance(body.get("at"), int | float) or time.time() - body["at"] > KEEP_S):
+        return None
+    out, err, code = body.get("stdout"), body.get("stderr"), body.get("exit_code")
+    if not (isinstance(out, str) and isinstance(err, str) and isinstance(code, int)):
+        return None
+    return Reply(out, err, code)
+
+
+def _prune(folder: str) -> None:
+    """Past :data:`_PRUNE_AT` entries, remove the answers (and locks) older than KEEP_S."""
+    try:
+        entries = list(os.scandir(folder))
+        if len(entries) < _PRUNE_AT:
+            return
+        old = time.time() - KEEP_S
+        for entry in entries:
+            if entry.stat(follow_symlinks=False).st_mtime < old:
+                os.unlink(entry.path)
+    except OSError:  # best effort: the next new answer tries again
+        return

@@ -1,0 +1,114 @@
+"""What Codex can do that its PreToolUse hook does not show plainly, read from the hook's input.
+
+- apply_patch: the tool (``tool_name: "apply_patch"``, the patch in ``tool_input.command``) and
+  the shell form Codex intercepts (``apply_patch <<'EOF' ... EOF``, which reaches the hook as a
+  Bash command) both write every file the patch names: :func:`patch_targets`.
+- write_stdin feeds a session that exec_command started earlier and fires no hook, so a command
+  that opens an interactive shell or REPL would let everything typed into it later go unchecked:
+  :func:`interactive_program` finds such a command, and the adapter holds it.
+
+On every hook call of Codex, so light: the shell analysis is the gate's own (agentgate.shell).
+"""
+
+from __future__ import annotations
+
+from ..shell import analyze_script
+
+TYPE_CHECKING = False  # not from typing: see agentgate.lean
+if TYPE_CHECKING:
+    from ..shell.analyzer import Analysis
+
+PATCH_PROGRAMS = frozenset({"apply_patch", "applypatch"})
+_PATCH_MARKERS = ("*** Add File:", "*** Delete File:", "*** Update File:", "*** Move to:")
+
+# Programs that read commands from standard input when given no script or code to run.
+SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "mksh", "fish", "tcsh", "csh", "ash",
+                    "busybox", "rbash", "elvish", "nu", "xonsh", "pwsh", "powershell"})
+REPLS = frozenset({"python", "python2", "python3", "ipython", "pypy", "pypy3", "node", "nodejs",
+                   "deno", "bun", "irb", "ruby", "perl", "php", "lua", "luajit", "R", "julia",
+                   "ghci", "scala", "sqlite3", "psql", "mysql", "bc", "dc", "ed", "gdb", "lldb",
+                   "tclsh", "guile", "racket", "sbcl", "erl", "iex"})
+# Programs that start a shell reading the session (a remote or a new login), unless given -c.
+LOGINS = frozenset({"ssh", "su", "login", "script", "machinectl", "nsenter", "chroot"})
+# Short options (alone or in a cluster) after which the program runs the code given instead.
+_SHELL_CODE = "c"
+_REPL_CODE = "cemprf"
+_STDIN_OPTIONS = frozenset({"-i", "-s", "--interactive", "-"})
+_INPUT_OPS = ("<", "<<", "<<-", "<<<", "<>")
+# ssh's options that take a value (the next word is not the host or the remote command).
+_SSH_VALUED = frozenset("BbcDEeFIiJLlmOoPpQRSWw")
+
+
+def patch_targets(patch: str) -> list[str]:
+    """Every path a patch in Codex's apply_patch format adds, deletes, updates or moves to."""
+    targets = []
+    for line in patch.splitlines():
+        stripped = line.strip()
+        for marker in _PATCH_MARKERS:
+            if stripped.startswith(marker):
+                path = stripped[len(marker):].strip()
+                if path:
+                    targets.append(path)
+    return targets
+
+
+def _python_like_version(name: str) -> str:
+    """``python3.12`` -> ``python3``: versioned interpreter names count as the interpreter."""
+    base = name.rstrip("0123456789.")
+    return base if base and base != name and base[-1:] != "-" else name
+
+
+def _runs_code(args: tuple[str, ...], letters: str) -> bool:
+    return any((a.startswith("--") and a[2:] in ("command", "eval", "exec", "execute", "file"))
+               or (a[:1] == "-" and a[1:2] != "-" and any(ch in letters for ch in a[1:]))
+               for a in args)
+
+
+def _is_interactive(argv: tuple[str, ...]) -> bool:
+    prog = _python_like_version(argv[0].rsplit("/", 1)[-1])
+    args = argv[1:]
+    if prog == "busybox":
+        return bool(args) and args[0] in SHELLS and _is_interactive(args)
+    if prog == "ssh":
+        operands, skip = [], False
+        for a in args:
+            if skip:
+                skip = False
+            elif a.startswith("-") and len(a) > 1:
+                skip = a[-1] in _SSH_VALUED and len(a) == 2
+            else:
+                operands.append(a)
+        return len(operands) <= 1  # a host and no remote command: a login shell
+    if prog in LOGINS:
+        return not _runs_code(args, _SHELL_CODE)
+    if prog not in SHELLS and prog not in REPLS:
+        return False
+    if any(a in _STDIN_OPTIONS for a in args):
+        return True
+    if _runs_code(args, _SHELL_CODE if prog in SHELLS else _REPL_CODE):
+        return False
+    return all(a.startswith("-") for a in args)  # no script operand: commands come from stdin
+
+
+def interactive_program(analysis: Analysis) -> str | None:
+    """The first simple command that would start an interactive shell or REPL reading the
+    session's standard input (not a pipe, file or here-document), as it is written; None."""
+    if any(r.op in _INPUT_OPS for r in analysis.redirects):
+        return None
+    for command in analysis.commands:
+        if command.via[-1:] == ("|",):
+            continue
+        if command.argv and _is_interactive(command.argv):
+            return " ".join(command.argv)
+    return None
+
+
+def shell_patch_targets(analysis: Analysis) -> list[str]:
+    """The files an ``apply_patch <<EOF`` shell command (which Codex intercepts) writes."""
+    if not any(c.argv and c.argv[0] in PATCH_PROGRAMS for c in analysis.commands):
+        return []
+    return [t for r in analysis.redirects if r.op.startswith("<<") for t in patch_targets(r.target)]
+
+
+def analyze(command: str, cwd: str) -> Analysis:
+    return analyze_script(command, cwd)
