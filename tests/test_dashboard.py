@@ -152,6 +152,32 @@ def test_approve_in_the_browser_lets_exactly_one_retry_run(dash: Dashboard, page
     expect(page.locator(".card")).to_have_count(1)  # the new request shows without a reload
 
 
+def test_a_click_on_approve_lets_the_waiting_agents_command_run_once(
+        dash: Dashboard, page: object, marker: Path) -> None:
+    """The agent waits (`run --wait`) instead of stalling: the click alone gets its command run."""
+    from playwright.sync_api import Page, expect
+
+    assert isinstance(page, Page) and AGENTGATE
+    agent = subprocess.Popen([AGENTGATE, "run", "--wait=60s", "--", "deployer", "--prod"],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        page.goto(dash.url)
+        card = page.locator(".card")
+        expect(card).to_have_count(1)
+        expect(card).to_contain_text("deployer --prod")
+        assert agent.poll() is None and marker_lines(marker) == []  # waiting, nothing ran
+        card.get_by_role("button", name="Approve").click()
+        card.get_by_role("button", name="Confirm approve").click()
+        assert agent.wait(15) == 0
+    finally:
+        if agent.poll() is None:
+            agent.kill()
+            agent.wait()
+    assert marker_lines(marker) == ["--prod"]
+    assert ag("run", "--", "deployer", "--prod").returncode == 75  # the waiting run used it
+
+
 def test_deny_in_the_browser_gives_the_agent_the_reason(dash: Dashboard, page: object,
                                                         marker: Path) -> None:
     from playwright.sync_api import Page, expect

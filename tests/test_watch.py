@@ -107,6 +107,26 @@ def test_approve_by_keys_lets_exactly_one_retry_run(term: Term, marker: Path) ->
     assert marker_lines(marker) == ["--prod"]
 
 
+def test_approving_a_waiting_agent_by_keys_runs_its_command_once(term: Term,
+                                                                  marker: Path) -> None:
+    assert AGENTGATE
+    agent = subprocess.Popen([AGENTGATE, "run", "--wait=60s", "--", "deployer", "--prod"],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        term.wait_for("pending (1)")
+        assert agent.poll() is None and marker_lines(marker) == []
+        term.keys("a")
+        term.wait_for("[y/N]")
+        term.keys("y")
+        assert agent.wait(15) == 0
+    finally:
+        if agent.poll() is None:
+            agent.kill()
+            agent.wait()
+    assert marker_lines(marker) == ["--prod"]
+
+
 def test_declining_or_escaping_the_confirmation_approves_nothing(term: Term, marker: Path) -> None:
     rid = held()
     term.wait_for(rid)
