@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from pathlib import Path
 
 from .errors import (
     DECISION_EXIT,
@@ -25,10 +24,11 @@ from .paths import agent_name, current_dir, inside_gate
 
 TYPE_CHECKING = False  # not from typing: see agentgate.lean
 if TYPE_CHECKING:
+    from pathlib import Path
     from typing import Any
 
     from .audit import AuditLog, VerifyResult
-    from .backend import AnyGate
+    from .backend import AnyGate, AnyReader
     from .gate import Outcome, RequestView
     from .integrations.agents import Agent
     from .integrations.install import InstallPlan, SystemPlan
@@ -129,29 +129,92 @@ def attr_options(attrs: Sequence[str]) -> dict[str, object]:
 # --------------------------------------------------------------------------- humans
 
 
+def human_gate() -> AnyGate:
+    """The gate for a human's decisions: the ledger and the audit log without the policy (so
+    they work while it is broken), or the service's in protected mode."""
+    from .backend import open_human_gate
+
+    return open_human_gate(current_dir())
+
+
+def reader() -> AnyReader:
+    """What `pending` and `show` read: the ledger alone (light: they must feel instant), or
+    the service's gate in protected mode."""
+    from .backend import open_reader
+
+    return open_reader(current_dir())
+
+
+class Grant(Record):
+    """What ``approve`` is asked to allow: ``uses`` runs (None: any number) within ``ttl``
+    seconds (None: the approval_ttl of the policy that made the request)."""
+
+    ttl: float | None
+    uses: int | None
+
+    @classmethod
+    def build(cls, ttl: str | None, uses: int | None, for_: str | None) -> Grant:
+        from .ledger import MAX_USES
+
+        if ttl and for_:
+            raise UsageError("--ttl and --for both say how long the grant lasts: give one",
+                             "--for DURATION allows any number of runs for that long; "
+                             "--uses N --for DURATION, N runs within it")
+        if uses is not None and not 1 <= uses <= MAX_USES:
+            raise UsageError(f"--uses takes 1 to {MAX_USES}, not {uses}",
+                             "for any number of runs over a period: --for DURATION")
+        if for_:
+            return cls(float(duration(for_, "--for")), uses)
+        return cls(float(duration(ttl, "--ttl")) if ttl else None, 1 if uses is None else uses)
+
+    def words(self) -> str:
+        """What the confirmation asks, e.g. "to run 3 times within 30m"."""
+        from .output import fmt_duration
+
+        within = f" within {fmt_duration(self.ttl)}" if self.ttl is not None else ""
+        if self.uses is None:
+            return f"to run any number of times for {fmt_duration(self.ttl or 0)}"
+        return ("to run once" if self.uses == 1 else f"to run {self.uses} times") + within
+
+
 class Approved(Record):
     request: Request
     now: float
 
 
-def approve(policy: str | None, request_id: str, ttl: str | None,
-            confirm: Callable[[RequestView], None],
+def approve(request_id: str, grant: Grant,
+            confirm: Callable[[RequestView, str], None],
             secret: Callable[[], str] | None = None,
             code: Callable[[], str] | None = None) -> Approved:
-    """Approve a pending request once ``confirm`` (shown the request) returns; it raises to
-    decline. In protected mode ``secret`` reads the approver passphrase and ``code`` the
-    authenticator's code (asked for only when one is enrolled)."""
+    """Approve a pending request as ``grant`` says once ``confirm`` (shown the request and
+    what is asked) returns; it raises to decline. In protected mode ``secret`` reads the
+    approver passphrase and ``code`` the authenticator's code (asked for only when one is
+    enrolled)."""
     refuse_when_gated("approve")
-    ttl_s = duration(ttl, "--ttl") if ttl else None
-    g = gate(policy)
+    g = human_gate()
     view = g.get(request_id)
-    confirm(view)
-    return Approved(g.approve(request_id, ttl_s, secret=secret, code=code), view.now)
+    confirm(view, grant.words())
+    req = g.approve(request_id, grant.ttl, uses=grant.uses, secret=secret, code=code)
+    return Approved(req, view.now)
 
 
-def deny(policy: str | None, request_id: str, reason: str | None) -> Request:
+def deny(request_id: str, reason: str | None, confirm: Callable[[RequestView], None]) -> Request:
+    """Deny a pending request once ``confirm`` (shown the request) returns."""
     refuse_when_gated("deny")
-    return gate(policy).deny(request_id, reason)
+    g = human_gate()
+    confirm(g.get(request_id))
+    return g.deny(request_id, reason)
+
+
+def revoke(request_id: str, confirm: Callable[[RequestView], None],
+           secret: Callable[[], str] | None = None,
+           code: Callable[[], str] | None = None) -> Request:
+    """Withdraw an approved grant, or lift a human denial, once ``confirm`` returns. Lifting
+    a denial relaxes a decision: in protected mode it needs the approver secret."""
+    refuse_when_gated("revoke")
+    g = human_gate()
+    confirm(g.get(request_id))
+    return g.revoke(request_id, secret=secret, code=code)
 
 
 class Pending(Record):
@@ -159,15 +222,15 @@ class Pending(Record):
     now: float
 
 
-def pending(policy: str | None) -> Pending:
+def pending() -> Pending:
     """Open approval requests, newest first."""
-    g = gate(policy)
+    g = reader()
     reqs = g.pending()
     return Pending(reqs, g.now() if reqs else 0.0)
 
 
-def show(policy: str | None, request_id: str) -> RequestView:
-    return gate(policy).get(request_id)
+def show(request_id: str) -> RequestView:
+    return reader().get(request_id)
 
 
 # --------------------------------------------------------------------------- where things are
@@ -217,6 +280,8 @@ def init() -> Path:
                              f"nothing; the service's policy is {POLICY_FILE}",
                              f"as root, edit {POLICY_FILE} (it is read on every request)",
                              exit_code=EXIT_CONFIG)
+
+    from pathlib import Path
 
     target = Path(user_policy_path())
     try:
@@ -318,6 +383,10 @@ def log(*, since: str | None, until: str | None, events: list[str], request_id: 
                                   "id": request_id, "rule": rule, "agent": agent, "tail": tail})
         return iter([(line.encode(), loads(line)) for line in found])
     audit = _audit()
+    if tail is not None:  # from the end backwards: the last lines cost the same in any log
+        from .logview import select_tail
+
+        return iter(select_tail(audit, flt, tail))
     return select(audit, flt, tail, _lines(audit, progress))
 
 
@@ -445,6 +514,8 @@ def hook_install_system(agent: str, *, dry_run: bool, root: str | None,
     from .system import CLIENT_BIN
 
     spec = _agent_spec(agent)
+    from pathlib import Path
+
     base = Path(root or "/")
     if not base.is_absolute():
         raise UsageError(f"--root must be an absolute path, not {root!r}")

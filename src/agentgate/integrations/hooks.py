@@ -262,7 +262,8 @@ def decide(agent: str, call: ToolCall, gate_factory: GateFactory,
 def _verdict(outcome: Outcome) -> Verdict:
     if outcome.allowed:
         if outcome.via_grant:
-            msg = f"agentgate: allowed once by approved grant {outcome.approval_id}."
+            msg = (f"agentgate: allowed by {outcome.standing}." if outcome.standing else
+                   f"agentgate: allowed once by approved grant {outcome.approval_id}.")
             return Verdict(True, f"{msg} {outcome.reason}", msg, via_grant=True)
         return Verdict(True, outcome.reason, f"agentgate: allowed ({outcome.reason})")
     cmd = outcome.subject.display
