@@ -641,7 +641,8 @@ def hook_install(
         "--dry-run", help="Print the change as a diff; write nothing.")] = False,
     executable: Annotated[str | None, typer.Option(
         "--executable", metavar="PATH",
-        help="How the agent should call agentgate (default: `agentgate` from PATH).")] = None,
+        help="How the agent should call agentgate (default: this agentgate's absolute "
+             "path, with $AGENTGATE_HOME, $AGENTGATE_CONFIG_DIR and $AGENTGATE_POLICY).")] = None,
     system: Annotated[bool, typer.Option(
         "--system", help="Protected mode, as root: the agent's machine-wide managed settings, "
                          "running the root-owned client; users and projects cannot remove it.")
