@@ -274,6 +274,18 @@ def test_a_state_change_without_the_csrf_token_is_403(dash: Dashboard, marker: P
     assert marker_lines(marker) == ["--prod"]
 
 
+def test_a_corrupt_ledger_is_shown_and_nothing_is_decided(dash: Dashboard, state_dir: Path) -> None:
+    rid = held()
+    cookie, csrf = dash.login()
+    (state_dir / "ledger.json").write_text("{not json")
+    status, _, text = dash.http("GET", "/api/state", headers={"Cookie": cookie})
+    assert status == 409 and "ledger" in json.loads(text)["error"]
+    status, _, text = dash.http("POST", "/api/approve", body=json.dumps({"id": rid}),
+                                headers={"Cookie": cookie, "X-CSRF-Token": csrf})
+    assert status == 409 and json.loads(text)["ok"] is False
+    assert (state_dir / "ledger.json").read_text() == "{not json"  # never overwritten
+
+
 def test_a_wrong_host_header_is_refused(dash: Dashboard) -> None:
     """DNS rebinding: a page on another name that resolves to 127.0.0.1."""
     for host in ("evil.example", f"evil.example:{dash.port}", "127.0.0.1", f"127.0.0.1:{dash.port + 1}",

@@ -193,6 +193,20 @@ def test_details_and_selection(term: Term) -> None:
     term.wait_for("WATCH-EXITED 0")
 
 
+def test_a_corrupt_ledger_is_shown_and_nothing_is_decided(term: Term, state_dir: Path) -> None:
+    rid = held()
+    term.wait_for(rid)
+    (state_dir / "ledger.json").write_text("{not json")
+    term.wait_for("pending (?)")
+    shown = term.screen()
+    assert "cannot read the gate: ledger" in shown and "is corrupt" in shown
+    assert f">  {rid}" not in shown  # nothing stale is left to act on (the log still tells)
+    term.keys("a")
+    time.sleep(1)
+    assert "[y/N]" not in term.screen()
+    assert (state_dir / "ledger.json").read_text() == "{not json"
+
+
 def test_watch_refuses_without_a_terminal() -> None:
     r = ag("watch")
     assert r.returncode != 0

@@ -111,10 +111,11 @@ class Screen:
                      safe(r.rule or "-"), command_text(r), safe(r.cwd))
             table.add_row(*(Text(c) for c in cells), style="reverse" if i == self.selected else None)
         pending: RenderableType = table if self.pending else Text("no pending requests")
+        count = str(len(self.pending))
+        if self.problem:
+            pending, count = Text(f"cannot read the gate: {self.problem}"), "?"
         current = self.current()
-        parts: list[RenderableType] = [
-            Panel(pending, title=f"pending ({len(self.pending)})"),
-        ]
+        parts: list[RenderableType] = [Panel(pending, title=f"pending ({count})")]
         if current is not None:
             parts.append(Panel(Text(describe_request(current, self.now)), title="selected"))
         recent = Text("\n".join(format_event(ev) for ev in reversed(self.recent)) or "none yet")
@@ -129,8 +130,6 @@ class Screen:
             shown = "*" * len(self.typed) if self.hidden else safe(self.typed)
             return Text(f"{self.prompt}{shown}_", style="bold")
         lines = [KEYS]
-        if self.problem:
-            lines.insert(0, f"cannot read the gate: {self.problem}")
         if self.message:
             lines.insert(0, self.message)
         return Text("\n".join(lines))
@@ -174,8 +173,9 @@ class Watch:
                 self._next_recent, self._seen = t + RECENT_EVERY, seen
                 self.screen.recent = recent_decisions(RECENT)
             self.screen.problem = ""
-        except AgentgateError as e:
-            self.screen.problem = e.message
+        except AgentgateError as e:  # nothing stale stays on screen to act on
+            self.screen.problem = e.message + (f" ({e.hint})" if e.hint else "")
+            self.screen.set_pending([], 0.0)
 
     def approve(self) -> None:
         req = self.screen.current()
