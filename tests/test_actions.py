@@ -342,3 +342,24 @@ def test_gate_reads_the_clock_for_time_windows(tmp_path: Path) -> None:
     day = Gate(starter, paths, clock=lambda: _at(2026, 12, 7, 10, 0)).authorize(subject, "t")
     night = Gate(starter, paths, clock=lambda: _at(2026, 12, 7, 23, 0)).authorize(subject, "t")
     assert day.approval_required and night.decision == "deny" and not night.allowed
+
+
+# --------------------------------------------------------------------------- protected mode's wire
+
+
+def test_the_service_reads_an_actions_attributes_from_the_wire() -> None:
+    """What RemoteGate sends is what the service's _subject builds, attributes checked alike."""
+    from agentgate.remote import _subject_dict
+    from agentgate.service.server import _subject
+    from agentgate.subjects import action_subject
+
+    subject = action_subject("payment", "stripe", "/srv", {"amount": 4000.0, "vendor": "acme"})
+    sent = _subject_dict(subject)
+    assert sent["attributes"] == {"amount": 4000, "vendor": "acme"}
+    got = _subject(json.loads(json.dumps({"subject": sent})))
+    assert got == subject and got.fingerprint() == subject.fingerprint()
+    for bad in ({**sent, "attributes": {"amount": [1]}}, {**sent, "attributes": "amount=1"},
+                {"kind": "argv", "argv": ["ls"], "cwd": "/", "attributes": {"a": 1}}):
+        with pytest.raises(UsageError):
+            _subject({"subject": bad})
+    assert "attributes" not in _subject_dict(action_subject("read_docs", None, "/srv"))

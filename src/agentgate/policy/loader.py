@@ -212,7 +212,7 @@ def _check_condition(text: str, path: str, rid: str, data: bytes) -> None:
         line = _line_of(data, rid, "condition")
         where = f" (line {line})" if line else ""
         raise PolicyError(f"condition{where} {text!r} {e}",
-                          "see README \"Conditions\" for what a condition may say",
+                          "see README \"Actions and conditions\" for what a condition may say",
                           path=path, rule=rid) from None
 
 
