@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,26 @@ def _internal(e: Exception) -> dict[str, Any]:
             "reason": f"internal error: {type(e).__name__}: {e} (nothing was run)",
             "hint": f"details in {log}" if log else None, "error": "internal_error",
             "exitCode": EXIT_INTERNAL}
+
+
+def _note_blocked(agent: str, subject: Subject | None, answer: dict[str, Any]) -> dict[str, Any]:
+    """A fail-closed refusal (``answer`` from :func:`_error` or :func:`_internal`) leaves a
+    ``blocked`` line in the audit log, with the fix for the human; best effort. Returns it."""
+    from ..backend import record_blocked
+    from ..paths import StatePaths
+
+    fix = f" Fix: {answer['hint']}" if answer.get("hint") else ""
+    with suppress(Exception):  # the refusal stands whether or not it could be logged
+        record_blocked(StatePaths.default(), subject, agent,
+                       AgentgateError(f"{answer['reason']}{fix}"))
+    return answer
+
+
+def _subject_of(command: list[str] | str, cwd: str | None, base: Path) -> Subject | None:
+    """The subject a refused ``run_command`` was about, when it has one."""
+    if command_problem(command) is not None:
+        return None
+    return command_subject(command, str(base / cwd) if cwd else str(base))
 
 
 def _decision(outcome: Outcome) -> dict[str, Any]:
@@ -134,18 +155,18 @@ def run_planned(plan: _Plan, agent: str, timeout: float, wait: float = 0.0) -> d
         outcome = gate.authorize(plan.subject, agent, evaluation=plan.evaluation,
                                  startable=lambda: _cannot_start(argv, where, env))
     except AgentgateError as e:
-        return _error(e)
+        return _note_blocked(agent, plan.subject, _error(e))
     except Exception as e:  # a bug: nothing ran
-        return _internal(e)
+        return _note_blocked(agent, plan.subject, _internal(e))
     if wait > 0 and outcome.approval_required:
         try:
             outcome = until_decided(gate, outcome, lambda: gate.authorize(
                 plan.subject, agent, evaluation=plan.evaluation,
                 startable=lambda: _cannot_start(argv, where, env)), min(wait, MAX_WAIT))
         except AgentgateError as e:
-            return _error(e)
+            return _note_blocked(agent, plan.subject, _error(e))
         except Exception as e:  # a bug: nothing ran
-            return _internal(e)
+            return _note_blocked(agent, plan.subject, _internal(e))
     result = _decision(outcome)
     if not outcome.allowed:
         return result
@@ -170,7 +191,9 @@ def run_command_tool(gate_factory: GateFactory, agent: str, base: Path,
                      command: list[str] | str, cwd: str | None, timeout: float) -> dict[str, Any]:
     """Gate, then run: the whole body of the ``run_command`` tool, in one thread (blocking)."""
     plan = plan_run(gate_factory, base, command, cwd)
-    return plan if isinstance(plan, dict) else run_planned(plan, agent, timeout)
+    if isinstance(plan, dict):
+        return _note_blocked(agent, _subject_of(command, cwd, base), plan)
+    return run_planned(plan, agent, timeout)
 
 
 def plan_action(gate_factory: GateFactory, base: Path, action: str, resource: str | None,
@@ -194,9 +217,9 @@ def record_action(gate: AnyGate, subject: Subject, evaluation: Evaluation, agent
     try:
         outcome = gate.authorize(subject, agent, evaluation=evaluation)
     except AgentgateError as e:
-        return _error(e)
+        return _note_blocked(agent, subject, _error(e))
     except Exception as e:
-        return _internal(e)
+        return _note_blocked(agent, subject, _internal(e))
     d = _decision(outcome)
     d.update({"action": subject.argv[0], "resource": subject.argv[1] if len(subject.argv) > 1 else None,
               "attributes": dict(subject.attributes)})
@@ -207,7 +230,7 @@ def verify_action_tool(gate_factory: GateFactory, agent: str, base: Path, action
                        resource: str | None, attributes: object = None) -> dict[str, Any]:
     planned = plan_action(gate_factory, base, action, resource, attributes, agent)
     if isinstance(planned, dict):
-        return planned
+        return _note_blocked(agent, action_subject(action, resource, str(base)), planned)
     gate, subject, evaluation = planned
     return record_action(gate, subject, evaluation, agent)
 
@@ -274,7 +297,7 @@ def build_server(gate_factory: GateFactory, agent: str, base: Path | None = None
         """
         plan = plan_run(gate_factory, home, command, cwd)  # here: the regex budget needs it
         if isinstance(plan, dict):
-            return plan
+            return _note_blocked(agent, _subject_of(command, cwd, home), plan)
         return await asyncio.to_thread(run_planned, plan, agent, timeout_seconds,
                                        max(0.0, float(wait_seconds)))
 
@@ -288,7 +311,7 @@ def build_server(gate_factory: GateFactory, agent: str, base: Path | None = None
         resource and attributes: that call returns allowed and uses the approval up."""
         planned = plan_action(gate_factory, home, action, resource, attributes, agent)
         if isinstance(planned, dict):
-            return planned
+            return _note_blocked(agent, action_subject(action, resource, str(home)), planned)
         gate, subject, evaluation = planned
         return await asyncio.to_thread(record_action, gate, subject, evaluation, agent)
 
