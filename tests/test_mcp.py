@@ -147,14 +147,22 @@ def test_output_bounds_errors_and_verify_action(in_tmp_cwd: Path, tmp_path: Path
     with_server(in_tmp_cwd, body)
 
 
-def test_broken_policy_blocks_every_run(in_tmp_cwd: Path, policy: Path, marker: Path) -> None:
+def test_broken_policy_blocks_every_run(in_tmp_cwd: Path, policy: Path, marker: Path,
+                                       state_dir: Path) -> None:
     async def body(session: ClientSession, call: Call) -> None:
         policy.write_text("this is = = not toml")
         out = await call("run_command", {"command": ["deployer", "--preview"]})
         assert not out["allowed"] and out["exitCode"] == 78
         assert marker_lines(marker) == []
+        assert not (await call("verify_action", {"action": "read_docs"}))["allowed"]
 
     with_server(in_tmp_cwd, body)
+    # each refusal made while failing closed is in the audit log, with the fix for the human
+    lines = (state_dir / "audit.jsonl").read_text().splitlines()
+    blocked = [e for e in map(json.loads, lines) if e["event"] == "blocked"]
+    assert [e["argv"] for e in blocked] == [["deployer", "--preview"], ["read_docs"]]
+    assert all(e["agent"] == "test-client" and "TOML" in e["error"] and "Fix:" in e["error"]
+               for e in blocked)
 
 
 def test_a_bug_in_a_tool_is_a_refusal_and_logged(in_tmp_cwd: Path, marker: Path, state_dir: Path,
