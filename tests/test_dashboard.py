@@ -28,9 +28,10 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 
 
 class Dashboard:
-    """One `agentgate dashboard` process and the URL it printed."""
+    """One `agentgate dashboard` process (None: an app served in this process) and the URL it
+    printed."""
 
-    def __init__(self, proc: subprocess.Popen[str], url: str) -> None:
+    def __init__(self, proc: subprocess.Popen[str] | None, url: str) -> None:
         self.proc, self.url = proc, url
         parts = urlsplit(url)
         self.port = parts.port or 0
@@ -75,6 +76,7 @@ def start_dashboard(*args: str) -> Dashboard:
 
 
 def stop(d: Dashboard) -> int:
+    assert d.proc is not None
     d.proc.terminate()
     try:
         return d.proc.wait(10)
@@ -316,12 +318,13 @@ def test_dashboard_json_names_the_running_dashboard(policy_file: Path, state_dir
     d = start_dashboard()
     try:
         info = json.loads((state_dir / "dashboard.json").read_text())
-        assert info == {"url": d.base, "pid": d.proc.pid}  # no token
+        assert info == {"url": d.base, "pid": d.proc.pid if d.proc else None}  # no token
         assert d.token not in (state_dir / "dashboard.json").read_text()
     finally:
         assert stop(d) == 0  # SIGTERM: a clean stop
     assert not (state_dir / "dashboard.json").exists()
     d = start_dashboard()
+    assert d.proc is not None
     d.proc.send_signal(signal.SIGINT)  # Ctrl-C
     assert d.proc.wait(10) == 0
     assert not (state_dir / "dashboard.json").exists()
@@ -362,3 +365,54 @@ def test_the_first_line_comes_at_once(policy_file: Path) -> None:
 
 def dash_ok(d: Dashboard) -> bool:
     return d.http("GET", f"/login?token={d.token}")[0] == 303
+
+
+# --------------------------------------------------------------------------- protected mode's login
+
+
+@pytest.fixture
+def protected_app() -> Iterator[Dashboard]:
+    """The application as a protected machine's dashboard builds it (``protected=True``),
+    served by uvicorn on 127.0.0.1 in a thread of this process. What it decides still goes to
+    this test's personal-mode gate: it is the login that is under test here."""
+    import socket
+    import threading
+
+    import uvicorn
+
+    from agentgate.dashboard.app import build
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    app = build(port=port, token="t" * 43, protected=True)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        yield Dashboard(None, f"http://127.0.0.1:{port}/login?token={'t' * 43}")
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+def test_protected_login_asks_for_the_approver_secret(protected_app: Dashboard) -> None:
+    d = protected_app
+    status, h, page = d.http("GET", f"/login?token={d.token}")
+    assert status == 200 and "set-cookie" not in h  # no session yet: the secret first
+    assert 'type="password" name="secret"' in page and "default-src 'none'" in h["content-security-policy"]
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    status, h, page = d.http("POST", "/login", headers=form, body=f"token={d.token}&secret=")
+    assert status == 200 and "set-cookie" not in h and "The approver secret is needed" in page
+    status, _, _ = d.http("POST", "/login", headers=form, body="token=wrong&secret=s")
+    assert status == 401
+    status, h, _ = d.http("POST", "/login", headers=form, body=f"token={d.token}&secret=s3cret")
+    assert status == 303 and h["location"] == "/"
+    cookie = h["set-cookie"].split(";")[0]
+    status, _, page = d.http("GET", "/", headers={"Cookie": cookie})
+    assert status == 200 and "protected mode" in page and 'data-protected="1"' in page
+    assert "s3cret" not in page  # the secret stays in the server's memory
