@@ -27,7 +27,7 @@ from agentgate.policy.conditions import All, Any_, ConditionError, Not, SettingR
 
 # --------------------------------------------------------------------------- trees
 
-NUMS, STRS, BOOLS = ("amount", "count"), ("vendor", "recipient", "agent"), ("urgent",)
+NUMS, STRS, BOOLS = ("amount", "count"), ("vendor", "recipient", "domain", "agent"), ("urgent",)
 finite = st.floats(allow_nan=False, allow_infinity=False)
 number = st.one_of(st.integers(-10**12, 10**12), finite)
 text = st.text(max_size=12)

@@ -46,7 +46,7 @@ NUMBER, STRING, BOOL = "number", "string", "boolean"
 BUILTINS = {"agent": STRING, "action": STRING, "resource": STRING}  # what every check knows
 SETTING_LISTS = ("internal_domains",)  # the [settings] lists a condition may name
 KEYWORDS = frozenset({"and", "or", "not", "in", "like", "matches", "true", "false", "time",
-                      "settings", "domain"})
+                      "settings"})
 RESERVED = frozenset(BUILTINS) | KEYWORDS  # not attribute names
 MAX_TEXT = 4096
 MAX_DEPTH = 32
@@ -329,8 +329,8 @@ class _Parser:
             return self.window(t)
         fn = ""
         name, col = t.text, t.col
-        if name == "domain":
-            self.expect("(", "'(' after domain")
+        if name == "domain" and self.tok.kind == "(":  # else an attribute named domain
+            self.take()
             inner = self.expect("name", "an attribute name inside domain(...)")
             self.expect(")", "')'")
             fn, name, col = "domain", inner.text, inner.col
