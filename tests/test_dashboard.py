@@ -189,6 +189,7 @@ def test_deny_in_the_browser_gives_the_agent_the_reason(dash: Dashboard, page: o
     expect(page.locator("#pending")).to_contain_text("No pending requests.")
     rid = held()
     card = page.locator(f'.card[data-id="{rid}"]')
+    expect(card).to_have_count(1, timeout=2000)  # the page looks every second
     card.get_by_role("button", name="Deny").click()
     card.locator('input[name="reason"]').fill("not on a friday <b>x</b>")
     card.get_by_role("button", name="Confirm deny").click()
