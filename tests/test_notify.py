@@ -282,3 +282,99 @@ def test_a_broken_notify_section_fails_closed_end_to_end(
     res = ag("run", "--", "deployer", "site")
     assert res.returncode == 78
     assert "notify.urls must be a list" in res.stderr
+
+
+# --------------------------------------------------------------------------- the desktop
+
+
+class FakeNotificationServer:
+    """A private session bus (Debian's dbus-daemon; .ci/run installs it) with a stand-in for the
+    desktop's notification service on it (org.freedesktop.Notifications, through jeepney)."""
+
+    def __init__(self, where: Path) -> None:
+        import subprocess
+
+        from jeepney import HeaderFields, MessageType, new_method_return
+        from jeepney.bus_messages import message_bus
+        from jeepney.io.blocking import open_dbus_connection
+
+        self.address = f"unix:path={where / 'bus'}"
+        self.daemon = subprocess.Popen(["dbus-daemon", "--session", "--nofork", "--nopidfile",
+                                        f"--address={self.address}"],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while not (where / "bus").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.conn = open_dbus_connection(bus=self.address)
+        self.conn.send_and_get_reply(message_bus.RequestName("org.freedesktop.Notifications"))
+        self.got: list[tuple[object, ...]] = []
+        self.stop = False
+
+        def serve() -> None:
+            while not self.stop:
+                try:
+                    msg = self.conn.receive(timeout=0.2)
+                except TimeoutError:
+                    continue
+                except Exception:
+                    return
+                member = msg.header.fields.get(HeaderFields.member)
+                if msg.header.message_type == MessageType.method_call and member == "Notify":
+                    self.got.append(tuple(msg.body))
+                    self.conn.send(new_method_return(msg, "u", (1,)))
+
+        self.thread = threading.Thread(target=serve, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.stop = True
+        self.thread.join(timeout=2)
+        self.conn.close()
+        self.daemon.terminate()
+        self.daemon.wait(timeout=5)
+
+
+def test_a_desktop_notification_on_the_session_bus(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, state_dir: Path) -> None:
+    notify_policy(tmp_path, monkeypatch, desktop=True)
+    desk = FakeNotificationServer(tmp_path)
+    try:
+        res = ag("run", "--", *DEPLOY, env={"DBUS_SESSION_BUS_ADDRESS": desk.address})
+        assert res.returncode == 75
+        [ev] = wait_events(state_dir, "notified", "notify_failed")
+        assert ev["event"] == "notified" and ev["channel"] == "desktop", ev
+        [(app, _, _, title, body, *_)] = desk.got
+        rid = json.loads(ag("pending", "--json").stdout)[0]["id"]
+        assert app == "agentgate" and "approval needed" in str(title)
+        assert f"agentgate approve {rid}" in str(body) and "deployer site --prod" in str(body)
+    finally:
+        desk.close()
+
+
+def test_no_session_bus_no_desktop_notification_and_a_dead_one_is_a_failure(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, state_dir: Path) -> None:
+    notify_policy(tmp_path, monkeypatch, desktop=True)
+    assert ag("run", "--", *DEPLOY, env={"DBUS_SESSION_BUS_ADDRESS": None}).returncode == 75
+    time.sleep(1.0)
+    assert audit_events(state_dir, "notified", "notify_failed") == []  # no bus: nothing to say
+    gone = f"unix:path={tmp_path / 'no-bus-here'}"
+    assert ag("run", "--", "deployer", "x", "--prod",
+              env={"DBUS_SESSION_BUS_ADDRESS": gone}).returncode == 75
+    [ev] = wait_events(state_dir, "notify_failed")
+    assert ev["channel"] == "desktop" and ev["error"]
+
+
+def test_announcing_costs_the_gate_a_few_milliseconds(tmp_path: Path, state_dir: Path) -> None:
+    """The in-process cost of starting the deliverer (what the gate's answer waits for)."""
+    from agentgate.notify import announce
+    from agentgate.paths import StatePaths
+
+    event = {"id": "apr_cost", "kind": "argv", "argv": ["x"], "cwd": "/", "agent": "a",
+             "rule": "r", "reason": "why", "user": "u"}
+    costs = []
+    for _ in range(5):
+        began = time.perf_counter()
+        announce(StatePaths(state_dir), event, ["json://127.0.0.1:9/"], False, 1 << 20)
+        costs.append(time.perf_counter() - began)
+    assert statistics.median(costs) < 0.02, costs
+    wait_events(state_dir, "notify_failed", n=5, timeout=60)  # they all finish and say so

@@ -248,8 +248,8 @@ def _send(payload: Mapping[str, Any], n: int, url: str, title: str, body: str) -
 
         import apprise
     except ImportError:
-        return _failed(payload, where, "apprise is not installed: install agentgate with the "
-                                       "notify extra (pip install 'agentgate-checkpoint[notify]')")
+        return _failed(payload, where, "apprise is not installed: install agentgate with its "
+                                       "notify extra (README: Knowing at once: notifications)")
     sender = apprise.Apprise()
     if not sender.add(url):
         return _failed(payload, where, "apprise does not understand this URL (see [notify] urls "
@@ -278,8 +278,8 @@ def _desktop(payload: Mapping[str, Any], title: str, body: str) -> dict[str, Any
         from jeepney.io.blocking import open_dbus_connection  # type: ignore[import-untyped,unused-ignore]
         from jeepney.wrappers import unwrap_msg  # type: ignore[import-untyped,unused-ignore]
     except ImportError:
-        return _failed(payload, "desktop", "jeepney is not installed: install agentgate with the "
-                                           "notify extra (pip install 'agentgate-checkpoint[notify]')",
+        return _failed(payload, "desktop", "jeepney is not installed: install agentgate with its "
+                                           "notify extra (README: Knowing at once: notifications)",
                        "desktop")
     from html import escape
 
