@@ -711,3 +711,55 @@ def test_lifting_a_denial_through_the_service_needs_the_secret(machine: Machine)
     checked = [(e.get("op"), e.get("result")) for e in lines if e["event"] == "secret_checked"]
     assert checked[-1] == ("revoke", "ok"), lines
     assert lines[-1]["event"] == "revoked" and lines[-1]["was"] == "denied", lines
+
+
+def test_the_service_notifies_and_a_waiting_agent_runs_once_approved(machine: Machine) -> None:
+    """Issue 12: the service announces a new request (its own deliverer, its audit log; apprise
+    from the root-owned install, to a receiver on 127.0.0.1), and `run --wait` polls the service
+    until the human approves with the secret: the command runs once."""
+    import re
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    got: list[dict[str, str]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            got.append(json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0")))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    original = Path(POLICY_FILE).read_text()
+    Path(POLICY_FILE).write_text(original + "\n[notify]\nurls = [\"json://127.0.0.1:"
+                                 f"{server.server_address[1]}/\"]\ndesktop = false\n")
+    try:
+        before = machine.ran()
+        waiting = subprocess.Popen([CLIENT_BIN, "run", "--wait=60s", "--", "vercel", "--prod",
+                                    "--notified"], user=AGENT, group=AGENT,
+                                   extra_groups=["agentgate"], env=machine.agent_env(),
+                                   cwd=machine.work, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 30
+        while not got and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert got, "no notification from the service"
+        found = re.search(r"agentgate approve (apr_[a-z0-9]+)", got[0]["message"])
+        assert found and "vercel --prod --notified" in got[0]["message"]
+        rid = found.group(1)
+        assert waiting.poll() is None and machine.ran() == before
+        r = machine.approve(rid)
+        assert r.returncode == 0, r.stderr
+        _, err = waiting.communicate(timeout=30)
+        assert waiting.returncode == 0, err
+        assert machine.ran() == before + 1
+        lines = [json.loads(ln) for ln in
+                 machine.root("log", "--json", "--id", rid).stdout.splitlines()]
+        assert [e["channel"] for e in lines if e["event"] == "notified"] == ["url 1"], lines
+    finally:
+        Path(POLICY_FILE).write_text(original)
+        server.shutdown()
