@@ -27,6 +27,7 @@ LAYERS = [
     {"expand"},
     {"parser"},
     {"options"},
+    {"features"},  # bash features that run text: read beside the commands, by the analyzer
     {"programs.common"},
     {"programs.*"},  # the family modules (and the registry they are found through)
     {"analyzer"},

@@ -217,6 +217,8 @@ class Gate:
 
     def _ask(self, subject: Subject, agent: str, ev: pol.Evaluation,
              startable: Callable[[], AgentgateError | None] | None = None) -> Outcome:
+        if subject.kind != "action" and (part := ev.runtime_word()) is not None:
+            return self._resend(subject, agent, ev, part)
         fp = subject.fingerprint()
         if "peer_uid" in self.caller:  # the service: a grant is its requester's alone
             from .ledger import fingerprint
@@ -291,6 +293,21 @@ class Gate:
 
             announce(self.paths, opened[-1], settings.notify_urls, settings.notify_desktop,
                      settings.audit_max_bytes)
+
+    def _resend(self, subject: Subject, agent: str, ev: pol.Evaluation, part: pol.PartResult) -> Outcome:
+        """Held because a word known only at run time could make ``part`` match a rule: a grant
+        for the command's text would cover whatever that word expands to on the retry (``git
+        push origin $(cat .branch)``), so no request is made; the agent is told to send the
+        values written out. Audited as ``blocked``: nothing ran, nothing was asked."""
+        words = " ".join(part.argv)
+        rule = f"rule {part.rules[-1]!r}" if part.rules else "a rule"
+        reason = (f"`{words[:200]}` holds a word whose value is only known at run time, which could "
+                  f"make it match {rule}; a grant for this text would also cover whatever that "
+                  "word expands to next time, so it cannot be approved as written")
+        with self.ledger.lock():
+            self.audit.append([self._event("blocked", subject, agent=agent, rule=ev.rule,
+                                           decision=ev.decision, reason=reason)], durable=False)
+        return Outcome(pol.ASK, False, False, None, reason, ev.rule, subject, ev, resend=True)
 
     def _check_pending_cap(self, state: LedgerState) -> None:
         from .errors import NotAuthorized

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from .grammar import HUMAN_ONLY, is_human_only
 from .integrations.agents import FOLDERS, SETTINGS_FILES, user_settings_files
 from .lean import lazy_regex, suppress
-from .paths import env_policy, pure, state_dir, user_policy_path
+from .paths import env_policy, path_vars, pure, state_dir, user_policy_path
 from .repofiles import REPO_POLICY_NAME as REPO_POLICY_NAME
 
 TYPE_CHECKING = False  # not from typing: see agentgate.lean
@@ -154,6 +154,7 @@ def is_protected(target: StrPath, policy_files: Sequence[str] = (),
 _TOKEN_SPLIT = lazy_regex(r"""[\s;&|()<>'"`=,]+""")
 _RUNTIME = lazy_regex(r"\$|`|\{\}")  # a run-time value in a word the analysis marked dynamic
 _HOME_PREFIXES = ("~", "$HOME", "${HOME}")
+_VAR_PREFIX = lazy_regex(r"\$(?:([A-Za-z_][A-Za-z0-9_]*)|\{([A-Za-z_][A-Za-z0-9_]*)\})")
 _PATH_MAX = 4096
 
 
@@ -203,6 +204,7 @@ class _Protected:
         self.hits = _with_parents(both, home) if home else both
         self.names = {os.path.basename(h) for h in self.hits} | {*AGENT_DIRS, REPO_POLICY_NAME}
         self.home = home
+        self.vars = path_vars(home)
         self._real: dict[str, str] = {}
         self._seen: set[tuple[str, str | None, bool]] = set()
 
@@ -250,7 +252,7 @@ class _Protected:
         """Does the path ``t``, in the directory ``cwd`` (None: unknown), name a protected
         location? ``dynamic``: ``$X``, ``$(..)`` and ``{}`` in it are values known at run time
         (the analysis says so), which may be anything: it is compared by its shape."""
-        w = t
+        w = self.known_vars(t, cwd)
         for prefix in _HOME_PREFIXES:  # also in text a later shell may expand
             if w == prefix or w.startswith(prefix + "/"):
                 if self.home is None:
@@ -275,11 +277,35 @@ class _Protected:
                 return True
             if glob:
                 rx = _shell_glob(f)
-                if any(rx.fullmatch(h) for h in self.hits):
+                if any(rx.fullmatch(h) for h in self.hits) or any(_glob_reaches(f, d) for d in self.dirs):
                     return True
             elif self.holds(f):
                 return True
         return False
+
+    def known_vars(self, t: str, cwd: str | None) -> str:
+        """``t`` with the path variables the gate knows put in where they start it or a segment
+        (``$AGENTGATE_HOME/ledger.json``, ``$XDG_CONFIG_HOME``, ``$PWD/..`` in a known
+        directory); ``~user`` is that user's home directory. Other variables stay: their value
+        may be anything."""
+        if t[:1] == "~" and t[1:2] not in ("", "/"):
+            user, _sep, rest = t[1:].partition("/")
+            if "$" not in user and "`" not in user:
+                with suppress(Exception):
+                    import pwd
+
+                    return pwd.getpwnam(user).pw_dir.rstrip("/") + ("/" + rest if _sep else "")
+            return t
+        if "$" not in t:
+            return t
+
+        def value(m: re.Match[str]) -> str:
+            name = m.group(1) or m.group(2)
+            if name == "PWD" and cwd is not None:
+                return cwd
+            return self.vars.get(name, m.group())
+
+        return _VAR_PREFIX().sub(value, t)
 
     def shape_hit(self, full: str) -> bool:
         """Could a path with run-time parts be a protected location or lie in one?"""
@@ -309,6 +335,14 @@ class _Protected:
             elif seg in self.names:
                 return True
         return False
+
+
+def _glob_reaches(glob: str, folder: str) -> bool:
+    """Could the path glob name something inside ``folder`` (its leading segments match it)?"""
+    gs, ds = glob.rstrip("/").split("/"), folder.split("/")
+    if len(gs) <= len(ds):
+        return False
+    return _shell_glob("/".join(gs[:len(ds)])).fullmatch(folder) is not None
 
 
 def protected_reference(analysis: Analysis, policy_files: Sequence[str] = ()) -> str | None:

@@ -84,6 +84,7 @@ class Outcome(Record):
     started: float = field(default_factory=time.monotonic)
     rule_reason: str | None = None  # the rule's own reason, when ``reason`` is the gate's words
     standing: str | None = None  # what the human's standing approval allows, when one let it run
+    resend: bool = False  # held on a run-time word: no grant can cover it; send the literal values
 
     @property
     def exit_code(self) -> int:
@@ -109,6 +110,10 @@ class Outcome(Record):
                     f"{' The rule says:' + why if why else ''} STOP: do not work around this. Ask "
                     f"a human to run `agentgate approve {self.approval_id}`, then retry the very "
                     "same command.")
+        if self.resend:
+            return (f"agentgate: BLOCKED [{self.rule or 'policy'}]: {_sentence(self.reason)} STOP: do "
+                    "not work around this. Send the command again with those values written out "
+                    "literally; it is then decided on what it says.")
         who = "a human" if self.by_human else f"rule {self.rule or 'policy'}"
         rule = f" (rule {self.rule or 'policy'}:{why})" if self.by_human and why else ""
         return (f"agentgate: DENIED by {who}: {_sentence(self.reason)}{rule} Do not retry or work "

@@ -178,6 +178,28 @@ class StatePaths(Record):
 
 GATED_ENV = "AGENTGATE_GATED"  # set to 1 in the environment of every command agentgate runs
 
+# Path variables the gate itself reads (its own, the XDG base directories, the agents'), and
+# what an unset one means to the programs that read it.
+_PATH_VARS = {"AGENTGATE_HOME": "", "AGENTGATE_CONFIG_DIR": "", "AGENTGATE_POLICY": "",
+              "XDG_CONFIG_HOME": "~/.config", "XDG_STATE_HOME": "~/.local/state",
+              "XDG_DATA_HOME": "~/.local/share", "XDG_CACHE_HOME": "~/.cache",
+              "CODEX_HOME": "~/.codex", "CLAUDE_CONFIG_DIR": "~/.claude",
+              "GEMINI_CLI_SYSTEM_SETTINGS_PATH": "", "GEMINI_CLI_TRUSTED_FOLDERS_PATH": ""}
+
+
+def path_vars(home: str | None) -> dict[str, str]:
+    """The absolute values the path variables the gate knows have here (``home`` for ``~`` in
+    a default): what ``$NAME`` in a command's path word stands for. Unset ones without a
+    default, and relative values, are left out (their value is not known)."""
+    out: dict[str, str] = {}
+    for name, default in _PATH_VARS.items():
+        raw = os.environ.get(name) or default
+        if raw.startswith("~/") and home:
+            raw = home + raw[1:]
+        if raw.startswith("/"):
+            out[name] = raw
+    return out
+
 
 def env_policy() -> str | None:
     """``AGENTGATE_POLICY``: the policy file to use when no ``--policy`` is given (None when

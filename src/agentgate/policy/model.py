@@ -171,10 +171,15 @@ class PartResult(Record):
     rules: tuple[str, ...]
     reason: str
     opaque: bool = False
+    # the decision came from a word whose value is only known at run time (it could match)
+    runtime: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {"argv": list(self.argv), "via": list(self.via), "decision": self.decision,
-                "rules": list(self.rules), "reason": self.reason, "opaque": self.opaque}
+        d = {"argv": list(self.argv), "via": list(self.via), "decision": self.decision,
+             "rules": list(self.rules), "reason": self.reason, "opaque": self.opaque}
+        if self.runtime:
+            d["runtime"] = True
+        return d
 
 
 class Evaluation(Record):
@@ -183,6 +188,11 @@ class Evaluation(Record):
     reason: str
     parts: tuple[PartResult, ...] = ()
     source: str = "rule"  # "rule" | "default" | "unparseable"
+
+    def runtime_word(self) -> PartResult | None:
+        """A part held only because a run-time word could make it match a rule: the text's
+        grant would cover whatever that word expands to next time, so it cannot be granted."""
+        return next((p for p in self.parts if p.runtime and p.decision != ALLOW), None)
 
 
 UNPARSEABLE_RULE = "unparseable"
@@ -198,6 +208,16 @@ def _regex_program(pattern: str) -> str | None:
             pattern[end].isalnum() or pattern[end] in ("_+-" if end > 1 else "_")):
         end += 1
     return pattern[1:end] if end > 1 and pattern.startswith((" ", "\\s"), end) else None
+
+
+def _normal_path(w: str) -> str:
+    """An absolute path word as the kernel reads it (``//``, ``/./``, ``/x/..``; a trailing
+    ``/`` kept), ``~user`` as that user's home directory (``/root``, else ``/home/user``)."""
+    if w[:1] == "~":
+        user, sep, rest = w[1:].partition("/")
+        w = ("/root" if user == "root" else f"/home/{user}") + (sep + rest if sep else "")
+    full = "/" + posixpath.normpath(w).lstrip("/")
+    return full + "/" if w.endswith(("/", "/.")) and full != "/" else full
 
 
 def _path_word(w: str) -> bool:
@@ -223,6 +243,10 @@ def placed(argv: Sequence[str], cwd: str | None, home: str | None) -> list[tuple
             if w.endswith("*") and not full.endswith("*"):
                 full += "/*"
             moved = True
+        elif (w[:1] == "/" and ("//" in w or "/." in w)) or (
+                w[:1] == "~" and w[1:2] not in ("", "/") and "$" not in w and "`" not in w):
+            full = _normal_path(w)
+            moved = moved or full != w
         out.append(full)
         if home and full.startswith("/") and (full == home or full.startswith(home + "/")):
             tilde.append("~" + full[len(home):])
@@ -323,7 +347,7 @@ class Policy(Record):
                 d, rule = maybe
                 reason = (f"A word whose value is only known at run time could make this match rule "
                           f"{rule.id!r} ({rule.reason.rstrip('.')}); a human must look.")
-                return PartResult(shown, via, d, (*part.rules, rule.id), reason), rule
+                return PartResult(shown, via, d, (*part.rules, rule.id), reason, runtime=True), rule
         return part, best
 
     def _maybe(self, argv: Sequence[str], dynamic: Sequence[int], hits: Sequence[Rule],

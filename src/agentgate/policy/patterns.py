@@ -43,7 +43,7 @@ def unknown_shape(word: str, split: bool = False, value: bool = False) -> Shape:
     # a glob alone: each word it becomes is a file name it matches, not an option unless the
     # glob starts with "-" (a file named like an option must exist: out of reach on purpose)
     names = word[:1] != "-"
-    return Shape(rx, literal, True, value or names, rx, rx, names=names)
+    return Shape(rx, literal, True, value, rx, rx, names=names)
 
 
 class Shape:
@@ -74,7 +74,7 @@ class Shape:
 
     def part(self, rx: re.Pattern[str]) -> Shape:
         """The shape of one of the words a split word becomes."""
-        return Shape(rx, "" if rx is _ANY else self.literal, value=self.names)
+        return Shape(rx, "" if rx is _ANY else self.literal, names=self.names)
 
 
 _ANY = re.compile(".*", re.DOTALL)
@@ -294,9 +294,12 @@ class Pattern(Record):
                        for k, a in enumerate(argv[1:j], 1))
 
         def one(w: _Word, i: int, j: int, shape: Shape) -> bool:
-            # right after an option known to take a value it is that value, not an option
-            # (`git commit -m "$MSG"`); the analysis says where that is known
-            return w.could_match(shape) and (i != sub or free(j)) and not (shape.value and w.is_option)
+            # right after an option known to take a value it is that value, neither an option
+            # nor the subcommand (`git commit -m "$MSG"`); the analysis says where that is known.
+            # A file name a glob matches is not an option either.
+            if (shape.value or shape.names) and w.is_option:
+                return False
+            return w.could_match(shape) and (i != sub or (free(j) and not shape.value))
 
         def go(i: int, j: int, rest: bool) -> bool:
             # ``rest``: argv[j] is a split word whose first words were used already

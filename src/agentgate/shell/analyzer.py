@@ -13,6 +13,7 @@ import posixpath
 from collections.abc import Callable
 
 from ..lean import Record, field, lazy_regex
+from . import features
 from .budget import MAX_COMMANDS, MAX_WORDS, Bound, Budget
 from .options import option_values
 from .context import (
@@ -404,6 +405,7 @@ class Analyzer:
         """Shell text: parsed, then walked with its own variables (a parse error is opaque, and
         what parsed before it is still reported)."""
         reading = _reading()
+        features.script(self, text, cx)
         parser = reading.Parser(text, self.budget, cx.depth)
         try:
             nodes = parser.parse()
@@ -510,6 +512,9 @@ class Analyzer:
         if nd.redirs:
             self.redirs(nd.redirs, cx)
             stdin, feed = self.stdin_of(nd.redirs, cx)
+            if stdin and not cx.stdin and len(nd.words) == 1 and nd.words[0].lit == "exec":
+                self.add_opaque("unparseable", "exec points the shell's own stdin at data, which a "
+                                "later shell or interpreter may run as code", "exec", cx.via)
         v = cx.vars
         if not nd.words:  # assignments to shell variables, in order
             for a in nd.assigns:
@@ -582,6 +587,8 @@ class Analyzer:
             cx.vars.assign(name, value, text, in_order)
         if name == "HOME":
             self.home_changed = True
+        if name in features.NAMES or name.startswith("BASH_FUNC_"):
+            features.assignment(self, name, value, w.source(), cx)
         return text
 
     def cmd_var(self, name: str, value: str, flag: int, cx: Cx) -> None:
@@ -606,6 +613,9 @@ class Analyzer:
         here-document or here-string."""
         stdin, feed = cx.stdin, cx.feed
         for r in redirs:
+            if r.fd in ("", "0") and r.op == "<&" and r.target.lit != "-":
+                stdin, feed = True, None  # stdin is another descriptor: whatever it holds
+                continue
             if r.fd not in ("", "0") or r.op not in ("<", "<<", "<<-", "<<<", "<>"):
                 stdin = stdin or r.feeds
                 continue
@@ -649,6 +659,10 @@ class Analyzer:
         """One simple command (its words expanded); ``lead``: NAME=value prefixes written before
         it; ``direct``: the shell runs it as written in the script (not through a wrapper)."""
         self.budget.tick()
+        if words[0].text.startswith("BASH_FUNC_"):  # env 'BASH_FUNC_ls%%=() { ..; }' CMD
+            words = features.exported_functions(self, words, cx)
+            if not words:
+                return
         k = self.prefix_assignments(words, cx) if "=" in words[0].text else 0
         if k:
             lead = (*lead, *(w.text for w in words[:k]))
@@ -682,6 +696,10 @@ class Analyzer:
             v.off = True  # assigns variables where script_vars could not see it
         if words[0].text in self.aliases:
             self.alias_use(words, cx)
+        try:
+            features.command(self, low, words, env, cx)
+        except Unclear as exc:
+            self.add_opaque("unparseable", str(exc), " ".join(argv), cx.via)
         self.dispatch(low, argv, words, cx)
         if low in _DIR_BUILTINS:
             self.change_dir(low, words, cx)
@@ -700,6 +718,9 @@ class Analyzer:
                 self.add_opaque("unparseable", "changes IFS, so word splitting is unknown", words[k].text, cx.via)
             if var in COMMAND_VARS:
                 self.cmd_var(var, words[k].text.partition("=")[2], words[k].flags, cx)
+            if var in features.NAMES:
+                value = words[k].text.partition("=")[2]
+                features.assignment(self, var, None if words[k].flags & EXP else value, words[k].text, cx)
             k += 1
         return k
 

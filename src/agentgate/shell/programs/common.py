@@ -20,12 +20,30 @@ def script_operand(name: str, word: Field, cx: Cx, always: bool = False,
     when nothing is piped (``source /dev/stdin``)."""
     if word.flags & PROC:
         raise Unclear(f"{name} runs code from a process substitution")
-    if word.text in STDIN_PATHS:
+    path = fd_path(word.text)
+    if path in STDIN_PATHS:
         if always:
             raise Unclear(f"{name} runs code read from stdin")
         reads_stdin(name, cx, an, kind)
-    elif word.text.startswith(("/dev/fd/", "/proc/self/fd/")):
+    elif path.startswith(("/dev/fd/", "/proc/")) and "/fd/" in path:
         raise Unclear(f"{name} runs code from a file descriptor")
+
+
+def fd_path(text: str) -> str:
+    """A path as the kernel resolves it, for the spellings of a file descriptor: ``/dev//stdin``
+    and ``/dev/./stdin`` are ``/dev/stdin``; ``/proc/PID/fd/N``, ``/proc/thread-self/fd/N`` and
+    ``/proc/PID/task/TID/fd/N`` are ``/proc/self/fd/N``."""
+    if not text.startswith("/"):
+        return text
+    import posixpath
+
+    path = "/" + posixpath.normpath(text).lstrip("/")
+    parts = path.split("/")
+    if len(parts) >= 5 and parts[1] == "proc" and parts[3] == "fd":
+        return "/proc/self/fd/" + "/".join(parts[4:])
+    if len(parts) >= 7 and parts[1] == "proc" and parts[3] == "task" and parts[5] == "fd":
+        return "/proc/self/fd/" + "/".join(parts[6:])
+    return path
 
 
 def report_code(an: Walker, name: str, opt: str, word: Field, cx: Cx) -> None:

@@ -59,8 +59,7 @@ def find_items(words: list[str]) -> str | None:
     if len(starts) > 1 or any(w in _FIND_OTHER_OUTPUT for w in words) or any(
             w.startswith("-") and w != "-" for w in starts):
         return None
-    start = starts[0] if starts else "."
-    return start if start.startswith(("/", ".")) else None
+    return starts[0] if starts else "."
 
 
 def _h_find(an: Walker, name: str, words: list[Field], cx: Cx) -> None:
