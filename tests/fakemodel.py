@@ -1,5 +1,6 @@
 """Scripted stand-ins for model APIs on 127.0.0.1, for running real agent CLIs: Anthropic Messages
-(FakeModel, for Claude Code) and OpenAI Responses (FakeResponses, for Codex).
+(FakeModel, for Claude Code), OpenAI Responses (FakeResponses, for Codex) and the Gemini API
+(FakeGemini, for Gemini CLI).
 
 The main conversation (a request that offers the Bash tool) is answered with a ``tool_use`` of
 Bash running ``command`` until a ``tool_result`` comes back, then with a final text. Side requests
@@ -307,3 +308,132 @@ def function_outputs(body: dict[str, Any]) -> list[str]:
                 value = "".join(p.get("text", "") for p in value if isinstance(p, dict))
             out.append(value if isinstance(value, str) else json.dumps(value))
     return out
+
+
+# --------------------------------------------------------------------------- Gemini API
+
+
+@dataclass
+class FakeGemini:
+    """A scripted stand-in for the Gemini API (``POST .../models/M:streamGenerateContent?alt=sse``
+    and ``:generateContent``), for Gemini CLI pointed at it by ``GOOGLE_GEMINI_BASE_URL``.
+
+    ``turns`` are the model's function calls, one per turn of the main conversation (a request
+    that offers tools): each is (function name, arguments). The turn is the number of
+    functionResponse parts already in the conversation; after the last one the model answers
+    ``FINAL_TEXT``. Requests without tools (side questions) get a short text."""
+
+    turns: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    requests: list[Request] = field(default_factory=list)
+    _server: ThreadingHTTPServer | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> FakeGemini:
+        model = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                model._record(Request("GET", self.path, None))
+                self._send(404, "application/json", b'{"error": {"code": 404, "message": "not here"}}')
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                try:
+                    body = json.loads(raw) if raw else {}
+                except ValueError:
+                    body = {"_unparsed": raw.decode("utf-8", "replace")}
+                model._record(Request("POST", self.path, body))
+                path = self.path.split("?", 1)[0]
+                if path.endswith(":countTokens"):
+                    self._send(200, "application/json", b'{"totalTokens": 100}')
+                elif path.endswith((":streamGenerateContent", ":generateContent")):
+                    answer = model.answer(body)
+                    if path.endswith(":streamGenerateContent"):
+                        self._send(200, "text/event-stream",
+                                   f"data: {json.dumps(answer)}\r\n\r\n".encode())
+                    else:
+                        self._send(200, "application/json", json.dumps(answer).encode())
+                else:
+                    self._send(404, "application/json",
+                               b'{"error": {"code": 404, "message": "not here"}}')
+
+            def _send(self, status: int, kind: str, data: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def _record(self, req: Request) -> None:
+        with self._lock:
+            self.requests.append(req)
+
+    def conversation(self) -> list[dict[str, Any]]:
+        """The bodies of the main conversation's requests (those offering tools), in order."""
+        with self._lock:
+            return [r.body for r in self.requests if r.body is not None and r.body.get("tools")]
+
+    def answer(self, body: dict[str, Any]) -> dict[str, Any]:
+        """One GenerateContentResponse: the script."""
+        done = len(function_responses(body))
+        if body.get("tools") and done < len(self.turns):
+            name, args = self.turns[done]
+            part: dict[str, Any] = {"functionCall": {"name": name, "args": args}}
+        else:
+            part = {"text": FINAL_TEXT if body.get("tools") else "ok"}
+        return {"candidates": [{"content": {"role": "model", "parts": [part]},
+                                "finishReason": "STOP", "index": 0}],
+                "usageMetadata": {"promptTokenCount": 100, "candidatesTokenCount": 10,
+                                  "totalTokenCount": 110},
+                "modelVersion": "gemini-fake"}
+
+
+def function_responses(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every functionResponse part in a Gemini request's contents, in order."""
+    return [part["functionResponse"] for content in body.get("contents") or []
+            if isinstance(content, dict) for part in content.get("parts") or []
+            if isinstance(part, dict) and isinstance(part.get("functionResponse"), dict)]
+
+
+# --------------------------------------------------------------------------- Anthropic, any tools
+
+
+@dataclass
+class ScriptedModel(FakeModel):
+    """FakeModel with a script of tool calls: ``turns`` are (tool name, input), one per turn of
+    the main conversation (counted by the tool_result blocks already in it), then FINAL_TEXT."""
+
+    turns: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def reply(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        tools = {t.get("name") for t in body.get("tools") or [] if isinstance(t, dict)}
+        if "Bash" not in tools:
+            return [{"type": "text", "text": "ok"}]
+        done = len(tool_results(body))
+        if done >= len(self.turns):
+            return [{"type": "text", "text": FINAL_TEXT}]
+        name, tool_input = self.turns[done]
+        return [{"type": "tool_use", "id": f"toolu_fake_{done + 1}", "name": name,
+                 "input": tool_input}]

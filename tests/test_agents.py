@@ -84,7 +84,45 @@ def test_a_failure_blocks_with_exit_2(name: str) -> None:
 def test_hook_entries() -> None:
     assert AGENTS["cursor"].hook_entry("c") == {"command": "c", "failClosed": True}
     assert AGENTS["gemini"].hook_entry("c") == {
-        "matcher": "run_shell_command", "hooks": [{"type": "command", "command": "c", "name": "agentgate"}]}
+        "matcher": "run_shell_command|write_file|replace",
+        "hooks": [{"type": "command", "command": "c", "name": "agentgate", "timeout": 60000}]}
+
+
+def test_gemini_waits_longer_than_the_hook_takes_to_fail_closed() -> None:
+    """Gemini CLI goes ahead without a hook that has not answered in `timeout` ms: the hook's
+    own deadline (hook_timeout - HOOK_MARGIN) must come first, and after the ledger lock wait."""
+    gemini = AGENTS["gemini"]
+    assert gemini.hook_timeout is not None
+    assert gemini.entry_fields["timeout"] >= gemini.hook_timeout * 1000
+    assert 10 < gemini.hook_timeout - agents.HOOK_MARGIN < gemini.hook_timeout
+
+
+@pytest.mark.parametrize("target", [
+    "proj/.gemini/settings.json", "proj/.gemini/extensions/x/gemini-extension.json",
+    "proj/sub/.gemini/settings.json", "home/.gemini/settings.json",
+    "/etc/gemini-cli/settings.json", "/etc/gemini-cli/system-defaults.json",
+    "proj/.claude/skills/x/SKILL.md", "proj/.claude/agents/a.md", "proj/.mcp.json",
+    "home/.claude.json", "proj/.claude/settings.json"])
+def test_agent_configuration_is_guarded(tmp_path: Path, target: str) -> None:
+    assert agents.guarded(target if target.startswith("/") else str(tmp_path / target))
+
+
+@pytest.mark.parametrize("target", ["proj/README.md", "proj/gemini/settings.json",
+                                    "proj/.geminirc", "proj/docs/mcp.json", "proj/claude.md"])
+def test_other_files_are_not_guarded(tmp_path: Path, target: str) -> None:
+    assert not agents.guarded(str(tmp_path / target))
+
+
+def test_guarded_through_a_link_and_the_variables(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / ".gemini").mkdir()
+    (tmp_path / "innocent.json").symlink_to(tmp_path / ".gemini" / "settings.json")
+    assert agents.guarded(str(tmp_path / "innocent.json"))
+    monkeypatch.setenv("GEMINI_CLI_SYSTEM_SETTINGS_PATH", str(tmp_path / "sys.json"))
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "cc"))
+    assert agents.guarded(str(tmp_path / "sys.json"))
+    assert agents.guarded(str(tmp_path / "cc" / "CLAUDE.md"))
+    assert not agents.guarded(str(tmp_path / "other.json"))
 
 
 # --------------------------------------------------------------------------- Codex's paths around the hook

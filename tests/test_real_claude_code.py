@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from conftest import ag, marker_lines
-from fakemodel import FINAL_TEXT, FakeModel, result_text, tool_results
+from fakemodel import FINAL_TEXT, FakeModel, ScriptedModel, result_text, tool_results
 
 REPO = Path(__file__).resolve().parent.parent
 CLAUDE_CODE_VERSION = "2.1.197"  # the newest release that runs on Node 20; bump with .ci/run
@@ -76,9 +76,11 @@ class Harness:
     marker: Path
     env: dict[str, str]
 
-    def session(self, command: str) -> Session:
-        """One `claude -p` session whose model runs ``command`` with Bash, then stops."""
-        model = FakeModel(command=command).start()
+    def session(self, command: str,
+                turns: list[tuple[str, dict[str, Any]]] | None = None) -> Session:
+        """One `claude -p` session whose model runs ``command`` with Bash (or makes the tool
+        calls ``turns``), then stops."""
+        model = (FakeModel(command=command) if turns is None else ScriptedModel(turns=turns)).start()
         try:
             env = dict(self.env, ANTHROPIC_BASE_URL=model.url)
             proc = subprocess.run(
@@ -92,7 +94,8 @@ class Harness:
         result = json.loads(proc.stdout)
         assert result["result"] == FINAL_TEXT, result
         conversation = model.conversation_requests()
-        assert len(conversation) == 2, [r.path for r in model.requests]
+        assert len(conversation) == 1 + (1 if turns is None else len(turns)), [
+            r.path for r in model.requests]
         return Session(proc.returncode, result, proc.stderr, conversation)
 
     def ag(self, *args: str) -> subprocess.CompletedProcess[str]:
@@ -199,3 +202,52 @@ def test_benign_command_runs(cc: Harness) -> None:
 
 def test_readme_installs_the_pinned_version() -> None:
     assert INSTALL in (REPO / "README.md").read_text()
+
+
+SKILL = """\
+---
+name: ship
+description: Ship the site to production.
+---
+Shipping: !`vercel deploy --prod`
+"""
+
+
+def test_a_skills_inline_shell_does_not_run(cc: Harness) -> None:
+    """2.1.197 runs a skill's !`...` through the Bash tool with no PreToolUse hook: hook install
+    turns inline shell off (disableSkillShellExecution), so invoking the skill runs nothing."""
+    settings = json.loads((Path(cc.env["CLAUDE_CONFIG_DIR"]) / "settings.json").read_text())
+    assert settings["disableSkillShellExecution"] is True
+    skill = cc.work / ".claude" / "skills" / "ship" / "SKILL.md"  # there already (a clone's)
+    skill.parent.mkdir(parents=True)
+    skill.write_text(SKILL)
+    s = cc.session("", turns=[("Skill", {"skill": "ship"})])
+    assert marker_lines(cc.marker) == []
+    assert "vercel ran" not in json.dumps(s.conversation[-1])
+
+
+def test_without_the_setting_a_skills_inline_shell_goes_around_the_hook(cc: Harness) -> None:
+    """The hole the setting closes, for the record (and so that the test above can fail)."""
+    path = Path(cc.env["CLAUDE_CONFIG_DIR"]) / "settings.json"
+    path.write_text(path.read_text().replace('"disableSkillShellExecution": true',
+                                             '"disableSkillShellExecution": false'))
+    skill = cc.work / ".claude" / "skills" / "ship" / "SKILL.md"
+    skill.parent.mkdir(parents=True)
+    skill.write_text(SKILL)
+    cc.session("", turns=[("Skill", {"skill": "ship"})])
+    assert marker_lines(cc.marker) == ["deploy --prod"]
+    assert cc.audit("--event", "allowed") == []  # no hook saw it
+
+
+@pytest.mark.parametrize("target", [".claude/skills/ship/SKILL.md", ".claude/agents/x.md",
+                                    ".mcp.json"])
+def test_the_agent_cannot_write_skills_agents_or_mcp_servers(cc: Harness, target: str) -> None:
+    """A skill or agent file (inline shell, frontmatter hooks) or an .mcp.json (a server command
+    the next session starts) written by the model: refused, and logged."""
+    path = cc.work / target
+    s = cc.session("", turns=[("Write", {"file_path": str(path), "content": SKILL})])
+    assert not path.exists()
+    [block] = s.tool_results()
+    assert "agentgate-protected-files" in result_text(block)
+    [event] = cc.audit("--event", "blocked")
+    assert event["agent"] == "claude-code" and str(path) in json.dumps(event)

@@ -14,10 +14,12 @@ import sys
 
 from . import output
 from .errors import EXIT_BLOCK, AgentgateError, CannotStart, UsageError
+from .lean import suppress
 
 TYPE_CHECKING = False  # not from typing: see agentgate.lean
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
+    from types import ModuleType
 
     from .backend import AnyGate
     from .outcome import Outcome
@@ -144,6 +146,8 @@ def hook_command(agent: str, policy: str | None, wait: str | None = None) -> int
     a bug is logged (agentgate.errorlog) and blocks the same way. ``wait`` (``--wait DURATION``):
     a held command waits that long for a human's decision (agentgate.waiting)."""
     _short_lived()
+    with suppress(ImportError, ValueError, OSError):  # no timer (not the main thread): decide
+        _fail_closed_in_time(agent, wait)
     try:
         from .backend import open_gate
         from .integrations.hooks import MAX_INPUT_BYTES, handle
@@ -161,6 +165,7 @@ def hook_command(agent: str, policy: str | None, wait: str | None = None) -> int
         out, errs, code = reply.stdout, reply.stderr, reply.exit_code
     except Exception as e:  # a bug: fail closed, in the agent's words when that still works
         out, errs, code = _internal_failure(agent, e)
+    _stop_timer()
     _exiting()
     for stream, text in ((sys.stdout, out), (sys.stderr, errs)):
         if text:
@@ -170,6 +175,57 @@ def hook_command(agent: str, policy: str | None, wait: str | None = None) -> int
             except (OSError, ValueError):
                 code = EXIT_BLOCK
     return code
+
+
+def _fail_closed_in_time(agent: str, wait: str | None) -> None:
+    """Answer the agent's deny and exit 2 before it stops waiting for the hook (Gemini CLI runs
+    the tool when its hook has not answered in 60 s), whatever holds the hook up (a ledger lock
+    wait, a slow disk): ``HOOK_MARGIN`` seconds before the agent's timeout, or, under
+    ``--wait``, after the wait (whose installed timeout is further on, install.WAIT_MARGIN_S)."""
+    from .integrations.agents import AGENTS, HOOK_MARGIN
+
+    spec = AGENTS.get(agent)
+    if spec is None or spec.hook_timeout is None:
+        return
+    waited = 0.0
+    if wait is not None:
+        with suppress(AgentgateError):  # the hook itself refuses it
+            waited = _wait_seconds(wait) or 0.0
+    seconds = max(spec.hook_timeout - HOOK_MARGIN, waited + HOOK_MARGIN / 2)
+
+    def expired(signum: int, frame: object) -> None:
+        from .integrations.agents import failure_reply
+
+        problem = (f"agentgate did not decide within {seconds:g}s, before {spec.product} "
+                   "would stop waiting for its hook")
+        reply = failure_reply(spec, f"agentgate: BLOCKED (fail-closed): {problem}. The command "
+                                    "was not checked, so it must not run. Do not work around "
+                                    "this; tell the human.",
+                             f"{problem}: nothing ran. Something held it up: a process holding "
+                             "agentgate's ledger lock, a slow disk or service.")
+        for fd, text in ((1, reply.stdout), (2, reply.stderr)):
+            with suppress(OSError):
+                os.write(fd, text.encode("utf-8", "replace"))
+        os._exit(EXIT_BLOCK)
+
+    signal = _signals()
+    signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+
+
+def _stop_timer() -> None:
+    with suppress(ValueError, OSError, ImportError):
+        signal = _signals()
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def _signals() -> ModuleType:
+    """The built-in _signal module (signal wraps it in enums: 1 ms of imports), as runner."""
+    try:
+        import _signal  # type: ignore[import-not-found]
+    except ImportError:  # pragma: no cover - not CPython
+        import signal as _signal
+    return _signal  # type: ignore[no-any-return]
 
 
 def _internal_failure(agent: str, error: Exception) -> tuple[str, str, int]:

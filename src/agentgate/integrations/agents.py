@@ -30,8 +30,9 @@ import os
 
 from ..errors import EXIT_BLOCK, EXIT_OK
 from ..jsontext import dumps
-from ..lean import Record
+from ..lean import Record, suppress
 from ..paths import expand_user, pure
+from . import rewrite
 
 TYPE_CHECKING = False  # not from typing: see agentgate.lean
 if TYPE_CHECKING:
@@ -106,13 +107,22 @@ class Agent(Record):
     home_env: str | None
     also_protected: tuple[str, ...]  # other files in ``folder`` with settings an agent must not change
     settings_header: dict[str, Any]  # keys `hook install` adds to the settings file when missing
-    entry_fields: dict[str, str]  # more fields of the hook entry `hook install` adds
+    entry_fields: dict[str, Any]  # more fields of the hook entry `hook install` adds
     answer: Callable[[Agent, Verdict], Reply]
     system: SystemSettings | None = None  # the machine-wide settings, for protected mode
     patch_tools: tuple[str, ...] = ()  # tools whose tool_input.command is a patch (apply_patch)
     # The agent feeds a running program's stdin later without a hook (Codex's write_stdin): a
     # command that opens an interactive shell or REPL is held, since what it reads goes unchecked.
     unhooked_stdin: bool = False
+    # What the agent does to a shell command before running it (agentgate.integrations.rewrite):
+    # the gate judges the result.
+    rewrite: Callable[[str], str] | None = None
+    # Names of the agent's own configuration that no file-writing tool may touch: a directory
+    # of that name anywhere on the target's path, or a file of that name (see guarded()).
+    guarded: tuple[str, ...] = ()
+    # Seconds the agent lets the hook run before it goes ahead without it: the hook fails
+    # closed HOOK_MARGIN seconds before that (agentgate.hotpath).
+    hook_timeout: float | None = None
 
     @property
     def label(self) -> str:
@@ -238,8 +248,13 @@ CLAUDE_CODE = Agent(
     "claude-code", "Claude Code", "PreToolUse", ("Bash",),
     {"Edit": "file_path", "Write": "file_path", "MultiEdit": "file_path",
      "NotebookEdit": "notebook_path"}, (), "Bash|Edit|Write|MultiEdit|NotebookEdit",
-    ".claude", "settings.json", "CLAUDE_CONFIG_DIR", ("settings.local.json",), {}, {}, _claude,
-    CLAUDE_SYSTEM)
+    # 2.1.197 runs a skill's inline shell (!`...`) through the Bash tool's call with no
+    # PreToolUse hook, and has no hook event for it: the install switches it off.
+    ".claude", "settings.json", "CLAUDE_CONFIG_DIR", ("settings.local.json",),
+    {"disableSkillShellExecution": True}, {}, _claude, CLAUDE_SYSTEM,
+    # .claude/ holds settings, skills and agents (whose frontmatter hooks run commands); an
+    # .mcp.json or ~/.claude.json names MCP servers whose commands the next session starts.
+    guarded=(".claude", ".mcp.json", ".claude.json"), hook_timeout=600)
 # Codex (0.171): PreToolUse reaches shell commands (tool "Bash", also an `apply_patch <<EOF` that
 # Codex intercepts) and the apply_patch tool (the patch in tool_input.command); write_stdin into
 # a running session reaches no hook. Only exit 2 + stderr (or a deny with a reason) blocks.
@@ -248,9 +263,18 @@ CODEX = Agent("codex", "Codex", "PreToolUse", ("Bash",), {}, (), "Bash|apply_pat
               CODEX_SYSTEM, patch_tools=("apply_patch",), unhooked_stdin=True)
 CURSOR = Agent("cursor", "Cursor", "beforeShellExecution", (), {}, (), None, ".cursor",
                "hooks.json", None, (), {"version": 1}, {}, _cursor, CURSOR_SYSTEM)
-GEMINI = Agent("gemini", "Gemini CLI", "BeforeTool", ("run_shell_command",), {},
-               ("dir_path", "directory"), "run_shell_command", ".gemini", "settings.json", None,
-               (), {}, {"name": "agentgate"}, _gemini, GEMINI_SYSTEM)
+# Gemini CLI (0.61): BeforeTool reaches run_shell_command, whose command it rewrites first
+# (rewrite.gemini), and the file tools write_file and replace; .gemini/ (project and user:
+# settings, extensions with their own hooks), the system settings directory and the files the
+# GEMINI_CLI_* variables name are its configuration. It goes ahead without a hook that has not
+# answered in `timeout` ms (60000 by default), so the hook fails closed before that.
+GEMINI = Agent("gemini", "Gemini CLI", "BeforeTool", ("run_shell_command",),
+               {"write_file": "file_path", "replace": "file_path"},
+               ("dir_path", "directory"), "run_shell_command|write_file|replace", ".gemini",
+               "settings.json", None, (), {}, {"name": "agentgate", "timeout": 60000}, _gemini,
+               GEMINI_SYSTEM, rewrite=rewrite.gemini,
+               guarded=(".gemini", "$GEMINI_CLI_SYSTEM_SETTINGS_PATH",
+                        "$GEMINI_CLI_TRUSTED_FOLDERS_PATH"), hook_timeout=60)
 
 AGENTS = {a.name: a for a in (CLAUDE_CODE, CODEX, CURSOR, GEMINI)}
 NAMES = tuple(AGENTS)
@@ -264,6 +288,37 @@ HOOK_TIMEOUT = {"claude-code": ("timeout", 1), "codex": ("timeout", 1), "cursor"
 FOLDERS = tuple(a.folder for a in AGENTS.values())
 SETTINGS_FILES = tuple(f"{a.folder}/{name}" for a in AGENTS.values()
                        for name in (a.settings, *a.also_protected))
+
+
+HOOK_MARGIN = 10.0  # seconds before the agent's own timeout at which the hook fails closed
+GUARDED_NAMES = frozenset(n for a in AGENTS.values() for n in a.guarded if not n.startswith("$"))
+
+
+def guarded_paths() -> list[str]:
+    """Every agent's own configuration as absolute paths (files or directories): its user
+    settings directory, its machine-wide settings directory and the files its variables name."""
+    import sys
+
+    found = []
+    for a in AGENTS.values():
+        if not a.guarded:
+            continue
+        with suppress(RuntimeError):  # no home directory: the names still apply
+            found.append(a.home_dir())
+        if a.system is not None and sys.platform in a.system.files:
+            found.append(os.path.dirname(a.system.files[sys.platform]))
+        found += [pure(os.path.abspath(os.environ[n[1:]])) for n in a.guarded
+                  if n.startswith("$") and os.environ.get(n[1:])]
+    return found
+
+
+def guarded(target: str) -> bool:
+    """Would writing ``target`` change an agent's own configuration (where its hooks, skills,
+    extensions and MCP servers are declared)? Checked as written and with links resolved."""
+    forms = {pure(os.path.abspath(target)), pure(os.path.realpath(target))}
+    roots = guarded_paths()
+    return any(part in GUARDED_NAMES for f in forms for part in f.split("/")) or any(
+        f == r or f.startswith(r.rstrip("/") + "/") for f in forms for r in roots)
 
 
 def user_settings_files() -> list[str]:

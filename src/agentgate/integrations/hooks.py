@@ -23,7 +23,7 @@ from ..lean import Record
 from ..outcome import Outcome, Subject
 from ..paths import StatePaths, pure, resolve
 from ..subjects import action_subject, command_problem, command_subject
-from .agents import AGENTS, PASS, Agent, Reply, Verdict, failure_reply, reply
+from .agents import AGENTS, PASS, Agent, Reply, Verdict, failure_reply, guarded, reply
 
 TYPE_CHECKING = False  # not from typing: see agentgate.lean
 if TYPE_CHECKING:
@@ -194,6 +194,8 @@ def _parse_data(agent: Agent, data: dict[str, Any], fallback_cwd: str) -> ToolCa
         tool_input = _field(data, "tool_input", dict, "")
         command = tool_input.get("command")
         _check_command(command)
+        if agent.rewrite is not None and isinstance(command, str):
+            command = agent.rewrite(command)  # what the agent will run (Gemini CLI's unwrapping)
         key = next((k for k in agent.workdir_keys if k in tool_input), None)
         if key is not None and tool_input[key] is not None:
             if not isinstance(tool_input[key], str):
@@ -298,6 +300,8 @@ def _policy_files(gate_factory: GateFactory, cwd: str) -> list[str]:
 def _in_agent_dirs(agent: str, target: str) -> bool:
     """Is ``target`` in the agent's own configuration: its user directory (``$CODEX_HOME``) or a
     ``.codex``-style folder anywhere (a project's, or one a parent directory holds)?"""
+    if guarded(target):  # every agent's own configuration (agents.guarded)
+        return True
     spec = AGENTS.get(agent)
     if spec is None or not spec.patch_tools:  # only Codex's whole folder, for now
         return False
