@@ -228,12 +228,28 @@ def test_screenshot(dash: Dashboard, page: object, tmp_path: Path) -> None:
     card = page.locator(f'.card[data-id="{rid}"]')
     card.get_by_role("button", name="Approve").click()
     expect(page.locator(".card")).to_have_count(2)
-    expect(page.locator("#chain")).to_contain_text("audit chain verified")
+    # the chain is checked again after changes (at most every 3 s): all four lines
+    expect(page.locator("#chain")).to_contain_text("audit chain verified (4 lines)", timeout=10_000)
     shot = tmp_path / "dashboard.png"
     page.screenshot(path=str(shot), full_page=True)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     if os.environ.get("DOCS_SCREENSHOT"):
         shutil.copy(shot, os.environ["DOCS_SCREENSHOT"])
+
+
+def test_log_out_ends_the_session(dash: Dashboard, page: object) -> None:
+    from playwright.sync_api import Page, expect
+
+    assert isinstance(page, Page)
+    page.goto(dash.url)
+    expect(page.locator("#chain")).to_contain_text("audit chain")
+    cookie = next(c for c in page.context.cookies() if c["name"] == f"agentgate_{dash.port}")
+    page.get_by_role("button", name="Log out").click()
+    expect(page.locator("body")).to_contain_text("Logged out.")
+    assert dash.http("GET", "/api/state",
+                     headers={"Cookie": f"{cookie['name']}={cookie['value']}"})[0] == 401
+    resp = page.goto(dash.base)
+    assert resp is not None and resp.status == 401
 
 
 def test_a_page_without_the_token_gets_nothing(dash: Dashboard, page: object) -> None:
@@ -372,7 +388,7 @@ def dash_ok(d: Dashboard) -> bool:
 
 
 @pytest.fixture
-def protected_app() -> Iterator[Dashboard]:
+def protected_app(request: pytest.FixtureRequest) -> Iterator[Dashboard]:
     """The application as a protected machine's dashboard builds it (``protected=True``),
     served by uvicorn on 127.0.0.1 in a thread of this process. What it decides still goes to
     this test's personal-mode gate: it is the login that is under test here."""
@@ -386,7 +402,8 @@ def protected_app() -> Iterator[Dashboard]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    app = build(port=port, token="t" * 43, protected=True)
+    app = build(port=port, token="t" * 43, protected=True,
+                session_ttl=getattr(request, "param", 3600.0))
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -417,3 +434,15 @@ def test_protected_login_asks_for_the_approver_secret(protected_app: Dashboard) 
     status, _, page = d.http("GET", "/", headers={"Cookie": cookie})
     assert status == 200 and "protected mode" in page and 'data-protected="1"' in page
     assert "s3cret" not in page  # the secret stays in the server's memory
+
+
+@pytest.mark.parametrize("protected_app", [1.0], indirect=True)
+def test_a_session_ends_after_its_time(protected_app: Dashboard) -> None:
+    d = protected_app
+    status, h, _ = d.http("POST", "/login", body=f"token={d.token}&secret=s3cret",
+                          headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert status == 303
+    cookie = h["set-cookie"].split(";")[0]
+    assert d.http("GET", "/api/verify", headers={"Cookie": cookie})[0] == 200
+    time.sleep(1.2)
+    assert d.http("GET", "/api/verify", headers={"Cookie": cookie})[0] == 401  # log in again

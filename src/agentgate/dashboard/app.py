@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,7 @@ Scope = MutableMapping[str, Any]
 ASGI = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],
                 Awaitable[None]]
 HISTORY_LIMIT = 100
+SESSION_TTL = 12 * 3600.0  # a login lasts a working day
 MAX_BODY = 16 * 1024
 
 
@@ -40,12 +42,16 @@ class Session:
     def __init__(self, secret: str | None) -> None:
         self.csrf = secrets.token_urlsafe(32)
         self.secret = secret  # protected mode: the approver passphrase, for this session
+        self.started = time.monotonic()
 
 
 class Sessions:
-    def __init__(self) -> None:
+    """The logged-in browsers, each for at most ``ttl`` seconds (then: log in again)."""
+
+    def __init__(self, ttl: float) -> None:
         self._lock = threading.Lock()
         self._by_id: dict[str, Session] = {}
+        self.ttl = ttl
 
     def new(self, secret: str | None) -> tuple[str, Session]:
         sid, s = secrets.token_urlsafe(32), Session(secret)
@@ -57,7 +63,15 @@ class Sessions:
         if not sid:
             return None
         with self._lock:
-            return self._by_id.get(sid)
+            s = self._by_id.get(sid)
+            if s is not None and time.monotonic() - s.started > self.ttl:
+                del self._by_id[sid]  # its secret goes with it
+                return None
+            return s
+
+    def end(self, sid: str) -> None:
+        with self._lock:
+            self._by_id.pop(sid, None)
 
 
 def headers(nonce: str | None = None) -> dict[str, str]:
@@ -97,9 +111,9 @@ def refusal(status: int, text: str) -> Response:
     return Response(text + "\n", status, headers=headers(), media_type="text/plain")
 
 
-def build(*, port: int, token: str, protected: bool) -> ASGI:
+def build(*, port: int, token: str, protected: bool, session_ttl: float = SESSION_TTL) -> ASGI:
     """The application for one `agentgate dashboard` run."""
-    sessions = Sessions()
+    sessions = Sessions(session_ttl)
     cookie = f"agentgate_{port}"
     origins = {f"http://127.0.0.1:{port}", f"http://localhost:{port}"}
 
@@ -170,7 +184,8 @@ def build(*, port: int, token: str, protected: bool) -> ASGI:
         except AgentgateError as e:
             return _failed(e)
 
-    async def change(request: Request) -> tuple[Session, dict[str, Any]] | Response:
+    async def change(request: Request,
+                     needs_id: bool = True) -> tuple[Session, dict[str, Any]] | Response:
         """The session and JSON body of a state change, or the refusal."""
         s = session_of(request)
         if s is None:
@@ -190,7 +205,7 @@ def build(*, port: int, token: str, protected: bool) -> ASGI:
             data = loads(body.decode("utf-8"))
         except (ValueError, UnicodeDecodeError):
             data = None
-        if not isinstance(data, dict) or not isinstance(data.get("id"), str):
+        if not isinstance(data, dict) or (needs_id and not isinstance(data.get("id"), str)):
             return _json({"error": "the body must be a JSON object with an id"}, 400)
         return s, data
 
@@ -221,6 +236,15 @@ def build(*, port: int, token: str, protected: bool) -> ASGI:
         return await _threaded(lambda: _revoke(s, data["id"],
                                                code if isinstance(code, str) else None))
 
+    async def logout(request: Request) -> Response:
+        got = await change(request, needs_id=False)
+        if isinstance(got, Response):
+            return got
+        sessions.end(request.cookies.get(cookie, ""))
+        resp = _json({"ok": True, "message": "logged out"})
+        resp.delete_cookie(cookie, path="/")
+        return resp
+
     async def no_icon(request: Request) -> Response:
         return Response(status_code=204, headers=headers())
 
@@ -233,6 +257,7 @@ def build(*, port: int, token: str, protected: bool) -> ASGI:
         Route("/api/approve", approve, methods=["POST"]),
         Route("/api/deny", deny, methods=["POST"]),
         Route("/api/revoke", revoke, methods=["POST"]),
+        Route("/api/logout", logout, methods=["POST"]),
     ])
     return host_check(app, {f"127.0.0.1:{port}", f"localhost:{port}"})
 

@@ -10,6 +10,7 @@ STYLE = """
 body{font:14px/1.4 system-ui,sans-serif;margin:0;background:#f6f7f9;color:#1b1f24}
 header{background:#1b1f24;color:#fff;padding:10px 20px;display:flex;gap:16px;align-items:center}
 header h1{font-size:17px;margin:0}
+#logout{margin-left:auto}
 #chain{padding:2px 8px;border-radius:4px;background:#555}
 #chain.ok{background:#1f7a3a}#chain.bad{background:#b3261e}
 main{padding:12px 20px;max-width:1200px}
@@ -150,10 +151,15 @@ async function verify() {  // the chain's check: after a change, at most every 3
     c.className = v.ok ? "ok" : "bad";
   } catch (e) { c.textContent = "audit chain: unknown"; c.className = "bad"; }
 }
+$("logout").addEventListener("click", async () => {
+  try { await post("/api/logout", {}); timers.forEach(clearInterval); document.body.replaceChildren(el("main", {}, el("p", {text:
+    "Logged out. Open the URL that `agentgate dashboard` printed to log in again."}))); }
+  catch (e) { say(e.message, true); }
+});
 $("filters").addEventListener("input", () => refresh(false));
 $("filters").addEventListener("submit", (e) => { e.preventDefault(); refresh(false); });
 refresh(true);
-setInterval(() => refresh(false), 1000); setInterval(verify, 15000);
+const timers = [setInterval(() => refresh(false), 1000), setInterval(verify, 15000)];
 """
 
 EVENTS = ["approval_requested", "approved", "human_denied", "revoked", "grant_consumed", "expired",
@@ -168,7 +174,8 @@ def index(nonce: str, csrf: str, protected: bool) -> str:
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style nonce="{nonce}">{STYLE}</style></head>
 <body data-csrf="{escape(csrf)}" data-protected="{1 if protected else 0}">
-<header><h1>agentgate</h1><span>{mode}</span><span id="chain">audit chain: checking</span></header>
+<header><h1>agentgate</h1><span>{mode}</span><span id="chain">audit chain: checking</span>
+<button id="logout" type="button">Log out</button></header>
 <main>
 <div id="msg" role="status"></div>
 <h2>Pending requests (<span id="count">0</span>)</h2>
