@@ -225,6 +225,36 @@ def test_gemini_dir_path_is_the_working_directory(in_tmp_cwd: Path, tmp_path: Pa
     assert pending[0]["cwd"] == str((in_tmp_cwd / "sub").resolve())
 
 
+@pytest.mark.parametrize("command", ["bash -c 'deployer --prod'", "BASH -c deployer --prod",
+                                     'sh -c "deployer --prod"', "  deployer --prod  "])
+def test_gemini_judges_the_command_it_will_run(in_tmp_cwd: Path, command: str) -> None:
+    """Gemini CLI strips a leading sh/bash/zsh -c and the outer quotes before running a command
+    (integrations.rewrite): the gate holds, and records, what runs."""
+    r = hook("gemini", gemini_input(command, in_tmp_cwd))
+    assert verdict("gemini", r)[0] == "deny"
+    assert [p["argv"] for p in json.loads(ag("pending", "--json").stdout)] == [["deployer --prod"]]
+
+
+@pytest.mark.parametrize(("tool", "target"), [
+    ("write_file", ".gemini/settings.json"), ("replace", ".gemini/settings.json"),
+    ("write_file", "sub/.gemini/extensions/x/hooks/hooks.json")])
+def test_gemini_file_tools_cannot_touch_its_configuration(in_tmp_cwd: Path, tool: str,
+                                                          target: str) -> None:
+    payload = {**gemini_input("", in_tmp_cwd), "tool_name": tool,
+               "tool_input": {"file_path": target, "content": "{}"}}
+    r = hook("gemini", payload)
+    assert verdict("gemini", r)[0] == "deny" and "agentgate-protected-files" in r.stdout
+    ok = {**payload, "tool_input": {"file_path": "src/app.py", "content": "x"}}
+    assert json.loads(hook("gemini", ok).stdout) == {}
+
+
+@pytest.mark.parametrize("command", ["echo '{}' > .mcp.json", "cp x ~/.claude.json"])
+def test_a_shell_command_cannot_write_mcp_server_configs(in_tmp_cwd: Path, command: str) -> None:
+    r = hook("claude-code", claude_input(command, in_tmp_cwd))
+    assert verdict("claude-code", r)[0] == "deny"
+    assert "agentgate-protected-files" in verdict("claude-code", r)[1]
+
+
 # --------------------------------------------------------------------------- fail closed
 
 BAD_INPUTS = {

@@ -287,7 +287,8 @@ HOOK_TIMEOUT = {"claude-code": ("timeout", 1), "codex": ("timeout", 1), "cursor"
 # For the guard: every agent's settings folder, and each settings file relative to a project.
 FOLDERS = tuple(a.folder for a in AGENTS.values())
 SETTINGS_FILES = tuple(f"{a.folder}/{name}" for a in AGENTS.values()
-                       for name in (a.settings, *a.also_protected))
+                       for name in (a.settings, *a.also_protected)) + tuple(
+    n for a in AGENTS.values() for n in a.guarded if n != a.folder and not n.startswith("$"))
 
 
 HOOK_MARGIN = 10.0  # seconds before the agent's own timeout at which the hook fails closed
