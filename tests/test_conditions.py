@@ -118,18 +118,21 @@ OPS = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le
        ">": operator.gt, ">=": operator.ge}
 
 
+@settings(deadline=None)  # a shared, loaded machine: no per-example deadline
 @given(number, st.sampled_from(sorted(OPS)), number)
 def test_number_comparisons_are_pythons(value: int | float, op: str, literal: int | float) -> None:
     cond = c.parse(f"amount {op} {c.literal_text(literal)}")
     assert cond.evaluate({"amount": value}) is OPS[op](value, literal)
 
 
+@settings(deadline=None)  # a shared, loaded machine: no per-example deadline
 @given(text, st.sampled_from(["==", "!="]), text)
 def test_string_equality_is_pythons(value: str, op: str, literal: str) -> None:
     assert c.parse(f"vendor {op} {c.literal_text(literal)}").evaluate({"vendor": value}) \
         is OPS[op](value, literal)
 
 
+@settings(deadline=None)  # a shared, loaded machine: no per-example deadline
 @given(number, st.lists(number, max_size=5), st.booleans())
 def test_membership_is_pythons(value: int | float, items: list[int | float], negated: bool) -> None:
     listed = "[" + ", ".join(c.literal_text(v) for v in items) + "]"
@@ -137,6 +140,7 @@ def test_membership_is_pythons(value: int | float, items: list[int | float], neg
     assert cond.evaluate({"amount": value}) is ((value in items) != negated)
 
 
+@settings(deadline=None)  # a shared, loaded machine: no per-example deadline
 @given(st.text(alphabet="ab*?.@", max_size=8), st.text(alphabet="ab.@", max_size=8))
 def test_like_is_fnmatchcase(pattern: str, value: str) -> None:
     cond = c.parse(f"recipient like {c.literal_text(pattern)}")
@@ -274,12 +278,14 @@ def test_a_condition_not_checked_at_load_fails_closed_when_first_used() -> None:
 # --------------------------------------------------------------------------- time windows
 
 
+@settings(deadline=None)  # a shared, loaded machine: no per-example deadline
 @given(window(), st.integers(0, 6), st.integers(0, 24 * 60 - 1))
 def test_a_window_holds_its_days_and_minutes(w: Window, day: int, minute: int) -> None:
     inside = (w.start <= minute < w.end) if w.start < w.end else (minute >= w.start or minute < w.end)
     assert c.in_window(w, c.WallTime(day, minute)) is (inside and day in w.days)
 
 
+@settings(deadline=None)  # a shared, loaded machine: no per-example deadline
 @given(st.floats(0, 4e9), st.sampled_from(["UTC", "Europe/Berlin", "Asia/Kolkata", "local"]))
 def test_wall_time_in_a_zone_is_what_datetime_says(now: float, zone: str) -> None:
     tz = ZoneInfo(zone) if zone not in ("local",) else None
@@ -287,6 +293,7 @@ def test_wall_time_in_a_zone_is_what_datetime_says(now: float, zone: str) -> Non
     assert c.wall_time(now, zone) == c.WallTime(d.weekday(), d.hour * 60 + d.minute)
 
 
+@settings(deadline=None)  # a shared, loaded machine: no per-example deadline
 @given(st.dates(datetime.date(1900, 1, 1), datetime.date(2400, 12, 31)),
        st.integers(0, 23), st.integers(0, 59))
 def test_an_examples_time_is_its_weekday_and_minute(day: datetime.date, h: int, m: int) -> None:
@@ -310,6 +317,7 @@ def test_a_window_at_check_time_uses_the_clock_in_its_zone() -> None:
 # --------------------------------------------------------------------------- values and e-mail
 
 
+@settings(deadline=None)  # a shared, loaded machine: no per-example deadline
 @given(st.one_of(st.integers(-10**20, 10**20), finite, st.booleans(), st.text(max_size=20)))
 def test_an_attribute_shown_reads_back_as_itself(value: Any) -> None:
     """What pending/show/the log print (``name=value``) is what --attr reads back."""
@@ -329,6 +337,7 @@ def test_attribute_values_are_typed_as_documented(written: str, value: Any) -> N
     assert got == value and type(got) is type(value)
 
 
+@settings(deadline=None)  # a shared, loaded machine: no per-example deadline
 @given(st.from_regex(r"[a-z0-9._+-]{1,10}", fullmatch=True),
        st.from_regex(r"[a-zA-Z0-9-]{1,10}(\.[a-zA-Z0-9-]{1,8}){0,2}", fullmatch=True))
 def test_the_domain_of_one_address(local: str, domain: str) -> None:
