@@ -526,6 +526,24 @@ def test_install_refuses_a_second_copy(other: str, in_tmp_cwd: Path) -> None:
     assert not (in_tmp_cwd / ".codex" / "hooks.json").exists()
 
 
+def test_hook_status_says_whether_the_hook_will_run(in_tmp_cwd: Path) -> None:
+    r = ag("hook", "status", "claude-code")
+    assert r.returncode == 78 and "is not installed" in r.stderr and "will NOT run" in r.stderr
+    assert install("claude-code", cwd=in_tmp_cwd).returncode == 0
+    r = ag("hook", "status", "claude-code", "--json")
+    status = json.loads(r.stdout)
+    assert r.returncode == 0 and status["ok"] and status["problems"] == []
+    assert [c["command"] for c in status["copies"]] == [installed_command("claude-code")]
+    # a second copy (here by hand, in the user's settings) and a command that cannot start
+    user = Path(os.environ["HOME"]) / ".claude" / "settings.json"
+    user.parent.mkdir()
+    user.write_text(json.dumps({"hooks": {"PreToolUse": [{"matcher": "Bash", "hooks": [
+        {"type": "command", "command": "/nowhere/agentgate hook claude-code"}]}]}}))
+    r = ag("hook", "status", "claude-code")
+    assert r.returncode == 78 and "2 copies of the hook run on every call" in r.stderr
+    assert "/nowhere/agentgate is not an executable file" in r.stderr
+
+
 @pytest.mark.parametrize("agent", AGENTS)
 def test_install_is_idempotent_and_keeps_other_settings(agent: str, in_tmp_cwd: Path) -> None:
     path = in_tmp_cwd / SETTINGS[agent]

@@ -140,6 +140,14 @@ class Harness:
                               cwd=self.work, env=self.env, capture_output=True, text=True,
                               stdin=subprocess.DEVNULL, timeout=60, check=False)
 
+    def status(self, *, machine: bool = False) -> subprocess.CompletedProcess[str]:
+        """`agentgate hook status codex` (in the namespace with the machine-wide files)."""
+        assert AGENTGATE
+        argv = [AGENTGATE, "hook", "status", "codex"]
+        return subprocess.run(self.machine(*argv) if machine else argv, cwd=self.work,
+                              env=self.env, capture_output=True, text=True,
+                              stdin=subprocess.DEVNULL, timeout=90, check=False)
+
     def pending(self) -> list[dict[str, Any]]:
         out = self.ag("pending", "--json")
         assert out.returncode == 0, out.stderr
@@ -187,7 +195,7 @@ def bare(codex: Path, tmp_path: Path) -> Harness:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("OPENAI_", "CODEX_", "AGENTGATE_"))}
     env.update(
-        PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        PATH=os.pathsep.join([str(bin_dir), str(CODEX.parent), os.environ["PATH"]]),
         SHELL="/bin/sh",
         CODEX_HOME=str(codex_home),
         FAKE_API_KEY="dummy",
@@ -208,6 +216,8 @@ def cx(bare: Harness) -> Harness:
     [entry] = hooks["hooks"]["PreToolUse"]
     assert entry["hooks"][0]["command"] == "/opt/agentgate/bin/agentgate hook codex"
     assert "allow_managed_hooks_only = true" in (bare.tmp / "etc-codex" / "requirements.toml").read_text()
+    status = bare.status(machine=True)  # Codex itself says it trusts it: managed
+    assert status.returncode == 0 and "(Codex: managed)" in status.stderr, status.stderr
     return bare
 
 
@@ -222,6 +232,10 @@ def held_text(outputs: list[str]) -> str:
 def test_a_user_hook_is_not_run_until_reviewed_so_install_says_so(bare: Harness) -> None:
     out = bare.ag("hook", "install", "codex", "--user")
     assert out.returncode == 0, out.stderr
+    assert "the hook will not run yet" in out.stderr and "/hooks" in out.stderr
+    assert "--system" in out.stderr
+    status = bare.status()
+    assert status.returncode == 78 and "Codex: untrusted" in status.stderr
     command = json.loads((bare.codex_home / "hooks.json").read_text())[
         "hooks"]["PreToolUse"][0]["hooks"][0]["command"]
     assert f"{os.path.realpath(str(AGENTGATE))} hook codex --policy " in command
@@ -230,6 +244,23 @@ def test_a_user_hook_is_not_run_until_reviewed_so_install_says_so(bare: Harness)
     assert marker_lines(bare.marker) == ["deploy --prod"]
     assert bare.pending() == []
     assert "vercel ran" in s.outputs()[0]
+
+
+def test_a_user_hook_runs_once_reviewed(bare: Harness) -> None:
+    """What /hooks writes when a human trusts the hook (its hash, as Codex computes it), then
+    Codex runs it: hook status says so, and a held command is held."""
+    from agentgate.integrations.status import codex_hooks
+
+    assert bare.ag("hook", "install", "codex", "--user").returncode == 0
+    [hook] = [h for h in codex_hooks(str(bare.codex), bare.work, bare.env) if h["eventName"] == "preToolUse"]
+    with (bare.codex_home / "config.toml").open("a") as f:
+        f.write(f'\n[hooks.state."{hook["key"]}"]\ntrusted_hash = "{hook["currentHash"]}"\n')
+    status = bare.status()
+    assert status.returncode == 0 and "(Codex: trusted)" in status.stderr, status.stderr
+    s = bare.session(shell(HELD))
+    assert marker_lines(bare.marker) == []
+    [request] = bare.pending()
+    assert f"agentgate approve {request['id']}" in held_text(s.outputs())
 
 
 # --------------------------------------------------------------------------- the gate, for real

@@ -26,7 +26,14 @@ except ImportError:  # an older typer, on click itself
     from click import get_current_context  # type: ignore[no-redef]
 
 from . import __version__, commands, hotpath, output
-from .errors import EXIT_OK, EXIT_REFUSED, EXIT_VERIFY_FAILED, AgentgateError, UsageError
+from .errors import (
+    EXIT_CONFIG,
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_VERIFY_FAILED,
+    AgentgateError,
+    UsageError,
+)
 from .grammar import (
     AGENT,
     HELP_NAMES,
@@ -669,6 +676,22 @@ def hook_install(
                                  wait=wait)
     output.hook_installed(done.plan, dry_run=dry_run, backup=done.backup,
                           executable=executable or "agentgate", on_path=done.on_path)
+    if not dry_run:  # will it run? what the human must still do
+        output.hook_status(commands.hook_status(agent), as_json=False, after_install=True)
+
+
+@hook_app.command("status", cls=Command)
+@handled
+def hook_status(
+    agent: Annotated[str, typer.Argument(metavar="AGENT", help=" | ".join(NAMES))],
+    json_: JsonOpt = False,
+    policy: NoPolicyOpt = None,
+) -> None:
+    """Will agentgate's hook run right now, here: each installed copy, whether its command
+    starts, and for Codex whether Codex trusts it (exit 0 yes, 78 no, with what to do)."""
+    status = commands.hook_status(agent)
+    output.hook_status(status, as_json=_invocation().json)
+    raise typer.Exit(EXIT_OK if status.ok else EXIT_CONFIG)
 
 
 # --------------------------------------------------------------------------- protected mode

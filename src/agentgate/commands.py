@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from .gate import Outcome, RequestView
     from .integrations.agents import Agent
     from .integrations.install import InstallPlan, SystemPlan
+    from .integrations.status import Status
     from .ledger import Request
     from .remote import RemoteGate
 
@@ -489,6 +490,15 @@ def _hook_wait(wait: str | None) -> int | None:
                          "agents stop a hook after 600 s by default; for longer waits use "
                          "`agentgate run --wait` or the MCP server's wait_for_approval")
     return seconds
+
+
+def hook_status(agent: str) -> Status:
+    """`hook status AGENT`: will agentgate's hook run right now, in this directory?"""
+    from pathlib import Path
+
+    from .integrations.status import check
+
+    return check(_agent_spec(agent), Path(current_dir()))
 
 
 class InstalledSystem(Record):

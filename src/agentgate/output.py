@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from .errors import AgentgateError
     from .gate import Outcome, RequestView
     from .integrations.install import InstallPlan, SystemPlan
+    from .integrations.status import Status
     from .ledger import Request
     from .runner import RunResult
 
@@ -318,6 +319,28 @@ def hook_installed(plan: InstallPlan, *, dry_run: bool, backup: Path | None, exe
     if not on_path:
         err(f"warning: `{executable}` is not on this PATH; the agent must be able to run it, or "
             "its hook fails (and most agents then let the command through). See --executable.")
+
+
+def hook_status(status: Status, *, as_json: bool, after_install: bool = False) -> None:
+    """`hook status AGENT` (and the check after `hook install`): each copy, and what to do."""
+    if as_json:
+        import dataclasses
+
+        emit_json({**dataclasses.asdict(status), "ok": status.ok})
+        return
+    if after_install:
+        if not status.ok:
+            for p in status.problems:
+                err(f"warning: the hook will not run yet: {p}")
+        return
+    for c in status.copies:
+        state = {True: "runs", False: "does not run", None: "installed"}[c.runs]
+        err(f"{c.path}: {state}{f' ({c.why})' if c.why else ''}: {c.command}")
+    for n in status.notes:
+        err(f"note: {n}")
+    for p in status.problems:
+        err(f"problem: {p}")
+    err(f"{status.product}: agentgate's hook {'will run' if status.ok else 'will NOT run'}.")
 
 
 def hook_installed_system(plan: SystemPlan, *, dry_run: bool, backups: Iterable[Path] = (),
