@@ -42,14 +42,17 @@ Known gaps (not modelled; documented so rules can compensate):
   functions are analysed where defined rather than where called, ``hash -p`` and PATH tricks
   are not followed;
 - script files (``bash file.sh``, ``source file``, ``sed -f``/``awk -f``), config files (git's,
-  ``~/.ssh/config``, ``BASH_ENV``) and package.json/Makefile/mise task scripts are not read;
+  ``~/.ssh/config``) and package.json/Makefile/mise task scripts are not read (start-up files,
+  ``BASH_ENV``, ``--rcfile``, are opaque: see :mod:`.features`);
 - commands started by other tools' own options (``tar --to-command``, ``make``, container
   ``exec`` without ``--``, ``bwrap``, ``vim -c``, ``LD_PRELOAD``) beyond the programs known in
   :mod:`.programs`; unknown options of a wrapper make it opaque, but a few (uv, pnpm, yarn,
   bun, systemd-run, firejail, secret injectors) accept unknown ``--flags`` as switches;
-- xargs/parallel input is one dynamic word (``INPUT_WORD``) however many words it brings;
+- xargs/parallel input is one dynamic word (``INPUT_WORD``) that may stand for several
+  (``SimpleCommand.split``), or a path that starts like ``find START``'s when that feeds it;
 - fish/csh/PowerShell strings are parsed with sh rules (a parse failure is opaque);
-- arithmetic side effects (``x='a[$(cmd)]'; (( x ))``) and ``$IFS`` games outside ``sh -c``.
+- arithmetic that runs ``$(...)`` from data read at run time (``(( $(cat f) ))``; from quoted
+  data in the input it is opaque, see :mod:`.features`) and ``$IFS`` games outside ``sh -c``.
 """
 
 from __future__ import annotations
