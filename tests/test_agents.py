@@ -95,6 +95,9 @@ def test_gemini_waits_longer_than_the_hook_takes_to_fail_closed() -> None:
     assert gemini.hook_timeout is not None
     assert gemini.entry_fields["timeout"] >= gemini.hook_timeout * 1000
     assert 10 < gemini.hook_timeout - agents.HOOK_MARGIN < gemini.hook_timeout
+    from agentgate.integrations.install import WAIT_MARGIN_S  # under --wait: after the wait
+
+    assert agents.HOOK_MARGIN / 2 < WAIT_MARGIN_S
 
 
 @pytest.mark.parametrize("target", [

@@ -13,6 +13,7 @@ import os
 import re
 import stat
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -246,6 +247,33 @@ def test_gemini_file_tools_cannot_touch_its_configuration(in_tmp_cwd: Path, tool
     assert verdict("gemini", r)[0] == "deny" and "agentgate-protected-files" in r.stdout
     ok = {**payload, "tool_input": {"file_path": "src/app.py", "content": "x"}}
     assert json.loads(hook("gemini", ok).stdout) == {}
+
+
+def test_a_stalled_hook_denies_before_the_agent_stops_waiting(in_tmp_cwd: Path) -> None:
+    """With the ledger lock held elsewhere and a lock wait longer than the agent waits for its
+    hook, the hook answers the agent's deny and exits 2 on its own: here under --wait 1s, whose
+    installed timeout is 16 s, at 6 s (without --wait, 10 s before the agent's own timeout:
+    tests/test_real_gemini.py)."""
+    import time
+
+    lock = Path(os.environ["AGENTGATE_HOME"]) / "ledger.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, os, time\n"
+         f"fd = os.open({str(lock)!r}, os.O_RDWR | os.O_CREAT, 0o600)\n"
+         "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); time.sleep(120)"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        started = time.monotonic()
+        r = ag("hook", "gemini", "--wait", "1s", input=json.dumps(gemini_input(
+            "deployer --prod", in_tmp_cwd)), env={"AGENTGATE_LOCK_TIMEOUT": "100"})
+        took = time.monotonic() - started
+    finally:
+        holder.kill()
+        holder.wait()
+    assert r.returncode == 2 and json.loads(r.stdout)["decision"] == "deny"
+    assert "did not decide within 6s" in r.stdout and 6 <= took < 15, (took, r.stderr)
 
 
 @pytest.mark.parametrize("command", ["echo '{}' > .mcp.json", "cp x ~/.claude.json"])

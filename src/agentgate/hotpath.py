@@ -181,17 +181,19 @@ def _fail_closed_in_time(agent: str, wait: str | None) -> None:
     """Answer the agent's deny and exit 2 before it stops waiting for the hook (Gemini CLI runs
     the tool when its hook has not answered in 60 s), whatever holds the hook up (a ledger lock
     wait, a slow disk): ``HOOK_MARGIN`` seconds before the agent's timeout, or, under
-    ``--wait``, after the wait (whose installed timeout is further on, install.WAIT_MARGIN_S)."""
+    ``--wait``, half that after the wait (whose installed timeout is install.WAIT_MARGIN_S
+    after it, which may come before the agent's default)."""
     from .integrations.agents import AGENTS, HOOK_MARGIN
 
     spec = AGENTS.get(agent)
     if spec is None or spec.hook_timeout is None:
         return
-    waited = 0.0
+    seconds = spec.hook_timeout - HOOK_MARGIN
     if wait is not None:
         with suppress(AgentgateError):  # the hook itself refuses it
-            waited = _wait_seconds(wait) or 0.0
-    seconds = max(spec.hook_timeout - HOOK_MARGIN, waited + HOOK_MARGIN / 2)
+            waited = _wait_seconds(wait)
+            if waited:  # the installed timeout is the wait plus WAIT_MARGIN_S, maybe less
+                seconds = waited + HOOK_MARGIN / 2
 
     def expired(signum: int, frame: object) -> None:
         from .integrations.agents import failure_reply
