@@ -514,7 +514,7 @@ def test_preparsed_starter_policy_is_what_tomllib_reads() -> None:
 def _summary(pf: pol.PolicyFile) -> object:
     return (pf.settings, pf.explicit, pf.source, [
         (r.id, r.decision, r.reason, [p.text for p in r.patterns], [x.pattern for x in r.regex],
-         r.actions, r.resources, r.match, r.not_match) for r in pf.rules])
+         r.actions, r.resources, r.match, r.not_match, r.condition) for r in pf.rules])
 
 
 def test_preparsed_is_used_only_for_the_same_content(monkeypatch: pytest.MonkeyPatch) -> None:
