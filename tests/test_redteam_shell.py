@@ -344,6 +344,13 @@ def test_each_held_string_runs_its_program_in_bash(command: str, program: str, w
     ("rm ** /", "find . -print0 | xargs -0 rm -rf", False),          # items start with .
     ("git push ** --force", "git push origin $(echo main)", True),
     ("vercel ** --prod", "echo x | xargs -I XX vercel XX", True),   # any replacement string
+    ("cargo ** publish", "cargo +nightly $CMD", True),                 # +nightly is not a subcommand
+    ("cargo ** publish", "cargo build $CMD", False),
+    ("kubectl ** delete", "kubectl --context x $CMD pod", True),      # x is --context's value
+    ("kubectl ** delete", "kubectl get $CMD", False),
+    ("rm ** -r", "rm -f $(echo x)", True),                          # after a switch: any option
+    ("rm ** -r", 'rm -f "$(echo x)"', True),
+    ("git push ** --force", 'git push -o "$OPT" origin main', False),  # -o takes a value
 ])
 def test_run_time_words_against_one_pattern(pattern: str, text: str, could: bool) -> None:
     p = pol.parse_policy(f'version = 1\n[settings]\ndefault = "allow"\n[[rule]]\nid = "r"\n'

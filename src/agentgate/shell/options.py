@@ -175,7 +175,6 @@ VALUE_OPTIONS: dict[str, frozenset[str]] = {name: frozenset(spec.split()) for na
     "vercel": "--token -t --scope -S --cwd -A --local-config -Q --global-config -e --env "
               "-b --build-env -m --meta",
     "terraform": "-var -var-file -target -chdir -out",
-    "echo": "", "printf": "",
 }.items()}
 
 
