@@ -95,6 +95,9 @@ def _hold_lock(lock_path: Path, ready: Path) -> subprocess.Popen[bytes]:
 def test_held_lock_times_out_with_78_and_a_dead_holder_does_not_block(
         state_dir: Path, tmp_path: Path, marker: Path) -> None:
     state_dir.mkdir()
+    held = ag("run", "--json", "--", *DEPLOY)  # a request for deny to find (it reads it first)
+    assert held.returncode == 75, held.stderr
+    rid = json.loads(held.stdout)["approvalId"]
     holder = _hold_lock(state_dir / "ledger.lock", tmp_path / "held")
     try:
         for argv in (("deployer", "site"), DEPLOY):
@@ -105,8 +108,8 @@ def test_held_lock_times_out_with_78_and_a_dead_holder_does_not_block(
             assert "lock" in r.stderr
             assert str(state_dir / "ledger.lock") in r.stderr
             assert elapsed < 6, elapsed
-        r = ag("deny", "--yes", "apr_x", env={"AGENTGATE_LOCK_TIMEOUT": "1"})
-        assert r.returncode == 78
+        r = ag("deny", "--yes", rid, env={"AGENTGATE_LOCK_TIMEOUT": "1"})
+        assert r.returncode == 78, r.stderr
         assert not marker.exists(), "nothing may run without the lock"
     finally:
         holder.send_signal(signal.SIGKILL)

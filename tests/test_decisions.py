@@ -382,3 +382,181 @@ def test_tail_reads_the_end_of_the_log_only(tmp_path: Path) -> None:
     finally:
         os.read, os.pread = real_read, real_pread
     assert 0 < read[0] < size / 3, (read[0], size)
+
+
+# --------------------------------------------------------------------------- approve --remember
+
+
+def test_exception_tables_append_and_cut_out_leaving_the_rest_as_it_was() -> None:
+    import tomllib
+
+    from agentgate.policy.exemptions import Exemption, appended, parse_exemptions, without
+
+    text = '# my policy\nversion = 1\n[settings]\ndefault = "allow"  # keep me\n'
+    a = Exemption("exc_a", "argv", ("deploy", "it's \"quoted\"", "é"), "/w", "r1", "me")
+    b = Exemption("exc_b", "script", ("cd x && make",), "/v", "r2")
+    c = Exemption("exc_c", "argv", ("x",), "/", "r3")
+    both = appended(appended(appended(text, a), b), c)
+    assert both.startswith(text)
+    assert parse_exemptions(tomllib.loads(both)["exception"], "p") == (a, b, c)
+    for gone, left in (("exc_a", (b, c)), ("exc_b", (a, c)), ("exc_c", (a, b))):
+        cut = without(both, gone)
+        assert cut is not None and "keep me" in cut
+        assert parse_exemptions(tomllib.loads(cut)["exception"], "p") == left
+    assert without(appended(text, a), "exc_a") == text
+    assert without(both, "exc_nope") is None
+
+
+def _remember(*argv: str) -> str:
+    rid = block(*argv)
+    r = ag("approve", rid, "--yes", "--remember", "--json")
+    assert r.returncode == 0, r.stderr
+    return str(json.loads(r.stdout)["exception"])
+
+
+@e2e
+def test_remember_lets_this_exact_command_run_here_without_asking(
+        policy_file: Path, marker: Path, tmp_path: Path) -> None:
+    policy_file.write_text("# my own notes stay\n" + policy_file.read_text())
+    exc = _remember(*DEPLOY)
+    text = policy_file.read_text()
+    assert text.startswith("# my own notes stay\n") and f'id = "{exc}"' in text
+    for _ in range(2):
+        r = ag("run", "--", *DEPLOY)
+        assert r.returncode == 0, r.stderr
+        assert f"standing exception ({exc}" in r.stderr
+    assert len(marker_lines(marker)) == 2
+    assert ag("run", "--", "deployer", "other", "--prod").returncode == 75  # another command
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    assert ag("run", "--", *DEPLOY, cwd=str(elsewhere)).returncode == 75  # another directory
+    check = json.loads(ag("check", "--json", "--", *DEPLOY).stdout)
+    assert check["decision"] == "allow" and exc in check["reason"]
+    shown = json.loads(ag("policy", "show", "--json").stdout)
+    assert [e["id"] for e in shown["exceptions"]] == [exc]
+    assert shown["sources"][0]["exceptions"][0]["applies"] is True
+    assert {r["id"] for r in shown["sources"][0]["rules"]} == {"deploy-prod", "nuke"}
+    r = ag("policy", "forget", exc)
+    assert r.returncode == 0, r.stderr
+    assert f'"{exc}"' not in policy_file.read_text()
+    assert policy_file.read_text().startswith("# my own notes stay\n")
+    assert ag("run", "--", *DEPLOY).returncode == 75
+    assert [e["event"] for e in events("--event", "exception_added", "--event",
+                                       "exception_removed")] == ["exception_added",
+                                                                 "exception_removed"]
+    assert ag("log", "verify").returncode == 0
+
+
+@e2e
+def test_an_exception_never_relaxes_a_deny_or_another_rule(policy_file: Path) -> None:
+    policy_file.write_text(policy_file.read_text() + f"""
+[[exception]]
+id = "exc_nuke"
+command = ["nuke"]
+cwd = "{Path.cwd().resolve()}"
+rule = "nuke"
+
+[[exception]]
+id = "exc_other_rule"
+command = ["deployer", "site", "--prod"]
+cwd = "{Path.cwd().resolve()}"
+rule = "some-other-rule"
+""")
+    assert ag("run", "--", "nuke").returncode == 77
+    assert ag("run", "--", *DEPLOY).returncode == 75
+
+
+@e2e
+def test_remember_refuses_a_policy_it_cannot_parse_and_writes_nothing(policy_file: Path) -> None:
+    rid = block(*DEPLOY)
+    policy_file.write_text("version = 1\n[[rule]]\nid = 'x'\n")  # not a valid policy
+    before = policy_file.read_bytes()
+    r = ag("approve", rid, "--yes", "--remember")
+    assert r.returncode == 78, r.stderr
+    assert policy_file.read_bytes() == before
+    assert json.loads(ag("show", "--json", rid).stdout)["status"] == "pending"
+    assert ag("approve", rid, "--yes", "--remember", "--uses", "2").returncode == 2
+
+
+@pytest.mark.usefixtures("in_tmp_cwd", "fake_bin")
+def test_remember_without_a_user_policy_creates_it_from_the_starter(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from agentgate.policy import embedded_policy_text
+
+    config = tmp_path / "config"
+    monkeypatch.setenv("AGENTGATE_CONFIG_DIR", str(config))
+    where = json.loads(ag("where", "--json").stdout)
+    assert where["policyKind"] == "embedded"
+    r = ag("run", "--json", "--", "vercel", "--prod")
+    assert r.returncode == 75, r.stderr
+    rid = json.loads(r.stdout)["approvalId"]
+    assert ag("approve", rid, "--yes", "--remember").returncode == 0
+    user = Path(json.loads(ag("where", "--json").stdout)["userPolicy"])
+    assert user.read_bytes().startswith(embedded_policy_text())
+    assert ag("run", "--", "vercel", "--prod").returncode == 127  # allowed; no such program here
+
+
+@e2e
+def test_an_untrusted_repo_policys_exception_is_ignored() -> None:
+    Path(".agentgate.toml").write_text(f"""version = 1
+[[rule]]
+id = "repo-ask"
+decision = "ask"
+reason = "repo says ask"
+commands = ["deployer local"]
+
+[[exception]]
+id = "exc_sneaky"
+command = ["deployer", "site", "--prod"]
+cwd = "{Path.cwd().resolve()}"
+rule = "deploy-prod"
+""")
+    assert ag("run", "--", *DEPLOY).returncode == 75
+    shown = json.loads(ag("policy", "show", "--json").stdout)
+    repo = next(s for s in shown["sources"] if s["kind"] == "repo")
+    assert repo["trusted"] is False and repo["exceptions"][0]["applies"] is False
+    assert shown["exceptions"] == []
+
+
+# --------------------------------------------------------------------------- the quick looks
+
+
+QUICK_PROBE = """
+import sys
+from agentgate.entry import dispatch
+code = dispatch(sys.argv[1].split())
+heavy = ["typer", "click", "rich", "dataclasses", "inspect", "typing", "agentgate.policy",
+         "agentgate.shell", "agentgate.gate", "agentgate.remote", "socket", "pathlib"]
+sys.stderr.write("\\n" + repr([code, [m for m in heavy if m in sys.modules]]) + "\\n")
+"""
+
+
+@e2e
+@pytest.mark.parametrize("words", ["pending", "pending --json", "show {rid}", "show --json {rid}",
+                                   "log --tail 5", "log --json --tail 2"])
+def test_the_quick_looks_skip_typer_the_policy_and_the_gate(words: str, tmp_path: Path) -> None:
+    import ast
+    import sys
+
+    rid = block(*DEPLOY)
+    r = subprocess.run([sys.executable, "-c", QUICK_PROBE, words.format(rid=rid)],
+                       capture_output=True, text=True, check=False)
+    code, loaded = ast.literal_eval(r.stderr.strip().splitlines()[-1])
+    assert code == 0, r.stderr
+    assert loaded == [], loaded
+    if words.startswith("show"):
+        assert rid in r.stdout
+    elif words.startswith("pending"):
+        assert rid in r.stdout
+
+
+def test_the_fast_path_leaves_unusual_spellings_to_typer() -> None:
+    from agentgate.entry import parse_fast_read
+
+    assert parse_fast_read(["pending"]) is not None
+    assert parse_fast_read(["show", "apr_abc", "--json"]) is not None
+    assert parse_fast_read(["log", "--tail", "5", "--json"]) is not None
+    for argv in (["pending", "--policy", "p"], ["show"], ["show", "x"], ["show", "apr_a", "b"],
+                 ["log"], ["log", "--tail", "-1"], ["log", "--tail", "٣"], ["log", "--tail", "5",
+                 "--event", "denied"], ["pending", "--help"], ["--policy", "p", "pending"]):
+        assert parse_fast_read(argv) is None, argv

@@ -353,13 +353,18 @@ def approve(
         "--for", metavar="DURATION", help="Let the very same command run any number of times "
                                           "(in this directory) for DURATION, like sudo's "
                                           "timestamp; each run is audited.")] = None,
+    remember: Annotated[bool, typer.Option(
+        "--remember", help="Also never ask again for this exact command in this directory: a "
+                           "standing exception written into the policy file ($AGENTGATE_POLICY, "
+                           "else the user policy); it relaxes that ask rule only, never a deny. "
+                           "See `agentgate policy show`, `policy forget`.")] = False,
     yes: YesOpt = False,
     secret_stdin: SecretStdinOpt = False,
     json_: JsonOpt = False,
     policy: NoPolicyOpt = None,
 ) -> None:
-    """Approve a pending request, so that the very same command may run once (or as --uses or
-    --for say).
+    """Approve a pending request, so that the very same command may run once (or as --uses,
+    --for or --remember say).
 
     In protected mode this asks for the approver secret (on the terminal, never in argv or
     the environment)."""
@@ -368,8 +373,9 @@ def approve(
     done = commands.approve(request_id, grant,
                             confirmation(yes, "approve", "approved"),
                             secret=lambda: read_secret(secret_stdin),
-                            code=lambda: read_secret(secret_stdin, "Authenticator code: "))
-    output.approved(done.request, done.now, inv.json)
+                            code=lambda: read_secret(secret_stdin, "Authenticator code: "),
+                            remember=remember)
+    output.approved(done.request, done.now, inv.json, done.remembered, done.exception)
 
 
 def read_secret(from_stdin: bool, prompt: str = "Approver secret: ") -> str:
@@ -543,6 +549,28 @@ def policy_validate(
     """Load and validate a policy file, including every rule's examples (exit 0 or 78)."""
     inv = _invocation()
     output.validated(commands.validate(inv.policy, path), inv.json)
+
+
+@policy_app.command("show", cls=Command)
+@handled
+def policy_show(json_: JsonOpt = False, policy: PolicyOpt = None) -> None:
+    """Show the policy in force: its files with their trust status, every rule and where it
+    comes from, the settings and the standing exceptions."""
+    inv = _invocation()
+    output.policy_shown(commands.policy_show(inv.policy), inv.json)
+
+
+@policy_app.command("forget", cls=Command)
+@handled
+def policy_forget(
+    exception_id: Annotated[str, typer.Argument(metavar="EXCEPTION_ID",
+                                                help="The standing exception's id (exc_...).")],
+    json_: JsonOpt = False,
+    policy: NoPolicyOpt = None,
+) -> None:
+    """Remove a standing exception (from `approve --remember`) from the policy file."""
+    path, gone = commands.policy_forget(exception_id)
+    output.forgotten(path, gone.to_dict(), _invocation().json)
 
 
 @policy_app.command("trust", cls=Command)

@@ -19,7 +19,7 @@ from .errors import (
     AgentgateError,
     UsageError,
 )
-from .lean import Record
+from .lean import Record, suppress
 from .paths import agent_name, current_dir, inside_gate
 
 TYPE_CHECKING = False  # not from typing: see agentgate.lean
@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from .integrations.install import InstallPlan, SystemPlan
     from .integrations.status import Status
     from .ledger import Request
+    from .outcome import Subject
+    from .policy.exemptions import Exemption
     from .remote import RemoteGate
 
 Line = tuple[str, int, bytes]
@@ -181,40 +183,99 @@ class Grant(Record):
 class Approved(Record):
     request: Request
     now: float
+    remembered: str | None = None  # the policy file a standing exception was written into
+    exception: str | None = None  # its id
 
 
 def approve(request_id: str, grant: Grant,
             confirm: Callable[[RequestView, str], None],
             secret: Callable[[], str] | None = None,
-            code: Callable[[], str] | None = None) -> Approved:
+            code: Callable[[], str] | None = None, *, remember: bool = False) -> Approved:
     """Approve a pending request as ``grant`` says once ``confirm`` (shown the request and
     what is asked) returns; it raises to decline. In protected mode ``secret`` reads the
     approver passphrase and ``code`` the authenticator's code (asked for only when one is
-    enrolled)."""
+    enrolled). ``remember``: also a standing exception for this exact command and directory
+    in the policy file (agentgate.policy.exemptions), written before the approval."""
     refuse_when_gated("approve")
     g = human_gate()
+    if remember:
+        _can_remember(grant)
     view = g.get(request_id)
-    confirm(view, grant.words())
+    what = grant.words()
+    exemption = None
+    if remember:
+        exemption = _exemption_for(view)
+        from .policy.edit import policy_target
+
+        what = f"to run now and from now on without asking (remembered in {policy_target()[0]})"
+    confirm(view, what)
+    remembered = None
+    if exemption is not None:
+        from .gate import Gate
+        from .policy.edit import add
+
+        remembered = add(exemption)
+        assert isinstance(g, Gate)  # _can_remember refused protected mode
+        g.note("exception_added", _subject_of(view.request), id=view.request.id,
+               exception=exemption.id, rule=exemption.rule, file=remembered)
     req = g.approve(request_id, grant.ttl, uses=grant.uses, secret=secret, code=code)
-    return Approved(req, view.now)
+    return Approved(req, view.now, remembered, exemption.id if exemption else None)
 
 
-def deny(request_id: str, reason: str | None, confirm: Callable[[RequestView], None]) -> Request:
+def _can_remember(grant: Grant) -> None:
+    from .backend import protected
+
+    if protected():
+        from .system import POLICY_FILE
+
+        raise AgentgateError("protected mode: `approve --remember` is not available (the "
+                             "service's policy is root's); nothing was approved",
+                             f"approve it once, or as root add an allow rule to {POLICY_FILE}",
+                             exit_code=EXIT_CONFIG)
+    if grant.uses != 1 or grant.ttl is not None:
+        raise UsageError("--remember goes without --uses, --for and --ttl: it is a standing "
+                         "exception already")
+
+
+def _exemption_for(view: RequestView) -> Exemption:
+    """The standing exception that would let ``view``'s command run without asking."""
+    from .audit import now_iso
+    from .ledger import current_user
+    from .policy.exemptions import KINDS, Exemption, new_exemption_id
+
+    req = view.request
+    if req.status != "pending":
+        raise UsageError(f"cannot remember {req.id}: it is {req.status}, not pending")
+    if req.kind not in KINDS or not req.rule:
+        raise UsageError(f"cannot remember {req.id}: a standing exception is for a command held "
+                         "by an ask rule (not an action checkpoint)")
+    return Exemption(new_exemption_id(), req.kind, tuple(req.argv), req.cwd, req.rule,
+                     approved_by=current_user(), approved_at=now_iso(view.now), request=req.id)
+
+
+def _subject_of(req: Request) -> Subject:
+    from .outcome import Subject
+
+    return Subject(req.kind, tuple(req.argv), req.cwd)
+
+
+def deny(request_id: str, reason: str | None,
+         confirm: Callable[[RequestView, str], None]) -> Request:
     """Deny a pending request once ``confirm`` (shown the request) returns."""
     refuse_when_gated("deny")
     g = human_gate()
-    confirm(g.get(request_id))
+    confirm(g.get(request_id), "")
     return g.deny(request_id, reason)
 
 
-def revoke(request_id: str, confirm: Callable[[RequestView], None],
+def revoke(request_id: str, confirm: Callable[[RequestView, str], None],
            secret: Callable[[], str] | None = None,
            code: Callable[[], str] | None = None) -> Request:
     """Withdraw an approved grant, or lift a human denial, once ``confirm`` returns. Lifting
     a denial relaxes a decision: in protected mode it needs the approver secret."""
     refuse_when_gated("revoke")
     g = human_gate()
-    confirm(g.get(request_id))
+    confirm(g.get(request_id), "")
     return g.revoke(request_id, secret=secret, code=code)
 
 
@@ -326,6 +387,65 @@ def validate(policy: str | None, path: Path | None) -> dict[str, Any]:
     return {"valid": True, "rules": len(pol.rules), "sources": [s.to_dict() for s in pol.sources]}
 
 
+def policy_show(policy: str | None) -> dict[str, Any]:
+    """The policy in force: each file (its kind, trust status and note), every rule with the
+    file it comes from and whether it applies, the merged settings, and the standing
+    exceptions (which apply, and which are ignored with their file's allow rules)."""
+    from .backend import protected
+    from .paths import StatePaths
+    from .policy import load_policy, parse_policy_file, read_policy_bytes
+    from .policy.loader import embedded_policy_text
+
+    if protected():
+        from .system import POLICY_FILE
+
+        raise AgentgateError("protected mode: `policy show` is not available through the "
+                             "service yet", f"as root, read {POLICY_FILE} (`agentgate check` "
+                             "shows the files in force for a command)", exit_code=EXIT_CONFIG)
+    pol = load_policy(policy, current_dir(), StatePaths.default())
+    files = []
+    for s in pol.sources:
+        data = embedded_policy_text() if s.kind == "embedded" else read_policy_bytes(s.path)
+        pf = parse_policy_file(data, s.path, s.kind)
+        rules = [{"id": r.id, "decision": r.decision, "reason": r.reason,
+                  "applies": s.trusted or r.decision != "allow"} for r in pf.rules]
+        files.append({**s.to_dict(), "rules": rules,
+                      "exceptions": [{**e.to_dict(), "applies": s.trusted} for e in s.exemptions]})
+    from .notify import shown_url
+
+    settings = {**pol.settings.__dict__,
+                "notify_urls": [shown_url(u) for u in pol.settings.notify_urls]}  # no tokens
+    return {"sources": files, "settings": settings,
+            "exceptions": [e.to_dict() for e in pol.exemptions],
+            "order": "deny > ask > allow across every file; then a standing exception may turn "
+                     "the final ask of its own rule into allow for exactly its command and "
+                     "directory (never a deny, never the built-in checks)"}
+
+
+def policy_forget(exception_id: str) -> tuple[str, Exemption]:
+    """Remove a standing exception from the policy file (audited); (file, the exception)."""
+    from .backend import protected
+    from .policy.edit import remove
+
+    refuse_when_gated("forget a standing exception")
+    if protected():
+        raise AgentgateError("protected mode: standing exceptions are not kept there",
+                             exit_code=EXIT_CONFIG)
+    path, gone = remove(exception_id)
+    from .errors import Conflict, NotFound
+    from .gate import open_ledger
+    from .outcome import Subject
+
+    g = open_ledger()
+    g.note("exception_removed", Subject(gone.kind, gone.command, gone.cwd),
+           exception=gone.id, rule=gone.rule, file=path)
+    if gone.request:  # the approval it was remembered with: asking again means from now on
+        with suppress(Conflict, NotFound):
+            if g.get(gone.request).request.status == "approved":
+                g.revoke(gone.request)
+    return path, gone
+
+
 def trust(policy: str | None, path: Path | None) -> list[tuple[str, str]]:
     """Trust repo-local policies as they are now: (file, sha256) each."""
     from .policy import repo_policy_files
@@ -413,10 +533,11 @@ def log_summary(*, since: str | None, until: str | None, with_chain: bool,
 def _remote_gate() -> RemoteGate | None:
     """The service's gate on a protected machine (the log is the service's), else None."""
     from .backend import open_gate, protected
-    from .remote import RemoteGate
 
     if not protected():
         return None
+    from .remote import RemoteGate
+
     g = open_gate(None, current_dir())
     return g if isinstance(g, RemoteGate) else None
 

@@ -141,6 +141,8 @@ class Gate:
                       "runs these outside the gate.")
             part = pol.PartResult((), ("built-in check",), pol.DENY, (SELF_APPROVAL_RULE,), reason)
             return pol.Evaluation(pol.DENY, SELF_APPROVAL_RULE, reason, (*ev.parts, part), "rule")
+        if ev.decision == pol.ASK:  # a human's standing exception, then the guards as for any allow
+            ev = self._exempted(subject, ev)
         if pol.RANK[ev.decision] < pol.RANK[pol.ASK]:
             hit = protected_reference(analysis, [*self.policy_files(), *self.also_protected])
             if hit is not None:
@@ -148,6 +150,15 @@ class Gate:
                           f"({hit}); changes to the policy, the state or the hooks need a human.")
                 part = pol.PartResult((hit,), ("built-in check",), pol.ASK, (PROTECTED_RULE,), reason)
                 return pol.Evaluation(pol.ASK, PROTECTED_RULE, reason, (*ev.parts, part), "rule")
+        return ev
+
+    def _exempted(self, subject: Subject, ev: pol.Evaluation) -> pol.Evaluation:
+        """``ev`` (an ask) as allowed when a standing exception names exactly this command,
+        directory and asking rule (see agentgate.policy.exemptions); else ``ev``."""
+        for e in self.policy.exemptions:
+            if e.matches(subject.kind, subject.argv, subject.cwd, ev.rule):
+                return pol.Evaluation(pol.ALLOW, ev.rule, f"Allowed by {e.reason()}.", ev.parts,
+                                      "exception")
         return ev
 
     def source_dicts(self) -> list[dict[str, Any]]:
@@ -207,7 +218,9 @@ class Gate:
             with self.ledger.lock():
                 self.audit.append([self._event("allowed", subject, reason=ev.reason, **base)],
                                   durable=False)
-            return Outcome(pol.ALLOW, True, False, None, ev.reason, ev.rule, subject, ev)
+            standing = ev.reason[len("Allowed by "):].rstrip(".") if ev.source == "exception" else None
+            return Outcome(pol.ALLOW, True, False, None, ev.reason, ev.rule, subject, ev,
+                           standing=standing)
         if ev.decision == pol.DENY:
             with self.ledger.lock():
                 self.audit.append([self._event("denied", subject, reason=ev.reason, **base)],
@@ -364,6 +377,12 @@ class Gate:
 
         return self._decide(change, lambda req: self._req_event("human_denied", req, decision=pol.DENY,
                                                                by=who, reason=reason))
+
+    def note(self, event: str, subject: Subject | None = None, **fields: Any) -> None:
+        """One audit line for something a human did outside the ledger (a standing exception
+        written into or cut out of a policy file), after it happened."""
+        with self.ledger.lock():
+            self.audit.append([self._event(event, subject, **fields)])
 
     def revoke(self, rid: str, by: str | None = None, *, secret: Callable[[], str] | None = None,
                code: Callable[[], str] | None = None) -> Request:

@@ -59,6 +59,8 @@ NO_POLICY = {
                   "into $AGENTGATE_POLICY, else the user policy",
     ("deny",): "a request keeps the settings of the policy that made it",
     ("revoke",): "a request keeps the settings of the policy that made it",
+    ("policy", "forget"): "it removes the exception from $AGENTGATE_POLICY, else the user "
+                          "policy, where `approve --remember` wrote it",
     ("watch",): "requests are the ledger's ($AGENTGATE_HOME), whatever the policy",
     ("dashboard",): "requests are the ledger's ($AGENTGATE_HOME), whatever the policy",
 }

@@ -8,12 +8,14 @@ import sys
 import time
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import Any
 
 from .audit import EVENTS, AuditLog, now_iso, parse_iso, parse_line, parse_lines
 from .errors import StateError, UsageError
 from .jsontext import AUDIT_SUFFIX, dumps_bytes, restore
+
+TYPE_CHECKING = False  # not from typing: `log --tail` must start quickly (see agentgate.lean)
+if TYPE_CHECKING:
+    from typing import Any
 
 _CANONICAL_TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 _CANONICAL_TS_BYTES = re.compile(_CANONICAL_TS.pattern.encode())
@@ -62,14 +64,27 @@ def parse_when(text: str, now: float | None = None) -> float:
                          "(2026-11-30T10:00:00Z)") from None
 
 
-@dataclass(frozen=True)
 class Filter:
-    since: float | None = None
-    until: float | None = None
-    events: frozenset[str] = frozenset()
-    request_id: str | None = None
-    rule: str | None = None
-    agent: str | None = None
+    """What `agentgate log` keeps. A plain class: dataclasses brings inspect, ast and
+    tokenize, which `log --tail` cannot afford."""
+
+    def __init__(self, since: float | None = None, until: float | None = None,
+                 events: frozenset[str] = frozenset(), request_id: str | None = None,
+                 rule: str | None = None, agent: str | None = None) -> None:
+        self.since, self.until, self.events = since, until, events
+        self.request_id, self.rule, self.agent = request_id, rule, agent
+
+    def _key(self) -> tuple[object, ...]:
+        return (self.since, self.until, self.events, self.request_id, self.rule, self.agent)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Filter) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return "Filter" + repr(self._key())
 
     @classmethod
     def build(cls, *, since: str | None, until: str | None, events: list[str],
@@ -230,18 +245,17 @@ def _lines_backwards(files: list[str], block: int = 64 * 1024) -> Iterator[tuple
             os.close(fd)
 
 
-@dataclass
 class Summary:
     """Counts over the events of a period: per event name, per rule and per agent."""
 
-    since: float | None
-    until: float | None
-    total: int = 0
-    first: str | None = None
-    last: str | None = None
-    by_event: Counter[str] = field(default_factory=Counter)
-    by_rule: dict[str, Counter[str]] = field(default_factory=dict)
-    by_agent: dict[str, Counter[str]] = field(default_factory=dict)
+    def __init__(self, since: float | None, until: float | None) -> None:
+        self.since, self.until = since, until
+        self.total = 0
+        self.first: str | None = None
+        self.last: str | None = None
+        self.by_event: Counter[str] = Counter()
+        self.by_rule: dict[str, Counter[str]] = {}
+        self.by_agent: dict[str, Counter[str]] = {}
 
     def add(self, ev: dict[str, Any]) -> None:
         name = str(ev.get("event"))

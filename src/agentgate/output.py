@@ -190,9 +190,14 @@ def approval_prompt(view: RequestView) -> None:
     err(describe_request(view.request, view.now))
 
 
-def approved(req: Request, now: float, as_json: bool) -> None:
+def approved(req: Request, now: float, as_json: bool, remembered: str | None = None,
+             exception: str | None = None) -> None:
     from .audit import now_iso
 
+    if remembered:
+        err(f"remembered as standing exception {exception} in {remembered}: this exact command "
+            f"in this directory runs without asking from now on (`agentgate policy forget "
+            f"{exception}` removes it).")
     left = fmt_duration(req.expires_at - now)
     if req.uses is None:
         err(f"approved {req.id}: the same command may now run any number of times in this "
@@ -204,13 +209,48 @@ def approved(req: Request, now: float, as_json: bool) -> None:
         err(f"approved {req.id}: the same command may now run once, within {left}.")
     if as_json:
         emit_json({"id": req.id, "status": req.status, "expiresAt": now_iso(req.expires_at),
-                   "uses": req.uses})
+                   "uses": req.uses, "exception": exception, "policyFile": remembered})
 
 
 def denied(req: Request, reason: str | None, as_json: bool) -> None:
     err(f"denied {req.id}.")
     if as_json:
         emit_json({"id": req.id, "status": req.status, "reason": reason})
+
+
+def policy_shown(info: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        emit_json(info)
+        return
+    out = []
+    for s in info["sources"]:
+        status = "trusted" if s["trusted"] else "untrusted"
+        out.append(f"{safe(s['path'])}  ({s['kind']}, {status}{'; ' + s['note'] if s['note'] else ''})")
+        for r in s["rules"]:
+            off = "" if r["applies"] else "  [ignored: untrusted]"
+            out.append(f"  {r['decision']:5}  {safe(r['id'])}: {safe(r['reason'])}{off}")
+        for e in s["exceptions"]:
+            off = "" if e["applies"] else "  [ignored: untrusted]"
+            out.append(f"  exception {e['id']}: {safe(command_words(e))} in {safe(e['cwd'])} "
+                       f"(relaxes {safe(e['rule'])}){off}")
+    st = info["settings"]
+    out.append("settings  " + ", ".join(f"{k}={v}" for k, v in st.items()
+                                        if not isinstance(v, list | tuple | dict) or v))
+    out.append(f"order     {info['order']}")
+    sys.stdout.write("\n".join(out) + "\n")
+
+
+def command_words(e: dict[str, Any]) -> str:
+    import shlex
+
+    return shlex.join(e["command"]) if e.get("kind", "argv") == "argv" else " ".join(e["command"])
+
+
+def forgotten(path: str, exception: dict[str, Any], as_json: bool) -> None:
+    err(f"removed standing exception {exception['id']} ({command_words(exception)}) from {path}; "
+        "that command asks again.")
+    if as_json:
+        emit_json({"removed": exception, "policyFile": path})
 
 
 def revoked(req: Request, as_json: bool) -> None:

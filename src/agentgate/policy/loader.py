@@ -56,7 +56,7 @@ def parse_duration(text: str) -> int:
     return total
 
 
-_TOP_KEYS = {"version", "settings", "rule", "notify"}
+_TOP_KEYS = {"version", "settings", "rule", "notify", "exception"}
 _SETTINGS_KEYS = {"default", "approval_ttl", "request_ttl", "unparseable", "retention",
                   "audit_max_bytes", "internal_domains"}
 _RULE_KEYS = {"id", "decision", "reason", "commands", "regex", "actions", "resources",
@@ -352,7 +352,7 @@ def parse_policy_file(text: str | bytes, path: str = "<string>", kind: str = "ex
     unknown = set(raw) - _TOP_KEYS
     if unknown:
         raise PolicyError(f"unknown top-level key(s): {', '.join(sorted(unknown))}",
-                          "known: version, [settings], [notify], [[rule]]", path=path)
+                          "known: version, [settings], [notify], [[rule]], [[exception]]", path=path)
     version = raw.get("version", 1)
     if type(version) is not int or version != 1:  # not true, not 1.0
         raise PolicyError(f"unsupported policy version {version!r}", "this agentgate reads version = 1", path=path)
@@ -374,6 +374,10 @@ def parse_policy_file(text: str | bytes, path: str = "<string>", kind: str = "ex
     if not rules and ("default" not in explicit if kind != "repo" else not explicit):
         raise _says_nothing(path, kind)
     src = Source(path, digest, kind)
+    if "exception" in raw:  # approve --remember's standing exceptions
+        from .exemptions import parse_exemptions
+
+        src = Source(path, digest, kind, exemptions=parse_exemptions(raw["exception"], path))
     return PolicyFile(settings, tuple(rules), explicit, src)
 
 

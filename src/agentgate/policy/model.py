@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from ..shell import Analysis
+    from .exemptions import Exemption
 
 ALLOW, ASK, DENY = "allow", "ask", "deny"
 DECISIONS = (ALLOW, ASK, DENY)
@@ -156,6 +157,7 @@ class Source(Record):
     kind: str  # "explicit" | "env" | "user" | "embedded" | "repo"
     trusted: bool = True
     note: str = ""
+    exemptions: tuple[Exemption, ...] = ()  # its [[exception]] tables (policy.exemptions)
 
     def to_dict(self) -> dict[str, Any]:
         return {"path": self.path, "sha256": self.sha256, "kind": self.kind,
@@ -266,6 +268,12 @@ class Policy(Record):
     _index: dict[str, tuple[Rule, ...]] = field(default_factory=dict, repr=False, compare=False)
     _wild: tuple[Rule, ...] = field(default=(), repr=False, compare=False)
     _named: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
+
+    @property
+    def exemptions(self) -> list[Exemption]:
+        """The standing exceptions in force: those of files whose allow rules count (an
+        untrusted repo policy's are ignored, like its allow rules); see policy.exemptions."""
+        return [e for s in self.sources if s.trusted for e in s.exemptions]
 
     @classmethod
     def build(cls, settings: Settings, rules: Sequence[Rule], sources: Sequence[Source] = ()) -> Policy:

@@ -159,7 +159,7 @@ def load_policy(explicit: str | None, cwd: StrPath, paths: StatePaths, *,
         note = "trusted" if ok else (
             "untrusted: only its deny and ask rules apply; its allow rules and settings are "
             f"ignored until a human runs `agentgate policy trust {f}`")
-        src = Source(real, pf.source.sha256, "repo", ok, note)
+        src = Source(real, pf.source.sha256, "repo", ok, note, pf.source.exemptions)
         extras.append(PolicyFile(pf.settings, pf.rules, pf.explicit, src))
     return combine(primary, extras)
 
