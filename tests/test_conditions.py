@@ -234,6 +234,8 @@ def _toml(s: str) -> str:
     ('time in "Mon-Fri 09:00"', "time zone", 9),
     ('time in "Funday UTC"', "not a day", 9),
     ('time in "09:00-09:00 UTC"', "empty range", 9),
+    ('time in "Mon Tue UTC"', "days twice", 9),
+    ('time in "09:00-10:00 11:00-12:00 UTC"', "hours twice", 9),
     ("time > 3", "time is tested with", 6),
     ("settings.internal_domains", "attribute name", 1),
     ("vendor in settings.nope", "not a list", 20),

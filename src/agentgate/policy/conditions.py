@@ -488,8 +488,14 @@ def parse_window(text: str) -> tuple[tuple[int, ...], int, int, str]:
         raise ValueError(f"time window {text!r} names a zone but no days or hours")
     if len(rest) > 2:
         raise ValueError(f"time window {text!r}: write [DAYS] [HH:MM-HH:MM] ZONE")
+    seen: set[str] = set()
     for w in rest:
-        if ":" in w:
+        part = "hours" if ":" in w else "days"
+        if part in seen:
+            raise ValueError(f"time window {text!r} gives its {part} twice: write [DAYS] "
+                             "[HH:MM-HH:MM] ZONE, e.g. Mon-Fri,Sun 09:00-18:00 UTC")
+        seen.add(part)
+        if part == "hours":
             start, end = _hours(w)
         else:
             days = _days(w)
