@@ -378,3 +378,10 @@ def test_announcing_costs_the_gate_a_few_milliseconds(tmp_path: Path, state_dir:
         costs.append(time.perf_counter() - began)
     assert statistics.median(costs) < 0.02, costs
     wait_events(state_dir, "notify_failed", n=5, timeout=60)  # they all finish and say so
+
+
+def test_a_notify_url_is_shown_by_its_scheme_only() -> None:
+    from agentgate.notify import shown_url
+
+    assert shown_url("tgram://123456:TOKEN/999") == "tgram://****"
+    assert shown_url("nonsense") == "****"

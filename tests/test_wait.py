@@ -258,3 +258,42 @@ def test_mcp_wait_for_approval_returns_the_decision_and_approves_nothing(
         assert marker_lines(marker) == []
 
     with_mcp(in_tmp_cwd, body)
+
+
+def test_a_terminal_gets_one_status_line_while_it_waits(marker: Path) -> None:
+    """On a terminal (stderr a pty), one line, rewritten in place, says what to run and the time
+    left; it is cleared once the human decided."""
+    import pty
+    import select
+
+    assert AGENTGATE
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([AGENTGATE, "run", "--wait=30s", "--", *DEPLOY],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    seen = b""
+
+    def read_for(seconds: float, until: bytes | None = None) -> None:
+        nonlocal seen
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and (until is None or until not in seen):
+            ready, _, _ = select.select([master], [], [], 0.1)
+            if ready:
+                try:
+                    seen += os.read(master, 4096)
+                except OSError:  # the other end closed
+                    return
+
+    try:
+        rid = pending_id()
+        status = f"\ragentgate: waiting for a human: agentgate approve {rid}, ".encode()
+        read_for(10, status)
+        assert status in seen and b"s left" in seen
+        assert b"\n" not in seen.split(status)[0]  # nothing but the status line before it
+        assert ag("approve", "--yes", rid).returncode == 0
+        assert proc.wait(timeout=20) == 0
+        read_for(1)
+        assert b"\r\x1b[K" in seen and f"allowed once by approved grant {rid}".encode() in seen
+    finally:
+        os.close(master)
+    assert marker_lines(marker) == ["site --prod"]

@@ -160,6 +160,13 @@ def redact(text: str) -> str:
     return re.sub(r"(\w+://[^/\s:@]+:)[^@\s/]+@", r"\1****@", text)
 
 
+def shown_url(url: str) -> str:
+    """A [notify] URL as it may be shown (`policy show`): its scheme only, since the rest carries
+    tokens and passwords."""
+    scheme, sep, _ = url.partition("://")
+    return f"{scheme}://****" if sep else "****"
+
+
 def dashboard_url(state: str) -> str | None:
     """The running dashboard's address from ``<state>/dashboard.json``: scheme, host, port and
     path only (never a query or fragment, where a login token would be); None when there is
@@ -257,7 +264,7 @@ def _send(payload: Mapping[str, Any], n: int, url: str, title: str, body: str) -
     kind = str(getattr(sender[0], "service_name", "") or url.partition(":")[0])
     try:
         with _within(CHANNEL_TIMEOUT_S), apprise.LogCapture(  # type: ignore[no-untyped-call,unused-ignore]
-                level=logging.INFO) as logs:
+                level=logging.WARNING, fmt="%(message)s") as logs:
             ok = sender.notify(body=body, title=title)
     except _Deadline:
         return _failed(payload, where, f"no answer within {CHANNEL_TIMEOUT_S}s", kind)
