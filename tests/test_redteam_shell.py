@@ -426,3 +426,21 @@ def test_the_evaluation_names_the_run_time_part() -> None:
     assert ev.decision == "ask" and part is not None and part.rules[-1] == "git-force"
     assert decide(CUSTOM, "git push --force origin main").runtime_word() is None
     assert decide(CUSTOM, "git push --force origin $(cat .branch)").runtime_word() is None
+
+
+def test_protected_mode_carries_the_request_for_literal_values(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The service's answer keeps the outcome's resend flag, so a client in protected mode tells
+    the agent to send the values written out too (the service side's dict, the client's parse)."""
+    from agentgate.outcome import Outcome
+    from agentgate.remote import RemoteGate
+    from agentgate.service.server import _outcome_dict
+
+    subject = Subject("script", ("git push origin $(cat .branch)",), str(tmp_path))
+    sent = Outcome("ask", False, False, None, "held on a run-time word", "git-force", subject, None,
+                   resend=True)
+    gate = RemoteGate.__new__(RemoteGate)
+    gate._runs = {}
+    monkeypatch.setattr(gate, "_ask", lambda request, context=True: {"outcome": _outcome_dict(sent)})
+    got = gate.authorize(subject, "test")
+    assert got.resend and "written out literally" in got.message() and got.exit_code == 77

@@ -104,7 +104,8 @@ class RemoteGate:
                       _opt_str(raw.get("approval_id")), str(raw["reason"]),
                       _opt_str(raw.get("rule")), subject, None, via_grant=bool(via_grant),
                       by_human=bool(by_human), rule_reason=_opt_str(raw.get("rule_reason")),
-                      standing=_opt_str(raw.get("standing")) if allowed else None)
+                      standing=_opt_str(raw.get("standing")) if allowed else None,
+                      resend=raw.get("resend") is True and not allowed and not approval_required)
         token = answer.get("run_token")
         if out.allowed and isinstance(token, str):
             self._runs[id(out)] = token  # what record_exit shows the service

@@ -428,7 +428,8 @@ def _outcome_dict(out: Outcome) -> dict[str, Any]:
     return {"decision": out.decision, "allowed": out.allowed,
             "approval_required": out.approval_required, "approval_id": out.approval_id,
             "reason": out.reason, "rule": out.rule, "via_grant": out.via_grant,
-            "by_human": out.by_human, "rule_reason": out.rule_reason, "standing": out.standing}
+            "by_human": out.by_human, "rule_reason": out.rule_reason, "standing": out.standing,
+            "resend": out.resend}
 
 
 def _evaluation_dict(ev: pol.Evaluation) -> dict[str, Any]:
