@@ -156,6 +156,10 @@ HELD: list[tuple[str, str, str]] = [
     ("exec 3<<<'vercel --prod'; source /proc/self/fd/3", "vercel", "--prod"),
     ("exec <<<'vercel --prod'; bash", "vercel", "--prod"),
     ("exec 4<<<'vercel --prod'; sh <&4", "vercel", "--prod"),
+    ("exec 5<<<'vercel --prod'; bash /proc/thread-self/fd/5", "vercel", "--prod"),
+    ("exec 5<<<'vercel --prod'; . /dev/fd//5", "vercel", "--prod"),
+    ("declare -A BASH_CMDS=([ls]=$(command -v vercel)); ls --prod", "vercel", "--prod"),
+    ("env -i PATH=\"$PATH\" MARK=\"$MARK\" 'BASH_FUNC_x%%=() { vercel --prod; }' bash -c x", "vercel", "--prod"),
     # -- 4 paths
     ("rm -rf //", "rm", "/"),
     ("rm -rf /./", "rm", "/"),
