@@ -544,9 +544,7 @@ def test_the_quick_looks_skip_typer_the_policy_and_the_gate(words: str, tmp_path
     code, loaded = ast.literal_eval(r.stderr.strip().splitlines()[-1])
     assert code == 0, r.stderr
     assert loaded == [], loaded
-    if words.startswith("show"):
-        assert rid in r.stdout
-    elif words.startswith("pending"):
+    if words.startswith(("show", "pending")):
         assert rid in r.stdout
 
 
@@ -560,3 +558,14 @@ def test_the_fast_path_leaves_unusual_spellings_to_typer() -> None:
                  ["log"], ["log", "--tail", "-1"], ["log", "--tail", "٣"], ["log", "--tail", "5",
                  "--event", "denied"], ["pending", "--help"], ["--policy", "p", "pending"]):
         assert parse_fast_read(argv) is None, argv
+
+
+@e2e
+def test_a_hooks_deny_reason_carries_the_rules_reason() -> None:
+    hook_in = json.dumps({"tool_name": "Bash", "tool_input": {"command": "deployer site --prod"},
+                          "cwd": str(Path.cwd()), "session_id": "s",
+                          "hook_event_name": "PreToolUse"})
+    r = ag("hook", "claude-code", input=hook_in)
+    out = json.loads(r.stdout)["hookSpecificOutput"]
+    assert out["permissionDecision"] == "deny"
+    assert "The rule says: Production deploys need a human." in out["permissionDecisionReason"]

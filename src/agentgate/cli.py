@@ -408,7 +408,10 @@ def deny(
     json_: JsonOpt = False,
     policy: NoPolicyOpt = None,
 ) -> None:
-    """Deny a pending request, so that repeats of the command exit 77 with your reason."""
+    """Deny a pending request, so that repeats of the command exit 77 with your reason.
+
+    Shows the request and asks for confirmation, like approve (--yes skips it; without a
+    terminal it is refused)."""
     inv = _invocation()
     req = commands.deny(request_id, reason, confirmation(yes, "deny", "denied"))
     output.denied(req, reason, inv.json)
@@ -601,7 +604,7 @@ def log(
     request_id: Annotated[str | None, typer.Option("--id", metavar="APPROVAL_ID", help="Only events of this request.")] = None,
     rule: Annotated[str | None, typer.Option("--rule", metavar="RULE_ID", help="Only events decided by this rule.")] = None,
     agent: Annotated[str | None, typer.Option("--agent", metavar="NAME", help="Only events of this agent.")] = None,
-    tail: Annotated[int | None, typer.Option("--tail", metavar="N", min=0, help="Only the last N matching events.")] = None,
+    tail: Annotated[int | None, typer.Option("--tail", metavar="N", min=0, help="Only the last N matching events (read from the end of the log).")] = None,
     policy: NoPolicyOpt = None,
 ) -> None:
     """Read the audit log, or summarize or verify it."""
