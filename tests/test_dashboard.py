@@ -56,8 +56,8 @@ class Dashboard:
         assert "HttpOnly" in h["set-cookie"] and "SameSite=strict" in h["set-cookie"]
         status, _, page = self.http("GET", "/", headers={"Cookie": cookie})
         assert status == 200
-        m = re.search(r'data-csrf="([^"]+)"', page)
-        assert m
+        m = re.fullmatch(r"/#csrf=([\w-]+)", h["location"])  # only in the login's fragment
+        assert m and m.group(1) not in page
         return cookie, m.group(1)
 
 
@@ -429,7 +429,7 @@ def test_protected_login_asks_for_the_approver_secret(protected_app: Dashboard) 
     status, _, _ = d.http("POST", "/login", headers=form, body="token=wrong&secret=s")
     assert status == 401
     status, h, _ = d.http("POST", "/login", headers=form, body=f"token={d.token}&secret=s3cret")
-    assert status == 303 and h["location"] == "/"
+    assert status == 303 and h["location"].startswith("/#csrf=")
     cookie = h["set-cookie"].split(";")[0]
     status, _, page = d.http("GET", "/", headers={"Cookie": cookie})
     assert status == 200 and "protected mode" in page and 'data-protected="1"' in page

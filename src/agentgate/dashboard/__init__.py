@@ -42,6 +42,7 @@ def serve(port: int, announce: Callable[[str], None]) -> None:
                              exit_code=EXIT_CONFIG) from None
     from ..backend import protected
 
+    _undumpable()
     sock = _listen(port)
     port = sock.getsockname()[1]
     base = f"http://127.0.0.1:{port}/"
@@ -65,6 +66,26 @@ def serve(port: int, announce: Callable[[str], None]) -> None:
         sock.close()
         if marker is not None:
             _remove_state(marker, base)
+
+
+def _undumpable() -> None:
+    """Keep this process's memory from the user's other processes before anything secret is in
+    it: the login token, the session ids and CSRF tokens, and in protected mode the approver
+    secret of each logged-in session. A process that is not dumpable cannot be read through
+    /proc/PID/mem or environ, ptraced or core-dumped by the same uid (only with CAP_SYS_PTRACE,
+    that is, by root). Linux's prctl; elsewhere nothing is done."""
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    pr_set_dumpable = 4
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(pr_set_dumpable, 0, 0, 0, 0) != 0:
+        raise AgentgateError("cannot keep the dashboard's memory from other processes: prctl("
+                             f"PR_SET_DUMPABLE) failed: {os.strerror(ctypes.get_errno())}",
+                             exit_code=EXIT_CONFIG)
 
 
 def _server(base: type[Any]) -> type[Any]:

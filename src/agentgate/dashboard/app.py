@@ -3,7 +3,14 @@
 Who may ask: a request whose Host is not exactly ``127.0.0.1:PORT`` or ``localhost:PORT`` is
 refused (400) before anything else, against DNS rebinding; a request without the session
 cookie that the login link set gets 401; a state change (approve, deny) without the session's
-CSRF token in ``X-CSRF-Token`` gets 403, as does one whose Origin is another site. Login takes
+CSRF token in ``X-CSRF-Token`` gets 403, as does one whose Origin is another site.
+
+The cookie alone is not enough to change anything, and never yields the CSRF token: browsers
+send 127.0.0.1's cookies to every port of it, so any other local server the human's browser
+visits (an agent's dev server) receives the session cookie. The CSRF token is handed out once,
+in the login redirect's fragment (``/#csrf=...``, which a browser never sends to a server), and
+the page keeps it in sessionStorage, which belongs to this origin (its port) alone; the page at
+``/`` carries no token. Login takes
 the token printed on stdout (and, in protected mode, the approver secret, kept in this
 process's memory for the session and used to sign each approval as `agentgate approve` does).
 Every page has a strict Content-Security-Policy; the page's CSS and JS are inline, with a nonce.
@@ -125,8 +132,10 @@ def build(*, port: int, token: str, protected: bool, session_ttl: float = SESSIO
                                  "`agentgate dashboard` printed")
 
     def logged_in(secret: str | None) -> Response:
-        sid, _ = sessions.new(secret)
-        resp = RedirectResponse("/", 303, headers=headers())
+        sid, s = sessions.new(secret)
+        # the CSRF token goes in the fragment, which no browser sends to a server: the page
+        # keeps it in this origin's sessionStorage (see the module's docstring)
+        resp = RedirectResponse(f"/#csrf={s.csrf}", 303, headers=headers())
         resp.set_cookie(cookie, sid, httponly=True, samesite="strict", path="/")
         return resp
 
@@ -152,7 +161,7 @@ def build(*, port: int, token: str, protected: bool, session_ttl: float = SESSIO
         if s is None:
             return unauthorized()
         nonce = secrets.token_urlsafe(16)
-        return HTMLResponse(page.index(nonce, s.csrf, protected), headers=headers(nonce))
+        return HTMLResponse(page.index(nonce, protected), headers=headers(nonce))
 
     def state(request: Request) -> Response:
         if session_of(request) is None:
@@ -195,7 +204,8 @@ def build(*, port: int, token: str, protected: bool, session_ttl: float = SESSIO
             return refusal(403, "a request from another site")
         given = request.headers.get("x-csrf-token", "")
         if not given or not secrets.compare_digest(given.encode(), s.csrf.encode()):
-            return refusal(403, "missing or wrong CSRF token: reload the page")
+            return refusal(403, "missing or wrong CSRF token: open the URL that `agentgate "
+                                "dashboard` printed again")
         body = await request.body()
         if len(body) > MAX_BODY:
             return refusal(413, "request too large")

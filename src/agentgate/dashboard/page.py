@@ -38,7 +38,14 @@ form.filters input,form.filters select{font:inherit;padding:2px 6px}
 
 SCRIPT = r"""
 "use strict";
-const CSRF = document.body.dataset.csrf, PROTECTED = document.body.dataset.protected === "1";
+const PROTECTED = document.body.dataset.protected === "1";
+// the session's CSRF token: from the login redirect's fragment (never sent to a server) into
+// this origin's sessionStorage (no other port's page can read it), and out of the address bar
+const CSRF = (() => {
+  const m = /^#csrf=([A-Za-z0-9_-]+)$/.exec(location.hash);
+  if (m) { sessionStorage.setItem("agentgate-csrf", m[1]); history.replaceState(null, "", "/"); }
+  return sessionStorage.getItem("agentgate-csrf") || "";
+})();
 const $ = (id) => document.getElementById(id);
 function el(tag, attrs, ...kids) {
   const e = document.createElement(tag);
@@ -159,6 +166,7 @@ $("logout").addEventListener("click", async () => {
 $("filters").addEventListener("input", () => refresh(false));
 $("filters").addEventListener("submit", (e) => { e.preventDefault(); refresh(false); });
 refresh(true);
+if (!CSRF) say("This tab cannot decide: open the URL that `agentgate dashboard` printed.", true);
 const timers = [setInterval(() => refresh(false), 1000), setInterval(verify, 15000)];
 """
 
@@ -166,14 +174,14 @@ EVENTS = ["approval_requested", "approved", "human_denied", "revoked", "grant_co
           "allowed", "denied", "exited", "blocked", "policy_trusted", "retracted"]
 
 
-def index(nonce: str, csrf: str, protected: bool) -> str:
+def index(nonce: str, protected: bool) -> str:
     options = "".join(f'<option value="{e}">{e}</option>' for e in EVENTS)
     mode = "protected mode" if protected else "personal mode"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>agentgate</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style nonce="{nonce}">{STYLE}</style></head>
-<body data-csrf="{escape(csrf)}" data-protected="{1 if protected else 0}">
+<body data-protected="{1 if protected else 0}">
 <header><h1>agentgate</h1><span>{mode}</span><span id="chain">audit chain: checking</span>
 <button id="logout" type="button">Log out</button></header>
 <main>
