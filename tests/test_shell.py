@@ -298,8 +298,8 @@ WRAPPED: list[tuple[str, Argv]] = [
     ("xargs -I {} mv {} /tmp", t("mv", INPUT_WORD, "/tmp")),  # the string: a run-time value
     ("xargs --null --max-args=1 rm", t("rm", INPUT_WORD)),
     ("xargs -a list.txt -d '\\n' rm", t("rm", INPUT_WORD)),
-    ("find . -name '*.tmp' -exec rm -f {} \\;", t("rm", "-f", "{}")),
-    ("find . -type f -exec grep -l foo {} +", t("grep", "-l", "foo", "{}")),
+    ("find . -name '*.tmp' -exec rm -f {} \\;", t("rm", "-f", "./{}")),
+    ("find / -type f -exec grep -l foo {} +", t("grep", "-l", "foo", "{}")),
     ("find . -execdir vercel --prod ';'", t("vercel", "--prod")),
     ("find . -ok rm {} \\; -okdir ls \\;", t("ls")),
     ("find . -exec sh -c 'vercel --prod' \\;", t("vercel", "--prod")),
@@ -575,9 +575,17 @@ def test_dynamic_arguments_are_kept_literal_and_flagged() -> None:
 
 
 def test_find_placeholder_is_dynamic() -> None:
-    a = analyze_script("find . -exec rm {} \\;")
+    a = analyze_script("find / -exec rm {} \\;")
     rm = next(c for c in a.commands if c.argv[0] == "rm")
     assert rm.argv == ("rm", "{}") and rm.dynamic == (1,)
+    # from one literal starting point below the directory, {} is that path or one under it
+    for script, word in (("find . -exec rm {} \\;", "./{}"), ("find src -exec rm {} +", "src/{}"),
+                         ("find / -execdir rm {} +", "./{}")):
+        rm = next(c for c in analyze_script(script).commands if c.argv[0] == "rm")
+        assert rm.argv == ("rm", word) and rm.dynamic == (), script
+    for script in ("find .. -exec rm {} +", "find . src -exec rm {} +", "find ~ -exec rm {} +"):
+        rm = next(c for c in analyze_script(script).commands if c.argv[0] == "rm")
+        assert rm.argv == ("rm", "{}") and rm.dynamic == (1,), script
 
 
 def test_results_are_deduplicated() -> None:
@@ -852,7 +860,7 @@ DYNAMIC: list[tuple[str, str, Argv, tuple[int, ...]]] = [
     # xargs appends its input
     ("ls | xargs rm -f", "rm", t("rm", "-f", INPUT_WORD), (2,)),
     ("ls | xargs -I{} mv {} /tmp", "mv", t("mv", INPUT_WORD, "/tmp"), (1,)),
-    ("find . -exec rm {} +", "rm", t("rm", "{}"), (1,)),
+    ("find / -exec rm {} +", "rm", t("rm", "{}"), (1,)),
     # variables: known literal values are substituted; others stay dynamic
     ('TAG=v1; docker build -t "$TAG" .', "docker", t("docker", "build", "-t", "v1", "."), ()),
     ('B=main && git push origin "$B"', "git", t("git", "push", "origin", "main"), ()),

@@ -261,6 +261,37 @@ def placed(argv: Sequence[str], cwd: str | None, home: str | None) -> list[tuple
     return forms
 
 
+# What in an interpreter's code may start a program or evaluate text: a call of the language's
+# process or eval API, a module that has one, backticks, pipes, ``$``. Code without any of them
+# outside its plain string literals (``print("git push -f")``) holds a program's name as data.
+_MAY_RUN = lazy_regex(
+    r"[`|$]|\b(system|exec\w*|spawn\w*|popen\w*|Popen|subprocess|shell\w*|passthru|proc_\w+|"
+    r"pcntl_\w+|child_process|execSync|fork\w*|run\w*|call\w*|check_\w+|\w*output|os|posix|"
+    r"pty|ctypes|cffi|eval\w*|compile|__\w+__|getattr|setattr|importlib|builtins|globals|locals|"
+    r"vars|require\w*|import|load\w*|dofile|include\w*|open\w*|Open3|IO|Kernel|Process\w*|"
+    r"Runtime|Command|Deno|Bun|process|globalThis|global|Function|Reflect|constructor|send|"
+    r"public_send|\w+_eval|method|qx|do|sh|bash|cmd|getline|uplevel|source|subst|interp)\b")
+
+
+def _code_may_run(code: str) -> bool:
+    """Could interpreter ``code`` start a program or evaluate text? Its plain string literals
+    ('...' and "..." holding no ``{ $ # @``, backslash or backtick: no interpolation, no
+    escape) are data and not read."""
+    out: list[str] = []
+    i, n = 0, len(code)
+    while i < n:
+        c = code[i]
+        if c in "'\"":
+            end = code.find(c, i + 1)
+            if end > 0 and not any(x in code[i + 1 : end] for x in "{$#@\\`"):
+                out.append(" ")
+                i = end + 1
+                continue
+        out.append(c)
+        i += 1
+    return _MAY_RUN().search("".join(out)) is not None
+
+
 class Policy(Record):
     settings: Settings
     rules: tuple[Rule, ...]
@@ -402,17 +433,31 @@ class Policy(Record):
                 best_reason = part.reason
                 best_source = "rule" if rule else "default"
 
-        for cmd in analysis.commands:
-            part, rule = self._part(cmd.argv, cmd.via, cmd.dynamic, cmd.env, budget, cmd.split, cmd.valued)
-            consider(part, rule)
-            if cmd.cwd is None and analysis.home is None:
-                continue
-            for argv in placed(cmd.argv, cmd.cwd, analysis.home):
-                where = f"in {cmd.cwd}" if cmd.cwd else "home as ~"
-                other, orule = self._part(argv, (*cmd.via, where), cmd.dynamic, cmd.env, budget,
-                                          cmd.split, cmd.valued)
-                if not set(other.rules) <= set(part.rules) or RANK[other.decision] > RANK[part.decision]:
+        def command(argv: Sequence[str], via: tuple[str, ...], dynamic: Sequence[int],
+                    env: Sequence[str], cwd: str | None, guessed: bool, split: Sequence[int] = (),
+                    valued: Sequence[int] = ()) -> None:
+            part, rule = self._part(argv, via, dynamic, env, budget, split, valued)
+            if not guessed or (part.rules and part.decision != ALLOW):
+                consider(part, rule)
+            if cwd is None and analysis.home is None:
+                return
+            for moved in placed(argv, cwd, analysis.home):
+                where = f"in {cwd}" if cwd else "home as ~"
+                other, orule = self._part(moved, (*via, where), dynamic, env, budget, split, valued)
+                if (not set(other.rules) <= set(part.rules)  # shown when it matches more
+                        or RANK[other.decision] > RANK[part.decision]) and (
+                        not guessed or other.decision != ALLOW):
                     consider(other, orule)
+
+        for cmd in analysis.commands:
+            guessed = cmd.guessed
+            command(cmd.argv, cmd.via, cmd.dynamic, cmd.env, cmd.cwd, guessed, cmd.split, cmd.valued)
+            for k in cmd.nested:  # the backstop: an unknown program may run what follows
+                name = cmd.argv[k].rsplit("/", 1)[-1].lstrip("\\").lower()
+                if name in self._named:
+                    dyn = tuple(d - k for d in cmd.dynamic if d > k)
+                    via = (*cmd.via, f"?{cmd.argv[0]} may run {name}")
+                    command((name, *cmd.argv[k + 1 :]), via, dyn, cmd.env, cmd.cwd, True)
         seen: set[tuple[str, str, str, tuple[str, ...]]] = set()
         for op in analysis.opaque:
             key = (op.kind, op.reason, op.text, op.via)
@@ -421,7 +466,7 @@ class Policy(Record):
             seen.add(key)
             if op.kind == "code":
                 named = self.names_program(op.text)
-                if named is None:
+                if named is None or not (op.commands or _code_may_run(op.text)):
                     continue
                 reason = f"{op.reason}; the code mentions {named!r}, which a rule guards"
             else:

@@ -44,10 +44,11 @@ Known gaps (not modelled; documented so rules can compensate):
 - script files (``bash file.sh``, ``source file``, ``sed -f``/``awk -f``), config files (git's,
   ``~/.ssh/config``) and package.json/Makefile/mise task scripts are not read (start-up files,
   ``BASH_ENV``, ``--rcfile``, are opaque: see :mod:`.features`);
-- commands started by other tools' own options (``tar --to-command``, ``make``, container
-  ``exec`` without ``--``, ``bwrap``, ``vim -c``, ``LD_PRELOAD``) beyond the programs known in
-  :mod:`.programs`; unknown options of a wrapper make it opaque, but a few (uv, pnpm, yarn,
-  bun, systemd-run, firejail, secret injectors) accept unknown ``--flags`` as switches;
+- commands started by other tools' own options (``LD_PRELOAD``, a command given as one
+  string to a program not known here) beyond the programs known in :mod:`.programs` and the
+  backstop (a word of an unknown program's argv naming a shell or a guarded program, see
+  ``SimpleCommand.nested``); unknown options of a wrapper make it opaque, but a few (uv, pnpm,
+  yarn, bun, systemd-run, firejail, secret injectors) accept unknown ``--flags`` as switches;
 - xargs/parallel input is one dynamic word (``INPUT_WORD``) that may stand for several
   (``SimpleCommand.split``), or a path that starts like ``find START``'s when that feeds it;
 - fish/csh/PowerShell strings are parsed with sh rules (a parse failure is opaque);

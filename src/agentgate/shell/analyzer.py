@@ -15,7 +15,6 @@ from collections.abc import Callable
 from ..lean import Record, field, lazy_regex
 from . import features
 from .budget import MAX_COMMANDS, MAX_WORDS, Bound, Budget
-from .options import option_values
 from .context import (
     EXP,
     GLOB,
@@ -32,7 +31,8 @@ from .context import (
     program_name,
     wordset,
 )
-from .programs import COMMAND_VARS, NO_EXEC, lookup
+from .options import option_values
+from .programs import COMMAND_VARS, NO_EXEC, RUNS_TEXT, lookup, unversioned
 
 TYPE_CHECKING = False  # not from typing: see agentgate.lean
 if TYPE_CHECKING:
@@ -68,12 +68,26 @@ class SimpleCommand(Record):
     # directory: it is reported once for each (after ``cd x &&`` only in x). Part of the
     # command's identity: the same argv in two directories is two commands.
     cwd: str | None = None
+    # argv positions where a command may start that the program (one the gate does not know,
+    # and not one known never to run its operands) could run: literal words that could be a
+    # program (``setarch x86_64 git push -f``, ``docker run img rm -rf /``). The policy checks
+    # the argv from each one whose basename an ask or deny rule names (the backstop).
+    nested: tuple[int, ...] = field(default=(), compare=False)
     # the positions in ``dynamic`` that may become several words or none: an unquoted
     # expansion (``$X`` may be ``--context prod``), an unquoted glob, INPUT_WORD
     split: tuple[int, ...] = field(default=(), compare=False)
     # the positions in ``dynamic`` known to be the value of the option before them (``-m
     # "$MSG"``: not an option itself); elsewhere a run-time word may be any option
     valued: tuple[int, ...] = field(default=(), compare=False)
+
+    @property
+    def guessed(self) -> bool:
+        """Reached only through :attr:`nested`: it may not run at all, so it counts only when
+        an ask or deny rule matches it (never by settings.default or an allow rule)."""
+        return any(v[:1] == GUESS for v in self.via)
+
+
+GUESS = "?"  # first character of a via label for a command the backstop only guesses runs
 
 
 class Opaque(Record):
@@ -94,6 +108,10 @@ class Opaque(Record):
     text: str = ""
     via: tuple[str, ...] = ()
     cwd: str | None = None  # the directory it runs in, as SimpleCommand.cwd
+    # "code" in a command language (make recipes, editor, debugger and PowerShell commands):
+    # a guarded program's name anywhere in it counts, also inside a string; in an
+    # interpreter's code, a name only inside a plain string literal is data
+    commands: bool = False
 
 
 class Redirect(Record):
@@ -244,6 +262,11 @@ class Analyzer:
         self._rseen: set[Redirect] = set()
         self.budget = Budget()
         self.aliases: dict[str, str] = {}  # alias definitions seen so far in this input
+        # files this input writes before it may run them (path -> text, None: not known), and
+        # copies or links of programs it makes (path or bare name -> the program)
+        self.written: dict[str, str | None] = {}
+        self.links: dict[str, str] = {}
+        self.git_aliases: dict[str, str] = {}  # saved by ``git config alias.x ...`` earlier
         self._expanding: set[str] = set()
         self.start = absolute(None, cwd) if cwd else None
         self.home = absolute(None, home) if home else None
@@ -265,18 +288,19 @@ class Analyzer:
                 out.append(cwd)
         return tuple(out)
 
-    def add_opaque(self, kind: str, reason: str, text: str, via: tuple[str, ...]) -> None:
+    def add_opaque(self, kind: str, reason: str, text: str, via: tuple[str, ...],
+                   commands: bool = False) -> None:
         """Report a part the gate cannot see through (once per directory it may run in; code in
         full, other text clipped)."""
         body = text if kind == "code" else clip(text)
         for cwd in self.cwds():
-            op = Opaque(kind, reason, body, via, cwd)
+            op = Opaque(kind, reason, body, via, cwd, commands)
             if op not in self._oseen:
                 self._oseen.add(op)
                 self.opaque.append(op)
 
     def emit(self, argv: tuple[str, ...], via: tuple[str, ...], dyn: tuple[int, ...],
-             env: tuple[str, ...] = (), *,
+             env: tuple[str, ...] = (), nested: tuple[int, ...] = (), *,
              split: tuple[int, ...] = (), valued: tuple[int, ...] = ()) -> None:
         """Report a simple command, once for each directory it may run in; met again (same
         argv, via and directory), it gains the new env only."""
@@ -291,13 +315,14 @@ class Analyzer:
                     have = set(old.env)
                     more = [e for e in env if e not in have]
                     if more:
-                        self.commands[k] = SimpleCommand(argv, via, old.dynamic, (*old.env, *more), cwd,
-                                                         split=old.split, valued=old.valued)
+                        self.commands[k] = SimpleCommand(argv, via, old.dynamic, (*old.env, *more),
+                                                         cwd, old.nested, split=old.split,
+                                                         valued=old.valued)
                 continue
             if len(self.commands) >= MAX_COMMANDS:
                 raise Bound(f"more than {MAX_COMMANDS} commands")
             self._seen[key] = len(self.commands)
-            self.commands.append(SimpleCommand(argv, via, dyn, env, cwd, split=split, valued=valued))
+            self.commands.append(SimpleCommand(argv, via, dyn, env, cwd, nested, split=split, valued=valued))
 
     def redirect(self, op: str, target: str, dynamic: bool) -> None:
         """Report a redirection (or a here-document's text), once per directory."""
@@ -527,6 +552,8 @@ class Analyzer:
         sub = cx if stdin == cx.stdin and feed is cx.feed else cx.with_env(cx.env, stdin, feed)
         w0 = nd.words[0].lit if not nd.words[0].brace else None
         self.command(expanded, sub, lead, direct=w0 is not None)
+        if nd.redirs or program_name(expanded[0].text) in _WRITERS:
+            self.note_writes(expanded, nd.redirs, sub)
         if w0 is None:
             return
         prog = program_name(w0)
@@ -534,6 +561,74 @@ class Analyzer:
             self.declared(nd, prog, v, cx)
         elif prog == "set" and v is not None and _sets_allexport(nd.words[1:]):
             v.export_all()
+
+    # -- files written, copied or linked in this input, then run (sh f, ./f, ./g after ln -s)
+
+    def note_writes(self, words: list[Field], redirs: list[Redir], cx: Cx) -> None:
+        """What ``words`` (a command with ``redirs``) writes to files, copies or links."""
+        from .programs import writes
+
+        for r in redirs:
+            if (r.heredoc is None and r.op in (">", ">>", ">|", "&>", "&>>") and r.fd in ("", "1")
+                    and r.target.lit is not None):
+                self._wrote(r.target.lit, writes.output_text(words, cx.feed, cx.stdin), r.op.endswith(">>"))
+        prog = program_name(words[0].text)
+        if prog == "tee":
+            feed = cx.feed
+            text = feed.text if cx.stdin and feed is not None and not feed.flags & EXP else None
+            for f in writes.tee_files(words):
+                if not f.flags & _RUNTIME:
+                    self._wrote(f.text, text, "-a" in (w.text for w in words))
+        for dest, source in writes.copies(words):
+            found, text = self.written_file(source)
+            if found:
+                self._wrote(dest.text, text, False)
+            else:
+                target = next((self.links[k] for k in self._file_keys(source) if k in self.links),
+                              program_name(source))
+                for key in (*self._file_keys(dest.text), program_name(dest.text)):
+                    self.links[key] = target
+
+    def _file_keys(self, path: str) -> list[str]:
+        keys = [posixpath.normpath(path)]
+        for cwd in self.cwds():
+            full = absolute(cwd, path)
+            if full is not None and full not in keys:
+                keys.append(full)
+        return keys
+
+    def _wrote(self, path: str, text: str | None, append: bool) -> None:
+        for key in self._file_keys(path):
+            old = self.written.get(key, "")
+            self.written[key] = (None if old is None or text is None else old + text) if append else text
+            self.links.pop(key, None)
+
+    def written_file(self, path: str) -> tuple[bool, str | None]:
+        """Was ``path`` written earlier in this input, and with what text (None: not known)?"""
+        if self.written:
+            for key in self._file_keys(path):
+                if key in self.written:
+                    return True, self.written[key]
+        return False, None
+
+    def run_written(self, word: Field, text: str | None, cx: Cx) -> None:
+        """``./f`` runs a file this input wrote: read as the script it is (a ``#!`` line naming
+        something other than a shell makes it code)."""
+        if text is None:
+            self.add_opaque("unparseable", f"runs {word.text}, written earlier in this command line "
+                            "with text the gate cannot read", word.text, cx.via)
+            return
+        first = text.split("\n", 1)[0]
+        if first.startswith("#!"):
+            parts = first[2:].split()
+            interp = program_name(parts[0]) if parts else "sh"
+            if interp == "env" and len(parts) > 1:
+                interp = program_name(parts[1])
+            if unversioned(interp) not in RUNS_TEXT or unversioned(interp) in _CODE_INTERPRETERS:
+                self.add_opaque("code", f"{word.text}, written earlier in this command line, runs as "
+                                f"{interp} code", text, cx.via)
+                return
+        self.script(text, cx.wrap(f"{word.text} (written here)"))
 
     def assignment_words(self, assigns: list[Word], cx: Cx) -> None:
         """The substitutions inside ``NAME=value`` words run; IFS changes are noted."""
@@ -687,15 +782,20 @@ class Analyzer:
         if lead:
             cx = cx.with_env(merge_env(cx.env, lead), cx.stdin, cx.feed)
         env = _environment(cx) if v is not None and (v.exported or v.allexport) else cx.env
-        self.emit(argv, cx.via, dyn, env, split=split, valued=valued)
         low = name.lower()
+        nested = _nested(words) if lookup(low) is None and unversioned(low) not in NO_EXEC else ()
+        self.emit(argv, cx.via, dyn, env, nested, split=split, valued=valued)
         if low != name:
-            self.emit((low, *argv[1:]), cx.via, dyn, env, split=split, valued=valued)
+            self.emit((low, *argv[1:]), cx.via, dyn, env, nested, split=split, valued=valued)
         if v is not None and not direct and not v.off and (
                 low in ("export", "readonly") or _reading().sets_vars(low, argv[1:])):
             v.off = True  # assigns variables where script_vars could not see it
         if words[0].text in self.aliases:
             self.alias_use(words, cx)
+        if self.written and "/" in words[0].text:
+            found, text = self.written_file(words[0].text)
+            if found:
+                self.run_written(words[0], text, cx)
         try:
             features.command(self, low, words, env, cx)
         except Unclear as exc:
@@ -734,6 +834,10 @@ class Analyzer:
             self.add_opaque("unparseable", "the command name is a glob pattern", word.text, cx.via)
             return None
         name = program_name(word.text)
+        if self.links:
+            linked = self.links.get(name) if "/" not in word.text else next(
+                (self.links[k] for k in self._file_keys(word.text) if k in self.links), None)
+            name = linked or name
         if name and _bad_name(name):
             self.add_opaque("unparseable", "the command name holds control characters or undecodable bytes",
                             name.encode("unicode_escape").decode("ascii"), cx.via)
@@ -764,17 +868,34 @@ class Analyzer:
                 handler(self, low, words, cx)
             except Unclear as exc:
                 self.add_opaque("unparseable", str(exc), " ".join(argv), cx.via)
-        elif "--" in argv and low not in NO_EXEC:
+        elif unversioned(low) not in NO_EXEC:
             j = argv.index("--", 1) if "--" in argv[1:] else 0
             rest = words[j + 1 :] if j else []
             if rest and not rest[0].flags & (EXP | GLOB | PROC) and not rest[0].text.startswith("-"):
                 self.command(rest, cx.wrap("-- (after)"))
+            # the backstop: a word naming a program the gate knows (a shell, a wrapper, git...)
+            # may be where this unknown program starts a command (setarch x86_64 bash -c ...)
+            after = j + 1 if j else -1
+            for k in _nested(words):
+                if k != after and unversioned(program_name(words[k].text).lower()) in RUNS_TEXT:
+                    self.command(words[k:], cx.wrap(f"{GUESS}{low} may run it"))
 
     def shell_text(self, text: str, flag: int, label: str, cx: Cx,
                    pos: tuple[Field, ...] | None = None, pos_open: bool = False) -> None:
         if flag & EXP:
             raise Unclear(f"{label}: the shell code is not literal")
         self.script(text, cx.wrap(label, tail=False, pos=pos, pos_open=pos_open))
+
+
+def _nested(words: list[Field]) -> tuple[int, ...]:
+    """The positions of ``words`` (past the program) that could name a program: literal, not
+    an option, an assignment or text with spaces."""
+    return tuple(k for k in range(1, len(words)) if not words[k].flags & _RUNTIME and _could_run(words[k].text))
+
+
+def _could_run(t: str) -> bool:
+    return bool(t) and t[0] not in "-+" and "=" not in t and not any(c.isspace() for c in t) \
+        and not t.endswith("/")
 
 
 def _items(nd: Node) -> str | None:
@@ -799,4 +920,7 @@ def _bad_name(name: str) -> bool:
 
 
 _DECLARE = wordset("export readonly declare typeset local")
+_WRITERS = wordset("tee cp ln install mv")
+_CODE_INTERPRETERS = wordset("python node nodejs perl ruby php lua luajit rscript julia osascript "
+                             "tclsh pwsh powershell deno")
 _MOVES_UNSEEN = wordset("source .")  # a script not read here may change directory

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         """What handlers may ask of the analyzer."""
 
         aliases: dict[str, str]
+        git_aliases: dict[str, str]  # git aliases saved by ``git config alias.x ...`` so far
 
         def command(self, words: list[Field], cx: Cx, lead: tuple[str, ...] = (),
                     direct: bool = False) -> None: ...
@@ -35,7 +36,10 @@ if TYPE_CHECKING:
 
         def script(self, text: str, cx: Cx) -> None: ...
 
-        def add_opaque(self, kind: str, reason: str, text: str, via: tuple[str, ...]) -> None: ...
+        def add_opaque(self, kind: str, reason: str, text: str, via: tuple[str, ...],
+                       commands: bool = False) -> None: ...
+
+        def written_file(self, path: str) -> tuple[bool, str | None]: ...
 
     Handler: TypeAlias = Callable[[Walker, str, list[Field], Cx], None]
 

@@ -20,6 +20,18 @@ def script_operand(name: str, word: Field, cx: Cx, always: bool = False,
     when nothing is piped (``source /dev/stdin``)."""
     if word.flags & PROC:
         raise Unclear(f"{name} runs code from a process substitution")
+    if an is not None and not word.flags & (EXP | GLOB):
+        found, text = an.written_file(word.text)
+        if found:  # written earlier in this command line: read as what it is
+            if text is None:
+                raise Unclear(f"{name} runs {word.text}, written earlier in this command line "
+                              "with text the gate cannot read")
+            if kind == "shell":
+                an.script(text, cx.wrap(f"{name} {word.text} (written here)", tail=False))
+            else:
+                an.add_opaque("code", f"{name} runs {word.text}, written earlier in this command line",
+                              text, cx.via)
+            return
     path = fd_path(word.text)
     if path in STDIN_PATHS:
         if always:
@@ -46,11 +58,14 @@ def fd_path(text: str) -> str:
     return path
 
 
-def report_code(an: Walker, name: str, opt: str, word: Field, cx: Cx) -> None:
-    """``word`` is code ``name`` runs inline (``python -c``, ``node -e``): reported as code."""
+def report_code(an: Walker, name: str, opt: str, word: Field, cx: Cx, always: bool = False) -> None:
+    """``word`` is code ``name`` runs inline (``python -c``, ``node -e``): reported as code
+    (kind "code"); ``always``: code that runs commands as such (make recipes, editor and
+    debugger commands, PowerShell), which the policy holds whenever it mentions a guarded
+    program, even inside a string (see ``Opaque.commands``)."""
     if word.flags & EXP:
         raise Unclear(f"{name} {opt}: the code is not literal")
-    an.add_opaque("code", f"{name} {opt} runs inline code", word.text, cx.via)
+    an.add_opaque("code", f"{name} {opt} runs inline code", word.text, cx.via, commands=always)
 
 
 def joined(words: list[Field]) -> Field:

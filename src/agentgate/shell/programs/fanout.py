@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..context import EXP, INPUT_WORD, Field, Unclear
+from ..context import EXP, GLOB, INPUT_WORD, PROC, Field, Unclear
 from ..options import Opt, opts, parse_opts, reads_stdin
 from .common import joined
 
@@ -76,10 +76,31 @@ def _h_find(an: Walker, name: str, words: list[Field], cx: Cx) -> None:
             if w in (";", "\\;") or (w == "+" and words[j - 1].text == "{}"):
                 break
             j += 1
-        cmd = [_marked(w) if "{}" in w.text else w for w in words[i + 1 : j]]
+        below = "." if t in ("-execdir", "-okdir") else _start_below(words)
+        cmd = [(Field(f"{below}/{{}}") if below is not None and w.text == "{}" else _marked(w))
+               if "{}" in w.text else w for w in words[i + 1 : j]]
         if cmd:
             an.command(cmd, cx.wrap(f"{name} {t}", tail=False))
         i = j + 1
+
+
+def _start_below(words: list[Field]) -> str | None:
+    """The one starting point of a find command when it is a literal relative path that stays
+    below the working directory (``.``, ``src``, ``./build``): every ``{}`` is then that path
+    or a path under it (``./{}``), not any path at all. -execdir's ``{}`` is always ``./NAME``."""
+    i = 1
+    while i < len(words) and words[i].text in ("-H", "-L", "-P"):
+        i += 1
+    starts: list[Field] = []
+    while i < len(words) and not words[i].text.startswith(("-", "(", "!", ")")):
+        starts.append(words[i])
+        i += 1
+    if len(starts) != 1 or starts[0].flags & (EXP | GLOB | PROC):
+        return None
+    t = starts[0].text.rstrip("/")
+    if not t or t.startswith(("/", "~")) or ".." in t.split("/"):
+        return None
+    return t
 
 
 _FD_EXEC = frozenset({"-x", "--exec", "-X", "--exec-batch"})

@@ -26,6 +26,8 @@ def _h_git(an: Walker, name: str, words: list[Field], cx: Cx) -> None:
     sub = words[i].text
     rest = words[i + 1 :]
     alias = aliases.get(sub.lower())
+    if alias is None and sub.lower() in an.git_aliases:
+        alias = Field(an.git_aliases[sub.lower()])
     if alias is not None:
         return _git_alias(an, name, sub, alias, rest, cx)
     if i > 1:
@@ -142,7 +144,8 @@ _GIT_CMD_KEYS = wordset("core.sshcommand core.pager core.editor sequence.editor 
 _GIT_CMD_SUBKEYS = frozenset({("diff", "command"), ("diff", "textconv"), ("filter", "clean"),
                               ("filter", "smudge"), ("filter", "process"), ("merge", "driver"),
                               ("gpg", "program"), ("difftool", "cmd"), ("mergetool", "cmd"),
-                              ("browser", "cmd"), ("remote", "uploadpack"),
+                              ("browser", "cmd"), ("browser", "path"), ("man", "cmd"),
+                              ("man", "path"), ("remote", "uploadpack"),
                               ("remote", "receivepack")})
 _BOOLISH = wordset("true false yes no on off 1 0")
 
@@ -164,8 +167,16 @@ def _git_config(an: Walker, name: str, opt: str, key: str, val: str, flag: int, 
             val = val[1:]
         elif val and not val.startswith("/"):
             val = "git credential-" + val
-    elif (sec == "submodule" and last == "update" and len(parts) == 3) or (
-            sec == "alias" and opt == "config"):  # a shell alias saved now runs later
+    elif sec == "alias" and opt == "config" and len(parts) == 2:
+        # saved now, it runs with a later git command of this line (``git x``; a chain of
+        # aliases is followed there): a shell alias is also analysed now
+        if flag & EXP:
+            raise Unclear(f"{label}: the alias is not literal")
+        an.git_aliases[parts[1]] = val
+        if not val.startswith("!"):
+            return
+        val = val[1:]
+    elif sec == "submodule" and last == "update" and len(parts) == 3:
         if not val.startswith("!"):
             return
         val = val[1:]
@@ -174,9 +185,24 @@ def _git_config(an: Walker, name: str, opt: str, key: str, val: str, flag: int, 
     an.shell_text(val, flag, label, cx)
 
 
+_FILTERS = frozenset({"--env-filter", "--tree-filter", "--index-filter", "--parent-filter",
+                      "--msg-filter", "--commit-filter", "--tag-name-filter"})
+
+
+def _git_filter_branch(an: Walker, name: str, rest: list[Field], cx: Cx) -> None:
+    """``git filter-branch --tree-filter TEXT ...``: each filter is shell text git runs."""
+    for k, w in enumerate(rest):
+        key, eq, val = w.text.partition("=")
+        if key in _FILTERS:
+            if eq:
+                an.shell_text(val, w.flags, f"{name} filter-branch {key}", cx)
+            elif k + 1 < len(rest):
+                an.shell_text(rest[k + 1].text, rest[k + 1].flags, f"{name} filter-branch {key}", cx)
+
+
 # the subcommands that run commands, given the words after them
 _GIT_RUNS = {"submodule": _git_submodule, "rebase": _git_rebase, "bisect": _git_bisect,
-             "config": _git_config_command}
+             "config": _git_config_command, "filter-branch": _git_filter_branch}
 
 HANDLERS: dict[str, Handler] = {
     "git": _h_git,

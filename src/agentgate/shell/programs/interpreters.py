@@ -226,6 +226,12 @@ def _h_awk(an: Walker, name: str, words: list[Field], cx: Cx) -> None:
             i += 1
         elif t in _AWK_FILE or t.startswith(("-f", "--file=", "--exec=")):
             program_file = True
+            if t in _AWK_FILE:
+                src = words[i + 1] if i + 1 < n else None
+            else:
+                src = Field(t.split("=", 1)[1] if t.startswith("--") else t[2:], w.flags)
+            if src is not None:
+                script_operand(name, src, cx, an=an, kind="code")
             i += 2 if t in _AWK_FILE else 1
         else:
             i += 2 if t in _AWK_VALUE else 1
@@ -249,13 +255,13 @@ def _h_pwsh(an: Walker, name: str, words: list[Field], cx: Cx) -> None:
         key = w.text.lower().lstrip("-/")
         if not (w.text[:1] in "-/" and key):
             if name.startswith("powershell"):
-                report_code(an, name, "-Command", Field(joined(words[i:]).text, w.flags), cx)
+                report_code(an, name, "-Command", Field(joined(words[i:]).text, w.flags), cx, always=True)
             return
         if "command".startswith(key):
             rest = words[i + 1 :]
             if not rest or rest[0].text == "-":
                 return reads_stdin(name, cx)
-            return report_code(an, name, "-Command", joined(rest), cx)
+            return report_code(an, name, "-Command", joined(rest), cx, always=True)
         if "encodedcommand".startswith(key) or key in ("ec", "e"):
             raise Unclear(f"{name} runs an encoded command")
         if "file".startswith(key):

@@ -17,6 +17,8 @@ _SSH = opts("46AaCfGgKkMNnqsTtVvXxYy", "BbcDEeFIiJLlmOoPpQRSWw")
 def _h_ssh(an: Walker, name: str, words: list[Field], cx: Cx) -> None:
     """``ssh [opts] HOST [opts] CMD...``: CMD, joined, is shell text on the remote host; no CMD
     means a remote shell reading stdin. ``-o ProxyCommand=...`` and the like run locally."""
+    if len(words) > 1 and words[1].text in ("-V", "--version", "--help", "-?", "-h"):
+        return  # prints its version or usage
     i, found = parse_opts(words, 1, _SSH, name)
     if i < len(words) and not (i > 1 and words[i - 1].text == "--"):
         j, more = parse_opts(words, i + 1, _SSH, name)  # ssh reads options after the host too
@@ -26,7 +28,7 @@ def _h_ssh(an: Walker, name: str, words: list[Field], cx: Cx) -> None:
         rest = words[i + 1 :]
     for o in found:
         if o.name == "-o":
-            _ssh_option(an, name, o.value, o.flags, cx)
+            ssh_option(an, name, o.value, o.flags, cx)
     if i >= len(words) or seen(found, "-N"):
         return
     if not rest:
@@ -34,7 +36,7 @@ def _h_ssh(an: Walker, name: str, words: list[Field], cx: Cx) -> None:
     run_joined(an, rest, f"{name} (remote)", cx)
 
 
-def _ssh_option(an: Walker, name: str, option: str, flags: int, cx: Cx) -> None:
+def ssh_option(an: Walker, name: str, option: str, flags: int, cx: Cx) -> None:
     """``-o Key=Value``: the keys that name a local command are analysed as shell text."""
     v = option.strip()
     cut = min((k for k in (v.find("="), v.find(" "), v.find("\t")) if k > 0), default=len(v))

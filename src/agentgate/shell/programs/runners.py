@@ -61,17 +61,34 @@ def _h_npx(an: Walker, name: str, words: list[Field], cx: Cx) -> None:
 
 
 _NPM_VALUE = wordset("--prefix -C --workspace -w --registry --userconfig --cache --loglevel "
-                     "--globalconfig --tag --otp")
+                     "--globalconfig --tag --otp -c --call --node-options --shell --script-shell "
+                     "--package --include --omit --access --scope --before --cpu --os")
+
+
+def _npm_call(t: str) -> bool:
+    """``--call`` or the abbreviation of it npm accepts (``--cal``; ``--ca`` is another option)."""
+    return len(t) > 4 and "--call".startswith(t) and "=" not in t
 
 
 def _h_npm(an: Walker, name: str, words: list[Field], cx: Cx) -> None:
-    """``npm exec|x ...`` is npx; ``npm [global opts] SUB`` is reported again without them."""
-    i = skip_global(words, _NPM_VALUE)
+    """``npm exec|x ...`` is npx; ``npm [global opts] SUB`` is reported again without them.
+    npm reads its options anywhere before ``--``: ``npm -c TEXT exec`` runs TEXT, as does
+    ``--call``, an abbreviation of it (``--cal``) or ``--call=TEXT``."""
+    i = skip_global([Field("--call") if _npm_call(w.text) else w for w in words], _NPM_VALUE)
     if i >= len(words):
         return
+    if words[i].text in ("exec", "exe", "x"):
+        for k in range(1, len(words)):
+            key, eq, val = words[k].text.partition("=")
+            if key == "--":
+                break
+            if key == "-c" or _npm_call(key):
+                text = Field(val, words[k].flags) if eq else (words[k + 1] if k + 1 < len(words) else None)
+                if text is not None:
+                    return an.shell_text(text.text, text.flags, "npm exec -c", cx)
     if i > 1:
         return renormalized(an, name, words, i, cx)
-    if words[i].text in ("exec", "x"):
+    if words[i].text in ("exec", "exe", "x"):
         j, found = parse_opts(words, i + 1, _NPX, "npm exec")
         _npx_rest(an, words, j, found, "npm exec", cx)
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from ..context import Unclear
+from ..context import EXP, PROC, Field, Unclear
+from .common import STDIN_PATHS
 
 TYPE_CHECKING = False  # not from typing: see agentgate.lean
 if TYPE_CHECKING:
-    from ..context import Cx, Field
+    from ..context import Cx
     from ..options import Handler, Walker
 
 
@@ -136,6 +137,31 @@ def _h_sed(an: Walker, name: str, words: list[Field], cx: Cx) -> None:
     scripts = _sed_scripts(words)
     if scripts is not None and any(_sed_executes(text) for text in scripts):
         raise Unclear("sed e executes its input as a command")
+    if scripts is not None:
+        for f in _script_files(words):
+            if f.flags & PROC or f.text.startswith(("/dev/fd/", "/proc/")):
+                raise Unclear(f"{name} -f reads its script from a substitution or a descriptor")
+            if f.text in STDIN_PATHS and cx.stdin:
+                if cx.feed is None or cx.feed.flags & EXP:
+                    raise Unclear(f"{name} -f reads its script from stdin, which the gate cannot read")
+                if _sed_executes(cx.feed.text):
+                    raise Unclear("sed e executes its input as a command")
+
+
+def _script_files(words: list[Field]) -> list[Field]:
+    """The values of sed's ``-f``/``--file`` options."""
+    out: list[Field] = []
+    for k in range(1, len(words)):
+        t, nxt = words[k].text, words[k + 1] if k + 1 < len(words) else None
+        if t == "--":
+            break
+        if t.startswith("--file="):
+            out.append(Field(t[7:], words[k].flags))
+        elif (t == "--file" or (t[:1] == "-" and t[1:2] != "-" and t.endswith("f"))) and nxt is not None:
+            out.append(nxt)
+        elif t[:1] == "-" and t[1:2] != "-" and "f" in t[1:-1]:
+            out.append(Field(t[t.index("f", 1) + 1 :], words[k].flags))
+    return out
 
 
 def _sed_scripts(words: list[Field]) -> list[str] | None:

@@ -84,7 +84,7 @@ def _h_source(an: Walker, name: str, words: list[Field], cx: Cx) -> None:
     """``source FILE`` (not read; stdin and fds are opaque)."""
     i = 2 if len(words) > 2 and words[1].text == "--" else 1
     if i < len(words):
-        script_operand(name, words[i], cx, always=True)
+        script_operand(name, words[i], cx, always=True, an=an, kind="shell")
 
 
 def _h_eval(an: Walker, name: str, words: list[Field], cx: Cx) -> None:

@@ -106,9 +106,9 @@ def _h_gdb(an: Walker, name: str, words: list[Field], cx: Cx) -> None:
         key, eq, val = w.text.lstrip("-").partition("=")
         if w.text.startswith("-") and key in ("ex", "eval-command", "iex", "init-eval-command"):
             if eq:
-                report_code(an, name, "-ex", Field(val, w.flags), cx)
+                report_code(an, name, "-ex", Field(val, w.flags), cx, always=True)
             elif k + 1 < len(words):
-                report_code(an, name, "-ex", words[k + 1], cx)
+                report_code(an, name, "-ex", words[k + 1], cx, always=True)
         elif w.text in ("--args", "-args"):
             return run(an, words, k + 1, f"{name} --args", cx)
 
