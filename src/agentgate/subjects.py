@@ -54,8 +54,8 @@ MAX_ATTRIBUTE_CHARS = 4096
 
 def clean_attributes(attributes: object) -> tuple[tuple[str, Any], ...]:
     """An action's attributes as the gate keeps them: (name, value) sorted by name; a value
-    is a string, a number or a boolean (a whole float is the int it equals, so 4000.0 and
-    4000 are one grant); None leaves the attribute out. Anything else is a UsageError that
+    is a string, a number or a boolean, kept as that exact type (a subclass's own comparisons
+    never reach a condition; a whole float is the int it equals, so 4000.0 and 4000 are one grant); None leaves the attribute out. Anything else is a UsageError that
     says what: a nested value, NaN, a name that is not an identifier or that conditions
     reserve (agent, action, resource, time, ...)."""
     if attributes is None:
@@ -76,17 +76,23 @@ def clean_attributes(attributes: object) -> tuple[tuple[str, Any], ...]:
                              f"({', '.join(sorted(RESERVED))} are reserved)")
         if value is None:
             continue
+        # Exact types from here on: a subclass (an IntEnum, a str type with its own __eq__) would
+        # answer the conditions' comparisons itself (an int whose > says False is no amount).
         if isinstance(value, float):
+            value = float.__float__(value)
             if value != value or value in (float("inf"), float("-inf")):
                 raise UsageError(f"attribute {name!r} is {value!r}, not a finite number")
             if value.is_integer() and abs(value) < 2 ** 53:
                 value = int(value)
         elif isinstance(value, str):
+            value = str.__str__(value)
             if len(value) > MAX_ATTRIBUTE_CHARS:
                 raise UsageError(f"attribute {name!r} is longer than {MAX_ATTRIBUTE_CHARS} characters")
         elif isinstance(value, int):  # bool included
-            if not isinstance(value, bool) and len(str(abs(value))) > 30:
-                raise UsageError(f"attribute {name!r} is a number of more than 30 digits")
+            if not isinstance(value, bool):
+                value = int.__int__(value)
+                if len(str(abs(value))) > 30:
+                    raise UsageError(f"attribute {name!r} is a number of more than 30 digits")
         else:
             raise UsageError(f"attribute {name!r} is a {type(value).__name__}: attribute values "
                              "are strings, numbers or booleans (give each part of a nested "

@@ -14,7 +14,8 @@ refusals as rule regexes), a bare name for a boolean attribute. ``domain(NAME)``
 lower-cased domain of a value that is exactly one e-mail address. ``settings.internal_domains``
 is that list from ``[settings]``. ``time in "DAYS HH:MM-HH:MM ZONE"`` is a time window (days
 like ``Mon-Fri`` or ``Sat,Sun``, hours with the end excluded, a range like ``22:00-06:00``
-crossing midnight, the zone ``local``, ``UTC`` or an IANA name). ``not``, ``and``, ``or`` and
+crossing midnight, the zone ``local`` (the machine's, /etc/localtime: never $TZ, which the
+agent's environment sets), ``UTC`` or an IANA name). ``not``, ``and``, ``or`` and
 parentheses combine tests, in that order of binding. Nothing is evaluated as Python.
 
 Each attribute has one kind in a condition (number, string or boolean): a condition that uses
@@ -30,6 +31,7 @@ never evaluate action rules, and a policy whose examples passed before is not re
 from __future__ import annotations
 
 import fnmatch
+import os
 import time
 
 from ..lean import Record, field
@@ -560,10 +562,36 @@ def _zone(name: str) -> Any:
     return ZoneInfo(name)
 
 
+LOCALTIME = "/etc/localtime"  # the machine's zone (the C library's, when $TZ is not set)
+
+
+def _machine_zone() -> Any:
+    """The zone in LOCALTIME; UTC where there is none (as the C library reads it). ValueError
+    when the file is there but is not a zone."""
+    from datetime import UTC
+    from zoneinfo import ZoneInfo
+
+    try:
+        with open(LOCALTIME, "rb") as f:
+            return ZoneInfo.from_file(f, key="localtime")
+    except FileNotFoundError:
+        return UTC
+    except OSError as e:
+        raise ValueError(f"cannot read {LOCALTIME}: {e.strerror}") from None
+
+
 def wall_time(now: float | WallTime, zone: str) -> WallTime:
     """Weekday (0 = Monday) and minute of the day of ``now`` in ``zone``."""
     if isinstance(now, WallTime):
         return now
+    if zone == "local" and "TZ" in os.environ:
+        # The machine's zone, not the one $TZ names: whoever starts the checkpoint (the agent,
+        # in personal mode) sets its environment, and TZ=Pacific/Kiritimati would move a night
+        # deploy into working hours. ValueError: /etc/localtime cannot be read as a zone.
+        from datetime import datetime
+
+        d = datetime.fromtimestamp(now, _machine_zone())
+        return WallTime(d.weekday(), d.hour * 60 + d.minute)
     if zone == "local":
         t = time.localtime(now)
     elif zone == "UTC":
@@ -618,14 +646,19 @@ def in_window(w: Window, at: WallTime) -> bool:
 
 def email_domain(value: str) -> str | None:
     """The lower-cased domain of a value that is exactly one address ``local@domain``; None for
-    anything else (a list, a display name, quotes, a second @, spaces)."""
+    anything else (a list, a display name, quotes, a second @, spaces, an empty label such as
+    ``example.com..``) and for a local part that routes on by itself: ``x%evil.com@example.com``
+    (the "percent hack" mail servers such as Postfix still honour) and ``evil.com!x@...`` (a
+    bang path) may be delivered to evil.com, so they are no address *at* example.com."""
     local, sep, domain = value.rpartition("@")
     if not sep or not local or not domain or "@" in local:
         return None
-    if any(c in value for c in " \t\r\n,;<>\"'()[]\\:"):
+    if any(c in value for c in " \t\r\n,;<>\"'()[]\\:%!"):
         return None
-    domain = domain.lower().rstrip(".")
-    if not domain or not all(c.isascii() and (c.isalnum() or c in ".-") for c in domain):
+    domain = domain.lower()
+    domain = domain[:-1] if domain.endswith(".") else domain  # the root's dot: the same domain
+    if not domain or not all(c.isascii() and (c.isalnum() or c in ".-") for c in domain) or \
+            "" in domain.split("."):
         return None
     return domain
 
@@ -664,8 +697,12 @@ def _eval(node: Any, env: _Env) -> bool | None:
         if env.now is None:
             env.missing.append("time")
             return None
-        inside = in_window(node, wall_time(env.now, node.zone))
-        return inside != node.negated
+        try:
+            at = wall_time(env.now, node.zone)
+        except ValueError:  # the machine's zone cannot be read: the time is unknown
+            env.missing.append("time")
+            return None
+        return in_window(node, at) != node.negated
     return _test(node, env)
 
 
