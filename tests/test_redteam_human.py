@@ -482,6 +482,42 @@ def test_a_notification_carries_no_login_token(receiver: Receiver, state_dir: Pa
 # --------------------------------------------------------------------------- watch
 
 
+@pytest.fixture
+def term(tmp_path: Path, policy_file: Path, fake_bin: Path, marker: Path,
+         in_tmp_cwd: Path) -> Iterator[object]:
+    from test_watch import Term
+
+    t = Term(tmp_path)
+    try:
+        t.wait_for("no pending requests")
+        yield t
+    finally:
+        t.close()
+
+
+def test_a_long_word_cannot_push_the_rest_of_the_command_off_the_watch_screen(
+        term: object, marker: Path) -> None:
+    """`deployer status AAAA...(8000)... --prod`: the list, the selected panel and the question
+    used to fold the word over more lines than the terminal has, so `--prod` and the [y/N]
+    question itself were never on the screen, and the usual `a` `y` approved it unseen. Both
+    ends of the command, the amount cut, and the question stay in view."""
+    from test_watch import Term
+
+    assert isinstance(term, Term)
+    rid = held(("deployer", "status", "A" * 8000, "--prod"))
+    term.wait_for(rid)
+    screen = term.screen()
+    assert "--prod" in screen and "characters cut" in screen, screen
+    term.keys("a")
+    term.wait_for("[y/N]")
+    question = term.screen().split("Approve deployer status", 1)[1]
+    assert "--prod to run once? [y/N]" in question.replace("\n", " "), question
+    term.keys("n")
+    term.wait_for("not approved")
+    assert ag("run", "--", "deployer", "status", "A" * 8000, "--prod").returncode == 75
+    assert marker_lines(marker) == []
+
+
 def test_the_agent_cannot_start_a_decider_of_its_own(tmp_path: Path) -> None:
     """watch and dashboard from inside the gate are refused (the agent would be the human)."""
     for cmd in (("agentgate", "watch"), ("agentgate", "dashboard"),

@@ -42,6 +42,25 @@ class Cancelled(Exception):
     """The human pressed Esc at a prompt."""
 
 
+SHOWN = 240  # characters of a command or directory the list and a question show
+SHOWN_LINE = 480  # of any other line on the main view
+SHOWN_DETAILS = 3000  # of a line of the details view
+
+
+def clipped(text: str, limit: int = SHOWN, more: str = "enter shows more") -> str:
+    """``text`` with its middle cut when it is longer than ``limit``, saying how much: both
+    ends stay in view (a long word cannot push what changes the command, such as a trailing
+    ``--prod``, off the screen), and so does the question under them."""
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    return f"{text[:half]} …[{len(text) - 2 * half} characters cut: {more}]… {text[-half:]}"
+
+
+def _lines_clipped(text: str, limit: int, more: str = "enter shows more") -> str:
+    return "\n".join(clipped(ln, limit, more) for ln in text.split("\n"))
+
+
 def split_keys(data: str) -> list[str]:
     """Keystrokes from one read: an arrow's escape sequence stays whole; a lone ESC is Esc."""
     keys: list[str] = []
@@ -97,10 +116,12 @@ class Screen:
         from rich.text import Text
 
         if self.details is not None:
-            body: RenderableType = Panel(Text(_details_text(self.details)),
+            body: RenderableType = Panel(Text(_lines_clipped(
+                _details_text(self.details), SHOWN_DETAILS,
+                f"`agentgate show {self.details.request.id}` prints all")),
                                          title=f"request {self.details.request.id}",
                                          subtitle="esc, enter or q: back")
-            return Group(body, self._footer())
+            return _Fit(body, self._footer())
         table = Table(box=None, pad_edge=False, expand=True, header_style="bold")
         for col, ratio in (("", None), ("ID", None), ("AGE", None), ("AGENT", None),
                            ("RULE", None), ("COMMAND", 3), ("CWD", 2)):
@@ -108,7 +129,7 @@ class Screen:
         for i, r in enumerate(self.pending):
             mark = ">" if i == self.selected else " "
             cells = (mark, r.id, fmt_duration(self.now - r.created_at), safe(r.agent),
-                     safe(r.rule or "-"), command_text(r), safe(r.cwd))
+                     safe(r.rule or "-"), clipped(command_text(r)), clipped(safe(r.cwd)))
             table.add_row(*(Text(c) for c in cells), style="reverse" if i == self.selected else None)
         pending: RenderableType = table if self.pending else Text("no pending requests")
         count = str(len(self.pending))
@@ -117,11 +138,12 @@ class Screen:
         current = self.current()
         parts: list[RenderableType] = [Panel(pending, title=f"pending ({count})")]
         if current is not None:
-            parts.append(Panel(Text(describe_request(current, self.now)), title="selected"))
-        recent = Text("\n".join(format_event(ev) for ev in reversed(self.recent)) or "none yet")
+            parts.append(Panel(Text(_lines_clipped(describe_request(current, self.now), SHOWN_LINE)),
+                               title="selected"))
+        recent = Text("\n".join(clipped(format_event(ev), SHOWN_LINE)
+                                for ev in reversed(self.recent)) or "none yet")
         parts.append(Panel(recent, title="recent decisions (newest first)"))
-        parts.append(self._footer())
-        return Group(*parts)
+        return _Fit(Group(*parts), self._footer())
 
     def _footer(self) -> RenderableType:
         from rich.text import Text
@@ -133,6 +155,25 @@ class Screen:
         if self.message:
             lines.insert(0, self.message)
         return Text("\n".join(lines))
+
+
+class _Fit:
+    """``body`` above ``footer``, cut at the bottom of the body when both do not fit the
+    terminal: the keys, and above all a question being asked, are always on the screen."""
+
+    def __init__(self, body: RenderableType, footer: RenderableType) -> None:
+        self.body, self.footer = body, footer
+
+    def __rich_console__(self, console: Any, options: Any) -> Iterator[Any]:
+        from rich.segment import Segment
+
+        height = options.height or console.height
+        free = options.update(height=None)
+        foot = console.render_lines(self.footer, free, pad=False, new_lines=False)
+        body = console.render_lines(self.body, free, pad=False, new_lines=False)
+        for line in [*body[:max(0, height - len(foot))], *foot[-height:]]:
+            yield from line
+            yield Segment.line()
 
 
 def _details_text(view: RequestView) -> str:
@@ -198,7 +239,8 @@ class Watch:
         is No."""
         if view.request.id in [r.id for r in self.screen.pending]:
             self.screen.selected = [r.id for r in self.screen.pending].index(view.request.id)
-        answer = self.ask(f"{before} {command_text(view.request)}{after}? [y/N] ", single=True)
+        answer = self.ask(f"{before} {clipped(command_text(view.request))}{after}? [y/N] ",
+                          single=True)
         if answer.lower() != "y":
             raise AgentgateError(f"not {verb}", exit_code=EXIT_REFUSED)
 
@@ -206,7 +248,8 @@ class Watch:
         req = self.screen.current()
         if req is None:
             return
-        reason = self.ask(f"Deny {command_text(req)}: reason for the agent (enter: none, esc: cancel): ")
+        reason = self.ask(f"Deny {clipped(command_text(req))}: reason for the agent (enter: none, "
+                          "esc: cancel): ")
         # typing the reason was the confirmation: Esc cancels it, as "no" would
         done = commands.deny(req.id, reason.strip() or None, lambda view, *_: None)
         self.screen.message = f"denied {done.id}."
