@@ -651,16 +651,6 @@ def test_one_user_cannot_flood_the_ledger(machine: Machine) -> None:
     assert machine.root("run", "--", "vercel", "--prod", "--root-still-asks").returncode == 75
 
 
-def test_uninstall_takes_the_hooks_out_before_the_client(machine: Machine) -> None:
-    """Last: personal mode again (the fixture then purges)."""
-    r = machine.root("service", "uninstall")
-    assert r.returncode == 0, r.stderr
-    managed = Path("/etc/claude-code/managed-settings.json").read_text()
-    assert CLIENT_BIN not in managed
-    assert not os.path.exists(CLIENT_FILE) and not os.path.exists(CLIENT_BIN)
-    assert os.path.exists(Path(STATE, "audit.jsonl"))  # the log is kept without --purge
-
-
 def _held(machine: Machine, *extra: str) -> str:
     r = machine.as_agent(CLIENT_BIN, "run", "--json", "--", "vercel", "--prod", *extra)
     assert r.returncode == 75, r.stderr
@@ -711,6 +701,33 @@ def test_lifting_a_denial_through_the_service_needs_the_secret(machine: Machine)
     checked = [(e.get("op"), e.get("result")) for e in lines if e["event"] == "secret_checked"]
     assert checked[-1] == ("revoke", "ok"), lines
     assert lines[-1]["event"] == "revoked" and lines[-1]["was"] == "denied", lines
+
+
+def test_policy_show_through_the_service_and_remember_refused(machine: Machine) -> None:
+    """issue 12: `policy show` shows the service's policy (as the agent's user too); `approve
+    --remember` has no standing exceptions to write in protected mode and fails closed."""
+    for r in (machine.root("policy", "show", "--json"),
+              machine.as_agent(CLIENT_BIN, "policy", "show", "--json")):
+        assert r.returncode == 0, r.stderr
+        shown = json.loads(r.stdout)
+        assert shown["sources"][0]["path"] == POLICY_FILE
+        assert [x["id"] for x in shown["sources"][0]["rules"]] == ["prod"]
+        assert shown["exceptions"] == []
+    rid = _held(machine, "--remember-me")
+    r = machine.root("approve", rid, "--yes", "--remember", "--secret-stdin", input=SECRET + "\n")
+    assert r.returncode == 78, r.stderr
+    assert "protected mode" in r.stderr and machine.status_of(rid) == "pending"
+
+
+def test_uninstall_takes_the_hooks_out_before_the_client(machine: Machine) -> None:
+    """Last: personal mode again (the fixture then purges)."""
+    r = machine.root("service", "uninstall")
+    assert r.returncode == 0, r.stderr
+    managed = Path("/etc/claude-code/managed-settings.json").read_text()
+    assert CLIENT_BIN not in managed
+    assert not os.path.exists(CLIENT_FILE) and not os.path.exists(CLIENT_BIN)
+    assert os.path.exists(Path(STATE, "audit.jsonl"))  # the log is kept without --purge
+
 
 
 def test_the_service_notifies_and_a_waiting_agent_runs_once_approved(machine: Machine) -> None:

@@ -389,37 +389,22 @@ def validate(policy: str | None, path: Path | None) -> dict[str, Any]:
 
 def policy_show(policy: str | None) -> dict[str, Any]:
     """The policy in force: each file (its kind, trust status and note), every rule with the
-    file it comes from and whether it applies, the merged settings, and the standing
-    exceptions (which apply, and which are ignored with their file's allow rules)."""
+    file it comes from and whether it applies, the merged settings (notification URLs without
+    their tokens), and the standing exceptions (which apply, and which are ignored with their
+    file's allow rules). In protected mode the service's, with the repo files above here."""
     from .backend import protected
     from .paths import StatePaths
-    from .policy import load_policy, parse_policy_file, read_policy_bytes
+    from .policy import load_policy, read_policy_bytes
+    from .policy.edit import report
     from .policy.loader import embedded_policy_text
 
     if protected():
-        from .system import POLICY_FILE
-
-        raise AgentgateError("protected mode: `policy show` is not available through the "
-                             "service yet", f"as root, read {POLICY_FILE} (`agentgate check` "
-                             "shows the files in force for a command)", exit_code=EXIT_CONFIG)
+        remote = _remote_gate()
+        assert remote is not None
+        return remote.policy_show()
     pol = load_policy(policy, current_dir(), StatePaths.default())
-    files = []
-    for s in pol.sources:
-        data = embedded_policy_text() if s.kind == "embedded" else read_policy_bytes(s.path)
-        pf = parse_policy_file(data, s.path, s.kind)
-        rules = [{"id": r.id, "decision": r.decision, "reason": r.reason,
-                  "applies": s.trusted or r.decision != "allow"} for r in pf.rules]
-        files.append({**s.to_dict(), "rules": rules,
-                      "exceptions": [{**e.to_dict(), "applies": s.trusted} for e in s.exemptions]})
-    from .notify import shown_url
-
-    settings = {**pol.settings.__dict__,
-                "notify_urls": [shown_url(u) for u in pol.settings.notify_urls]}  # no tokens
-    return {"sources": files, "settings": settings,
-            "exceptions": [e.to_dict() for e in pol.exemptions],
-            "order": "deny > ask > allow across every file; then a standing exception may turn "
-                     "the final ask of its own rule into allow for exactly its command and "
-                     "directory (never a deny, never the built-in checks)"}
+    return report(pol, lambda s: embedded_policy_text() if s.kind == "embedded"
+                  else read_policy_bytes(s.path))
 
 
 def policy_forget(exception_id: str) -> tuple[str, Exemption]:

@@ -201,6 +201,10 @@ class RemoteGate:
         answer = self._ask({"op": "deny", "id": rid, "reason": reason}, False)
         return Request.from_dict(_dict(answer.get("request")))
 
+    def policy_show(self) -> dict[str, Any]:
+        """`policy show`: the service's policy with the repo files above this directory."""
+        return _dict(self._ask({"op": "policy_show"}).get("policy"))
+
     def trust(self, files: Sequence[object]) -> list[tuple[str, str]]:
         from .system import POLICY_FILE
 

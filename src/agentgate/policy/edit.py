@@ -6,8 +6,41 @@ replace it atomically. The format and the matching are agentgate.policy.exemptio
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ..errors import NotFound, PolicyError
 from .exemptions import Exemption, appended, without
+
+TYPE_CHECKING = False  # not from typing: see agentgate.lean
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .model import Policy, Source
+
+ORDER = ("deny > ask > allow across every file; then a standing exception may turn the final ask "
+         "of its own rule into allow for exactly its command and directory (never a deny, never "
+         "the built-in checks)")
+
+
+def report(pol: Policy, data_of: Callable[[Source], bytes]) -> dict[str, Any]:
+    """`policy show`: each file in force (kind, trust status, note), its rules and whether each
+    applies (an untrusted file's allow rules do not), its exceptions likewise, the merged
+    settings. ``data_of`` gives a file's bytes (the service has the client's repo files)."""
+    from .loader import parse_policy_file
+
+    files = []
+    for s in pol.sources:
+        pf = parse_policy_file(data_of(s), s.path, s.kind, check_examples=False)
+        rules = [{"id": r.id, "decision": r.decision, "reason": r.reason,
+                  "applies": s.trusted or r.decision != "allow"} for r in pf.rules]
+        files.append({**s.to_dict(), "rules": rules,
+                      "exceptions": [{**e.to_dict(), "applies": s.trusted} for e in s.exemptions]})
+    from ..notify import shown_url
+
+    settings = {**pol.settings.__dict__,
+                "notify_urls": [shown_url(u) for u in pol.settings.notify_urls]}  # no tokens
+    return {"sources": files, "settings": settings,
+            "exceptions": [e.to_dict() for e in pol.exemptions], "order": ORDER}
 
 
 def policy_target() -> tuple[str, str]:

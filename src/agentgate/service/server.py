@@ -139,6 +139,17 @@ class Service:
         """What this caller may see: root everything, a user their own requests."""
         return [r for r in requests if peer.uid == 0 or r.user == gate.user]
 
+    def op_policy_show(self, msg: dict[str, Any], peer: protocol.Peer) -> dict[str, Any]:
+        """`policy show`: the machine's policy file and the client's repo files (untrusted:
+        their allow rules and exceptions shown as not applying), as the service reads them."""
+        from ..policy.edit import report
+        from ..policy.loader import read_policy_bytes
+
+        repo = dict(_repo_files(msg.get("repo", [])))
+        gate = self.gate(msg, peer)
+        return {"policy": report(gate.policy, lambda s: repo[s.path] if s.kind == "repo"
+                                 else read_policy_bytes(self.policy_file))}
+
     def op_evaluate(self, msg: dict[str, Any], peer: protocol.Peer) -> dict[str, Any]:
         gate = self.gate(msg, peer)
         ev = gate.evaluate(_subject(msg), _agent(msg) if msg.get("agent") else None)
