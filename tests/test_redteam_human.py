@@ -218,6 +218,40 @@ def test_markup_in_every_field_is_shown_as_text(dash: Dashboard, page: object,
     assert page.title() == "agentgate"
 
 
+def test_a_bidi_override_or_newline_in_the_directory_or_agent_is_shown_escaped(
+        dash: Dashboard, tmp_path: Path) -> None:
+    """U+202E turns the rest of a line around on screen, a newline starts a line that looks
+    like another field: in the directory (where the approval applies) and the agent's name
+    they are shown as escapes, as the terminal commands show them."""
+    where = tmp_path / "prod\u202etset"
+    where.mkdir()
+    r = ag("run", "--json", "--agent", "bot\nrule: none", "--", "deployer", "--prod", cwd=where)
+    assert r.returncode == 75, r.stderr
+    cookie, _ = dash.login()
+    status, _, text = dash.http("GET", "/api/state", headers={"Cookie": cookie})
+    assert status == 200
+    state = json.loads(text)
+    [req] = state["pending"]
+    assert req["cwd"].endswith("prod\\u202etset") and "\u202e" not in req["cwd"]
+    assert req["agent"] == "bot\\nrule: none"
+    assert all("\u202e" not in json.dumps(ev, ensure_ascii=False) and "\n" not in str(ev.get("agent"))
+               for ev in state["history"])
+
+
+def test_a_denied_or_used_request_cannot_be_approved_from_a_stale_page(
+        dash: Dashboard, marker: Path) -> None:
+    rid = held()
+    cookie, csrf = dash.login()
+    h = {"Cookie": cookie, "X-CSRF-Token": csrf}
+    assert dash.http("POST", "/api/deny", body=json.dumps({"id": rid}), headers=h)[0] == 200
+    status, _, text = dash.http("POST", "/api/approve", body=json.dumps({"id": rid}), headers=h)
+    assert status == 409, text
+    assert ag("run", "--", "deployer", "--prod").returncode == 77
+    assert dash.http("POST", "/api/approve", body=json.dumps({"id": "apr_nosuchid"}),
+                     headers=h)[0] == 409
+    assert marker_lines(marker) == []
+
+
 # --------------------------------------------------------------------------- the session cookie
 
 

@@ -180,9 +180,9 @@ def build(*, port: int, token: str, protected: bool, session_ttl: float = SESSIO
         except AgentgateError as e:
             return _failed(e)
         return _json({"protected": protected, "now": found.now,
-                       "pending": [{**request_json(r), "command": command_text(r)}
+                       "pending": [_shown({**request_json(r), "command": command_text(r)})
                                    for r in found.requests],
-                       "history": [{**ev, "command": _event_command(ev)}
+                       "history": [_shown({**ev, "command": _event_command(ev)})
                                    for ev in reversed(history)]})
 
     def verify(request: Request) -> Response:
@@ -348,6 +348,21 @@ def _event_command(ev: dict[str, Any]) -> str:
         return ""
     words = [str(a) for a in argv]
     return safe(shlex.join(words) if ev.get("kind", "argv") == "argv" else " ".join(words))
+
+
+def _shown(value: Any) -> Any:
+    """``value`` with every string in it as the terminal shows it (agentgate.output.safe):
+    the directory, agent name, reason and the rest are the agent's text too, and a bidi
+    override or a newline in them must not change what the human reads."""
+    from ..output import safe
+
+    if isinstance(value, str):
+        return safe(value)
+    if isinstance(value, dict):
+        return {k: _shown(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shown(v) for v in value]
+    return value
 
 
 def _whole(lines: Iterable[commands.Line], total: int) -> Iterator[commands.Line]:
