@@ -283,8 +283,11 @@ def test_a_condition_not_checked_at_load_fails_closed_when_first_used() -> None:
 @settings(deadline=None)  # a shared, loaded machine: no per-example deadline
 @given(window(), st.integers(0, 6), st.integers(0, 24 * 60 - 1))
 def test_a_window_holds_its_days_and_minutes(w: Window, day: int, minute: int) -> None:
-    inside = (w.start <= minute < w.end) if w.start < w.end else (minute >= w.start or minute < w.end)
-    assert c.in_window(w, c.WallTime(day, minute)) is (inside and day in w.days)
+    if w.start < w.end:
+        inside = w.start <= minute < w.end and day in w.days
+    else:  # crossing midnight: the night belongs to the day it starts on
+        inside = (minute >= w.start and day in w.days) or (minute < w.end and (day - 1) % 7 in w.days)
+    assert c.in_window(w, c.WallTime(day, minute)) is inside
 
 
 @settings(deadline=None)  # a shared, loaded machine: no per-example deadline

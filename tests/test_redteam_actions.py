@@ -348,3 +348,34 @@ def test_attribute_names_cannot_shadow_what_conditions_read() -> None:
 def test_kleene_logic_never_turns_unknown_into_a_match_that_allows(
         text: str, facts: dict[str, Any], want: bool | None) -> None:
     assert conditions.parse(text).evaluate(facts) is want
+
+
+def test_a_night_window_runs_into_the_next_morning(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Finding: `time in "Fri 22:00-06:00 UTC"` (no deploys on Friday night) read Saturday 03:00
+    by Saturday's own day, so the deny rule never matched after midnight."""
+    import calendar
+
+    from agentgate.gate import Gate
+    from agentgate.paths import StatePaths
+    from agentgate.subjects import action_subject
+
+    path = tmp_path / "nights.toml"
+    path.write_text('version = 1\n[settings]\ndefault = "allow"\n\n[[rule]]\nid = "friday-night"\n'
+                    'decision = "deny"\nactions = ["deploy_production"]\n'
+                    "condition = \"time in 'Fri 22:00-06:00 UTC'\"\n"
+                    'match = ["deploy_production time=2026-12-04T23:00", '
+                    '"deploy_production time=2026-12-05T03:00"]\n'
+                    'not_match = ["deploy_production time=2026-12-04T03:00", '
+                    '"deploy_production time=2026-12-05T06:00"]\n')
+    pf = pol.parse_policy_file(path.read_text(), str(path))
+    policy = pol.Policy.build(pf.settings, pf.rules, (pf.source,))
+    subject = action_subject("deploy_production", None, os.getcwd())
+    paths = StatePaths(str(tmp_path / "st"))
+    for (d, h), want in (((4, 23), "deny"), ((5, 3), "deny"), ((4, 3), "allow"),
+                         ((5, 6), "allow"), ((7, 3), "allow")):
+        at = calendar.timegm((2026, 12, d, h, 0, 0))
+        got = Gate(policy, paths, clock=lambda at=at: at).authorize(subject, "t").decision
+        assert got == want, (d, h, got)
+    monkeypatch.setenv("AGENTGATE_POLICY", str(path))
+    assert ag("policy", "validate").returncode == 0  # the examples hold at load

@@ -14,7 +14,7 @@ refusals as rule regexes), a bare name for a boolean attribute. ``domain(NAME)``
 lower-cased domain of a value that is exactly one e-mail address. ``settings.internal_domains``
 is that list from ``[settings]``. ``time in "DAYS HH:MM-HH:MM ZONE"`` is a time window (days
 like ``Mon-Fri`` or ``Sat,Sun``, hours with the end excluded, a range like ``22:00-06:00``
-crossing midnight, the zone ``local`` (the machine's, /etc/localtime: never $TZ, which the
+crossing midnight and belonging to the day it starts on, the zone ``local`` (the machine's, /etc/localtime: never $TZ, which the
 agent's environment sets), ``UTC`` or an IANA name). ``not``, ``and``, ``or`` and
 parentheses combine tests, in that order of binding. Nothing is evaluated as Python.
 
@@ -634,11 +634,14 @@ def _weekday(y: int, m: int, d: int) -> int:
 
 
 def in_window(w: Window, at: WallTime) -> bool:
+    """A range crossing midnight belongs to the day it starts on: ``Fri 22:00-06:00`` is Friday
+    night, up to Saturday 06:00 (read by the moment's own day it would be two pieces of Friday,
+    and a rule against Friday nights would miss Saturday's first hours)."""
     if w.start < w.end:
-        inside = w.start <= at.minute < w.end
-    else:  # crossing midnight
-        inside = at.minute >= w.start or at.minute < w.end
-    return inside and at.weekday in w.days
+        return w.start <= at.minute < w.end and at.weekday in w.days
+    if at.minute >= w.start:
+        return at.weekday in w.days
+    return at.minute < w.end and (at.weekday - 1) % 7 in w.days
 
 
 # --------------------------------------------------------------------------- evaluation
