@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 from conftest import ag, marker_lines
 from fakemodel import FINAL_TEXT, FakeModel, ScriptedModel, result_text, tool_results
+from agentpins import INSTALL, pinned
 
 REPO = Path(__file__).resolve().parent.parent
-CLAUDE_CODE_VERSION = "2.1.197"  # the newest release that runs on Node 20; bump with .ci/run
+CLAUDE_CODE_VERSION = "2.1.197"  # bump in .ci/node/package.json too (README, Development)
 CLAUDE = REPO / ".ci" / "node" / "node_modules" / ".bin" / "claude"
-INSTALL = f"npm install --prefix .ci/node @anthropic-ai/claude-code@{CLAUDE_CODE_VERSION}"
 
 POLICY = """\
 version = 1
@@ -200,7 +200,9 @@ def test_benign_command_runs(cc: Harness) -> None:
     assert event["agent"] == "claude-code"
 
 
-def test_readme_installs_the_pinned_version() -> None:
+def test_ci_installs_the_pinned_version() -> None:
+    assert pinned("@anthropic-ai/claude-code") == CLAUDE_CODE_VERSION
+    assert INSTALL in (REPO / ".ci" / "run").read_text()
     assert INSTALL in (REPO / "README.md").read_text()
 
 

@@ -28,11 +28,11 @@ from typing import Any
 import pytest
 from conftest import AGENTGATE, ag, marker_lines
 from fakemodel import FINAL_TEXT, FakeResponses, function_outputs
+from agentpins import INSTALL, pinned
 
 REPO = Path(__file__).resolve().parent.parent
-CODEX_VERSION = "0.171.0"  # bump with .ci/run (it reads this line)
+CODEX_VERSION = "0.171.0"  # bump in .ci/node/package.json too (README, Development)
 CODEX = REPO / ".ci" / "node" / "node_modules" / ".bin" / "codex"
-INSTALL = f"npm install --prefix .ci/node @openai/codex@{CODEX_VERSION}"
 MACHINE_DIRS = ("/etc/codex", "/opt/agentgate")  # bind-mounted over, per process
 
 POLICY = """\
@@ -385,5 +385,7 @@ def test_two_copies_of_the_hook_use_one_grant_once(cx: Harness) -> None:
     assert [e["id"] for e in cx.audit("--event", "grant_consumed")] == [first["id"]]
 
 
-def test_readme_installs_the_pinned_version() -> None:
+def test_ci_installs_the_pinned_version() -> None:
+    assert pinned("@openai/codex") == CODEX_VERSION
+    assert INSTALL in (REPO / ".ci" / "run").read_text()
     assert INSTALL in (REPO / "README.md").read_text()

@@ -23,14 +23,14 @@ from typing import Any
 import pytest
 from conftest import ag, marker_lines
 from fakemodel import FINAL_TEXT, FakeGemini, function_responses
+from agentpins import INSTALL, pinned
 
 from agentgate.integrations.rewrite import gemini as gemini_rewrite
 
 REPO = Path(__file__).resolve().parent.parent
-GEMINI_CLI_VERSION = "0.61.0"  # bump with .ci/run (which reads it here)
+GEMINI_CLI_VERSION = "0.61.0"  # bump in .ci/node/package.json too (README, Development)
 GEMINI = REPO / ".ci" / "node" / "node_modules" / ".bin" / "gemini"
 BUNDLE = GEMINI.parent.parent / "@google" / "gemini-cli" / "bundle"
-INSTALL = f"npm install --prefix .ci/node @google/gemini-cli@{GEMINI_CLI_VERSION}"
 MODEL = "gemini-2.5-flash"  # named, so that no routing requests come before the conversation
 
 POLICY = """\
@@ -317,5 +317,6 @@ def test_the_rewriting_is_the_bundles(tmp_path: Path) -> None:
 
 
 def test_ci_installs_the_pinned_version() -> None:
-    assert "GEMINI_CLI_VERSION" in (REPO / ".ci" / "run").read_text()
+    assert pinned("@google/gemini-cli") == GEMINI_CLI_VERSION
+    assert INSTALL in (REPO / ".ci" / "run").read_text()
     assert INSTALL in (REPO / "README.md").read_text()
