@@ -499,6 +499,34 @@ def test_a_long_command_is_notified_or_its_failure_audited(receiver: Receiver,
     assert [ev["id"] for ev in said] == [rid], said
 
 
+def test_a_hanging_channel_holds_no_lock_the_next_command_needs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, marker: Path) -> None:
+    """The deliverer, stuck on a channel that never answers, must not keep the ledger's lock
+    (or anything else the gate waits for): the next held command, a decision and the retry
+    go on at once."""
+    import socket
+
+    hang = socket.socket()
+    hang.bind(("127.0.0.1", 0))
+    hang.listen(8)  # accepts, never answers
+    path = write_policy(tmp_path / "policy.toml")
+    path.write_text(path.read_text() + f'\n[notify]\nurls = ["json://127.0.0.1:'
+                    f'{hang.getsockname()[1]}/?rto=20&cto=20"]\ndesktop = false\n')
+    monkeypatch.setenv("AGENTGATE_POLICY", str(path))
+    try:
+        rid = held()
+        time.sleep(1.0)  # the deliverer is connected and waiting
+        start = time.monotonic()
+        held(("deployer", "api", "--prod"))
+        r = ag("approve", "--yes", rid)
+        assert r.returncode == 0, r.stderr
+        assert ag("run", "--", "deployer", "--prod").returncode == 0
+        assert time.monotonic() - start < 8, time.monotonic() - start
+        assert marker_lines(marker) == ["--prod"]
+    finally:
+        hang.close()
+
+
 def test_a_notification_carries_no_login_token(receiver: Receiver, state_dir: Path) -> None:
     """The dashboard's link in a notification (which may go off the machine) has no token."""
     from test_dashboard import start_dashboard, stop
