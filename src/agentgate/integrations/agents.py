@@ -293,6 +293,7 @@ SETTINGS_FILES = tuple(f"{a.folder}/{name}" for a in AGENTS.values()
 
 HOOK_MARGIN = 10.0  # seconds before the agent's own timeout at which the hook fails closed
 GUARDED_NAMES = frozenset(n for a in AGENTS.values() for n in a.guarded if not n.startswith("$"))
+_GUARDED_FOLDED = frozenset(n.casefold() for n in GUARDED_NAMES)
 
 
 def guarded_paths() -> list[str]:
@@ -315,10 +316,12 @@ def guarded_paths() -> list[str]:
 
 def guarded(target: str) -> bool:
     """Would writing ``target`` change an agent's own configuration (where its hooks, skills,
-    extensions and MCP servers are declared)? Checked as written and with links resolved."""
-    forms = {pure(os.path.abspath(target)), pure(os.path.realpath(target))}
-    roots = guarded_paths()
-    return any(part in GUARDED_NAMES for f in forms for part in f.split("/")) or any(
+    extensions and MCP servers are declared)? Checked as written and with links resolved, and
+    without regard to case: on a case-insensitive file system (macOS, Windows) ``.Claude`` is
+    ``.claude``, and the strictest reading wins everywhere."""
+    forms = {pure(os.path.abspath(target)).casefold(), pure(os.path.realpath(target)).casefold()}
+    roots = [r.casefold() for r in guarded_paths()]
+    return any(part in _GUARDED_FOLDED for f in forms for part in f.split("/")) or any(
         f == r or f.startswith(r.rstrip("/") + "/") for f in forms for r in roots)
 
 

@@ -26,8 +26,26 @@ SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "mksh", "fish", "tcsh", 
                     "busybox", "rbash", "elvish", "nu", "xonsh", "pwsh", "powershell"})
 REPLS = frozenset({"python", "python2", "python3", "ipython", "pypy", "pypy3", "node", "nodejs",
                    "deno", "bun", "irb", "ruby", "perl", "php", "lua", "luajit", "R", "julia",
-                   "ghci", "scala", "sqlite3", "psql", "mysql", "bc", "dc", "ed", "gdb", "lldb",
-                   "tclsh", "guile", "racket", "sbcl", "erl", "iex"})
+                   "ghci", "scala", "tclsh", "wish", "expect", "guile", "racket", "sbcl", "erl",
+                   "iex"})
+# Programs whose operands are data (a database, a file, a program to debug, a host), not a
+# script: they read commands from the session unless given code to run (these short options;
+# sqlite3 also runs the SQL given after the database, gdb and lldb their batch mode).
+DATA_REPLS = {"sqlite3": "", "psql": "cf", "mysql": "e", "mariadb": "e", "bc": "", "dc": "ef",
+              "ed": "", "ex": "", "gdb": "", "lldb": "", "ftp": "", "sftp": "b", "telnet": "",
+              "mongosh": "", "mongo": ""}
+_BATCH = frozenset({"-batch", "--batch"})
+# Programs that read keys from the terminal whatever their operands, and can run a command
+# from there (an editor's :!, a pager's !, a terminal multiplexer's windows and send-keys).
+TERMINAL_PROGRAMS = frozenset({"vi", "vim", "nvim", "view", "vimdiff", "emacs", "nano", "pico",
+                               "mg", "joe", "micro", "kak", "hx", "less", "more", "most", "man",
+                               "tmux", "screen", "zellij", "byobu", "dtach", "abduco"})
+# What a terminal multiplexer does without starting or feeding a session.
+_MUX_LISTING = frozenset({"ls", "list-sessions", "-V", "-v", "-ls", "-list", "-version",
+                          "--version", "list"})
+# sudo and doas start a shell with these options and no command; their options taking a value.
+_ROOT_SHELL = frozenset({"-i", "-s", "--login", "--shell"})
+_SUDO_VALUED = frozenset("CDghpRrTtUu")
 # Programs that start a shell reading the session (a remote or a new login), unless given -c.
 LOGINS = frozenset({"ssh", "su", "login", "script", "machinectl", "nsenter", "chroot"})
 # Short options (alone or in a cluster) after which the program runs the code given instead.
@@ -65,7 +83,8 @@ def _runs_code(args: tuple[str, ...], letters: str) -> bool:
 
 
 def _is_interactive(argv: tuple[str, ...]) -> bool:
-    prog = _python_like_version(argv[0].rsplit("/", 1)[-1])
+    name = argv[0].rsplit("/", 1)[-1]
+    prog = name if name in DATA_REPLS else _python_like_version(name)  # sqlite3 is not "sqlite"
     args = argv[1:]
     if prog == "busybox":
         return bool(args) and args[0] in SHELLS and _is_interactive(args)
@@ -81,6 +100,14 @@ def _is_interactive(argv: tuple[str, ...]) -> bool:
         return len(operands) <= 1  # a host and no remote command: a login shell
     if prog in LOGINS:
         return not _runs_code(args, _SHELL_CODE)
+    if prog in TERMINAL_PROGRAMS:
+        return not (args and args[0] in _MUX_LISTING)
+    if prog in ("sudo", "doas"):
+        return _root_shell(args)
+    if prog in DATA_REPLS:
+        operands = [a for a in args if not a.startswith("-")]
+        return not (_runs_code(args, DATA_REPLS[prog]) if DATA_REPLS[prog] else False) and not (
+            prog == "sqlite3" and len(operands) > 1) and not any(a in _BATCH for a in args)
     if prog not in SHELLS and prog not in REPLS:
         return False
     if any(a in _STDIN_OPTIONS for a in args):
@@ -88,6 +115,24 @@ def _is_interactive(argv: tuple[str, ...]) -> bool:
     if _runs_code(args, _SHELL_CODE if prog in SHELLS else _REPL_CODE):
         return False
     return all(a.startswith("-") for a in args)  # no script operand: commands come from stdin
+
+
+def _root_shell(args: tuple[str, ...]) -> bool:
+    """``sudo -i``, ``sudo -u x -s``, ``doas -s``: a shell, when no command follows."""
+    shell, skip = False, False
+    for a in args:
+        if skip:
+            skip = False
+        elif a == "--":
+            continue
+        elif a.startswith("--"):
+            shell = shell or a in _ROOT_SHELL
+        elif a.startswith("-") and len(a) > 1:
+            shell = shell or "i" in a[1:] or "s" in a[1:]
+            skip = a[-1] in _SUDO_VALUED
+        else:
+            return False  # a command: the analysis judges it on its own
+    return shell
 
 
 def interactive_program(analysis: Analysis) -> str | None:

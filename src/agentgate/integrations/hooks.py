@@ -21,7 +21,7 @@ from ..guard import is_protected as gate_is_protected
 from ..jsontext import dumps, loads
 from ..lean import Record
 from ..outcome import Outcome, Subject
-from ..paths import StatePaths, pure, resolve
+from ..paths import StatePaths, expand_user, pure, resolve
 from ..subjects import action_subject, command_problem, command_subject
 from .agents import AGENTS, PASS, Agent, Reply, Verdict, failure_reply, guarded, reply
 
@@ -305,13 +305,14 @@ def _in_agent_dirs(agent: str, target: str) -> bool:
     spec = AGENTS.get(agent)
     if spec is None or not spec.patch_tools:  # only Codex's whole folder, for now
         return False
-    if f"/{spec.folder}/" in target + "/":
+    if f"/{spec.folder}/".casefold() in (target + "/").casefold():  # see agents.guarded
         return True
     try:
-        home = spec.home_dir()
+        home = spec.home_dir().casefold()
     except RuntimeError:
         return False
-    return any(t == home or t.startswith(home.rstrip("/") + "/") for t in (target, resolve(target)))
+    return any(t == home or t.startswith(home.rstrip("/") + "/")
+               for t in (target.casefold(), resolve(target).casefold()))
 
 
 def _protect(agent: str, call: ToolCall, gate_factory: GateFactory,
@@ -320,14 +321,25 @@ def _protect(agent: str, call: ToolCall, gate_factory: GateFactory,
     for written in (call.path, *call.paths):
         if written is None:
             continue
-        target = pure(os.path.join(call.cwd, written))
-        if not _in_agent_dirs(agent, target):
-            if policy_files is None:
-                policy_files = _policy_files(gate_factory, call.cwd)
-            if not is_protected(target, explicit_policy, policy_files):
-                continue
-        return _protected_denial(agent, call, written, target)
+        for target in _targets(call.cwd, written):
+            if not _in_agent_dirs(agent, target):
+                if policy_files is None:
+                    policy_files = _policy_files(gate_factory, call.cwd)
+                if not is_protected(target, explicit_policy, policy_files):
+                    continue
+            return _protected_denial(agent, call, written, target)
     return PASS
+
+
+def _targets(cwd: str, written: str) -> list[str]:
+    """The files a tool's path may name: relative to the call's directory, and with a leading
+    ``~`` as the home directory (Claude Code's file tools expand it; the strictest reading wins)."""
+    found = [pure(os.path.join(cwd, written))]
+    if written.startswith("~"):
+        home = expand_user(written)
+        if home is not None:
+            found.append(pure(os.path.join(cwd, home)))
+    return found
 
 
 def _protected_denial(agent: str, call: ToolCall, written: str, target: str) -> Verdict:

@@ -1,0 +1,140 @@
+"""Red team of the agent hook adapters (issue 11): crafted hook JSON through the installed
+`agentgate hook AGENT`, state in temp dirs, no real agent CLI. Each case is a way a held command
+or a write to an agent's own configuration (or agentgate's policy) could have been let through.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_hooks import claude_input, codex_input, gemini_input, hook, verdict
+
+pytestmark = pytest.mark.usefixtures("in_tmp_cwd", "policy_file")
+
+PATCH = "*** Begin Patch\n*** Update File: {path}\n@@\n-a\n+b\n*** End Patch\n"
+
+
+def codex_tool(tool: str, command: str, cwd: Path) -> dict[str, Any]:
+    return {**codex_input(command, cwd), "tool_name": tool}
+
+
+def claude_write(tool: str, key: str, path: str, cwd: Path) -> dict[str, Any]:
+    return {**claude_input("", cwd, tool), "tool_input": {key: path, "content": "{}"}}
+
+
+def gemini_write(tool: str, path: str, cwd: Path) -> dict[str, Any]:
+    return {**gemini_input("", cwd), "tool_name": tool,
+            "tool_input": {"file_path": path, "content": "{}"}}
+
+
+# ------------------------------------------------------------------- Codex: apply_patch in a shell
+
+
+@pytest.mark.parametrize("command", [
+    # Codex intercepts `apply_patch PATCH` (the patch as its argument), not only a here-document
+    "apply_patch '" + PATCH.format(path=".codex/hooks.json") + "'",
+    "applypatch '" + PATCH.format(path=".codex/hooks.json") + "'",
+    # and `cd DIR && apply_patch <<EOF`: the patch's paths are relative to DIR
+    "cd .codex && apply_patch <<'EOF'\n" + PATCH.format(path="hooks.json") + "EOF",
+])
+def test_codex_shell_apply_patch_into_own_config_is_denied(command: str, in_tmp_cwd: Path) -> None:
+    decision, text = verdict("codex", hook("codex", codex_input(command, in_tmp_cwd)))
+    assert decision == "deny", command
+    assert "agentgate-protected" in text or "protected" in text.lower()
+
+
+def test_codex_patch_tool_cd_style_target_in_own_config(in_tmp_cwd: Path) -> None:
+    (in_tmp_cwd / ".codex").mkdir()
+    patch = PATCH.format(path="x").replace("*** Update File: x",
+                                           "*** Update File: x\n*** Move to: .codex/hooks.json")
+    decision, _ = verdict("codex", hook("codex", codex_tool("apply_patch", patch, in_tmp_cwd)))
+    assert decision == "deny"
+
+
+# ------------------------------------------------------------------- file tools: path forms
+
+
+@pytest.mark.parametrize("written", [
+    ".Claude/settings.json",  # a case-insensitive file system (macOS, Windows) writes .claude
+    ".CLAUDE/skills/x/SKILL.md",
+    ".MCP.json",
+    "~/.config/agentgate/policy.toml",  # Claude Code expands a leading ~ in file paths
+    "~/.claude/settings.json",
+])
+def test_claude_write_forms_of_protected_paths(written: str, in_tmp_cwd: Path) -> None:
+    decision, _ = verdict("claude-code",
+                          hook("claude-code", claude_write("Write", "file_path", written, in_tmp_cwd)))
+    assert decision == "deny", written
+
+
+def test_claude_write_through_symlink_made_earlier(in_tmp_cwd: Path) -> None:
+    (in_tmp_cwd / ".claude").mkdir()
+    (in_tmp_cwd / "innocent").symlink_to(in_tmp_cwd / ".claude")
+    decision, _ = verdict("claude-code", hook("claude-code", claude_write(
+        "Write", "file_path", "innocent/settings.json", in_tmp_cwd)))
+    assert decision == "deny"
+
+
+@pytest.mark.parametrize("tool", ["write_file", "replace"])
+def test_gemini_write_case_variant(tool: str, in_tmp_cwd: Path) -> None:
+    decision, _ = verdict("gemini", hook("gemini", gemini_write(tool, ".GEMINI/settings.json",
+                                                                in_tmp_cwd)))
+    assert decision == "deny"
+
+
+# ------------------------------------------------------------------- the dedupe of one tool call
+
+
+def test_same_tool_use_id_other_command_is_decided_anew(in_tmp_cwd: Path) -> None:
+    ok = claude_input("echo fine", in_tmp_cwd)
+    assert verdict("claude-code", hook("claude-code", ok, same_call=True))[0] == "none"
+    held = claude_input("deployer site --prod", in_tmp_cwd)
+    assert verdict("claude-code", hook("claude-code", held, same_call=True))[0] == "deny"
+
+
+@pytest.mark.parametrize("use_id", ["../../../../tmp/x", "a/b\\c", "x" * 100000, "\udcff"])
+def test_odd_tool_use_ids_still_decide(use_id: str, in_tmp_cwd: Path) -> None:
+    held = {**claude_input("deployer site --prod", in_tmp_cwd), "tool_use_id": use_id}
+    assert verdict("claude-code", hook("claude-code", held, same_call=True))[0] == "deny"
+
+
+# ------------------------------------------------------------------- interactive shells (Codex)
+
+
+@pytest.mark.parametrize("command", [
+    "bash", "bash -i", "exec bash", "sh -s", "python3 -i", "node", "env bash", "nohup bash",
+    "script", "ssh -t host", "tmux", "tmux new -s x", "screen", "sudo -i", "sudo -s", "su",
+    "docker exec -it c bash", "expect", "busybox sh", "exec -a x bash", "doas -s",
+    "sudo -u root -i", "sqlite3 x.db", "ed notes.txt", "gdb ./a.out", "psql mydb", "bc -l x",
+    "vim notes.txt", "less README", "man bash", "tmux send-keys -t x 'deployer site --prod' Enter",
+])
+def test_codex_interactive_programs_are_held(command: str, in_tmp_cwd: Path) -> None:
+    decision, text = verdict("codex", hook("codex", codex_input(command, in_tmp_cwd)))
+    assert decision == "deny", command
+    assert "agentgate-interactive-shell" in text or "approval" in text, text
+
+
+@pytest.mark.parametrize("command", [
+    "python3 script.py", "tmux ls", "screen -ls", "sqlite3 x.db 'select 1'",
+    "psql -c 'select 1' mydb", "gdb -batch -ex bt ./a.out", "sudo ls", "bash -c 'echo hi'",
+])
+def test_codex_programs_given_their_work_are_not_held(command: str, in_tmp_cwd: Path) -> None:
+    decision, text = verdict("codex", hook("codex", codex_input(command, in_tmp_cwd)))
+    assert decision == "none", (command, text)
+
+
+# ------------------------------------------------------------------- malformed input
+
+
+@pytest.mark.parametrize("raw", [
+    "[]", "null", "1", '"x"', "{", b"\xff\xfe{}", '{"tool_name": "Bash", "tool_input": "x"}',
+    '{"tool_name": "Bash", "tool_input": {"command": ["deployer", "site", "--prod"]}}',
+    '{"tool_name": "Bash", "tool_input": {"command": 5}}',
+    '{"tool_name": "Bash", "tool_input": {}}',
+])
+def test_malformed_input_denies(raw: str | bytes) -> None:
+    r = hook("claude-code", raw)
+    decision, _ = verdict("claude-code", r)
+    assert decision == "deny", (raw, r.stdout, r.stderr)
