@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from agentpins import INSTALL, pinned
 from conftest import ag, marker_lines
 from fakemodel import FINAL_TEXT, FakeModel, ScriptedModel, result_text, tool_results
-from agentpins import INSTALL, pinned
 
 REPO = Path(__file__).resolve().parent.parent
 CLAUDE_CODE_VERSION = "2.1.197"  # bump in .ci/node/package.json too (README, Development)

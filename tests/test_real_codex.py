@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from agentpins import INSTALL, pinned
 from conftest import AGENTGATE, ag, marker_lines
 from fakemodel import FINAL_TEXT, FakeResponses, function_outputs
-from agentpins import INSTALL, pinned
 
 REPO = Path(__file__).resolve().parent.parent
 CODEX_VERSION = "0.171.0"  # bump in .ci/node/package.json too (README, Development)

@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from agentpins import INSTALL, pinned
 from conftest import ag, marker_lines
 from fakemodel import FINAL_TEXT, FakeGemini, function_responses
-from agentpins import INSTALL, pinned
 
 from agentgate.integrations.rewrite import gemini as gemini_rewrite
 
