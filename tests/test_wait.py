@@ -297,3 +297,25 @@ def test_a_terminal_gets_one_status_line_while_it_waits(marker: Path) -> None:
     finally:
         os.close(master)
     assert marker_lines(marker) == ["site --prod"]
+
+
+@pytest.mark.parametrize(("argv", "want"), [
+    (["run", "--wait", "--", "x"], True), (["run", "--wait=5s", "--", "x"], "5s"),
+    (["run", "--wait", "5s", "x"], "5s"), (["run", "--wait", "--agent", "a", "x"], True),
+    (["run", "--", "x"], None)])
+def test_the_typer_app_reads_wait_as_the_fast_path_does(
+        argv: list[str], want: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    from agentgate import cli, hotpath
+    from agentgate.entry import parse_fast_run
+
+    seen: list[object] = []
+
+    def fake_run(cmd: list[str], **kw: object) -> int:
+        seen.append(kw["wait"])
+        return 0
+
+    monkeypatch.setattr(hotpath, "run_command", fake_run)
+    assert cli.run_app(argv) == 0
+    fast = parse_fast_run(argv)
+    assert fast is not None
+    assert seen == [want] and fast.wait == want

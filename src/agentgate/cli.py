@@ -40,6 +40,7 @@ from .grammar import (
     HOOK_WAIT,
     JSON,
     POLICY,
+    RUN_OPTIONS,
     WAIT,
     Opt,
     bad_value,
@@ -79,8 +80,8 @@ def refuse_unusable_options(ctx: click.Context, words: list[str]) -> None:
                 or ctx.get_parameter_source(p.name) is not click.core.ParameterSource.COMMANDLINE:
             continue
         value = ctx.params.get(p.name)
-        if value == "--" and getattr(p, "_flag_needs_value", False):
-            continue  # `run --wait -- CMD`: click took the -- for the optional value
+        if value == "" and p.name == "wait" and isinstance(ctx.command, RunCommand):
+            continue  # `run --wait -- CMD`: no DURATION (RunCommand.parse_args)
         for v in value if isinstance(value, list | tuple) else [value]:
             if isinstance(v, str) and (bad := bad_value(v, own)) is not None:
                 raise click.exceptions.UsageError(f"{p.opts[0]} needs a value, not {bad}", ctx)
@@ -139,6 +140,24 @@ class Command(typer.core.TyperCommand):
         if opts:
             with formatter.section("Options"):
                 formatter.write_dl(opts)
+
+
+class RunCommand(Command):
+    """`run`: its --wait takes a DURATION as ``--wait=D`` or ``--wait D``, or none (``--wait --
+    CMD``): an optional value, which typer has no spelling for (grammar.WAIT, read the same way
+    on the fast path)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """A --wait followed by an option (or by nothing) has no DURATION, as the fast path
+        reads it: click would take that option for the value."""
+        args = list(args)
+        takes = {o.name for o in RUN_OPTIONS if o.metavar is not None and not o.optional}
+        i = 0
+        while i < len(args) and args[i].startswith("-") and args[i] not in ("-", "--"):
+            if args[i] == WAIT.name and (i + 1 == len(args) or args[i + 1].startswith("-")):
+                args[i] = WAIT.name + "="
+            i += 2 if args[i] in takes else 1
+        return super().parse_args(ctx, args)
 
 
 def _arg_name(p: click.Parameter) -> str:
@@ -278,24 +297,22 @@ IdArg = Annotated[str, typer.Argument(metavar="ID", help="The approval id (apr_.
 # --------------------------------------------------------------------------- commands
 
 
-@command(context_settings=_COMMAND_LINE)
+@command(cls=RunCommand, context_settings=_COMMAND_LINE)
 @handled
 def run(
     cmd: Annotated[list[str], typer.Argument(metavar="-- CMD [ARG...]", help="The command to run.")],
     json_: JsonOpt = False,
     agent: AgentOpt = None,
     policy: PolicyOpt = None,
-    wait: Annotated[str | None, typer.Option(WAIT.name, metavar=WAIT.metavar, help=WAIT.help,
-                                             is_flag=False, flag_value="")] = None,
+    wait: Annotated[str | None, typer.Option(WAIT.name, metavar=WAIT.metavar,
+                                             help=WAIT.help)] = None,
 ) -> None:
     """Run CMD if the policy allows it, else hold it for a human (exit 75) or deny it (exit 77).
 
     CMD runs directly, without a shell, and agentgate exits with its exit code. With --wait, a
     held CMD waits for the human's decision."""
     inv = _invocation()
-    waiting: str | bool | None = wait or (wait is not None) or None  # "" (or "--"): no DURATION
-    if wait == "--":
-        waiting = True
+    waiting: str | bool | None = wait or (wait is not None) or None  # "": --wait, no DURATION
     raise typer.Exit(hotpath.run_command(cmd, policy=inv.policy, as_json=inv.json, agent=agent,
                                          wait=waiting))
 
