@@ -579,9 +579,13 @@ class Analyzer:
             for f in writes.tee_files(words):
                 if not f.flags & _RUNTIME:
                     self._wrote(f.text, text, "-a" in (w.text for w in words))
+        for out in writes.named_outputs(words):  # dd of=F, curl -o F: stdin's text or unknown
+            self._wrote(out, writes.stdin_text(words, cx.feed, cx.stdin), False)
         for dest, source in writes.copies(words):
             found, text = self.written_file(source)
-            if found:
+            if writes.kernel_file(source):  # cp /dev/stdin x <<< '...': what stdin holds, if known
+                self._wrote(dest.text, writes.stdin_text(words, cx.feed, cx.stdin, source), False)
+            elif found:
                 self._wrote(dest.text, text, False)
             else:
                 target = next((self.links[k] for k in self._file_keys(source) if k in self.links),
@@ -629,6 +633,32 @@ class Analyzer:
                                 f"{interp} code", text, cx.via)
                 return
         self.script(text, cx.wrap(f"{word.text} (written here)"))
+
+    def reads_written(self, low: str, words: list[Field], cx: Cx) -> None:
+        """A program that reads its commands from a file of its own (make's Makefile or -f FILE,
+        npm's package.json, git's .git/config) that this input wrote: what it runs is in that
+        text, which is not shell, so it is code a human must read."""
+        from .programs import writes
+
+        for path in writes.command_files(unversioned(low), words, self.home):
+            found, text = self.written_file(path)
+            if found:
+                what = f"{low} reads {path}, written earlier in this command line, and runs what it says"
+                if text is None:
+                    self.add_opaque("unparseable", what + " (text the gate cannot read)", path, cx.via)
+                else:
+                    self.add_opaque("code", what, text, cx.via, commands=True)
+                return
+        exts = writes.LANGUAGE_FILES.get(unversioned(low))
+        hooks = unversioned(low) == "git"
+        if exts or hooks:
+            for path, text in list(self.written.items()):
+                if (exts and path.endswith(exts)) or (hooks and "/.git/hooks/" in "/" + path):
+                    what = f"{low} may load or run {path}, written earlier in this command line"
+                    if text is None:
+                        self.add_opaque("unparseable", what + " with text the gate cannot read", path, cx.via)
+                    else:
+                        self.add_opaque("code", what, text, cx.via, commands=hooks)
 
     def assignment_words(self, assigns: list[Word], cx: Cx) -> None:
         """The substitutions inside ``NAME=value`` words run; IFS changes are noted."""
@@ -728,6 +758,10 @@ class Analyzer:
             else:
                 stdin = stdin or r.feeds
                 feed = None
+                if r.op == "<" and r.target.lit is not None and self.written:
+                    found, text = self.written_file(r.target.lit)
+                    if found:  # a file this input wrote: stdin holds its text (None: unknown)
+                        stdin, feed = True, None if text is None else Field(text)
         return stdin, feed
 
     def expand(self, w: Word, cx: Cx) -> list[Field]:
@@ -796,6 +830,8 @@ class Analyzer:
             found, text = self.written_file(words[0].text)
             if found:
                 self.run_written(words[0], text, cx)
+        if self.written:
+            self.reads_written(low, words, cx)
         try:
             features.command(self, low, words, env, cx)
         except Unclear as exc:
@@ -833,6 +869,10 @@ class Analyzer:
         if word.flags & GLOB:
             self.add_opaque("unparseable", "the command name is a glob pattern", word.text, cx.via)
             return None
+        if "/" in word.text and self._kernel_path(word.text):
+            self.add_opaque("unparseable", "the command name is a /proc or /dev path (the running "
+                            "program, an open file), so what it runs is not known", word.text, cx.via)
+            return None
         name = program_name(word.text)
         if self.links:
             linked = self.links.get(name) if "/" not in word.text else next(
@@ -843,6 +883,18 @@ class Analyzer:
                             name.encode("unicode_escape").decode("ascii"), cx.via)
             return None
         return name or None
+
+    def _kernel_path(self, text: str) -> bool:
+        """``/proc/self/exe``, ``/proc/PID/exe``, ``/dev/fd/3``, ``/dev/stdin`` (any spelling,
+        relative ones from a known directory): a name the kernel resolves to the running program
+        or an open file, whatever its last component says."""
+        for cwd in (None, *self.cwds()) if not text.startswith("/") else (None,):
+            full = text if cwd is None else absolute(cwd, text)
+            if full is not None and full.startswith("/"):
+                norm = "/" + posixpath.normpath(full).lstrip("/")
+                if norm.startswith(("/proc/", "/dev/")):
+                    return True
+        return False
 
     def alias_use(self, words: list[Field], cx: Cx) -> None:
         """A command named like an alias defined earlier: its expansion is checked too. (bash
@@ -920,7 +972,7 @@ def _bad_name(name: str) -> bool:
 
 
 _DECLARE = wordset("export readonly declare typeset local")
-_WRITERS = wordset("tee cp ln install mv")
+_WRITERS = wordset("tee cp ln install mv dd curl wget sort")
 _CODE_INTERPRETERS = wordset("python node nodejs perl ruby php lua luajit rscript julia osascript "
                              "tclsh pwsh powershell deno")
 _MOVES_UNSEEN = wordset("source .")  # a script not read here may change directory

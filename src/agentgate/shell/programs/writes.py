@@ -88,3 +88,105 @@ def _source(w: Field) -> str | None:
             if name and not any(c in name for c in "$`'\" ;|&()"):
                 return name
     return None
+
+
+def kernel_file(path: str) -> bool:
+    """A /dev or /proc path (``/dev/stdin``, ``/proc/self/fd/0``, any spelling): what a copy
+    of it holds is what that descriptor or device gives, not a file this input knows."""
+    if not path.startswith("/"):
+        return False
+    norm = "/" + posixpath.normpath(path).lstrip("/")
+    return norm.startswith(("/dev/", "/proc/"))
+
+
+def stdin_text(words: list[Field], feed: Field | None, stdin: bool, source: str | None = None) -> str | None:
+    """The text a command copies from its stdin (a literal here-document or here-string), for
+    ``cp /dev/stdin x``, ``dd of=x``; None when it is not known."""
+    from .common import STDIN_PATHS, fd_path
+
+    if source is not None and fd_path(source) not in STDIN_PATHS:
+        return None
+    prog = program_name(words[0].text)
+    if prog not in ("dd", "cp", "install", "mv", "ln") or (
+            prog == "dd" and any(w.text.startswith(("if=", "conv=", "skip=", "count=")) for w in words[1:])):
+        return None  # curl -o F, sort -o F: not a copy of stdin
+    if stdin and feed is not None and not feed.flags & EXP:
+        return feed.text
+    return None
+
+
+# options naming a file a program writes its output to: program -> (prefix spellings, ones
+# whose value is the next word)
+_OUTPUT_OPTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "dd": (("of=",), ()),
+    "curl": (("--output=", "-o"), ("-o", "--output")),
+    "wget": (("--output-document=", "-O"), ("-O", "--output-document")),
+    "sort": (("--output=", "-o"), ("-o", "--output")),
+}
+
+
+def named_outputs(words: list[Field]) -> list[str]:
+    """The files ``dd of=F``, ``curl -o F``, ``wget -O F``, ``sort -o F`` write (literal ones)."""
+    spec = _OUTPUT_OPTIONS.get(program_name(words[0].text))
+    if spec is None:
+        return []
+    prefixes, takes_next = spec
+    out: list[str] = []
+    for k, w in enumerate(words[1:], 1):
+        if w.flags & _RUNTIME:
+            continue
+        t = w.text
+        bundled = next((o for o in takes_next if len(o) == 2 and t[:1] == "-" and t[1:2] != "-"
+                        and o[1] in t[2:]), None)  # curl -so F, -sSLoF
+        if bundled is not None:
+            rest = t[t.index(bundled[1], 2) + 1 :]
+            t = bundled if not rest else bundled + rest
+        if t in takes_next:
+            if k + 1 < len(words) and not words[k + 1].flags & _RUNTIME:
+                out.append(words[k + 1].text)
+            continue
+        for p in prefixes:
+            if t.startswith(p) and len(t) > len(p):
+                out.append(t[len(p):])
+                break
+    return out
+
+
+_MAKEFILES = ("GNUmakefile", "makefile", "Makefile")
+# files a program reads the commands it runs from without being told: program -> paths
+_COMMAND_FILES: dict[str, tuple[str, ...]] = {
+    "make": _MAKEFILES, "gmake": _MAKEFILES, "bmake": _MAKEFILES,
+    "npm": ("package.json", ".npmrc"), "pnpm": ("package.json", ".npmrc"),
+    "yarn": ("package.json", ".yarnrc", ".yarnrc.yml"), "bun": ("package.json", "bunfig.toml"),
+    "git": (".git/config", "~/.gitconfig", "~/.config/git/config"),
+    # start-up files: read by interactive and login shells (any run after writing one is held)
+    "bash": ("~/.bashrc", "~/.bash_profile", "~/.bash_login", "~/.profile", "~/.bash_logout"),
+    "sh": ("~/.profile",), "dash": ("~/.profile",), "ksh": ("~/.profile", "~/.kshrc"),
+    "zsh": ("~/.zshenv", "~/.zshrc", "~/.zprofile", "~/.zlogin"),
+}
+
+# an interpreter run after this input wrote a file in its language may load it (python -m mod,
+# sitecustomize.py on PYTHONPATH, node -r ./x.js, perl -Mmod, ruby -r ./x)
+LANGUAGE_FILES: dict[str, tuple[str, ...]] = {
+    "python": (".py", ".pth"), "node": (".js", ".mjs", ".cjs"), "nodejs": (".js", ".mjs", ".cjs"),
+    "deno": (".js", ".mjs", ".ts"), "bun": (".js", ".mjs", ".cjs", ".ts"), "ruby": (".rb",),
+    "perl": (".pl", ".pm"), "php": (".php",), "lua": (".lua",), "luajit": (".lua",),
+}
+
+
+def command_files(prog: str, words: list[Field], home: str | None) -> list[str]:
+    """The files ``prog`` reads the commands it runs from: its own (``Makefile``,
+    ``package.json``, ``.git/config``) and ``make -f FILE``'s."""
+    files = list(_COMMAND_FILES.get(prog, ()))
+    if prog in ("make", "gmake", "bmake"):
+        for k, w in enumerate(words[1:], 1):
+            t = w.text
+            if t in ("-f", "--file", "--makefile") and k + 1 < len(words):
+                files.append(words[k + 1].text)
+            elif t.startswith(("--file=", "--makefile=")):
+                files.append(t.partition("=")[2])
+            elif t.startswith("-f") and len(t) > 2 and not t.startswith("--"):
+                files.append(t[2:])
+    if home:
+        files += [home.rstrip("/") + f[1:] for f in files if f.startswith("~/")]
+    return files
