@@ -379,3 +379,22 @@ def test_a_night_window_runs_into_the_next_morning(tmp_path: Path,
         assert got == want, (d, h, got)
     monkeypatch.setenv("AGENTGATE_POLICY", str(path))
     assert ag("policy", "validate").returncode == 0  # the examples hold at load
+
+
+def test_a_value_cannot_forge_attributes_in_what_the_human_reads() -> None:
+    """Finding: a string holding `" amount=5 ... "` was shown in quotes it closed itself, so
+    `pending`/`show` read `payment aaa="x" amount=5 ... amount=4000`: the human saw 5 first.
+    Inner quotes are escaped as --attr reads them back."""
+    forged = 'x" amount=5 currency=USD vendor=acme bbb="'
+    held = verify("payment", amount=4000, currency="USD", vendor="acme", aaa=forged)
+    assert held.approval_required
+    shown = json.loads(ag("show", "--json", str(held.approval_id)).stdout)
+    text = ag("show", str(held.approval_id)).stdout
+    line = next(ln for ln in text.splitlines() if ln.startswith("command"))
+    aaa = '"x\\" amount=5 currency=USD vendor=acme bbb=\\""'  # one quoted word, escapes inside
+    assert line.split(None, 1)[1] == f"payment aaa={aaa} amount=4000 currency=USD vendor=acme", line
+    assert shown["attributes"]["aaa"] == forged
+    assert conditions.parse_value(aaa) == forged  # what the human reads, --attr reads back
+    again = cli_verify("payment", "--attr", f"aaa={aaa}", "--attr", "amount=4000",
+                       "--attr", "currency=USD", "--attr", "vendor=acme")
+    assert again["approvalId"] == held.approval_id  # the same request, not a new one

@@ -54,7 +54,8 @@ class Subject(Record):
 
 def attribute_words(attributes: Sequence[tuple[str, Any]] | dict[str, Any]) -> list[str]:
     """``name=value`` words as ``agentgate verify --attr`` takes them: a string that would
-    read as a number or boolean, or holds a blank or a quote, in double quotes."""
+    read as a number or boolean, or holds a blank or a quote, in double quotes (``\\`` and
+    ``\"`` escaped, as conditions.parse_value reads them)."""
     out = []
     for k, v in (attributes.items() if isinstance(attributes, dict) else attributes):
         if isinstance(v, bool):
@@ -65,7 +66,9 @@ def attribute_words(attributes: Sequence[tuple[str, Any]] | dict[str, Any]) -> l
             text = str(v)
             if not text or text in ("true", "false") or text[:1] in "-0123456789\"'" or \
                     any(c.isspace() for c in text):
-                text = f'"{text}"'  # what --attr reads back: the text between the quotes
+                # what --attr reads back; \ and " escaped, so that a value cannot close its
+                # quotes and show the human attributes of its own (x" amount=5 y=")
+                text = '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
         out.append(f"{k}={text}")
     return out
 

@@ -817,12 +817,20 @@ def to_text(node: Any) -> str:
 def parse_value(text: str) -> Value:
     """An attribute value written as text (``--attr k=v``, an example's ``k=v``): ``true`` and
     ``false`` are booleans, a number as a condition writes one (``12``, ``-3``, ``0.5``,
-    ``1e6``; ``0123`` is not one) an int or a float, a value in quotes the string inside them,
-    anything else the string itself."""
+    ``1e6``; ``0123`` is not one) an int or a float, a value in quotes the string inside them
+    (with a condition string's escapes ``\\\\``, ``\\"`` and ``\\'``, as pending and show
+    print it), anything else the string itself."""
     if text in ("true", "false"):
         return text == "true"
-    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
-        return text[1:-1]
+    if len(text) >= 2 and text[0] in "\"'":
+        try:
+            inner, end = _string(text, 0)
+        except ConditionError:
+            end = -1
+        if end == len(text):
+            return inner
+        if text[0] == text[-1]:  # quotes inside it that no escape marks: the text between
+            return text[1:-1]
     if text and _scan_number(text, 0) == len(text):
         try:
             return parse_number(text)
