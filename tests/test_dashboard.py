@@ -418,29 +418,64 @@ def protected_app(request: pytest.FixtureRequest) -> Iterator[Dashboard]:
         sock.close()
 
 
-def test_protected_login_asks_for_the_approver_secret(protected_app: Dashboard) -> None:
+def sessions_held() -> list[dict[str, object]]:
+    """Every session the dashboards served in this process hold, attribute by attribute."""
+    import gc
+
+    from agentgate.dashboard.app import Session
+
+    return [dict(vars(o)) for o in gc.get_objects() if isinstance(o, Session)]
+
+
+def test_protected_login_takes_the_token_and_keeps_no_secret(protected_app: Dashboard) -> None:
     d = protected_app
-    status, h, page = d.http("GET", f"/login?token={d.token}")
-    assert status == 200 and "set-cookie" not in h  # no session yet: the secret first
-    assert 'type="password" name="secret"' in page and "default-src 'none'" in h["content-security-policy"]
     form = {"Content-Type": "application/x-www-form-urlencoded"}
-    status, h, page = d.http("POST", "/login", headers=form, body=f"token={d.token}&secret=")
-    assert status == 200 and "set-cookie" not in h and "The approver secret is needed" in page
-    status, _, _ = d.http("POST", "/login", headers=form, body="token=wrong&secret=s")
+    status, _, _ = d.http("POST", "/login", headers=form, body="token=wrong&secret=s3cret")
     assert status == 401
     status, h, _ = d.http("POST", "/login", headers=form, body=f"token={d.token}&secret=s3cret")
     assert status == 303 and h["location"].startswith("/#csrf=")
     cookie = h["set-cookie"].split(";")[0]
     status, _, page = d.http("GET", "/", headers={"Cookie": cookie})
     assert status == 200 and "protected mode" in page and 'data-protected="1"' in page
-    assert "s3cret" not in page  # the secret stays in the server's memory
+    assert "s3cret" not in page
+    held_now = sessions_held()
+    assert held_now and all(set(v) == {"csrf", "started"} for v in held_now), held_now
+    assert "s3cret" not in repr(held_now)  # the session store holds no secret
+    # the page asks for the secret in each approval's confirmation, and sends it with that one
+    assert 'name: "secret"' in page and 'type: "password"' in page
+
+
+def test_a_protected_approval_without_the_secret_approves_nothing(
+        protected_app: Dashboard, policy_file: Path, fake_bin: Path, marker: Path,
+        in_tmp_cwd: Path) -> None:
+    """Cookie and CSRF token are not the approver secret's power: without the secret in the
+    request's body the approval is refused before the gate is asked, and the request stays
+    pending. (The gate behind this app is the test's personal-mode one, which takes no secret:
+    it is the dashboard's own refusal that is under test.)"""
+    d = protected_app
+    rid = held()
+    cookie, csrf = d.login()
+    assert sessions_held()
+    for body in ({"id": rid}, {"id": rid, "secret": ""}, {"id": rid, "secret": None},
+                 {"id": rid, "secret": 1234, "code": "123456"}):
+        status, _, text = d.http("POST", "/api/approve", body=json.dumps(body), headers={
+            "Cookie": cookie, "X-CSRF-Token": csrf, "Content-Type": "application/json"})
+        assert status == 409 and "needs the approver secret" in json.loads(text)["error"], text
+    pending = json.loads(ag("pending", "--json").stdout)
+    assert [r["id"] for r in pending] == [rid]
+    assert ag("run", "--", "deployer", "--prod").returncode == 75  # still held
+    assert marker_lines(marker) == []
+    # with the secret it goes on to the gate, and the secret is not left in the session
+    status, _, text = d.http("POST", "/api/approve", body=json.dumps({"id": rid, "secret": "s3cret"}),
+                             headers={"Cookie": cookie, "X-CSRF-Token": csrf})
+    assert status == 200 and json.loads(text)["ok"] is True, text
+    assert "s3cret" not in repr(sessions_held())
 
 
 @pytest.mark.parametrize("protected_app", [1.0], indirect=True)
 def test_a_session_ends_after_its_time(protected_app: Dashboard) -> None:
     d = protected_app
-    status, h, _ = d.http("POST", "/login", body=f"token={d.token}&secret=s3cret",
-                          headers={"Content-Type": "application/x-www-form-urlencoded"})
+    status, h, _ = d.http("GET", f"/login?token={d.token}")
     assert status == 303
     cookie = h["set-cookie"].split(";")[0]
     assert d.http("GET", "/api/verify", headers={"Cookie": cookie})[0] == 200

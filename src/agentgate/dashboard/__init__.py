@@ -3,7 +3,8 @@ the audit log (Starlette and uvicorn, the optional ``dashboard`` extra).
 
 Nothing here is imported by any other command. Every decision goes through agentgate.commands'
 approve and deny, as the CLI's do; in protected mode those talk to the service, and the
-approver secret given at login is what signs each approval (see agentgate.dashboard.app).
+approver secret typed into each approval's confirmation signs that one approval (the session
+keeps none; see agentgate.dashboard.app).
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ def serve(port: int, announce: Callable[[str], None]) -> None:
 def _undumpable() -> None:
     """Keep this process's memory from the user's other processes before anything secret is in
     it: the login token, the session ids and CSRF tokens, and in protected mode the approver
-    secret of each logged-in session. A process that is not dumpable cannot be read through
+    secret while one approval that carries it is decided. A process that is not dumpable cannot be read through
     /proc/PID/mem or environ, ptraced or core-dumped by the same uid (only with CAP_SYS_PTRACE,
     that is, by root). Linux's prctl; elsewhere nothing is done."""
     import sys

@@ -10,9 +10,12 @@ send 127.0.0.1's cookies to every port of it, so any other local server the huma
 visits (an agent's dev server) receives the session cookie. The CSRF token is handed out once,
 in the login redirect's fragment (``/#csrf=...``, which a browser never sends to a server), and
 the page keeps it in sessionStorage, which belongs to this origin (its port) alone; the page at
-``/`` carries no token. Login takes
-the token printed on stdout (and, in protected mode, the approver secret, kept in this
-process's memory for the session and used to sign each approval as `agentgate approve` does).
+``/`` carries no token. Login takes the token printed on stdout, and nothing else.
+
+In protected mode the session holds no approver secret: cookie and CSRF token together still
+cannot relax a decision. Each approval (and each lifted denial) carries the secret, and the
+authenticator code when one is enrolled, in that one request's body; it signs that one decision
+as `agentgate approve` does and is dropped when the request ends.
 Every page has a strict Content-Security-Policy; the page's CSS and JS are inline, with a nonce.
 """
 
@@ -46,9 +49,10 @@ MAX_BODY = 16 * 1024
 
 
 class Session:
-    def __init__(self, secret: str | None) -> None:
+    """A logged-in browser: its CSRF token and when it logged in, and no approver secret."""
+
+    def __init__(self) -> None:
         self.csrf = secrets.token_urlsafe(32)
-        self.secret = secret  # protected mode: the approver passphrase, for this session
         self.started = time.monotonic()
 
 
@@ -60,8 +64,8 @@ class Sessions:
         self._by_id: dict[str, Session] = {}
         self.ttl = ttl
 
-    def new(self, secret: str | None) -> tuple[str, Session]:
-        sid, s = secrets.token_urlsafe(32), Session(secret)
+    def new(self) -> tuple[str, Session]:
+        sid, s = secrets.token_urlsafe(32), Session()
         with self._lock:
             self._by_id[sid] = s
         return sid, s
@@ -72,7 +76,7 @@ class Sessions:
         with self._lock:
             s = self._by_id.get(sid)
             if s is not None and time.monotonic() - s.started > self.ttl:
-                del self._by_id[sid]  # its secret goes with it
+                del self._by_id[sid]
                 return None
             return s
 
@@ -131,8 +135,8 @@ def build(*, port: int, token: str, protected: bool, session_ttl: float = SESSIO
         return refusal(401, "not logged in: open the URL (with its token) that "
                                  "`agentgate dashboard` printed")
 
-    def logged_in(secret: str | None) -> Response:
-        sid, s = sessions.new(secret)
+    def logged_in() -> Response:
+        sid, s = sessions.new()
         # the CSRF token goes in the fragment, which no browser sends to a server: the page
         # keeps it in this origin's sessionStorage (see the module's docstring)
         resp = RedirectResponse(f"/#csrf={s.csrf}", 303, headers=headers())
@@ -148,13 +152,7 @@ def build(*, port: int, token: str, protected: bool, session_ttl: float = SESSIO
         if not given or not secrets.compare_digest(given.encode(), token.encode()):
             return refusal(401, "wrong or missing login token: open the URL that "
                                      "`agentgate dashboard` printed")
-        if not protected:
-            return logged_in(None)
-        if request.method == "GET" or not str(form.get("secret", "")):
-            nonce = secrets.token_urlsafe(16)
-            return HTMLResponse(page.login(nonce, given, request.method == "POST"),
-                                headers=headers(nonce))
-        return logged_in(str(form["secret"]))
+        return logged_in()
 
     async def index(request: Request) -> Response:
         s = session_of(request)
@@ -223,10 +221,12 @@ def build(*, port: int, token: str, protected: bool, session_ttl: float = SESSIO
         got = await change(request)
         if isinstance(got, Response):
             return got
-        s, data = got
-        code = data.get("code")
-        return await _threaded(lambda: _approve(s, data["id"],
-                                                code if isinstance(code, str) else None))
+        _, data = got
+        proof = Proof(data)
+        if protected and not proof.given_secret:
+            # every approval relaxes a decision: refused here, before the gate is asked
+            return _failed(proof.missing_secret())
+        return await _threaded(lambda: _approve(data["id"], proof))
 
     async def deny(request: Request) -> Response:
         got = await change(request)
@@ -241,10 +241,8 @@ def build(*, port: int, token: str, protected: bool, session_ttl: float = SESSIO
         got = await change(request)
         if isinstance(got, Response):
             return got
-        s, data = got
-        code = data.get("code")
-        return await _threaded(lambda: _revoke(s, data["id"],
-                                               code if isinstance(code, str) else None))
+        _, data = got
+        return await _threaded(lambda: _revoke(data["id"], Proof(data)))
 
     async def logout(request: Request) -> Response:
         got = await change(request, needs_id=False)
@@ -273,17 +271,25 @@ def build(*, port: int, token: str, protected: bool, session_ttl: float = SESSIO
 
 
 class Proof:
-    """What signs a decision in protected mode: the session's approver secret, and the
-    authenticator code sent with this one click (asked for only when one is enrolled)."""
+    """What signs one decision in protected mode: the approver secret and the authenticator
+    code (asked for only when one is enrolled) sent in this one request's body, kept for this
+    request alone (never in the session)."""
 
-    def __init__(self, s: Session, code: str | None) -> None:
-        self.session, self.given_code = s, code
+    def __init__(self, data: dict[str, Any]) -> None:
+        secret, code = data.get("secret"), data.get("code")
+        self.given_secret = secret if isinstance(secret, str) else ""
+        self.given_code = code if isinstance(code, str) else ""
+
+    @staticmethod
+    def missing_secret() -> AgentgateError:
+        return AgentgateError("this needs the approver secret",
+                              "type the approver secret in the confirmation and try again",
+                              exit_code=EXIT_REFUSED)
 
     def secret(self) -> str:
-        if not self.session.secret:
-            raise AgentgateError("this session has no approver secret", "log in again",
-                                 exit_code=EXIT_REFUSED)
-        return self.session.secret
+        if not self.given_secret:
+            raise self.missing_secret()
+        return self.given_secret
 
     def code(self) -> str:
         if not self.given_code:
@@ -298,8 +304,7 @@ def _confirmed(view: RequestView, what: str = "") -> None:
     the click: the confirmation is done."""
 
 
-def _approve(s: Session, rid: str, code: str | None) -> Response:
-    proof = Proof(s, code)
+def _approve(rid: str, proof: Proof) -> Response:
     try:
         done = commands.approve(rid, commands.Grant.build(None, None, None), _confirmed,
                                 secret=proof.secret, code=proof.code)
@@ -317,8 +322,7 @@ def _deny(rid: str, reason: str | None) -> Response:
     return _json({"ok": True, "request": request_json(done), "message": f"denied {done.id}"})
 
 
-def _revoke(s: Session, rid: str, code: str | None) -> Response:
-    proof = Proof(s, code)
+def _revoke(rid: str, proof: Proof) -> Response:
     try:
         done = commands.revoke(rid, _confirmed, secret=proof.secret, code=proof.code)
     except AgentgateError as e:

@@ -4,8 +4,6 @@ innerHTML, so a command's text is shown as it is and never runs."""
 
 from __future__ import annotations
 
-from html import escape
-
 STYLE = """
 body{font:14px/1.4 system-ui,sans-serif;margin:0;background:#f6f7f9;color:#1b1f24}
 header{background:#1b1f24;color:#fff;padding:10px 20px;display:flex;gap:16px;align-items:center}
@@ -83,10 +81,10 @@ function card(r, now) {
     el("button", {class: "deny", text: "Deny", onclick: () => { open[r.id] = "deny"; draw(); }}));
   c.append(bar);
   if (open[r.id] === "approve") {
-    const code = PROTECTED ? el("input", {name: "code", placeholder: "authenticator code (if enrolled)", autocomplete: "one-time-code"}) : null;
-    c.append(el("div", {class: "ask"}, el("span", {text: "Approve this command to run once? "}), code,
+    const [secret, code] = proofInputs();
+    c.append(el("div", {class: "ask"}, el("span", {text: "Approve this command to run once? "}), secret, code,
       el("button", {class: "approve confirm-approve", text: "Confirm approve", onclick: async () => {
-        try { const d = await post("/api/approve", {id: r.id, code: code ? code.value : null});
+        try { const d = await post("/api/approve", proof(r.id, secret, code));
           delete open[r.id]; say(d.message); } catch (e) { say(e.message, true); }
         refresh(true); }}), " ",
       el("button", {text: "Cancel", onclick: () => { delete open[r.id]; draw(); }})));
@@ -101,6 +99,18 @@ function card(r, now) {
   }
   return c;
 }
+// protected mode: the approver secret (and the authenticator code) typed into this one
+// confirmation and sent with this one request; the session holds no secret
+function proofInputs() {
+  if (!PROTECTED) return [null, null];
+  return [el("input", {type: "password", name: "secret", placeholder: "approver secret", autocomplete: "off"}),
+    el("input", {name: "code", placeholder: "code (if enrolled)", autocomplete: "one-time-code", size: "10"})];
+}
+function proof(id, secret, code) {
+  const body = {id: id, secret: secret ? secret.value : null, code: code ? code.value : null};
+  if (secret) secret.value = "";
+  return body;
+}
 let state = {pending: [], history: [], now: 0};
 function draw() {
   const p = $("pending"); p.replaceChildren();
@@ -113,9 +123,9 @@ function revokeCell(ev) {
   if (!ev.id || (ev.event !== "approved" && ev.event !== "human_denied")) return el("td");
   if (revoking !== ev.id) return el("td", {}, el("button", {class: "revoke", text: "Revoke",
     onclick: () => { revoking = ev.id; drawHistory(); }}));
-  const code = PROTECTED ? el("input", {name: "code", placeholder: "code (if enrolled)", size: "10"}) : null;
-  return el("td", {}, code, el("button", {class: "deny confirm-revoke", text: "Confirm revoke", onclick: async () => {
-      try { const d = await post("/api/revoke", {id: ev.id, code: code ? code.value : null}); say(d.message); }
+  const [secret, code] = ev.event === "human_denied" ? proofInputs() : [null, null];
+  return el("td", {}, secret, code, el("button", {class: "deny confirm-revoke", text: "Confirm revoke", onclick: async () => {
+      try { const d = await post("/api/revoke", proof(ev.id, secret, code)); say(d.message); }
       catch (e) { say(e.message, true); }
       revoking = null; refresh(true); }}), " ",
     el("button", {text: "Cancel", onclick: () => { revoking = null; drawHistory(); }}));
@@ -204,19 +214,3 @@ def index(nonce: str, protected: bool) -> str:
 </body></html>
 """
 
-
-def login(nonce: str, token: str, failed: bool) -> str:
-    note = "<p>The approver secret is needed.</p>" if failed else ""
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>agentgate: log in</title>
-<style nonce="{nonce}">{STYLE}</style></head>
-<body><header><h1>agentgate</h1><span>protected mode</span></header><main>
-<h2>Log in</h2>{note}
-<p>Approvals on this machine are signed with the approver secret. It stays in the dashboard
-process's memory for this session and is never sent to the service.</p>
-<form method="post" action="/login">
-<input type="hidden" name="token" value="{escape(token)}">
-<label>Approver secret <input type="password" name="secret" autocomplete="current-password"
-autofocus></label> <button type="submit">Log in</button>
-</form></main></body></html>
-"""
