@@ -293,8 +293,8 @@ def test_a_server_on_another_port_cannot_approve_with_the_cookie_it_is_sent(
     """Cookies are not kept apart by port: the human's browser sends the dashboard's session
     cookie to every server on 127.0.0.1, the agent's dev server among them. With only that
     cookie (and everything a process can send), the agent must get no CSRF token and approve
-    nothing; in protected mode the session holds the approver secret, so this would be the
-    secret's power in the agent's hands."""
+    nothing (in protected mode an approval also needs the approver secret in its own request,
+    which no session holds)."""
     from playwright.sync_api import Page, expect
 
     assert isinstance(page, Page)
@@ -374,7 +374,7 @@ def as_the_agent(pid: int, *wanted: str) -> dict[str, object]:
 def test_the_dashboards_memory_is_out_of_the_agents_reach(
         policy_file: Path) -> None:
     """The dashboard keeps its login token and session ids in memory, and in protected mode the
-    approver secret of every logged-in session. A process of the same user (an agent's allowed
+    approver secret while an approval that carries it is decided. A process of the same user (an agent's allowed
     script) must not read them out of /proc/PID/mem (no Yama here: ptrace is open to the same
     uid), nor ptrace it, nor find them in a core dump: the process is not dumpable."""
     assert AGENTGATE
