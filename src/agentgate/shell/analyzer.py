@@ -634,13 +634,13 @@ class Analyzer:
                 return
         self.script(text, cx.wrap(f"{word.text} (written here)"))
 
-    def reads_written(self, low: str, words: list[Field], cx: Cx) -> None:
+    def reads_written(self, low: str, words: list[Field], env: tuple[str, ...], cx: Cx) -> None:
         """A program that reads its commands from a file of its own (make's Makefile or -f FILE,
         npm's package.json, git's .git/config) that this input wrote: what it runs is in that
         text, which is not shell, so it is code a human must read."""
         from .programs import writes
 
-        for path in writes.command_files(unversioned(low), words, self.home):
+        for path in writes.command_files(unversioned(low), words, self.home, env):
             found, text = self.written_file(path)
             if found:
                 what = f"{low} reads {path}, written earlier in this command line, and runs what it says"
@@ -831,7 +831,7 @@ class Analyzer:
             if found:
                 self.run_written(words[0], text, cx)
         if self.written:
-            self.reads_written(low, words, cx)
+            self.reads_written(low, words, env, cx)
         try:
             features.command(self, low, words, env, cx)
         except Unclear as exc:

@@ -174,10 +174,25 @@ LANGUAGE_FILES: dict[str, tuple[str, ...]] = {
 }
 
 
-def command_files(prog: str, words: list[Field], home: str | None) -> list[str]:
+# environment variables naming more such files: program -> names
+_COMMAND_FILE_VARS: dict[str, tuple[str, ...]] = {
+    "git": ("GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "GIT_CONFIG"),
+    "make": ("MAKEFILES",), "gmake": ("MAKEFILES",), "bmake": ("MAKEFILES",),
+    "npm": ("NPM_CONFIG_USERCONFIG", "npm_config_userconfig", "NPM_CONFIG_GLOBALCONFIG",
+            "npm_config_globalconfig"),
+}
+
+
+def command_files(prog: str, words: list[Field], home: str | None, env: tuple[str, ...] = ()) -> list[str]:
     """The files ``prog`` reads the commands it runs from: its own (``Makefile``,
-    ``package.json``, ``.git/config``) and ``make -f FILE``'s."""
+    ``package.json``, ``.git/config``), ones its environment names (``GIT_CONFIG_GLOBAL=f``,
+    ``MAKEFILES=f``) and ``make -f FILE``'s."""
     files = list(_COMMAND_FILES.get(prog, ()))
+    names = _COMMAND_FILE_VARS.get(prog, ())
+    for entry in env if names else ():
+        name, _, value = entry.partition("=")
+        if name in names and value:
+            files.extend(value.split())
     if prog in ("make", "gmake", "bmake"):
         for k, w in enumerate(words[1:], 1):
             t = w.text
