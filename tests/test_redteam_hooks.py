@@ -45,6 +45,40 @@ def test_codex_shell_apply_patch_into_own_config_is_denied(command: str, in_tmp_
     assert "agentgate-protected" in text or "protected" in text.lower()
 
 
+@pytest.mark.parametrize("command", [
+    # the patch's paths are relative to the directory cd went to, which names nothing guarded
+    "cd ../home/.config && apply_patch <<'EOF'\n" + PATCH.format(path="agentgate/policy.toml")
+    + "EOF",
+    "cd ../home/.config && apply_patch '" + PATCH.format(path="agentgate/policy.toml") + "'",
+    "cd /tmp; cd ../home/.config && apply_patch '" + PATCH.format(path="agentgate/policy.toml")
+    + "'",
+])
+def test_codex_shell_apply_patch_after_cd_is_placed(command: str, in_tmp_cwd: Path,
+                                                    tmp_path: Path) -> None:
+    policy = tmp_path / "home" / ".config" / "agentgate" / "policy.toml"
+    policy.parent.mkdir(parents=True)
+    policy.write_text("")
+    decision, text = verdict("codex", hook("codex", codex_input(command, in_tmp_cwd),
+                                           env={"AGENTGATE_POLICY": str(policy)}))
+    assert decision == "deny" and "agentgate-protected" in text, command
+
+
+@pytest.mark.parametrize("command", [
+    'apply_patch "$P"', "apply_patch \"$(cat p.patch)\"", "cat p.patch | apply_patch",
+    "apply_patch < p.patch", "cd \"$D\" && apply_patch <<'EOF'\n" + PATCH.format(path="x") + "EOF",
+    "apply_patch <<EOF\n" + PATCH.format(path="$F") + "EOF",
+])
+def test_codex_shell_apply_patch_it_cannot_read_is_denied(command: str, in_tmp_cwd: Path) -> None:
+    decision, text = verdict("codex", hook("codex", codex_input(command, in_tmp_cwd)))
+    assert decision == "deny" and "agentgate-unread-patch" in text, (command, text)
+
+
+def test_codex_shell_apply_patch_of_an_ordinary_file_runs(in_tmp_cwd: Path) -> None:
+    for command in ("apply_patch <<'EOF'\n" + PATCH.format(path="notes.txt") + "EOF",
+                    "apply_patch '" + PATCH.format(path="src/a.py") + "'"):
+        assert verdict("codex", hook("codex", codex_input(command, in_tmp_cwd)))[0] == "none"
+
+
 def test_codex_patch_tool_cd_style_target_in_own_config(in_tmp_cwd: Path) -> None:
     (in_tmp_cwd / ".codex").mkdir()
     patch = PATCH.format(path="x").replace("*** Update File: x",
@@ -109,6 +143,10 @@ def test_odd_tool_use_ids_still_decide(use_id: str, in_tmp_cwd: Path) -> None:
     "docker exec -it c bash", "expect", "busybox sh", "exec -a x bash", "doas -s",
     "sudo -u root -i", "sqlite3 x.db", "ed notes.txt", "gdb ./a.out", "psql mydb", "bc -l x",
     "vim notes.txt", "less README", "man bash", "tmux send-keys -t x 'deployer site --prod' Enter",
+    # another command's input redirection does not feed the shell
+    "cat </dev/null; bash", "bash; cat <<EOF\nx\nEOF", "cat <<< x; python3",
+    # a pager or editor reads the terminal, not its piped stdin (less's !cmd)
+    "git log | less", "cat notes | vim -", "less < README",
 ])
 def test_codex_interactive_programs_are_held(command: str, in_tmp_cwd: Path) -> None:
     decision, text = verdict("codex", hook("codex", codex_input(command, in_tmp_cwd)))
@@ -119,6 +157,7 @@ def test_codex_interactive_programs_are_held(command: str, in_tmp_cwd: Path) -> 
 @pytest.mark.parametrize("command", [
     "python3 script.py", "tmux ls", "screen -ls", "sqlite3 x.db 'select 1'",
     "psql -c 'select 1' mydb", "gdb -batch -ex bt ./a.out", "sudo ls", "bash -c 'echo hi'",
+    "bash < script.sh", "python3 <<EOF\nprint(1)\nEOF", "(bash) < /dev/null",
 ])
 def test_codex_programs_given_their_work_are_not_held(command: str, in_tmp_cwd: Path) -> None:
     decision, text = verdict("codex", hook("codex", codex_input(command, in_tmp_cwd)))
@@ -138,3 +177,58 @@ def test_malformed_input_denies(raw: str | bytes) -> None:
     r = hook("claude-code", raw)
     decision, _ = verdict("claude-code", r)
     assert decision == "deny", (raw, r.stdout, r.stderr)
+
+
+@pytest.mark.parametrize("written", ["a\u0000b", "\ud800/x", "x" * 5000, "/" + "a/" * 3000])
+def test_odd_file_paths_do_not_allow_silently(written: str, in_tmp_cwd: Path) -> None:
+    r = hook("claude-code", claude_write("Write", "file_path", written, in_tmp_cwd))
+    assert "Traceback" not in r.stderr
+    decision, _ = verdict("claude-code", r)
+    assert decision in ("deny", "none"), (written, r)
+    if "\u0000" in written or "\ud800" in written:
+        assert decision == "deny"
+
+
+def test_huge_and_deep_input_denies(in_tmp_cwd: Path) -> None:
+    deep = "[" * 100000 + "]" * 100000
+    for raw in (deep, '{"a": "' + "x" * (17 * 1024 * 1024) + '"}'):
+        decision, _ = verdict("claude-code", hook("claude-code", raw))
+        assert decision == "deny"
+
+
+def test_unusable_call_cache_fails_closed(in_tmp_cwd: Path, state_dir: Path) -> None:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    (state_dir / "hook-calls").write_text("not a directory")
+    r = hook("claude-code", claude_input("echo fine", in_tmp_cwd))
+    decision, text = verdict("claude-code", r)
+    assert decision == "deny" and r.returncode == 2, r
+    assert "hook-calls" in text and "fail-closed" in text, text
+
+
+def test_planted_allow_for_other_content_is_not_reused(in_tmp_cwd: Path) -> None:
+    """A call's recorded answer is bound to what the call does: the held command under the id of
+    an allowed one is decided again (and held), also after the allowed answer was recorded."""
+    ok = {**codex_input("echo fine", in_tmp_cwd), "tool_use_id": "same"}
+    held = {**codex_input("deployer site --prod", in_tmp_cwd), "tool_use_id": "same"}
+    assert verdict("codex", hook("codex", ok, same_call=True))[0] == "none"
+    assert verdict("codex", hook("codex", held, same_call=True))[0] == "deny"
+    assert verdict("codex", hook("codex", ok, same_call=True))[0] == "none"
+    assert verdict("codex", hook("codex", held, same_call=True))[0] == "deny"
+
+
+def test_write_to_the_policy_through_a_link_and_dotdot(in_tmp_cwd: Path, tmp_path: Path) -> None:
+    """``link/../policy.toml``: the system follows the link before ``..``, a lexical
+    normalisation does not."""
+    conf = tmp_path / "conf"
+    (conf / "sub").mkdir(parents=True)
+    policy = conf / "policy.toml"
+    policy.write_text("")
+    (in_tmp_cwd / "s").symlink_to(conf / "sub")
+    for tool in ("Write", "Edit"):
+        r = hook("claude-code", claude_write(tool, "file_path", "s/../policy.toml", in_tmp_cwd),
+                 env={"AGENTGATE_POLICY": str(policy)})
+        assert verdict("claude-code", r)[0] == "deny"
+    patch = PATCH.format(path="s/../policy.toml")
+    r = hook("codex", codex_tool("apply_patch", patch, in_tmp_cwd),
+             env={"AGENTGATE_POLICY": str(policy)})
+    assert verdict("codex", r)[0] == "deny"

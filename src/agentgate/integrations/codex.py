@@ -101,7 +101,7 @@ def _is_interactive(argv: tuple[str, ...]) -> bool:
     if prog in LOGINS:
         return not _runs_code(args, _SHELL_CODE)
     if prog in TERMINAL_PROGRAMS:
-        return not (args and args[0] in _MUX_LISTING)
+        return _terminal(argv)
     if prog in ("sudo", "doas"):
         return _root_shell(args)
     if prog in DATA_REPLS:
@@ -115,6 +115,12 @@ def _is_interactive(argv: tuple[str, ...]) -> bool:
     if _runs_code(args, _SHELL_CODE if prog in SHELLS else _REPL_CODE):
         return False
     return all(a.startswith("-") for a in args)  # no script operand: commands come from stdin
+
+
+def _terminal(argv: tuple[str, ...]) -> bool:
+    """A terminal program, not only listing a multiplexer's sessions."""
+    return argv[0].rsplit("/", 1)[-1] in TERMINAL_PROGRAMS and not (
+        argv[1:2] and argv[1] in _MUX_LISTING)
 
 
 def _root_shell(args: tuple[str, ...]) -> bool:
@@ -137,9 +143,16 @@ def _root_shell(args: tuple[str, ...]) -> bool:
 
 def interactive_program(analysis: Analysis) -> str | None:
     """The first simple command that would start an interactive shell or REPL reading the
-    session's standard input (not a pipe, file or here-document), as it is written; None."""
-    if any(r.op in _INPUT_OPS for r in analysis.redirects):
-        return None
+    session's standard input (not a pipe, file or here-document), as it is written; None.
+    A redirection is not tied to its command in the analysis, so an input redirection spares
+    only a command that is the only one (``bash < script``, not ``cat < f; bash``). A terminal
+    program (``git log | less``) reads the terminal whatever its stdin is."""
+    for command in analysis.commands:
+        if command.argv and _terminal(command.argv):
+            return " ".join(command.argv)
+    own = [c for c in analysis.commands if not any(v.endswith("<") for v in c.via)]
+    if len(own) == 1 and any(r.op in _INPUT_OPS for r in analysis.redirects):
+        return None  # (the commands a here-document feeds a shell are its input's, not others)
     for command in analysis.commands:
         if command.via[-1:] == ("|",):
             continue
@@ -148,11 +161,30 @@ def interactive_program(analysis: Analysis) -> str | None:
     return None
 
 
-def shell_patch_targets(analysis: Analysis) -> list[str]:
-    """The files an ``apply_patch <<EOF`` shell command (which Codex intercepts) writes."""
-    if not any(c.argv and c.argv[0] in PATCH_PROGRAMS for c in analysis.commands):
+def shell_patch_targets(analysis: Analysis) -> list[str] | None:
+    """The files a shell command running apply_patch writes: Codex intercepts ``apply_patch
+    <<EOF`` (also after ``cd DIR &&``), and runs its own apply_patch for the name on PATH, which
+    takes the patch as its argument too. Relative to the analysis' directory, or absolute when a
+    ``cd`` moved it; None when a patch cannot be read from the command (a run-time word, stdin
+    from a pipe or a file, a directory not known): then what it writes is not known."""
+    patchers = [c for c in analysis.commands if c.argv and c.argv[0] in PATCH_PROGRAMS]
+    if not patchers:
         return []
-    return [t for r in analysis.redirects if r.op.startswith("<<") for t in patch_targets(r.target)]
+    docs = [r for r in analysis.redirects if r.op.startswith("<<")]
+    if any(r.dynamic or r.cwd is None for r in docs):
+        return None
+    targets = [_placed(analysis, r.cwd, t) for r in docs for t in patch_targets(r.target)]
+    for c in patchers:
+        if c.cwd is None or any(i > 0 for i in c.dynamic) or (len(c.argv) == 1 and not docs):
+            return None
+        targets += [_placed(analysis, c.cwd, t) for word in c.argv[1:] for t in patch_targets(word)]
+    return targets
+
+
+def _placed(analysis: Analysis, cwd: str | None, target: str) -> str:
+    import os
+
+    return target if cwd == analysis.cwd or cwd is None else os.path.join(cwd, target)
 
 
 def analyze(command: str, cwd: str) -> Analysis:

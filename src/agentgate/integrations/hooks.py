@@ -51,6 +51,7 @@ class ToolCall(Record):
     paths: tuple[str, ...] = ()  # more files it writes (a patch's targets)
     interactive: str | None = None  # the part that opens a shell whose stdin no hook sees
     call_id: str | None = None  # the agent's session and tool-use id, when it sends them
+    unread_patch: bool = False  # it runs apply_patch on a patch the command does not show
 
     def about(self) -> str:
         """What the call does, for telling two calls with one id apart."""
@@ -182,7 +183,7 @@ def parse(agent: Agent, raw: bytes, fallback_cwd: str) -> ToolCall:
     if not (isinstance(session, str) and isinstance(use, str) and use):
         return call
     return ToolCall(call.tool, call.cwd, call.subject, call.path, call.paths, call.interactive,
-                    f"{session}\0{use}")
+                    f"{session}\0{use}", call.unread_patch)
 
 
 def _parse_data(agent: Agent, data: dict[str, Any], fallback_cwd: str) -> ToolCall:
@@ -205,8 +206,9 @@ def _parse_data(agent: Agent, data: dict[str, Any], fallback_cwd: str) -> ToolCa
             from . import codex
 
             analysis = codex.analyze(command, cwd)
+            patched = codex.shell_patch_targets(analysis)
             return ToolCall(tool, cwd, subject=command_subject(command, cwd),
-                            paths=tuple(codex.shell_patch_targets(analysis)),
+                            paths=tuple(patched or ()), unread_patch=patched is None,
                             interactive=(codex.interactive_program(analysis)
                                          if agent.unhooked_stdin else None))
         return ToolCall(tool, cwd, subject=command_subject(command, cwd))
@@ -245,6 +247,8 @@ def decide(agent: str, call: ToolCall, gate_factory: GateFactory,
            explicit_policy: str | None = None, wait: float | None = None) -> Verdict:
     if call.interactive is not None:
         return _hold_interactive(agent, call)
+    if call.unread_patch:
+        return _deny_unread_patch(agent, call)
     if call.path is not None or call.paths:
         protected = _protect(agent, call, gate_factory, explicit_policy)
         if not protected.allowed or call.subject is None:
@@ -352,6 +356,20 @@ def _protected_denial(agent: str, call: ToolCall, written: str, target: str) -> 
     return Verdict(False, reason, f"agentgate blocked {call.tool} of {written}: it is "
                                   "agentgate's policy, state or hook settings, or the agent's own "
                                   "configuration.")
+
+
+UNREAD_PATCH_RULE = "agentgate-unread-patch"
+
+
+def _deny_unread_patch(agent: str, call: ToolCall) -> Verdict:
+    """apply_patch in a shell writes the files its patch names: a patch the command does not
+    show (a variable, a pipe, a file) could write the policy or the hooks unchecked."""
+    reason = (f"agentgate: DENIED [{UNREAD_PATCH_RULE}]: this command runs apply_patch on a patch "
+              "that is not written out in the command (it comes from a variable, a pipe or a "
+              "file, or the directory is not known), so agentgate cannot see which files it "
+              "changes. Use the apply_patch tool, or `apply_patch <<'EOF'` with the patch itself.")
+    record_blocked(StatePaths.default(), call.subject, agent, AgentgateError(reason))
+    return Verdict(False, reason, "agentgate blocked an apply_patch whose patch it could not read.")
 
 
 INTERACTIVE_RULE = "agentgate-interactive-shell"
