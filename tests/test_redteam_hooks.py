@@ -232,3 +232,41 @@ def test_write_to_the_policy_through_a_link_and_dotdot(in_tmp_cwd: Path, tmp_pat
     r = hook("codex", codex_tool("apply_patch", patch, in_tmp_cwd),
              env={"AGENTGATE_POLICY": str(policy)})
     assert verdict("codex", r)[0] == "deny"
+
+
+def test_concurrent_calls_with_one_id_keep_their_own_answers(in_tmp_cwd: Path) -> None:
+    """Two calls under one id at once: the lock orders them, and neither gets the other's."""
+    import json
+    import subprocess
+
+    from conftest import AGENTGATE
+
+    ok = json.dumps({**codex_input("echo fine", in_tmp_cwd), "tool_use_id": "race"})
+    held = json.dumps({**codex_input("deployer site --prod", in_tmp_cwd), "tool_use_id": "race"})
+    procs = []
+    for text in (ok, held) * 3:
+        p = subprocess.Popen([AGENTGATE, "hook", "codex"], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert p.stdin is not None
+        p.stdin.write(text)
+        p.stdin.close()
+        procs.append((text, p))
+    for text, p in procs:
+        assert p.wait(timeout=60) == (0 if text == ok else 2), text
+
+
+@pytest.mark.parametrize("command", ["deployer site --prod\u0000", "deployer\u0000 site --prod",
+                                     "deployer site --prod \ud800"])
+def test_odd_characters_in_a_held_command_still_hold(command: str, in_tmp_cwd: Path) -> None:
+    for agent, make in (("claude-code", claude_input), ("codex", codex_input),
+                        ("gemini", gemini_input)):
+        r = hook(agent, make(command, in_tmp_cwd))
+        assert verdict(agent, r)[0] == "deny", (agent, command, r)
+
+
+def test_gemini_trims_what_bash_would_not(in_tmp_cwd: Path) -> None:
+    """Gemini CLI trims JavaScript's whitespace (U+FEFF, U+00A0 ...) before it runs the command:
+    to bash a BOM is part of the program's name, to Gemini it is gone."""
+    for command in ("\ufeffdeployer site --prod", "\u00a0\u2028deployer site --prod\u3000",
+                    "\ufeffbash -c 'deployer site --prod'"):
+        assert verdict("gemini", hook("gemini", gemini_input(command, in_tmp_cwd)))[0] == "deny"
