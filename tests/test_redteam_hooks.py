@@ -270,3 +270,21 @@ def test_gemini_trims_what_bash_would_not(in_tmp_cwd: Path) -> None:
     for command in ("\ufeffdeployer site --prod", "\u00a0\u2028deployer site --prod\u3000",
                     "\ufeffbash -c 'deployer site --prod'"):
         assert verdict("gemini", hook("gemini", gemini_input(command, in_tmp_cwd)))[0] == "deny"
+
+
+@pytest.mark.parametrize("written", [
+    ".codex/config.toml", ".codex/hooks.json", ".codex/rules/default.rules", ".cursor/hooks.json",
+    "{home}/.codex/config.toml", "{codex_home}/hooks.json", "{codex_home}/rules/x.rules",
+    "{home}/.gemini/extensions/x/gemini-extension.json",
+])
+@pytest.mark.parametrize("agent", ["claude-code", "gemini"])
+def test_file_tools_cannot_rewire_another_agent(agent: str, written: str, in_tmp_cwd: Path,
+                                                tmp_path: Path) -> None:
+    """One agent's file tool must not change another agent's hooks either (the human may run
+    both on one project)."""
+    codex_home = tmp_path / "codexhome"
+    path = written.format(home=tmp_path / "home", codex_home=codex_home)
+    payload = (claude_write("Write", "file_path", path, in_tmp_cwd) if agent == "claude-code"
+               else gemini_write("write_file", path, in_tmp_cwd))
+    r = hook(agent, payload, env={"CODEX_HOME": str(codex_home)})
+    assert verdict(agent, r)[0] == "deny", (agent, path)

@@ -260,7 +260,9 @@ CLAUDE_CODE = Agent(
 # a running session reaches no hook. Only exit 2 + stderr (or a deny with a reason) blocks.
 CODEX = Agent("codex", "Codex", "PreToolUse", ("Bash",), {}, (), "Bash|apply_patch", ".codex",
               "hooks.json", "CODEX_HOME", ("config.toml", "requirements.toml"), {}, {}, _codex,
-              CODEX_SYSTEM, patch_tools=("apply_patch",), unhooked_stdin=True)
+              CODEX_SYSTEM, patch_tools=("apply_patch",), unhooked_stdin=True,
+              # .codex/ and $CODEX_HOME: hooks, config, rules (which approve commands), skills
+              guarded=(".codex",))
 CURSOR = Agent("cursor", "Cursor", "beforeShellExecution", (), {}, (), None, ".cursor",
                "hooks.json", None, (), {"version": 1}, {}, _cursor, CURSOR_SYSTEM)
 # Gemini CLI (0.61): BeforeTool reaches run_shell_command, whose command it rewrites first
