@@ -276,6 +276,7 @@ def test_gemini_trims_what_bash_would_not(in_tmp_cwd: Path) -> None:
     ".codex/config.toml", ".codex/hooks.json", ".codex/rules/default.rules", ".cursor/hooks.json",
     "{home}/.codex/config.toml", "{codex_home}/hooks.json", "{codex_home}/rules/x.rules",
     "{home}/.gemini/extensions/x/gemini-extension.json",
+    ".cursor/mcp.json", "{home}/.cursor/mcp.json",  # MCP servers whose commands Cursor starts
 ])
 @pytest.mark.parametrize("agent", ["claude-code", "gemini"])
 def test_file_tools_cannot_rewire_another_agent(agent: str, written: str, in_tmp_cwd: Path,

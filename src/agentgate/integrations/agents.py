@@ -264,7 +264,9 @@ CODEX = Agent("codex", "Codex", "PreToolUse", ("Bash",), {}, (), "Bash|apply_pat
               # .codex/ and $CODEX_HOME: hooks, config, rules (which approve commands), skills
               guarded=(".codex",))
 CURSOR = Agent("cursor", "Cursor", "beforeShellExecution", (), {}, (), None, ".cursor",
-               "hooks.json", None, (), {"version": 1}, {}, _cursor, CURSOR_SYSTEM)
+               "hooks.json", None, (), {"version": 1}, {}, _cursor, CURSOR_SYSTEM,
+               # .cursor/ (project and user): hooks.json, mcp.json (servers Cursor starts), rules
+               guarded=(".cursor",))
 # Gemini CLI (0.61): BeforeTool reaches run_shell_command, whose command it rewrites first
 # (rewrite.gemini), and the file tools write_file and replace; .gemini/ (project and user:
 # settings, extensions with their own hooks), the system settings directory and the files the
