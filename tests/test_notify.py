@@ -385,3 +385,20 @@ def test_a_notify_url_is_shown_by_its_scheme_only() -> None:
 
     assert shown_url("tgram://123456:TOKEN/999") == "tgram://****"
     assert shown_url("nonsense") == "****"
+
+
+@pytest.mark.parametrize("kind", ["argv", "text"])
+def test_long_commands_are_cut_keeping_both_ends_and_still_masked(kind: str) -> None:
+    """A 100,000-character word or a 100,000-word command is said cut in the middle, its first
+    and last words kept (the flag that matters is often last), and a long secret value is still
+    masked: the words are cut before the masking, whose regexes are quadratic in a word."""
+    from agentgate.notify import MAX_TEXT, command_text
+
+    for argv in (["deployer", "A" * 100_000, "--prod"], ["x"] * 100_000 + ["--prod"]):
+        text = command_text({"kind": kind, "argv": argv})
+        assert text.startswith("deployer" if argv[0] == "deployer" else "x x")
+        assert text.endswith("--prod") and "cut]" in text and len(text) <= MAX_TEXT + 100
+    secret = "S3cr3t" * 20_000
+    for argv in (["deploy", f"--token={secret}"], ["deploy", "--api-key", secret, "--prod"]):
+        text = command_text({"kind": kind, "argv": argv})
+        assert "S3cr3t" not in text and "****" in text, text[:200]

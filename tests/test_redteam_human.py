@@ -464,11 +464,6 @@ def audit_events(state: Path, *names: str) -> list[dict[str, object]]:
     return [ev for ev in lines if ev.get("event") in names]
 
 
-@pytest.mark.xfail(strict=True, reason="agentgate/notify.py: message() and command_text() put the "
-                   "command's and the directory's control characters (newlines) into the "
-                   "notification as they are, so the agent can write lines that look like the "
-                   "notification's own (a forged 'id:'/'rule:' line, a harmless-looking first "
-                   "line); output.safe() escapes them everywhere else")
 def test_a_notification_cannot_be_forged_by_the_command(receiver: Receiver,
                                                         state_dir: Path) -> None:
     fake = "apr_0000000000000000"
@@ -482,11 +477,6 @@ def test_a_notification_cannot_be_forged_by_the_command(receiver: Receiver,
     assert len([ln for ln in lines if ln.startswith("rule:")]) == 1, lines
 
 
-@pytest.mark.xfail(strict=True, reason="agentgate/notify.py _spawn(): the payload is written to a "
-                   "non-blocking pipe with one os.write and a short write is ignored; a payload "
-                   "over the pipe's 64 KiB (a long command) reaches the deliverer cut, main() "
-                   "fails to parse it before its try, and the request is neither notified nor "
-                   "audited as notify_failed: an agent can keep its request from being announced")
 def test_a_long_command_is_notified_or_its_failure_audited(receiver: Receiver,
                                                            state_dir: Path) -> None:
     r = ag("run", "--json", "--", "deployer", "A" * 100_000, "--prod")
@@ -496,7 +486,9 @@ def test_a_long_command_is_notified_or_its_failure_audited(receiver: Receiver,
     while time.monotonic() < deadline and not audit_events(state_dir, "notified", "notify_failed"):
         time.sleep(0.1)
     said = audit_events(state_dir, "notified", "notify_failed")
-    assert [ev["id"] for ev in said] == [rid], said
+    assert [(ev["event"], ev["id"]) for ev in said] == [("notified", rid)], said
+    [got] = receiver.wait_for(1)
+    assert rid in got["message"], got["message"][-300:]
 
 
 def test_a_hanging_channel_holds_no_lock_the_next_command_needs(

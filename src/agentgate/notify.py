@@ -59,7 +59,7 @@ def announce(paths: StatePaths, event: Mapping[str, Any], urls: Sequence[str], d
                "urls": [str(u)[:MAX_URL_CHARS] for u in list(urls)[:MAX_URLS]],
                "desktop": desktop}
     try:
-        _spawn(payload)
+        _spawn(_fitting(payload))
     except Exception as e:  # nothing must reach the gate's caller
         try:
             _record(paths.root, audit_max_bytes, payload, [_failed(payload, "all",
@@ -69,6 +69,23 @@ def announce(paths: StatePaths, event: Mapping[str, Any], urls: Sequence[str], d
 
 
 _REQUEST_KEYS = ("id", "kind", "argv", "cwd", "agent", "rule", "reason")
+
+
+PIPE_SAFE = 32 * 1024  # what the deliverer is handed stays well inside a pipe's buffer (64 KiB)
+
+
+def _fitting(payload: dict[str, Any]) -> dict[str, Any]:
+    """``payload``, or, when it would not fit the pipe in one write (a very long command), the
+    same with the command already as the notification's clipped text and the directory and the
+    reason clipped: the request is announced all the same."""
+    from .jsontext import dumps
+
+    if len(dumps(payload, ensure_ascii=True)) <= PIPE_SAFE:
+        return payload
+    req = dict(payload["request"])
+    req["argv"], req["kind"] = [command_text(req)], "text"
+    req["cwd"], req["reason"] = _clip(str(req.get("cwd"))), _clip(str(req.get("reason") or ""))
+    return {**payload, "request": req}
 
 
 def _spawn(payload: dict[str, Any]) -> None:
@@ -89,7 +106,8 @@ def _spawn(payload: dict[str, Any]) -> None:
     _children.append(pid)
     try:
         os.set_blocking(w, False)  # what is said fits the pipe: never wait for the deliverer
-        os.write(w, data)
+        if os.write(w, data) != len(data):  # cannot happen below PIPE_SAFE; said if it does
+            raise OSError(f"only part of the notification's {len(data)} bytes reached the notifier")
     finally:
         os.close(w)
 
@@ -111,11 +129,14 @@ def _reap() -> None:
 
 def message(request: Mapping[str, Any], dashboard: str | None) -> tuple[str, str]:
     """(title, body) of the notification for ``request``."""
-    rid = str(request.get("id") or "")
-    agent = str(request.get("agent") or "an agent")
-    lines = [f"{agent} wants to run: {command_text(request)}",
-             f"in: {request.get('cwd')}",
-             f"rule: {request.get('rule') or 'policy'}: {_clip(str(request.get('reason') or ''))}",
+    from .output import safe  # the agent's text cannot write lines of its own (a forged "id:")
+
+    rid = safe(request.get("id") or "")
+    agent = safe(request.get("agent") or "an agent")
+    lines = [f"{agent} wants to run: {safe(command_text(request))}",
+             f"in: {safe(_clip(str(request.get('cwd'))))}",
+             f"rule: {safe(request.get('rule') or 'policy')}: "
+             f"{safe(_clip(str(request.get('reason') or '')))}",
              f"id: {rid}",
              f"approve: agentgate approve {rid}",
              f"deny: agentgate deny {rid} --reason \"...\""]
@@ -125,19 +146,50 @@ def message(request: Mapping[str, Any], dashboard: str | None) -> tuple[str, str
 
 
 def command_text(request: Mapping[str, Any]) -> str:
-    """The command as a person reads it, clipped, with secret-looking values masked."""
+    """The command as a person reads it, clipped, with secret-looking values masked. Long words
+    and long commands are cut before the masking (which is quadratic in a word's length), each
+    word in its middle and the command between whole words, keeping both ends; the marks have
+    no spaces, so a masked value runs on through them."""
     argv = [str(a) for a in request.get("argv") or []]
     if request.get("kind") == "argv":
         import shlex
 
-        text = shlex.join(argv)
+        words = [shlex.quote(_clip_word(a)) for a in argv]
     else:
-        text = " ".join(argv)
-    return _clip(redact(text))
+        words = [_clip_word(w) for w in " ".join(argv).split(" ")]
+    return _clip(redact(_keep_ends(words)))
+
+
+def _clip_word(word: str) -> str:
+    if len(word) <= MAX_TEXT:
+        return word
+    head, tail = MAX_TEXT * 3 // 10, MAX_TEXT // 5
+    return f"{word[:head]}...[{len(word) - head - tail}-characters-cut]...{word[-tail:]}"
+
+
+def _keep_ends(words: list[str]) -> str:
+    """``words`` joined, or, past 4 * MAX_TEXT characters, the first and the last whole words
+    that fit with how many were cut between them."""
+    if sum(len(w) + 1 for w in words) <= 4 * MAX_TEXT:
+        return " ".join(words)
+    first, last, size = 0, len(words), 0
+    while first < last and size + len(words[first]) <= 2 * MAX_TEXT:
+        size += len(words[first]) + 1
+        first += 1
+    size = 0
+    while last > first and size + len(words[last - 1]) <= MAX_TEXT:
+        size += len(words[last - 1]) + 1
+        last -= 1
+    return " ".join([*words[:first], f"...[{last - first}-words-cut]...", *words[last:]])
 
 
 def _clip(text: str) -> str:
-    return text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + "... [cut]"
+    """``text`` cut in the middle to at most about MAX_TEXT characters, keeping both ends (the
+    flag that matters is often the last word), saying how much was cut."""
+    if len(text) <= MAX_TEXT:
+        return text
+    head, tail = MAX_TEXT * 3 // 5, MAX_TEXT * 2 // 5
+    return f"{text[:head]} ...[{len(text) - head - tail} characters cut]... {text[-tail:]}"
 
 
 _SECRET_WORDS = ("password", "passwd", "passphrase", "secret", "token", "apikey", "api_key",
