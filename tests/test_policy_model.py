@@ -33,7 +33,9 @@ def decide(text: str, cwd: str | None = "/srv/app", home: str | None = HOME) -> 
     ("pushd / && rm -rf *", "/srv", "deny"),
     ("cd && rm -rf *", "/srv", "deny"),
     ("cd ~/proj && rm -rf ./dist", "/srv", "allow"),
-    ("rm -rf build", "/", "allow"),              # a bare name may be a subcommand: not placed
+    ("rm -rf build", "/", "ask"),                # in / a bare name is placed too: /build
+    ("rm -rf etc", "/", "deny"),                 # cd / && rm -rf etc (tests/test_redteam_more.py)
+    ("rm -rf build", "/srv/app", "allow"),       # deeper, a bare name may be a subcommand: not placed
     ("rm -rf *", "/srv/app", "allow"),
     ('cd "$D" && rm -rf *', "/", "allow"),        # the directory is not known: no guess
 ])
@@ -49,7 +51,9 @@ def test_a_placed_part_is_shown_only_when_it_matches_more() -> None:
 
 
 def test_placed_forms() -> None:
-    assert model.placed(("rm", "-rf", "*", "x", "-f"), "/w", None) == [("rm", "-rf", "/w/*", "x", "-f")]
+    assert model.placed(("rm", "-rf", "*", "x", "-f"), "/w/v", None) == [("rm", "-rf", "/w/v/*", "x", "-f")]
+    assert model.placed(("rm", "-rf", "*", "x", "-f"), "/w", None) == [("rm", "-rf", "/w/*", "/w/x", "-f")]
+    assert model.placed(("rm", "-r", "~/../../etc"), "/w/v", "/home/u") == [("rm", "-r", "/etc")]
     assert model.placed(("cp", "a/b", "../c", "."), f"{HOME}/p", HOME) == [
         ("cp", f"{HOME}/p/a/b", f"{HOME}/c", f"{HOME}/p"), ("cp", "~/p/a/b", "~/c", "~/p")]
     assert model.placed(("ls", "/etc", "$X/y", "--f=./z", "host:./p"), "/w", HOME) == []

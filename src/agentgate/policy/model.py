@@ -231,6 +231,10 @@ def _path_word(w: str) -> bool:
     return w in (".", "..") or "/" in w or any(c in w for c in "*?[")
 
 
+def _bare_name(w: str) -> bool:
+    return bool(w) and w[0] not in "-/~$`{+." and "=" not in w and ":" not in w and "\n" not in w
+
+
 def placed(argv: Sequence[str], cwd: str | None, home: str | None) -> list[tuple[str, ...]]:
     """``argv`` with its path words written where they lead: relative ones placed in ``cwd``
     (``cd / && rm -rf *`` is ``rm -rf /*``), and, when a path is the home directory or below it,
@@ -238,9 +242,15 @@ def placed(argv: Sequence[str], cwd: str | None, home: str | None) -> list[tuple
     word changes."""
     out, tilde = [argv[0]], [argv[0]]
     moved = home_form = False
+    # in / or a directory just below it, or in home, a bare name is placed too: after
+    # ``cd / && rm -rf etc`` it is /etc (deeper, a bare word may as well be a value)
+    shallow = cwd is not None and (cwd.rstrip("/").count("/") <= 1 or cwd == home)
     for w in argv[1:]:
         full = w
-        if cwd is not None and _path_word(w):
+        if home and w[:2] == "~/" and ("/." in w or "//" in w) and "$" not in w and "`" not in w:
+            full = _normal_path(home.rstrip("/") + w[1:])  # ~/../../etc is /etc
+            moved = moved or full != w
+        elif cwd is not None and (_path_word(w) or (shallow and _bare_name(w))):
             full = posixpath.normpath(posixpath.join(cwd, w))
             if w.endswith("*") and not full.endswith("*"):
                 full += "/*"
