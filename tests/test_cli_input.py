@@ -734,7 +734,7 @@ def test_one_definition_of_agentgates_own_options() -> None:
         return {o for p in cmd.params for o in p.opts if p.param_type_name == "option"}
 
     assert names(root.commands["run"]) == {o.name for o in grammar.RUN_OPTIONS}
-    assert set(root.commands["hook"].commands) == {*NAMES, "install"}
+    assert set(root.commands["hook"].commands) == {*NAMES, "install", "status"}
     for agent in NAMES:
         assert names(root.commands["hook"].commands[agent]) == {o.name for o in grammar.HOOK_OPTIONS}
     assert {o.name for o in grammar.GLOBAL_OPTIONS} <= names(root)

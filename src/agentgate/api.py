@@ -67,7 +67,8 @@ class VerifyResult:
         return self.approval_id
 
     def to_dict(self) -> dict[str, Any]:
-        """The same keys as ``agentgate verify --json``."""
+        """The result's keys as ``agentgate verify --json`` spells them (which adds ``command``,
+        ``exitCode`` and ``ruleReason``)."""
         d = asdict(self)
         return {"allowed": d["allowed"], "approvalRequired": d["approval_required"],
                 "approvalId": d["approval_id"], "reason": d["reason"], "rule": d["rule"],

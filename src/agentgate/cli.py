@@ -191,7 +191,7 @@ log_app = typer.Typer(cls=Group, help=(
     "Read the audit log, or summarize or verify it. Filters combine; with --json the matching "
     "lines are printed as they are stored (JSONL)."), invoke_without_command=True,
     no_args_is_help=False, subcommand_metavar="[summary|verify] [ARGS]...")
-policy_app = typer.Typer(cls=Group, help="Validate policy files, or trust a repo-local one.",
+policy_app = typer.Typer(cls=Group, help="Show the rules in force, validate policy files, trust a repo-local one, or forget a standing exception.",
                          no_args_is_help=True)
 hook_app = typer.Typer(cls=Group, help="Answer an agent's pre-tool hook, or install one.",
                        no_args_is_help=True)

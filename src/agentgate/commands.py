@@ -672,6 +672,6 @@ def mcp(policy: str | None, agent: str | None) -> None:
         if (e.name or "").split(".")[0] != "mcp":
             raise
         raise AgentgateError("`agentgate mcp` needs the MCP SDK, which is not installed",
-                             "pip install 'agentgate-checkpoint[mcp]'",
+                             "install the mcp extra: pip install '.[mcp]' in a clone of agentgate (README, Install)",
                              exit_code=EXIT_CONFIG) from None
     server.serve(lambda cwd: gate(policy, cwd), agent_name(agent, "mcp"))

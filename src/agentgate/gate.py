@@ -520,9 +520,11 @@ class Gate:
 
 def standing_text(req: Request, now: float) -> str:
     """What a human's standing approval allows, for the agent's message and the audit line."""
+    by = f"a standing approval by {req.decided_by or 'a human'} ({req.id})"
+    if req.uses is not None and not req.uses_left:
+        return f"{by}: that was the last of its {req.uses} runs"
     left = "any number of runs" if req.uses is None else f"{req.uses_left} of {req.uses} runs left"
-    return (f"a standing approval by {req.decided_by or 'a human'} ({req.id}): {left}, "
-            f"for {_duration(req.expires_at - now)} more")
+    return f"{by}: {left}, for {_duration(req.expires_at - now)} more"
 
 
 def _duration(seconds: float) -> str:

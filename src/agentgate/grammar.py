@@ -52,6 +52,7 @@ NO_POLICY = {
     (HOOK, "install"): "the installed hook reads the policy in force each time the agent calls "
                        "it ($AGENTGATE_POLICY, else the user policy); to pin one, add --policy "
                        "PATH to the hook's command in the agent's settings",
+    (HOOK, "status"): "it reads the agents' settings files and asks the agent, not the policy",
     ("service",): "protected mode's policy is the service's, /etc/agentgate/policy.toml",
     ("pending",): "requests are the ledger's ($AGENTGATE_HOME), whatever the policy",
     ("show",): "requests are the ledger's ($AGENTGATE_HOME), whatever the policy",

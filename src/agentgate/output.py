@@ -206,7 +206,8 @@ def approved(req: Request, now: float, as_json: bool, remembered: str | None = N
         err(f"approved {req.id}: the same command may now run {req.uses} times, within {left}; "
             f"`agentgate revoke {req.id}` withdraws it.")
     else:
-        err(f"approved {req.id}: the same command may now run once, within {left}.")
+        what = "action may now go through" if req.kind == "action" else "command may now run"
+        err(f"approved {req.id}: the same {what} once, within {left}.")
     if as_json:
         emit_json({"id": req.id, "status": req.status, "expiresAt": now_iso(req.expires_at),
                    "uses": req.uses, "exception": exception, "policyFile": remembered})
@@ -225,7 +226,8 @@ def policy_shown(info: dict[str, Any], as_json: bool) -> None:
     out = []
     for s in info["sources"]:
         status = "trusted" if s["trusted"] else "untrusted"
-        out.append(f"{safe(s['path'])}  ({s['kind']}, {status}{'; ' + s['note'] if s['note'] else ''})")
+        note = str(s["note"] or "").removeprefix(f"{status}: ").removeprefix(status)
+        out.append(f"{safe(s['path'])}  ({s['kind']}, {status}{'; ' + note if note else ''})")
         for r in s["rules"]:
             off = "" if r["applies"] else "  [ignored: untrusted]"
             out.append(f"  {r['decision']:5}  {safe(r['id'])}: {safe(r['reason'])}{off}")
@@ -234,10 +236,22 @@ def policy_shown(info: dict[str, Any], as_json: bool) -> None:
             out.append(f"  exception {e['id']}: {safe(command_words(e))} in {safe(e['cwd'])} "
                        f"(relaxes {safe(e['rule'])}){off}")
     st = info["settings"]
-    out.append("settings  " + ", ".join(f"{k}={v}" for k, v in st.items()
-                                        if not isinstance(v, list | tuple | dict) or v))
+    out.append("settings  " + ", ".join(
+        f"{k}={policy_duration(v) if k in _DURATION_SETTINGS and isinstance(v, int) else v}"
+        for k, v in st.items() if not isinstance(v, list | tuple | dict) or v))
     out.append(f"order     {info['order']}")
     sys.stdout.write("\n".join(out) + "\n")
+
+
+_DURATION_SETTINGS = ("approval_ttl", "request_ttl", "retention")
+
+
+def policy_duration(seconds: int) -> str:
+    """Seconds as a policy file writes them: ``1800`` is ``30m``, ``604800`` is ``7d``."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 def command_words(e: dict[str, Any]) -> str:

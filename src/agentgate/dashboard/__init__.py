@@ -39,7 +39,8 @@ def serve(port: int, announce: Callable[[str], None]) -> None:
         if (e.name or "").split(".")[0] not in ("starlette", "uvicorn"):
             raise
         raise AgentgateError("`agentgate dashboard` needs Starlette and uvicorn, which are not "
-                             "installed", "pip install 'agentgate-checkpoint[dashboard]'",
+                             "installed", "install the dashboard extra: pip install '.[dashboard]' in a clone of "
+                             "agentgate (README, Install)",
                              exit_code=EXIT_CONFIG) from None
     from ..backend import protected
 
