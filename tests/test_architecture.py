@@ -26,7 +26,7 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("interface: command bodies, rendering, integrations, the Python API",
      ["agentgate.commands", "agentgate.output", "agentgate.logview", "agentgate.api",
       "agentgate.subjects", "agentgate.integrations.hooks", "agentgate.integrations.install",
-      "agentgate.integrations.mcp", "agentgate", "agentgate.service.server",
+      "agentgate.integrations.mcp", "agentgate.integrations.status", "agentgate", "agentgate.service.server",
       "agentgate.service.install", "agentgate.dashboard.*"]),
     ("the decision flow: which gate, the local one, the service's client, the outcome",
      ["agentgate.backend", "agentgate.gate", "agentgate.remote", "agentgate.outcome",
@@ -35,12 +35,12 @@ LAYERS: list[tuple[str, list[str]]] = [
      ["agentgate.shell.*", "agentgate.policy.*", "agentgate.guard", "agentgate.ledger",
       "agentgate.audit", "agentgate.trust", "agentgate.runner", "agentgate.errorlog",
       "agentgate.service", "agentgate.service.protocol", "agentgate.service.secret",
-      "agentgate.notify"]),
+      "agentgate.notify", "agentgate.integrations.calls", "agentgate.integrations.codex"]),
     ("base: files, locations and variables, errors, lean records, test faults, JSON, "
      "agentgate's own grammar, the agents' data",
      ["agentgate.fileio", "agentgate.paths", "agentgate.system", "agentgate.repofiles", "agentgate.errors", "agentgate.lean",
       "agentgate.faults", "agentgate.jsontext", "agentgate.grammar",
-      "agentgate.integrations.agents", "agentgate.integrations"]),
+      "agentgate.integrations.agents", "agentgate.integrations", "agentgate.integrations.rewrite"]),
 ]
 FRONT = 0
 

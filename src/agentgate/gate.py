@@ -30,7 +30,7 @@ from .ledger import (
     hostname,
     make_request,
 )
-from .outcome import REASON_ASK, REASON_GRANT, REASON_PENDING, Reader
+from .outcome import REASON_ASK, REASON_GRANT, REASON_PENDING, Reader, fmt_duration
 from .outcome import Outcome as Outcome  # where callers have imported these from
 from .outcome import RequestView as RequestView
 from .outcome import Subject as Subject
@@ -524,16 +524,7 @@ def standing_text(req: Request, now: float) -> str:
     if req.uses is not None and not req.uses_left:
         return f"{by}: that was the last of its {req.uses} runs"
     left = "any number of runs" if req.uses is None else f"{req.uses_left} of {req.uses} runs left"
-    return f"{by}: {left}, for {_duration(req.expires_at - now)} more"
-
-
-def _duration(seconds: float) -> str:
-    s = int(max(0, seconds))
-    if s < 90:
-        return f"{s}s"
-    if s < 90 * 60:
-        return f"{s // 60}m"
-    return f"{s // 3600}h{(s % 3600) // 60:02d}m" if s < 48 * 3600 else f"{s // 86400}d"
+    return f"{by}: {left}, for {fmt_duration(req.expires_at - now)} more"
 
 
 class Recorded(Record):

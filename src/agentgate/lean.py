@@ -318,3 +318,26 @@ def _copy(value: Any) -> Any:
 def asdict(record: Record) -> dict[str, Any]:
     """:func:`dataclasses.asdict` for JSON-like fields: a deep copy as nested dicts and lists."""
     return {f: _copy(getattr(record, f)) for f in record._fields}
+
+
+# --------------------------------------------------------------------------- text for people
+
+
+_UNSAFE = lazy_regex("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def safe(text: object) -> str:
+    """Text that cannot move the cursor or hide itself on a terminal: control characters,
+    bidi overrides and undecodable bytes are shown as escapes (``\\r``, ``\\x1b``, ``\\u202e``),
+    so what a human approves is what will run."""
+    return _UNSAFE().sub(lambda m: _escape(m.group()), str(text))
+
+
+def _escape(c: str) -> str:
+    named = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+    if c in named:
+        return named[c]
+    o = ord(c)
+    if 0xDC80 <= o <= 0xDCFF:  # a byte that was not UTF-8 (surrogateescape)
+        return f"\\x{o - 0xDC00:02x}"
+    return f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}"

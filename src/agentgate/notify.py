@@ -129,7 +129,7 @@ def _reap() -> None:
 
 def message(request: Mapping[str, Any], dashboard: str | None) -> tuple[str, str]:
     """(title, body) of the notification for ``request``."""
-    from .output import safe  # the agent's text cannot write lines of its own (a forged "id:")
+    from .lean import safe  # the agent's text cannot write lines of its own (a forged "id:")
 
     rid = safe(request.get("id") or "")
     agent = safe(request.get("agent") or "an agent")

@@ -178,3 +178,15 @@ class Reader:
     def get(self, rid: str) -> RequestView:
         state = self._state()
         return RequestView(state.get(rid), state.now)
+
+
+def fmt_duration(seconds: float) -> str:
+    """A time span as a person reads it: ``45s``, ``29m``, ``3h05m``, ``7d``."""
+    s = int(max(0, seconds))
+    if s < 90:
+        return f"{s}s"
+    if s < 90 * 60:
+        return f"{s // 60}m"
+    if s < 48 * 3600:
+        return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+    return f"{s // 86400}d"

@@ -13,7 +13,8 @@ import sys
 import time
 
 from .jsontext import dumps
-from .lean import lazy_regex
+from .lean import safe as safe  # escaping for people, also used below the interface (notify)
+from .outcome import fmt_duration as fmt_duration  # one reading of a duration, for the gate too
 
 TYPE_CHECKING = False  # not from typing: see agentgate.lean
 if TYPE_CHECKING:
@@ -437,37 +438,6 @@ def hook_installed_system(plan: SystemPlan, *, dry_run: bool, backups: Iterable[
 
 
 # --------------------------------------------------------------------------- text for people
-
-
-_UNSAFE = lazy_regex("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
-
-
-def safe(text: object) -> str:
-    """Text that cannot move the cursor or hide itself on a terminal: control characters,
-    bidi overrides and undecodable bytes are shown as escapes (``\\r``, ``\\x1b``, ``\\u202e``),
-    so what a human approves is what will run."""
-    return _UNSAFE().sub(lambda m: _escape(m.group()), str(text))
-
-
-def _escape(c: str) -> str:
-    named = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-    if c in named:
-        return named[c]
-    o = ord(c)
-    if 0xDC80 <= o <= 0xDCFF:  # a byte that was not UTF-8 (surrogateescape)
-        return f"\\x{o - 0xDC00:02x}"
-    return f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}"
-
-
-def fmt_duration(seconds: float) -> str:
-    s = int(max(0, seconds))
-    if s < 90:
-        return f"{s}s"
-    if s < 90 * 60:
-        return f"{s // 60}m"
-    if s < 48 * 3600:
-        return f"{s // 3600}h{(s % 3600) // 60:02d}m"
-    return f"{s // 86400}d"
 
 
 def fmt_time(t: float) -> str:
