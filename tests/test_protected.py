@@ -639,18 +639,6 @@ def test_install_warns_about_a_gated_user_with_passwordless_sudo(machine: Machin
         subprocess.run(["umount", "-l", d], check=True)
 
 
-def test_one_user_cannot_flood_the_ledger(machine: Machine) -> None:
-    from agentgate.service.server import MAX_PENDING_PER_USER
-
-    open_now = len(json.loads(machine.root("pending", "--json").stdout))
-    n = MAX_PENDING_PER_USER - open_now + 5
-    script = (f"for i in $(seq 1 {n}); do {CLIENT_BIN} run -- vercel --prod --n $i >/dev/null "
-              f"2>&1; done; {CLIENT_BIN} run -- vercel --prod --one-more")
-    r = machine.as_agent("sh", "-c", script, timeout=600)
-    assert r.returncode == 77 and "waiting for a human already" in r.stderr, r.stderr
-    assert machine.root("run", "--", "vercel", "--prod", "--root-still-asks").returncode == 75
-
-
 def _held(machine: Machine, *extra: str) -> str:
     r = machine.as_agent(CLIENT_BIN, "run", "--json", "--", "vercel", "--prod", *extra)
     assert r.returncode == 75, r.stderr
@@ -719,15 +707,41 @@ def test_policy_show_through_the_service_and_remember_refused(machine: Machine) 
     assert "protected mode" in r.stderr and machine.status_of(rid) == "pending"
 
 
-def test_uninstall_takes_the_hooks_out_before_the_client(machine: Machine) -> None:
-    """Last: personal mode again (the fixture then purges)."""
-    r = machine.root("service", "uninstall")
-    assert r.returncode == 0, r.stderr
-    managed = Path("/etc/claude-code/managed-settings.json").read_text()
-    assert CLIENT_BIN not in managed
-    assert not os.path.exists(CLIENT_FILE) and not os.path.exists(CLIENT_BIN)
-    assert os.path.exists(Path(STATE, "audit.jsonl"))  # the log is kept without --purge
+# Issue 14 (was tests/test_protected_actions.py: a file of its own would run on another xdist
+# worker at the same time as this one, and both set up the machine's users and service).
+ACTION_RULE = """
+[[rule]]
+id = "big-payment"
+decision = "ask"
+reason = "Payments over 100 need a human."
+actions = ["payment"]
+condition = "amount > 100"
+match = ["payment amount=4000 vendor=acme"]
+not_match = ["payment amount=5 vendor=acme"]
+"""
 
+
+def test_the_service_decides_and_binds_an_actions_attributes(machine: Machine) -> None:
+    Path(POLICY_FILE).write_text(POLICY + ACTION_RULE)  # root's policy, read per request
+
+    def pay(amount: str, vendor: str = "acme") -> tuple[int, dict[str, object]]:
+        r = machine.as_agent(CLIENT_BIN, "verify", "--json", "payment", "--attr",
+                             f"amount={amount}", "--attr", f"vendor={vendor}")
+        return r.returncode, json.loads(r.stdout) if r.stdout.strip() else {"stderr": r.stderr}
+
+    assert pay("5")[0] == 0
+    code, held = pay("4000")
+    assert code == 75 and held["rule"] == "big-payment", held
+    rid = str(held["approvalId"])
+    shown = machine.root("show", rid)
+    assert "payment amount=4000 vendor=acme" in shown.stdout, shown.stdout
+    r = machine.approve(rid)
+    assert r.returncode == 0, r.stderr
+    assert pay("40000")[0] == 75
+    assert pay("4000", "globex")[0] == 75
+    code, done = pay("4000")
+    assert code == 0 and done["approvalId"] == rid, done
+    assert pay("4000")[0] == 75
 
 
 def test_the_service_notifies_and_a_waiting_agent_runs_once_approved(machine: Machine) -> None:
@@ -780,3 +794,25 @@ def test_the_service_notifies_and_a_waiting_agent_runs_once_approved(machine: Ma
     finally:
         Path(POLICY_FILE).write_text(original)
         server.shutdown()
+
+
+def test_one_user_cannot_flood_the_ledger(machine: Machine) -> None:
+    from agentgate.service.server import MAX_PENDING_PER_USER
+
+    open_now = len(json.loads(machine.root("pending", "--json").stdout))
+    n = MAX_PENDING_PER_USER - open_now + 5
+    script = (f"for i in $(seq 1 {n}); do {CLIENT_BIN} run -- vercel --prod --n $i >/dev/null "
+              f"2>&1; done; {CLIENT_BIN} run -- vercel --prod --one-more")
+    r = machine.as_agent("sh", "-c", script, timeout=600)
+    assert r.returncode == 77 and "waiting for a human already" in r.stderr, r.stderr
+    assert machine.root("run", "--", "vercel", "--prod", "--root-still-asks").returncode == 75
+
+
+def test_uninstall_takes_the_hooks_out_before_the_client(machine: Machine) -> None:
+    """Last: personal mode again (the fixture then purges)."""
+    r = machine.root("service", "uninstall")
+    assert r.returncode == 0, r.stderr
+    managed = Path("/etc/claude-code/managed-settings.json").read_text()
+    assert CLIENT_BIN not in managed
+    assert not os.path.exists(CLIENT_FILE) and not os.path.exists(CLIENT_BIN)
+    assert os.path.exists(Path(STATE, "audit.jsonl"))  # the log is kept without --purge
