@@ -206,7 +206,9 @@ def test_a_lock_an_administrator_set_otherwise_is_kept_and_reported(tmp_path: Pa
     doc = json.loads(path.read_text())
     assert doc["allowManagedHooksOnly"] is False and commands_in(doc, "PreToolUse") == [
         command("claude-code")]
-    assert [n.state for n in plan.locks] == ["kept"]
+    assert [(n.setting.name, n.state) for n in plan.locks] == [
+        ("allowManagedHooksOnly", "kept"), ("disableSkillShellExecution", "set")]
+    assert doc["disableSkillShellExecution"] is True
 
 
 def test_installing_twice_gives_one_hook_and_leaves_the_file_alone(tmp_path: Path) -> None:
@@ -367,10 +369,12 @@ def test_uninstall_takes_out_agentgates_hook_only_and_leaves_the_locks(tmp_path:
     path.chmod(0o644)
     install(root, "claude-code")
     plan = plan_system_uninstall(AGENTS["claude-code"], root, "linux")
-    assert [(n.setting.name, n.state) for n in plan.locks] == [("allowManagedHooksOnly", "on")]
+    assert [(n.setting.name, n.state) for n in plan.locks] == [
+        ("allowManagedHooksOnly", "on"), ("disableSkillShellExecution", "on")]
     backups = apply_system(plan)
     doc = json.loads(path.read_text())
-    assert doc == {"env": {"A": "1"}, "allowManagedHooksOnly": True, "hooks": {
+    assert doc == {"env": {"A": "1"}, "allowManagedHooksOnly": True,
+                   "disableSkillShellExecution": True, "hooks": {
         "PreToolUse": [{"matcher": "Bash", "hooks": [{"type": "command",
                                                       "command": "/usr/bin/audit"}]}],
         "Stop": [{"hooks": [{"type": "command", "command": "/usr/bin/notify"}]}]}}

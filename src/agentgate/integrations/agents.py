@@ -219,7 +219,9 @@ CLAUDE_SYSTEM = SystemSettings(
     {"linux": "/etc/claude-code/managed-settings.json",
      "darwin": "/Library/Application Support/ClaudeCode/managed-settings.json"}, {},
     (Setting(("allowManagedHooksOnly",), True,
-             "only managed hooks run: user, project and plugin hooks are ignored"),),
+             "only managed hooks run: user, project and plugin hooks are ignored"),
+     Setting(("disableSkillShellExecution",), True,
+             "skills' inline shell (!`...`) is off: it runs with no hook (docs/claude-code.md)")),
     (Setting(("disableAllHooks",), True),))
 # Codex: hooks.json beside the system config layer (/etc/codex/config.toml) is a managed source
 # (trusted without review, cannot be disabled); the locks live in requirements.toml.
