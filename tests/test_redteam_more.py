@@ -262,8 +262,6 @@ def test_each_held_string_runs_vercel_in_bash(command: str, real: tuple[str, ...
 # writes only the full spelling misses them (the embedded default writes --r*)
 
 
-@pytest.mark.xfail(strict=True, reason="a pattern's long option does not match its abbreviations; "
-                   "a policy must write them (--r*), as the embedded default does")
 @pytest.mark.parametrize("command", ["rm --rec /etc", "rm -f --recursiv /etc"])
 def test_abbreviated_long_option(command: str) -> None:
     assert decide(DEFAULT, command).decision == "deny"  # the default spells them out
@@ -279,3 +277,36 @@ def test_gnu_rm_takes_an_abbreviated_recursive(tmp_path: Path) -> None:
         if r.returncode != 0:
             pytest.skip("this rm does not take abbreviated long options")
         assert not d.exists()
+
+
+ABBREVIATIONS = """
+version = 1
+[settings]
+default = "ask"
+[[rule]]
+id = "dry-run-is-fine"
+decision = "allow"
+reason = "A dry run changes nothing."
+commands = ["git push --dry-run **"]
+[[rule]]
+id = "force-push"
+decision = "ask"
+reason = "A force push rewrites history."
+commands = ["git push --force **", "git push --force-with-lease **"]
+"""
+
+
+@pytest.mark.parametrize(("command", "decision", "rule"), [
+    ("git push --forc origin main", "ask", "force-push"),  # --force or --force-with-lease: ask
+    ("git push --force-w origin main", "ask", "force-push"),
+    ("git push --force origin main", "ask", "force-push"),
+    # an allow rule never widens to abbreviations: --dr is not read as --dry-run
+    ("git push --dr origin main", "ask", None),
+    ("git push --dry-run origin main", "allow", "dry-run-is-fine"),
+    ("git push --fo", "ask", "force-push"),
+    ("git push --f origin", "ask", None),  # one letter: too short to be read as an abbreviation
+])
+def test_abbreviations_are_read_by_ask_and_deny_rules_only(command: str, decision: str,
+                                                          rule: str | None) -> None:
+    ev = decide(pol.parse_policy(ABBREVIATIONS), command)
+    assert (ev.decision, ev.rule) == (decision, rule), ev

@@ -82,6 +82,9 @@ class Rule(Record):
         allow rule does not, and the budget notes the rule."""
         if any(p.matches(argv) for p in self.patterns):
             return True
+        if self.decision != ALLOW and any(p.matches(full) for full in self._unabbreviated(argv)
+                                          for p in self.patterns):
+            return True
         if not self.regex:
             return False
         if budget is None:
@@ -96,6 +99,27 @@ class Rule(Record):
             if found:
                 return True
         return False
+
+    def _unabbreviated(self, argv: Sequence[str]) -> list[tuple[str, ...]]:
+        """``argv`` with its abbreviated long options written out as this rule's patterns spell
+        them: GNU getopt and most option parsers take any unambiguous prefix (``rm --rec`` is
+        ``rm --recursive``, ``git push --forc`` is ``--force``). Only for ask and deny rules,
+        where reading an abbreviation as the option it may stand for is the stricter reading; an
+        allow rule never widens this way. One list per choice where a prefix fits several."""
+        longs = {alt for p in self.patterns for w in p.words if w is not None
+                 for kind, alt in w.alts if kind == "lit" and alt[:2] == "--" and len(alt) > 4}
+        if not longs:
+            return []
+        fits = {i: [o for o in sorted(longs) if o.startswith(w)] for i, w in enumerate(argv)
+                if w[:2] == "--" and len(w) >= 4 and w not in longs and "=" not in w}
+        fits = {i: c for i, c in fits.items() if c}
+        out = []
+        for i, choices in fits.items():
+            for choice in choices:
+                full = [fits[k][0] if k in fits else w for k, w in enumerate(argv)]
+                full[i] = choice
+                out.append(tuple(full))
+        return out
 
     def matches_action(self, action: str, resource: str | None,
                        facts: ActionFacts | None = None) -> bool:
