@@ -219,7 +219,7 @@ def test_mcp_without_the_sdk_exits_78() -> None:
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False,
                        stdin=subprocess.DEVNULL)
     assert r.returncode == 78, r.stderr
-    assert "pip install 'agentgate-checkpoint[mcp]'" in r.stderr and r.stdout == ""
+    assert "pip install '.[mcp]'" in r.stderr and r.stdout == ""  # the extra, as README installs it
 
 
 def test_run_command_keeps_a_grant_when_exec_would_fail(in_tmp_cwd: Path, fake_bin: Path,
