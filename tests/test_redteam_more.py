@@ -24,9 +24,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from redteam import DEFAULT, decide, write_stand_ins
+from redteam import case_id as _id
 
 from agentgate import policy as pol
-from agentgate import shell
 
 POLICY = r"""
 version = 1
@@ -57,8 +58,6 @@ commands = ["curl ** | sh"]
 """
 
 CUSTOM = pol.parse_policy(POLICY)
-DEFAULT = pol.parse_policy(pol.embedded_policy_text(), "<embedded default>")
-WHERE = ("/home/u/app", "/home/u")
 STAND_INS = ("vercel", "git", "rm", "curl")
 
 # (command, real programs it needs instead of stand-ins: it is run with those from the system)
@@ -160,14 +159,6 @@ DEFAULT_BENIGN: list[str] = ["cd ~ && rm -rf project/node_modules", "rm -rf ~/pr
                              "cd /tmp && rm -rf build", "cd ~ && rm -f notes.txt"]
 
 
-def decide(p: pol.Policy, text: str) -> pol.Evaluation:
-    return p.decide(shell.analyze_script(text, *WHERE))
-
-
-def _id(text: str) -> str:
-    return text[:70]
-
-
 _ALL_HELD = [c for c, _ in HELD] + HELD_UNRUN
 
 
@@ -220,12 +211,7 @@ def test_the_tables_hold_no_repeats() -> None:
 
 @pytest.fixture(scope="module")
 def stand_ins(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    d = tmp_path_factory.mktemp("bin")
-    for name in STAND_INS:
-        f = d / name
-        f.write_text('#!/bin/sh\nprintf "%s\\n" "$(basename "$0") $*" >> "$MARK"\n')
-        f.chmod(0o755)
-    return d
+    return write_stand_ins(tmp_path_factory.mktemp("bin"), STAND_INS)
 
 
 _RUNS = HELD + [(c, (c.split()[0],)) for c in OPEN]

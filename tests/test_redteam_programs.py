@@ -15,6 +15,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from redteam import WHERE
 
 from agentgate import shell
 from agentgate.policy import Policy, embedded_policy_text, parse_policy
@@ -48,7 +49,6 @@ commands = ["terraform apply"]
 """
 
 ALLOW, ASK, DENY = "allow", "ask", "deny"
-WHERE = ("/home/u/app", "/home/u")
 
 # (command line, expected decision) under POLICY
 CASES: list[tuple[str, str]] = [

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 from conftest import ag
+from redteam import DEFAULT, decide, write_stand_ins
+from redteam import case_id as _id
 
 from agentgate import guard, shell
 from agentgate import policy as pol
@@ -64,8 +66,6 @@ commands = ["npm publish"]
 """
 
 CUSTOM = pol.parse_policy(POLICY)
-DEFAULT = pol.parse_policy(pol.embedded_policy_text(), "<embedded default>")
-WHERE = ("/home/u/app", "/home/u")
 STAND_INS = ("vercel", "git", "kubectl", "npm", "rm")
 
 # (command, the held program it runs, a word that program's argv holds when it runs: for rm,
@@ -250,14 +250,6 @@ BENIGN: list[str] = [
 ]
 
 
-def decide(p: pol.Policy, text: str) -> pol.Evaluation:
-    return p.decide(shell.analyze_script(text, *WHERE))
-
-
-def _id(text: str) -> str:
-    return text[:70]
-
-
 @pytest.mark.parametrize(("command", "program", "word"), HELD, ids=[_id(c) for c, _, _ in HELD])
 def test_held_with_a_policy_of_our_own(command: str, program: str, word: str) -> None:
     ev = decide(CUSTOM, command)
@@ -291,12 +283,7 @@ def test_the_corpus_is_broad() -> None:
 @pytest.fixture(scope="module")
 def stand_ins(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A directory of stand-in programs that append ``NAME ARGS`` and their directory to $MARK."""
-    d = tmp_path_factory.mktemp("bin")
-    for name in STAND_INS:
-        f = d / name
-        f.write_text('#!/bin/sh\nprintf "%s\\n" "$(basename "$0") $*" "cwd=$(pwd)" >> "$MARK"\n')
-        f.chmod(0o755)
-    return d
+    return write_stand_ins(tmp_path_factory.mktemp("bin"), STAND_INS, cwd=True)
 
 
 def _ran(marks: list[str], program: str, word: str) -> bool:
