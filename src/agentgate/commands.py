@@ -42,6 +42,11 @@ Line = tuple[str, int, bytes]
 Progress = Callable[[Iterable[Line], int], Iterator[Line]]
 
 
+def no_progress(lines: Iterable[Line], total: int) -> Iterator[Line]:
+    """A :data:`Progress` that shows nothing (for callers without a progress display)."""
+    return iter(lines)
+
+
 # --------------------------------------------------------------------------- shared
 
 

@@ -14,7 +14,7 @@ import os
 import select
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from . import commands
@@ -362,11 +362,8 @@ def audit_seen() -> tuple[int, int] | None:
 
 def recent_decisions(n: int) -> list[dict[str, Any]]:
     """The last ``n`` decision events of the audit log (the service's, in protected mode)."""
-    def whole(lines: Iterable[commands.Line], total: int) -> Iterator[commands.Line]:
-        return iter(lines)
-
     found = commands.log(since=None, until=None, events=DECISIONS, request_id=None, rule=None,
-                         agent=None, tail=n, progress=whole)
+                         agent=None, tail=n, progress=commands.no_progress)
     return [ev for _, ev in found]
 
 

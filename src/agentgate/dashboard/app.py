@@ -24,7 +24,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
@@ -172,7 +172,7 @@ def build(*, port: int, token: str, protected: bool, session_ttl: float = SESSIO
                 since=q.get("since") or None, until=None,
                 events=[e for e in q.getlist("event") if e], request_id=q.get("id") or None,
                 rule=q.get("rule") or None, agent=q.get("agent") or None,
-                tail=max(1, min(limit, 1000)), progress=_whole)]
+                tail=max(1, min(limit, 1000)), progress=commands.no_progress)]
         except ValueError:
             return _json({"error": "limit must be a number"}, 400)
         except AgentgateError as e:
@@ -187,7 +187,7 @@ def build(*, port: int, token: str, protected: bool, session_ttl: float = SESSIO
         if session_of(request) is None:
             return unauthorized()
         try:
-            return _json(commands.log_verify(_whole).to_dict())
+            return _json(commands.log_verify(commands.no_progress).to_dict())
         except AgentgateError as e:
             return _failed(e)
 
@@ -367,10 +367,6 @@ def _shown(value: Any) -> Any:
     if isinstance(value, list):
         return [_shown(v) for v in value]
     return value
-
-
-def _whole(lines: Iterable[commands.Line], total: int) -> Iterator[commands.Line]:
-    return iter(lines)
 
 
 def _json(obj: object, status: int = 200) -> Response:
