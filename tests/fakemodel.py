@@ -27,30 +27,76 @@ class Request:
     body: dict[str, Any] | None
 
 
-@dataclass
-class FakeModel:
-    """The server; ``command`` is what the model asks Bash to run on its first turn."""
+class _Handler(BaseHTTPRequestHandler):
+    """What every fake's request handler shares: HTTP/1.1, no logging, the body read as JSON
+    (or kept as text when it is not), and one way to answer."""
 
-    command: str = "true"
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _body(self) -> dict[str, Any]:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            return json.loads(raw) if raw else {}
+        except ValueError:
+            return {"_unparsed": raw.decode("utf-8", "replace")}
+
+    def _send(self, status: int, kind: str, data: bytes, *headers: tuple[str, str]) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+@dataclass
+class _Fake:
+    """What every fake server shares: it listens on 127.0.0.1 in a thread of its own and records
+    each request it is sent."""
+
     requests: list[Request] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
-    def url(self) -> str:
+    def origin(self) -> str:
         assert self._server is not None
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
 
+    def _listen(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def _record(self, req: Request) -> None:
+        with self._lock:
+            self.requests.append(req)
+
+
+@dataclass
+class FakeModel(_Fake):
+    """The server; ``command`` is what the model asks Bash to run on its first turn."""
+
+    command: str = "true"
+    @property
+    def url(self) -> str:
+        return self.origin
+
     def start(self) -> FakeModel:
         model = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
+        class Handler(_Handler):
             def do_GET(self) -> None:
                 model._record(Request("GET", self.path, None))
                 self._json(404, {"type": "error", "error": {"type": "not_found_error",
@@ -63,12 +109,7 @@ class FakeModel:
                 self.end_headers()
 
             def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                try:
-                    body = json.loads(raw) if raw else {}
-                except ValueError:
-                    body = {"_unparsed": raw.decode("utf-8", "replace")}
+                body = self._body()
                 model._record(Request("POST", self.path, body))
                 path = self.path.split("?", 1)[0]
                 if path.endswith("/v1/messages/count_tokens"):
@@ -84,37 +125,16 @@ class FakeModel:
                                                                 "message": "not here"}})
 
             def _json(self, status: int, obj: dict[str, Any]) -> None:
-                data = json.dumps(obj).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self._send(status, "application/json", json.dumps(obj).encode())
 
             def _sse(self, body: dict[str, Any], blocks: list[dict[str, Any]]) -> None:
                 data = b"".join(
                     f"event: {name}\ndata: {json.dumps(obj)}\n\n".encode()
                     for name, obj in sse_events(body, blocks))
-                self.send_response(200)
-                self.send_header("Content-Type", "text/event-stream")
-                self.send_header("Cache-Control", "no-cache")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self._send(200, "text/event-stream", data, ("Cache-Control", "no-cache"))
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._listen(Handler)
         return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-
-    def _record(self, req: Request) -> None:
-        with self._lock:
-            self.requests.append(req)
 
     def reply(self, body: dict[str, Any]) -> list[dict[str, Any]]:
         """The content blocks for one Messages request: the script."""
@@ -187,7 +207,7 @@ def sse_events(body: dict[str, Any],
 
 
 @dataclass
-class FakeResponses:
+class FakeResponses(_Fake):
     """A scripted stand-in for the OpenAI Responses API (``POST .../responses``, SSE), for Codex.
 
     ``turns`` are the model's tool calls, one per turn of the main conversation (a request that
@@ -198,25 +218,14 @@ class FakeResponses:
 
     turns: list[tuple[str, dict[str, Any] | Callable[[list[str]], dict[str, Any]]]] = field(
         default_factory=list)
-    requests: list[Request] = field(default_factory=list)
-    _server: ThreadingHTTPServer | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
     @property
     def url(self) -> str:
-        assert self._server is not None
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/v1"
+        return f"{self.origin}/v1"
 
     def start(self) -> FakeResponses:
         model = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
+        class Handler(_Handler):
             def do_GET(self) -> None:
                 model._record(Request("GET", self.path, None))
                 path = self.path.split("?", 1)[0]
@@ -226,12 +235,7 @@ class FakeResponses:
                     self._send(404, "application/json", b'{"error": {"message": "not here"}}')
 
             def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                try:
-                    body = json.loads(raw) if raw else {}
-                except ValueError:
-                    body = {"_unparsed": raw.decode("utf-8", "replace")}
+                body = self._body()
                 model._record(Request("POST", self.path, body))
                 if not self.path.split("?", 1)[0].endswith("/responses"):
                     self._send(404, "application/json", b'{"error": {"message": "not here"}}')
@@ -240,26 +244,8 @@ class FakeResponses:
                                 for obj in model.events(body))
                 self._send(200, "text/event-stream", data)
 
-            def _send(self, status: int, kind: str, data: bytes) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._listen(Handler)
         return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-
-    def _record(self, req: Request) -> None:
-        with self._lock:
-            self.requests.append(req)
 
     def conversation(self) -> list[dict[str, Any]]:
         """The bodies of the main conversation's requests (those that offer tools), in order."""
@@ -314,7 +300,7 @@ def function_outputs(body: dict[str, Any]) -> list[str]:
 
 
 @dataclass
-class FakeGemini:
+class FakeGemini(_Fake):
     """A scripted stand-in for the Gemini API (``POST .../models/M:streamGenerateContent?alt=sse``
     and ``:generateContent``), for Gemini CLI pointed at it by ``GOOGLE_GEMINI_BASE_URL``.
 
@@ -324,36 +310,20 @@ class FakeGemini:
     ``FINAL_TEXT``. Requests without tools (side questions) get a short text."""
 
     turns: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    requests: list[Request] = field(default_factory=list)
-    _server: ThreadingHTTPServer | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
     @property
     def url(self) -> str:
-        assert self._server is not None
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self.origin
 
     def start(self) -> FakeGemini:
         model = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
+        class Handler(_Handler):
             def do_GET(self) -> None:
                 model._record(Request("GET", self.path, None))
                 self._send(404, "application/json", b'{"error": {"code": 404, "message": "not here"}}')
 
             def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                try:
-                    body = json.loads(raw) if raw else {}
-                except ValueError:
-                    body = {"_unparsed": raw.decode("utf-8", "replace")}
+                body = self._body()
                 model._record(Request("POST", self.path, body))
                 path = self.path.split("?", 1)[0]
                 if path.endswith(":countTokens"):
@@ -369,26 +339,8 @@ class FakeGemini:
                     self._send(404, "application/json",
                                b'{"error": {"code": 404, "message": "not here"}}')
 
-            def _send(self, status: int, kind: str, data: bytes) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._listen(Handler)
         return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-
-    def _record(self, req: Request) -> None:
-        with self._lock:
-            self.requests.append(req)
 
     def conversation(self) -> list[dict[str, Any]]:
         """The bodies of the main conversation's requests (those offering tools), in order."""
