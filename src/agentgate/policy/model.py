@@ -10,6 +10,7 @@ model reads no file and no shell text: :meth:`Policy.decide` is given the analys
 from __future__ import annotations
 
 import fnmatch
+import functools
 import posixpath
 import re
 from collections.abc import Sequence
@@ -106,11 +107,10 @@ class Rule(Record):
         ``rm --recursive``, ``git push --forc`` is ``--force``). Only for ask and deny rules,
         where reading an abbreviation as the option it may stand for is the stricter reading; an
         allow rule never widens this way. One list per choice where a prefix fits several."""
-        longs = {alt for p in self.patterns for w in p.words if w is not None
-                 for kind, alt in w.alts if kind == "lit" and alt[:2] == "--" and len(alt) > 4}
+        longs = _long_options(self.patterns)
         if not longs:
             return []
-        fits = {i: [o for o in sorted(longs) if o.startswith(w)] for i, w in enumerate(argv)
+        fits = {i: [o for o in longs if o.startswith(w)] for i, w in enumerate(argv)
                 if w[:2] == "--" and len(w) >= 4 and w not in longs and "=" not in w}
         fits = {i: c for i, c in fits.items() if c}
         out = []
@@ -160,6 +160,15 @@ class Rule(Record):
                 return False, ()
             return True, tuple(dict.fromkeys(missing))
         return result, ()
+
+
+@functools.lru_cache(maxsize=1024)
+def _long_options(patterns: tuple[Pattern, ...]) -> tuple[str, ...]:
+    """The long options (five characters and up) the patterns spell out, sorted: computed once
+    per rule's patterns, not on every command a rule is tried against."""
+    return tuple(sorted({alt for p in patterns for w in p.words if w is not None
+                         for kind, alt in w.alts
+                         if kind == "lit" and alt[:2] == "--" and len(alt) > 4}))
 
 
 class ActionFacts(Record):
