@@ -675,21 +675,13 @@ class _Env(Record):
 
 
 def _eval(node: Any, env: _Env) -> bool | None:
-    if isinstance(node, All):
-        out: bool | None = True
+    if isinstance(node, (All, Any_)):
+        settles = isinstance(node, Any_)  # one true settles any(), one false all()
+        out: bool | None = not settles
         for a in node.args:
             v = _eval(a, env)
-            if v is False:
-                return False
-            if v is None:
-                out = None
-        return out
-    if isinstance(node, Any_):
-        out = False
-        for a in node.args:
-            v = _eval(a, env)
-            if v is True:
-                return True
+            if v is settles:
+                return settles
             if v is None:
                 out = None
         return out
