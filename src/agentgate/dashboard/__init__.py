@@ -19,10 +19,6 @@ from typing import Any
 
 from ..errors import EXIT_CONFIG, AgentgateError
 
-# {"url": ..., "pid": ...} while one runs: notifications link to it (agentgate.notify reads it,
-# and ignores it once that process is gone)
-STATE_FILE = "dashboard.json"
-
 
 def serve(port: int, announce: Callable[[str], None]) -> None:
     """Serve the dashboard on 127.0.0.1:``port`` (0: a free one) until interrupted.
@@ -120,11 +116,12 @@ def _listen(port: int) -> socket.socket:
 
 def _state_file() -> str:
     from ..fileio import make_state_dir
+    from ..notify import DASHBOARD_FILE  # {"url": ..., "pid": ...} while one runs: notify reads it
     from ..paths import StatePaths
 
     root = StatePaths.default().root
     make_state_dir(root)
-    return os.path.join(root, STATE_FILE)
+    return os.path.join(root, DASHBOARD_FILE)
 
 
 def _write_state(path: str, url: str) -> None:
