@@ -123,6 +123,9 @@ class Agent(Record):
     # Seconds the agent lets the hook run before it goes ahead without it: the hook fails
     # closed HOOK_MARGIN seconds before that (agentgate.hotpath).
     hook_timeout: float | None = None
+    # Units per second of the installed entry's "timeout" field, which `hook install --wait`
+    # writes above the wait: Claude Code, Codex and Cursor count seconds, Gemini CLI milliseconds.
+    timeout_units: int = 1
 
     @property
     def label(self) -> str:
@@ -280,15 +283,10 @@ GEMINI = Agent("gemini", "Gemini CLI", "BeforeTool", ("run_shell_command",),
                "settings.json", None, (), {}, {"name": "agentgate", "timeout": 60000}, _gemini,
                GEMINI_SYSTEM, rewrite=rewrite.gemini,
                guarded=(".gemini", "$GEMINI_CLI_SYSTEM_SETTINGS_PATH",
-                        "$GEMINI_CLI_TRUSTED_FOLDERS_PATH"), hook_timeout=60)
+                        "$GEMINI_CLI_TRUSTED_FOLDERS_PATH"), hook_timeout=60, timeout_units=1000)
 
 AGENTS = {a.name: a for a in (CLAUDE_CODE, CODEX, CURSOR, GEMINI)}
 NAMES = tuple(AGENTS)
-# The field of a hook entry that bounds how long the agent lets the hook run, and its units per
-# second: `hook install --wait` writes it above the wait. Claude Code and Codex count seconds
-# (600 by default), Cursor seconds, Gemini CLI milliseconds (60000 by default).
-HOOK_TIMEOUT = {"claude-code": ("timeout", 1), "codex": ("timeout", 1), "cursor": ("timeout", 1),
-                "gemini": ("timeout", 1000)}
 
 # For the guard: every agent's settings folder, and each settings file relative to a project.
 FOLDERS = tuple(a.folder for a in AGENTS.values())

@@ -113,10 +113,8 @@ MAX_HOOK_WAIT_S = 600 - WAIT_MARGIN_S  # within the 600 s Claude Code and Codex 
 def set_wait(event_list: list[Any], agent: Agent, wait: int | None) -> None:
     """Make agentgate's installed hooks for ``agent`` wait ``wait`` seconds for a human's
     decision (None: not at all): the ``--wait=`` of their command, and, with a wait, the
-    entry's timeout (agents.HOOK_TIMEOUT) at ``WAIT_MARGIN_S`` above it, so that the agent never
+    entry's timeout (in ``agent.timeout_units``) at ``WAIT_MARGIN_S`` above it, so that the agent never
     cuts the wait short (a hook it kills answers nothing)."""
-    from .agents import HOOK_TIMEOUT
-
     for item in event_list if isinstance(event_list, list) else []:
         hooks = item.get("hooks") if isinstance(item, dict) else None
         for hook in [item, *(hooks if isinstance(hooks, list) else [])]:
@@ -125,9 +123,8 @@ def set_wait(event_list: list[Any], agent: Agent, wait: int | None) -> None:
                 continue
             words = [w for w in command.split(" ") if not w.startswith("--wait=")]
             hook["command"] = " ".join([*words, *([f"--wait={wait}s"] if wait else [])])
-            if wait and agent.name in HOOK_TIMEOUT:
-                key, per_second = HOOK_TIMEOUT[agent.name]
-                hook[key] = (wait + WAIT_MARGIN_S) * per_second
+            if wait:
+                hook["timeout"] = (wait + WAIT_MARGIN_S) * agent.timeout_units
 
 
 def _not_regular(st: os.stat_result) -> str | None:
