@@ -74,24 +74,22 @@ _REQUEST_KEYS = ("id", "kind", "argv", "cwd", "agent", "rule", "reason")
 PIPE_SAFE = 32 * 1024  # what the deliverer is handed stays well inside a pipe's buffer (64 KiB)
 
 
-def _fitting(payload: dict[str, Any]) -> dict[str, Any]:
-    """``payload``, or, when it would not fit the pipe in one write (a very long command), the
-    same with the command already as the notification's clipped text and the directory and the
-    reason clipped: the request is announced all the same."""
-    from .jsontext import dumps
-
-    if len(dumps(payload, ensure_ascii=True)) <= PIPE_SAFE:
-        return payload
-    req = dict(payload["request"])
-    req["argv"], req["kind"] = [command_text(req)], "text"
-    req["cwd"], req["reason"] = _clip(str(req.get("cwd"))), _clip(str(req.get("reason") or ""))
-    return {**payload, "request": req}
-
-
-def _spawn(payload: dict[str, Any]) -> None:
+def _fitting(payload: dict[str, Any]) -> bytes:
+    """``payload`` as the deliverer reads it, or, when it would not fit the pipe in one write (a
+    very long command), the same with the command already as the notification's clipped text
+    and the directory and the reason clipped: the request is announced all the same."""
     from .jsontext import dumps
 
     data = dumps(payload, ensure_ascii=True).encode("ascii")
+    if len(data) <= PIPE_SAFE:
+        return data
+    req = dict(payload["request"])
+    req["argv"], req["kind"] = [command_text(req)], "text"
+    req["cwd"], req["reason"] = _clip(str(req.get("cwd"))), _clip(str(req.get("reason") or ""))
+    return dumps({**payload, "request": req}, ensure_ascii=True).encode("ascii")
+
+
+def _spawn(data: bytes) -> None:
     _reap()
     package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     r, w = os.pipe()
