@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agentpins import INSTALL, pinned
-from conftest import ag, marker_lines
+from agentpins import INSTALL, HumanSide, pinned
+from conftest import marker_lines
 from fakemodel import FINAL_TEXT, FakeModel, ScriptedModel, result_text, tool_results
 
 REPO = Path(__file__).resolve().parent.parent
@@ -70,7 +70,7 @@ class Session:
 
 
 @dataclass(frozen=True)
-class Harness:
+class Harness(HumanSide):
     claude: Path
     work: Path
     marker: Path
@@ -97,20 +97,6 @@ class Harness:
         assert len(conversation) == 1 + (1 if turns is None else len(turns)), [
             r.path for r in model.requests]
         return Session(proc.returncode, result, proc.stderr, conversation)
-
-    def ag(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return ag(*args, cwd=self.work, env=self.env)
-
-    def pending(self) -> list[dict[str, Any]]:
-        out = self.ag("pending", "--json")
-        assert out.returncode == 0, out.stderr
-        requests: list[dict[str, Any]] = json.loads(out.stdout)
-        return requests
-
-    def audit(self, *args: str) -> list[dict[str, Any]]:
-        out = self.ag("log", "--json", *args)
-        assert out.returncode == 0, out.stderr
-        return [json.loads(line) for line in out.stdout.splitlines()]
 
 
 @pytest.fixture

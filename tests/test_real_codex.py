@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agentpins import INSTALL, pinned
-from conftest import AGENTGATE, ag, marker_lines
+from agentpins import INSTALL, HumanSide, pinned
+from conftest import AGENTGATE, marker_lines
 from fakemodel import FINAL_TEXT, FakeResponses, function_outputs
 
 REPO = Path(__file__).resolve().parent.parent
@@ -93,7 +93,7 @@ class Session:
 
 
 @dataclass(frozen=True)
-class Harness:
+class Harness(HumanSide):
     codex: Path
     tmp: Path
     work: Path
@@ -131,9 +131,6 @@ class Harness:
         assert len(conversation) == len(turns) + 1, [r.path for r in model.requests]
         return Session(proc.returncode, proc.stdout, proc.stderr, conversation)
 
-    def ag(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return ag(*args, cwd=self.work, env=self.env)
-
     def install_machine_wide(self) -> subprocess.CompletedProcess[str]:
         assert AGENTGATE
         return subprocess.run(self.machine(AGENTGATE, "hook", "install", "codex", "--system"),
@@ -147,17 +144,6 @@ class Harness:
         return subprocess.run(self.machine(*argv) if machine else argv, cwd=self.work,
                               env=self.env, capture_output=True, text=True,
                               stdin=subprocess.DEVNULL, timeout=90, check=False)
-
-    def pending(self) -> list[dict[str, Any]]:
-        out = self.ag("pending", "--json")
-        assert out.returncode == 0, out.stderr
-        requests: list[dict[str, Any]] = json.loads(out.stdout)
-        return requests
-
-    def audit(self, *args: str) -> list[dict[str, Any]]:
-        out = self.ag("log", "--json", *args)
-        assert out.returncode == 0, out.stderr
-        return [json.loads(line) for line in out.stdout.splitlines()]
 
 
 CONFIG = """\

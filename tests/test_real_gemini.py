@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agentpins import INSTALL, pinned
-from conftest import ag, marker_lines
+from agentpins import INSTALL, HumanSide, pinned
+from conftest import marker_lines
 from fakemodel import FINAL_TEXT, FakeGemini, function_responses
 
 from agentgate.integrations.rewrite import gemini as gemini_rewrite
@@ -78,7 +78,7 @@ class Session:
 
 
 @dataclass(frozen=True)
-class Harness:
+class Harness(HumanSide):
     gemini: Path
     work: Path
     home: Path
@@ -107,20 +107,6 @@ class Harness:
 
     def shell(self, command: str, **env: str) -> Session:
         return self.session(("run_shell_command", {"command": command}), **env)
-
-    def ag(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return ag(*args, cwd=self.work, env=self.env)
-
-    def pending(self) -> list[dict[str, Any]]:
-        out = self.ag("pending", "--json")
-        assert out.returncode == 0, out.stderr
-        requests: list[dict[str, Any]] = json.loads(out.stdout)
-        return requests
-
-    def audit(self, *args: str) -> list[dict[str, Any]]:
-        out = self.ag("log", "--json", *args)
-        assert out.returncode == 0, out.stderr
-        return [json.loads(line) for line in out.stdout.splitlines()]
 
 
 @pytest.fixture
