@@ -23,7 +23,7 @@ from typing import Any
 from ..errors import AgentgateError
 from ..grammar import is_hook_command_line
 from .agents import Agent
-from .install import read_settings
+from .install import _hook_commands, read_settings
 
 CODEX_TIMEOUT_S = 30.0  # starting codex app-server and listing its hooks takes about a second
 
@@ -54,16 +54,7 @@ class Status:
 def _commands_in(doc: Any, agent: Agent) -> list[str]:
     hooks = doc.get("hooks") if isinstance(doc, dict) else None
     groups = hooks.get(agent.event) if isinstance(hooks, dict) else None
-    found = []
-    for item in groups if isinstance(groups, list) else []:
-        if not isinstance(item, dict):
-            continue
-        inner = item.get("hooks")
-        for h in [item, *(inner if isinstance(inner, list) else [])]:
-            c = h.get("command") if isinstance(h, dict) else None
-            if isinstance(c, str) and is_hook_command_line(c, agent.name):
-                found.append(c)
-    return found
+    return [c for c in _hook_commands(groups) if is_hook_command_line(c, agent.name)]
 
 
 def _files(agent: Agent, project: Path) -> list[Path]:
