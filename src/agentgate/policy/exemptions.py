@@ -53,7 +53,7 @@ class Exemption(Record):
         return d
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.to_toml(), "command": list(self.command)}
+        return self.to_toml()  # the table as written: already plain (the command a list)
 
 
 def parse_exemptions(raw: object, path: str) -> tuple[Exemption, ...]:
