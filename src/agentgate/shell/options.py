@@ -153,16 +153,18 @@ def _next_value(words: list[Field], i: int, opt: str, name: str, found: list[Opt
     return 2
 
 
+# docker and podman take the same command line
+_CONTAINER_VALUES = ("-t --tag -e --env -v --volume --name -p --publish -w --workdir --network "
+                     "-f --file --platform --label -l --build-arg --target --user -u --entrypoint")
+
 # Options known to take a value (in the next word), per program: a run-time word right after
 # one is its value, so it cannot be another option. After any other option a run-time word may
 # be an option itself (``vercel --yes $X`` may be ``vercel --yes --prod``).
 VALUE_OPTIONS: dict[str, frozenset[str]] = {name: frozenset(spec.split()) for name, spec in {
     "git": "-m --message -C -c -F --file -b -B -o --push-option --repo --author --date "
            "--format --pretty --grep --since --until --branch --depth --origin --reference",
-    "docker": "-t --tag -e --env -v --volume --name -p --publish -w --workdir --network "
-              "-f --file --platform --label -l --build-arg --target --user -u --entrypoint",
-    "podman": "-t --tag -e --env -v --volume --name -p --publish -w --workdir --network "
-              "-f --file --platform --label -l --build-arg --target --user -u --entrypoint",
+    "docker": _CONTAINER_VALUES,
+    "podman": _CONTAINER_VALUES,
     "kubectl": "-n --namespace -f --filename -l --selector -o --output --context --cluster "
                "--kubeconfig -c --container --image",
     "helm": "-n --namespace -f --values --set --set-string --version --kube-context",
