@@ -57,9 +57,11 @@ class _Handler(BaseHTTPRequestHandler):
 @dataclass
 class _Fake:
     """What every fake server shares: it listens on 127.0.0.1 in a thread of its own and records
-    each request it is sent."""
+    each request it is sent. With ``net`` (agentpins.LoopbackNet) its socket is made inside that
+    network namespace, so only processes in it (the agent) reach it."""
 
     requests: list[Request] = field(default_factory=list)
+    net: Any = None
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -70,7 +72,10 @@ class _Fake:
         return f"http://{host!s}:{port}"
 
     def _listen(self, handler: type[BaseHTTPRequestHandler]) -> None:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        def listen() -> ThreadingHTTPServer:
+            return ThreadingHTTPServer(("127.0.0.1", 0), handler)
+
+        self._server = listen() if self.net is None else self.net.call(listen)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 

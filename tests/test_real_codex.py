@@ -7,7 +7,9 @@ first test proves it: installed for the user, the hook never runs and a held com
 the other tests install it machine-wide, `hook install codex --system`, which Codex trusts as
 managed. /etc/codex and /opt/agentgate (the protected-mode client's place) are this test's own
 directories, bind-mounted in a private mount namespace around each process that reads them;
-the client there runs this checkout's agentgate.
+the client there runs this checkout's agentgate. Each session runs in a network namespace that
+has only loopback, where the model server listens too (agentpins.loopback_net; without root the
+tests fail, never fall back to the host's network).
 
 The pinned CLI is installed by .ci/run into .ci/node/ (README, Development); a missing or other
 version fails these tests rather than skipping them. A stand-in `vercel` on PATH appends its
@@ -26,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agentpins import INSTALL, HumanSide, pinned
+from agentpins import INSTALL, HumanSide, NetworkProbe, loopback_net, pinned
 from conftest import AGENTGATE, marker_lines
 from fakemodel import FINAL_TEXT, FakeResponses, function_outputs
 
@@ -72,6 +74,7 @@ def codex() -> Path:
     out = subprocess.run([str(CODEX), "--version"], capture_output=True, text=True,
                          stdin=subprocess.DEVNULL, timeout=60, check=False)
     assert out.stdout.strip() == f"codex-cli {CODEX_VERSION}", (out.stdout, out.stderr, INSTALL)
+    loopback_net()  # every session runs in it: fail here when it cannot be made
     for d in MACHINE_DIRS:
         if not os.path.isdir(d):
             if os.geteuid() != 0:
@@ -115,12 +118,14 @@ class Harness(HumanSide):
 
     def session(self, *turns: Turn) -> Session:
         """One `codex exec` whose model makes ``turns`` (tool calls), then stops."""
-        model = FakeResponses(turns=list(turns)).start()
+        net = loopback_net()  # the agent and its model server: only loopback
+        model = FakeResponses(turns=list(turns), net=net).start()
         try:
             proc = subprocess.run(
-                self.machine(str(self.codex), "exec", "--skip-git-repo-check",
-                             "--dangerously-bypass-approvals-and-sandbox",
-                             "-c", f'model_providers.fake.base_url="{model.url}"', "go"),
+                net.argv(*self.machine(str(self.codex), "exec", "--skip-git-repo-check",
+                                       "--dangerously-bypass-approvals-and-sandbox",
+                                       "-c", f'model_providers.fake.base_url="{model.url}"',
+                                       "go")),
                 cwd=self.work, env=self.env, capture_output=True, text=True,
                 stdin=subprocess.DEVNULL, timeout=180, check=False)
         finally:
@@ -146,9 +151,14 @@ class Harness(HumanSide):
                               stdin=subprocess.DEVNULL, timeout=90, check=False)
 
 
+# analytics off: Codex exports metrics to a host of its own and waits for the lookup at exit,
+# which in the loopback-only namespace costs each session seconds (the resolver's timeout).
 CONFIG = """\
 model = "gpt-5-fake"
 model_provider = "fake"
+
+[analytics]
+enabled = false
 
 [model_providers.fake]
 name = "fake"
@@ -368,6 +378,58 @@ def test_two_copies_of_the_hook_use_one_grant_once(cx: Harness) -> None:
     cx.session(shell(HELD))
     assert marker_lines(cx.marker) == ["deploy --prod"]
     assert marker_lines(copies) == ["ran", "ran"]  # the second copy ran on both calls
+    assert [e["id"] for e in cx.audit("--event", "grant_consumed")] == [first["id"]]
+
+
+# --------------------------------------------------------------------------- where it runs
+
+
+def test_codex_and_its_commands_have_only_loopback(cx: Harness) -> None:
+    """The session ran (its model answered on 127.0.0.1, inside the namespace), and a command
+    the model ran through the hook reached neither this machine's address nor the host's
+    loopback."""
+    probe = NetworkProbe(cx.tmp)
+    s = cx.session(shell(probe.command))
+    probe.check(s.outputs()[0])
+    [event] = cx.audit("--event", "allowed")
+    assert event["argv"] == [probe.command] and event["agent"] == "codex"
+
+
+def workdir_shell(command: str, workdir: str) -> Turn:
+    return ("exec_command", {"cmd": command, "workdir": workdir, "login": False})
+
+
+def test_the_directory_judged_is_the_workdir(cx: Harness) -> None:
+    """Codex 0.171 puts the resolved `workdir` of an exec_command in the hook's `cwd`: the
+    gate judges `mv policy.toml old.toml` where it will run. In the policy's directory it is
+    held; in the session's directory (a file of the same name) it runs."""
+    policy = Path(cx.env["AGENTGATE_POLICY"])
+    decoy = cx.work / "policy.toml"
+    decoy.write_text("not agentgate's\n")
+    move = "mv policy.toml old.toml"
+    s = cx.session(workdir_shell(move, ".."), shell(move))
+    assert policy.exists() and (cx.work / "old.toml").exists(), s.outputs()
+    assert not (cx.tmp / "old.toml").exists()
+    [request] = cx.pending()
+    assert request["rule"] == "agentgate-protected-files"
+    assert request["cwd"] == os.path.realpath(policy.parent)
+    assert f"agentgate approve {request['id']}" in s.outputs()[0]
+    [event] = cx.audit("--event", "allowed")
+    assert event["cwd"] == os.path.realpath(cx.work)
+
+
+def test_a_grant_is_bound_to_the_workdir_it_was_asked_for(cx: Harness) -> None:
+    (cx.work / "sub").mkdir()
+    s = cx.session(workdir_shell(HELD, "sub"))
+    [first] = cx.pending()
+    assert first["cwd"] == os.path.realpath(cx.work / "sub")
+    assert cx.ag("approve", first["id"], "--yes").returncode == 0
+    s = cx.session(shell(HELD), workdir_shell(HELD, "sub"))
+    assert marker_lines(cx.marker) == ["deploy --prod"]  # in sub/, once
+    [again] = cx.pending()  # the session's directory is another place: asked again
+    assert again["cwd"] == os.path.realpath(cx.work)
+    assert f"agentgate approve {again['id']}" in s.outputs()[0]
+    assert "vercel ran: deploy --prod" in s.outputs()[1]
     assert [e["id"] for e in cx.audit("--event", "grant_consumed")] == [first["id"]]
 
 
