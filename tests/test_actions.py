@@ -204,10 +204,10 @@ def test_cli_verify_attr_blocks_approves_retries(state_dir: Path) -> None:
     assert any(p["id"] == rid and p["attributes"]["amount"] == 4000 for p in pending), pending
     approve(rid)
     more = ag("verify", "payment", "acme-corp", "--attr", "amount=40000", "--attr", "currency=USD",
-              "--attr", "vendor=acme")
+              "--attr", "vendor=acme", "--agent", "ci")
     assert more.returncode == 75
-    assert ag(*args).returncode == 0
-    assert ag(*args).returncode == 75
+    assert ag(*args, "--agent", "ci").returncode == 0  # the agent that asked
+    assert ag(*args, "--agent", "ci").returncode == 75
     log = ag("log").stdout
     assert "grant_consumed" in log and "amount=4000 currency=USD vendor=acme" in log
     lines = [json.loads(x) for x in (state_dir / "audit.jsonl").read_text().splitlines()]

@@ -56,17 +56,43 @@ def test_verify_allow_ask_grant_once_deny() -> None:
     assert first.approval_id and first.approvalId == first.approval_id
     assert first.rule == "prod-deploy-action"
     assert first.to_dict()["next"] == f"ask a human to run: agentgate approve {first.approval_id}"
-    again = verify("deploy_production", "api.prod.example.com")
+    again = verify("deploy_production", "api.prod.example.com", agent="billing-bot")
     assert again.approval_id == first.approval_id and not again.allowed
 
     approve(first.approval_id)
-    granted = verify("deploy_production", "api.prod.example.com")
-    assert granted.allowed and granted.via_grant
-    after = verify("deploy_production", "api.prod.example.com")
+    granted = verify("deploy_production", "api.prod.example.com", agent="billing-bot")
+    assert granted.allowed and granted.via_grant and granted.approval_id == first.approval_id
+    after = verify("deploy_production", "api.prod.example.com", agent="billing-bot")
     assert after.approval_required and after.approval_id != first.approval_id
 
     denied = verify("wire_transfer_eur")
     assert not denied.allowed and not denied.approval_required and denied.decision == "deny"
+
+
+def test_a_grant_is_the_agent_that_asked_for_it() -> None:
+    """Another agent's identical call is a request of its own: it neither reuses the first
+    agent's pending request nor uses up its grant, which stays for the agent that asked."""
+    mine = verify("deploy_production", "vercel.com", agent="billing-bot")
+    theirs = verify("deploy_production", "vercel.com", agent="ops-bot")
+    default = verify("deploy_production", "vercel.com")  # the API's own name: "python"
+    ids = {mine.approval_id, theirs.approval_id, default.approval_id}
+    assert len(ids) == 3 and all(r.approval_required for r in (mine, theirs, default))
+
+    approve(mine.approval_id)
+    for agent in ("ops-bot", None):
+        held = verify("deploy_production", "vercel.com", agent=agent)
+        assert not held.allowed and held.approval_required and not held.via_grant
+        assert held.approval_id in ids - {mine.approval_id}
+    shown = json.loads(ag("show", "--json", str(mine.approval_id)).stdout)
+    assert shown["agent"] == "billing-bot" and shown["status"] == "approved"
+
+    used = verify("deploy_production", "vercel.com", agent="billing-bot")
+    assert used.allowed and used.via_grant and used.approval_id == mine.approval_id
+    assert verify("deploy_production", "vercel.com", agent="billing-bot").approval_required
+    shown = json.loads(ag("show", "--json", str(mine.approval_id)).stdout)
+    assert shown["status"] == "consumed"
+    consumed = [json.loads(ln) for ln in ag("log", "--json", "--event", "grant_consumed").stdout.splitlines()]
+    assert [(e["id"], e["agent"]) for e in consumed] == [(mine.approval_id, "billing-bot")]
 
 
 def test_resource_globs_must_match() -> None:
@@ -155,13 +181,25 @@ def test_cli_verify_exit_codes_and_json() -> None:
     assert obj["resource"] == "vercel.com" and obj["rule"] == "prod-deploy-action"
     assert "agentgate approve" in r.stderr
     approve(obj["approvalId"])
-    ok = ag("verify", "deploy_production", "vercel.com")
+    ok = ag("verify", "deploy_production", "vercel.com", "--agent", "ci")
     assert ok.returncode == 0 and ok.stdout == ""
-    assert ag("verify", "deploy_production", "vercel.com").returncode == 75
+    assert ag("verify", "deploy_production", "vercel.com", "--agent", "ci").returncode == 75
     assert ag("verify", "wire_transfer").returncode == 77
     assert ag("verify", "deploy_staging").returncode == 0
     shown = json.loads(ag("show", "--json", obj["approvalId"]).stdout)
     assert shown["agent"] == "ci" and shown["status"] == "consumed"
+
+
+def test_cli_verify_retry_by_another_agent_is_held_and_keeps_the_grant() -> None:
+    asked = json.loads(ag("verify", "--json", "deploy_production", "vercel.com", "--agent", "ci").stdout)
+    approve(asked["approvalId"])
+    for other in (["--agent", "deploy-bot"], [], ["--agent", "CI"]):  # no --agent: "unknown"
+        r = ag("verify", "--json", "deploy_production", "vercel.com", *other)
+        assert r.returncode == 75, r.stderr
+        assert json.loads(r.stdout)["approvalId"] != asked["approvalId"]
+    by_env = ag("verify", "--json", "deploy_production", "vercel.com", env={"AGENTGATE_AGENT": "ci"})
+    assert by_env.returncode == 0 and json.loads(by_env.stdout)["approvalId"] == asked["approvalId"]
+    assert json.loads(ag("show", "--json", asked["approvalId"]).stdout)["status"] == "consumed"
 
 
 def test_cli_verify_config_error_is_78(tmp_path: Path) -> None:

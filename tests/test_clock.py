@@ -86,14 +86,14 @@ def deny(ledger: L.Ledger, hold: float) -> str:
 def usable(ledger: L.Ledger) -> bool:
     with ledger.locked() as s:
         s.expire()
-        req = s.open_for(FP)
+        req = s.open_for(FP, "a")
         return req is not None and req.status == L.APPROVED
 
 
 def pending(ledger: L.Ledger) -> bool:
     with ledger.locked() as s:
         s.expire()
-        req = s.open_for(FP)
+        req = s.open_for(FP, "a")
         return req is not None and req.status == L.PENDING
 
 

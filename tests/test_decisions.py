@@ -50,13 +50,13 @@ def test_a_grant_for_n_uses_is_used_n_times_then_consumed(tmp_path: Path) -> Non
         st.approve(rid, 600, "alice", uses=3)
     for n in (1, 2, 3):
         with ledger.locked() as st:
-            req = st.open_for("fp1")
+            req = st.open_for("fp1", "tester")
             assert req is not None and req.status == L.APPROVED
             st.consume(req)
             assert (req.used, req.uses_left) == (n, 3 - n)
     st = ledger.read_only()
     req = st.get(rid)
-    assert req.status == L.CONSUMED and st.open_for("fp1") is None
+    assert req.status == L.CONSUMED and st.open_for("fp1", "tester") is None
     assert [h["event"] for h in req.history] == ["approval_requested", "approved", "grant_consumed"]
 
 
@@ -68,7 +68,7 @@ def test_a_grant_for_a_period_allows_any_number_of_runs_until_it_expires(tmp_pat
         st.approve(rid, 3600, "alice", uses=None)
     for _ in range(50):
         with ledger.locked() as st:
-            req = st.open_for("fp1")
+            req = st.open_for("fp1", "tester")
             assert req is not None
             st.consume(req)
     assert ledger.read_only().get(rid).status == L.APPROVED
@@ -77,7 +77,7 @@ def test_a_grant_for_a_period_allows_any_number_of_runs_until_it_expires(tmp_pat
     clock.t += 3600
     with ledger.locked() as st:
         assert [r.id for r in st.expire()] == [rid]
-        assert st.open_for("fp1") is None
+        assert st.open_for("fp1", "tester") is None
 
 
 def test_uses_out_of_range_are_refused(tmp_path: Path) -> None:
@@ -101,7 +101,7 @@ def test_revoke_withdraws_a_grant_and_lifts_a_denial(tmp_path: Path) -> None:
         assert st.denied_for("fp2") is not None
         assert st.revoke(granted, "bob").status == L.REVOKED
         assert st.revoke(denied, "bob").status == L.REVOKED
-        assert st.open_for("fp1") is None and st.denied_for("fp2") is None
+        assert st.open_for("fp1", "tester") is None and st.denied_for("fp2") is None
         assert st.get(denied).history[-1] == {"at": st.now, "event": "revoked", "by": "bob",
                                               "was": "denied"}
         with pytest.raises(Conflict, match="deny it"):

@@ -498,7 +498,7 @@ def _approved_grant(ledger: Ledger, ttl: float) -> str:
 def _usable(ledger: Ledger) -> bool:
     with ledger.locked() as st:
         st.expire()
-        return st.open_for("f" * 64) is not None and st.open_for("f" * 64).status == APPROVED
+        return st.open_for("f" * 64, "a") is not None and st.open_for("f" * 64, "a").status == APPROVED
 
 
 @pytest.mark.parametrize("age", [0.0, 59.0, 59.999, 60.0, 61.0, 3600.0])

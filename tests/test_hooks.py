@@ -185,6 +185,29 @@ def test_claude_grant_answers_allow_with_reason(in_tmp_cwd: Path) -> None:
     assert rid in out["permissionDecisionReason"]
 
 
+def test_a_grant_is_used_only_by_the_agent_that_asked(in_tmp_cwd: Path, state_dir: Path) -> None:
+    """Claude Code's approved request does not let Codex's or Gemini CLI's identical command
+    through: each is a request of its own, and the grant waits for Claude Code's retry. The
+    hook's agent is the one its command line names, whatever AGENTGATE_AGENT says."""
+    command = "deployer site --prod"
+    _, text = verdict("claude-code", hook("claude-code", claude_input(command, in_tmp_cwd)))
+    rid = ID_RE.search(text).group(0)  # type: ignore[union-attr]
+    approve(rid)
+    others = set()
+    for agent in ("codex", "gemini"):
+        decision, text = verdict(agent, hook(agent, INPUTS[agent](command, in_tmp_cwd),
+                                             env={"AGENTGATE_AGENT": "claude-code"}))
+        assert decision == "deny" and rid not in text
+        others.add(ID_RE.search(text).group(0))  # type: ignore[union-attr]
+    assert len(others) == 2
+    pending = {r["id"]: r["agent"] for r in json.loads(ag("pending", "--json").stdout)}
+    assert sorted(pending.values()) == ["codex", "gemini"] and rid not in pending
+    decision, text = verdict("claude-code", hook("claude-code", claude_input(command, in_tmp_cwd)))
+    assert decision == "allow" and rid in text
+    used = [e for e in audit_events(state_dir) if e["event"] == "grant_consumed"]
+    assert [(e["id"], e["agent"]) for e in used] == [(rid, "claude-code")]
+
+
 def test_retry_in_another_directory_is_a_new_request(in_tmp_cwd: Path, tmp_path: Path) -> None:
     _, text = verdict("claude-code", hook("claude-code", claude_input("deployer --prod", in_tmp_cwd)))
     approve(ID_RE.search(text).group(0))  # type: ignore[union-attr]

@@ -56,18 +56,57 @@ def test_pending_approve_consume(ledger: L.Ledger, clock: Clock) -> None:
     with ledger.locked() as st:
         rid = _new(st).id
     with ledger.locked() as st:
-        assert st.open_for("fp1").id == rid
+        assert st.open_for("fp1", "tester").id == rid
         st.approve(rid, 1800, "alice")
     with ledger.locked() as st:
-        req = st.open_for("fp1")
+        req = st.open_for("fp1", "tester")
         assert req.status == L.APPROVED and req.decided_by == "alice"
         st.consume(req)
     with ledger.locked() as st:
-        assert st.open_for("fp1") is None
+        assert st.open_for("fp1", "tester") is None
         assert st.get(rid).status == L.CONSUMED
         assert [h["event"] for h in st.get(rid).history] == ["approval_requested", "approved", "grant_consumed"]
         with pytest.raises(Conflict):
             st.consume(st.get(rid))
+
+
+def test_a_request_and_its_grant_belong_to_the_agent_that_asked(ledger: L.Ledger) -> None:
+    with ledger.locked() as st:
+        rid = _new(st).id
+        assert st.open_for("fp1", "tester").id == rid
+        assert st.open_for("fp1", "someone-else") is None  # their own request, when they ask
+        st.approve(rid, 1800, "alice")
+        assert st.open_for("fp1", "someone-else") is None
+        assert st.open_for("fp1", "tester").status == L.APPROVED
+
+
+def test_a_denial_holds_the_command_for_every_agent(ledger: L.Ledger) -> None:
+    with ledger.locked() as st:
+        rid = _new(st).id
+        st.deny(rid, "no", "alice", 600)
+        assert st.denied_for("fp1").id == rid  # whoever asks next
+
+
+def test_a_ledger_of_the_previous_format_binds_its_grants_to_their_agent(
+        ledger: L.Ledger, clock: Clock) -> None:
+    """A ledger written before grants were bound (the same format: every request already
+    recorded its agent) keeps its approved grant, for the agent recorded on the request only."""
+    req = {"id": "apr_oldgrant22", "fingerprint": "fp1", "kind": "argv",
+           "argv": ["vercel", "--prod"], "cwd": "/w", "rule": "r", "reason": "why",
+           "agent": "claude-code", "pid": 1, "user": "u", "host": "h", "status": "approved",
+           "created_at": clock.t - 10, "expires_at": clock.t + 1800, "decided_at": clock.t - 5,
+           "decided_by": "alice", "history": [], "uses": 1, "used": 0}
+    req["approved_boot"], req["approved_mono"] = L.boot_clock()
+    with ledger.locked():  # the state directory, with its modes
+        pass
+    Path(ledger.paths.ledger).write_text(json.dumps({"version": L.LEDGER_VERSION,
+                                                     "requests": {req["id"]: req}}))
+    with ledger.locked() as st:
+        assert st.open_for("fp1", "codex") is None
+        grant = st.open_for("fp1", "claude-code")
+        assert grant is not None and grant.id == "apr_oldgrant22" and not st.grant_overdue(grant)
+        st.consume(grant)
+    assert ledger.read_only().get("apr_oldgrant22").status == L.CONSUMED
 
 
 def test_pending_request_expires(ledger: L.Ledger, clock: Clock) -> None:
@@ -92,7 +131,7 @@ def test_unused_grant_expires(ledger: L.Ledger, clock: Clock) -> None:
     clock.t += 2
     with ledger.locked() as st:
         assert [r.id for r in st.expire()] == [rid]
-        assert st.open_for("fp1") is None
+        assert st.open_for("fp1", "tester") is None
 
 
 def test_clock_going_backwards_never_extends_a_grant(ledger: L.Ledger, clock: Clock) -> None:

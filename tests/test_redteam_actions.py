@@ -159,18 +159,19 @@ def test_bool_and_one_are_different_calls() -> None:
 
 
 def test_cli_and_mcp_and_python_agree_on_the_fingerprint() -> None:
-    """An approval asked for through the CLI is used by the same call through MCP."""
+    """An approval asked for through the CLI is used by the same call through MCP (by the
+    same agent: the name both are given)."""
     pytest.importorskip("mcp")
     from mcp import ClientSession, StdioServerParameters
     from mcp.client.stdio import stdio_client
 
     held = cli_verify("payment", "acme", "--attr", "amount=4000.0", "--attr", "vendor=acme",
-                      "--attr", "urgent=true")
+                      "--attr", "urgent=true", "--agent", "bot")
     assert held["approvalRequired"], held
     approve(held["approvalId"])
     assert AGENTGATE
-    params = StdioServerParameters(command=AGENTGATE, args=["mcp"], env=dict(os.environ),
-                                   cwd=os.getcwd())
+    params = StdioServerParameters(command=AGENTGATE, args=["mcp", "--agent", "bot"],
+                                   env=dict(os.environ), cwd=os.getcwd())
 
     async def main() -> list[dict[str, Any]]:
         async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
@@ -396,5 +397,5 @@ def test_a_value_cannot_forge_attributes_in_what_the_human_reads() -> None:
     assert shown["attributes"]["aaa"] == forged
     assert conditions.parse_value(aaa) == forged  # what the human reads, --attr reads back
     again = cli_verify("payment", "--attr", f"aaa={aaa}", "--attr", "amount=4000",
-                       "--attr", "currency=USD", "--attr", "vendor=acme")
+                       "--attr", "currency=USD", "--attr", "vendor=acme", "--agent", "python")
     assert again["approvalId"] == held.approval_id  # the same request, not a new one

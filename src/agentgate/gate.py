@@ -242,7 +242,7 @@ class Gate:
             events = self._sweep(state)
             base = {"agent": agent, "rule": ev.rule, "decision": ev.decision}
             denied = state.denied_for(fp)
-            existing = state.open_for(fp)
+            existing = state.open_for(fp, agent)
             if denied is not None:
                 reason = denied.human_reason or "A human denied this command (no reason given)."
                 events.append(self._event("denied", subject, id=denied.id, reason=reason,

@@ -8,7 +8,8 @@
        +--request_ttl passes--> expired
 
 A grant is good for ``uses`` runs of the very same command (one by default; ``None``: any
-number until it expires, like sudo's timestamp), each counted in ``used``.
+number until it expires, like sudo's timestamp), each counted in ``used``, by the agent that
+asked for it (``agent``, the name its calling path gave; see :meth:`LedgerState.open_for`).
 
 Every read-modify-write happens inside :meth:`Ledger.locked`: take the lock (bounded wait), read
 the file (a corrupt or future-version file is an error and is never overwritten), let the caller
@@ -235,15 +236,19 @@ class LedgerState(Record, frozen=False):
                            "been pruned (see `agentgate log --id ...`)")
         return req
 
-    def open_for(self, fp: str) -> Request | None:
-        """The pending or approved request for this fingerprint, if any."""
+    def open_for(self, fp: str, agent: str) -> Request | None:
+        """The pending or approved request ``agent`` made for this fingerprint, if any: a
+        request and its grant belong to the agent that asked (the name recorded on it), so
+        another agent's identical command is a request of its own."""
         for req in self.requests.values():
-            if req.fingerprint == fp and req.status in OPEN:
+            if req.fingerprint == fp and req.agent == agent and req.status in OPEN:
                 return req
         return None
 
     def denied_for(self, fp: str) -> Request | None:
-        """A human denial that is still in force for this fingerprint."""
+        """A human denial that is still in force for this fingerprint, whichever agent asked:
+        a denial holds the command for every agent (the strictest reading of a name that is a
+        label, not a proof)."""
         for req in self.requests.values():
             if req.fingerprint == fp and req.status == DENIED and req.expires_at > self.now:
                 return req
