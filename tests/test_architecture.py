@@ -35,6 +35,7 @@ LAYERS: list[tuple[str, list[str]]] = [
      ["agentgate.shell.*", "agentgate.policy.*", "agentgate.guard", "agentgate.ledger",
       "agentgate.audit", "agentgate.trust", "agentgate.runner", "agentgate.errorlog",
       "agentgate.service", "agentgate.service.protocol", "agentgate.service.secret",
+      "agentgate.service.exceptions",
       "agentgate.notify", "agentgate.integrations.calls", "agentgate.integrations.codex"]),
     ("base: files, locations and variables, errors, lean records, test faults, JSON, "
      "agentgate's own grammar, the agents' data",

@@ -15,6 +15,7 @@ import ctypes
 import json
 import os
 import pwd
+import re
 import shutil
 import signal
 import subprocess
@@ -463,6 +464,37 @@ def test_a_grant_is_the_requesters_alone(machine: Machine) -> None:
     assert denied.returncode == 77, denied.stderr
 
 
+def test_a_grant_is_the_asking_agents_alone_through_the_service(machine: Machine) -> None:
+    """The same user's other agent (another name on the same uid) gets a request of its own;
+    the grant waits for the agent that asked, and is used once."""
+    def run(agent: str | None) -> subprocess.CompletedProcess[str]:
+        named = ["--agent", agent] if agent else []
+        return machine.as_agent(CLIENT_BIN, "run", "--json", *named, "--", "vercel", "--prod",
+                                "--by-agent")
+
+    asked = run("claude-code")
+    assert asked.returncode == 75, asked.stderr
+    rid = json.loads(asked.stdout)["approvalId"]
+    assert machine.approve(rid).returncode == 0
+    before = machine.ran()
+    others = set()
+    for agent in ("codex", None):
+        held = run(agent)
+        assert held.returncode == 75, held.stderr
+        others.add(json.loads(held.stdout)["approvalId"])
+    assert rid not in others and len(others) == 2 and machine.ran() == before
+    pending = {r["id"]: r["agent"] for r in json.loads(machine.root("pending", "--json").stdout)}
+    assert {pending[i] for i in others} == {"codex", "unknown"} and rid not in pending
+    assert machine.status_of(rid) == "approved"
+    used = run("claude-code")
+    assert used.returncode == 0, used.stderr
+    assert f"allowed once by approved grant {rid}" in used.stderr
+    assert machine.ran() == before + 1 and machine.status_of(rid) == "consumed"
+    assert run("claude-code").returncode == 75
+    for other in others:  # leave nothing pending for the tests after this one
+        assert machine.root("deny", other, "--yes").returncode == 0
+
+
 def test_clients_that_pipeline_and_never_read_do_not_stall_the_others(machine: Machine) -> None:
     flood = ("import socket, sys, time\n"
              "s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])\n"
@@ -692,9 +724,8 @@ def test_lifting_a_denial_through_the_service_needs_the_secret(machine: Machine)
     assert lines[-1]["event"] == "revoked" and lines[-1]["was"] == "denied", lines
 
 
-def test_policy_show_through_the_service_and_remember_refused(machine: Machine) -> None:
-    """issue 12: `policy show` shows the service's policy (as the agent's user too); `approve
-    --remember` has no standing exceptions to write in protected mode and fails closed."""
+def test_policy_show_through_the_service(machine: Machine) -> None:
+    """issue 12: `policy show` shows the service's policy (as the agent's user too)."""
     for r in (machine.root("policy", "show", "--json"),
               machine.as_agent(CLIENT_BIN, "policy", "show", "--json")):
         assert r.returncode == 0, r.stderr
@@ -702,10 +733,179 @@ def test_policy_show_through_the_service_and_remember_refused(machine: Machine) 
         assert shown["sources"][0]["path"] == POLICY_FILE
         assert [x["id"] for x in shown["sources"][0]["rules"]] == ["prod"]
         assert shown["exceptions"] == []
-    rid = _held(machine, "--remember-me")
+
+
+def _exceptions_shown(machine: Machine) -> list[dict[str, object]]:
+    r = machine.as_agent(CLIENT_BIN, "policy", "show", "--json")
+    assert r.returncode == 0, r.stderr
+    return list(json.loads(r.stdout)["exceptions"])
+
+
+def test_remember_through_the_service_with_the_secret(machine: Machine) -> None:
+    """issue 12: `approve --remember` in protected mode. The service writes the standing
+    exception into its own file (never root's policy) when the approver secret's proof covers
+    "remember"; the agent's user cannot add one through its personal policy, a repo policy, the
+    file itself or the socket; the exception never relaxes a deny; `policy forget` takes the
+    secret too, and then the command asks again."""
+    cmd = ("vercel", "--prod", "--remember-me")
+    exceptions_file = Path(STATE, "exceptions.toml")
+    fake = (f'[[exception]]\nid = "exc_agent0001"\nkind = "argv"\ncommand = {json.dumps(list(cmd))}\n'
+            f'cwd = "{machine.work}"\nrule = "prod"\n')
+    personal = machine.home / ".config" / "agentgate" / "policy.toml"
+    repo = machine.work / ".agentgate.toml"
+    uid = pwd.getpwnam(AGENT).pw_uid
+    personal.parent.mkdir(parents=True, exist_ok=True)
+    personal.write_text(POLICY.replace('"ask"', '"allow"') + fake)
+    repo.write_text('[[rule]]\nid = "unrelated"\ndecision = "deny"\ncommands = ["never-this"]\n'
+                    + fake)
+    for p in (machine.home / ".config", personal.parent, personal, repo):
+        os.chown(p, uid, uid)
+    try:
+        rid = _held(machine, "--remember-me")  # neither file's exception (nor allow) counts
+        assert _exceptions_shown(machine) == []
+    finally:
+        repo.unlink()
+        shutil.rmtree(machine.home / ".config")
+    # the agent: a wrong secret, no secret, the file, the socket without a proof of "remember"
+    tries = [machine.as_agent(CLIENT_BIN, "approve", rid, "--yes", "--remember", "--secret-stdin",
+                              input="guess\n"),
+             machine.as_agent(CLIENT_BIN, "approve", rid, "--yes", "--remember"),
+             machine.as_agent("/usr/bin/python3", "-c",
+                              f"open({str(exceptions_file)!r}, 'a').write({fake!r})")]
+    assert all(r.returncode != 0 for r in tries), [(r.returncode, r.stderr) for r in tries]
+    verifier = secret.Verifier(json.loads(Path(STATE, secret.KEY_FILE).read_text()))
+    nonce = str(_raw([{"op": "challenge"}])[0]["nonce"])
+    once: dict[str, object] = {"op": "approve", "id": rid, "ttl": None}  # a proof of a plain approval
+    [answer] = _raw([{**once, "remember": True, "nonce": nonce,
+                      "proof": protocol.make_proof(verifier.key, once, nonce)}])
+    assert answer["ok"] is False, answer
+    assert not exceptions_file.exists() and machine.status_of(rid) == "pending"
+    _reset_lockout()
+
     r = machine.root("approve", rid, "--yes", "--remember", "--secret-stdin", input=SECRET + "\n")
-    assert r.returncode == 78, r.stderr
-    assert "protected mode" in r.stderr and machine.status_of(rid) == "pending"
+    assert r.returncode == 0, r.stderr
+    assert str(exceptions_file) in r.stdout + r.stderr
+    st = exceptions_file.stat()
+    assert (pwd.getpwuid(st.st_uid).pw_name, st.st_mode & 0o777) == ("agentgate", 0o600)
+    assert "[[exception]]" in exceptions_file.read_text()
+    assert "exception" not in Path(POLICY_FILE).read_text()  # root's policy is untouched
+    [shown] = _exceptions_shown(machine)
+    assert (shown["command"], shown["cwd"], shown["rule"]) == (list(cmd), str(machine.work), "prod")
+    eid = str(shown["id"])
+    before = machine.ran()
+    for _ in range(3):
+        run = machine.agent_run(*cmd)
+        assert run.returncode == 0, run.stderr
+    assert machine.ran() == before + 3
+    assert machine.agent_run("vercel", "--prod", "--remember-me", "--other").returncode == 75
+    elsewhere = subprocess.run([CLIENT_BIN, "run", "--", *cmd], user=AGENT, group=AGENT,
+                               extra_groups=["agentgate"], env=machine.agent_env(),
+                               cwd=machine.home, capture_output=True, text=True, timeout=60)
+    assert elsewhere.returncode == 75, elsewhere.stderr  # that directory only
+    repo.write_text('[[rule]]\nid = "no-remember"\ndecision = "deny"\n'
+                    'commands = ["vercel ** --remember-me"]\n')
+    try:
+        assert machine.agent_run(*cmd).returncode == 77  # never relaxes a deny
+    finally:
+        repo.unlink()
+
+    tries = [machine.as_agent(CLIENT_BIN, "policy", "forget", eid, "--secret-stdin",
+                              input="guess\n"),
+             machine.as_agent(CLIENT_BIN, "policy", "forget", eid)]
+    assert all(r.returncode != 0 for r in tries), [(r.returncode, r.stderr) for r in tries]
+    assert _raw([{"op": "forget", "exception": eid}])[0]["ok"] is False
+    assert [e["id"] for e in _exceptions_shown(machine)] == [eid]
+    _reset_lockout()
+    r = machine.root("policy", "forget", eid, "--secret-stdin", input=SECRET + "\n")
+    assert r.returncode == 0, r.stderr
+    assert _exceptions_shown(machine) == [] and "[[exception]]" not in exceptions_file.read_text()
+    assert machine.agent_run(*cmd).returncode == 75  # asks again
+    events = [json.loads(ln) for ln in machine.root("log", "--json").stdout.splitlines()]
+    assert [(e["event"], e.get("exception")) for e in events
+            if e["event"] in ("exception_added", "exception_removed")][-2:] == [
+        ("exception_added", eid), ("exception_removed", eid)], events[-10:]
+    checked = [(e.get("op"), e.get("result")) for e in events if e["event"] == "secret_checked"]
+    assert checked[-1] == ("forget", "ok")
+
+
+def _codex_call(machine: Machine, use: str, command: str) -> str:
+    return json.dumps({"session_id": "s-dedupe", "turn_id": "t-1", "transcript_path": None,
+                       "cwd": str(machine.work), "hook_event_name": "PreToolUse",
+                       "model": "gpt-5", "permission_mode": "default", "tool_name": "Bash",
+                       "tool_input": {"command": command}, "tool_use_id": use})
+
+
+def _consumed(machine: Machine, rid: str) -> int:
+    lines = machine.root("log", "--json", "--id", rid).stdout.splitlines()
+    return [json.loads(ln)["event"] for ln in lines].count("grant_consumed")
+
+
+def test_one_decision_per_tool_call_through_the_service(machine: Machine) -> None:
+    """issue 11: the copies of a hook an agent runs for one tool call (Codex runs every copy it
+    finds) get one decision in protected mode too: the approved retry is allowed for each copy,
+    one after the other or at once, and its grant is used once; the service remembers that
+    allow (for that user, agent, call and command only), nothing the agent can write does."""
+    command = "vercel --prod --dedupe"
+
+    def hook(use: str, what: str = command) -> subprocess.CompletedProcess[str]:
+        return machine.as_agent(CLIENT_BIN, "hook", "codex", input=_codex_call(machine, use, what))
+
+    held = [hook("call-1"), hook("call-1")]
+    assert [h.returncode for h in held] == [2, 2], held
+    rid = re.search(r"apr_[a-z0-9]+", held[0].stderr).group(0)  # type: ignore[union-attr]
+    assert rid in held[1].stderr  # the same request, not a second one
+    assert machine.approve(rid).returncode == 0
+    retry = [hook("call-retry"), hook("call-retry")]
+    assert [(r.returncode, r.stdout) for r in retry] == [(0, "")] * 2, retry
+    assert _consumed(machine, rid) == 1
+    assert hook("call-next").returncode == 2  # a new call: the grant is used up
+
+    again = re.search(r"apr_[a-z0-9]+", hook("call-2").stderr).group(0)  # type: ignore[union-attr]
+    assert machine.approve(again).returncode == 0
+    copies = [subprocess.Popen([CLIENT_BIN, "hook", "codex"], user=AGENT, group=AGENT,
+                               extra_groups=["agentgate"], env=machine.agent_env(),
+                               cwd=machine.work, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    outs = [p.communicate(_codex_call(machine, "call-at-once", command), timeout=60)
+            for p in copies]
+    assert [p.returncode for p in copies] == [0] * 4, outs
+    assert _consumed(machine, again) == 1
+    assert hook("call-other", command + " --other").returncode == 2  # another command: asked
+
+    from agentgate.integrations.agents import AGENTS
+    from agentgate.integrations.hooks import parse
+    from agentgate.lean import sha256_hex
+
+    call = parse(AGENTS["codex"], _codex_call(machine, "call-retry", command).encode(),
+                 str(machine.work))
+    key = sha256_hex(f"codex\0{call.call_id}\0{call.about()}".encode())
+    [other] = _raw([{"op": "authorize", "agent": "codex", "call": key,
+                     "subject": {"kind": "argv", "argv": ["vercel", "--prod", "--forged"],
+                                 "cwd": str(machine.work)}}])
+    assert other["ok"] is True and other["outcome"]["allowed"] is False, other  # type: ignore[index]
+
+
+def test_a_forged_hook_call_record_cannot_allow_a_held_command(machine: Machine) -> None:
+    """The agent's user writes the record personal mode would reuse (an allow for this very
+    call, under its own state directory): in protected mode the hook never reads it."""
+    raw = _codex_call(machine, "call-forged", "vercel --prod --forged-record")
+    forge = (
+        "import sys; sys.path.insert(0, '/opt/agentgate/lib')\n"
+        "from agentgate.integrations import calls\n"
+        "from agentgate.integrations.agents import AGENTS, Reply\n"
+        "from agentgate.integrations.hooks import parse\n"
+        "from agentgate.paths import StatePaths\n"
+        f"call = parse(AGENTS['codex'], sys.stdin.buffer.read(), {str(machine.work)!r})\n"
+        "root = str(StatePaths.default().root)\n"
+        "calls.answer_once(root, 'codex', call.call_id, call.about(), lambda: Reply('', '', 0))\n"
+        "again = calls.answer_once(root, 'codex', call.call_id, call.about(),\n"
+        "                          lambda: Reply('', 'decided anew', 2))\n"
+        "print(again.exit_code, root)\n")
+    r = machine.as_agent("/usr/bin/python3", "-I", "-c", forge, input=raw)
+    assert r.returncode == 0 and r.stdout.startswith("0 "), (r.stdout, r.stderr)  # a good forgery
+    hooked = machine.as_agent(CLIENT_BIN, "hook", "codex", input=raw)
+    assert hooked.returncode == 2 and "approval" in hooked.stderr, hooked
+    shutil.rmtree(r.stdout.split(" ", 1)[1].strip())
 
 
 # Issue 14 (was tests/test_protected_actions.py: a file of its own would run on another xdist

@@ -373,8 +373,9 @@ def approve(
     remember: Annotated[bool, typer.Option(
         "--remember", help="Also never ask again for this exact command in this directory: a "
                            "standing exception written into the policy file ($AGENTGATE_POLICY, "
-                           "else the user policy); it relaxes that ask rule only, never a deny. "
-                           "See `agentgate policy show`, `policy forget`.")] = False,
+                           "else the user policy; in protected mode the service's own file, "
+                           "with the approver secret); it relaxes that ask rule only, never a "
+                           "deny. See `agentgate policy show`, `policy forget`.")] = False,
     yes: YesOpt = False,
     secret_stdin: SecretStdinOpt = False,
     json_: JsonOpt = False,
@@ -585,11 +586,17 @@ def policy_show(json_: JsonOpt = False, policy: PolicyOpt = None) -> None:
 def policy_forget(
     exception_id: Annotated[str, typer.Argument(metavar="EXCEPTION_ID",
                                                 help="The standing exception's id (exc_...).")],
+    secret_stdin: SecretStdinOpt = False,
     json_: JsonOpt = False,
     policy: NoPolicyOpt = None,
 ) -> None:
-    """Remove a standing exception (from `approve --remember`) from the policy file."""
-    path, gone = commands.policy_forget(exception_id)
+    """Remove a standing exception (from `approve --remember`) from the policy file.
+
+    In protected mode the service removes it from its own file, and this asks for the approver
+    secret."""
+    path, gone = commands.policy_forget(exception_id, secret=lambda: read_secret(secret_stdin),
+                                        code=lambda: read_secret(secret_stdin,
+                                                                 "Authenticator code: "))
     output.forgotten(path, gone.to_dict(), _invocation().json)
 
 

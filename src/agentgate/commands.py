@@ -209,18 +209,23 @@ def approve(request_id: str, grant: Grant,
     what = grant.words()
     exemption = None
     if remember:
-        exemption = _exemption_for(view)
+        exemption = _exemption_for(view)  # checked here too, before the secret is asked for
+        from .gate import Gate
         from .policy.edit import policy_target
 
-        what = f"to run now and from now on without asking (remembered in {policy_target()[0]})"
+        where = (f"in {policy_target()[0]}" if isinstance(g, Gate)
+                 else "by the agentgate service")  # protected: its answer says where
+        what = f"to run now and from now on without asking (remembered {where})"
     confirm(view, what)
     remembered = None
     if exemption is not None:
         from .gate import Gate
         from .policy.edit import add
 
+        if not isinstance(g, Gate):  # protected mode: the service writes it, with the secret
+            req, remembered, eid = g.remember(request_id, secret=secret, code=code)
+            return Approved(req, g.now(), remembered, eid)
         remembered = add(exemption)
-        assert isinstance(g, Gate)  # _can_remember refused protected mode
         g.note("exception_added", _subject_of(view.request), id=view.request.id,
                exception=exemption.id, rule=exemption.rule, file=remembered)
     req = g.approve(request_id, grant.ttl, uses=grant.uses, secret=secret, code=code)
@@ -228,15 +233,6 @@ def approve(request_id: str, grant: Grant,
 
 
 def _can_remember(grant: Grant) -> None:
-    from .backend import protected
-
-    if protected():
-        from .system import POLICY_FILE
-
-        raise AgentgateError("protected mode: `approve --remember` is not available (the "
-                             "service's policy is root's); nothing was approved",
-                             f"approve it once, or as root add an allow rule to {POLICY_FILE}",
-                             exit_code=EXIT_CONFIG)
     if grant.uses != 1 or grant.ttl is not None:
         raise UsageError("--remember goes without --uses, --for and --ttl: it is a standing "
                          "exception already")
@@ -246,16 +242,9 @@ def _exemption_for(view: RequestView) -> Exemption:
     """The standing exception that would let ``view``'s command run without asking."""
     from .audit import now_iso
     from .ledger import current_user
-    from .policy.exemptions import KINDS, Exemption, new_exemption_id
+    from .policy.exemptions import remembered
 
-    req = view.request
-    if req.status != "pending":
-        raise UsageError(f"cannot remember {req.id}: it is {req.status}, not pending")
-    if req.kind not in KINDS or not req.rule:
-        raise UsageError(f"cannot remember {req.id}: a standing exception is for a command held "
-                         "by an ask rule (not an action checkpoint)")
-    return Exemption(new_exemption_id(), req.kind, tuple(req.argv), req.cwd, req.rule,
-                     approved_by=current_user(), approved_at=now_iso(view.now), request=req.id)
+    return remembered(view.request, current_user(), now_iso(view.now))
 
 
 def _subject_of(req: Request) -> Subject:
@@ -412,15 +401,21 @@ def policy_show(policy: str | None) -> dict[str, Any]:
                   else read_policy_bytes(s.path))
 
 
-def policy_forget(exception_id: str) -> tuple[str, Exemption]:
-    """Remove a standing exception from the policy file (audited); (file, the exception)."""
+def policy_forget(exception_id: str, secret: Callable[[], str] | None = None,
+                  code: Callable[[], str] | None = None) -> tuple[str, Exemption]:
+    """Remove a standing exception from the policy file (audited); (file, the exception). In
+    protected mode the service removes it from its own file, given the approver secret."""
     from .backend import protected
     from .policy.edit import remove
 
     refuse_when_gated("forget a standing exception")
     if protected():
-        raise AgentgateError("protected mode: standing exceptions are not kept there",
-                             exit_code=EXIT_CONFIG)
+        from .policy.exemptions import parse_exemptions
+
+        remote = _remote_gate()
+        assert remote is not None
+        path, raw = remote.forget(exception_id, secret=secret, code=code)
+        return path, parse_exemptions([raw], path)[0]
     path, gone = remove(exception_id)
     from .errors import Conflict, NotFound
     from .gate import open_ledger

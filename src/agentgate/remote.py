@@ -40,6 +40,7 @@ class RemoteGate:
         self._now = 0.0
         self._sources: list[dict[str, Any]] = []
         self._runs: dict[int, str] = {}  # id(outcome) -> the service's run token
+        self.call: str | None = None  # the hook's tool call (integrations.calls.remote_factory)
 
     # -- what the service is told about this client ---------------------------------------
 
@@ -88,6 +89,8 @@ class RemoteGate:
                   evaluation: Evaluation | None = None) -> Outcome:
         request: dict[str, Any] = {"op": "authorize", "subject": _subject_dict(subject),
                                    "agent": agent}
+        if self.call is not None:
+            request["call"] = self.call
         cannot = startable() if startable is not None else None
         if cannot is not None:
             request["cannot_start"] = {"message": cannot.message, "exitCode": cannot.exit_code}
@@ -150,6 +153,32 @@ class RemoteGate:
         answer = self._with_proof(fields, secret, code, "approving")
         self._now = _number(answer.get("now"))
         return Request.from_dict(_dict(answer.get("request")))
+
+    def remember(self, rid: str, *, secret: Callable[[], str] | None = None,
+                 code: Callable[[], str] | None = None) -> tuple[Request, str, str]:
+        """``approve --remember``: approve once and have the service keep a standing exception
+        for this exact command and directory (the proof covers it); (the request, the file the
+        service wrote, the exception's id)."""
+        from .ledger import Request
+
+        answer = self._with_proof({"op": "approve", "id": rid, "ttl": None, "remember": True},
+                                  secret, code, "approving")
+        self._now = _number(answer.get("now"))
+        path, eid = answer.get("remembered"), answer.get("exception")
+        if not (isinstance(path, str) and isinstance(eid, str)):
+            raise protocol.garbled(self.config.socket, "an approval that remembered nothing")
+        return Request.from_dict(_dict(answer.get("request"))), path, eid
+
+    def forget(self, exception_id: str, *, secret: Callable[[], str] | None = None,
+               code: Callable[[], str] | None = None) -> tuple[str, dict[str, Any]]:
+        """`policy forget` through the service, with the approver secret: (the file, the
+        exception as it was)."""
+        answer = self._with_proof({"op": "forget", "exception": exception_id}, secret, code,
+                                  "forgetting a standing exception")
+        path = answer.get("file")
+        if not isinstance(path, str):
+            raise protocol.garbled(self.config.socket, "a removal without its file")
+        return path, _dict(answer.get("exception"))
 
     def revoke(self, rid: str, by: str | None = None, *, secret: Callable[[], str] | None = None,
                code: Callable[[], str] | None = None) -> Request:

@@ -5,7 +5,10 @@ that used an approved grant would hold the very retry the human approved. So the
 invocation for a tool-use id decides, under a lock of its own, and the others get its answer.
 
 The answers live in ``<state>/hook-calls/`` (the user's, 0700), one small file per call, kept
-for :data:`KEEP_S`; personal mode only (in protected mode the state is the service's).
+for :data:`KEEP_S`; personal mode only. In protected mode a file the agent's own user can write
+must not decide anything, so nothing is read from there: the hook tells the service which call
+it decides (``hooks._service_factory``), and the service gives its own allow for that call again
+(agentgate.service.server, ``Service.calls``); a hold or a deny is simply decided again.
 """
 
 from __future__ import annotations

@@ -80,12 +80,14 @@ def handle(agent: str, raw: bytes, gate_factory: GateFactory, *, fallback_cwd: s
         call = parse(spec, raw, fallback_cwd)
         parsed = call
 
-        def answer() -> Reply:
-            return reply(spec, decide(agent, parsed, gate_factory, explicit_policy, seconds))
+        def answer(factory: GateFactory = gate_factory) -> Reply:
+            return reply(spec, decide(agent, parsed, factory, explicit_policy, seconds))
 
-        if call.call_id is None or protected_quietly() or (
+        if call.call_id is None or (
                 call.subject is None and call.path is None and not call.paths):
             return answer()
+        if protected_quietly():  # the service remembers the call's allow (see .calls)
+            return answer(_service_factory(gate_factory, agent, call.call_id, call.about()))
         from .calls import answer_once
 
         return answer_once(StatePaths.default().root, agent, call.call_id, call.about(), answer)
@@ -94,6 +96,26 @@ def handle(agent: str, raw: bytes, gate_factory: GateFactory, *, fallback_cwd: s
         return failure(agent, _sentence(e.message), hint, call)
     except HookInputError as e:
         return failure(agent, _sentence(f"unreadable hook input: {e}"))
+
+
+def _service_factory(factory: GateFactory, agent: str, call_id: str, what: str) -> GateFactory:
+    """Protected mode: ``factory``, with each service gate it makes naming the tool call it
+    decides (a digest of ``agent``, ``call_id`` and ``what``), so that the service answers a
+    second invocation for the call with its first allow instead of using up a second grant
+    (see .calls); nothing the agent's user can write is read for it."""
+    from ..lean import sha256_hex
+
+    key = sha256_hex(f"{agent}\0{call_id}\0{what}".encode("utf-8", "surrogatepass"))
+
+    def make(cwd: str) -> AnyGate:
+        from ..remote import RemoteGate
+
+        gate = factory(cwd)
+        if isinstance(gate, RemoteGate):
+            gate.call = key
+        return gate
+
+    return make
 
 
 def failure(agent: str, problem: str, fix: str = "", call: ToolCall | None = None) -> Reply:

@@ -25,14 +25,17 @@ ORDER = ("deny > ask > allow across every file; then a standing exception may tu
 def report(pol: Policy, data_of: Callable[[Source], bytes]) -> dict[str, Any]:
     """`policy show`: each file in force (kind, trust status, note), its rules and whether each
     applies (an untrusted file's allow rules do not), its exceptions likewise, the merged
-    settings. ``data_of`` gives a file's bytes (the service has the client's repo files)."""
+    settings. ``data_of`` gives a file's bytes (the service has the client's repo files); it
+    is not asked for the protected service's exceptions file (kind "service": no rules)."""
     from .loader import parse_policy_file
 
     files = []
     for s in pol.sources:
-        pf = parse_policy_file(data_of(s), s.path, s.kind, check_examples=False)
-        rules = [{"id": r.id, "decision": r.decision, "reason": r.reason,
-                  "applies": s.trusted or r.decision != "allow"} for r in pf.rules]
+        rules = []
+        if s.kind != "service":
+            pf = parse_policy_file(data_of(s), s.path, s.kind, check_examples=False)
+            rules = [{"id": r.id, "decision": r.decision, "reason": r.reason,
+                      "applies": s.trusted or r.decision != "allow"} for r in pf.rules]
         files.append({**s.to_dict(), "rules": rules,
                       "exceptions": [{**e.to_dict(), "applies": s.trusted} for e in s.exemptions]})
     from ..notify import shown_url

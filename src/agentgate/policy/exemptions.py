@@ -21,6 +21,8 @@ TYPE_CHECKING = False  # not from typing: see agentgate.lean
 if TYPE_CHECKING:
     from typing import Any
 
+    from ..ledger import Request
+
 KEYS = {"id", "kind", "command", "cwd", "rule", "approved_by", "approved_at", "request"}
 KINDS = ("argv", "script")
 
@@ -123,8 +125,9 @@ def without(text: str, exemption_id: str) -> str | None:
         except tomllib.TOMLDecodeError:
             continue
         if body.get("id") == exemption_id:
-            while end > s + 1 and (not lines[end - 1].strip() or _ours(lines[end - 1])):
-                end -= 1  # the next table's comment stays with it
+            while end > s + 1 and (not lines[end - 1].strip()
+                                   or lines[end - 1].lstrip().startswith("#")):
+                end -= 1  # comments before the next table stay with it
             found.append((s, end))
     if len(found) != 1:
         return None
@@ -140,6 +143,20 @@ def without(text: str, exemption_id: str) -> str | None:
 def _ours(line: str) -> bool:
     """A comment line that `approve --remember` writes above its table."""
     return line.startswith("# ") and ("approve --remember" in line or "policy forget" in line)
+
+
+def remembered(req: Request, by: str, at: str) -> Exemption:
+    """The standing exception that lets pending request ``req``'s command run without asking
+    from now on (``approve --remember``; ``by`` approved it at ISO time ``at``)."""
+    from ..errors import UsageError
+
+    if req.status != "pending":
+        raise UsageError(f"cannot remember {req.id}: it is {req.status}, not pending")
+    if req.kind not in KINDS or not req.rule:
+        raise UsageError(f"cannot remember {req.id}: a standing exception is for a command held "
+                         "by an ask rule (not an action checkpoint)")
+    return Exemption(new_exemption_id(), req.kind, tuple(req.argv), req.cwd, req.rule,
+                     approved_by=by, approved_at=at, request=req.id)
 
 
 def new_exemption_id() -> str:

@@ -186,10 +186,11 @@ def combine(primary: PolicyFile, extras: Sequence[PolicyFile]) -> Policy:
 
 
 def load_service_policy(primary: StrPath, repo: Sequence[tuple[str, bytes]],
-                        paths: StatePaths) -> Policy:
+                        paths: StatePaths, standing: Source | None = None) -> Policy:
     """Protected mode, in the service: the machine's policy file, and the repo-local policies a
     client sent (their paths and bytes). No repo file is trusted there: each adds only its deny
-    and ask rules, so what a client sends can never relax anything."""
+    and ask rules, so what a client sends can never relax anything. ``standing``: the service's
+    own standing exceptions (agentgate.service.exceptions), a source with no rules."""
     pf = _parse_checked(read_policy_bytes(primary), str(primary), "system", paths)
     extras = []
     for name, data in repo:
@@ -200,4 +201,7 @@ def load_service_policy(primary: StrPath, repo: Sequence[tuple[str, bytes]],
                      "protected mode: only its deny and ask rules apply; allow rules belong in "
                      f"{primary}")
         extras.append(PolicyFile(rf.settings, rf.rules, rf.explicit, src))
-    return combine(pf, extras)
+    policy = combine(pf, extras)
+    if standing is None:
+        return policy
+    return Policy.build(policy.settings, policy.rules, (*policy.sources, standing))

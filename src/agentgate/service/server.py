@@ -34,7 +34,7 @@ from ..ledger import MAX_USES, hostname
 from ..paths import StatePaths
 from ..subjects import MAX_COMMAND_CHARS, clean_attributes
 from ..system import POLICY_FILE, SOCKET, STATE
-from . import protocol, secret
+from . import exceptions, protocol, secret
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -55,6 +55,9 @@ RUN_TOKEN_TTL = 7 * 86400.0  # a command may run for days; its exit is still its
 MAX_CONNECTIONS = 256
 MAX_PENDING_PER_USER = 100  # open requests per user: a flood cannot fill the disk
 KINDS = ("argv", "script", "action")
+CALL_TTL = 600.0  # how long a tool call's allow is given again (integrations.calls.KEEP_S)
+MAX_CALL_REPEATS = 8  # copies of one hook an agent runs for one call (Codex: up to 4)
+MAX_CALLS_PER_UID = 256
 
 
 class Service:
@@ -69,6 +72,9 @@ class Service:
         self._policies: dict[tuple[object, ...], pol.Policy] = {}
         # run token -> (expires, peer uid, subject, approval id, rule): allows not yet exited
         self.runs: dict[str, tuple[float, int, Subject, str | None, str | None]] = {}
+        # (peer uid, agent, the hook's tool call, subject) -> (expires, repeats left, outcome):
+        # the allow a hook's other copies for the same tool call are given (integrations.calls)
+        self.calls: dict[tuple[int, str, str, str], tuple[float, int, dict[str, Any]]] = {}
 
     # -- the gate for one request ----------------------------------------------------------
 
@@ -86,23 +92,41 @@ class Service:
         return gate
 
     def _policy(self, repo: list[tuple[str, bytes]]) -> pol.Policy:
-        """The machine's policy with these repo files, loaded once for each version of the
-        policy file (its inode, size, mtime and ctime) and each set of repo contents."""
+        """The machine's policy with these repo files and the service's standing exceptions,
+        loaded once for each version of the policy file and of the exceptions file (inode,
+        size, mtime and ctime) and each set of repo contents."""
         import hashlib
 
         try:
             st = os.stat(self.policy_file)
         except OSError:  # let the loader say what is wrong
-            return pol.load_service_policy(self.policy_file, repo, self.paths)
-        key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns,
+            return pol.load_service_policy(self.policy_file, repo, self.paths, self._standing())
+        try:
+            ex = os.stat(exceptions.path_of(str(self.paths.root)))
+            standing: tuple[int, ...] = (ex.st_ino, ex.st_size, ex.st_mtime_ns, ex.st_ctime_ns)
+        except FileNotFoundError:
+            standing = ()
+        except OSError:  # let the reader say what is wrong
+            return pol.load_service_policy(self.policy_file, repo, self.paths, self._standing())
+        key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, standing,
                tuple((name, hashlib.sha256(data).hexdigest()) for name, data in repo))
         policy = self._policies.get(key)
         if policy is None:
-            policy = pol.load_service_policy(self.policy_file, repo, self.paths)
+            policy = pol.load_service_policy(self.policy_file, repo, self.paths, self._standing())
             if len(self._policies) >= 64:
                 self._policies.clear()
             self._policies[key] = policy
         return policy
+
+    def _standing(self) -> pol.Source | None:
+        """The service's standing exceptions as a source without rules (None: no file)."""
+        from ..lean import sha256_hex
+
+        data, found = exceptions.read(str(self.paths.root))
+        if data is None:
+            return None
+        return pol.Source(exceptions.path_of(str(self.paths.root)), sha256_hex(data), "service",
+                          True, "the service's standing exceptions (`approve --remember`)", found)
 
     # -- requests --------------------------------------------------------------------------
 
@@ -165,8 +189,20 @@ class Service:
             err = CannotStart(str(cannot.get("message", "the program cannot be started")),
                               exit_code=_exit_code(cannot.get("exitCode"), 127))
             startable = lambda: err  # noqa: E731
+        call = _call_key(msg, peer, subject)
+        now = self.clock()
+        known = self.calls.get(call) if call is not None else None
+        if call is not None and known is not None and known[0] > now and known[1] > 0:
+            self.calls[call] = (known[0], known[1] - 1, known[2])
+            return {"outcome": known[2], "repeated": True}  # nothing run is logged twice
         out = gate.authorize(subject, _agent(msg), startable=startable)
         answer: dict[str, Any] = {"outcome": _outcome_dict(out)}
+        if out.allowed and call is not None:  # the hook's other copies get this very allow
+            self.calls = {k: v for k, v in self.calls.items() if v[0] > now}
+            held = sorted((v[0], k) for k, v in self.calls.items() if k[0] == peer.uid)
+            for _, oldest in held[:max(0, len(held) - MAX_CALLS_PER_UID + 1)]:
+                del self.calls[oldest]
+            self.calls[call] = (now + CALL_TTL, MAX_CALL_REPEATS, answer["outcome"])
         if out.allowed:  # what `exited` must show: this allow, for this caller, once
             now = self.clock()
             self.runs = {t: v for t, v in self.runs.items() if v[0] > now}
@@ -238,9 +274,59 @@ class Service:
             fields["uses"] = msg["uses"]  # the proof covers how much is granted
         if "code" in msg:
             fields["code"] = msg["code"]
+        remember = msg.get("remember") is True
+        if remember:
+            if ttl is not None or uses != 1:
+                raise UsageError("remember goes without uses and ttl: it is a standing exception")
+            fields["remember"] = True  # the proof covers it: an approval cannot become one
         self._check_secret(gate, msg, peer, fields, rid)
+        answer: dict[str, Any] = {}
+        if remember:
+            answer = self._remember(gate, rid)
         req = gate.approve(rid, None if ttl is None else float(ttl), uses=uses)
-        return {"request": req.to_dict(), "now": gate.clock()}
+        return {"request": req.to_dict(), "now": gate.clock(), **answer}
+
+    def _remember(self, gate: Gate, rid: str) -> dict[str, Any]:
+        """``approve --remember``: the standing exception for ``rid``'s command, made from the
+        request as the ledger holds it (never from what the client says), in the service's
+        exceptions file, audited; before the approval, as in personal mode."""
+        from ..audit import now_iso
+        from ..policy.exemptions import remembered
+
+        req = gate.get(rid).request
+        exemption = remembered(req, gate.user, now_iso(gate.clock()))
+        path = exceptions.add(str(self.paths.root), exemption)
+        gate.note("exception_added", Subject(req.kind, tuple(req.argv), req.cwd), id=rid,
+                  exception=exemption.id, rule=exemption.rule, file=path)
+        return {"remembered": path, "exception": exemption.id}
+
+    def op_forget(self, msg: dict[str, Any], peer: protocol.Peer) -> dict[str, Any]:
+        """`policy forget`: cut a standing exception out of the service's file, with the
+        approver secret's proof (only the human adds or removes them); audited, and the
+        approval it was remembered with, if still unused, is withdrawn (as in personal mode)."""
+        from ..errors import Conflict, NotFound
+
+        eid = msg.get("exception")
+        if not isinstance(eid, str) or not eid:
+            raise UsageError("the request names no standing exception")
+        gate = self.gate(msg, peer)
+        fields: dict[str, Any] = {"op": "forget", "exception": eid}
+        if "code" in msg:
+            fields["code"] = msg["code"]
+        self._check_secret(gate, msg, peer, fields, eid)
+        ours = {e.id for s in gate.policy.sources if s.kind == "service" for e in s.exemptions}
+        if eid not in ours and any(e.id == eid for e in gate.policy.exemptions):
+            raise UsageError(f"{eid} is in {self.policy_file}, root's policy: the service does "
+                             "not write that file",
+                             f"as root: remove its [[exception]] table from {self.policy_file}")
+        path, gone = exceptions.remove(str(self.paths.root), eid)
+        gate.note("exception_removed", Subject(gone.kind, gone.command, gone.cwd),
+                  exception=gone.id, rule=gone.rule, file=path)
+        if gone.request:
+            with contextlib.suppress(Conflict, NotFound):
+                if gate.get(gone.request).request.status == "approved":
+                    gate.revoke(gone.request)
+        return {"file": path, "exception": gone.to_dict()}
 
     def op_revoke(self, msg: dict[str, Any], peer: protocol.Peer) -> dict[str, Any]:
         """Withdraw a grant (its owner or root, like deny), or lift a denial: that relaxes a
@@ -384,6 +470,20 @@ def _log_filter(msg: dict[str, Any]) -> Filter:
     return Filter.build(since=text("since"), until=text("until"),
                         events=[e for e in events if isinstance(e, str)] if isinstance(events, list) else [],
                         request_id=text("id"), rule=text("rule"), agent=text("agent"))
+
+
+def _call_key(msg: dict[str, Any], peer: protocol.Peer,
+              subject: Subject) -> tuple[int, str, str, str] | None:
+    """Which hook tool call an authorize is for (the client's digest of agent, session,
+    tool-use id and what the call does), with who asks and about what; None without one."""
+    from ..jsontext import json_dumps
+
+    call = msg.get("call")
+    if not isinstance(call, str) or not 0 < len(call) <= 128:
+        return None
+    about = json_dumps([subject.kind, list(subject.argv), subject.cwd, subject.attributes],
+                       default=str)
+    return (peer.uid, _agent(msg), call, about)
 
 
 def _agent(msg: dict[str, Any]) -> str:

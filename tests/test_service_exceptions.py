@@ -1,0 +1,190 @@
+"""Protected mode's standing exceptions and the one decision per hook call, in the service
+itself (driven directly, as one client would over its socket; tests/test_protected.py does the
+same through the real service, users and sockets)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agentgate.errors import NotFound, PolicyError, StateError
+from agentgate.policy.exemptions import Exemption
+from agentgate.service import exceptions, protocol, secret
+from agentgate.service.server import Service
+
+PASSPHRASE = "a long passphrase"
+POLICY = """\
+version = 1
+[settings]
+default = "allow"
+[[rule]]
+id = "prod"
+decision = "ask"
+reason = "Production deploys need a human."
+commands = ["vercel ** --prod **"]
+[[rule]]
+id = "never"
+decision = "deny"
+commands = ["vercel ** --never **"]
+"""
+
+
+def _state(tmp_path: Path) -> str:
+    d = tmp_path / "state"
+    d.mkdir(mode=0o700, exist_ok=True)
+    return str(d)
+
+
+def _exemption(eid: str = "exc_0000000001", argv: tuple[str, ...] = ("vercel", "--prod")) -> Exemption:
+    return Exemption(eid, "argv", argv, "/work", "prod", approved_by="me", request="apr_x")
+
+
+# --------------------------------------------------------------------------- the file
+
+
+def test_add_and_remove_keep_the_rest_of_the_file(tmp_path: Path) -> None:
+    state = _state(tmp_path)
+    path = exceptions.add(state, _exemption())
+    assert Path(path).stat().st_mode & 0o777 == 0o600
+    with open(path, "a") as f:
+        f.write("\n# root's note about the next one\n")
+    exceptions.add(state, _exemption("exc_0000000002", ("vercel", "--prod", "x")))
+    assert [e.id for e in exceptions.read(state)[1]] == ["exc_0000000001", "exc_0000000002"]
+    with pytest.raises(PolicyError, match="already there"):
+        exceptions.add(state, _exemption("exc_0000000003"))
+    exceptions.remove(state, "exc_0000000001")
+    text = Path(path).read_text()
+    assert "root's note" in text and "exc_0000000001" not in text
+    assert [e.id for e in exceptions.read(state)[1]] == ["exc_0000000002"]
+    with pytest.raises(NotFound):
+        exceptions.remove(state, "exc_0000000001")
+
+
+def test_a_file_that_does_not_parse_is_never_written(tmp_path: Path) -> None:
+    state = _state(tmp_path)
+    path = Path(exceptions.path_of(state))
+    for bad in ("[[exception]]\nid = \n", "[[rule]]\nid = 'x'\n", "[[exception]]\nid = 'e'\n"):
+        path.write_text(bad)
+        path.chmod(0o600)
+        with pytest.raises(PolicyError):
+            exceptions.add(state, _exemption())
+        assert path.read_text() == bad
+
+
+def test_a_linked_or_shared_file_is_refused(tmp_path: Path) -> None:
+    state = _state(tmp_path)
+    elsewhere = tmp_path / "elsewhere.toml"
+    elsewhere.write_text("")
+    os.symlink(elsewhere, exceptions.path_of(state))
+    with pytest.raises(StateError):
+        exceptions.add(state, _exemption())
+    os.unlink(exceptions.path_of(state))
+    Path(exceptions.path_of(state)).write_text("")
+    os.chmod(exceptions.path_of(state), 0o666)
+    with pytest.raises(StateError):
+        exceptions.read(state)
+
+
+# --------------------------------------------------------------------------- the service
+
+
+class _Client:
+    """One client of a Service in this process."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.state = _state(tmp_path)
+        secret.write_verifier(self.state, secret.new_verifier(PASSPHRASE))
+        policy = tmp_path / "policy.toml"
+        policy.write_text(POLICY)
+        self.service = Service(self.state, str(policy))
+        self.peer = protocol.Peer(os.getpid(), os.getuid(), os.getgid())
+        self.cwd = str(tmp_path)
+
+    def ask(self, **msg: Any) -> dict[str, Any]:
+        return self.service.handle(msg, self.peer)
+
+    def authorize(self, *argv: str, call: str | None = None) -> dict[str, Any]:
+        answer = self.ask(op="authorize", agent="codex", **({"call": call} if call else {}),
+                          subject={"kind": "argv", "argv": list(argv), "cwd": self.cwd})
+        assert answer["ok"], answer
+        return answer
+
+    def with_proof(self, fields: dict[str, Any], passphrase: str = PASSPHRASE,
+                   signed: dict[str, Any] | None = None) -> dict[str, Any]:
+        challenge = self.ask(op="challenge")
+        kdf = challenge["kdf"]
+        key = secret.derive(passphrase, bytes.fromhex(kdf["salt"]), kdf["n"], kdf["r"], kdf["p"])
+        nonce = challenge["nonce"]
+        return self.ask(**fields, nonce=nonce,
+                        proof=protocol.make_proof(key, signed or fields, nonce))
+
+
+def test_remember_and_forget_need_the_secret_and_relax_only_that_ask(tmp_path: Path) -> None:
+    c = _Client(tmp_path)
+    held = c.authorize("vercel", "--prod")["outcome"]
+    rid = held["approval_id"]
+    assert held["approval_required"]
+    approve = {"op": "approve", "id": rid, "ttl": None, "remember": True}
+    assert not c.with_proof(approve, "a wrong passphrase")["ok"]
+    plain = {"op": "approve", "id": rid, "ttl": None}
+    assert not c.with_proof(approve, signed=plain)["ok"]  # the proof must cover "remember"
+    assert exceptions.read(c.state) == (None, ())
+    done = c.with_proof(approve)
+    assert done["ok"] and done["remembered"] == exceptions.path_of(c.state), done
+    [kept] = exceptions.read(c.state)[1]
+    assert (kept.command, kept.cwd, kept.rule, kept.request) == (("vercel", "--prod"), c.cwd,
+                                                                 "prod", rid)
+    for _ in range(3):
+        assert c.authorize("vercel", "--prod")["outcome"]["allowed"]
+    assert c.authorize("vercel", "--prod", "--other")["outcome"]["approval_required"]
+    shown = c.ask(op="policy_show")["policy"]
+    assert [e["id"] for e in shown["exceptions"]] == [done["exception"]]
+    assert shown["sources"][-1]["kind"] == "service" and shown["sources"][-1]["rules"] == []
+
+    forget = {"op": "forget", "exception": done["exception"]}
+    assert not c.ask(**forget)["ok"]
+    assert not c.with_proof(forget, "a wrong passphrase")["ok"]
+    assert len(exceptions.read(c.state)[1]) == 1
+    assert c.with_proof(forget)["ok"]
+    assert exceptions.read(c.state)[1] == ()
+    assert c.authorize("vercel", "--prod")["outcome"]["approval_required"]
+
+
+def test_an_exception_never_relaxes_a_deny(tmp_path: Path) -> None:
+    c = _Client(tmp_path)
+    exceptions.add(c.state, Exemption("exc_0000000009", "argv", ("vercel", "--prod", "--never"),
+                                      c.cwd, "prod"))
+    out = c.authorize("vercel", "--prod", "--never")["outcome"]
+    assert out["decision"] == "deny" and not out["allowed"]
+
+
+def test_a_broken_exceptions_file_fails_closed(tmp_path: Path) -> None:
+    c = _Client(tmp_path)
+    path = Path(exceptions.path_of(c.state))
+    path.write_text("[[exception]]\nid = 'x'\n")
+    path.chmod(0o600)
+    answer = c.ask(op="authorize", agent="codex",
+                   subject={"kind": "argv", "argv": ["vercel", "ls"], "cwd": c.cwd})
+    assert answer["ok"] is False and "exceptions.toml" in answer["error"]["message"]
+
+
+def test_one_allow_per_hook_call_is_given_again_never_a_second_grant(tmp_path: Path) -> None:
+    c = _Client(tmp_path)
+    rid = c.authorize("vercel", "--prod", call="held")["outcome"]["approval_id"]
+    again = c.authorize("vercel", "--prod", call="held")["outcome"]
+    assert again["approval_required"] and again["approval_id"] == rid  # decided again: held
+    assert c.with_proof({"op": "approve", "id": rid, "ttl": None})["ok"]
+    first = c.authorize("vercel", "--prod", call="retry")
+    assert first["outcome"]["allowed"] and first["outcome"]["via_grant"]
+    for _ in range(3):
+        copy = c.authorize("vercel", "--prod", call="retry")
+        assert copy["outcome"] == first["outcome"] and copy["repeated"] is True
+        assert "run_token" not in copy
+    assert c.authorize("vercel", "--prod", "--x", call="retry")["outcome"]["approval_required"]
+    assert c.authorize("vercel", "--prod", call="another")["outcome"]["approval_required"]
+    assert c.authorize("vercel", "--prod")["outcome"]["approval_required"]
+    request = c.ask(op="get", id=rid)["request"]
+    assert request["status"] == "consumed", request
