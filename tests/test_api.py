@@ -85,6 +85,11 @@ def test_a_grant_is_the_agent_that_asked_for_it() -> None:
         assert held.approval_id in ids - {mine.approval_id}
     shown = json.loads(ag("show", "--json", str(mine.approval_id)).stdout)
     assert shown["agent"] == "billing-bot" and shown["status"] == "approved"
+    text = ag("show", str(mine.approval_id)).stdout
+    assert "agent    billing-bot (pid" in text and "for this agent's retries only" in text, text
+    listed = ag("pending").stdout
+    assert all(any(i in ln and name in ln for ln in listed.splitlines())
+               for i, name in ((theirs.approval_id, "ops-bot"), (default.approval_id, "python"))), listed
 
     used = verify("deploy_production", "vercel.com", agent="billing-bot")
     assert used.allowed and used.via_grant and used.approval_id == mine.approval_id

@@ -293,6 +293,23 @@ def test_a_state_change_without_the_csrf_token_is_403(dash: Dashboard, marker: P
     assert marker_lines(marker) == ["--prod"]
 
 
+def test_each_card_names_the_agent_whose_retry_may_use_the_grant(dash: Dashboard,
+                                                                  page: object) -> None:
+    """The same command from two agents is two cards, each with its agent."""
+    from playwright.sync_api import Page, expect
+
+    assert isinstance(page, Page)
+    ids = {}
+    for agent in ("claude-code", "codex"):
+        r = ag("run", "--json", "--agent", agent, "--", "deployer", "--prod")
+        assert r.returncode == 75, r.stderr
+        ids[agent] = json.loads(r.stdout)["approvalId"]
+    assert ids["claude-code"] != ids["codex"]
+    page.goto(dash.url)
+    for agent, rid in ids.items():
+        expect(page.locator(f'.card[data-id="{rid}"]')).to_contain_text(f"agent{agent} (pid")
+
+
 def test_a_corrupt_ledger_is_shown_and_nothing_is_decided(dash: Dashboard, state_dir: Path) -> None:
     rid = held()
     cookie, csrf = dash.login()

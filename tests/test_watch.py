@@ -84,6 +84,18 @@ def test_a_held_request_shows_within_a_second(term: Term) -> None:
     assert "deployer --prod" in shown and "Production deploys need a human." in shown
 
 
+def test_each_request_shows_the_agent_whose_retry_may_use_its_grant(term: Term) -> None:
+    """The same command from two agents is two requests, each with its agent: the human sees
+    whose retry an approval lets through."""
+    for agent in ("claude-code", "codex"):
+        r = ag("run", "--agent", agent, "--", "deployer", "--prod")
+        assert r.returncode == 75, r.stderr
+    term.wait_for("pending (2)")
+    term.wait_for("its grant is for this agent's retries only")
+    shown = term.screen()
+    assert "claude-code" in shown and "codex" in shown, shown
+
+
 def test_a_decision_made_elsewhere_shows_within_a_second(term: Term) -> None:
     rid = held()
     term.wait_for(rid)

@@ -491,7 +491,9 @@ def describe_request(req: Request, now: float) -> str:
         f"command  {command_text(req)}",
         f"cwd      {safe(req.cwd)}",
         f"rule     {safe(req.rule or '-')}: {safe(req.reason)}",
-        f"agent    {safe(req.agent)} (pid {req.pid}, {safe(req.user)}@{safe(req.host)})",
+        f"agent    {safe(req.agent)} (pid {req.pid}, {safe(req.user)}@{safe(req.host)})"
+        + ("; its grant is for this agent's retries only" if req.status in ("pending", "approved")
+           else ""),
         f"age      {fmt_duration(now - req.created_at)} (requested {fmt_time(req.created_at)})",
     ]
     if req.status in ("pending", "approved"):
