@@ -109,6 +109,8 @@ def test_approve_by_keys_lets_exactly_one_retry_run(term: Term, marker: Path) ->
     rid = held()
     term.wait_for(rid)
     term.keys("a")
+    term.wait_for("o (enter) once")
+    term.keys("Enter")
     term.wait_for("Approve deployer --prod to run once? [y/N]")
     term.keys("y")
     term.wait_for(f"approved {rid}")
@@ -129,6 +131,8 @@ def test_approving_a_waiting_agent_by_keys_runs_its_command_once(term: Term,
         term.wait_for("pending (1)")
         assert agent.poll() is None and marker_lines(marker) == []
         term.keys("a")
+        term.wait_for("o (enter) once")
+        term.keys("o")
         term.wait_for("[y/N]")
         term.keys("y")
         assert agent.wait(15) == 0
@@ -143,15 +147,106 @@ def test_declining_or_escaping_the_confirmation_approves_nothing(term: Term, mar
     rid = held()
     term.wait_for(rid)
     term.keys("a")
+    term.wait_for("o (enter) once")
+    term.keys("o")
     term.wait_for("[y/N]")
     term.keys("n")
     term.wait_for("not approved")
     term.keys("a")
+    term.wait_for("o (enter) once")
+    term.keys("o")
     term.wait_for("[y/N]")
     term.keys("Escape")
     term.wait_for("cancelled.")
+    term.keys("a")
+    term.wait_for("o (enter) once")
+    term.keys("Escape")  # at the choice of how much: nothing is asked further
+    term.wait_for("cancelled.")
     assert ag("run", "--", "deployer", "--prod").returncode == 75
     assert marker_lines(marker) == []
+
+
+def audit_of(rid: str, event: str) -> list[dict[str, object]]:
+    r = ag("log", "--json", "--id", rid, "--event", event)
+    assert r.returncode == 0, r.stderr
+    return [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+
+
+def test_approve_for_n_uses_by_keys_lets_exactly_n_runs(term: Term, marker: Path) -> None:
+    rid = held()
+    term.wait_for(rid)
+    term.keys("a")
+    term.wait_for("o (enter) once")
+    term.keys("n")
+    term.wait_for("Runs (--uses, 1 to 1000): ")
+    term.keys("x3y", literal=True)  # only digits are taken
+    term.wait_for("Runs (--uses, 1 to 1000): 3_")
+    term.keys("Enter")
+    term.wait_for("Within (--ttl")
+    term.keys("10m", literal=True)
+    term.keys("Enter")
+    term.wait_for("Approve deployer --prod to run 3 times within 10m? [y/N]")
+    assert marker_lines(marker) == []
+    term.keys("y")
+    term.wait_for(f"approved {rid}: the same command may now run 3 times, within 10m")
+    for _ in range(3):
+        assert ag("run", "--", "deployer", "--prod").returncode == 0
+    assert marker_lines(marker) == ["--prod"] * 3
+    again = ag("run", "--", "deployer", "--prod")
+    assert again.returncode == 75, again.stderr  # the three are used: held again
+    assert marker_lines(marker) == ["--prod"] * 3
+    [ev] = audit_of(rid, "approved")  # audited as `approve --uses 3 --ttl 10m` is
+    assert ev["uses"] == 3 and ev["standing"] is True and ev["ttl"] == 600
+    assert len(audit_of(rid, "grant_consumed")) == 3
+
+
+def test_approve_for_a_duration_by_keys_lets_runs_through_until_it_ends(
+        term: Term, marker: Path) -> None:
+    rid = held()
+    term.wait_for(rid)
+    term.keys("a")
+    term.wait_for("o (enter) once")
+    term.keys("f")
+    term.wait_for("For how long (--for")
+    term.keys("6s", literal=True)
+    term.keys("Enter")
+    term.wait_for("Approve deployer --prod to run any number of times for 6s? [y/N]")
+    term.keys("y")
+    term.wait_for(f"approved {rid}: the same command may now run any number of times")
+    approved_at = time.monotonic()
+    for _ in range(4):
+        assert ag("run", "--", "deployer", "--prod").returncode == 0
+    assert time.monotonic() - approved_at < 6, "too slow to test a 6s grant"
+    assert marker_lines(marker) == ["--prod"] * 4
+    time.sleep(max(0.0, 6.5 - (time.monotonic() - approved_at)))
+    assert ag("run", "--", "deployer", "--prod").returncode == 75  # its time is up: held
+    assert marker_lines(marker) == ["--prod"] * 4
+    [ev] = audit_of(rid, "approved")
+    assert "uses" not in ev and ev["standing"] is True and ev["ttl"] == 6  # any number
+
+
+@pytest.mark.parametrize(("keys", "message"), [
+    (["n", "0", "Enter", "Enter"], "--uses takes 1 to 1000, not 0"),
+    (["n", "1001", "Enter", "Enter"], "--uses takes 1 to 1000, not 1001"),
+    (["n", "Enter"], "--uses takes 1 to 1000: type a number"),
+    (["n", "2", "Enter", "soon", "Enter"], "--ttl: bad duration 'soon'"),
+    (["f", "3x", "Enter"], "--for: bad duration '3x'"),
+    (["f", "400d", "Enter"], "--for: duration '400d' is longer than a year"),
+    (["f", "Enter"], "--for takes a duration"),
+])
+def test_a_grant_out_of_bounds_is_refused_with_the_clis_message(
+        term: Term, marker: Path, keys: list[str], message: str) -> None:
+    rid = held()
+    term.wait_for(rid)
+    term.keys("a")
+    term.wait_for("o (enter) once")
+    for k in keys:
+        term.keys(k, literal=k != "Enter")
+    term.wait_for(message)
+    assert "[y/N]" not in term.screen()  # refused before anything is confirmed
+    assert ag("run", "--", "deployer", "--prod").returncode == 75
+    assert marker_lines(marker) == []
+    assert audit_of(rid, "approved") == []
 
 
 def test_deny_with_a_reason_reaches_the_agent(term: Term, marker: Path) -> None:

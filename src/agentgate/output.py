@@ -199,19 +199,23 @@ def approved(req: Request, now: float, as_json: bool, remembered: str | None = N
         err(f"remembered as standing exception {exception} in {remembered}: this exact command "
             f"in this directory runs without asking from now on (`agentgate policy forget "
             f"{exception}` removes it).")
-    left = fmt_duration(req.expires_at - now)
-    if req.uses is None:
-        err(f"approved {req.id}: the same command may now run any number of times in this "
-            f"directory, for {left}; `agentgate revoke {req.id}` withdraws it.")
-    elif req.uses > 1:
-        err(f"approved {req.id}: the same command may now run {req.uses} times, within {left}; "
-            f"`agentgate revoke {req.id}` withdraws it.")
-    else:
-        what = "action may now go through" if req.kind == "action" else "command may now run"
-        err(f"approved {req.id}: the same {what} once, within {left}.")
+    err(approved_text(req, now))
     if as_json:
         emit_json({"id": req.id, "status": req.status, "expiresAt": now_iso(req.expires_at),
                    "uses": req.uses, "exception": exception, "policyFile": remembered})
+
+
+def approved_text(req: Request, now: float) -> str:
+    """What an approval allows, in one sentence: `approve`, `watch` and the dashboard say it."""
+    left = fmt_duration(req.expires_at - now)
+    if req.uses is None:
+        return (f"approved {req.id}: the same command may now run any number of times in this "
+                f"directory, for {left}; `agentgate revoke {req.id}` withdraws it.")
+    if req.uses > 1:
+        return (f"approved {req.id}: the same command may now run {req.uses} times, within "
+                f"{left}; `agentgate revoke {req.id}` withdraws it.")
+    what = "action may now go through" if req.kind == "action" else "command may now run"
+    return f"approved {req.id}: the same {what} once, within {left}."
 
 
 def denied(req: Request, reason: str | None, as_json: bool) -> None:

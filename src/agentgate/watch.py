@@ -18,8 +18,9 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from . import commands
-from .errors import EXIT_REFUSED, AgentgateError
-from .output import command_text, describe_request, fmt_duration, format_event, safe
+from .errors import EXIT_REFUSED, AgentgateError, UsageError
+from .ledger import MAX_USES
+from .output import approved_text, command_text, describe_request, fmt_duration, format_event, safe
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -197,6 +198,7 @@ class Watch:
         self._next_look = 0.0
         self._next_recent = 0.0
         self._seen: tuple[int, int] | None = None  # the audit log's size and mtime, last read
+        self._typed: list[str] = []  # keys read but not yet taken
 
     # -- the gate --------------------------------------------------------------------------
 
@@ -222,11 +224,32 @@ class Watch:
         req = self.screen.current()
         if req is None:
             return
-        done = commands.approve(req.id, commands.Grant.build(None, None, None),
+        grant = self.grant(req)
+        done = commands.approve(req.id, grant,
                                 lambda view, what: self.confirm(view, "Approve", f" {what}", "approved"),
                                 secret=self.secret, code=self.code)
-        self.screen.message = (f"approved {done.request.id}: the same command may now run once, "
-                               f"within {fmt_duration(done.request.expires_at - done.now)}.")
+        self.screen.message = approved_text(done.request, done.now)
+
+    def grant(self, req: Request) -> commands.Grant:
+        """What the approval allows, as `approve` takes it: once, ``--uses N`` (within
+        ``--ttl``), or ``--for DURATION``; read by commands.Grant.build, so the bounds and the
+        messages are the CLI's."""
+        how = self.ask(f"Approve {clipped(command_text(req))}: o (enter) once · n a number of runs "
+                       "· f any number of runs for a while · esc cancel ", single=True).lower()
+        if how in ("o", ENTER):
+            return commands.Grant.build(None, None, None)
+        if how == "n":
+            count = self.ask(f"Runs (--uses, 1 to {MAX_USES}): ", digits=True)
+            if not count:
+                raise UsageError(f"--uses takes 1 to {MAX_USES}: type a number")
+            within = self.ask("Within (--ttl; enter: the policy's approval_ttl; e.g. 30m): ")
+            return commands.Grant.build(within.strip() or None, int(count), None)
+        if how == "f":
+            span = self.ask("For how long (--for; e.g. 30m, 2h): ").strip()
+            if not span:
+                raise UsageError("--for takes a duration, e.g. 30m, 2h")
+            return commands.Grant.build(None, None, span)
+        raise Cancelled
 
     def secret(self) -> str:
         return self.ask("Approver secret: ", hidden=True)
@@ -275,19 +298,25 @@ class Watch:
     # -- keys ------------------------------------------------------------------------------
 
     def keys(self, timeout: float) -> Iterator[str]:
-        ready, _, _ = select.select([self.fd], [], [], timeout)
-        if not ready:
-            return iter(())
-        data = os.read(self.fd, 256)
-        if not data:
-            self.done = True
-            return iter(())
-        return iter(split_keys(data.decode("utf-8", "replace")))
+        """The keys typed so far (waiting up to ``timeout`` for one). Those a prompt did not
+        take before it returned stay queued for the next: typing ahead loses nothing."""
+        if not self._typed:
+            ready, _, _ = select.select([self.fd], [], [], timeout)
+            if not ready:
+                return
+            data = os.read(self.fd, 256)
+            if not data:
+                self.done = True
+                return
+            self._typed.extend(split_keys(data.decode("utf-8", "replace")))
+        while self._typed:
+            yield self._typed.pop(0)
 
     def ask(self, prompt: str, *, hidden: bool = False, single: bool = False,
-            typed: str = "") -> str:
-        """A line typed at the bottom of the screen (one key when ``single``), starting as
-        ``typed``; Esc cancels. The view keeps updating while it waits."""
+            typed: str = "", digits: bool = False) -> str:
+        """A line typed at the bottom of the screen (one key when ``single``; only digits
+        when ``digits``), starting as ``typed``; Esc cancels. The view keeps updating while it
+        waits."""
         s = self.screen
         s.prompt, s.typed, s.hidden, s.message = prompt, typed, hidden, ""
         try:
@@ -303,7 +332,7 @@ class Watch:
                         return s.typed
                     if k == BACKSPACE:
                         s.typed = s.typed[:-1]
-                    elif len(k) == 1 and k.isprintable():
+                    elif len(k) == 1 and (k.isdecimal() if digits else k.isprintable()):
                         s.typed += k
             raise Cancelled
         finally:
