@@ -11,6 +11,7 @@ import errno
 import fcntl
 import json
 import os
+import re
 import socket
 import struct
 import subprocess
@@ -149,8 +150,7 @@ class NetworkProbe:
     def check(self, output: str) -> None:
         """The agent's command ran in the loopback-only namespace: nothing outside it reached
         the listener, which this process (outside) reaches at the same address and port."""
-        lines = [line.split() for line in output.splitlines()
-                 if line.startswith(("netns ", "connect "))]
+        lines = [found.split() for found in re.findall(r"\b(?:netns \S+|connect \S+ \d+)$", output, re.M)]
         host_netns = os.readlink("/proc/self/ns/net")
         assert lines == [["netns", loopback_net().inode],
                          ["connect", self.address, str(errno.ENETUNREACH)],

@@ -3,7 +3,9 @@ Gemini API on 127.0.0.1 (tests/fakemodel.py FakeGemini), with the hook installed
 `agentgate hook install gemini --user`.
 
 The pinned CLI is installed by .ci/run into .ci/node/ (README, Development); a missing or other
-version fails these tests rather than skipping them. A stand-in `vercel` on PATH appends its
+version fails these tests rather than skipping them. Each session runs in a network namespace that
+has only loopback, where the model server listens too (agentpins.loopback_net; without root the
+tests fail, never fall back to the host's network). A stand-in `vercel` on PATH appends its
 arguments to a marker file (its path written into the script: Gemini strips most variables from
 the commands it runs when GITHUB_SHA is set), which is the proof of what ran.
 """
@@ -21,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agentpins import INSTALL, HumanSide, pinned
+from agentpins import INSTALL, HumanSide, NetworkProbe, loopback_net, pinned
 from conftest import marker_lines
 from fakemodel import FINAL_TEXT, FakeGemini, function_responses
 
@@ -88,11 +90,12 @@ class Harness(HumanSide):
     def session(self, *turns: tuple[str, dict[str, Any]], args: tuple[str, ...] = (),
                 **env: str) -> Session:
         """One `gemini -p` session whose model makes ``turns`` (function calls), then stops."""
-        model = FakeGemini(turns=list(turns)).start()
+        net = loopback_net()  # the agent and its model server: only loopback
+        model = FakeGemini(turns=list(turns), net=net).start()
         try:
             proc = subprocess.run(
-                [str(self.gemini), "-p", "go", "--yolo", "--output-format", "json", "-m", MODEL,
-                 *args],
+                net.argv(str(self.gemini), "-p", "go", "--yolo", "--output-format", "json",
+                         "-m", MODEL, *args),
                 cwd=self.work, env=dict(self.env, GOOGLE_GEMINI_BASE_URL=model.url, **env),
                 capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=180,
                 check=False)
@@ -274,6 +277,18 @@ def test_broken_policy_runs_nothing(gm: Harness, tmp_path: Path) -> None:
     assert marker_lines(gm.marker) == []
     [text] = s.responses()
     assert "BLOCKED (fail-closed)" in text and "vercel ran" not in text
+
+
+def test_gemini_and_its_commands_have_only_loopback(gm: Harness, tmp_path: Path) -> None:
+    """The session ran (its model answered on 127.0.0.1, inside the namespace), and a command
+    the model ran through the hook reached neither this machine's address nor the host's
+    loopback."""
+    probe = NetworkProbe(tmp_path)
+    s = gm.shell(probe.command)
+    [text] = s.responses()
+    probe.check(json.loads(text)["output"])
+    [event] = gm.audit("--event", "allowed")
+    assert event["argv"] == [probe.command] and event["agent"] == "gemini"
 
 
 def test_the_rewriting_is_the_bundles(tmp_path: Path) -> None:
