@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import agentpins
 import pytest
 from agentpins import INSTALL, HumanSide, pinned
 from conftest import marker_lines
@@ -80,12 +81,14 @@ class Harness(HumanSide):
                 turns: list[tuple[str, dict[str, Any]]] | None = None) -> Session:
         """One `claude -p` session whose model runs ``command`` with Bash (or makes the tool
         calls ``turns``), then stops."""
-        model = (FakeModel(command=command) if turns is None else ScriptedModel(turns=turns)).start()
+        net = agentpins.loopback_net()  # the agent and its model server: only loopback
+        model = (FakeModel(command=command, net=net) if turns is None
+                 else ScriptedModel(turns=turns, net=net)).start()
         try:
             env = dict(self.env, ANTHROPIC_BASE_URL=model.url)
             proc = subprocess.run(
-                [str(self.claude), "-p", "go", "--permission-mode", "bypassPermissions",
-                 "--output-format", "json"],
+                net.argv(str(self.claude), "-p", "go", "--permission-mode", "bypassPermissions",
+                         "--output-format", "json"),
                 cwd=self.work, env=env, capture_output=True, text=True,
                 stdin=subprocess.DEVNULL, timeout=120, check=False)
         finally:
@@ -239,3 +242,15 @@ def test_the_agent_cannot_write_skills_agents_or_mcp_servers(cc: Harness, target
     assert "agentgate-protected-files" in result_text(block)
     [event] = cc.audit("--event", "blocked")
     assert event["agent"] == "claude-code" and str(path) in json.dumps(event)
+
+
+def test_claude_code_and_its_commands_have_only_loopback(cc: Harness, tmp_path: Path) -> None:
+    """Every session runs in a network namespace with only loopback (agentpins.loopback_net),
+    its model server listening there on 127.0.0.1: the session ran, and a command the model ran
+    through the hook reached neither this machine's address nor the host's loopback."""
+    probe = agentpins.NetworkProbe(tmp_path)
+    s = cc.session(probe.command)
+    [block] = s.tool_results()
+    probe.check(result_text(block))
+    [event] = cc.audit("--event", "allowed")
+    assert event["argv"] == [probe.command] and event["agent"] == "claude-code"
