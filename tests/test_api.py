@@ -100,6 +100,25 @@ def test_a_grant_is_the_agent_that_asked_for_it() -> None:
     assert [(e["id"], e["agent"]) for e in consumed] == [(mine.approval_id, "billing-bot")]
 
 
+def test_a_standing_grant_is_the_asking_agents_and_a_denial_holds_for_every_agent() -> None:
+    asked = verify("deploy_production", "vercel.com", agent="billing-bot")
+    r = ag("approve", str(asked.approval_id), "--uses", "2", "--yes")
+    assert r.returncode == 0, r.stderr
+    other = verify("deploy_production", "vercel.com", agent="ops-bot")
+    assert other.approval_required and other.approval_id != asked.approval_id
+    for _ in range(2):
+        assert verify("deploy_production", "vercel.com", agent="billing-bot").via_grant
+    assert verify("deploy_production", "vercel.com", agent="billing-bot").approval_required
+
+    held = verify("deploy_production", "api.prod.example.com", agent="billing-bot")
+    r = ag("deny", str(held.approval_id), "--reason", "not today", "--yes")
+    assert r.returncode == 0, r.stderr
+    for agent in ("billing-bot", "ops-bot"):  # another name does not step round a denial
+        denied = verify("deploy_production", "api.prod.example.com", agent=agent)
+        assert not denied.allowed and not denied.approval_required
+        assert denied.approval_id == held.approval_id and "not today" in denied.reason
+
+
 def test_resource_globs_must_match() -> None:
     assert verify("deploy_production", "staging.example.com").allowed
     assert verify("deploy_production", "vercel.com").approval_required
