@@ -73,7 +73,7 @@ GENESIS = "0" * 64
 # Every event name written to the log (README "The audit log, and CI" documents each).
 EVENTS = frozenset({"allowed", "denied", "approval_requested", "approval_pending", "approved",
                     "human_denied", "grant_consumed", "expired", "exited", "blocked",
-                    "notified", "notify_failed",
+                    "ran", "notified", "notify_failed",
                     "policy_trusted", "retracted", "audit_break", "revoked", "exception_added",
                     "exception_removed"})
 # Events whose claim holds only once the commit point of the append that wrote them passed (the
@@ -225,15 +225,17 @@ def _one_append(head: Head, first: dict[str, Any] | None, count: int, one_pid: b
             "older head was put back, or lines were added or cut and the head replaced")
 
 
-def _backwards(fd: int, size: int, limit: int) -> Iterator[bytes]:
+def backwards(fd: int, size: int, limit: int, chunk: int = 4096) -> Iterator[bytes]:
     """The lines of a file from its end: first the piece after the last newline (b"" when the
-    file ends with one), then each line before it. Stops after reading ``limit`` bytes."""
-    pos, rest, chunk = size, b"", 4096  # most lines are short: read a page first
+    file ends with one), then each line before it. Stops after reading ``limit`` bytes. The
+    first read is ``chunk`` bytes (most lines are short: a page), each next one four times
+    more, up to 64 KiB."""
+    pos, rest, top = size, b"", max(chunk, _TAIL_CHUNK)
     while pos > 0:
         if size - pos >= limit:
             return
         step = min(chunk, pos)
-        chunk = min(chunk * 4, _TAIL_CHUNK)
+        chunk = min(chunk * 4, top)
         pos -= step
         parts = (os.pread(fd, step, pos) + rest).split(b"\n")
         rest = parts[0]
@@ -361,7 +363,7 @@ class AuditLog:
                 continue
             try:
                 size = os.fstat(fd).st_size
-                pieces = _backwards(fd, size, _SCAN_LIMIT - scanned)
+                pieces = backwards(fd, size, _SCAN_LIMIT - scanned)
                 last = next(pieces)
                 if last and p == self.path:
                     torn = True
@@ -401,7 +403,7 @@ class AuditLog:
                 continue
             try:
                 size = os.fstat(fd).st_size
-                for raw in _backwards(fd, size, _SCAN_LIMIT - scanned):
+                for raw in backwards(fd, size, _SCAN_LIMIT - scanned):
                     ev = _event_of(raw)
                     if ev is None:
                         continue

@@ -9,7 +9,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 
-from .audit import EVENTS, AuditLog, now_iso, parse_iso, parse_line, parse_lines
+from .audit import EVENTS, AuditLog, backwards, now_iso, parse_iso, parse_line, parse_lines
 from .errors import StateError, UsageError
 from .jsontext import AUDIT_SUFFIX, dumps_bytes, restore
 
@@ -210,9 +210,10 @@ def _event_or_none(raw: bytes) -> dict[str, Any] | None:
     return ev if isinstance(ev, dict) else None
 
 
-def _lines_backwards(files: list[str], block: int = 64 * 1024) -> Iterator[tuple[str, bytes]]:
+def _lines_backwards(files: list[str], chunk: int = 4096) -> Iterator[tuple[str, bytes]]:
     """(file, line without its newline) from the last line of the newest file back to the first
-    of the oldest, reading blocks from the end."""
+    of the oldest, read from each file's end by :func:`agentgate.audit.backwards` (its first
+    read ``chunk`` bytes)."""
     import os
 
     for path in reversed(files):
@@ -223,22 +224,12 @@ def _lines_backwards(files: list[str], block: int = 64 * 1024) -> Iterator[tuple
         except OSError as e:
             raise StateError(f"cannot read audit log {path}: {e.strerror or e}") from None
         try:
-            pos = os.fstat(fd).st_size
-            rest = b""
-            last = True
-            while pos > 0:
-                step = min(block, pos)
-                pos -= step
-                chunk = os.pread(fd, step, pos) + rest
-                lines = chunk.split(b"\n")
-                if last and lines[-1] == b"":  # the newline that ends the file ends no line
-                    lines.pop()
-                last = False
-                rest = lines[0]
-                for line in reversed(lines[1:]):
-                    yield path, line
-            if rest or not last:
-                yield path, rest
+            size = os.fstat(fd).st_size
+            lines = backwards(fd, size, sys.maxsize, chunk)
+            if last := next(lines):  # b"" when the file ends with a newline (or is empty)
+                yield path, last
+            for line in lines:
+                yield path, line
         except OSError as e:
             raise StateError(f"cannot read audit log {path}: {e.strerror or e}") from None
         finally:
