@@ -118,6 +118,60 @@ def test_symlinked_directories_lead_to_the_same_files(state_dir: Path, tmp_path:
     assert reference(f"rm -rf {link}/{state_dir.name}", tmp_path) is not None
 
 
+def test_tilde_plus_is_the_directory_and_tilde_minus_one_not_known(state_dir: Path,
+                                                                   tmp_path: Path) -> None:
+    """bash expands ``~+`` to $PWD, ``~-`` to $OLDPWD and ``~N``, ``~+N``, ``~-N`` to the
+    directory stack: ``~+/x`` is ``x`` where the command runs, the others a directory the
+    gate does not know (held when a segment is a protected name)."""
+    state_dir.mkdir()
+    parent, name = state_dir.parent, state_dir.name
+    assert reference(f"rm -rf ~+/{name}", parent) is not None
+    assert reference(f"cd {parent} && rm -rf ~+/{name}", tmp_path) is not None
+    assert reference(f"rm -rf ~+/{name}/ledger.json", parent) is not None
+    for stack in ("~-", "~1", "~+2", "~-0"):
+        assert reference(f"rm -rf {stack}/{name}", tmp_path) is not None, stack
+    assert reference("rm -rf ~+/build", parent) is None
+    assert reference("ls ~-/src ~1/src", tmp_path) is None
+
+
+def test_a_home_of_root_is_root(monkeypatch: pytest.MonkeyPatch, state_dir: Path,
+                                tmp_path: Path) -> None:
+    """A system user's home is often ``/``: ``~daemon`` is ``/`` (not the empty word, which
+    named the directory the command runs in) and ``~daemon/x`` is ``/x``."""
+    import pwd
+
+    real = pwd.getpwnam
+
+    def getpwnam(user: str) -> pwd.struct_passwd:
+        if user == "sysd":
+            return pwd.struct_passwd(("sysd", "x", 999, 999, "", "/", "/usr/sbin/nologin"))
+        return real(user)
+
+    monkeypatch.setattr(pwd, "getpwnam", getpwnam)
+    p = guard._Protected((), str(Path.home()))
+    assert p.known_vars("~sysd", str(tmp_path)) == "/"
+    assert p.known_vars("~sysd/", None) == "/"
+    assert p.known_vars("~sysd/x", None) == "/x"
+    assert p.known_vars("~root/x", None) == real("root").pw_dir.rstrip("/") + "/x"
+    state_dir.mkdir()
+    assert reference(f"rm -rf ~sysd{state_dir}", tmp_path) is not None
+    assert reference(f"rm -rf ~sysd/{state_dir.name}", state_dir.parent) is None
+
+
+def test_an_agent_whose_home_is_root_keeps_the_parents_below_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """HOME=/ (a service account): ``/.config`` holds the policy as ``~/.config`` does."""
+    monkeypatch.delenv("AGENTGATE_HOME")
+    monkeypatch.setenv("HOME", "/")
+    monkeypatch.setenv("XDG_CONFIG_HOME", "/.config")
+    monkeypatch.setenv("XDG_STATE_HOME", "/.local/state")
+    for text in ("rm -rf /.config", "rm -rf ~/.local", "mv /.local/state /tmp",
+                 "cd / && rm -rf .config", "rm -rf ~/.local/state/agentgate"):
+        assert reference(text, "/tmp") is not None, text
+    for text in ("rm -rf /tmp/build", "ls ~ /", "cd ~ && ls"):
+        assert reference(text, "/tmp") is None, text
+
+
 def test_ordinary_commands_stay_allowed(xdg_state: Path) -> None:
     home = Path.home()
     for text, cwd in [

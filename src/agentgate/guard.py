@@ -154,6 +154,7 @@ def is_protected(target: StrPath, policy_files: Sequence[str] = (),
 _TOKEN_SPLIT = lazy_regex(r"""[\s;&|()<>'"`=,]+""")
 _RUNTIME = lazy_regex(r"\$|`|\{\}")  # a run-time value in a word the analysis marked dynamic
 _HOME_PREFIXES = ("~", "$HOME", "${HOME}")
+_DIR_STACK = lazy_regex(r"~(?:[+-]\d*|\d+)(?=/|$)")  # ~+ $PWD, ~- $OLDPWD, ~N ~+N ~-N dirs
 _VAR_PREFIX = lazy_regex(r"\$(?:([A-Za-z_][A-Za-z0-9_]*)|\{([A-Za-z_][A-Za-z0-9_]*)\})")
 _PATH_MAX = 4096
 
@@ -182,6 +183,7 @@ def _with_parents(paths: set[str], home: str) -> set[str]:
     """The paths and their parents below the home directory (``~/.config`` holds the policy:
     removing or moving it removes the policy); never ``/`` or home itself."""
     out = set(paths)
+    home = home.rstrip("/")  # "" for a home of "/" (a system user's)
     for p in paths:
         parent = os.path.dirname(p)
         while parent.startswith(home + "/") and len(parent) > len(home) + 1:
@@ -253,11 +255,13 @@ class _Protected:
         location? ``dynamic``: ``$X``, ``$(..)`` and ``{}`` in it are values known at run time
         (the analysis says so), which may be anything: it is compared by its shape."""
         w = self.known_vars(t, cwd)
+        if _DIR_STACK().match(w):  # $OLDPWD or the directory stack: a directory not known
+            return self.names_hit(w.partition("/")[2])
         for prefix in _HOME_PREFIXES:  # also in text a later shell may expand
             if w == prefix or w.startswith(prefix + "/"):
                 if self.home is None:
                     return self.names_hit(w[len(prefix):])
-                w = self.home + w[len(prefix):]
+                w = (self.home.rstrip("/") + w[len(prefix):]) or "/"
                 break
         base = os.path.basename(w.rstrip("/"))
         glob = any(c in w for c in "*?[")
@@ -286,15 +290,18 @@ class _Protected:
     def known_vars(self, t: str, cwd: str | None) -> str:
         """``t`` with the path variables the gate knows put in where they start it or a segment
         (``$AGENTGATE_HOME/ledger.json``, ``$XDG_CONFIG_HOME``, ``$PWD/..`` in a known
-        directory); ``~user`` is that user's home directory. Other variables stay: their value
-        may be anything."""
+        directory); ``~user`` is that user's home directory (``/`` for a system user's), ``~+``
+        the directory it runs in. Other variables stay: their value may be anything."""
         if t[:1] == "~" and t[1:2] not in ("", "/"):
             user, _sep, rest = t[1:].partition("/")
-            if "$" not in user and "`" not in user:
+            if user == "+" and cwd is not None:
+                return cwd + ("/" + rest if _sep else "")
+            if "$" not in user and "`" not in user and not _DIR_STACK().match(t):
                 with suppress(Exception):
                     import pwd
 
-                    return pwd.getpwnam(user).pw_dir.rstrip("/") + ("/" + rest if _sep else "")
+                    home = pwd.getpwnam(user).pw_dir
+                    return home.rstrip("/") + "/" + rest if _sep else home
             return t
         if "$" not in t:
             return t
