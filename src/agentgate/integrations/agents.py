@@ -256,7 +256,9 @@ CLAUDE_CODE = Agent(
     # 2.1.197 runs a skill's inline shell (!`...`) through the Bash tool's call with no
     # PreToolUse hook, and has no hook event for it: the install switches it off.
     ".claude", "settings.json", "CLAUDE_CONFIG_DIR", ("settings.local.json",),
-    {"disableSkillShellExecution": True}, {}, _claude, CLAUDE_SYSTEM,
+    # onFailure "block" (2.1.332; 2.1.197 ignores the key): a hook command that is missing,
+    # crashes or times out blocks the call instead of letting it run (docs/claude-code.md).
+    {"disableSkillShellExecution": True}, {"onFailure": "block"}, _claude, CLAUDE_SYSTEM,
     # .claude/ holds settings, skills and agents (whose frontmatter hooks run commands); an
     # .mcp.json or ~/.claude.json names MCP servers whose commands the next session starts.
     guarded=(".claude", ".mcp.json", ".claude.json"), hook_timeout=600)

@@ -102,8 +102,21 @@ def merge(doc: dict[str, Any], agent: Agent, command: str, path: Path,
         raise _refuse(path, f"its 'hooks.{agent.event}' is not a JSON array")
     if not already_installed(event_list, agent.name):
         event_list.append(agent.hook_entry(command))
+    _add_entry_fields(event_list, agent)
     set_wait(event_list, agent, wait)
     return doc
+
+
+def _add_entry_fields(event_list: list[Any], agent: Agent) -> None:
+    """An entry an older install wrote gets the fields a new one has (e.g. Claude Code's
+    ``onFailure``); a value already there is left as it is."""
+    for item in event_list:
+        hooks = item.get("hooks") if isinstance(item, dict) else None
+        for hook in hooks if isinstance(hooks, list) else []:
+            command = hook.get("command") if isinstance(hook, dict) else None
+            if isinstance(command, str) and is_hook_command_line(command, agent.name):
+                for key, value in agent.entry_fields.items():
+                    hook.setdefault(key, value)
 
 
 WAIT_MARGIN_S = 15  # how far the hook's timeout in the agent's settings stays above its wait
