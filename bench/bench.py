@@ -3,6 +3,7 @@
     .venv/bin/python bench/bench.py            # the full run (1,000,000 events; about 3 minutes)
     .venv/bin/python bench/bench.py --quick    # smaller sizes, for a smoke test
     .venv/bin/python bench/bench.py --only-human  # pending, show, log --tail 5 (issue 12)
+    .venv/bin/python bench/bench.py --only-hooks --runs 40  # each agent's hook call (issue 11)
     git archive 3ad6e02 | tar -x -C /tmp/old   # part 1 against older code, interleaved:
     .venv/bin/python bench/bench.py --only-overhead --runs 40 --against /tmp/old/src
     sudo .venv/bin/python bench/bench.py --protected  # protected mode's client (issue 10)
@@ -108,16 +109,19 @@ def timed_peak(args: Sequence[str], env: dict[str, str], cwd: Path) -> tuple[flo
 
 
 def round_robin(cmds: dict[str, tuple[Sequence[str], dict[str, str], int]], cwd: Path,
-                runs: int, warmup: int = 3, *, stdin: dict[str, bytes] | None = None,
+                runs: int, warmup: int = 3, *,
+                stdin: dict[str, bytes | Callable[[int], bytes]] | None = None,
                 cpu: dict[str, float] | None = None) -> dict[str, float]:
     """Median wall time of each (argv, env, expected exit code), taking the commands in turn so
     that a change of load on the machine hits them all alike. ``stdin`` gives some commands
-    their input; ``cpu``, when given, receives each command's median CPU time."""
+    their input (or a function of the round's number that makes it); ``cpu``, when given,
+    receives each command's median CPU time."""
     walls: dict[str, list[float]] = {name: [] for name in cmds}
     cpus: dict[str, list[float]] = {name: [] for name in cmds}
     for n in range(warmup + runs):
         for name, (argv, env, expect) in cmds.items():
-            wall, code, used = timed(argv, env, cwd, (stdin or {}).get(name))
+            data = (stdin or {}).get(name)
+            wall, code, used = timed(argv, env, cwd, data(n) if callable(data) else data)
             assert code == expect, (argv, code)
             if n >= warmup:
                 walls[name].append(wall)
@@ -254,6 +258,62 @@ def part_overhead(env: Env, runs: int, against: Path | None = None) -> dict[str,
            "CPU x run -- true"],
           [(k, ms(v), f"{v / py:.2f}", f"{v / results['true']:.1f}",
             f"{v / results[run_of(k)]:.2f}", ms(cpu[k]), f"{cpu[k] / cpu[run_of(k)]:.2f}")
+           for k, v in results.items()])
+    return results
+
+
+# The hook input each pinned agent sends for one shell call, as captured from the real CLIs
+# (Claude Code 2.1.197 and 2.1.332, Codex 0.171.0, Gemini CLI 0.61.0): the conformance tests
+# check these keys against what each agent sends (tests/test_real_codex.py, test_real_gemini.py).
+def hook_payload(agent: str, cwd: Path, n: int, command: str = "ls -la") -> dict[str, object]:
+    """Call ``n`` of a session: every call its own session and tool-use id, as the agent's are
+    (nothing learnt from an earlier call with the same ids can be reused)."""
+    sid = f"0000bench-{n:04d}-4000-8000-000000000000"
+    if agent == "claude-code":
+        return {"session_id": sid, "transcript_path": f"{cwd}/.claude/projects/w/{sid}.jsonl",
+                "cwd": str(cwd), "prompt_id": f"prompt-{n}", "permission_mode": "bypassPermissions",
+                "effort": {"level": "high"}, "hook_event_name": "PreToolUse", "tool_name": "Bash",
+                "tool_input": {"command": command, "description": "List the files"},
+                "tool_use_id": f"toolu_bench_{n}"}
+    if agent == "codex":
+        return {"session_id": sid, "turn_id": f"turn-{n}",
+                "transcript_path": f"{cwd}/.codex/sessions/rollout-{sid}.jsonl", "cwd": str(cwd),
+                "hook_event_name": "PreToolUse", "model": "gpt-5", "permission_mode": "bypassPermissions",
+                "tool_name": "Bash", "tool_input": {"command": command},
+                "tool_use_id": f"call_bench_{n}"}
+    if agent == "gemini":
+        return {"session_id": sid, "transcript_path": f"{cwd}/.gemini/tmp/w/chats/session-{sid}.jsonl",
+                "cwd": str(cwd), "hook_event_name": "BeforeTool",
+                "timestamp": now_iso(time.time()), "tool_name": "run_shell_command",
+                "tool_input": {"command": command}}
+    raise ValueError(agent)
+
+
+HOOK_AGENTS = ("claude-code", "codex", "gemini")
+
+
+def part_hooks(env: Env, runs: int) -> dict[str, float]:
+    """Part 1d: one hook call of each agent for a shell call of `ls -la`, with the input that
+    agent sends, every call a new tool call, taken in turn with `run -- true`."""
+    e = env.env(env.root / "state-hooks")
+    cmds: dict[str, tuple[Sequence[str], dict[str, str], int]] = {
+        RUN: ([AGENTGATE, "run", "--", "true"], e, 0)}
+    stdin: dict[str, bytes | Callable[[int], bytes]] = {}
+    for agent in HOOK_AGENTS:
+        name = f"agentgate hook {agent}"
+        cmds[name] = ([AGENTGATE, "hook", agent], e, 0)
+        stdin[name] = lambda n, agent=agent: json.dumps(hook_payload(agent, env.work, n)).encode()
+    cmds["python -c pass"] = ([PYTHON, "-c", "pass"], e, 0)
+    cpu: dict[str, float] = {}
+    results = round_robin(cmds, env.work, runs, warmup=3, stdin=stdin, cpu=cpu)
+    log = env.root / "state-hooks" / "audit.jsonl"
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    for agent in HOOK_AGENTS:  # each call was judged, and allowed, as that agent's
+        assert sum(1 for ev in events if ev["event"] == "allowed" and ev.get("agent") == agent
+                   and ev.get("argv") == ["ls -la"]) == 3 + runs, agent
+    table(f"1d. Per-call hook latency, each agent's own input (median of {runs} runs)",
+          ["command", "median", "x run -- true", "CPU", "CPU x run -- true"],
+          [(k, ms(v), f"{v / results[RUN]:.2f}", ms(cpu[k]), f"{cpu[k] / cpu[RUN]:.2f}")
            for k, v in results.items()])
     return results
 
@@ -550,6 +610,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                     help="part 1 also with the code in SRC (another checkout's src/, e.g. from "
                          "`git archive`), in the same round robin")
     ap.add_argument("--only-overhead", action="store_true", help="part 1 alone")
+    ap.add_argument("--only-hooks", action="store_true",
+                    help="part 1d alone: each agent's hook call with its own input")
     ap.add_argument("--only-human", action="store_true",
                     help="part 1c alone: pending, show and log --tail 5 on a big state")
     ap.add_argument("--protected", action="store_true",
@@ -571,6 +633,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             part_protected(runs)
             return
         env = Env(root)
+        if args.only_hooks:
+            part_hooks(env, runs)
+            return
         if args.only_human:
             big = root / "state-big"
             write_big_log(big, events)
@@ -579,6 +644,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             return
         part_overhead(env, runs, args.against)
         if not args.only_overhead:
+            part_hooks(env, runs)
             phase_profile(env)
             part_policy(_corpus(), 20 if args.quick else 50)
             big, _ = part_history(env, events, finished, runs)
