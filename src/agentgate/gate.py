@@ -158,7 +158,7 @@ class Gate:
         for e in self.policy.exemptions:
             if e.matches(subject.kind, subject.argv, subject.cwd, ev.rule):
                 return pol.Evaluation(pol.ALLOW, ev.rule, f"Allowed by {e.reason()}.", ev.parts,
-                                      "exception")
+                                      "exception", e.reason())
         return ev
 
     def source_dicts(self) -> list[dict[str, Any]]:
@@ -218,9 +218,8 @@ class Gate:
             with self.ledger.lock():
                 self.audit.append([self._event("allowed", subject, reason=ev.reason, **base)],
                                   durable=False)
-            standing = ev.reason[len("Allowed by "):].rstrip(".") if ev.source == "exception" else None
             return Outcome(pol.ALLOW, True, False, None, ev.reason, ev.rule, subject, ev,
-                           standing=standing)
+                           standing=ev.standing)
         if ev.decision == pol.DENY:
             with self.ledger.lock():
                 self.audit.append([self._event("denied", subject, reason=ev.reason, **base)],

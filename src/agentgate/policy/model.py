@@ -222,7 +222,8 @@ class Evaluation(Record):
     rule: str | None
     reason: str
     parts: tuple[PartResult, ...] = ()
-    source: str = "rule"  # "rule" | "default" | "unparseable"
+    source: str = "rule"  # "rule" | "default" | "unparseable" | "exception"
+    standing: str | None = None  # what a standing exception that allowed it is (its own words)
 
     def runtime_word(self) -> PartResult | None:
         """A part held only because a run-time word could make it match a rule: the text's
