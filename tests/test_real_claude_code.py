@@ -351,3 +351,22 @@ def test_a_hook_that_cannot_run_blocks_the_call(cc: Harness, tmp_path: Path, kin
     else:
         assert marker_lines(cc.marker) == ["deploy"]
         assert "vercel ran: deploy" in result_text(block)
+
+
+def test_a_broken_policy_runs_nothing_and_the_model_is_told_to_stop(cc: Harness,
+                                                                    tmp_path: Path) -> None:
+    """Fail closed (exit 2 and a JSON deny): nothing runs; the model reads what happened and to
+    leave it to the human (2.1.332 labels it a hook error, which here it is), and the fix goes to
+    the audit log."""
+    (tmp_path / "policy.toml").write_text("version = 1\n[[rule]\n")
+    s = cc.session("vercel deploy")
+    assert marker_lines(cc.marker) == []
+    [block] = s.tool_results()
+    assert block["is_error"] is True
+    text = result_text(block)
+    assert text.startswith(f"{cc.pin.deny_label}agentgate: BLOCKED (fail-closed): "), text
+    assert text.endswith("The command was not checked, so it must not run. Do not work around "
+                         "this; tell the human (agentgate's audit log says how to fix it: "
+                         "agentgate log --event blocked)."), text
+    [event] = cc.audit("--event", "blocked")
+    assert event["agent"] == "claude-code" and event["argv"] == ["vercel deploy"]
