@@ -173,6 +173,30 @@ def pinned(package: str, node: Path = NODE) -> str:
     return str(wanted)
 
 
+BENCH = Path(__file__).resolve().parent.parent / "bench" / "bench.py"
+
+
+def bench_measures(agent: str, sent: dict[str, Any]) -> None:
+    """bench/bench.py's per-call hook latency (part 1d) feeds `agentgate hook AGENT` what the
+    agent sends (``sent``, captured from a real call: the same keys, event and tool), and the
+    measurement runs (a run of one round; no figure is judged here)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench", BENCH)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    ours = bench.hook_payload(agent, Path(sent["cwd"]), 0)
+    assert sorted(ours) == sorted(sent), (ours, sent)
+    assert sorted(ours["tool_input"]) == sorted(sent["tool_input"]), (ours, sent)
+    assert (ours["hook_event_name"], ours["tool_name"]) == (sent["hook_event_name"], sent["tool_name"])
+    out = subprocess.run([sys.executable, str(BENCH), "--only-hooks", "--runs", "1"],
+                         capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=300,
+                         check=False)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert re.search(rf"^\| agentgate hook {agent} +\| \d+\.\d ms ", out.stdout, re.M), out.stdout
+
+
 class HumanSide:
     """agentgate run as the human beside an agent session: in the harness's ``work`` directory
     with its ``env`` (the same state and policy as the agent's hook)."""

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agentpins import INSTALL, HumanSide, NetworkProbe, loopback_net, pinned
+from agentpins import INSTALL, HumanSide, NetworkProbe, bench_measures, loopback_net, pinned
 from conftest import AGENTGATE, marker_lines
 from fakemodel import FINAL_TEXT, FakeResponses, function_outputs
 
@@ -431,6 +431,19 @@ def test_a_grant_is_bound_to_the_workdir_it_was_asked_for(cx: Harness) -> None:
     assert f"agentgate approve {again['id']}" in s.outputs()[0]
     assert "vercel ran: deploy --prod" in s.outputs()[1]
     assert [e["id"] for e in cx.audit("--event", "grant_consumed")] == [first["id"]]
+
+
+def test_the_benchmark_feeds_the_hook_what_codex_sends(cx: Harness) -> None:
+    """README, Performance: per-call hook latency comes from bench/bench.py (part 1d), with the
+    input Codex sends, captured here by a hook that runs first."""
+    hooks_file = cx.tmp / "etc-codex" / "hooks.json"
+    hooks = json.loads(hooks_file.read_text())
+    sent = cx.tmp / "sent.json"
+    hooks["hooks"]["PreToolUse"].insert(0, {"matcher": "Bash", "hooks": [{
+        "type": "command", "command": f"cat > {sent}"}]})
+    hooks_file.write_text(json.dumps(hooks))
+    cx.session(shell("ls -la"))
+    bench_measures("codex", json.loads(sent.read_text()))
 
 
 def test_ci_installs_the_pinned_version() -> None:

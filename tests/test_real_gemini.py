@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agentpins import INSTALL, HumanSide, NetworkProbe, loopback_net, pinned
+from agentpins import INSTALL, HumanSide, NetworkProbe, bench_measures, loopback_net, pinned
 from conftest import marker_lines
 from fakemodel import FINAL_TEXT, FakeGemini, function_responses
 
@@ -289,6 +289,19 @@ def test_gemini_and_its_commands_have_only_loopback(gm: Harness, tmp_path: Path)
     probe.check(json.loads(text)["output"])
     [event] = gm.audit("--event", "allowed")
     assert event["argv"] == [probe.command] and event["agent"] == "gemini"
+
+
+def test_the_benchmark_feeds_the_hook_what_gemini_sends(gm: Harness, tmp_path: Path) -> None:
+    """README, Performance: per-call hook latency comes from bench/bench.py (part 1d), with the
+    input Gemini CLI sends, captured here by a hook that runs first."""
+    path = gm.home / ".gemini" / "settings.json"
+    settings = json.loads(path.read_text())
+    sent = tmp_path / "sent.json"
+    settings["hooks"]["BeforeTool"].insert(0, {"matcher": "run_shell_command", "hooks": [{
+        "type": "command", "name": "capture", "command": f"cat > {sent}"}]})
+    path.write_text(json.dumps(settings))
+    gm.shell("ls -la")
+    bench_measures("gemini", json.loads(sent.read_text()))
 
 
 def test_the_rewriting_is_the_bundles(tmp_path: Path) -> None:
