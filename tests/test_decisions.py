@@ -85,7 +85,7 @@ def test_uses_out_of_range_are_refused(tmp_path: Path) -> None:
     with ledger.locked() as st:
         rid = _new(st).id
         for bad in (0, -1, L.MAX_USES + 1):
-            with pytest.raises(UsageError):
+            with pytest.raises(UsageError, match=f"^--uses takes 1 to 1000, not {bad}$"):
                 st.approve(rid, 60, "a", uses=bad)
         assert st.get(rid).status == L.PENDING
 
@@ -205,6 +205,8 @@ def test_approve_options_that_contradict_are_usage_errors() -> None:
     for extra in (("--ttl", "5m", "--for", "1h"), ("--uses", "0"), ("--uses", "100000")):
         r = ag("approve", rid, "--yes", *extra)
         assert r.returncode == 2, (extra, r.stderr)
+        if extra[0] == "--uses":  # the one bound, with the one message the core gives
+            assert f"--uses takes 1 to 1000, not {extra[1]}" in r.stderr, r.stderr
     assert ag("show", "--json", rid).returncode == 0
     assert json.loads(ag("show", "--json", rid).stdout)["status"] == "pending"
 

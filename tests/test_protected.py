@@ -234,8 +234,10 @@ def test_hand_written_approvals_on_the_socket_are_refused(machine: Machine) -> N
         {"op": "status; rm -rf /"},
         {"op": "approve", "id": rid, "ttl": None, "nonce": nonce_answer["nonce"],
          "proof": "ab" * 32},
+        {"op": "approve", "id": rid, "ttl": None, "uses": 1001},
     ])
-    assert [a["ok"] for a in answers] == [False] * 5
+    assert [a["ok"] for a in answers] == [False] * 6
+    assert "--uses takes 1 to 1000, not 1001" in json.dumps(answers[-1])  # the core's one message
     assert machine.status_of(rid) == "pending"
     _reset_lockout()
 

@@ -162,15 +162,14 @@ class Grant(Record):
 
     @classmethod
     def build(cls, ttl: str | None, uses: int | None, for_: str | None) -> Grant:
-        from .ledger import MAX_USES
+        from .ledger import checked_uses
 
         if ttl and for_:
             raise UsageError("--ttl and --for both say how long the grant lasts: give one",
                              "--for DURATION allows any number of runs for that long; "
                              "--uses N --for DURATION, N runs within it")
-        if uses is not None and not 1 <= uses <= MAX_USES:
-            raise UsageError(f"--uses takes 1 to {MAX_USES}, not {uses}",
-                             "for any number of runs over a period: --for DURATION")
+        if uses is not None:
+            checked_uses(uses)  # before the human is asked anything
         if for_:
             return cls(float(duration(for_, "--for")), uses)
         return cls(float(duration(ttl, "--ttl")) if ttl else None, 1 if uses is None else uses)

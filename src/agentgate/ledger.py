@@ -69,6 +69,15 @@ MAX_USES = 1000  # a counted grant's ceiling: more than that is a standing one (
 _ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # no 0/o/1/l: easy to read aloud and type
 
 
+def checked_uses(uses: object) -> int:
+    """``uses`` when it is a count a grant may allow (1 to MAX_USES); else the one UsageError
+    that the CLI, watch, the dashboard and the service all give."""
+    if isinstance(uses, bool) or not isinstance(uses, int) or not 1 <= uses <= MAX_USES:
+        raise UsageError(f"--uses takes 1 to {MAX_USES}, not {uses!r}",
+                         "for any number of runs over a period: --for DURATION")
+    return uses
+
+
 def new_id() -> str:
     import secrets  # 4 ms of imports (hmac, OpenSSL): only a new request pays them
 
@@ -302,9 +311,8 @@ class LedgerState(Record, frozen=False):
 
     def approve(self, rid: str, ttl: float, by: str, uses: int | None = 1) -> Request:
         """Approve for ``uses`` runs (None: any number) within ``ttl`` seconds."""
-        if uses is not None and not 1 <= uses <= MAX_USES:
-            raise UsageError(f"a grant allows 1 to {MAX_USES} uses, not {uses}",
-                             "for any number of runs over a period: approve --for DURATION")
+        if uses is not None:
+            checked_uses(uses)
         req = self._decidable(rid, "approve")
         req.status = APPROVED
         req.decided_at = self.now

@@ -30,7 +30,7 @@ from ..audit import AuditLog
 from ..errors import AgentgateError, CannotStart, ConfigError, NotAuthorized, UsageError
 from ..fileio import make_state_dir
 from ..gate import Gate, Outcome, Subject
-from ..ledger import MAX_USES, hostname
+from ..ledger import checked_uses, hostname
 from ..paths import StatePaths
 from ..subjects import MAX_COMMAND_CHARS, clean_attributes
 from ..system import POLICY_FILE, SOCKET, STATE
@@ -261,13 +261,7 @@ class Service:
                                 or not 0 < ttl <= pol.MAX_DURATION):
             raise UsageError("ttl must be a number of seconds")
         raw_uses = msg.get("uses", 1)
-        if raw_uses == "any":
-            uses: int | None = None
-        elif isinstance(raw_uses, int) and not isinstance(raw_uses, bool) \
-                and 1 <= raw_uses <= MAX_USES:
-            uses = raw_uses
-        else:
-            raise UsageError(f"uses must be 1 to {MAX_USES}, or \"any\"")
+        uses = None if raw_uses == "any" else checked_uses(raw_uses)
         gate = self.gate(msg, peer)
         fields: dict[str, Any] = {"op": "approve", "id": rid, "ttl": ttl}
         if "uses" in msg:
