@@ -33,8 +33,8 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from .. import commands
-from ..errors import EXIT_REFUSED, AgentgateError
-from ..output import command_text, request_json
+from ..errors import EXIT_REFUSED, AgentgateError, UsageError
+from ..output import approved_text, command_text, request_json
 from . import page
 
 if TYPE_CHECKING:
@@ -222,11 +222,15 @@ def build(*, port: int, token: str, protected: bool, session_ttl: float = SESSIO
         if isinstance(got, Response):
             return got
         _, data = got
+        try:
+            grant = grant_of(data)
+        except AgentgateError as e:
+            return _failed(e)
         proof = Proof(data)
         if protected and not proof.given_secret:
             # every approval relaxes a decision: refused here, before the gate is asked
             return _failed(proof.missing_secret())
-        return await _threaded(lambda: _approve(data["id"], proof))
+        return await _threaded(lambda: _approve(data["id"], grant, proof))
 
     async def deny(request: Request) -> Response:
         got = await change(request)
@@ -304,14 +308,39 @@ def _confirmed(view: RequestView, what: str = "") -> None:
     the click: the confirmation is done."""
 
 
-def _approve(rid: str, proof: Proof) -> Response:
+def grant_of(data: dict[str, Any]) -> commands.Grant:
+    """What an approval's body asks to allow, as `approve` takes it: ``uses`` (``--uses N``,
+    a whole number as digits), ``ttl`` (``--ttl``) and ``for`` (``--for``), each absent, null
+    or empty for its default; read by commands.Grant.build, so the bounds and the messages are
+    the CLI's."""
+    from ..ledger import MAX_USES
+
+    def text(key: str) -> str | None:
+        value = data.get(key)
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str):
+            raise UsageError(f"--{key} takes a duration as text, e.g. 30m")
+        return value.strip() or None
+
+    uses = data.get("uses")
+    if isinstance(uses, str):
+        uses = uses.strip() or None
+    if uses is not None:
+        if isinstance(uses, str) and uses.isdecimal():
+            uses = int(uses)
+        elif isinstance(uses, bool) or not isinstance(uses, int):
+            raise UsageError(f"--uses takes 1 to {MAX_USES}, not {uses!r}")
+    return commands.Grant.build(text("ttl"), uses, text("for"))
+
+
+def _approve(rid: str, grant: commands.Grant, proof: Proof) -> Response:
     try:
-        done = commands.approve(rid, commands.Grant.build(None, None, None), _confirmed,
-                                secret=proof.secret, code=proof.code)
+        done = commands.approve(rid, grant, _confirmed, secret=proof.secret, code=proof.code)
     except AgentgateError as e:
         return _failed(e)
     return _json({"ok": True, "request": request_json(done.request),
-                  "message": f"approved {done.request.id}: the same command may now run once"})
+                  "message": approved_text(done.request, done.now)})
 
 
 def _deny(rid: str, reason: str | None) -> Response:

@@ -82,9 +82,28 @@ function card(r, now) {
   c.append(bar);
   if (open[r.id] === "approve") {
     const [secret, code] = proofInputs();
-    c.append(el("div", {class: "ask"}, el("span", {text: "Approve this command to run once? "}), secret, code,
+    // how much, as `approve` takes it: once, --uses N (within --ttl), or --for DURATION;
+    // the service checks the bounds and says what it granted
+    const how = el("select", {name: "how", "aria-label": "how much"},
+      el("option", {value: "once", text: "once"}),
+      el("option", {value: "uses", text: "a number of runs (--uses)"}),
+      el("option", {value: "for", text: "any number of runs for a while (--for)"}));
+    const uses = el("input", {name: "uses", inputmode: "numeric", placeholder: "runs, 1 to 1000", size: "12"});
+    const ttl = el("input", {name: "ttl", placeholder: "within (default: the policy's)", size: "22"});
+    const span = el("input", {name: "for", placeholder: "for how long, e.g. 30m", size: "18"});
+    const question = el("span", {text: "Approve this command to run once? "});
+    const shown = () => {
+      uses.hidden = ttl.hidden = how.value !== "uses"; span.hidden = how.value !== "for";
+      question.textContent = {once: "Approve this command to run once? ",
+        uses: "Approve this command to run this many times: ",
+        for: "Approve this command to run any number of times for: "}[how.value];
+    };
+    how.addEventListener("change", shown); shown();
+    const asked = () => how.value === "uses" ? {uses: uses.value, ttl: ttl.value}
+      : how.value === "for" ? {for: span.value} : {};
+    c.append(el("div", {class: "ask"}, how, " ", question, uses, ttl, span, " ", secret, code,
       el("button", {class: "approve confirm-approve", text: "Confirm approve", onclick: async () => {
-        try { const d = await post("/api/approve", proof(r.id, secret, code));
+        try { const d = await post("/api/approve", Object.assign(proof(r.id, secret, code), asked()));
           delete open[r.id]; say(d.message); } catch (e) { say(e.message, true); }
         refresh(true); }}), " ",
       el("button", {text: "Cancel", onclick: () => { delete open[r.id]; draw(); }})));
