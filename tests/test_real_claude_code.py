@@ -312,6 +312,19 @@ def test_claude_code_and_its_commands_have_only_loopback(cc: Harness, tmp_path: 
     assert event["argv"] == [probe.command] and event["agent"] == "claude-code"
 
 
+def test_the_benchmark_feeds_the_hook_what_claude_code_sends(cc: Harness, tmp_path: Path) -> None:
+    """README, Performance: per-call hook latency comes from bench/bench.py (part 1d), with the
+    input Claude Code sends, captured here by a hook that runs first."""
+    path = Path(cc.env["CLAUDE_CONFIG_DIR"]) / "settings.json"
+    settings = json.loads(path.read_text())
+    sent = tmp_path / "sent.json"
+    settings["hooks"]["PreToolUse"].insert(0, {"matcher": "Bash", "hooks": [{
+        "type": "command", "command": f"cat > {sent}"}]})
+    path.write_text(json.dumps(settings))
+    cc.session("ls -la")
+    agentpins.bench_measures("claude-code", json.loads(sent.read_text()))
+
+
 BROKEN = {"missing": "{tmp}/gone/agentgate hook claude-code",  # uninstalled, moved: exit 127
           "crash": "{tmp}/crashing-agentgate hook claude-code"}  # a traceback and exit 1
 CRASHING = """\
