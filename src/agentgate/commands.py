@@ -275,17 +275,47 @@ def revoke(request_id: str, confirm: Callable[[RequestView, str], None],
 class Pending(Record):
     requests: list[Request]
     now: float
+    # Grants a hook call used up whose call the agent never reported as run (see hook_uses)
+    unreported: tuple[dict[str, Any], ...] = ()
 
 
 def pending() -> Pending:
-    """Open approval requests, newest first."""
+    """Open approval requests, newest first; and the used grants whose report is overdue."""
     g = reader()
     reqs = g.pending()
-    return Pending(reqs, g.now() if reqs else 0.0)
+    unreported: tuple[dict[str, Any], ...] = ()
+    if _local():
+        from .integrations.reports import unreported as overdue
+
+        unreported = tuple(overdue(_state_root()))
+    return Pending(reqs, g.now() if reqs or unreported else 0.0, unreported)
 
 
 def show(request_id: str) -> RequestView:
     return reader().get(request_id)
+
+
+def hook_uses(request_id: str) -> list[dict[str, Any]]:
+    """Each time a hook call used up the grant ``request_id``, and whether the agent reported
+    that the call ran (agentgate.integrations.reports; personal mode: in protected mode the
+    service keeps no such record yet)."""
+    if not _local():
+        return []
+    from .integrations.reports import uses
+
+    return uses(_state_root(), request_id)
+
+
+def _state_root() -> str:
+    from .paths import StatePaths
+
+    return str(StatePaths.default().root)
+
+
+def _local() -> bool:
+    from .backend import protected_quietly
+
+    return not protected_quietly()
 
 
 # --------------------------------------------------------------------------- where things are
@@ -302,10 +332,13 @@ def where(policy: str | None) -> dict[str, Any]:
 
         refuse_redirection(policy)
         state = StatePaths(STATE)
+        from .service.exceptions import path_of
+
         return {"mode": "protected", "policy": POLICY_FILE, "policyKind": "system",
                 "repoPolicies": [str(p) for p in repo_policy_files(current_dir())],
                 "clientFile": CLIENT_FILE, "socket": SOCKET, "stateDir": STATE,
-                "ledger": str(state.ledger), "audit": str(state.audit)}
+                "ledger": str(state.ledger), "audit": str(state.audit),
+                "exceptions": path_of(STATE)}
 
     paths = StatePaths.default()
     path, kind = locate_primary(policy)
@@ -673,4 +706,4 @@ def mcp(policy: str | None, agent: str | None) -> None:
         raise AgentgateError("`agentgate mcp` needs the MCP SDK, which is not installed",
                              "install the mcp extra: pip install '.[mcp]' in a clone of agentgate (README, Install)",
                              exit_code=EXIT_CONFIG) from None
-    server.serve(lambda cwd: gate(policy, cwd), agent_name(agent, "mcp"))
+    server.serve(lambda cwd: gate(policy, cwd), agent_name(agent, "") or None)  # else the client's

@@ -161,7 +161,7 @@ class Service:
     @staticmethod
     def _visible(gate: Gate, peer: protocol.Peer, requests: list[Request]) -> list[Request]:
         """What this caller may see: root everything, a user their own requests."""
-        return [r for r in requests if peer.uid == 0 or r.user == gate.user]
+        return [r for r in requests if _all_seeing(peer) or r.user == gate.user]
 
     def op_policy_show(self, msg: dict[str, Any], peer: protocol.Peer) -> dict[str, Any]:
         """`policy show`: the machine's policy file and the client's repo files (untrusted:
@@ -239,7 +239,7 @@ class Service:
     def op_get(self, msg: dict[str, Any], peer: protocol.Peer) -> dict[str, Any]:
         gate = self.gate(msg, peer)
         view = gate.get(_request_id(msg))
-        if peer.uid != 0 and view.request.user != gate.user:
+        if not _all_seeing(peer) and view.request.user != gate.user:
             raise NotAuthorized(f"{view.request.id} is another user's request", "ask root")
         return {"request": view.request.to_dict(), "now": view.now}
 
@@ -333,7 +333,7 @@ class Service:
             if "code" in msg:
                 fields["code"] = msg["code"]
             self._check_secret(gate, msg, peer, fields, rid)
-        elif peer.uid != 0 and current.user != gate.user:
+        elif not _all_seeing(peer) and current.user != gate.user:
             raise NotAuthorized(f"{rid} is {current.user}'s request: only they (or root) may "
                                 "revoke its grant")
         req = gate.revoke(rid)
@@ -344,7 +344,7 @@ class Service:
         gate = self.gate(msg, peer)
         rid = _request_id(msg)
         owner = gate.get(rid).request.user
-        if peer.uid != 0 and owner != gate.user:
+        if not _all_seeing(peer) and owner != gate.user:
             raise NotAuthorized(f"{rid} is {owner}'s request: only they (or root) may deny it")
         req = gate.deny(rid, reason if isinstance(reason, str) else None)
         return {"request": req.to_dict()}
@@ -356,7 +356,7 @@ class Service:
 
         user = _user_name(peer.uid)
         for raw, ev in select(AuditLog(self.paths.audit), flt, None):
-            if peer.uid == 0 or ev.get("user") == user:
+            if _all_seeing(peer) or ev.get("user") == user:
                 yield raw, ev
 
     def op_log(self, msg: dict[str, Any], peer: protocol.Peer) -> dict[str, Any]:
@@ -386,6 +386,30 @@ class Service:
 
     def op_verify(self, msg: dict[str, Any], peer: protocol.Peer) -> dict[str, Any]:
         return {"result": AuditLog(self.paths.audit).verify().to_dict()}
+
+    # -- the dashboard it serves -----------------------------------------------------------
+
+    def op_dashboard(self, msg: dict[str, Any], peer: protocol.Peer) -> dict[str, Any]:
+        """`agentgate dashboard`: serve the dashboard on 127.0.0.1 in this process (once;
+        ``port`` the first time, 0 a free one) and give out a new login token. The token alone
+        opens nothing: login also takes the approver secret (agentgate.dashboard.Hosted)."""
+        from ..dashboard import hosted
+
+        port = msg.get("port", 0)
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+            raise UsageError("port must be 0 to 65535")
+        return hosted(port)
+
+    def op_dashboard_login(self, msg: dict[str, Any], peer: protocol.Peer) -> dict[str, Any]:
+        """The service's dashboard checks a login's approver secret (the proof, audited, the
+        lockout) as an approval's; asked by this process alone."""
+        if not _is_self(peer):
+            raise NotAuthorized("only the service's own dashboard logs in")
+        fields: dict[str, Any] = {"op": "dashboard_login"}
+        if "code" in msg:
+            fields["code"] = msg["code"]
+        self._check_secret(self.gate(msg, peer), msg, peer, fields, "dashboard")
+        return {}
 
     # -- the approver secret ---------------------------------------------------------------
 
@@ -433,6 +457,18 @@ class Service:
 
 def _error(e: AgentgateError) -> dict[str, Any]:
     return {"ok": False, "error": e.to_dict()}
+
+
+def _is_self(peer: protocol.Peer) -> bool:
+    """Is the caller this very process (the dashboard it serves, in a thread of its own)?"""
+    return peer.uid == os.getuid() and peer.pid == os.getpid()
+
+
+def _all_seeing(peer: protocol.Peer) -> bool:
+    """May the caller see and deny every user's requests: root, or this process (its
+    dashboard, whose decisions still carry the approver secret's proof)? The service's user
+    owns the state directory already: its own process sees nothing it could not read."""
+    return peer.uid == 0 or _is_self(peer)
 
 
 def _subject(msg: dict[str, Any]) -> Subject:
@@ -730,7 +766,8 @@ def run(state: str = STATE, policy_file: str = POLICY_FILE, socket_path: str = S
                          "run it as its own user: `sudo agentgate service install` sets that up")
     make_state_dir(Path(state))
     service = Service(state, policy_file)
-    pol.load_service_policy(Path(policy_file), [], service.paths)  # fail now, not per request
+    pol.load_service_policy(Path(policy_file), [], service.paths,  # fail now, not per request
+                            service._standing())
     sock = listen(socket_path)
     try:
         serve(service, sock, on_ready=on_ready)
