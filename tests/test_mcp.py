@@ -77,6 +77,42 @@ def approve(rid: str) -> None:
     assert r.returncode == 0, r.stderr
 
 
+def test_an_unnamed_server_names_each_client_and_binds_grants_to_it(in_tmp_cwd: Path,
+                                                                    marker: Path) -> None:
+    """Without --agent or AGENTGATE_AGENT the agent is the client's own name from the
+    handshake, so two MCP clients' identical commands are two requests, and one client's grant
+    is used by that client only."""
+    from mcp import types
+
+    assert AGENTGATE
+    env = {k: v for k, v in os.environ.items() if k != "AGENTGATE_AGENT"}
+    params = StdioServerParameters(command=AGENTGATE, args=["mcp"], env=env, cwd=str(in_tmp_cwd))
+
+    async def as_client(name: str, command: str) -> dict[str, Any]:
+        info = types.Implementation(name=name, version="1.0")
+        async with stdio_client(params) as (read, write), \
+                ClientSession(read, write, client_info=info) as session:
+            await session.initialize()
+            return _payload(await session.call_tool("run_command", {"command": command}))
+
+    def run(name: str) -> dict[str, Any]:
+        return asyncio.run(asyncio.wait_for(as_client(name, "deployer site --prod"), timeout=60))
+
+    first = run("claude-code")
+    assert first["approvalRequired"]
+    approve(first["approvalId"])
+    other = run("codex")
+    assert other["approvalRequired"] and other["approvalId"] != first["approvalId"]
+    assert marker_lines(marker) == []
+    agents = {r["id"]: r["agent"] for r in json.loads(ag("pending", "--json").stdout)}
+    assert agents == {other["approvalId"]: "mcp:codex"}
+    shown = json.loads(ag("show", "--json", first["approvalId"]).stdout)
+    assert shown["agent"] == "mcp:claude-code" and shown["status"] == "approved"
+    again = run("claude-code")
+    assert again["allowed"] and again["approvalId"] == first["approvalId"]
+    assert marker_lines(marker) == ["site --prod"]
+
+
 def test_tools_run_block_approve_retry(in_tmp_cwd: Path, marker: Path) -> None:
     async def body(session: ClientSession, call: Call) -> None:
         tools = {t.name for t in (await session.list_tools()).tools}

@@ -525,7 +525,11 @@ def init(
 
 @command("mcp")
 @handled
-def mcp(agent: AgentOpt = None, policy: PolicyOpt = None) -> None:
+def mcp(agent: Annotated[str | None, typer.Option(
+        AGENT.name, metavar=AGENT.metavar,
+        help="Who is asking (else $AGENTGATE_AGENT, else the client's name from its MCP "
+             "handshake, as mcp:NAME, else 'mcp').")] = None,
+        policy: PolicyOpt = None) -> None:
     """Serve the gate over MCP on stdio: run_command, verify_action, approval_status,
     wait_for_approval."""
     commands.mcp(_invocation().policy, agent)

@@ -21,8 +21,10 @@ from pathlib import Path
 from typing import Any
 
 try:  # mcp >= 2 renamed FastMCP to MCPServer
+    from mcp.server.mcpserver import Context
     from mcp.server.mcpserver import MCPServer as _Server
 except ImportError:  # pragma: no cover - mcp 1.x
+    from mcp.server.fastmcp import Context  # type: ignore[no-redef,attr-defined]
     from mcp.server.fastmcp import FastMCP as _Server  # type: ignore[no-redef,attr-defined]
 
 from typing import TYPE_CHECKING
@@ -275,13 +277,29 @@ def approval_status_tool(gate_factory: GateFactory, base: Path, request_id: str)
 # --------------------------------------------------------------------------- the server
 
 
-def build_server(gate_factory: GateFactory, agent: str, base: Path | None = None) -> Any:
-    """An MCP server exposing the four tools. No approve or deny tool, on purpose."""
+def caller(agent: str | None, ctx: Any) -> str:
+    """Who is asking: the name ``agentgate mcp`` was given (``--agent``, ``AGENTGATE_AGENT``),
+    else the client's own name from its MCP handshake (``mcp:claude-code``), else ``mcp``: so
+    that two unnamed clients do not share one agent's grants. A label, like every agent name."""
+    if agent:
+        return agent
+    try:
+        params = ctx.session.client_params
+    except (AttributeError, ValueError):  # no context, or none outside a request
+        return "mcp"
+    info = getattr(params, "client_info", None) or getattr(params, "clientInfo", None)  # mcp 2, 1
+    name = getattr(info, "name", None)
+    return f"mcp:{name.strip()[:100]}" if isinstance(name, str) and name.strip() else "mcp"
+
+
+def build_server(gate_factory: GateFactory, agent: str | None, base: Path | None = None) -> Any:
+    """An MCP server exposing the four tools. No approve or deny tool, on purpose. ``agent``:
+    the name it was given, if any (see :func:`caller`)."""
     home = (base or Path.cwd()).resolve()
     server = _Server("agentgate", instructions=INSTRUCTIONS)
 
     @server.tool()
-    async def run_command(command: list[str] | str, cwd: str | None = None,
+    async def run_command(ctx: Context, command: list[str] | str, cwd: str | None = None,
                           timeout_seconds: float = DEFAULT_TIMEOUT,
                           wait_seconds: float = 0.0) -> dict[str, Any]:
         """Run a command if agentgate's policy allows it; otherwise block it.
@@ -295,25 +313,27 @@ def build_server(gate_factory: GateFactory, agent: str, base: Path | None = None
         and cwd. With `wait_seconds` (at most 3600), a held command waits that long for the
         human's decision and runs once approved.
         """
+        who = caller(agent, ctx)
         plan = plan_run(gate_factory, home, command, cwd)  # here: the regex budget needs it
         if isinstance(plan, dict):
-            return _note_blocked(agent, _subject_of(command, cwd, home), plan)
-        return await asyncio.to_thread(run_planned, plan, agent, timeout_seconds,
+            return _note_blocked(who, _subject_of(command, cwd, home), plan)
+        return await asyncio.to_thread(run_planned, plan, who, timeout_seconds,
                                        max(0.0, float(wait_seconds)))
 
     @server.tool()
-    async def verify_action(action: str, resource: str | None = None,
+    async def verify_action(ctx: Context, action: str, resource: str | None = None,
                             attributes: dict[str, Any] | None = None) -> dict[str, Any]:
         """Checkpoint for a non-shell action (e.g. action="payment", resource="acme",
         attributes={"amount": 4000, "currency": "USD"}): returns allowed, approvalRequired,
         approvalId and reason. Attribute values are strings, numbers or booleans. Proceed only
         when allowed is true; after a human approves, call again with exactly the same action,
         resource and attributes: that call returns allowed and uses the approval up."""
-        planned = plan_action(gate_factory, home, action, resource, attributes, agent)
+        who = caller(agent, ctx)
+        planned = plan_action(gate_factory, home, action, resource, attributes, who)
         if isinstance(planned, dict):
-            return _note_blocked(agent, action_subject(action, resource, str(home)), planned)
+            return _note_blocked(who, action_subject(action, resource, str(home)), planned)
         gate, subject, evaluation = planned
-        return await asyncio.to_thread(record_action, gate, subject, evaluation, agent)
+        return await asyncio.to_thread(record_action, gate, subject, evaluation, who)
 
     @server.tool()
     async def approval_status(id: str) -> dict[str, Any]:
@@ -331,5 +351,5 @@ def build_server(gate_factory: GateFactory, agent: str, base: Path | None = None
     return server
 
 
-def serve(gate_factory: GateFactory, agent: str) -> None:
+def serve(gate_factory: GateFactory, agent: str | None) -> None:
     build_server(gate_factory, agent).run("stdio")
