@@ -88,6 +88,19 @@ def test_a_hook_call_imports_nothing_heavy(in_tmp_cwd: Path) -> None:
     assert loaded == []
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="platformdirs and filelock are used elsewhere")
+def test_the_agents_report_after_a_call_imports_nothing_heavy(in_tmp_cwd: Path) -> None:
+    """Claude Code's PostToolUse (agentgate.integrations.post) is on every tool call too."""
+    hook_in = json.dumps({"tool_name": "Bash", "tool_input": {"command": "ls -la"},
+                          "cwd": str(in_tmp_cwd), "session_id": "s", "tool_use_id": "t",
+                          "hook_event_name": "PostToolUse", "tool_response": {"stdout": ""}})
+    codes, loaded = probe(HOOK_PROBE, in_tmp_cwd, hook_in)
+    assert codes == [0, 0]
+    assert loaded == []
+    audit = Path(os.environ["AGENTGATE_HOME"]) / "audit.jsonl"
+    assert audit.read_text().count('"event":"ran"') == 2  # it did record the reports
+
+
 def test_the_hook_fast_path_answers_without_the_typer_app(in_tmp_cwd: Path) -> None:
     """The console script's own path: a benign command passes (exit 0, no opinion)."""
     hook_in = json.dumps({"tool_name": "Bash", "tool_input": {"command": "ls -la"},

@@ -611,7 +611,13 @@ def test_install_is_idempotent_and_keeps_other_settings(agent: str, in_tmp_cwd: 
     assert install(agent, cwd=in_tmp_cwd).returncode == 0
     doc = json.loads(path.read_text())
     assert doc["model"] == "opus" and doc["permissions"] == original["permissions"]
-    assert doc["hooks"]["PostToolUse"] == [{"hooks": []}]
+    post = {"claude-code": "PostToolUse", "codex": "PostToolUse", "gemini": "AfterTool"}
+    if agent in post:  # the report after a call is wired beside what was there
+        assert doc["hooks"]["PostToolUse"][0] == {"hooks": []}
+        assert [c for e in doc["hooks"][post[agent]][-1:] for c in
+                [h["command"] for h in e["hooks"]]] == [installed_command(agent)]
+    else:
+        assert doc["hooks"]["PostToolUse"] == [{"hooks": []}]
     assert doc["hooks"][event][0] == other and len(doc["hooks"][event]) == 2
     backups = list(path.parent.glob(f"{path.name}.bak-*"))
     assert len(backups) == 1 and backups[0].read_text() == before

@@ -149,8 +149,10 @@ def test_other_settings_and_hooks_in_the_managed_file_are_kept(tmp_path: Path) -
     _, backups = install(root, "claude-code")
     doc = json.loads(path.read_text())
     assert doc["permissions"] == original["permissions"] and doc["env"] == original["env"]
-    assert doc["hooks"]["PostToolUse"] == original["hooks"]["PostToolUse"]
+    assert doc["hooks"]["PostToolUse"][0] == original["hooks"]["PostToolUse"][0]
     assert commands_in(doc, "PreToolUse") == ["/usr/bin/audit", command("claude-code")]
+    assert commands_in(doc, "PostToolUse") == ["/usr/bin/log", command("claude-code")]
+    assert commands_in(doc, "PostToolUseFailure") == [command("claude-code")]
     assert doc["allowManagedHooksOnly"] is True
     [backup] = backups
     assert backup.parent == path.parent and backup.read_text() == text

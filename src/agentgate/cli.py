@@ -461,7 +461,7 @@ def pending(json_: JsonOpt = False, policy: NoPolicyOpt = None) -> None:
     """List open approval requests, newest first."""
     inv = _invocation()
     found = commands.pending()
-    output.pending(found.requests, found.now, inv.json)
+    output.pending(found.requests, found.now, inv.json, found.unreported)
 
 
 @command()
@@ -469,7 +469,7 @@ def pending(json_: JsonOpt = False, policy: NoPolicyOpt = None) -> None:
 def show(request_id: IdArg, json_: JsonOpt = False, policy: NoPolicyOpt = None) -> None:
     """Show one request with its full history."""
     inv = _invocation()
-    output.request(commands.show(request_id), inv.json)
+    output.request(commands.show(request_id), inv.json, commands.hook_uses(request_id))
 
 
 @command()

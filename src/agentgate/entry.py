@@ -150,10 +150,11 @@ def _fast_read(read: FastRead) -> int:
     try:
         if read.command == "pending":
             found = commands.pending()
-            output.pending(found.requests, found.now, as_json)
+            output.pending(found.requests, found.now, as_json, found.unreported)
         elif read.command == "show":
             assert read.request_id is not None
-            output.request(commands.show(read.request_id), as_json)
+            output.request(commands.show(read.request_id), as_json,
+                           commands.hook_uses(read.request_id))
         else:
             lines = commands.log(since=None, until=None, events=[], request_id=None, rule=None,
                                  agent=None, tail=read.tail, progress=output.progress_lines)

@@ -148,6 +148,7 @@ def hook_command(agent: str, policy: str | None, wait: str | None = None) -> int
     _short_lived()
     with suppress(ImportError, ValueError, OSError):  # no timer (not the main thread): decide
         _fail_closed_in_time(agent, wait)
+    report = None
     try:
         from .backend import open_gate
         from .integrations.hooks import MAX_INPUT_BYTES, handle
@@ -160,8 +161,17 @@ def hook_command(agent: str, policy: str | None, wait: str | None = None) -> int
             base = os.getcwd()
         except OSError:
             base = "/"
-        reply = handle(agent, raw, gate_for, fallback_cwd=base, explicit_policy=policy,
-                       wait=wait)
+        from .integrations.post import post_event
+
+        report = post_event(agent, raw)
+        if report is not None:  # the agent's report after a call: never blocks, never fails
+            _stop_timer()
+            from .integrations.post import report as record_report
+
+            reply = record_report(agent, report, base)
+        else:
+            reply = handle(agent, raw, gate_for, fallback_cwd=base, explicit_policy=policy,
+                           wait=wait)
         out, errs, code = reply.stdout, reply.stderr, reply.exit_code
     except Exception as e:  # a bug: fail closed, in the agent's words when that still works
         out, errs, code = _internal_failure(agent, e)
@@ -173,7 +183,7 @@ def hook_command(agent: str, policy: str | None, wait: str | None = None) -> int
                 stream.write(text)
                 stream.flush()
             except (OSError, ValueError):
-                code = EXIT_BLOCK
+                code = code if report is not None else EXIT_BLOCK  # a report never blocks
     return code
 
 

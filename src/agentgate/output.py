@@ -18,7 +18,7 @@ from .outcome import fmt_duration as fmt_duration  # one reading of a duration, 
 
 TYPE_CHECKING = False  # not from typing: see agentgate.lean
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Iterable, Iterator, Sequence
     from pathlib import Path
     from typing import Any, TextIO
 
@@ -281,18 +281,61 @@ def revoked(req: Request, as_json: bool) -> None:
         emit_json({"id": req.id, "status": req.status, "was": was})
 
 
-def pending(reqs: list[Request], now: float, as_json: bool) -> None:
+def pending(reqs: list[Request], now: float, as_json: bool,
+            unreported: Sequence[dict[str, Any]] = ()) -> None:
+    """The open requests (``--json``: their list, as ever); in the human form also the used
+    grants whose call the agent never reported as run (``show ID --json`` has them)."""
     if as_json:
         emit_json([request_json(r) for r in reqs])
-    else:
-        print_pending(reqs, now)
+        return
+    print_pending(reqs, now)
+    if unreported:
+        lines = ["", "approved and consumed, but the agent never reported that the call ran:"]
+        lines += [f"  {u['id']}  {use_text(u)}" for u in unreported]
+        sys.stdout.write("\n".join(lines) + "\n")
 
 
-def request(view: RequestView, as_json: bool) -> None:
+def request(view: RequestView, as_json: bool, uses: Sequence[dict[str, Any]] = ()) -> None:
+    """One request; ``uses``: each hook call that used its grant, and what the agent reported."""
     if as_json:
-        emit_json(request_json(view.request))
+        body = request_json(view.request)
+        if uses:
+            body["hookUses"] = [use_json(u) for u in uses]
+        emit_json(body)
     else:
         print_request(view.request, view.now)
+        if uses:
+            sys.stdout.write("\n".join(["hook calls that used it", *(
+                f"  {use_text(u)}" for u in uses)]) + "\n")
+
+
+def use_text(use: dict[str, Any]) -> str:
+    """One use of a grant by a hook call, in words that claim no more than the agent said."""
+    at = fmt_time(use["consumedAt"])
+    who = safe(str(use.get("agent") or "the agent"))
+    if use["status"] == "ran":
+        how = {"succeeded": "it succeeded", "failed": "it failed",
+               "interrupted": "it was interrupted"}.get(str(use.get("outcome")),
+                                                         "not how it ended")
+        code = use.get("exitCode")
+        how += f" (exit code {code})" if isinstance(code, int) else ""
+        return f"approved and consumed at {at}; {who} reported that it ran: {how}"
+    if use["status"] == "no report":
+        return (f"approved and consumed at {at}, but {who} never reported that it ran "
+                f"({safe(str(use.get('why')))}; it may have been refused after agentgate "
+                "allowed it, or the agent stopped)")
+    return f"approved and consumed at {at}; awaiting {who}'s report that it ran"
+
+
+def use_json(use: dict[str, Any]) -> dict[str, Any]:
+    from .audit import now_iso
+
+    out = {k: v for k, v in use.items() if v is not None}
+    for key in ("consumedAt", "reportedAt"):
+        if isinstance(out.get(key), int | float):
+            out[key] = now_iso(out[key])
+    out["text"] = use_text(use)
+    return out
 
 
 def where(info: dict[str, Any], as_json: bool) -> None:
@@ -581,6 +624,8 @@ def format_event(ev: dict[str, Any]) -> str:
         bits.append(f"[{ev['rule']}]")
     if ev.get("agent"):
         bits.append(f"agent={safe(ev['agent'])}")
+    if ev.get("event") == "ran" and ev.get("outcome"):
+        bits.append(safe(str(ev["outcome"])))
     if "exit_code" in ev:
         bits.append(f"exit={ev['exit_code']}")
     if cmd:

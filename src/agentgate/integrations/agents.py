@@ -52,6 +52,7 @@ class Verdict(Record):
     user_message: str = ""
     via_grant: bool = False
     opinion: bool = True
+    approval_id: str | None = None  # the grant it used up, when ``via_grant``
 
 
 PASS = Verdict(True, "", opinion=False)
@@ -126,6 +127,9 @@ class Agent(Record):
     # Units per second of the installed entry's "timeout" field, which `hook install --wait`
     # writes above the wait: Claude Code, Codex and Cursor count seconds, Gemini CLI milliseconds.
     timeout_units: int = 1
+    # The events in which the agent reports how an allowed tool call ended (the same `hook
+    # AGENT` command answers them: agentgate.integrations.post); never blocking.
+    post_events: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
@@ -159,6 +163,13 @@ class Agent(Record):
             return {"command": command, "failClosed": True}
         return {"matcher": self.matcher,
                 "hooks": [{"type": "command", "command": command, **self.entry_fields}]}
+
+    def post_entry(self, command: str) -> dict[str, Any]:
+        """The entry `hook install` adds to each of :attr:`post_events`: the same tools, and
+        nothing that makes a failure block (a report never blocks)."""
+        fields = {k: v for k, v in self.entry_fields.items() if k != "onFailure"}
+        return {"matcher": self.matcher,
+                "hooks": [{"type": "command", "command": command, **fields}]}
 
 
 # --------------------------------------------------------------------------- answers
@@ -261,7 +272,8 @@ CLAUDE_CODE = Agent(
     {"disableSkillShellExecution": True}, {"onFailure": "block"}, _claude, CLAUDE_SYSTEM,
     # .claude/ holds settings, skills and agents (whose frontmatter hooks run commands); an
     # .mcp.json or ~/.claude.json names MCP servers whose commands the next session starts.
-    guarded=(".claude", ".mcp.json", ".claude.json"), hook_timeout=600)
+    guarded=(".claude", ".mcp.json", ".claude.json"), hook_timeout=600,
+    post_events=("PostToolUse", "PostToolUseFailure"))
 # Codex (0.171): PreToolUse reaches shell commands (tool "Bash", also an `apply_patch <<EOF` that
 # Codex intercepts) and the apply_patch tool (the patch in tool_input.command); write_stdin into
 # a running session reaches no hook. Only exit 2 + stderr (or a deny with a reason) blocks.
@@ -269,7 +281,7 @@ CODEX = Agent("codex", "Codex", "PreToolUse", ("Bash",), {}, (), "Bash|apply_pat
               "hooks.json", "CODEX_HOME", ("config.toml", "requirements.toml"), {}, {}, _codex,
               CODEX_SYSTEM, patch_tools=("apply_patch",), unhooked_stdin=True,
               # .codex/ and $CODEX_HOME: hooks, config, rules (which approve commands), skills
-              guarded=(".codex",))
+              guarded=(".codex",), post_events=("PostToolUse",))
 CURSOR = Agent("cursor", "Cursor", "beforeShellExecution", (), {}, (), None, ".cursor",
                "hooks.json", None, (), {"version": 1}, {}, _cursor, CURSOR_SYSTEM,
                # .cursor/ (project and user): hooks.json, mcp.json (servers Cursor starts), rules
@@ -285,7 +297,8 @@ GEMINI = Agent("gemini", "Gemini CLI", "BeforeTool", ("run_shell_command",),
                "settings.json", None, (), {}, {"name": "agentgate", "timeout": 60000}, _gemini,
                GEMINI_SYSTEM, rewrite=rewrite.gemini,
                guarded=(".gemini", "$GEMINI_CLI_SYSTEM_SETTINGS_PATH",
-                        "$GEMINI_CLI_TRUSTED_FOLDERS_PATH"), hook_timeout=60, timeout_units=1000)
+                        "$GEMINI_CLI_TRUSTED_FOLDERS_PATH"), hook_timeout=60, timeout_units=1000,
+               post_events=("AfterTool",))
 
 AGENTS = {a.name: a for a in (CLAUDE_CODE, CODEX, CURSOR, GEMINI)}
 NAMES = tuple(AGENTS)

@@ -58,6 +58,18 @@ def answer_once(state_root: str, agent: str, call_id: str, what: str,
         os.close(fd)  # releases the lock
 
 
+def decided_at(state_root: str, agent: str, call_id: str) -> float | None:
+    """When the tool call ``call_id`` of ``agent`` was decided, if its answer is still kept."""
+    name = sha256_hex(f"{agent}\0{call_id}".encode("utf-8", "surrogatepass"))[:40]
+    try:
+        with open(os.path.join(state_root, "hook-calls", name + ".json"), "rb") as f:
+            body = loads(f.read(65536 * 16))
+    except (OSError, ValueError):
+        return None
+    at = body.get("at") if isinstance(body, dict) else None
+    return float(at) if isinstance(at, int | float) and not isinstance(at, bool) else None
+
+
 def _lock(fd: int, path: str) -> None:
     import fcntl
 

@@ -52,6 +52,8 @@ class ToolCall(Record):
     interactive: str | None = None  # the part that opens a shell whose stdin no hook sees
     call_id: str | None = None  # the agent's session and tool-use id, when it sends them
     unread_patch: bool = False  # it runs apply_patch on a patch the command does not show
+    session: str | None = None  # the agent's session id, when it sends one
+    tool_use_id: str | None = None
 
     def about(self) -> str:
         """What the call does, for telling two calls with one id apart."""
@@ -81,7 +83,10 @@ def handle(agent: str, raw: bytes, gate_factory: GateFactory, *, fallback_cwd: s
         parsed = call
 
         def answer(factory: GateFactory = gate_factory) -> Reply:
-            return reply(spec, decide(agent, parsed, factory, explicit_policy, seconds))
+            verdict = decide(agent, parsed, _tagged(factory, parsed), explicit_policy, seconds)
+            if verdict.via_grant and verdict.approval_id is not None:
+                _await_report(agent, parsed, verdict.approval_id)
+            return reply(spec, verdict)
 
         if call.call_id is None or (
                 call.subject is None and call.path is None and not call.paths):
@@ -116,6 +121,47 @@ def _service_factory(factory: GateFactory, agent: str, call_id: str, what: str) 
         return gate
 
     return make
+
+
+def call_key(call: ToolCall, session: str | None) -> str | None:
+    """What names one tool call across its hooks (the pre-tool decision, the agent's report
+    after it): its session and tool-use id, or, for an agent that sends no tool-use id (Gemini
+    CLI), its session and what it does."""
+    if call.call_id is not None:
+        return call.call_id
+    return None if session is None else f"{session}\0{call.about()}"
+
+
+def _tagged(factory: GateFactory, call: ToolCall) -> GateFactory:
+    """``factory``, its local gates writing the agent's session and tool-use id into every
+    audit event of this call (``allowed``, ``grant_consumed``...), to link them to its report."""
+    if call.session is None:
+        return factory
+    ids = {"session": call.session[:200], "tool_use_id": (call.tool_use_id or "")[:200] or None}
+
+    def make(cwd: str) -> AnyGate:
+        gate = factory(cwd)
+        caller = getattr(gate, "caller", None)
+        if isinstance(caller, dict) and "peer_uid" not in caller:  # not the service's own
+            caller.update({k: v for k, v in ids.items() if v is not None})
+        return gate
+
+    return make
+
+
+def _await_report(agent: str, call: ToolCall, grant: str) -> None:
+    """The call used up a use of ``grant``: note that its report is awaited (personal mode;
+    best effort: the grant is used either way, and the audit log says so)."""
+    key = call_key(call, call.session)
+    if key is None or protected_quietly():
+        return
+    from .reports import await_report
+
+    try:
+        await_report(StatePaths.default().root, agent, key, grant, call.session,
+                     call.tool_use_id)
+    except (OSError, AgentgateError):
+        return
 
 
 def failure(agent: str, problem: str, fix: str = "", call: ToolCall | None = None) -> Reply:
@@ -199,13 +245,20 @@ def _cwd(value: str | None, base: str) -> str:
 
 def parse(agent: Agent, raw: bytes, fallback_cwd: str) -> ToolCall:
     """Read one hook input in ``agent``'s shape."""
-    data = _load(raw)
+    return parse_data(agent, _load(raw), fallback_cwd)
+
+
+def parse_data(agent: Agent, data: dict[str, Any], fallback_cwd: str) -> ToolCall:
+    """:func:`parse`, of the hook input's JSON object."""
     call = _parse_data(agent, data, fallback_cwd)
-    session, use = data.get("session_id"), data.get("tool_use_id")
-    if not (isinstance(session, str) and isinstance(use, str) and use):
+    given, use = data.get("session_id"), data.get("tool_use_id")
+    use = use if isinstance(use, str) and use else None
+    call_id = f"{given}\0{use}" if isinstance(given, str) and use is not None else None
+    session = given if isinstance(given, str) and given else None
+    if call_id is None and session is None:
         return call
     return ToolCall(call.tool, call.cwd, call.subject, call.path, call.paths, call.interactive,
-                    f"{session}\0{use}", call.unread_patch)
+                    call_id, call.unread_patch, session, use)
 
 
 def _parse_data(agent: Agent, data: dict[str, Any], fallback_cwd: str) -> ToolCall:
@@ -292,7 +345,8 @@ def _verdict(outcome: Outcome) -> Verdict:
         if outcome.via_grant:
             msg = (f"agentgate: allowed by {outcome.standing}." if outcome.standing else
                    f"agentgate: allowed once by approved grant {outcome.approval_id}.")
-            return Verdict(True, f"{msg} {outcome.reason}", msg, via_grant=True)
+            return Verdict(True, f"{msg} {outcome.reason}", msg, via_grant=True,
+                           approval_id=outcome.approval_id)
         return Verdict(True, outcome.reason, f"agentgate: allowed ({outcome.reason})")
     cmd = outcome.subject.display
     if outcome.approval_required:

@@ -104,6 +104,12 @@ def merge(doc: dict[str, Any], agent: Agent, command: str, path: Path,
         event_list.append(agent.hook_entry(command))
     _add_entry_fields(event_list, agent)
     set_wait(event_list, agent, wait)
+    for event in agent.post_events:  # the agent's report after a call: a `ran` audit event
+        reports = hooks.setdefault(event, [])
+        if not isinstance(reports, list):
+            raise _refuse(path, f"its 'hooks.{event}' is not a JSON array")
+        if not already_installed(reports, agent.name):
+            reports.append(agent.post_entry(command))
     return doc
 
 
@@ -549,13 +555,17 @@ def _dump_json(before: str | None, original: dict[str, Any], doc: dict[str, Any]
 _INDENT = lazy_regex(r"\n([ \t]+)\S")
 
 
-def _event_list(doc: dict[str, Any], agent: Agent, path: Path) -> list[Any]:
+def _event_list(doc: dict[str, Any], agent: Agent, path: Path,
+                event: str | None = None) -> list[Any]:
+    """The list of ``event`` (by default the agent's pre-tool event) in ``doc``, made when
+    missing."""
+    event = event or agent.event
     hooks = doc.setdefault("hooks", {})
     if not isinstance(hooks, dict):
         raise _broken(path, "its 'hooks' is not a JSON object")
-    event_list = hooks.setdefault(agent.event, [])
+    event_list = hooks.setdefault(event, [])
     if not isinstance(event_list, list):
-        raise _broken(path, f"its 'hooks.{agent.event}' is not a JSON array")
+        raise _broken(path, f"its 'hooks.{event}' is not a JSON array")
     return event_list
 
 
@@ -574,6 +584,10 @@ def plan_system_install(agent: Agent, root: Path, command: str,
     event_list = _event_list(doc, agent, hooks_path)
     if command not in _hook_commands(event_list):
         event_list.append(agent.hook_entry(command))
+    for event in agent.post_events:
+        reports = _event_list(doc, agent, hooks_path, event)
+        if command not in _hook_commands(reports):
+            reports.append(agent.post_entry(command))
     notes: list[LockNote] = []
     locks = () if locks_path == hooks_path else (_plan_toml_locks(agent, locks_path, notes),)
     if locks_path == hooks_path:
@@ -592,15 +606,18 @@ def plan_system_uninstall(agent: Agent, root: Path, platform: str | None = None)
     doc = _load_json(hooks_path, before)
     original = copy.deepcopy(doc)
     hooks = doc.get("hooks")
-    if isinstance(hooks, dict) and isinstance(hooks.get(agent.event), list):
-        kept = [e for e in (_without_hook(e, agent.name) for e in hooks[agent.event])
-                if e is not None]
-        if kept:
-            hooks[agent.event] = kept
-        else:
-            del hooks[agent.event]
-            if not hooks:
-                del doc["hooks"]
+    emptied = False
+    for event in (agent.event, *agent.post_events):
+        if isinstance(hooks, dict) and isinstance(hooks.get(event), list):
+            kept = [e for e in (_without_hook(e, agent.name) for e in hooks[event])
+                    if e is not None]
+            if kept:
+                hooks[event] = kept
+            else:
+                del hooks[event]
+                emptied = True
+    if emptied and not hooks:
+        del doc["hooks"]
     after = _dump_json(before, original, doc) if before is not None else None
     files = (InstallPlan(agent.name, hooks_path, before, after),) if after is not None else ()
     notes = []

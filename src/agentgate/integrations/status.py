@@ -114,6 +114,7 @@ def check(agent: Agent, project: Path, codex: str | None = None) -> Status:
     if agent.name == "codex" and copies:
         copies, more, notes = _ask_codex(copies, project, codex)
         problems += more
+    notes += _reports_unwired(agent, copies)
     running = [c for c in copies if c.runs is not False]
     if not copies:
         problems.append(f"agentgate's hook for {agent.product} is not installed: run "
@@ -122,6 +123,27 @@ def check(agent: Agent, project: Path, codex: str | None = None) -> Status:
         problems.append(f"{len(running)} copies of the hook run on every call "
                         f"({', '.join(c.path for c in running)}); remove all but one")
     return Status(agent.name, agent.product, tuple(copies), tuple(problems), tuple(notes))
+
+
+def _reports_unwired(agent: Agent, copies: list[Copy]) -> list[str]:
+    """A note for each settings file with the hook whose post-tool events (the agent's report
+    after a call) do not run it: the hook still gates, but no ``ran`` event says what ran."""
+    out = []
+    for path in sorted({c.path for c in copies if not c.path.endswith(".toml")}):
+        try:
+            doc = json.loads(read_settings(Path(path)) or "{}")
+        except (AgentgateError, ValueError):
+            continue
+        hooks = doc.get("hooks") if isinstance(doc, dict) else None
+        missing = [e for e in agent.post_events if not (
+            isinstance(hooks, dict) and any(is_hook_command_line(c, agent.name)
+                                            for c in _hook_commands(hooks.get(e))))]
+        if missing:
+            verb = "do" if len(missing) > 1 else "does"
+            out.append(f"{path}: {' and '.join(missing)} {verb} not run agentgate, so no `ran` "
+                       "audit event says whether an allowed call ran: run `agentgate hook "
+                       f"install {agent.name}` again to add {'them' if len(missing) > 1 else 'it'}")
+    return out
 
 
 def _ask_codex(copies: list[Copy], project: Path,

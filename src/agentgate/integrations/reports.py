@@ -1,0 +1,175 @@
+"""Did an approved call run? A grant that a hook call used up is a promise that the call may
+run, not a record that it did: a permission rule or another hook may refuse it after agentgate
+allowed it, or the agent may die. Where an agent reports back after a tool call (its post-tool
+event: agentgate.integrations.post), agentgate can say so.
+
+So when a hook call uses up a grant, a record of that use waits in ``<state>/hook-reports/``
+(the user's, 0700; personal mode only): "consumed at T, awaiting the agent's report". The
+agent's report for that call closes it ("ran", with how it ended). A record still open when
+its report is overdue is shown as "the agent never reported that it ran": once a later call
+of the same agent session has been reported (the agent went on without reporting this one),
+or :data:`DUE_S` after it was consumed. Nothing here says a call did not run: only that no
+report came. ``agentgate show ID`` and ``agentgate pending`` read these records; the audit log
+has the same story in its ``grant_consumed`` and ``ran`` events.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from ..fileio import make_state_dir, replace_atomically, state_subdir
+from ..jsontext import dumps, loads
+from ..lean import sha256_hex
+
+TYPE_CHECKING = False  # not from typing: see agentgate.lean
+if TYPE_CHECKING:
+    from typing import Any
+
+FOLDER = "hook-reports"
+DUE_S = 1800.0  # past this a use without a report is overdue (agents cap a command at 10 min)
+KEEP_S = 14 * 86400.0  # records are removed after this
+_PRUNE_AT = 512
+_MAX_BYTES = 64 * 1024
+AWAITING, RAN, NO_REPORT = "awaiting report", "ran", "no report"
+
+
+def call_key(agent: str, call_id: str) -> str:
+    """The name part of one tool call's records (``call_id``: the agent's session and tool-use
+    id, or its session and what the call does when it sends no tool-use id)."""
+    return sha256_hex(f"{agent}\0{call_id}".encode("utf-8", "surrogatepass"))[:32]
+
+
+def session_key(agent: str, session: str) -> str:
+    return sha256_hex(f"{agent}\0session\0{session}".encode("utf-8", "surrogatepass"))[:32]
+
+
+def _folder(state_root: str, create: bool) -> str:
+    folder = os.path.join(state_root, FOLDER)
+    if create:
+        make_state_dir(state_root)
+        state_subdir(folder, create=True)
+    return folder
+
+
+def _write(path: str, body: dict[str, Any]) -> None:
+    replace_atomically(path, dumps(body).encode("utf-8", "surrogatepass"), 0o600)
+
+
+def _time(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _read(path: str) -> dict[str, Any] | None:
+    try:
+        with open(path, "rb") as f:
+            body = loads(f.read(_MAX_BYTES))
+    except (OSError, ValueError):
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def await_report(state_root: str, agent: str, call_id: str, grant: str, session: str | None,
+                 tool_use_id: str | None, at: float | None = None) -> None:
+    """Note that the hook call ``call_id`` of ``agent`` used up a use of ``grant``: its
+    report is awaited."""
+    folder = _folder(state_root, create=True)
+    body = {"id": grant, "agent": agent, "session": session, "tool_use_id": tool_use_id,
+            "at": time.time() if at is None else at, "status": AWAITING}
+    _write(os.path.join(folder, f"{grant}.{call_key(agent, call_id)}.json"), body)
+    _prune(folder)
+
+
+def close(state_root: str, agent: str, call_id: str | None, session: str | None,
+          outcome: str, exit_code: int | None, decided_at: float | None) -> str | None:
+    """The agent reported that its call ``call_id`` ran: close the record of the grant it
+    used (whose id is returned), and note that the session went on. ``decided_at``: when the
+    call was decided, if known."""
+    folder = os.path.join(state_root, FOLDER)
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return None
+    now = time.time()
+    grant = None
+    if call_id is not None:
+        tail = f".{call_key(agent, call_id)}.json"
+        for name in names:
+            if name.endswith(tail) and name.startswith("apr_"):
+                path = os.path.join(folder, name)
+                body = _read(path)
+                if body is None or body.get("status") != AWAITING:
+                    continue
+                body.update({"status": RAN, "outcome": outcome, "exit_code": exit_code,
+                             "reported_at": now})
+                _write(path, body)
+                grant = body.get("id") if isinstance(body.get("id"), str) else None
+                if decided_at is None:
+                    decided_at = _time(body.get("at"))
+    if session is not None:
+        path = os.path.join(folder, f"session.{session_key(agent, session)}.json")
+        last = _time((_read(path) or {}).get("decided")) or 0.0
+        mark = max(last, decided_at if decided_at is not None else now)
+        _write(path, {"agent": agent, "decided": mark, "at": now})
+    return grant
+
+
+def _status(folder: str, body: dict[str, Any], now: float) -> dict[str, Any]:
+    """One record as `show` and `pending` tell it: ran, awaiting report, or no report."""
+    at = _time(body.get("at")) or 0.0
+    out: dict[str, Any] = {"id": body.get("id"), "agent": body.get("agent"),
+                           "session": body.get("session"), "toolUseId": body.get("tool_use_id"),
+                           "consumedAt": at}
+    if body.get("status") == RAN:
+        out.update({"status": RAN, "outcome": body.get("outcome"),
+                    "exitCode": body.get("exit_code"), "reportedAt": body.get("reported_at")})
+        return out
+    overdue_by = None
+    agent, session = body.get("agent"), body.get("session")
+    if isinstance(agent, str) and isinstance(session, str):
+        mark = _read(os.path.join(folder, f"session.{session_key(agent, session)}.json")) or {}
+        decided = _time(mark.get("decided"))
+        if decided is not None and decided > at:
+            overdue_by = "a later call of the same agent session was reported"
+    if overdue_by is None and now - at > DUE_S:
+        overdue_by = f"no report within {DUE_S / 60:g} minutes"
+    out.update({"status": AWAITING if overdue_by is None else NO_REPORT, "why": overdue_by})
+    return out
+
+
+def uses(state_root: str, grant: str, now: float | None = None) -> list[dict[str, Any]]:
+    """Every recorded hook use of ``grant``, oldest first, with what the agent reported."""
+    return _statuses(state_root, now, lambda name: name.startswith(grant + "."))
+
+
+def unreported(state_root: str, now: float | None = None) -> list[dict[str, Any]]:
+    """Every recorded grant use whose report is overdue, oldest first."""
+    return [s for s in _statuses(state_root, now, lambda name: name.startswith("apr_"))
+            if s["status"] == NO_REPORT]
+
+
+def _statuses(state_root: str, now: float | None, want: Any) -> list[dict[str, Any]]:
+    folder = os.path.join(state_root, FOLDER)
+    try:
+        names = sorted(n for n in os.listdir(folder) if n.endswith(".json") and want(n))
+    except OSError:
+        return []
+    when = time.time() if now is None else now
+    found = [_status(folder, body, when) for body in map(_read, (os.path.join(folder, n)
+                                                                 for n in names))
+             if body is not None]
+    return sorted(found, key=lambda s: s["consumedAt"])
+
+
+def _prune(folder: str) -> None:
+    """Past :data:`_PRUNE_AT` records, remove those older than KEEP_S."""
+    try:
+        entries = list(os.scandir(folder))
+        if len(entries) < _PRUNE_AT:
+            return
+        old = time.time() - KEEP_S
+        for entry in entries:
+            if entry.stat(follow_symlinks=False).st_mtime < old:
+                os.unlink(entry.path)
+    except OSError:  # best effort
+        return
