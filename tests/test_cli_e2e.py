@@ -333,6 +333,20 @@ def test_grant_does_not_cover_other_cwd_or_args(tmp_path: Path, marker: Path) ->
     assert marker_lines(marker) == ["site --prod"]
 
 
+def test_grant_does_not_cover_another_agent(marker: Path) -> None:
+    asked = ag("run", "--json", "--agent", "claude-code", "--", *DEPLOY)
+    assert asked.returncode == 75, asked.stderr
+    rid = json.loads(asked.stdout)["approvalId"]
+    approve(rid)
+    for other in ({"AGENTGATE_AGENT": "codex"}, {}):  # a nameless run is "unknown"
+        r = ag("run", "--json", "--", *DEPLOY, env=other)
+        assert r.returncode == 75 and json.loads(r.stdout)["approvalId"] != rid, r.stderr
+    assert not marker.exists() and show(rid)["status"] == "approved"
+    r = ag("run", "--", *DEPLOY, env={"AGENTGATE_AGENT": "claude-code"})
+    assert r.returncode == 0 and f"allowed once by approved grant {rid}" in r.stderr, r.stderr
+    assert marker_lines(marker) == ["site --prod"] and show(rid)["status"] == "consumed"
+
+
 # --------------------------------------------------------------------------- exit codes
 
 
