@@ -75,6 +75,7 @@ VERCEL = """\
 #!/bin/sh
 printf '%s\\n' "$*" >> "$MARKER"
 echo "vercel ran: $*"
+if [ -e "$MARKER.exit" ]; then exit "$(cat "$MARKER.exit")"; fi
 """
 
 HELD = "vercel deploy --prod"
@@ -227,6 +228,48 @@ def test_approved_command_runs_exactly_once_then_is_held_again(cc: Harness) -> N
     text = result_text(block)
     assert text.startswith(f"{cc.pin.deny_label}This is an approval hold, not an error. "), text
     assert f"agentgate approve {again['id']}" in text
+
+
+def test_an_approved_retry_that_ran_is_reported_with_its_exit_status(cc: Harness) -> None:
+    """PostToolUseFailure (the retry exits 3): a `ran` event linked to the grant and the call's
+    tool-use id, with the exit code Claude Code reports; `show` says it ran, and how."""
+    cc.session(HELD)
+    [first] = cc.pending()
+    assert cc.ag("approve", first["id"], "--yes").returncode == 0
+    cc.marker.with_name(cc.marker.name + ".exit").write_text("3\n")
+    cc.session(HELD)
+    assert marker_lines(cc.marker) == ["deploy --prod"]
+    [consumed] = cc.audit("--event", "grant_consumed")
+    [ran] = cc.audit("--event", "ran")
+    assert ran["id"] == first["id"] and ran["argv"] == [HELD] and ran["agent"] == "claude-code"
+    assert (ran["report"], ran["outcome"], ran["exit_code"]) == ("PostToolUseFailure", "failed", 3)
+    assert ran["tool_use_id"] == consumed["tool_use_id"] and ran["session"] == consumed["session"]
+    assert "vercel ran" not in json.dumps(ran)  # never the output
+    shown = cc.ag("show", first["id"]).stdout
+    assert "reported that it ran: it failed (exit code 3)" in shown, shown
+
+
+def test_a_grant_a_permission_rule_then_refuses_is_shown_as_never_reported(cc: Harness) -> None:
+    """The hook allows the approved retry (and uses the grant); a `permissions.deny` rule then
+    refuses it, so it never runs and no report comes; the session's next call is reported, and
+    `show` and `pending` say the grant was consumed but never reported as run."""
+    cc.session(HELD)
+    [first] = cc.pending()
+    assert cc.ag("approve", first["id"], "--yes").returncode == 0
+    settings = Path(cc.env["CLAUDE_CONFIG_DIR"]) / "settings.json"
+    doc = json.loads(settings.read_text())
+    doc["permissions"] = {"deny": [f"Bash({HELD})"]}
+    settings.write_text(json.dumps(doc, indent=2))
+    cc.session("", turns=[("Bash", {"command": HELD}), ("Bash", {"command": "vercel deploy"})])
+    assert marker_lines(cc.marker) == ["deploy"]  # the refused retry did not run
+    assert [e["id"] for e in cc.audit("--event", "grant_consumed")] == [first["id"]]
+    assert [(e["argv"], e.get("id")) for e in cc.audit("--event", "ran")] == [
+        (["vercel deploy"], None)]
+    shown = cc.ag("show", first["id"]).stdout
+    assert "approved and consumed at" in shown and "never reported that it ran" in shown, shown
+    [use] = json.loads(cc.ag("show", "--json", first["id"]).stdout)["hookUses"]
+    assert use["status"] == "no report"
+    assert first["id"] in cc.ag("pending").stdout
 
 
 def test_benign_command_runs(cc: Harness) -> None:
