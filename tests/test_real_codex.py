@@ -293,6 +293,25 @@ def test_approved_command_runs_exactly_once_then_is_held_again(cx: Harness) -> N
     assert f"agentgate approve {again['id']}" in held_text(s.outputs())
 
 
+def test_an_approved_retry_that_ran_is_reported(cx: Harness) -> None:
+    """Codex's PostToolUse for the retry: a `ran` event linked to the grant and the call's
+    tool-use id. Codex reports the command's output alone, no exit status: the event says it
+    ran and claims nothing about how it ended."""
+    cx.session(shell(HELD))
+    [first] = cx.pending()
+    assert cx.ag("approve", first["id"], "--yes").returncode == 0
+    cx.session(shell(HELD))
+    assert marker_lines(cx.marker) == ["deploy --prod"]
+    [consumed] = cx.audit("--event", "grant_consumed")
+    [ran] = cx.audit("--event", "ran")
+    assert ran["id"] == first["id"] and ran["argv"] == [HELD] and ran["agent"] == "codex"
+    assert ran["report"] == "PostToolUse" and ran["outcome"] == "unknown"
+    assert "exit_code" not in ran and "vercel ran" not in json.dumps(ran)
+    assert ran["tool_use_id"] == consumed["tool_use_id"] and ran["session"] == consumed["session"]
+    [use] = json.loads(cx.ag("show", "--json", first["id"]).stdout)["hookUses"]
+    assert use["status"] == "ran" and "reported that it ran: not how it ended" in use["text"]
+
+
 def test_benign_command_runs_and_is_audited(cx: Harness) -> None:
     s = cx.session(shell("vercel deploy"))
     assert marker_lines(cx.marker) == ["deploy"]
