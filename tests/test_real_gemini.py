@@ -119,7 +119,8 @@ def gm(gemini: Path, tmp_path: Path) -> Harness:
     bin_dir.mkdir()
     marker = tmp_path / "marker.txt"
     (bin_dir / "vercel").write_text(f"#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{marker}'\n"
-                                    "echo \"vercel ran: $*\"\n")
+                                    "echo \"vercel ran: $*\"\n"
+                                    f"if [ -e '{marker}.exit' ]; then exit 3; fi\n")
     (bin_dir / "vercel").chmod(0o755)
     (tmp_path / "policy.toml").write_text(POLICY)
     work = tmp_path / "work"
@@ -191,6 +192,24 @@ def test_approved_command_runs_exactly_once_then_is_held_again(gm: Harness) -> N
     [again] = gm.pending()
     assert again["id"] != first["id"]
     assert f"agentgate approve {again['id']}" in s.responses()[0]
+
+
+def test_an_approved_retry_that_ran_is_reported_with_its_exit_status(gm: Harness) -> None:
+    """AfterTool for the retry (it exits 3): a `ran` event linked to the grant (Gemini CLI sends
+    no tool-use id: the call is its session and command), with the exit code its text gives."""
+    gm.shell(HELD)
+    [first] = gm.pending()
+    assert gm.ag("approve", first["id"], "--yes").returncode == 0
+    gm.marker.with_name(gm.marker.name + ".exit").write_text("")
+    gm.shell(HELD)
+    assert marker_lines(gm.marker) == ["deploy --prod"]
+    [consumed] = gm.audit("--event", "grant_consumed")
+    [ran] = gm.audit("--event", "ran")
+    assert ran["id"] == first["id"] and ran["argv"] == [HELD] and ran["agent"] == "gemini"
+    assert (ran["report"], ran["outcome"], ran["exit_code"]) == ("AfterTool", "failed", 3)
+    assert ran["session"] == consumed["session"] and "vercel ran" not in json.dumps(ran)
+    [use] = json.loads(gm.ag("show", "--json", first["id"]).stdout)["hookUses"]
+    assert use["status"] == "ran" and "it failed (exit code 3)" in use["text"]
 
 
 # Gemini CLI runs what stripShellWrapper leaves: each of these runs `vercel deploy --prod`.
