@@ -337,7 +337,10 @@ def test_grant_does_not_cover_another_agent(marker: Path) -> None:
     asked = ag("run", "--json", "--agent", "claude-code", "--", *DEPLOY)
     assert asked.returncode == 75, asked.stderr
     rid = json.loads(asked.stdout)["approvalId"]
-    approve(rid)
+    done = ag("approve", rid, "--yes")
+    assert done.returncode == 0 and "agent    claude-code (pid" in done.stderr, done.stderr
+    assert f"approved {rid}: the same command may now run once, within " in done.stderr
+    assert ", by claude-code." in done.stderr, done.stderr  # the human is told whose retry
     for other in ({"AGENTGATE_AGENT": "codex"}, {}):  # a nameless run is "unknown"
         r = ag("run", "--json", "--", *DEPLOY, env=other)
         assert r.returncode == 75 and json.loads(r.stdout)["approvalId"] != rid, r.stderr

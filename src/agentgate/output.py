@@ -206,16 +206,18 @@ def approved(req: Request, now: float, as_json: bool, remembered: str | None = N
 
 
 def approved_text(req: Request, now: float) -> str:
-    """What an approval allows, in one sentence: `approve`, `watch` and the dashboard say it."""
+    """What an approval allows, in one sentence: `approve`, `watch` and the dashboard say it,
+    naming the agent whose retries may use it (the agent that asked)."""
     left = fmt_duration(req.expires_at - now)
+    by = f"by {safe(req.agent)}"
     if req.uses is None:
         return (f"approved {req.id}: the same command may now run any number of times in this "
-                f"directory, for {left}; `agentgate revoke {req.id}` withdraws it.")
+                f"directory, for {left}, {by}; `agentgate revoke {req.id}` withdraws it.")
     if req.uses > 1:
         return (f"approved {req.id}: the same command may now run {req.uses} times, within "
-                f"{left}; `agentgate revoke {req.id}` withdraws it.")
+                f"{left}, {by}; `agentgate revoke {req.id}` withdraws it.")
     what = "action may now go through" if req.kind == "action" else "command may now run"
-    return f"approved {req.id}: the same {what} once, within {left}."
+    return f"approved {req.id}: the same {what} once, within {left}, {by}."
 
 
 def denied(req: Request, reason: str | None, as_json: bool) -> None:
