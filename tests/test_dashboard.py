@@ -600,3 +600,94 @@ def test_a_session_ends_after_its_time(protected_app: Dashboard) -> None:
     assert d.http("GET", "/api/verify", headers={"Cookie": cookie})[0] == 200
     time.sleep(1.2)
     assert d.http("GET", "/api/verify", headers={"Cookie": cookie})[0] == 401  # log in again
+
+
+# --------------------------------------------------------------------------- the service's dashboard
+
+
+@pytest.fixture
+def service_app() -> Iterator[tuple[Dashboard, list[tuple[str, str]]]]:
+    """The application as the protected-mode service builds it (agentgate.dashboard.Hosted):
+    login tokens it gave out, and a login that checks the approver secret (here: a stand-in
+    that takes "s3cret" and records what it was asked)."""
+    import socket
+    import threading
+
+    import uvicorn
+
+    from agentgate.dashboard import Hosted
+    from agentgate.dashboard.app import build
+    from agentgate.errors import NotAuthorized
+
+    asked: list[tuple[str, str]] = []
+
+    def check(passphrase: str, code: str) -> None:
+        asked.append((passphrase, code))
+        if passphrase != "s3cret":
+            raise NotAuthorized("wrong approver secret: nothing was approved")
+
+    hosted = Hosted()
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    app = build(port=port, token="", protected=True, tokens=hosted.accepts, login_secret=check)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        yield Dashboard(None, f"http://127.0.0.1:{port}/login?token={hosted.token()}"), asked
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+def test_the_services_login_takes_the_token_and_the_secret(
+        service_app: tuple[Dashboard, list[tuple[str, str]]]) -> None:
+    d, asked = service_app
+    status, h, text = d.http("GET", f"/login?token={d.token}")
+    assert status == 200 and "set-cookie" not in h  # a form, not a session
+    assert 'type="password" name="secret"' in text and "<script" not in text
+    assert h["referrer-policy"] == "same-origin" and "default-src 'none'" in h["content-security-policy"]
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    for body in (f"token={d.token}", f"token={d.token}&secret=", "token=wrong&secret=s3cret",
+                 f"token={d.token}&secret=guess&code=123456"):
+        status, h, _ = d.http("POST", "/login", headers=form, body=body)
+        assert status == 401 and "set-cookie" not in h, body
+    assert asked == [("guess", "123456")]  # a wrong token or no secret asks nothing
+    status, h, _ = d.http("POST", "/login", headers={**form, "Origin": "http://evil.example"},
+                          body=f"token={d.token}&secret=s3cret")
+    assert status == 403 and len(asked) == 1
+    status, h, _ = d.http("POST", "/login", headers={**form, "Origin": d.base.rstrip("/")},
+                          body=f"token={d.token}&secret=s3cret")
+    assert status == 303 and h["location"].startswith("/#csrf=")
+    cookie = h["set-cookie"].split(";")[0]
+    status, _, page = d.http("GET", "/", headers={"Cookie": cookie})
+    assert status == 200 and 'data-protected="1"' in page
+    assert "s3cret" not in repr(sessions_held())  # the session keeps no secret
+
+
+def test_the_services_login_tokens_are_its_own_and_bounded() -> None:
+    from agentgate.dashboard import MAX_TOKENS, Hosted
+
+    h = Hosted()
+    first = h.token()
+    assert h.accepts(first) and not h.accepts("x" * len(first)) and not h.accepts("")
+    later = [h.token() for _ in range(MAX_TOKENS)]
+    assert len(set(later)) == MAX_TOKENS and all(h.accepts(t) for t in later)
+    assert not h.accepts(first)  # the oldest made room
+
+
+def test_the_service_without_the_dashboard_extra_fails_closed(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from agentgate.dashboard import Hosted
+    from agentgate.errors import EXIT_CONFIG, AgentgateError
+
+    monkeypatch.setitem(sys.modules, "uvicorn", None)
+    with pytest.raises(AgentgateError) as e:
+        Hosted().start(0)
+    assert "not installed in its Python environment (uvicorn is missing)" in e.value.message
+    assert e.value.hint and "service install" in e.value.hint and e.value.exit_code == EXIT_CONFIG

@@ -947,6 +947,102 @@ def test_the_service_decides_and_binds_an_actions_attributes(machine: Machine) -
     assert pay("4000")[0] == 75
 
 
+def _listener_uid(port: int) -> int | None:
+    """The uid owning the socket that listens on 127.0.0.1:``port`` (from /proc/net/tcp)."""
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        f = line.split()
+        if f[1] == f"0100007F:{port:04X}" and f[3] == "0A":
+            return int(f[7])
+    return None
+
+
+def test_the_service_serves_the_dashboard_and_the_secret_decides(machine: Machine) -> None:
+    """Issue 12: `agentgate dashboard` (the human) asks the service, which serves the page as
+    its own user; login takes the token and the approver secret; a click on Approve with the
+    secret lets a waiting agent's command run once, a wrong secret approves nothing."""
+    from playwright.sync_api import expect, sync_playwright
+    from test_dashboard import CHROMIUM, CHROMIUM_ARGS
+
+    r = machine.root("dashboard")
+    assert r.returncode == 0, r.stderr
+    url = r.stdout.splitlines()[0]
+    m = re.fullmatch(r"http://127\.0\.0\.1:(\d+)/login\?token=([\w-]+)", url)
+    assert m, r.stdout
+    port = int(m.group(1))
+    assert _listener_uid(port) == pwd.getpwnam("agentgate").pw_uid  # the service's user serves it
+    named = json.loads(Path(STATE, "dashboard.json").read_text())  # notifications link to it
+    assert named["url"] == f"http://127.0.0.1:{port}/" and named["pid"] == machine.service_pid()
+    again = machine.root("dashboard")  # the same page, a new login token
+    assert again.returncode == 0 and again.stdout.startswith(f"http://127.0.0.1:{port}/login?token=")
+    assert again.stdout.splitlines()[0] != url
+    moved = machine.root("dashboard", "--port", str(port + 1 if port < 65535 else port - 1))
+    assert moved.returncode != 0 and f"already serves the dashboard on port {port}" in moved.stderr
+    # the agent may ask for a login link too: without the secret it opens nothing
+    agent_link = machine.as_agent(CLIENT_BIN, "dashboard")
+    assert agent_link.returncode != 0 or "login?token=" in agent_link.stdout
+    before = machine.ran()
+    waiting = subprocess.Popen([CLIENT_BIN, "run", "--wait=90s", "--", "vercel", "--prod",
+                                "--dash"], user=AGENT, group=AGENT, extra_groups=["agentgate"],
+                               env=machine.agent_env(), cwd=machine.work,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                        args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page()
+                page.set_default_timeout(15_000)
+                page.goto(url)  # the link opens a form: the token alone logs nobody in
+                expect(page.locator("h2")).to_contain_text("Log in with the approver secret")
+                page.locator('input[name="secret"]').fill("a wrong guess")
+                page.get_by_role("button", name="Log in").click()
+                expect(page.locator("body")).to_contain_text("wrong approver secret")
+                assert page.locator("#pending").count() == 0
+                page.goto(url)
+                page.locator('input[name="secret"]').fill(SECRET)
+                page.get_by_role("button", name="Log in").click()
+                expect(page.locator("header")).to_contain_text("protected mode")
+                card = page.locator(".card", has_text="vercel --prod --dash")
+                expect(card).to_have_count(1)
+                assert waiting.poll() is None and machine.ran() == before
+                card.get_by_role("button", name="Approve").click()
+                card.locator('input[name="secret"]').fill("another wrong guess")
+                card.get_by_role("button", name="Confirm approve").click()
+                expect(page.locator("#msg")).to_contain_text("wrong approver secret")
+                time.sleep(1)
+                assert waiting.poll() is None and machine.ran() == before  # nothing approved
+                # the question stays open after the refusal: the secret again, the right one
+                card.locator('input[name="secret"]').fill(SECRET)
+                card.get_by_role("button", name="Confirm approve").click()
+                expect(page.locator("#msg")).to_contain_text("may now run once")
+            finally:
+                browser.close()
+        _, err = waiting.communicate(timeout=30)
+        assert waiting.returncode == 0, err
+    finally:
+        if waiting.poll() is None:
+            waiting.kill()
+            waiting.communicate()
+        _reset_lockout()
+    assert machine.ran() == before + 1
+    assert machine.agent_run("vercel", "--prod", "--dash").returncode == 75  # once only
+    lines = [json.loads(ln) for ln in machine.root("log", "--json", "--tail", "60").stdout.splitlines()]
+    logins = [e["result"] for e in lines
+              if e.get("event") == "secret_checked" and e.get("op") == "dashboard_login"]
+    assert logins[-2:] == ["refused", "ok"], lines
+    approvals = [e["result"] for e in lines
+                 if e.get("event") == "secret_checked" and e.get("op") == "approve"]
+    assert approvals[-2:] == ["refused", "ok"], lines  # each click presented the secret
+    # a login link opens nothing without the secret, over plain HTTP as well
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("POST", "/login", body=f"token={m.group(2)}",
+                 headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert conn.getresponse().status == 401
+    conn.close()
+
+
 def test_the_service_notifies_and_a_waiting_agent_runs_once_approved(machine: Machine) -> None:
     """Issue 12: the service announces a new request (its own deliverer, its audit log; apprise
     from the root-owned install, to a receiver on 127.0.0.1), and `run --wait` polls the service

@@ -563,6 +563,10 @@ def test_a_long_word_cannot_push_the_rest_of_the_command_off_the_watch_screen(
     screen = term.screen()
     assert "--prod" in screen and "characters cut" in screen, screen
     term.keys("a")
+    term.wait_for("o (enter) once")
+    choice = term.screen().split("Approve deployer status", 1)[1]
+    assert "--prod: o (enter) once" in choice.replace("\n", " "), choice  # its end shows here too
+    term.keys("Enter")
     term.wait_for("[y/N]")
     question = term.screen().split("Approve deployer status", 1)[1]
     assert "--prod to run once? [y/N]" in question.replace("\n", " "), question

@@ -86,10 +86,16 @@ def protected() -> bool:
 
 
 def refuse_redirection(policy: str | None) -> None:
-    from .system import POLICY_FILE
+    """Refuse what would choose another policy or state on a protected machine (the client
+    reads none of it: saying so beats ignoring it). The service's own process is exempt from
+    the variables: its environment (`service install`) sets AGENTGATE_HOME to the state it
+    owns, and its dashboard is a client of it (agentgate.dashboard.Hosted)."""
+    from .system import POLICY_FILE, client_config
 
     given = ["--policy"] if policy else []
-    given += [v for v in REDIRECTING if os.environ.get(v)]
+    config = client_config()
+    if config is None or os.getuid() != config.service_uid:
+        given += [v for v in REDIRECTING if os.environ.get(v)]
     if given:
         raise ConfigError(f"this machine is in protected mode: {', '.join(given)} cannot choose "
                           f"another policy or state; the service's policy ({POLICY_FILE}) "

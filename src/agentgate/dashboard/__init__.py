@@ -14,6 +14,8 @@ import os
 import secrets
 import signal
 import socket
+import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -23,10 +25,25 @@ from ..errors import EXIT_CONFIG, AgentgateError
 def serve(port: int, announce: Callable[[str], None]) -> None:
     """Serve the dashboard on 127.0.0.1:``port`` (0: a free one) until interrupted.
     ``announce`` is given the login URL (with its token) and a newline before the first
-    request can arrive."""
+    request can arrive. In protected mode the service serves it (:func:`hosted`): this asks
+    the service for it, announces the URL it gives and returns."""
     from ..commands import refuse_when_gated
 
     refuse_when_gated("serve the dashboard")
+    from ..system import client_config
+
+    client = client_config()
+    if client is not None:
+        from ..service import protocol
+
+        with protocol.Connection(client.socket, client.service_uid, client.timeout) as conn:
+            answer = conn.ask({"op": "dashboard", "port": port})
+        url, token = answer.get("url"), answer.get("token")
+        if not (isinstance(url, str) and url.startswith("http://127.0.0.1:")
+                and isinstance(token, str)):
+            raise protocol.garbled(client.socket, "a dashboard without its URL")
+        announce(f"{url}login?token={token}\n")
+        return
     try:
         import uvicorn
 
@@ -145,3 +162,117 @@ def _remove_state(path: str, url: str) -> None:
             if loads(f.read().decode()).get("url") != url:
                 return
         os.unlink(path)
+
+
+# --------------------------------------------------------------------------- served by the service
+
+TOKEN_TTL = 12 * 3600.0  # a login link works for a working day
+MAX_TOKENS = 16  # login links given out and still good (the oldest makes room)
+
+
+class Hosted:
+    """The dashboard the protected-mode service serves, in a thread of the service's own
+    process (the service user's: the agent can neither read its memory nor ptrace it). It
+    decides through the service's socket like any client (the service knows this process by
+    its pid), so the page's authority is the approver secret typed into it: login takes a
+    login link's token and the secret, and each approval (and each lifted denial) carries the
+    secret again."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.port = 0
+        self._tokens: dict[str, float] = {}  # token -> when it stops opening a login
+
+    def start(self, port: int) -> int:
+        """Serve on 127.0.0.1:``port`` (0: a free one) unless already serving; the port."""
+        with self._lock:
+            if self.port:
+                if port not in (0, self.port):
+                    raise AgentgateError(f"the service already serves the dashboard on port "
+                                         f"{self.port}", "leave out --port, or restart the "
+                                         "service to move it", exit_code=EXIT_CONFIG)
+                return self.port
+            try:
+                import uvicorn
+
+                from .app import build
+            except ImportError as e:
+                if (e.name or "").split(".")[0] not in ("starlette", "uvicorn", "anyio", "h11",
+                                                        "click", "sniffio", "idna"):
+                    raise
+                raise AgentgateError(
+                    "the agentgate service cannot serve the dashboard: Starlette and uvicorn are "
+                    f"not installed in its Python environment ({e.name} is missing)",
+                    "install agentgate with the dashboard extra (pip install '.[dashboard]'), "
+                    "then run `sudo agentgate service install` again: it copies the extra "
+                    "into the service's root-owned library", exit_code=EXIT_CONFIG) from None
+            _undumpable()
+            sock = _listen(port)
+            bound: int = sock.getsockname()[1]
+            app = build(port=bound, token="", protected=True, tokens=self.accepts,
+                        login_secret=_login_secret)
+            config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
+                                    server_header=False, date_header=False)
+            server = _server(uvicorn.Server)(config)
+            thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
+                                      name="agentgate-dashboard", daemon=True)
+            thread.start()
+            deadline = time.monotonic() + 10
+            while not server.started and thread.is_alive() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            if not server.started:
+                server.should_exit = True
+                sock.close()
+                raise AgentgateError("the service's dashboard did not start",
+                                     exit_code=EXIT_CONFIG)
+            self.port = bound
+            return bound
+
+    def token(self) -> str:
+        """A new login link's token (each `agentgate dashboard` gets its own)."""
+        now = time.monotonic()
+        with self._lock:
+            self._tokens = {t: end for t, end in self._tokens.items() if end > now}
+            for old in sorted(self._tokens, key=self._tokens.__getitem__)[
+                    :max(0, len(self._tokens) - MAX_TOKENS + 1)]:
+                del self._tokens[old]
+            token = secrets.token_urlsafe(32)
+            self._tokens[token] = now + TOKEN_TTL
+            return token
+
+    def accepts(self, given: str) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            return any(end > now and secrets.compare_digest(given.encode(), t.encode())
+                       for t, end in self._tokens.items())
+
+
+_HOSTED = Hosted()
+
+
+def hosted(port: int, state: str) -> dict[str, str]:
+    """What the service answers `agentgate dashboard`: the URL of the dashboard it serves
+    (started on ``port`` the first time) and a new login token. ``state``'s dashboard.json
+    names it (without a token) for the service's notifications to link to."""
+    from ..notify import DASHBOARD_FILE
+
+    bound = _HOSTED.start(port)
+    base = f"http://127.0.0.1:{bound}/"
+    _write_state(os.path.join(state, DASHBOARD_FILE), base)
+    return {"url": base, "token": _HOSTED.token()}
+
+
+def _login_secret(passphrase: str, code: str) -> None:
+    """Check the approver secret (and the authenticator code when one is enrolled) with the
+    service, as an approval's is checked: a proof over its one-time nonce, audited as
+    ``secret_checked`` with ``op: dashboard_login``, wrong ones counting towards the lockout."""
+    from ..commands import human_gate
+    from ..remote import RemoteGate
+
+    gate = human_gate()
+    if not isinstance(gate, RemoteGate):
+        raise AgentgateError("the service's dashboard runs in protected mode only",
+                             exit_code=EXIT_CONFIG)
+    # RemoteGate's own proof-making, the one every approval uses
+    gate._with_proof({"op": "dashboard_login"}, lambda: passphrase, lambda: code,
+                     "logging in to the dashboard")

@@ -122,9 +122,14 @@ def refusal(status: int, text: str) -> Response:
     return Response(text + "\n", status, headers=headers(), media_type="text/plain")
 
 
-def build(*, port: int, token: str, protected: bool, session_ttl: float = SESSION_TTL) -> ASGI:
-    """The application for one `agentgate dashboard` run."""
+def build(*, port: int, token: str, protected: bool, session_ttl: float = SESSION_TTL,
+          tokens: Callable[[str], bool] | None = None,
+          login_secret: Callable[[str, str], None] | None = None) -> ASGI:
+    """The application for one `agentgate dashboard` run. ``tokens`` (instead of the one
+    ``token``) says whether a login token is good; ``login_secret`` (the service's dashboard)
+    checks the approver secret and code that login then also takes, raising when wrong."""
     sessions = Sessions(session_ttl)
+    good = tokens or (lambda given: secrets.compare_digest(given.encode(), token.encode()))
     cookie = f"agentgate_{port}"
     origins = {f"http://127.0.0.1:{port}", f"http://localhost:{port}"}
 
@@ -145,13 +150,37 @@ def build(*, port: int, token: str, protected: bool, session_ttl: float = SESSIO
 
     async def login(request: Request) -> Response:
         if request.method == "GET":
-            given = request.query_params.get("token", "")
+            form = {k: request.query_params.get(k, "") for k in ("token",)}
         else:
-            form = await request.form()
-            given = str(form.get("token", ""))
-        if not given or not secrets.compare_digest(given.encode(), token.encode()):
+            body = await request.body()
+            if len(body) > MAX_BODY:
+                return refusal(413, "request too large")
+            from urllib.parse import parse_qs
+
+            fields = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+            form = {k: v[0] for k, v in fields.items() if len(v) == 1}
+        given = form.get("token", "")
+        if not given or not good(given):
             return refusal(401, "wrong or missing login token: open the URL that "
                                      "`agentgate dashboard` printed")
+        if login_secret is None:
+            return logged_in()
+        if request.method == "GET":  # the link opens the form that asks for the secret
+            nonce = secrets.token_urlsafe(16)
+            # same-origin: the form's POST then carries this origin (no-referrer sends
+            # "Origin: null"), and nothing of this URL leaves it
+            return HTMLResponse(page.login(nonce, given), headers={
+                **headers(nonce), "Referrer-Policy": "same-origin"})
+        origin = request.headers.get("origin")
+        if origin is not None and origin not in origins:
+            return refusal(403, "a request from another site")
+        passphrase, code = form.get("secret", ""), form.get("code", "")
+        if not passphrase:
+            return refusal(401, "login needs the approver secret")
+        try:
+            await _threaded_call(lambda: login_secret(passphrase, code))
+        except AgentgateError as e:
+            return refusal(401, f"not logged in: {e.message}")
         return logged_in()
 
     async def index(request: Request) -> Response:
@@ -365,6 +394,12 @@ async def _threaded(fn: Callable[[], Response]) -> Response:
     from starlette.concurrency import run_in_threadpool
 
     return await run_in_threadpool(fn)
+
+
+async def _threaded_call(fn: Callable[[], None]) -> None:
+    from starlette.concurrency import run_in_threadpool
+
+    await run_in_threadpool(fn)
 
 
 def _event_command(ev: dict[str, Any]) -> str:

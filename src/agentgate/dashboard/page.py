@@ -233,3 +233,30 @@ def index(nonce: str, protected: bool) -> str:
 </body></html>
 """
 
+
+
+def login(nonce: str, token: str) -> str:
+    """The service's login form: the link's token (already checked) and the approver secret
+    (and the authenticator code, when one is enrolled), posted to /login; no script."""
+    from html import escape
+
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>agentgate: log in</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style nonce="{nonce}">{STYLE}</style></head>
+<body>
+<header><h1>agentgate</h1><span>protected mode</span></header>
+<main>
+<h2>Log in with the approver secret</h2>
+<form method="post" action="/login" class="card">
+<input type="hidden" name="token" value="{escape(token, quote=True)}">
+<p><input type="password" name="secret" placeholder="approver secret" autocomplete="off"
+aria-label="approver secret" required autofocus>
+<input name="code" placeholder="code (if enrolled)" autocomplete="one-time-code" size="10"
+aria-label="authenticator code">
+<button type="submit" class="approve">Log in</button></p>
+<p class="none">Each approval asks for the secret again.</p>
+</form>
+</main>
+</body></html>
+"""

@@ -135,8 +135,9 @@ def choose_python(candidates: Sequence[str] | None = None) -> str:
 
 def _distributions() -> list[object]:
     """agentgate's installed dependencies, transitively, with the extras each one is asked
-    for (``pyjwt[crypto]``) and agentgate's own ``mcp`` and ``notify`` extras when they are
-    installed (the MCP server and notifications in protected mode); a dependency behind an environment marker or an extra is taken
+    for (``pyjwt[crypto]``) and agentgate's own ``mcp``, ``notify`` and ``dashboard`` extras
+    when they are installed (the MCP server, notifications and the dashboard the service
+    serves, in protected mode); a dependency behind an environment marker or an extra is taken
     when it is installed."""
     import importlib.metadata as md
     import re
@@ -148,7 +149,7 @@ def _distributions() -> list[object]:
     own = norm(ours[0])
     seen: dict[str, object] = {}
     done: set[tuple[str, str]] = set()  # (distribution, extra or "") whose requirements are in
-    todo: list[tuple[str, frozenset[str], bool]] = [(ours[0], frozenset({"mcp", "notify"}), False)]
+    todo: list[tuple[str, frozenset[str], bool]] = [(ours[0], frozenset({"mcp", "notify", "dashboard"}), False)]
     while todo:
         name, extras, optional = todo.pop()
         key = norm(name)

@@ -398,7 +398,7 @@ class Service:
         port = msg.get("port", 0)
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
             raise UsageError("port must be 0 to 65535")
-        return hosted(port)
+        return hosted(port, str(self.paths.root))
 
     def op_dashboard_login(self, msg: dict[str, Any], peer: protocol.Peer) -> dict[str, Any]:
         """The service's dashboard checks a login's approver secret (the proof, audited, the
