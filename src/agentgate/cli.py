@@ -490,13 +490,17 @@ def watch(policy: NoPolicyOpt = None) -> None:
 @handled
 def dashboard(
     port: Annotated[int, typer.Option("--port", metavar="N", min=0, max=65535, show_default=False,
-                                      help="The port on 127.0.0.1 (default: a free one).")] = 0,
+                                      help="The port on 127.0.0.1 (default: a free one). In "
+                                           "protected mode it counts when the service starts "
+                                           "serving; later runs get that same port.")] = 0,
     policy: NoPolicyOpt = None,
 ) -> None:
     """A web page on 127.0.0.1 to approve and deny pending requests, and read the audit log.
 
     Prints the URL to open, with a login token in it, as its first line on standard output;
-    runs until Ctrl-C. Needs the `dashboard` extra (Starlette and uvicorn)."""
+    runs until Ctrl-C. In protected mode the service serves it (login also takes the approver
+    secret): this asks the service, prints the URL and exits. Needs the `dashboard` extra
+    (Starlette and uvicorn)."""
     from .dashboard import serve
 
     serve(port, output.to_stdout)
