@@ -171,6 +171,14 @@ def test_a_consumed_grant_that_never_ran_is_shown_as_never_reported(in_tmp_cwd: 
                                                    tool_response={"stdout": "next"})))
     [ran] = audit(state_dir, "ran")
     assert ran["argv"] == ["echo next"] and "id" not in ran and ran["outcome"] == "succeeded"
+    [told] = audit(state_dir, "no_report")  # the log says so too, once
+    assert (told["id"], told["tool_use_id"], told["argv"]) == (rid, "u-refused", [HELD])
+    assert told["consumed_at"].startswith(audit(state_dir, "grant_consumed")[0]["ts"][:10])
+    assert "never reported as run" in ag("log", "--tail", "5").stdout
+    again = pre("claude-code", "echo again", in_tmp_cwd, "u-again")
+    assert hook("claude-code", again).returncode == 0
+    quiet("claude-code", hook("claude-code", after("claude-code", again, tool_response={})))
+    assert len(audit(state_dir, "no_report")) == 1
     text = ag("show", rid).stdout
     assert "approved and consumed at" in text and "never reported that it ran" in text
     [use] = json.loads(ag("show", "--json", rid).stdout)["hookUses"]
@@ -179,6 +187,11 @@ def test_a_consumed_grant_that_never_ran_is_shown_as_never_reported(in_tmp_cwd: 
     listed = ag("pending")
     assert listed.returncode == 0 and rid in listed.stdout and "never reported" in listed.stdout
     assert json.loads(ag("pending", "--json").stdout) == []  # its JSON lists open requests only
+    # A report that comes after all (a slow call) is recorded, and `show` says it ran then.
+    late = pre("claude-code", HELD, in_tmp_cwd, "u-refused")
+    quiet("claude-code", hook("claude-code", after("claude-code", late, tool_response={})))
+    [use] = json.loads(ag("show", "--json", rid).stdout)["hookUses"]
+    assert use["status"] == "ran" and [e.get("id") for e in audit(state_dir, "ran")][-1] == rid
 
 
 def test_a_report_is_overdue_after_a_time_bound_too(in_tmp_cwd: Path, state_dir: Path) -> None:

@@ -265,6 +265,8 @@ def test_a_grant_a_permission_rule_then_refuses_is_shown_as_never_reported(cc: H
     assert [e["id"] for e in cc.audit("--event", "grant_consumed")] == [first["id"]]
     assert [(e["argv"], e.get("id")) for e in cc.audit("--event", "ran")] == [
         (["vercel deploy"], None)]
+    [told] = cc.audit("--event", "no_report")  # the audit log says so as well
+    assert told["id"] == first["id"] and told["argv"] == [HELD]
     shown = cc.ag("show", first["id"]).stdout
     assert "approved and consumed at" in shown and "never reported that it ran" in shown, shown
     [use] = json.loads(cc.ag("show", "--json", first["id"]).stdout)["hookUses"]

@@ -73,7 +73,7 @@ GENESIS = "0" * 64
 # Every event name written to the log (README "The audit log, and CI" documents each).
 EVENTS = frozenset({"allowed", "denied", "approval_requested", "approval_pending", "approved",
                     "human_denied", "grant_consumed", "expired", "exited", "blocked",
-                    "ran", "notified", "notify_failed",
+                    "ran", "no_report", "notified", "notify_failed",
                     "policy_trusted", "retracted", "audit_break", "revoked", "exception_added",
                     "exception_removed"})
 # Events whose claim holds only once the commit point of the append that wrote them passed (the

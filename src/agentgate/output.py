@@ -628,6 +628,8 @@ def format_event(ev: dict[str, Any]) -> str:
         bits.append(f"agent={safe(ev['agent'])}")
     if ev.get("event") == "ran" and ev.get("outcome"):
         bits.append(safe(str(ev["outcome"])))
+    if ev.get("event") == "no_report":
+        bits.append(f"consumed at {safe(str(ev.get('consumed_at', '?')))}, never reported as run")
     if "exit_code" in ev:
         bits.append(f"exit={ev['exit_code']}")
     if cmd:

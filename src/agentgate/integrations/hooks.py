@@ -157,9 +157,11 @@ def _await_report(agent: str, call: ToolCall, grant: str) -> None:
         return
     from .reports import await_report
 
+    subject = None if call.subject is None else {
+        "kind": call.subject.kind, "argv": list(call.subject.argv), "cwd": call.subject.cwd}
     try:
         await_report(StatePaths.default().root, agent, key, grant, call.session,
-                     call.tool_use_id)
+                     call.tool_use_id, subject)
     except (OSError, AgentgateError):
         return
 

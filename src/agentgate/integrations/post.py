@@ -104,16 +104,33 @@ def record(agent: str, data: dict[str, Any], fallback_cwd: str) -> dict[str, Any
         decided = time.time() - took / 1000
     from .reports import close
 
-    grant = close(paths.root, agent, key, session, outcome, exit_code, decided)
+    closed = close(paths.root, agent, key, session, outcome, exit_code, decided)
     event: dict[str, Any] = {"event": "ran", **_subject_fields(call), "agent": agent,
                              "tool": call.tool, "report": data.get("hook_event_name"),
                              "outcome": outcome}
     if exit_code is not None:
         event["exit_code"] = exit_code
-    event.update({k: v for k, v in (("id", grant), ("session", session),
+    event.update({k: v for k, v in (("id", closed.grant), ("session", session),
                                     ("tool_use_id", use)) if v is not None})
-    _append(paths, event)
+    _append(paths, [event, *(_no_report(r) for r in closed.overdue)])
     return event
+
+
+def _no_report(record: dict[str, Any]) -> dict[str, Any]:
+    """A ``no_report`` event: a grant a hook call used up, whose call the agent has not
+    reported as run by now (that it did not run, nobody knows)."""
+    from ..audit import now_iso
+
+    event: dict[str, Any] = {"event": "no_report"}
+    subject = record.get("subject")
+    if isinstance(subject, dict):
+        event.update({k: subject[k] for k in ("kind", "argv", "cwd") if k in subject})
+    at = record.get("at")
+    event.update({"id": record.get("id"), "agent": record.get("agent"),
+                  "session": record.get("session"), "tool_use_id": record.get("tool_use_id"),
+                  "consumed_at": now_iso(at) if isinstance(at, int | float) else None,
+                  "why": record.get("why")})
+    return {k: v for k, v in event.items() if v is not None}
 
 
 def _id(value: Any) -> str | None:
@@ -136,14 +153,16 @@ def _subject_fields(call: ToolCall) -> dict[str, Any]:
     return fields
 
 
-def _append(paths: Any, event: dict[str, Any]) -> None:
+def _append(paths: Any, events: list[dict[str, Any]]) -> None:
     from ..audit import AuditLog
     from ..ledger import Ledger, current_user, hostname
 
-    event.update({"user": current_user(), "host": hostname(), "pid": os.getpid()})
+    who = {"user": current_user(), "host": hostname(), "pid": os.getpid()}
+    for event in events:
+        event.update(who)
     ledger = Ledger(paths, lock_timeout=2.0)  # the agent waits for this answer: not long
     with ledger.lock():
-        AuditLog(paths.audit, confirming=(paths.ledger, paths.trust)).append([event],
+        AuditLog(paths.audit, confirming=(paths.ledger, paths.trust)).append(events,
                                                                              durable=False)
 
 

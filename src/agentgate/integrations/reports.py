@@ -32,6 +32,9 @@ KEEP_S = 14 * 86400.0  # records are removed after this
 _PRUNE_AT = 512
 _MAX_BYTES = 64 * 1024
 AWAITING, RAN, NO_REPORT = "awaiting report", "ran", "no report"
+# A record's state is also in its name, so that a report reads only the open records:
+# <grant>.<call key>.<state>.json
+_OPEN, _FLAGGED, _CLOSED = "awaiting", "flagged", "ran"
 
 
 def call_key(agent: str, call_id: str) -> str:
@@ -70,48 +73,88 @@ def _read(path: str) -> dict[str, Any] | None:
 
 
 def await_report(state_root: str, agent: str, call_id: str, grant: str, session: str | None,
-                 tool_use_id: str | None, at: float | None = None) -> None:
+                 tool_use_id: str | None, subject: dict[str, Any] | None = None,
+                 at: float | None = None) -> None:
     """Note that the hook call ``call_id`` of ``agent`` used up a use of ``grant``: its
-    report is awaited."""
+    report is awaited. ``subject``: what the call runs (kind, argv, cwd), for the audit log."""
     folder = _folder(state_root, create=True)
     body = {"id": grant, "agent": agent, "session": session, "tool_use_id": tool_use_id,
-            "at": time.time() if at is None else at, "status": AWAITING}
-    _write(os.path.join(folder, f"{grant}.{call_key(agent, call_id)}.json"), body)
+            "at": time.time() if at is None else at, "status": AWAITING,
+            "subject": subject}
+    _write(os.path.join(folder, f"{grant}.{call_key(agent, call_id)}.{_OPEN}.json"), body)
     _prune(folder)
 
 
+class Closed:
+    """What a report changed: the grant its call used (None: none), and the records of other
+    calls whose report is now overdue (each once: they are marked as told)."""
+
+    def __init__(self, grant: str | None, overdue: list[dict[str, Any]]) -> None:
+        self.grant = grant
+        self.overdue = overdue
+
+
 def close(state_root: str, agent: str, call_id: str | None, session: str | None,
-          outcome: str, exit_code: int | None, decided_at: float | None) -> str | None:
+          outcome: str, exit_code: int | None, decided_at: float | None) -> Closed:
     """The agent reported that its call ``call_id`` ran: close the record of the grant it
-    used (whose id is returned), and note that the session went on. ``decided_at``: when the
-    call was decided, if known."""
+    used, note that the session went on (``decided_at``: when the call was decided, if known),
+    and find the open records whose report this makes overdue."""
     folder = os.path.join(state_root, FOLDER)
     try:
         names = os.listdir(folder)
     except OSError:
-        return None
+        return Closed(None, [])
     now = time.time()
     grant = None
     if call_id is not None:
-        tail = f".{call_key(agent, call_id)}.json"
-        for name in names:
-            if name.endswith(tail) and name.startswith("apr_"):
-                path = os.path.join(folder, name)
-                body = _read(path)
-                if body is None or body.get("status") != AWAITING:
-                    continue
-                body.update({"status": RAN, "outcome": outcome, "exit_code": exit_code,
-                             "reported_at": now})
-                _write(path, body)
-                grant = body.get("id") if isinstance(body.get("id"), str) else None
-                if decided_at is None:
-                    decided_at = _time(body.get("at"))
+        key = call_key(agent, call_id)
+        for rid in sorted({n.split(".")[0] for n in names if f".{key}." in n}):
+            closed = os.path.join(folder, f"{rid}.{key}.{_CLOSED}.json")
+            if not any(_claim(os.path.join(folder, f"{rid}.{key}.{state}.json"), closed)
+                       for state in (_OPEN, _FLAGGED)):
+                continue
+            body = _read(closed)
+            if body is None:
+                continue
+            body.update({"status": RAN, "outcome": outcome, "exit_code": exit_code,
+                         "reported_at": now})
+            _write(closed, body)
+            grant = body.get("id") if isinstance(body.get("id"), str) else None
+            if decided_at is None:
+                decided_at = _time(body.get("at"))
     if session is not None:
         path = os.path.join(folder, f"session.{session_key(agent, session)}.json")
         last = _time((_read(path) or {}).get("decided")) or 0.0
         mark = max(last, decided_at if decided_at is not None else now)
         _write(path, {"agent": agent, "decided": mark, "at": now})
-    return grant
+    return Closed(grant, _flag_overdue(folder, names, now))
+
+
+def _flag_overdue(folder: str, names: list[str], now: float) -> list[dict[str, Any]]:
+    """The open records whose report is overdue, renamed as told."""
+    found = []
+    for name in names:
+        parts = name.split(".")
+        if len(parts) != 4 or parts[2] != _OPEN:
+            continue
+        path = os.path.join(folder, name)
+        body = _read(path)
+        if body is None or body.get("status") != AWAITING:
+            continue
+        told = _status(folder, body, now)
+        if told["status"] == NO_REPORT and _claim(
+                path, os.path.join(folder, f"{parts[0]}.{parts[1]}.{_FLAGGED}.json")):
+            found.append({**body, "why": told["why"]})
+    return found
+
+
+def _claim(path: str, new: str) -> bool:
+    """Move a record to its next state; False when another process moved it first."""
+    try:
+        os.rename(path, new)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def _status(folder: str, body: dict[str, Any], now: float) -> dict[str, Any]:
