@@ -157,9 +157,15 @@ def _ask_codex(copies: list[Copy], project: Path,
     except (OSError, ValueError, subprocess.SubprocessError) as e:
         return copies, [f"could not ask Codex which hooks it runs ({e})"], []
     by_source: dict[tuple[str, str], dict[str, Any]] = {}
+    reports: dict[tuple[str, str], dict[str, Any]] = {}
     for h in listed:
-        if isinstance(h, dict) and h.get("eventName") == "preToolUse":
-            by_source[(str(h.get("sourcePath")), str(h.get("command")))] = h
+        if isinstance(h, dict) and h.get("eventName") in ("preToolUse", "postToolUse"):
+            which = by_source if h["eventName"] == "preToolUse" else reports
+            which[(str(h.get("sourcePath")), str(h.get("command")))] = h
+    notes = [f"{c.path}: Codex skips agentgate's PostToolUse hook until it is reviewed, so no "
+             "`ran` audit event says whether an allowed call ran: trust it in /hooks too"
+             for c in copies if (c.path, c.command) in reports
+             and reports[(c.path, c.command)].get("trustStatus") not in ("managed", "trusted")]
     out, problems = [], []
     for c in copies:
         found = by_source.get((c.path, c.command))
@@ -183,7 +189,7 @@ def _ask_codex(copies: list[Copy], project: Path,
                             "start `codex`, open /hooks and trust agentgate's PreToolUse hook, "
                             "or install it machine-wide: sudo agentgate hook install codex "
                             "--system (managed hooks need no review)")
-    return out, problems, []
+    return out, problems, notes
 
 
 def codex_hooks(exe: str, project: Path,
