@@ -691,3 +691,20 @@ def test_the_service_without_the_dashboard_extra_fails_closed(
         Hosted().start(0)
     assert "not installed in its Python environment (uvicorn is missing)" in e.value.message
     assert e.value.hint and "service install" in e.value.hint and e.value.exit_code == EXIT_CONFIG
+
+
+@pytest.mark.parametrize(("line", "port"), [("", 0), ("dashboard_port = 8765\n", 8765),
+                                            ("dashboard_port = 0\n", 0)])
+def test_client_toml_may_choose_the_services_dashboard_port(line: str, port: int) -> None:
+    from agentgate.system import _parse, render_client_file
+
+    assert _parse((render_client_file(user="root") + line).encode()).dashboard_port == port
+
+
+@pytest.mark.parametrize("value", ["65536", "-1", '"8080"', "true", "80.5"])
+def test_a_bad_dashboard_port_in_client_toml_fails_closed(value: str) -> None:
+    from agentgate.errors import ConfigError
+    from agentgate.system import _parse, render_client_file
+
+    with pytest.raises(ConfigError, match="dashboard_port must be a port number"):
+        _parse((render_client_file(user="root") + f"dashboard_port = {value}\n").encode())

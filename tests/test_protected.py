@@ -960,15 +960,26 @@ def test_the_service_serves_the_dashboard_and_the_secret_decides(machine: Machin
     """Issue 12: `agentgate dashboard` (the human) asks the service, which serves the page as
     its own user; login takes the token and the approver secret; a click on Approve with the
     secret lets a waiting agent's command run once, a wrong secret approves nothing."""
+    import socket
+
     from playwright.sync_api import expect, sync_playwright
     from test_dashboard import CHROMIUM, CHROMIUM_ARGS
 
-    r = machine.root("dashboard")
+    with socket.socket() as probe:  # a free port, for the administrator's choice
+        probe.bind(("127.0.0.1", 0))
+        chosen = probe.getsockname()[1]
+    original = Path(CLIENT_FILE).read_text()
+    Path(CLIENT_FILE).write_text(original + f"dashboard_port = {chosen}\n")  # in [service]
+    try:
+        r = machine.root("dashboard")
+    finally:
+        Path(CLIENT_FILE).write_text(original)
     assert r.returncode == 0, r.stderr
     url = r.stdout.splitlines()[0]
     m = re.fullmatch(r"http://127\.0\.0\.1:(\d+)/login\?token=([\w-]+)", url)
     assert m, r.stdout
     port = int(m.group(1))
+    assert port == chosen  # client.toml's dashboard_port
     assert _listener_uid(port) == pwd.getpwnam("agentgate").pw_uid  # the service's user serves it
     named = json.loads(Path(STATE, "dashboard.json").read_text())  # notifications link to it
     assert named["url"] == f"http://127.0.0.1:{port}/" and named["pid"] == machine.service_pid()

@@ -490,9 +490,10 @@ def watch(policy: NoPolicyOpt = None) -> None:
 @handled
 def dashboard(
     port: Annotated[int, typer.Option("--port", metavar="N", min=0, max=65535, show_default=False,
-                                      help="The port on 127.0.0.1 (default: a free one). In "
-                                           "protected mode it counts when the service starts "
-                                           "serving; later runs get that same port.")] = 0,
+                                      help="The port on 127.0.0.1 (default: a free one; in "
+                                           "protected mode, dashboard_port in client.toml). "
+                                           "In protected mode it counts when the service "
+                                           "starts serving; later runs get that same port.")] = 0,
     policy: NoPolicyOpt = None,
 ) -> None:
     """A web page on 127.0.0.1 to approve and deny pending requests, and read the audit log.

@@ -38,6 +38,7 @@ class ClientConfig(Record):
     service_user: str
     service_uid: int
     timeout: float  # seconds to wait for an answer before failing closed
+    dashboard_port: int = 0  # where the service serves the dashboard (0: a free port)
 
 
 def _refuse(why: str) -> ConfigError:
@@ -158,13 +159,16 @@ def _parse(data: bytes) -> ClientConfig:
         raise _refuse("service.user must be a user name")
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 600:
         raise _refuse("service.timeout must be a number of seconds (0-600]")
+    port = service.get("dashboard_port", 0)
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise _refuse("service.dashboard_port must be a port number, 0 to 65535")
     import pwd
 
     try:
         uid = pwd.getpwnam(user).pw_uid
     except KeyError:
         raise _refuse(f"names the service user {user!r}, who does not exist") from None
-    return ClientConfig(sock, user, uid, float(timeout))
+    return ClientConfig(sock, user, uid, float(timeout), port)
 
 
 def render_client_file(socket: str = SOCKET, user: str = SERVICE_USER) -> str:

@@ -37,7 +37,7 @@ def serve(port: int, announce: Callable[[str], None]) -> None:
         from ..service import protocol
 
         with protocol.Connection(client.socket, client.service_uid, client.timeout) as conn:
-            answer = conn.ask({"op": "dashboard", "port": port})
+            answer = conn.ask({"op": "dashboard", "port": port or client.dashboard_port})
         url, token = answer.get("url"), answer.get("token")
         if not (isinstance(url, str) and url.startswith("http://127.0.0.1:")
                 and isinstance(token, str)):
