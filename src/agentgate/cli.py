@@ -458,7 +458,8 @@ def revoke(
 @command()
 @handled
 def pending(json_: JsonOpt = False, policy: NoPolicyOpt = None) -> None:
-    """List open approval requests, newest first."""
+    """List open approval requests, newest first (and, but with --json, the used grants whose
+    call the agent never reported as run)."""
     inv = _invocation()
     found = commands.pending()
     output.pending(found.requests, found.now, inv.json, found.unreported)
@@ -467,7 +468,8 @@ def pending(json_: JsonOpt = False, policy: NoPolicyOpt = None) -> None:
 @command()
 @handled
 def show(request_id: IdArg, json_: JsonOpt = False, policy: NoPolicyOpt = None) -> None:
-    """Show one request with its full history."""
+    """Show one request with its full history, and what the agent reported of each hook call
+    that used its grant."""
     inv = _invocation()
     output.request(commands.show(request_id), inv.json, commands.hook_uses(request_id))
 
