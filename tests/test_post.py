@@ -194,6 +194,25 @@ def test_a_consumed_grant_that_never_ran_is_shown_as_never_reported(in_tmp_cwd: 
     assert use["status"] == "ran" and [e.get("id") for e in audit(state_dir, "ran")][-1] == rid
 
 
+def test_the_end_of_the_agents_turn_makes_a_missing_report_overdue(in_tmp_cwd: Path,
+                                                                   state_dir: Path) -> None:
+    """Claude Code's Stop: every call of the turn has ended, so a grant used in it with no
+    report of its call is told at once (and only for that session)."""
+    rid = held_then_approved("claude-code", in_tmp_cwd)
+    assert hook("claude-code", pre("claude-code", HELD, in_tmp_cwd, "u-refused")).returncode == 0
+    other = {"session_id": "s-other", "cwd": str(in_tmp_cwd), "hook_event_name": "Stop",
+             "stop_hook_active": False}
+    quiet("claude-code", hook("claude-code", other))
+    assert audit(state_dir, "no_report") == []
+    quiet("claude-code", hook("claude-code", {**other, "session_id": "s-1"}))
+    [told] = audit(state_dir, "no_report")
+    assert told["id"] == rid and told["why"] == "the agent's turn ended without a report of it"
+    [use] = json.loads(ag("show", "--json", rid).stdout)["hookUses"]
+    assert use["status"] == "no report"
+    quiet("claude-code", hook("claude-code", {**other, "session_id": "s-1"}))
+    assert len(audit(state_dir, "no_report")) == 1  # told once
+
+
 def test_a_report_is_overdue_after_a_time_bound_too(in_tmp_cwd: Path, state_dir: Path) -> None:
     rid = held_then_approved("gemini", in_tmp_cwd)
     assert hook("gemini", pre("gemini", HELD, in_tmp_cwd, None)).returncode == 0
@@ -234,11 +253,12 @@ def test_hook_install_wires_the_report_once(in_tmp_cwd: Path) -> None:
     path = in_tmp_cwd / ".claude" / "settings.json"
     assert ag("hook", "install", "claude-code").returncode == 0
     doc = json.loads(path.read_text())
-    for event in ("PostToolUse", "PostToolUseFailure"):
+    for event in ("PostToolUse", "PostToolUseFailure", "Stop"):
         [entry] = doc["hooks"][event]
         [h] = entry["hooks"]
         assert "hook claude-code" in h["command"] and "onFailure" not in h
         assert "--wait" not in h["command"]
+        assert ("matcher" in entry) == (event != "Stop")
     assert doc["hooks"]["PreToolUse"][0]["hooks"][0]["command"] == h["command"]
     first = path.read_text()
     r = ag("hook", "install", "claude-code")

@@ -274,6 +274,24 @@ def test_a_grant_a_permission_rule_then_refuses_is_shown_as_never_reported(cc: H
     assert first["id"] in cc.ag("pending").stdout
 
 
+def test_a_refused_last_call_is_told_when_the_turn_ends(cc: Harness) -> None:
+    """The refused retry is the session's last call: Claude Code's Stop (the turn is over)
+    makes its missing report overdue at once."""
+    cc.session(HELD)
+    [first] = cc.pending()
+    assert cc.ag("approve", first["id"], "--yes").returncode == 0
+    settings = Path(cc.env["CLAUDE_CONFIG_DIR"]) / "settings.json"
+    doc = json.loads(settings.read_text())
+    doc["permissions"] = {"deny": [f"Bash({HELD})"]}
+    settings.write_text(json.dumps(doc, indent=2))
+    cc.session(HELD)
+    assert marker_lines(cc.marker) == []
+    assert cc.audit("--event", "ran") == []
+    [told] = cc.audit("--event", "no_report")
+    assert told["id"] == first["id"] and "turn ended" in told["why"]
+    assert "never reported that it ran" in cc.ag("show", first["id"]).stdout
+
+
 def test_benign_command_runs(cc: Harness) -> None:
     s = cc.session("vercel deploy")
     assert marker_lines(cc.marker) == ["deploy"]

@@ -130,6 +130,9 @@ class Agent(Record):
     # The events in which the agent reports how an allowed tool call ended (the same `hook
     # AGENT` command answers them: agentgate.integrations.post); never blocking.
     post_events: tuple[str, ...] = ()
+    # Events that say the agent's turn is over (every tool call of it has ended): a grant used
+    # in it with no report of its call is overdue at once. No matcher; never blocking.
+    end_events: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
@@ -170,6 +173,16 @@ class Agent(Record):
         fields = {k: v for k, v in self.entry_fields.items() if k != "onFailure"}
         return {"matcher": self.matcher,
                 "hooks": [{"type": "command", "command": command, **fields}]}
+
+    def end_entry(self, command: str) -> dict[str, Any]:
+        """The entry `hook install` adds to each of :attr:`end_events` (they take no matcher)."""
+        fields = {k: v for k, v in self.entry_fields.items() if k != "onFailure"}
+        return {"hooks": [{"type": "command", "command": command, **fields}]}
+
+    def report_entries(self, command: str) -> list[tuple[str, dict[str, Any]]]:
+        """(event, entry) for every event in which the agent reports back."""
+        return [*((e, self.post_entry(command)) for e in self.post_events),
+                *((e, self.end_entry(command)) for e in self.end_events)]
 
 
 # --------------------------------------------------------------------------- answers
@@ -273,7 +286,7 @@ CLAUDE_CODE = Agent(
     # .claude/ holds settings, skills and agents (whose frontmatter hooks run commands); an
     # .mcp.json or ~/.claude.json names MCP servers whose commands the next session starts.
     guarded=(".claude", ".mcp.json", ".claude.json"), hook_timeout=600,
-    post_events=("PostToolUse", "PostToolUseFailure"))
+    post_events=("PostToolUse", "PostToolUseFailure"), end_events=("Stop",))
 # Codex (0.171): PreToolUse reaches shell commands (tool "Bash", also an `apply_patch <<EOF` that
 # Codex intercepts) and the apply_patch tool (the patch in tool_input.command); write_stdin into
 # a running session reaches no hook. Only exit 2 + stderr (or a deny with a reason) blocks.

@@ -104,12 +104,12 @@ def merge(doc: dict[str, Any], agent: Agent, command: str, path: Path,
         event_list.append(agent.hook_entry(command))
     _add_entry_fields(event_list, agent)
     set_wait(event_list, agent, wait)
-    for event in agent.post_events:  # the agent's report after a call: a `ran` audit event
+    for event, entry in agent.report_entries(command):  # the agent's reports: `ran` events
         reports = hooks.setdefault(event, [])
         if not isinstance(reports, list):
             raise _refuse(path, f"its 'hooks.{event}' is not a JSON array")
         if not already_installed(reports, agent.name):
-            reports.append(agent.post_entry(command))
+            reports.append(entry)
     return doc
 
 
@@ -584,10 +584,10 @@ def plan_system_install(agent: Agent, root: Path, command: str,
     event_list = _event_list(doc, agent, hooks_path)
     if command not in _hook_commands(event_list):
         event_list.append(agent.hook_entry(command))
-    for event in agent.post_events:
+    for event, entry in agent.report_entries(command):
         reports = _event_list(doc, agent, hooks_path, event)
         if command not in _hook_commands(reports):
-            reports.append(agent.post_entry(command))
+            reports.append(entry)
     notes: list[LockNote] = []
     locks = () if locks_path == hooks_path else (_plan_toml_locks(agent, locks_path, notes),)
     if locks_path == hooks_path:
@@ -607,7 +607,7 @@ def plan_system_uninstall(agent: Agent, root: Path, platform: str | None = None)
     original = copy.deepcopy(doc)
     hooks = doc.get("hooks")
     emptied = False
-    for event in (agent.event, *agent.post_events):
+    for event in (agent.event, *agent.post_events, *agent.end_events):
         if isinstance(hooks, dict) and isinstance(hooks.get(event), list):
             kept = [e for e in (_without_hook(e, agent.name) for e in hooks[event])
                     if e is not None]

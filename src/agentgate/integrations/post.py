@@ -50,7 +50,8 @@ def post_event(agent: str, raw: bytes) -> dict[str, Any] | None:
         data = loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         return None
-    if isinstance(data, dict) and data.get("hook_event_name") in spec.post_events:
+    if isinstance(data, dict) and data.get("hook_event_name") in (*spec.post_events,
+                                                                   *spec.end_events):
         return data
     return None
 
@@ -87,6 +88,8 @@ def record(agent: str, data: dict[str, Any], fallback_cwd: str) -> dict[str, Any
     from .hooks import call_key, parse_data
 
     spec = AGENTS[agent]
+    if data.get("hook_event_name") in spec.end_events:
+        return _turn_ended(agent, data, StatePaths.default())
     call = parse_data(spec, data, fallback_cwd)
     if call.subject is None and call.path is None and not call.paths:
         return None
@@ -114,6 +117,22 @@ def record(agent: str, data: dict[str, Any], fallback_cwd: str) -> dict[str, Any
                                     ("tool_use_id", use)) if v is not None})
     _append(paths, [event, *(_no_report(r) for r in closed.overdue)])
     return event
+
+
+def _turn_ended(agent: str, data: dict[str, Any], paths: Any) -> dict[str, Any] | None:
+    """The agent's turn is over (Claude Code's Stop): every grant used in it whose call was not
+    reported is overdue now; a ``no_report`` event for each. None when there was none."""
+    session = _id(data.get("session_id"))
+    if session is None:
+        return None
+    from .reports import end_turn
+
+    overdue = end_turn(paths.root, agent, session)
+    if not overdue:
+        return None
+    events = [_no_report(r) for r in overdue]
+    _append(paths, events)
+    return events[0]
 
 
 def _no_report(record: dict[str, Any]) -> dict[str, Any]:

@@ -124,10 +124,26 @@ def close(state_root: str, agent: str, call_id: str | None, session: str | None,
                 decided_at = _time(body.get("at"))
     if session is not None:
         path = os.path.join(folder, f"session.{session_key(agent, session)}.json")
-        last = _time((_read(path) or {}).get("decided")) or 0.0
+        known = _read(path) or {}
+        last = _time(known.get("decided")) or 0.0
         mark = max(last, decided_at if decided_at is not None else now)
-        _write(path, {"agent": agent, "decided": mark, "at": now})
+        _write(path, {"agent": agent, "decided": mark, "at": now,
+                      **({"ended": known["ended"]} if "ended" in known else {})})
     return Closed(grant, _flag_overdue(folder, names, now))
+
+
+def end_turn(state_root: str, agent: str, session: str) -> list[dict[str, Any]]:
+    """The agent's turn in ``session`` is over (every call of it has ended): mark that session
+    as ended and return its open records, now overdue (each once)."""
+    folder = os.path.join(state_root, FOLDER)
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    now = time.time()
+    _write(os.path.join(folder, f"session.{session_key(agent, session)}.json"),
+           {"agent": agent, "decided": now, "at": now, "ended": now})
+    return _flag_overdue(folder, names, now)
 
 
 def _flag_overdue(folder: str, names: list[str], now: float) -> list[dict[str, Any]]:
@@ -171,8 +187,10 @@ def _status(folder: str, body: dict[str, Any], now: float) -> dict[str, Any]:
     agent, session = body.get("agent"), body.get("session")
     if isinstance(agent, str) and isinstance(session, str):
         mark = _read(os.path.join(folder, f"session.{session_key(agent, session)}.json")) or {}
-        decided = _time(mark.get("decided"))
-        if decided is not None and decided > at:
+        decided, ended = _time(mark.get("decided")), _time(mark.get("ended"))
+        if ended is not None and ended > at:
+            overdue_by = "the agent's turn ended without a report of it"
+        elif decided is not None and decided > at:
             overdue_by = "a later call of the same agent session was reported"
     if overdue_by is None and now - at > DUE_S:
         overdue_by = f"no report within {DUE_S / 60:g} minutes"

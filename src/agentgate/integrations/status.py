@@ -135,7 +135,7 @@ def _reports_unwired(agent: Agent, copies: list[Copy]) -> list[str]:
         except (AgentgateError, ValueError):
             continue
         hooks = doc.get("hooks") if isinstance(doc, dict) else None
-        missing = [e for e in agent.post_events if not (
+        missing = [e for e in (*agent.post_events, *agent.end_events) if not (
             isinstance(hooks, dict) and any(is_hook_command_line(c, agent.name)
                                             for c in _hook_commands(hooks.get(e))))]
         if missing:
