@@ -224,6 +224,16 @@ def test_a_report_is_overdue_after_a_time_bound_too(in_tmp_cwd: Path, state_dir:
         == [rid]
 
 
+def test_a_second_copy_of_a_report_is_not_recorded_again(in_tmp_cwd: Path,
+                                                          state_dir: Path) -> None:
+    """Codex runs every copy of a hook it finds: one call, one `ran` event."""
+    call = pre("codex", "echo hi", in_tmp_cwd, "u-twice")
+    assert hook("codex", call).returncode == 0
+    for _ in range(2):
+        quiet("codex", hook("codex", after("codex", call, tool_response="hi\n")))
+    assert len(audit(state_dir, "ran")) == 1
+
+
 def test_a_report_for_a_call_agentgate_does_not_gate_records_nothing(state_dir: Path,
                                                                      in_tmp_cwd: Path) -> None:
     read = {"session_id": "s", "tool_use_id": "r", "cwd": str(in_tmp_cwd),

@@ -100,6 +100,10 @@ def record(agent: str, data: dict[str, Any], fallback_cwd: str) -> dict[str, Any
     decided = None
     if call.call_id is not None:
         from .calls import decided_at
+        from .reports import first_report
+
+        if not first_report(paths.root, agent, call.call_id):
+            return None
 
         decided = decided_at(paths.root, agent, call.call_id)
     took = data.get("duration_ms")

@@ -30,6 +30,7 @@ FOLDER = "hook-reports"
 DUE_S = 1800.0  # past this a use without a report is overdue (agents cap a command at 10 min)
 KEEP_S = 14 * 86400.0  # records are removed after this
 _PRUNE_AT = 512
+_MARK_KEEP_S = 600.0
 _MAX_BYTES = 64 * 1024
 AWAITING, RAN, NO_REPORT = "awaiting report", "ran", "no report"
 # A record's state is also in its name, so that a report reads only the open records:
@@ -146,6 +147,20 @@ def end_turn(state_root: str, agent: str, session: str) -> list[dict[str, Any]]:
     return _flag_overdue(folder, names, now)
 
 
+def first_report(state_root: str, agent: str, call_id: str) -> bool:
+    """Is this the first report of the call ``call_id``? An agent that runs two copies of the
+    hook (Codex: both scopes) reports each call twice; the second is not recorded again."""
+    folder = _folder(state_root, create=True)
+    try:
+        fd = os.open(os.path.join(folder, f"reported.{call_key(agent, call_id)}"),
+                     os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except FileExistsError:
+        return False
+    os.close(fd)
+    _prune(folder)
+    return True
+
+
 def _flag_overdue(folder: str, names: list[str], now: float) -> list[dict[str, Any]]:
     """The open records whose report is overdue, renamed as told."""
     found = []
@@ -223,14 +238,16 @@ def _statuses(state_root: str, now: float | None, want: Any) -> list[dict[str, A
 
 
 def _prune(folder: str) -> None:
-    """Past :data:`_PRUNE_AT` records, remove those older than KEEP_S."""
+    """Past :data:`_PRUNE_AT` entries, remove the records older than KEEP_S and the marks of
+    first reports older than _MARK_KEEP_S (a second copy of a report comes within seconds)."""
     try:
         entries = list(os.scandir(folder))
         if len(entries) < _PRUNE_AT:
             return
-        old = time.time() - KEEP_S
+        now = time.time()
         for entry in entries:
-            if entry.stat(follow_symlinks=False).st_mtime < old:
+            keep = _MARK_KEEP_S if entry.name.startswith("reported.") else KEEP_S
+            if entry.stat(follow_symlinks=False).st_mtime < now - keep:
                 os.unlink(entry.path)
     except OSError:  # best effort
         return
