@@ -284,13 +284,14 @@ def test_hook_install_wires_the_report_once(in_tmp_cwd: Path) -> None:
 
 
 @pytest.mark.parametrize(("agent", "file", "events"), [
-    ("codex", ".codex/hooks.json", ["PostToolUse"]),
-    ("gemini", ".gemini/settings.json", ["AfterTool"])])
+    ("codex", ".codex/hooks.json", ["PostToolUse", "Stop"]),
+    ("gemini", ".gemini/settings.json", ["AfterTool", "AfterAgent"])])
 def test_hook_install_wires_each_agents_post_event(agent: str, file: str, events: list[str],
                                                    in_tmp_cwd: Path) -> None:
     assert ag("hook", "install", agent).returncode == 0
     doc = json.loads((in_tmp_cwd / file).read_text())
+    post = events[0]
     for event in events:
         [entry] = doc["hooks"][event]
-        assert entry["matcher"] == AGENTS[agent].matcher
+        assert entry.get("matcher") == (AGENTS[agent].matcher if event == post else None)
         assert f"hook {agent}" in entry["hooks"][0]["command"]

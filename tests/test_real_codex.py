@@ -314,6 +314,27 @@ def test_an_approved_retry_that_ran_is_reported(cx: Harness) -> None:
     assert use["status"] == "ran" and "reported that it ran: not how it ended" in use["text"]
 
 
+def test_a_grant_another_hook_then_refuses_is_told_when_the_turn_ends(cx: Harness) -> None:
+    """agentgate allows the approved retry (the grant is used), another PreToolUse hook refuses
+    it, so it never runs and no PostToolUse comes; Codex's Stop ends the turn, and the grant
+    is recorded as consumed but never reported as run."""
+    cx.session(shell(HELD))
+    [first] = cx.pending()
+    assert cx.ag("approve", first["id"], "--yes").returncode == 0
+    hooks_file = cx.tmp / "etc-codex" / "hooks.json"
+    hooks = json.loads(hooks_file.read_text())
+    hooks["hooks"]["PreToolUse"].append({"matcher": "Bash", "hooks": [{
+        "type": "command", "command": "echo 'refused by another hook' >&2; exit 2"}]})
+    hooks_file.write_text(json.dumps(hooks))
+    cx.session(shell(HELD))
+    assert marker_lines(cx.marker) == []
+    assert [e["id"] for e in cx.audit("--event", "grant_consumed")] == [first["id"]]
+    assert cx.audit("--event", "ran") == []
+    [told] = cx.audit("--event", "no_report")
+    assert told["id"] == first["id"] and "turn ended" in told["why"]
+    assert "never reported that it ran" in cx.ag("show", first["id"]).stdout
+
+
 def test_benign_command_runs_and_is_audited(cx: Harness) -> None:
     s = cx.session(shell("vercel deploy"))
     assert marker_lines(cx.marker) == ["deploy"]

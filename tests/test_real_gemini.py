@@ -212,6 +212,28 @@ def test_an_approved_retry_that_ran_is_reported_with_its_exit_status(gm: Harness
     assert use["status"] == "ran" and "it failed (exit code 3)" in use["text"]
 
 
+def test_a_grant_another_hook_then_refuses_is_told_when_the_turn_ends(gm: Harness) -> None:
+    """agentgate allows the approved retry (the grant is used), another BeforeTool hook denies
+    it, so it never runs and no AfterTool comes; AfterAgent ends the turn, and the grant is
+    recorded as consumed but never reported as run."""
+    gm.shell(HELD)
+    [first] = gm.pending()
+    assert gm.ag("approve", first["id"], "--yes").returncode == 0
+    path = gm.home / ".gemini" / "settings.json"
+    settings = json.loads(path.read_text())
+    settings["hooks"]["BeforeTool"].append({"matcher": "run_shell_command", "hooks": [{
+        "type": "command", "name": "other",
+        "command": "echo '{\"decision\": \"deny\", \"reason\": \"refused by another hook\"}'"}]})
+    path.write_text(json.dumps(settings))
+    gm.shell(HELD)
+    assert marker_lines(gm.marker) == []
+    assert [e["id"] for e in gm.audit("--event", "grant_consumed")] == [first["id"]]
+    assert gm.audit("--event", "ran") == []
+    [told] = gm.audit("--event", "no_report")
+    assert told["id"] == first["id"] and "turn ended" in told["why"]
+    assert "never reported that it ran" in gm.ag("show", first["id"]).stdout
+
+
 # Gemini CLI runs what stripShellWrapper leaves: each of these runs `vercel deploy --prod`.
 # Judged as sent, the last two would be allowed (bash runs `vercel` alone; BASH is no program
 # agentgate knows).

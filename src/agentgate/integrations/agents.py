@@ -294,7 +294,7 @@ CODEX = Agent("codex", "Codex", "PreToolUse", ("Bash",), {}, (), "Bash|apply_pat
               "hooks.json", "CODEX_HOME", ("config.toml", "requirements.toml"), {}, {}, _codex,
               CODEX_SYSTEM, patch_tools=("apply_patch",), unhooked_stdin=True,
               # .codex/ and $CODEX_HOME: hooks, config, rules (which approve commands), skills
-              guarded=(".codex",), post_events=("PostToolUse",))
+              guarded=(".codex",), post_events=("PostToolUse",), end_events=("Stop",))
 CURSOR = Agent("cursor", "Cursor", "beforeShellExecution", (), {}, (), None, ".cursor",
                "hooks.json", None, (), {"version": 1}, {}, _cursor, CURSOR_SYSTEM,
                # .cursor/ (project and user): hooks.json, mcp.json (servers Cursor starts), rules
@@ -311,7 +311,7 @@ GEMINI = Agent("gemini", "Gemini CLI", "BeforeTool", ("run_shell_command",),
                GEMINI_SYSTEM, rewrite=rewrite.gemini,
                guarded=(".gemini", "$GEMINI_CLI_SYSTEM_SETTINGS_PATH",
                         "$GEMINI_CLI_TRUSTED_FOLDERS_PATH"), hook_timeout=60, timeout_units=1000,
-               post_events=("AfterTool",))
+               post_events=("AfterTool",), end_events=("AfterAgent",))
 
 AGENTS = {a.name: a for a in (CLAUDE_CODE, CODEX, CURSOR, GEMINI)}
 NAMES = tuple(AGENTS)
