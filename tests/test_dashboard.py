@@ -416,7 +416,7 @@ def test_a_corrupt_ledger_is_shown_and_nothing_is_decided(dash: Dashboard, state
     rid = held()
     cookie, csrf = dash.login()
     (state_dir / "ledger.json").write_text("{not json")
-    status, _, text = dash.http("GET", "/api/state", headers={"Cookie": cookie})
+    status, _, text = dash.http("GET", "/api/state", headers={"Cookie": cookie, "X-CSRF-Token": csrf})
     assert status == 409 and "ledger" in json.loads(text)["error"]
     status, _, text = dash.http("POST", "/api/approve", body=json.dumps({"id": rid}),
                                 headers={"Cookie": cookie, "X-CSRF-Token": csrf})
@@ -435,7 +435,7 @@ def test_a_wrong_host_header_is_refused(dash: Dashboard) -> None:
 
 
 def test_pages_are_self_contained_under_a_strict_csp(dash: Dashboard) -> None:
-    cookie, _ = dash.login()
+    cookie, csrf = dash.login()
     status, h, page = dash.http("GET", "/", headers={"Cookie": cookie})
     assert status == 200
     csp = h["content-security-policy"]
@@ -445,7 +445,7 @@ def test_pages_are_self_contained_under_a_strict_csp(dash: Dashboard) -> None:
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)  # nothing from the network
     assert "<link" not in page
     status, h, state = dash.http("GET", "/api/state?event=approved&limit=5",
-                                 headers={"Cookie": cookie})
+                                 headers={"Cookie": cookie, "X-CSRF-Token": csrf})
     assert status == 200 and h["content-type"].startswith("application/json")
     assert json.loads(state)["pending"] == []
 
@@ -597,9 +597,10 @@ def test_a_session_ends_after_its_time(protected_app: Dashboard) -> None:
     status, h, _ = d.http("GET", f"/login?token={d.token}")
     assert status == 303
     cookie = h["set-cookie"].split(";")[0]
-    assert d.http("GET", "/api/verify", headers={"Cookie": cookie})[0] == 200
+    both = {"Cookie": cookie, "X-CSRF-Token": h["location"].removeprefix("/#csrf=")}
+    assert d.http("GET", "/api/verify", headers=both)[0] == 200
     time.sleep(1.2)
-    assert d.http("GET", "/api/verify", headers={"Cookie": cookie})[0] == 401  # log in again
+    assert d.http("GET", "/api/verify", headers=both)[0] == 401  # log in again
 
 
 # --------------------------------------------------------------------------- the service's dashboard
@@ -668,6 +669,31 @@ def test_the_services_login_takes_the_token_and_the_secret(
     status, _, page = d.http("GET", "/", headers={"Cookie": cookie})
     assert status == 200 and 'data-protected="1"' in page
     assert "s3cret" not in repr(sessions_held())  # the session keeps no secret
+
+
+def test_a_cookie_an_agents_server_caught_reads_nothing(
+        dash: Dashboard, service_app: tuple[Dashboard, list[tuple[str, str]]]) -> None:
+    """Browsers send 127.0.0.1's cookies to every port, so an agent's local server the human
+    visits catches the session cookie: alone it reads neither the requests nor the log (the
+    service's dashboard sees every user's); the page's own reads carry the CSRF token."""
+    held()
+    mine = dash.login()
+    for d, cookie, csrf in ((dash, *mine), (service_app[0], *_service_login(service_app[0]))):
+        for path in ("/api/state", "/api/state?limit=1000", "/api/verify"):
+            for extra in ({}, {"X-CSRF-Token": "wrong"}):
+                status, _, body = d.http("GET", path, headers={"Cookie": cookie, **extra})
+                assert status == 403 and "deployer" not in body, (d.port, path, extra)
+            status, _, body = d.http("GET", path, headers={"Cookie": cookie, "X-CSRF-Token": csrf})
+            assert status == 200, (d.port, path, body)
+    status, _, body = dash.http("GET", "/api/state", headers={"Cookie": mine[0], "X-CSRF-Token": mine[1]})
+    assert "deployer" in body  # the page itself still sees the held command
+
+
+def _service_login(d: Dashboard) -> tuple[str, str]:
+    status, h, _ = d.http("POST", "/login", headers={
+        "Content-Type": "application/x-www-form-urlencoded"}, body=f"token={d.token}&secret=s3cret")
+    assert status == 303, status
+    return h["set-cookie"].split(";")[0], h["location"].removeprefix("/#csrf=")
 
 
 def test_the_services_login_tokens_are_its_own_and_bounded() -> None:

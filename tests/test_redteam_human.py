@@ -227,8 +227,8 @@ def test_a_bidi_override_or_newline_in_the_directory_or_agent_is_shown_escaped(
     where.mkdir()
     r = ag("run", "--json", "--agent", "bot\nrule: none", "--", "deployer", "--prod", cwd=where)
     assert r.returncode == 75, r.stderr
-    cookie, _ = dash.login()
-    status, _, text = dash.http("GET", "/api/state", headers={"Cookie": cookie})
+    cookie, csrf = dash.login()
+    status, _, text = dash.http("GET", "/api/state", headers={"Cookie": cookie, "X-CSRF-Token": csrf})
     assert status == 200
     state = json.loads(text)
     [req] = state["pending"]

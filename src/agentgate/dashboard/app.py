@@ -5,9 +5,12 @@ refused (400) before anything else, against DNS rebinding; a request without the
 cookie that the login link set gets 401; a state change (approve, deny) without the session's
 CSRF token in ``X-CSRF-Token`` gets 403, as does one whose Origin is another site.
 
-The cookie alone is not enough to change anything, and never yields the CSRF token: browsers
-send 127.0.0.1's cookies to every port of it, so any other local server the human's browser
-visits (an agent's dev server) receives the session cookie. The CSRF token is handed out once,
+The cookie alone is not enough to change or read anything, and never yields the CSRF token:
+browsers send 127.0.0.1's cookies to every port of it, so any other local server the human's
+browser visits (an agent's dev server) receives the session cookie. So the page's reads
+(``/api/state``, ``/api/verify``) take the CSRF token too (403 without it): in protected mode
+the service's dashboard sees every user's requests and audit lines, which a cookie an agent's
+server caught must not show it. The CSRF token is handed out once,
 in the login redirect's fragment (``/#csrf=...``, which a browser never sends to a server), and
 the page keeps it in sessionStorage, which belongs to this origin (its port) alone; the page at
 ``/`` carries no token. Login takes the token printed on stdout, and nothing else.
@@ -136,6 +139,17 @@ def build(*, port: int, token: str, protected: bool, session_ttl: float = SESSIO
     def session_of(request: Request) -> Session | None:
         return sessions.get(request.cookies.get(cookie))
 
+    def reader(request: Request) -> Response | None:
+        """The refusal of a read without the session and its CSRF token, else None."""
+        s = session_of(request)
+        if s is None:
+            return unauthorized()
+        given = request.headers.get("x-csrf-token", "")
+        if not given or not secrets.compare_digest(given.encode(), s.csrf.encode()):
+            return refusal(403, "missing or wrong CSRF token: open the URL that `agentgate "
+                                "dashboard` printed again")
+        return None
+
     def unauthorized() -> Response:
         return refusal(401, "not logged in: open the URL (with its token) that "
                                  "`agentgate dashboard` printed")
@@ -191,8 +205,8 @@ def build(*, port: int, token: str, protected: bool, session_ttl: float = SESSIO
         return HTMLResponse(page.index(nonce, protected), headers=headers(nonce))
 
     def state(request: Request) -> Response:
-        if session_of(request) is None:
-            return unauthorized()
+        if (refused := reader(request)) is not None:
+            return refused
         q = request.query_params
         try:
             found = commands.pending()
@@ -213,8 +227,8 @@ def build(*, port: int, token: str, protected: bool, session_ttl: float = SESSIO
                                    for ev in reversed(history)]})
 
     def verify(request: Request) -> Response:
-        if session_of(request) is None:
-            return unauthorized()
+        if (refused := reader(request)) is not None:
+            return refused
         try:
             return _json(commands.log_verify(commands.no_progress).to_dict())
         except AgentgateError as e:

@@ -163,7 +163,7 @@ function drawHistory() {
 async function refresh(force) {
   const q = new URLSearchParams(new FormData($("filters")));
   try {
-    const r = await fetch("/api/state?" + q, {credentials: "same-origin"});
+    const r = await fetch("/api/state?" + q, {headers: {"X-CSRF-Token": CSRF}, credentials: "same-origin"});
     const data = await r.json();
     if (!r.ok) { say(data.error || ("error " + r.status), true); return; }
     state = data;
@@ -181,7 +181,7 @@ async function verify() {  // the chain's check: after a change, at most every 3
   verifiedAt = Date.now();
   const c = $("chain");
   try {
-    const r = await fetch("/api/verify", {credentials: "same-origin"}); const v = await r.json();
+    const r = await fetch("/api/verify", {headers: {"X-CSRF-Token": CSRF}, credentials: "same-origin"}); const v = await r.json();
     if (!r.ok) { c.textContent = "audit chain: " + (v.error || r.status); c.className = "bad"; return; }
     c.textContent = v.ok ? "audit chain verified (" + v.verifiedLines + (v.verifiedLines === 1 ? " line)" : " lines)") : "audit chain BROKEN at " + v.firstBad + ": " + v.problem;
     c.className = v.ok ? "ok" : "bad";
