@@ -254,7 +254,7 @@ def test_a_user_hook_runs_once_reviewed(bare: Harness) -> None:
     status = bare.status()
     assert status.returncode == 0 and "(Codex: trusted)" in status.stderr, status.stderr
     # its PostToolUse hook (what ran) has a review of its own, still to do: a note, no problem
-    assert "Codex skips agentgate's PostToolUse hook until it is reviewed" in status.stderr
+    assert "Codex skips agentgate's PostToolUse and Stop hooks until they are reviewed" in status.stderr
     s = bare.session(shell(HELD))
     assert marker_lines(bare.marker) == []
     [request] = bare.pending()

@@ -146,6 +146,9 @@ def _reports_unwired(agent: Agent, copies: list[Copy]) -> list[str]:
     return out
 
 
+_CODEX_REPORTS = {"postToolUse": "PostToolUse", "stop": "Stop"}  # hooks/list's eventName
+
+
 def _ask_codex(copies: list[Copy], project: Path,
                codex: str | None) -> tuple[list[Copy], list[str], list[str]]:
     exe = codex or shutil.which("codex")
@@ -157,15 +160,21 @@ def _ask_codex(copies: list[Copy], project: Path,
     except (OSError, ValueError, subprocess.SubprocessError) as e:
         return copies, [f"could not ask Codex which hooks it runs ({e})"], []
     by_source: dict[tuple[str, str], dict[str, Any]] = {}
-    reports: dict[tuple[str, str], dict[str, Any]] = {}
+    unreviewed: dict[tuple[str, str], list[str]] = {}  # its report hooks Codex will skip
     for h in listed:
-        if isinstance(h, dict) and h.get("eventName") in ("preToolUse", "postToolUse"):
-            which = by_source if h["eventName"] == "preToolUse" else reports
-            which[(str(h.get("sourcePath")), str(h.get("command")))] = h
-    notes = [f"{c.path}: Codex skips agentgate's PostToolUse hook until it is reviewed, so no "
-             "`ran` audit event says whether an allowed call ran: trust it in /hooks too"
-             for c in copies if (c.path, c.command) in reports
-             and reports[(c.path, c.command)].get("trustStatus") not in ("managed", "trusted")]
+        if not isinstance(h, dict):
+            continue
+        where = (str(h.get("sourcePath")), str(h.get("command")))
+        if h.get("eventName") == "preToolUse":
+            by_source[where] = h
+        elif h.get("eventName") in _CODEX_REPORTS and h.get("trustStatus") not in (
+                "managed", "trusted"):
+            unreviewed.setdefault(where, []).append(_CODEX_REPORTS[h["eventName"]])
+    notes = [f"{c.path}: Codex skips agentgate's {' and '.join(names)} "
+             f"{'hooks until they are' if len(names) > 1 else 'hook until it is'} reviewed, so no "
+             "`ran` or `no_report` audit event says whether an allowed call ran: trust "
+             f"{'them' if len(names) > 1 else 'it'} in /hooks too"
+             for c in copies if (names := unreviewed.get((c.path, c.command), []))]
     out, problems = [], []
     for c in copies:
         found = by_source.get((c.path, c.command))
