@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import ag
 from test_hooks import claude_input, codex_input, gemini_input, hook, verdict
 
 pytestmark = pytest.mark.usefixtures("in_tmp_cwd", "policy_file")
@@ -289,3 +290,21 @@ def test_file_tools_cannot_rewire_another_agent(agent: str, written: str, in_tmp
                else gemini_write("write_file", path, in_tmp_cwd))
     r = hook(agent, payload, env={"CODEX_HOME": str(codex_home)})
     assert verdict(agent, r)[0] == "deny", (agent, path)
+
+
+# ------------------------------------------------------------------- the agent's report after a call
+
+
+def test_a_forged_report_is_logged_as_the_agents_word_never_as_a_run(in_tmp_cwd: Path) -> None:
+    """An agent can run `agentgate hook claude-code` itself with a PostToolUse for a command that
+    never ran (no PreToolUse was ever asked about it): `agentgate log` must not read as if
+    agentgate saw it run, only as what the agent reported."""
+    forged = {**claude_input("deployer --prod", in_tmp_cwd), "hook_event_name": "PostToolUse",
+              "tool_use_id": "toolu_forged", "tool_response": {"stdout": "", "stderr": "",
+                                                               "interrupted": False}}
+    r = hook("claude-code", forged)
+    assert r.returncode == 0, r.stderr
+    log = ag("log")
+    assert log.returncode == 0, log.stderr
+    [line] = [ln for ln in log.stdout.splitlines() if " ran " in f" {ln} "]
+    assert "reported by the agent: succeeded" in line and "deployer --prod" in line, line

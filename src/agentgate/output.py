@@ -626,8 +626,8 @@ def format_event(ev: dict[str, Any]) -> str:
         bits.append(f"[{ev['rule']}]")
     if ev.get("agent"):
         bits.append(f"agent={safe(ev['agent'])}")
-    if ev.get("event") == "ran" and ev.get("outcome"):
-        bits.append(safe(str(ev["outcome"])))
+    if ev.get("event") == "ran":  # the agent's word: nothing agentgate saw run
+        bits.append(f"reported by the agent: {safe(str(ev.get('outcome') or 'unknown'))}")
     if ev.get("event") == "no_report":
         bits.append(f"consumed at {safe(str(ev.get('consumed_at', '?')))}, never reported as run")
     if "exit_code" in ev:
