@@ -432,6 +432,7 @@ def test_protected_mode_carries_the_request_for_literal_values(tmp_path: Path,
                    resend=True)
     gate = RemoteGate.__new__(RemoteGate)
     gate._runs = {}
+    gate.call = None
     monkeypatch.setattr(gate, "_ask", lambda request, context=True: {"outcome": _outcome_dict(sent)})
     got = gate.authorize(subject, "test")
     assert got.resend and "written out literally" in got.message() and got.exit_code == 77
