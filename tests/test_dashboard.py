@@ -622,7 +622,8 @@ def service_app() -> Iterator[tuple[Dashboard, list[tuple[str, str]]]]:
 
     asked: list[tuple[str, str]] = []
 
-    def check(passphrase: str, code: str) -> None:
+    def check(passphrase: str, code: str, token: str) -> None:
+        assert hosted.owner(token) == os.getuid()  # the token the login came with
         asked.append((passphrase, code))
         if passphrase != "s3cret":
             raise NotAuthorized("wrong approver secret: nothing was approved")
@@ -639,7 +640,7 @@ def service_app() -> Iterator[tuple[Dashboard, list[tuple[str, str]]]]:
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.05)
     try:
-        yield Dashboard(None, f"http://127.0.0.1:{port}/login?token={hosted.token()}"), asked
+        yield Dashboard(None, f"http://127.0.0.1:{port}/login?token={hosted.token(os.getuid())}"), asked
     finally:
         server.should_exit = True
         thread.join(10)
@@ -700,11 +701,13 @@ def test_the_services_login_tokens_are_its_own_and_bounded() -> None:
     from agentgate.dashboard import MAX_TOKENS, Hosted
 
     h = Hosted()
-    first = h.token()
+    first = h.token(1000)
     assert h.accepts(first) and not h.accepts("x" * len(first)) and not h.accepts("")
-    later = [h.token() for _ in range(MAX_TOKENS)]
+    later = [h.token(1001) for _ in range(MAX_TOKENS)]
     assert len(set(later)) == MAX_TOKENS and all(h.accepts(t) for t in later)
     assert not h.accepts(first)  # the oldest made room
+    assert h.owner(first) is None and {h.owner(t) for t in later} == {1001}
+    assert h.owner("x" * len(later[0])) is None  # whose a login's wrong secret counts against
 
 
 def test_the_service_without_the_dashboard_extra_fails_closed(

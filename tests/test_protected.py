@@ -1054,6 +1054,46 @@ def test_the_service_serves_the_dashboard_and_the_secret_decides(machine: Machin
     conn.close()
 
 
+def test_an_agents_wrong_logins_lock_out_its_own_uid_not_the_dashboard(machine: Machine) -> None:
+    """The agent asks the service for a login link of its own and guesses the secret at the
+    dashboard's login: the tries count towards the agent's uid (as its `approve` tries do),
+    never the service's own, which would lock the dashboard for root's login too and give the
+    agent a second count of tries."""
+    import http.client
+
+    def login(link: str, secret_text: str) -> tuple[int, str]:
+        m = re.fullmatch(r"http://127\.0\.0\.1:(\d+)/login\?token=([\w-]+)", link)
+        assert m, link
+        conn = http.client.HTTPConnection("127.0.0.1", int(m.group(1)), timeout=30)
+        try:
+            conn.request("POST", "/login", body=f"token={m.group(2)}&secret={secret_text}",
+                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+            r = conn.getresponse()
+            return r.status, r.read().decode()
+        finally:
+            conn.close()
+
+    _reset_lockout()
+    try:
+        agents = machine.as_agent(CLIENT_BIN, "dashboard")
+        assert agents.returncode == 0, agents.stderr
+        link = agents.stdout.splitlines()[0]
+        answers = [login(link, f"guess{n}") for n in range(7)]
+        assert all(status == 401 for status, _ in answers), answers
+        assert "too many wrong approver secrets" in answers[-1][1], answers[-1]
+        assert login(link, SECRET.replace(" ", "+"))[0] == 401  # the agent's uid is locked
+        roots = machine.root("dashboard")
+        assert roots.returncode == 0, roots.stderr
+        status, text = login(roots.stdout.splitlines()[0], SECRET.replace(" ", "+"))
+        assert status == 303, text  # root's login is not locked by the agent's guesses
+    finally:
+        _reset_lockout()
+    lines = [json.loads(ln) for ln in machine.root("log", "--json", "--tail", "40").stdout.splitlines()]
+    logins = [(e.get("token_of"), e["result"]) for e in lines
+              if e.get("event") == "secret_checked" and e.get("op") == "dashboard_login"]
+    assert logins[-1] == ("root", "ok") and (AGENT, "refused") in logins, logins
+
+
 def test_the_service_notifies_and_a_waiting_agent_runs_once_approved(machine: Machine) -> None:
     """Issue 12: the service announces a new request (its own deliverer, its audit log; apprise
     from the root-owned install, to a receiver on 127.0.0.1), and `run --wait` polls the service

@@ -181,7 +181,9 @@ class Hosted:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.port = 0
-        self._tokens: dict[str, float] = {}  # token -> when it stops opening a login
+        # token -> (when it stops opening a login, the uid it was given to: whose lockout a
+        # wrong secret typed with it counts towards)
+        self._tokens: dict[str, tuple[float, int]] = {}
 
     def start(self, port: int) -> int:
         """Serve on 127.0.0.1:``port`` (0: a free one) unless already serving; the port."""
@@ -228,41 +230,54 @@ class Hosted:
             self.port = bound
             return bound
 
-    def token(self) -> str:
-        """A new login link's token (each `agentgate dashboard` gets its own)."""
+    def token(self, uid: int) -> str:
+        """A new login link's token for the user ``uid`` (each `agentgate dashboard` gets
+        its own)."""
         now = time.monotonic()
         with self._lock:
-            self._tokens = {t: end for t, end in self._tokens.items() if end > now}
+            self._tokens = {t: v for t, v in self._tokens.items() if v[0] > now}
             for old in sorted(self._tokens, key=self._tokens.__getitem__)[
                     :max(0, len(self._tokens) - MAX_TOKENS + 1)]:
                 del self._tokens[old]
             token = secrets.token_urlsafe(32)
-            self._tokens[token] = now + TOKEN_TTL
+            self._tokens[token] = (now + TOKEN_TTL, uid)
             return token
 
     def accepts(self, given: str) -> bool:
+        return self.owner(given) is not None
+
+    def owner(self, given: str) -> int | None:
+        """The uid a still good login token was given to; None for any other text."""
         now = time.monotonic()
         with self._lock:
-            return any(end > now and secrets.compare_digest(given.encode(), t.encode())
-                       for t, end in self._tokens.items())
+            found = [uid for t, (end, uid) in self._tokens.items()
+                     if secrets.compare_digest(given.encode(), t.encode()) and end > now]
+        return found[0] if found else None
 
 
 _HOSTED = Hosted()
 
 
-def hosted(port: int, state: str) -> dict[str, str]:
-    """What the service answers `agentgate dashboard`: the URL of the dashboard it serves
-    (started on ``port`` the first time) and a new login token. ``state``'s dashboard.json
+def hosted(port: int, state: str, uid: int) -> dict[str, str]:
+    """What the service answers `agentgate dashboard` of the user ``uid``: the URL of the
+    dashboard it serves (started on ``port`` the first time) and a new login token, that
+    user's (a wrong secret at its login counts towards that uid's lockout, never the
+    service's own, which an agent's tries would lock for everyone). ``state``'s dashboard.json
     names it (without a token) for the service's notifications to link to."""
     from ..notify import DASHBOARD_FILE
 
     bound = _HOSTED.start(port)
     base = f"http://127.0.0.1:{bound}/"
     _write_state(os.path.join(state, DASHBOARD_FILE), base)
-    return {"url": base, "token": _HOSTED.token()}
+    return {"url": base, "token": _HOSTED.token(uid)}
 
 
-def _login_secret(passphrase: str, code: str) -> None:
+def login_owner(token: str) -> int | None:
+    """The uid the service gave the login token ``token`` to (None: not one of its own)."""
+    return _HOSTED.owner(token)
+
+
+def _login_secret(passphrase: str, code: str, token: str) -> None:
     """Check the approver secret (and the authenticator code when one is enrolled) with the
     service, as an approval's is checked: a proof over its one-time nonce, audited as
     ``secret_checked`` with ``op: dashboard_login``, wrong ones counting towards the lockout."""
@@ -274,5 +289,5 @@ def _login_secret(passphrase: str, code: str) -> None:
         raise AgentgateError("the service's dashboard runs in protected mode only",
                              exit_code=EXIT_CONFIG)
     # RemoteGate's own proof-making, the one every approval uses
-    gate._with_proof({"op": "dashboard_login"}, lambda: passphrase, lambda: code,
+    gate._with_proof({"op": "dashboard_login", "token": token}, lambda: passphrase, lambda: code,
                      "logging in to the dashboard")

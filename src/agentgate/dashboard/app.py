@@ -127,10 +127,11 @@ def refusal(status: int, text: str) -> Response:
 
 def build(*, port: int, token: str, protected: bool, session_ttl: float = SESSION_TTL,
           tokens: Callable[[str], bool] | None = None,
-          login_secret: Callable[[str, str], None] | None = None) -> ASGI:
+          login_secret: Callable[[str, str, str], None] | None = None) -> ASGI:
     """The application for one `agentgate dashboard` run. ``tokens`` (instead of the one
     ``token``) says whether a login token is good; ``login_secret`` (the service's dashboard)
-    checks the approver secret and code that login then also takes, raising when wrong."""
+    checks the approver secret and code that login then also takes (with the login token
+    they came with), raising when wrong."""
     sessions = Sessions(session_ttl)
     good = tokens or (lambda given: secrets.compare_digest(given.encode(), token.encode()))
     cookie = f"agentgate_{port}"
@@ -192,7 +193,7 @@ def build(*, port: int, token: str, protected: bool, session_ttl: float = SESSIO
         if not passphrase:
             return refusal(401, "login needs the approver secret")
         try:
-            await _threaded_call(lambda: login_secret(passphrase, code))
+            await _threaded_call(lambda: login_secret(passphrase, code, given))
         except AgentgateError as e:
             return refusal(401, f"not logged in: {e.message}")
         return logged_in()

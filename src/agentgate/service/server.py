@@ -398,30 +398,44 @@ class Service:
         port = msg.get("port", 0)
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
             raise UsageError("port must be 0 to 65535")
-        return hosted(port, str(self.paths.root))
+        return hosted(port, str(self.paths.root), peer.uid)
 
     def op_dashboard_login(self, msg: dict[str, Any], peer: protocol.Peer) -> dict[str, Any]:
         """The service's dashboard checks a login's approver secret (the proof, audited, the
-        lockout) as an approval's; asked by this process alone."""
+        lockout) as an approval's; asked by this process alone. A wrong secret counts towards
+        the lockout of the user the login token was given to, as if they had sent it: an agent
+        that asks for a token of its own and guesses locks out its own uid, never every
+        user's dashboard, and gets no second count of tries."""
+        from ..dashboard import login_owner
+
         if not _is_self(peer):
             raise NotAuthorized("only the service's own dashboard logs in")
-        fields: dict[str, Any] = {"op": "dashboard_login"}
+        token = msg.get("token")
+        owner = login_owner(token) if isinstance(token, str) else None
+        if owner is None:
+            raise NotAuthorized("the login token is not one this service gave out",
+                                "run `agentgate dashboard` again")
+        fields: dict[str, Any] = {"op": "dashboard_login", "token": token}
         if "code" in msg:
             fields["code"] = msg["code"]
-        self._check_secret(self.gate(msg, peer), msg, peer, fields, "dashboard")
+        self._check_secret(self.gate(msg, peer), msg, peer, fields, "dashboard",
+                           lockout_uid=owner, token_of=_user_name(owner))
         return {}
 
     # -- the approver secret ---------------------------------------------------------------
 
     def _check_secret(self, gate: Gate, msg: dict[str, Any], peer: protocol.Peer,
-                      fields: dict[str, Any], rid: str) -> None:
+                      fields: dict[str, Any], rid: str, lockout_uid: int | None = None,
+                      **extra: str) -> None:
         """A proof of the approver key for exactly these fields, over a nonce this service
-        issued and nobody has used; every try is audited, wrong ones count towards the
-        lockout. The nonce is used up either way."""
+        issued and nobody has used; every try is audited (with ``extra``), wrong ones count
+        towards the lockout (of ``lockout_uid``, else the caller's). The nonce is used up
+        either way."""
         now = self.clock()
         nonce = msg.get("nonce")
         issued = self.nonces.pop(nonce, None) if isinstance(nonce, str) else None
-        lockout = secret.Lockout(str(self.paths.root), peer.uid)
+        lockout = secret.Lockout(str(self.paths.root),
+                                 peer.uid if lockout_uid is None else lockout_uid)
         refused = lockout.refusal(now)
         if refused is None and (issued is None or issued[0] < now or issued[1] != peer.uid):
             refused = NotAuthorized("the approval carries no valid challenge (a used, expired or "
@@ -440,7 +454,7 @@ class Service:
                                         "(each code approves once)")
             else:
                 lockout.succeeded()
-        self._audit(gate, {"event": "secret_checked", "id": rid, "op": fields["op"],
+        self._audit(gate, {"event": "secret_checked", "id": rid, "op": fields["op"], **extra,
                            "result": "ok" if refused is None else "refused",
                            **({} if refused is None else {"reason": refused.message})})
         if refused is not None:
