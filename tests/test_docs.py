@@ -55,6 +55,45 @@ def test_every_command_is_in_the_readme() -> None:
         assert f"`agentgate {name}" in table, f"`agentgate {name}` is missing from the README"
 
 
+def _options(cmd: Any) -> set[str]:
+    return {o for p in cmd.params for o in (*p.opts, *p.secondary_opts) if o.startswith("--")}
+
+
+def test_every_option_of_a_command_is_in_its_readme_row() -> None:
+    """The Commands table shows each command's options (--help, and --policy, which the
+    paragraph under the table covers, aside)."""
+    table = README[README.index("## Commands"):README.index("## Exit codes")]
+    rows: dict[str, str] = {}
+    for line in table.splitlines():
+        m = re.match(r"\| `(?:sudo )?agentgate ([a-z-]+)(?: ([a-z-]+))?", line)
+        if m:
+            key = f"{m.group(1)} {m.group(2)}" if m.group(2) else m.group(1)
+            rows[key] = rows.get(key, "") + line
+    for name, cmd in all_commands():
+        if name in ("hook", "policy", "service") or (name.startswith("hook ") and name not in rows):
+            continue  # groups; the agents' hooks share one row (checked above)
+        row = rows.get(name, "")
+        for opt in sorted(_options(cmd) - {"--help", "--policy"}):
+            assert re.search(re.escape(opt) + r"(?![\w-])", row), \
+                f"`agentgate {name}` takes {opt}, which its README row does not show"
+
+
+def test_every_option_a_help_text_names_exists() -> None:
+    """An option named in a command's help is that command's (or the root's), unless the
+    words just before it name the command that has it (`hook install --wait`)."""
+    root = typer.main.get_command(app)
+    commands = all_commands()
+    for name, cmd in commands:
+        text = "\n".join([cmd.help or "", *(getattr(p, "help", None) or "" for p in cmd.params)])
+        for m in re.finditer(r"(?<![\w-])--[a-z][a-z-]*", text):
+            opt, before = m.group(), text[max(0, m.start() - 40):m.start()]
+            if opt in _options(cmd) | _options(root):
+                continue
+            assert any(opt in _options(other) and re.search(
+                rf"(?<![\w-]){re.escape(n.split()[-1])}\b", before) for n, other in commands), \
+                f"`agentgate {name} --help` names {opt}, which it does not take"
+
+
 def test_ci_runs_the_readme_test_command() -> None:
     m = re.search(r"One command sets up and runs the test suite.*?```sh\n(.+?)\n```", README, re.S)
     assert m, "the README names its test command"

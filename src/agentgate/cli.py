@@ -350,10 +350,13 @@ def confirmation(yes: bool, verb: str, done: str) -> Callable[[RequestView, str]
 
 
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+_SECRET_STDIN_HELP = ("Protected mode: read the approver secret from the first line of standard "
+                      "input instead of the terminal{yes}, and the authenticator code, when one "
+                      "is enrolled, from the second.")
 SecretStdinOpt = Annotated[bool, typer.Option(
-    "--secret-stdin", help="Protected mode: read the approver secret from the first line of "
-                           "standard input instead of the terminal (with --yes), and the "
-                           "authenticator code, when one is enrolled, from the second.")]
+    "--secret-stdin", help=_SECRET_STDIN_HELP.format(yes=" (with --yes)"))]
+ForgetSecretStdinOpt = Annotated[bool, typer.Option(  # forget asks for no confirmation
+    "--secret-stdin", help=_SECRET_STDIN_HELP.format(yes=""))]
 
 
 @command()
@@ -597,7 +600,7 @@ def policy_show(json_: JsonOpt = False, policy: PolicyOpt = None) -> None:
 def policy_forget(
     exception_id: Annotated[str, typer.Argument(metavar="EXCEPTION_ID",
                                                 help="The standing exception's id (exc_...).")],
-    secret_stdin: SecretStdinOpt = False,
+    secret_stdin: ForgetSecretStdinOpt = False,
     json_: JsonOpt = False,
     policy: NoPolicyOpt = None,
 ) -> None:
