@@ -153,6 +153,29 @@ def test_remember_and_forget_need_the_secret_and_relax_only_that_ask(tmp_path: P
     assert c.authorize("vercel", "--prod")["outcome"]["approval_required"]
 
 
+def test_an_exception_is_the_users_it_was_remembered_from(tmp_path: Path) -> None:
+    """The service's exceptions file serves every user: an exception remembered from one user's
+    request never lets another user's agent through (a hand-written one without `user` does)."""
+    import pwd
+
+    me = pwd.getpwuid(os.getuid()).pw_name
+    c = _Client(tmp_path)
+    rid = c.authorize("vercel", "--prod")["outcome"]["approval_id"]
+    assert c.with_proof({"op": "approve", "id": rid, "ttl": None, "remember": True})["ok"]
+    [kept] = exceptions.read(c.state)[1]
+    assert kept.user == me
+    assert c.authorize("vercel", "--prod")["outcome"]["allowed"]
+    exceptions.remove(c.state, kept.id)
+    exceptions.add(c.state, Exemption("exc_0000000007", "argv", ("vercel", "--prod"), c.cwd,
+                                      "prod", user="somebody-else"))
+    first = c.authorize("vercel", "--prod")["outcome"]
+    assert first["via_grant"] and first["standing"] is None  # the approval it came with, once
+    assert c.authorize("vercel", "--prod")["outcome"]["approval_required"]
+    exceptions.add(c.state, Exemption("exc_0000000008", "argv", ("vercel", "--prod"), c.cwd,
+                                      "prod", user=me))
+    assert c.authorize("vercel", "--prod")["outcome"]["allowed"]
+
+
 def test_an_exception_never_relaxes_a_deny(tmp_path: Path) -> None:
     c = _Client(tmp_path)
     exceptions.add(c.state, Exemption("exc_0000000009", "argv", ("vercel", "--prod", "--never"),

@@ -156,7 +156,7 @@ class Gate:
         """``ev`` (an ask) as allowed when a standing exception names exactly this command,
         directory and asking rule (see agentgate.policy.exemptions); else ``ev``."""
         for e in self.policy.exemptions:
-            if e.matches(subject.kind, subject.argv, subject.cwd, ev.rule):
+            if e.matches(subject.kind, subject.argv, subject.cwd, ev.rule, self.user):
                 return pol.Evaluation(pol.ALLOW, ev.rule, f"Allowed by {e.reason()}.", ev.parts,
                                       "exception", e.reason())
         return ev

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from ..ledger import Request
 
-KEYS = {"id", "kind", "command", "cwd", "rule", "approved_by", "approved_at", "request"}
+KEYS = {"id", "kind", "command", "cwd", "rule", "user", "approved_by", "approved_at", "request"}
 KINDS = ("argv", "script")
 
 
@@ -36,20 +36,27 @@ class Exemption(Record):
     approved_by: str = ""
     approved_at: str = ""
     request: str = ""  # the approval id it was remembered from
+    user: str = ""  # the user whose request it was remembered from; "" (hand-written): anyone's
 
-    def matches(self, kind: str, argv: tuple[str, ...], cwd: str, rule: str | None) -> bool:
-        return (kind, argv, cwd, rule) == (self.kind, self.command, self.cwd, self.rule)
+    def matches(self, kind: str, argv: tuple[str, ...], cwd: str, rule: str | None,
+                user: str) -> bool:
+        """Exactly this command in this directory held by this rule, for ``user``'s agents (an
+        exception remembered from a user's request is that user's: in protected mode the
+        service's exceptions file serves every user, and another user's agent never gets it)."""
+        return (kind, argv, cwd, rule) == (self.kind, self.command, self.cwd, self.rule) \
+            and (not self.user or self.user == user)
 
     def reason(self) -> str:
         by = f" by {self.approved_by}" if self.approved_by else ""
+        mine = f" of {self.user}'s" if self.user else ""
         on = f" on {self.approved_at[:10]}" if self.approved_at else ""
         return (f"a standing exception ({self.id}, approved{by}{on} with `approve --remember`) "
-                f"for this exact command in this directory; rule {self.rule} would ask")
+                f"for this exact command in this directory{mine}; rule {self.rule} would ask")
 
     def to_toml(self) -> dict[str, Any]:
         d: dict[str, Any] = {"id": self.id, "kind": self.kind, "command": list(self.command),
                              "cwd": self.cwd, "rule": self.rule}
-        d.update({k: v for k, v in (("approved_by", self.approved_by),
+        d.update({k: v for k, v in (("user", self.user), ("approved_by", self.approved_by),
                                     ("approved_at", self.approved_at),
                                     ("request", self.request)) if v})
         return d
@@ -88,9 +95,9 @@ def parse_exemptions(raw: object, path: str) -> tuple[Exemption, ...]:
             raise PolicyError(f"{where}: 'cwd' must be an absolute directory", path=path)
         if any(e.id == t["id"] for e in out):
             raise PolicyError(f"{where}: duplicate exception id {t['id']!r}", path=path)
-        extra = {k: t[k] for k in ("approved_by", "approved_at", "request") if k in t}
+        extra = {k: t[k] for k in ("user", "approved_by", "approved_at", "request") if k in t}
         if any(not isinstance(v, str) for v in extra.values()):
-            raise PolicyError(f"{where}: approved_by, approved_at and request are strings",
+            raise PolicyError(f"{where}: user, approved_by, approved_at and request are strings",
                               path=path)
         out.append(Exemption(t["id"], kind, tuple(cmd), t["cwd"], t["rule"], **extra))
     return tuple(out)
@@ -156,7 +163,7 @@ def remembered(req: Request, by: str, at: str) -> Exemption:
         raise UsageError(f"cannot remember {req.id}: a standing exception is for a command held "
                          "by an ask rule (not an action checkpoint)")
     return Exemption(new_exemption_id(), req.kind, tuple(req.argv), req.cwd, req.rule,
-                     approved_by=by, approved_at=at, request=req.id)
+                     approved_by=by, approved_at=at, request=req.id, user=req.user or "")
 
 
 def new_exemption_id() -> str:

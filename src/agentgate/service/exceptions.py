@@ -59,7 +59,8 @@ def add(state: str, exemption: Exemption) -> str:
     path = path_of(state)
     data, existing = read(state)
     same = [e for e in existing
-            if e.matches(exemption.kind, exemption.command, exemption.cwd, exemption.rule)]
+            if e.matches(exemption.kind, exemption.command, exemption.cwd, exemption.rule,
+                         exemption.user)]
     if same:
         raise PolicyError(f"a standing exception for this command is already there ({same[0].id})",
                           path=path)
