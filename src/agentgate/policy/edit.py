@@ -106,7 +106,7 @@ def add(exemption: Exemption) -> str:
     path, kind = policy_target()
     path, text, existing = _load(path, kind)
     same = [e for e in existing if e.matches(exemption.kind, exemption.command, exemption.cwd,
-                                             exemption.rule)]
+                                             exemption.rule, exemption.user)]
     if same:
         raise PolicyError(f"a standing exception for this command is already there ({same[0].id})",
                           path=path)
