@@ -971,6 +971,11 @@ def test_the_service_serves_the_dashboard_and_the_secret_decides(machine: Machin
     original = Path(CLIENT_FILE).read_text()
     Path(CLIENT_FILE).write_text(original + f"dashboard_port = {chosen}\n")  # in [service]
     try:
+        # a gated user's first call cannot move the page off the port root chose
+        squat = machine.as_agent(CLIENT_BIN, "dashboard", "--port",
+                                 str(chosen + 1 if chosen < 65535 else chosen - 1))
+        assert squat.returncode != 0 and f"the dashboard's port is {chosen}" in squat.stderr, \
+            squat.stdout + squat.stderr
         r = machine.root("dashboard")
     finally:
         Path(CLIENT_FILE).write_text(original)

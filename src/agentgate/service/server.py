@@ -33,7 +33,7 @@ from ..gate import Gate, Outcome, Subject
 from ..ledger import checked_uses, hostname
 from ..paths import StatePaths
 from ..subjects import MAX_COMMAND_CHARS, clean_attributes
-from ..system import POLICY_FILE, SOCKET, STATE
+from ..system import CLIENT_FILE, POLICY_FILE, SOCKET, STATE, client_config
 from . import exceptions, protocol, secret
 
 TYPE_CHECKING = False
@@ -398,7 +398,12 @@ class Service:
         port = msg.get("port", 0)
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
             raise UsageError("port must be 0 to 65535")
-        return hosted(port, str(self.paths.root), peer.uid)
+        config = client_config()  # root's choice, read here: a client's word does not move it
+        fixed = config.dashboard_port if config is not None else 0
+        if fixed and port not in (0, fixed):
+            raise UsageError(f"the dashboard's port is {fixed} (dashboard_port in {CLIENT_FILE}); "
+                             f"--port {port} is not taken", "leave out --port")
+        return hosted(fixed or port, str(self.paths.root), peer.uid)
 
     def op_dashboard_login(self, msg: dict[str, Any], peer: protocol.Peer) -> dict[str, Any]:
         """The service's dashboard checks a login's approver secret (the proof, audited, the
