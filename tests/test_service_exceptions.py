@@ -211,3 +211,26 @@ def test_one_allow_per_hook_call_is_given_again_never_a_second_grant(tmp_path: P
     assert c.authorize("vercel", "--prod")["outcome"]["approval_required"]
     request = c.ask(op="get", id=rid)["request"]
     assert request["status"] == "consumed", request
+
+
+def test_a_withdrawn_approval_is_never_given_again_to_a_replayed_call(tmp_path: Path) -> None:
+    """The allow kept for a hook call's other copies goes with the approval it came from: after
+    a revoke (or a forgotten exception) the same call key is decided again, and held."""
+    c = _Client(tmp_path)
+    rid = c.authorize("vercel", "--prod")["outcome"]["approval_id"]
+    assert c.with_proof({"op": "approve", "id": rid, "ttl": None, "uses": "any"})["ok"]
+    kept = c.authorize("vercel", "--prod", call="kept")["outcome"]
+    assert kept["allowed"] and kept["approval_id"] == rid
+    other = c.authorize("ls", call="other")["outcome"]  # a plain allow: no approval behind it
+    assert c.ask(op="revoke", id=rid)["ok"]
+    replay = c.authorize("vercel", "--prod", call="kept")
+    assert replay["outcome"]["approval_required"] and "repeated" not in replay, replay
+    assert c.authorize("ls", call="other") == {"ok": True, "outcome": other, "repeated": True}
+
+    rid = replay["outcome"]["approval_id"]
+    done = c.with_proof({"op": "approve", "id": rid, "ttl": None, "remember": True})
+    assert done["ok"], done
+    assert c.authorize("vercel", "--prod", call="standing")["outcome"]["allowed"]
+    assert c.with_proof({"op": "forget", "exception": done["exception"]})["ok"]
+    replay = c.authorize("vercel", "--prod", call="standing")
+    assert replay["outcome"]["approval_required"] and "repeated" not in replay, replay

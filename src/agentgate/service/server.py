@@ -314,6 +314,7 @@ class Service:
                              "not write that file",
                              f"as root: remove its [[exception]] table from {self.policy_file}")
         path, gone = exceptions.remove(str(self.paths.root), eid)
+        self._withdrawn(gone.request, standing=True)
         gate.note("exception_removed", Subject(gone.kind, gone.command, gone.cwd),
                   exception=gone.id, rule=gone.rule, file=path)
         if gone.request:
@@ -337,6 +338,7 @@ class Service:
             raise NotAuthorized(f"{rid} is {current.user}'s request: only they (or root) may "
                                 "revoke its grant")
         req = gate.revoke(rid)
+        self._withdrawn(rid)
         return {"request": req.to_dict(), "now": gate.clock()}
 
     def op_deny(self, msg: dict[str, Any], peer: protocol.Peer) -> dict[str, Any]:
@@ -347,7 +349,17 @@ class Service:
         if not _all_seeing(peer) and owner != gate.user:
             raise NotAuthorized(f"{rid} is {owner}'s request: only they (or root) may deny it")
         req = gate.deny(rid, reason if isinstance(reason, str) else None)
+        self._withdrawn(rid)
         return {"request": req.to_dict()}
+
+    def _withdrawn(self, rid: str | None, standing: bool = False) -> None:
+        """Forget the allows kept for hook calls' other copies that came from ``rid``'s
+        approval (and with ``standing``, every one a standing exception gave): a replayed call
+        is decided again once a human withdrew what allowed it."""
+        self.calls = {k: v for k, v in self.calls.items()
+                      if not ((rid is not None and v[2].get("approval_id") == rid)
+                              or (standing and v[2].get("standing") is not None
+                                  and not v[2].get("via_grant")))}
 
     def _log_events(self, flt: Filter, peer: protocol.Peer) -> Iterator[tuple[bytes, dict[str, Any]]]:
         """The audit lines ``flt`` matches; a user other than root sees the lines of their own
