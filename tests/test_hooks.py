@@ -595,6 +595,35 @@ def test_hook_status_says_whether_the_hook_will_run(in_tmp_cwd: Path) -> None:
     assert "/nowhere/agentgate is not an executable file" in r.stderr
 
 
+def test_hook_status_notes_an_older_entry_without_on_failure_block(in_tmp_cwd: Path) -> None:
+    """An entry an older agentgate wrote has no onFailure: the hook runs (exit 0), but a note
+    says a crashing hook would let the call through; `hook install` again adds the key."""
+    assert install("claude-code", cwd=in_tmp_cwd).returncode == 0
+    path = in_tmp_cwd / SETTINGS["claude-code"]
+    doc = json.loads(path.read_text())
+    [hook] = doc["hooks"]["PreToolUse"][0]["hooks"]
+    del hook["onFailure"]
+    path.write_text(json.dumps(doc, indent=2))
+    r = ag("hook", "status", "claude-code", "--json")
+    status = json.loads(r.stdout)
+    assert r.returncode == 0 and status["ok"] and status["problems"] == [], r.stdout
+    [note] = [n for n in status["notes"] if "onFailure" in n]
+    assert note.startswith(f"{path}: ") and "lets the call through" in note
+    assert "hook install claude-code" in note
+    r = ag("hook", "status", "claude-code")
+    assert r.returncode == 0 and 'note: ' in r.stderr and 'no onFailure: "block"' in r.stderr
+    hook["onFailure"] = "ignore"  # a value someone set: install keeps it, so the note says so
+    path.write_text(json.dumps(doc, indent=2))
+    [note] = [n for n in json.loads(ag("hook", "status", "claude-code", "--json").stdout)[
+        "notes"] if "onFailure" in n]
+    assert 'onFailure: "ignore"' in note and 'set it to "block"' in note
+    del hook["onFailure"]
+    path.write_text(json.dumps(doc, indent=2))
+    assert install("claude-code", cwd=in_tmp_cwd).returncode == 0
+    status = json.loads(ag("hook", "status", "claude-code", "--json").stdout)
+    assert status["ok"] and not any("onFailure" in n for n in status["notes"]), status
+
+
 @pytest.mark.parametrize("agent", AGENTS)
 def test_install_is_idempotent_and_keeps_other_settings(agent: str, in_tmp_cwd: Path) -> None:
     path = in_tmp_cwd / SETTINGS[agent]

@@ -115,6 +115,7 @@ def check(agent: Agent, project: Path, codex: str | None = None) -> Status:
         copies, more, notes = _ask_codex(copies, project, codex)
         problems += more
     notes += _reports_unwired(agent, copies)
+    notes += _older_entries(agent, copies)
     running = [c for c in copies if c.runs is not False]
     if not copies:
         problems.append(f"agentgate's hook for {agent.product} is not installed: run "
@@ -143,6 +144,41 @@ def _reports_unwired(agent: Agent, copies: list[Copy]) -> list[str]:
             out.append(f"{path}: {' and '.join(missing)} {verb} not run agentgate, so no `ran` "
                        "audit event says whether an allowed call ran: run `agentgate hook "
                        f"install {agent.name}` again to add {'them' if len(missing) > 1 else 'it'}")
+    return out
+
+
+def _older_entries(agent: Agent, copies: list[Copy]) -> list[str]:
+    """A note for each installed hook entry without a field `hook install` now writes
+    (Claude Code's ``onFailure: "block"``), or with another value there: the hook runs, but
+    one that cannot start or crashes lets the call through (Claude Code 2.1.332 blocks it only
+    with ``onFailure: "block"``)."""
+    out = []
+    for path in sorted({c.path for c in copies if not c.path.endswith(".toml")}):
+        try:
+            doc = json.loads(read_settings(Path(path)) or "{}")
+        except (AgentgateError, ValueError):
+            continue
+        hooks = doc.get("hooks") if isinstance(doc, dict) else None
+        groups = hooks.get(agent.event) if isinstance(hooks, dict) else None
+        for item in groups if isinstance(groups, list) else []:
+            entries = item.get("hooks") if isinstance(item, dict) else None
+            for hook in entries if isinstance(entries, list) else []:
+                command = hook.get("command") if isinstance(hook, dict) else None
+                if not (isinstance(command, str) and is_hook_command_line(command, agent.name)):
+                    continue
+                for key, value in agent.entry_fields.items():
+                    if key not in hook:
+                        out.append(f"{path}: agentgate's {agent.event} entry has no "
+                                   f"{key}: {json.dumps(value)} (an older install), so a hook "
+                                   "command that cannot start or crashes lets the call "
+                                   "through instead of blocking it; run `agentgate hook "
+                                   f"install {agent.name}` again to add it")
+                    elif hook[key] != value:
+                        out.append(f"{path}: agentgate's {agent.event} entry has {key}: "
+                                   f"{json.dumps(hook[key])}: a hook command that cannot start "
+                                   "or crashes lets the call through; set it to "
+                                   f"{json.dumps(value)} (`hook install` keeps a value set "
+                                   "there)")
     return out
 
 
