@@ -288,6 +288,11 @@ def pending() -> Pending:
         from .integrations.reports import unreported as overdue
 
         unreported = tuple(overdue(_state_root()))
+    else:  # the service keeps them (protected mode)
+        from .remote import RemoteGate
+
+        if isinstance(g, RemoteGate):
+            unreported = tuple(g.unreported())
     return Pending(reqs, g.now() if reqs or unreported else 0.0, unreported)
 
 
@@ -297,10 +302,13 @@ def show(request_id: str) -> RequestView:
 
 def hook_uses(request_id: str) -> list[dict[str, Any]]:
     """Each time a hook call used up the grant ``request_id``, and whether the agent reported
-    that the call ran (agentgate.integrations.reports; personal mode: in protected mode the
-    service keeps no such record yet)."""
+    that the call ran (agentgate.integrations.reports; in protected mode the service keeps
+    these records, and answers for them)."""
     if not _local():
-        return []
+        from .remote import RemoteGate
+
+        g = reader()
+        return g.hook_uses(request_id) if isinstance(g, RemoteGate) else []
     from .integrations.reports import uses
 
     return uses(_state_root(), request_id)

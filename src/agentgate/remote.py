@@ -28,6 +28,17 @@ if TYPE_CHECKING:
     from .policy import Evaluation
 
 MAX_REPO_POLICY = 1 << 20
+# thread id -> the uid a decision made in that thread is made for: the service's own dashboard
+# (agentgate.dashboard.app) deciding for the user logged in to the session (the service
+# honours it from its own process alone; see Service._decided_by)
+DECIDING_FOR: dict[int, int] = {}
+
+
+def _deciding_for() -> dict[str, Any]:
+    import _thread
+
+    uid = DECIDING_FOR.get(_thread.get_ident())
+    return {} if uid is None else {"for_uid": uid}
 
 
 class RemoteGate:
@@ -41,6 +52,8 @@ class RemoteGate:
         self._sources: list[dict[str, Any]] = []
         self._runs: dict[int, str] = {}  # id(outcome) -> the service's run token
         self.call: str | None = None  # the hook's tool call (integrations.calls.remote_factory)
+        # the hook's report key, session and tool-use id (integrations.hooks._service_factory)
+        self.report: dict[str, Any] | None = None
 
     # -- what the service is told about this client ---------------------------------------
 
@@ -91,6 +104,8 @@ class RemoteGate:
                                    "agent": agent}
         if self.call is not None:
             request["call"] = self.call
+        if self.report is not None:
+            request.update({k: v for k, v in self.report.items() if v is not None})
         cannot = startable() if startable is not None else None
         if cannot is not None:
             request["cannot_start"] = {"message": cannot.message, "exitCode": cannot.exit_code}
@@ -120,6 +135,23 @@ class RemoteGate:
         self._ask({"op": "exited", "run_token": self._runs.pop(id(outcome), None),
                    "exit_code": exit_code, "agent": agent,
                    "duration_ms": int((time.monotonic() - outcome.started) * 1000)}, False)
+
+    def send_report(self, report: dict[str, Any], timeout: float = 3.0) -> None:
+        """The agent's report after a tool call (integrations.post): the service records it
+        as the agent's word. Waits at most ``timeout`` (the agent waits for the hook)."""
+        with protocol.Connection(self.config.socket, self.config.service_uid,
+                                 min(timeout, self.config.timeout)) as conn:
+            conn.ask({"op": "report", **report})
+
+    def hook_uses(self, rid: str) -> list[dict[str, Any]]:
+        """`show ID`: each hook use of the grant ``rid`` and what the agent reported of it."""
+        return [u for u in _list(self._ask({"op": "hook_uses", "id": rid}, False).get("uses"))
+                if isinstance(u, dict)]
+
+    def unreported(self) -> list[dict[str, Any]]:
+        """`pending`: the used grants whose call the agent never reported as run."""
+        return [u for u in _list(self._ask({"op": "unreported"}, False).get("unreported"))
+                if isinstance(u, dict)]
 
     # -- humans ---------------------------------------------------------------------------
 
@@ -191,7 +223,7 @@ class RemoteGate:
         if current.status == "denied":
             answer = self._with_proof(fields, secret, code, "lifting a denial")
         else:
-            answer = self._ask(fields, False)
+            answer = self._ask({**fields, **_deciding_for()}, False)
         self._now = _number(answer.get("now"))
         return Request.from_dict(_dict(answer.get("request")))
 
@@ -221,13 +253,13 @@ class RemoteGate:
                     raise UsageError(f"{doing} needs the authenticator code too",
                                      "run it in a terminal")
                 fields["code"] = code().strip()
-            return conn.ask({**fields, "nonce": nonce,
+            return conn.ask({**fields, **_deciding_for(), "nonce": nonce,
                              "proof": protocol.make_proof(key, fields, nonce)})
 
     def deny(self, rid: str, reason: str | None = None, by: str | None = None) -> Request:
         from .ledger import Request
 
-        answer = self._ask({"op": "deny", "id": rid, "reason": reason}, False)
+        answer = self._ask({"op": "deny", "id": rid, "reason": reason, **_deciding_for()}, False)
         return Request.from_dict(_dict(answer.get("request")))
 
     def policy_show(self) -> dict[str, Any]:

@@ -88,11 +88,11 @@ def handle(agent: str, raw: bytes, gate_factory: GateFactory, *, fallback_cwd: s
                 _await_report(agent, parsed, verdict.approval_id)
             return reply(spec, verdict)
 
-        if call.call_id is None or (
-                call.subject is None and call.path is None and not call.paths):
+        gated = call.subject is not None or call.path is not None or bool(call.paths)
+        if gated and protected_quietly():  # the service remembers the call's allow (.calls)
+            return answer(_service_factory(gate_factory, agent, call))
+        if call.call_id is None or not gated:
             return answer()
-        if protected_quietly():  # the service remembers the call's allow (see .calls)
-            return answer(_service_factory(gate_factory, agent, call.call_id, call.about()))
         from .calls import answer_once
 
         return answer_once(StatePaths.default().root, agent, call.call_id, call.about(), answer)
@@ -103,14 +103,20 @@ def handle(agent: str, raw: bytes, gate_factory: GateFactory, *, fallback_cwd: s
         return failure(agent, _sentence(f"unreadable hook input: {e}"))
 
 
-def _service_factory(factory: GateFactory, agent: str, call_id: str, what: str) -> GateFactory:
+def _service_factory(factory: GateFactory, agent: str, call: ToolCall) -> GateFactory:
     """Protected mode: ``factory``, with each service gate it makes naming the tool call it
-    decides (a digest of ``agent``, ``call_id`` and ``what``), so that the service answers a
+    decides (a digest of ``agent``, its id and what it does), so that the service answers a
     second invocation for the call with its first allow instead of using up a second grant
-    (see .calls); nothing the agent's user can write is read for it."""
+    (see .calls), and the call's report key, session and tool-use id, so that the service
+    awaits the agent's report of a call that used up a grant (see .reports); nothing the
+    agent's user can write is read for it."""
     from ..lean import sha256_hex
 
-    key = sha256_hex(f"{agent}\0{call_id}\0{what}".encode("utf-8", "surrogatepass"))
+    key = None if call.call_id is None else sha256_hex(
+        f"{agent}\0{call.call_id}\0{call.about()}".encode("utf-8", "surrogatepass"))
+    named = call_key(call, call.session)
+    report = {"report": report_key(agent, named), "session": call.session,
+              "tool_use_id": call.tool_use_id} if named is not None else None
 
     def make(cwd: str) -> AnyGate:
         from ..remote import RemoteGate
@@ -118,9 +124,18 @@ def _service_factory(factory: GateFactory, agent: str, call_id: str, what: str) 
         gate = factory(cwd)
         if isinstance(gate, RemoteGate):
             gate.call = key
+            gate.report = report
         return gate
 
     return make
+
+
+def report_key(agent: str, key: str) -> str:
+    """What the service knows one tool call's decision and its report by (see
+    :func:`call_key`): a digest, so that neither the ids nor the command go into the name."""
+    from ..lean import sha256_hex
+
+    return sha256_hex(f"{agent}\0report\0{key}".encode("utf-8", "surrogatepass"))[:32]
 
 
 def call_key(call: ToolCall, session: str | None) -> str | None:

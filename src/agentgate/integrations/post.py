@@ -78,16 +78,16 @@ def report(agent: str, data: dict[str, Any], fallback_cwd: str) -> Reply:
 
 def record(agent: str, data: dict[str, Any], fallback_cwd: str) -> dict[str, Any] | None:
     """Append the ``ran`` event for the report ``data``; the event, or None when the call is
-    not one agentgate gates (or the machine is in protected mode, whose log is the service's).
-    Raises on what cannot be read or written."""
+    not one agentgate gates. In protected mode the service records it (the report is sent to
+    it: :func:`_to_service`). Raises on what cannot be read or written."""
     from ..backend import protected_quietly
 
+    spec = AGENTS[agent]
     if protected_quietly():
-        return None
+        return _to_service(agent, spec, data, fallback_cwd)
     from ..paths import StatePaths
     from .hooks import call_key, parse_data
 
-    spec = AGENTS[agent]
     if data.get("hook_event_name") in spec.end_events:
         return _turn_ended(agent, data, StatePaths.default())
     call = parse_data(spec, data, fallback_cwd)
@@ -109,7 +109,7 @@ def record(agent: str, data: dict[str, Any], fallback_cwd: str) -> dict[str, Any
     took = data.get("duration_ms")
     if decided is None and isinstance(took, int | float) and not isinstance(took, bool):
         decided = time.time() - took / 1000
-    from .reports import close
+    from .reports import close, no_report_event
 
     closed = close(paths.root, agent, key, session, outcome, exit_code, decided)
     event: dict[str, Any] = {"event": "ran", **_subject_fields(call), "agent": agent,
@@ -119,8 +119,44 @@ def record(agent: str, data: dict[str, Any], fallback_cwd: str) -> dict[str, Any
         event["exit_code"] = exit_code
     event.update({k: v for k, v in (("id", closed.grant), ("session", session),
                                     ("tool_use_id", use)) if v is not None})
-    _append(paths, [event, *(_no_report(r) for r in closed.overdue)])
+    _append(paths, [event, *(no_report_event(r) for r in closed.overdue)])
     return event
+
+
+def _to_service(agent: str, spec: Agent, data: dict[str, Any],
+                fallback_cwd: str) -> dict[str, Any] | None:
+    """Protected mode: send the report to the service, which keeps the awaiting records and
+    writes the ``ran`` and ``no_report`` events in its own audit log (this user cannot write
+    either). What was sent, or None when there is nothing to report."""
+    from ..remote import RemoteGate
+    from ..system import client_config
+    from .hooks import call_key, parse_data, report_key
+
+    config = client_config()
+    if config is None:
+        return None
+    session = _id(data.get("session_id"))
+    message: dict[str, Any] = {"agent": agent, "session": session}
+    if data.get("hook_event_name") in spec.end_events:
+        if session is None:
+            return None
+        message["end"] = True
+    else:
+        call = parse_data(spec, data, fallback_cwd)
+        if call.subject is None and call.path is None and not call.paths:
+            return None
+        outcome, exit_code = how_it_ended(spec, data)
+        key = call_key(call, session)
+        took = data.get("duration_ms")
+        message.update({"subject": _subject_fields(call), "tool": call.tool,
+                        "event": data.get("hook_event_name"), "outcome": outcome,
+                        "exit_code": exit_code, "tool_use_id": _id(data.get("tool_use_id")),
+                        "report": None if key is None else report_key(agent, key),
+                        "duration_ms": int(took) if isinstance(took, int | float)
+                        and not isinstance(took, bool) and 0 <= took < 10**10 else None})
+    message = {k: v for k, v in message.items() if v is not None}
+    RemoteGate(config, fallback_cwd).send_report(message)
+    return message
 
 
 def _turn_ended(agent: str, data: dict[str, Any], paths: Any) -> dict[str, Any] | None:
@@ -129,31 +165,14 @@ def _turn_ended(agent: str, data: dict[str, Any], paths: Any) -> dict[str, Any] 
     session = _id(data.get("session_id"))
     if session is None:
         return None
-    from .reports import end_turn
+    from .reports import end_turn, no_report_event
 
     overdue = end_turn(paths.root, agent, session)
     if not overdue:
         return None
-    events = [_no_report(r) for r in overdue]
+    events = [no_report_event(r) for r in overdue]
     _append(paths, events)
     return events[0]
-
-
-def _no_report(record: dict[str, Any]) -> dict[str, Any]:
-    """A ``no_report`` event: a grant a hook call used up, whose call the agent has not
-    reported as run by now (that it did not run, nobody knows)."""
-    from ..audit import now_iso
-
-    event: dict[str, Any] = {"event": "no_report"}
-    subject = record.get("subject")
-    if isinstance(subject, dict):
-        event.update({k: subject[k] for k in ("kind", "argv", "cwd") if k in subject})
-    at = record.get("at")
-    event.update({"id": record.get("id"), "agent": record.get("agent"),
-                  "session": record.get("session"), "tool_use_id": record.get("tool_use_id"),
-                  "consumed_at": now_iso(at) if isinstance(at, int | float) else None,
-                  "why": record.get("why")})
-    return {k: v for k, v in event.items() if v is not None}
 
 
 def _id(value: Any) -> str | None:

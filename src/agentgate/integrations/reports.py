@@ -147,6 +147,23 @@ def end_turn(state_root: str, agent: str, session: str) -> list[dict[str, Any]]:
     return _flag_overdue(folder, names, now)
 
 
+def no_report_event(record: dict[str, Any]) -> dict[str, Any]:
+    """A ``no_report`` event: a grant a hook call used up, whose call the agent has not
+    reported as run by now (that it did not run, nobody knows)."""
+    from ..audit import now_iso
+
+    event: dict[str, Any] = {"event": "no_report"}
+    subject = record.get("subject")
+    if isinstance(subject, dict):
+        event.update({k: subject[k] for k in ("kind", "argv", "cwd") if k in subject})
+    at = record.get("at")
+    event.update({"id": record.get("id"), "agent": record.get("agent"),
+                  "session": record.get("session"), "tool_use_id": record.get("tool_use_id"),
+                  "consumed_at": now_iso(at) if isinstance(at, int | float) else None,
+                  "why": record.get("why")})
+    return {k: v for k, v in event.items() if v is not None}
+
+
 def first_report(state_root: str, agent: str, call_id: str) -> bool:
     """Is this the first report of the call ``call_id``? An agent that runs two copies of the
     hook (Codex: both scopes) reports each call twice; the second is not recorded again."""

@@ -58,6 +58,8 @@ KINDS = ("argv", "script", "action")
 CALL_TTL = 600.0  # how long a tool call's allow is given again (integrations.calls.KEEP_S)
 MAX_CALL_REPEATS = 8  # copies of one hook an agent runs for one call (Codex: up to 4)
 MAX_CALLS_PER_UID = 256
+REPORTS = "reports"  # <state>/reports/<uid>/hook-reports/: each user's awaiting-report records
+OUTCOMES = ("succeeded", "failed", "interrupted", "unknown")  # integrations.post
 
 
 class Service:
@@ -75,6 +77,8 @@ class Service:
         # (peer uid, agent, the hook's tool call, subject) -> (expires, repeats left, outcome):
         # the allow a hook's other copies for the same tool call are given (integrations.calls)
         self.calls: dict[tuple[int, str, str, str], tuple[float, int, dict[str, Any]]] = {}
+        # (peer uid, agent, the hook's report key) -> when the call was decided (for the report)
+        self.decided: dict[tuple[int, str, str], float] = {}
 
     # -- the gate for one request ----------------------------------------------------------
 
@@ -203,6 +207,8 @@ class Service:
             for _, oldest in held[:max(0, len(held) - MAX_CALLS_PER_UID + 1)]:
                 del self.calls[oldest]
             self.calls[call] = (now + CALL_TTL, MAX_CALL_REPEATS, answer["outcome"])
+        if out.allowed:
+            self._await_report(msg, peer, subject, out, now)
         if out.allowed:  # what `exited` must show: this allow, for this caller, once
             now = self.clock()
             self.runs = {t: v for t, v in self.runs.items() if v[0] > now}
@@ -230,6 +236,131 @@ class Service:
                       started=time.monotonic() - seconds)
         gate.record_exit(out, _exit_code(msg.get("exit_code"), 0, low=-255), _agent(msg))
         return {}
+
+    # -- the agent's report after a hook call (integrations.post, .reports) ---------------
+
+    def _reports_root(self, uid: int) -> str:
+        """Where this uid's awaiting-report records live: the service's own state, which no
+        gated user can write (so none can forge or close another's record)."""
+        return os.path.join(str(self.paths.root), REPORTS, str(uid))
+
+    def _await_report(self, msg: dict[str, Any], peer: protocol.Peer, subject: Subject,
+                      out: Outcome, now: float) -> None:
+        """A hook call was allowed: note when (its report's session mark), and, when it used up
+        a grant, that its report is awaited (best effort: the grant is used either way, and
+        the audit log says so)."""
+        from ..integrations.reports import DUE_S, await_report
+
+        key = _report_key(msg.get("report"))
+        if key is None:
+            return
+        agent = _agent(msg)
+        self.decided = {k: v for k, v in self.decided.items() if v > now - DUE_S}
+        mine = sorted((v, k) for k, v in self.decided.items() if k[0] == peer.uid)
+        for _, oldest in mine[:max(0, len(mine) - MAX_CALLS_PER_UID + 1)]:
+            del self.decided[oldest]
+        self.decided[(peer.uid, agent, key)] = now
+        if not out.via_grant or out.approval_id is None:
+            return
+        with contextlib.suppress(OSError, AgentgateError):
+            await_report(self._reports_root(peer.uid), agent, key, out.approval_id,
+                         _clip(msg.get("session")), _clip(msg.get("tool_use_id")),
+                         {"kind": subject.kind, "argv": list(subject.argv), "cwd": subject.cwd},
+                         at=now)
+
+    def op_report(self, msg: dict[str, Any], peer: protocol.Peer) -> dict[str, Any]:
+        """The agent's report after a tool call, sent by its report hook: a ``ran`` event (the
+        agent's word, with the caller's uid and pid), the caller's own awaiting record closed,
+        and a ``no_report`` event for each of the caller's records this makes overdue. ``end``:
+        the agent's turn in ``session`` is over. Never touches a decision or a grant."""
+        from ..integrations import reports
+
+        agent, session = _agent(msg), _clip(msg.get("session"))
+        root = self._reports_root(peer.uid)
+        if msg.get("end") is True:
+            if session is None:
+                raise UsageError("the end of a turn names its session")
+            overdue = reports.end_turn(root, agent, session)
+            self._report_events(peer, [reports.no_report_event(r) for r in overdue])
+            return {"events": len(overdue)}
+        subject = _subject(msg)
+        outcome = msg.get("outcome")
+        if outcome not in OUTCOMES:
+            raise UsageError(f"a report's outcome is one of {', '.join(OUTCOMES)}")
+        code = msg.get("exit_code")
+        exit_code = code if isinstance(code, int) and not isinstance(code, bool) and \
+            -(1 << 31) <= code < (1 << 31) else None
+        key = _report_key(msg.get("report"))
+        decided = None
+        if key is not None:
+            if not reports.first_report(root, agent, key):
+                return {"events": 0}  # the second copy of a report (Codex: both scopes)
+            decided = self.decided.pop((peer.uid, agent, key), None)
+        took = msg.get("duration_ms")
+        if decided is None and isinstance(took, int) and not isinstance(took, bool) and \
+                0 <= took < 10**10:
+            decided = self.clock() - took / 1000
+        closed = reports.close(root, agent, key, session, str(outcome), exit_code, decided)
+        event: dict[str, Any] = {"event": "ran", "kind": subject.kind, "argv": list(subject.argv),
+                                 "cwd": subject.cwd}
+        if subject.attributes:
+            event["attributes"] = dict(subject.attributes)
+        event.update({"agent": agent, "tool": _clip(msg.get("tool")),
+                      "report": _clip(msg.get("event")), "outcome": outcome})
+        if exit_code is not None:
+            event["exit_code"] = exit_code
+        event.update({k: v for k, v in (("id", closed.grant), ("session", session),
+                                        ("tool_use_id", _clip(msg.get("tool_use_id"))))
+                      if v is not None})
+        events = [{k: v for k, v in event.items() if v is not None},
+                  *(reports.no_report_event(r) for r in closed.overdue)]
+        self._report_events(peer, events)
+        return {"events": len(events), "id": closed.grant}
+
+    def _report_events(self, peer: protocol.Peer, events: list[dict[str, Any]]) -> None:
+        """Append a report's events, as the caller's (no policy needed: a broken policy file
+        loses no report)."""
+        if not events:
+            return
+        from ..ledger import Ledger
+
+        who = {"user": _user_name(peer.uid), "host": hostname(), "pid": os.getpid(),
+               **peer.to_dict()}
+        ledger = Ledger(self.paths, clock=self.clock)
+        with ledger.lock():
+            AuditLog(self.paths.audit, clock=self.clock,
+                     confirming=(self.paths.ledger, self.paths.trust)).append(
+                [{**e, **who} for e in events], durable=False)
+
+    def _report_roots(self, peer: protocol.Peer) -> list[str]:
+        """The record folders this caller may read: root every user's, a user their own."""
+        if not _all_seeing(peer):
+            return [self._reports_root(peer.uid)]
+        base = os.path.join(str(self.paths.root), REPORTS)
+        try:
+            return [os.path.join(base, n) for n in sorted(os.listdir(base)) if n.isdigit()]
+        except OSError:
+            return []
+
+    def op_hook_uses(self, msg: dict[str, Any], peer: protocol.Peer) -> dict[str, Any]:
+        """`show ID`: each hook use of the grant and what the agent reported of it."""
+        from ..integrations.reports import uses
+
+        gate = self.gate(msg, peer)
+        rid = _request_id(msg)
+        if not _all_seeing(peer) and gate.get(rid).request.user != gate.user:
+            raise NotAuthorized(f"{rid} is another user's request", "ask root")
+        now = self.clock()
+        found = [u for root in self._report_roots(peer) for u in uses(root, rid, now)]
+        return {"uses": sorted(found, key=lambda u: u["consumedAt"])}
+
+    def op_unreported(self, msg: dict[str, Any], peer: protocol.Peer) -> dict[str, Any]:
+        """`pending`: the used grants whose call the agent never reported as run."""
+        from ..integrations.reports import unreported
+
+        now = self.clock()
+        found = [u for root in self._report_roots(peer) for u in unreported(root, now)]
+        return {"unreported": sorted(found, key=lambda u: u["consumedAt"])}
 
     def op_pending(self, msg: dict[str, Any], peer: protocol.Peer) -> dict[str, Any]:
         gate = self.gate(msg, peer)
@@ -273,14 +404,15 @@ class Service:
             if ttl is not None or uses != 1:
                 raise UsageError("remember goes without uses and ttl: it is a standing exception")
             fields["remember"] = True  # the proof covers it: an approval cannot become one
+        by = self._decided_by(gate, msg, peer)
         self._check_secret(gate, msg, peer, fields, rid)
         answer: dict[str, Any] = {}
         if remember:
-            answer = self._remember(gate, rid)
-        req = gate.approve(rid, None if ttl is None else float(ttl), uses=uses)
+            answer = self._remember(gate, rid, by)
+        req = gate.approve(rid, None if ttl is None else float(ttl), by, uses=uses)
         return {"request": req.to_dict(), "now": gate.clock(), **answer}
 
-    def _remember(self, gate: Gate, rid: str) -> dict[str, Any]:
+    def _remember(self, gate: Gate, rid: str, by: str | None = None) -> dict[str, Any]:
         """``approve --remember``: the standing exception for ``rid``'s command, made from the
         request as the ledger holds it (never from what the client says), in the service's
         exceptions file, audited; before the approval, as in personal mode."""
@@ -288,7 +420,7 @@ class Service:
         from ..policy.exemptions import remembered
 
         req = gate.get(rid).request
-        exemption = remembered(req, gate.user, now_iso(gate.clock()))
+        exemption = remembered(req, by or gate.user, now_iso(gate.clock()))
         path = exceptions.add(str(self.paths.root), exemption)
         gate.note("exception_added", Subject(req.kind, tuple(req.argv), req.cwd), id=rid,
                   exception=exemption.id, rule=exemption.rule, file=path)
@@ -307,6 +439,7 @@ class Service:
         fields: dict[str, Any] = {"op": "forget", "exception": eid}
         if "code" in msg:
             fields["code"] = msg["code"]
+        by = self._decided_by(gate, msg, peer)
         self._check_secret(gate, msg, peer, fields, eid)
         ours = {e.id for s in gate.policy.sources if s.kind == "service" for e in s.exemptions}
         if eid not in ours and any(e.id == eid for e in gate.policy.exemptions):
@@ -316,11 +449,11 @@ class Service:
         path, gone = exceptions.remove(str(self.paths.root), eid)
         self._withdrawn(gone.request, standing=True)
         gate.note("exception_removed", Subject(gone.kind, gone.command, gone.cwd),
-                  exception=gone.id, rule=gone.rule, file=path)
+                  exception=gone.id, rule=gone.rule, file=path, by=by)
         if gone.request:
             with contextlib.suppress(Conflict, NotFound):
                 if gate.get(gone.request).request.status == "approved":
-                    gate.revoke(gone.request)
+                    gate.revoke(gone.request, by)
         return {"file": path, "exception": gone.to_dict()}
 
     def op_revoke(self, msg: dict[str, Any], peer: protocol.Peer) -> dict[str, Any]:
@@ -328,6 +461,7 @@ class Service:
         decision, so it needs the approver secret's proof, like an approval."""
         gate = self.gate(msg, peer)
         rid = _request_id(msg)
+        by = self._decided_by(gate, msg, peer)
         current = gate.get(rid).request
         if current.status == "denied":
             fields: dict[str, Any] = {"op": "revoke", "id": rid}
@@ -337,7 +471,7 @@ class Service:
         elif not _all_seeing(peer) and current.user != gate.user:
             raise NotAuthorized(f"{rid} is {current.user}'s request: only they (or root) may "
                                 "revoke its grant")
-        req = gate.revoke(rid)
+        req = gate.revoke(rid, by)
         self._withdrawn(rid)
         return {"request": req.to_dict(), "now": gate.clock()}
 
@@ -345,12 +479,30 @@ class Service:
         reason = msg.get("reason")
         gate = self.gate(msg, peer)
         rid = _request_id(msg)
+        by = self._decided_by(gate, msg, peer)
         owner = gate.get(rid).request.user
         if not _all_seeing(peer) and owner != gate.user:
             raise NotAuthorized(f"{rid} is {owner}'s request: only they (or root) may deny it")
-        req = gate.deny(rid, reason if isinstance(reason, str) else None)
+        req = gate.deny(rid, reason if isinstance(reason, str) else None, by)
         self._withdrawn(rid)
         return {"request": req.to_dict()}
+
+    def _decided_by(self, gate: Gate, msg: dict[str, Any], peer: protocol.Peer) -> str | None:
+        """Who a human's decision is recorded as made by: None, the caller's user; for the
+        service's own dashboard, the user whose login (a login token given to them, and the
+        approver secret) opened the session it came from (``for_uid``, which any other caller
+        is refused), its audit lines marked ``via: "dashboard"``. It names who decided and
+        nothing more: what the dashboard may see and decide stays as it was."""
+        uid = msg.get("for_uid")
+        if uid is None:
+            return None
+        if not _is_self(peer):
+            raise NotAuthorized("only the service's own dashboard decides for a user logged in "
+                                "to it")
+        if isinstance(uid, bool) or not isinstance(uid, int) or uid < 0:
+            raise UsageError("for_uid must be a uid")
+        gate.caller = {**gate.caller, "via": "dashboard"}
+        return _user_name(uid)
 
     def _withdrawn(self, rid: str | None, standing: bool = False) -> None:
         """Forget the allows kept for hook calls' other copies that came from ``rid``'s
@@ -545,6 +697,16 @@ def _call_key(msg: dict[str, Any], peer: protocol.Peer,
     about = json_dumps([subject.kind, list(subject.argv), subject.cwd, subject.attributes],
                        default=str)
     return (peer.uid, _agent(msg), call, about)
+
+
+def _report_key(value: object) -> str | None:
+    """The hook's name for one tool call across its decision and its report (a digest)."""
+    return value if isinstance(value, str) and 0 < len(value) <= 128 and value.isalnum() \
+        and value.isascii() else None
+
+
+def _clip(value: object) -> str | None:
+    return value[:200] if isinstance(value, str) and value else None
 
 
 def _agent(msg: dict[str, Any]) -> str:
