@@ -558,7 +558,7 @@ def test_protected_login_takes_the_token_and_keeps_no_secret(protected_app: Dash
     assert status == 200 and "protected mode" in page and 'data-protected="1"' in page
     assert "s3cret" not in page
     held_now = sessions_held()
-    assert held_now and all(set(v) == {"csrf", "started"} for v in held_now), held_now
+    assert held_now and all(set(v) == {"csrf", "started", "uid"} for v in held_now), held_now
     assert "s3cret" not in repr(held_now)  # the session store holds no secret
     # the page asks for the secret in each approval's confirmation, and sends it with that one
     assert 'name: "secret"' in page and 'type: "password"' in page
@@ -695,6 +695,114 @@ def _service_login(d: Dashboard) -> tuple[str, str]:
         "Content-Type": "application/x-www-form-urlencoded"}, body=f"token={d.token}&secret=s3cret")
     assert status == 303, status
     return h["set-cookie"].split(";")[0], h["location"].removeprefix("/#csrf=")
+
+
+SERVICE_POLICY = """\
+version = 1
+[settings]
+default = "allow"
+[[rule]]
+id = "prod"
+decision = "ask"
+commands = ["deployer ** --prod **"]
+"""
+
+
+def test_the_services_dashboard_records_who_logged_in_as_the_decider(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The service's dashboard decides as the service's own process (its uid and pid), for
+    every user: each approve, deny and revoke made on it names the user whose login token
+    (and the approver secret) opened the session, with ``via: "dashboard"``. Driven end to
+    end in this process: the app as Hosted builds it, its gate the RemoteGate, a real Service
+    behind a real socket."""
+    import pwd
+    import socket
+    import threading
+
+    import uvicorn
+
+    from agentgate import system
+    from agentgate.dashboard import _HOSTED, _login_secret
+    from agentgate.dashboard.app import build
+    from agentgate.service import protocol, secret
+    from agentgate.service.server import Service, _Loop
+
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    secret.write_verifier(str(state), secret.new_verifier("a long passphrase"))
+    (tmp_path / "policy.toml").write_text(SERVICE_POLICY)
+    service = Service(str(state), str(tmp_path / "policy.toml"))
+    path = str(tmp_path / "sock")
+    listening = socket.socket(socket.AF_UNIX)
+    listening.bind(path)
+    listening.listen(16)
+    loop, stop = _Loop(service, listening), threading.Event()
+    looping = threading.Thread(target=lambda: [loop.round(0.1) for _ in iter(stop.is_set, True)],
+                               daemon=True)
+    looping.start()
+    config = system.ClientConfig(path, pwd.getpwuid(os.getuid()).pw_name, os.getuid(), 10.0)
+    monkeypatch.setattr(system, "client_config", lambda *a, **k: config)
+    agent = protocol.Peer(1, os.getuid(), os.getgid())  # not the service's own process
+
+    def held() -> str:
+        out = service.handle({"op": "authorize", "agent": "claude-code", "subject": {
+            "kind": "argv", "argv": ["deployer", "--prod", str(time.time_ns())],
+            "cwd": str(tmp_path)}}, agent)
+        return str(out["outcome"]["approval_id"])
+
+    nobody = pwd.getpwnam("nobody")
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    app = build(port=port, token="", protected=True, tokens=_HOSTED.accepts,
+                login_secret=_login_secret, owner=_HOSTED.owner)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        d = Dashboard(None, f"http://127.0.0.1:{port}/login?token={_HOSTED.token(nobody.pw_uid)}")
+        status, h, _ = d.http("POST", "/login", headers={
+            "Content-Type": "application/x-www-form-urlencoded"},
+            body=f"token={d.token}&secret=a+long+passphrase")
+        assert status == 303, status
+        cookie, csrf = h["set-cookie"].split(";")[0], h["location"].removeprefix("/#csrf=")
+        both = {"Cookie": cookie, "X-CSRF-Token": csrf, "Content-Type": "application/json"}
+        approved, denied = held(), held()
+        for api, body in (("approve", {"id": approved, "secret": "a long passphrase"}),
+                          ("deny", {"id": denied, "reason": "not today"}),
+                          ("revoke", {"id": approved})):
+            status, _, text = d.http("POST", f"/api/{api}", body=json.dumps(body), headers=both)
+            assert status == 200 and json.loads(text)["ok"], (api, text)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+        stop.set()
+        looping.join(10)
+        loop.close()
+    events = [json.loads(line) for line in (state / "audit.jsonl").read_text().splitlines()]
+    decided = {e["event"]: e for e in events if e.get("id") in (approved, denied)
+               and e["event"] in ("approved", "human_denied", "revoked")}
+    assert set(decided) == {"approved", "human_denied", "revoked"}, events
+    for e in decided.values():
+        assert e["by"] == "nobody" and e["via"] == "dashboard", e
+        assert e["peer_pid"] == os.getpid()  # still the service's process that did it
+    [checked] = [e for e in events if e["event"] == "secret_checked" and e["id"] == approved]
+    assert checked["via"] == "dashboard" and checked["result"] == "ok"
+    login = [e for e in events if e["event"] == "secret_checked" and e["op"] == "dashboard_login"]
+    assert [e["token_of"] for e in login] == ["nobody"]
+    ledger = {r["id"]: r for r in service.handle({"op": "pending"}, agent)["requests"]}
+    assert approved not in ledger and denied not in ledger
+    # only the service's own process may say whom a decision is for
+    other = held()
+    refused = service.handle({"op": "deny", "id": other, "for_uid": nobody.pw_uid}, agent)
+    assert refused["ok"] is False and "own dashboard" in refused["error"]["message"]
+    plain = service.handle({"op": "deny", "id": other}, agent)
+    assert plain["ok"] and plain["request"]["decided_by"] == pwd.getpwuid(os.getuid()).pw_name
+    assert "via" not in [e for e in (state / "audit.jsonl").read_text().splitlines()][-1]
 
 
 def test_the_services_login_tokens_are_its_own_and_bounded() -> None:

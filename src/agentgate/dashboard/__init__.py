@@ -176,7 +176,8 @@ class Hosted:
     decides through the service's socket like any client (the service knows this process by
     its pid), so the page's authority is the approver secret typed into it: login takes a
     login link's token and the secret, and each approval (and each lifted denial) carries the
-    secret again."""
+    secret again. Each decision is recorded as made by the user the login's token was given
+    to (:meth:`owner`; agentgate.remote.DECIDING_FOR, Service._decided_by)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -212,7 +213,7 @@ class Hosted:
             sock = _listen(port)
             bound: int = sock.getsockname()[1]
             app = build(port=bound, token="", protected=True, tokens=self.accepts,
-                        login_secret=_login_secret)
+                        login_secret=_login_secret, owner=self.owner)
             config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
                                     server_header=False, date_header=False)
             server = _server(uvicorn.Server)(config)

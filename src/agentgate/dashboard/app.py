@@ -24,10 +24,11 @@ Every page has a strict Content-Security-Policy; the page's CSS and JS are inlin
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import threading
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
@@ -52,11 +53,14 @@ MAX_BODY = 16 * 1024
 
 
 class Session:
-    """A logged-in browser: its CSRF token and when it logged in, and no approver secret."""
+    """A logged-in browser: its CSRF token, when it logged in and, on the service's dashboard,
+    the uid of the user whose login token opened it (whom its decisions are recorded as
+    made by); no approver secret."""
 
-    def __init__(self) -> None:
+    def __init__(self, uid: int | None = None) -> None:
         self.csrf = secrets.token_urlsafe(32)
         self.started = time.monotonic()
+        self.uid = uid
 
 
 class Sessions:
@@ -67,8 +71,8 @@ class Sessions:
         self._by_id: dict[str, Session] = {}
         self.ttl = ttl
 
-    def new(self) -> tuple[str, Session]:
-        sid, s = secrets.token_urlsafe(32), Session()
+    def new(self, uid: int | None = None) -> tuple[str, Session]:
+        sid, s = secrets.token_urlsafe(32), Session(uid)
         with self._lock:
             self._by_id[sid] = s
         return sid, s
@@ -127,11 +131,13 @@ def refusal(status: int, text: str) -> Response:
 
 def build(*, port: int, token: str, protected: bool, session_ttl: float = SESSION_TTL,
           tokens: Callable[[str], bool] | None = None,
-          login_secret: Callable[[str, str, str], None] | None = None) -> ASGI:
+          login_secret: Callable[[str, str, str], None] | None = None,
+          owner: Callable[[str], int | None] | None = None) -> ASGI:
     """The application for one `agentgate dashboard` run. ``tokens`` (instead of the one
     ``token``) says whether a login token is good; ``login_secret`` (the service's dashboard)
     checks the approver secret and code that login then also takes (with the login token
-    they came with), raising when wrong."""
+    they came with), raising when wrong; ``owner`` gives the uid a login token was given to,
+    whom the session's decisions are then recorded as made by."""
     sessions = Sessions(session_ttl)
     good = tokens or (lambda given: secrets.compare_digest(given.encode(), token.encode()))
     cookie = f"agentgate_{port}"
@@ -155,8 +161,8 @@ def build(*, port: int, token: str, protected: bool, session_ttl: float = SESSIO
         return refusal(401, "not logged in: open the URL (with its token) that "
                                  "`agentgate dashboard` printed")
 
-    def logged_in() -> Response:
-        sid, s = sessions.new()
+    def logged_in(uid: int | None) -> Response:
+        sid, s = sessions.new(uid)
         # the CSRF token goes in the fragment, which no browser sends to a server: the page
         # keeps it in this origin's sessionStorage (see the module's docstring)
         resp = RedirectResponse(f"/#csrf={s.csrf}", 303, headers=headers())
@@ -178,8 +184,9 @@ def build(*, port: int, token: str, protected: bool, session_ttl: float = SESSIO
         if not given or not good(given):
             return refusal(401, "wrong or missing login token: open the URL that "
                                      "`agentgate dashboard` printed")
+        uid = owner(given) if owner is not None else None
         if login_secret is None:
-            return logged_in()
+            return logged_in(uid)
         if request.method == "GET":  # the link opens the form that asks for the secret
             nonce = secrets.token_urlsafe(16)
             # same-origin: the form's POST then carries this origin (no-referrer sends
@@ -196,7 +203,7 @@ def build(*, port: int, token: str, protected: bool, session_ttl: float = SESSIO
             await _threaded_call(lambda: login_secret(passphrase, code, given))
         except AgentgateError as e:
             return refusal(401, f"not logged in: {e.message}")
-        return logged_in()
+        return logged_in(uid)
 
     async def index(request: Request) -> Response:
         s = session_of(request)
@@ -265,7 +272,7 @@ def build(*, port: int, token: str, protected: bool, session_ttl: float = SESSIO
         got = await change(request)
         if isinstance(got, Response):
             return got
-        _, data = got
+        s, data = got
         try:
             grant = grant_of(data)
         except AgentgateError as e:
@@ -274,23 +281,23 @@ def build(*, port: int, token: str, protected: bool, session_ttl: float = SESSIO
         if protected and not proof.given_secret:
             # every approval relaxes a decision: refused here, before the gate is asked
             return _failed(proof.missing_secret())
-        return await _threaded(lambda: _approve(data["id"], grant, proof))
+        return await _threaded(lambda: _approve(data["id"], grant, proof, s.uid))
 
     async def deny(request: Request) -> Response:
         got = await change(request)
         if isinstance(got, Response):
             return got
-        _, data = got
+        s, data = got
         reason = data.get("reason")
         reason = reason.strip() if isinstance(reason, str) else ""
-        return await _threaded(lambda: _deny(data["id"], reason or None))
+        return await _threaded(lambda: _deny(data["id"], reason or None, s.uid))
 
     async def revoke(request: Request) -> Response:
         got = await change(request)
         if isinstance(got, Response):
             return got
-        _, data = got
-        return await _threaded(lambda: _revoke(data["id"], Proof(data)))
+        s, data = got
+        return await _threaded(lambda: _revoke(data["id"], Proof(data), s.uid))
 
     async def logout(request: Request) -> Response:
         got = await change(request, needs_id=False)
@@ -378,26 +385,47 @@ def grant_of(data: dict[str, Any]) -> commands.Grant:
     return commands.Grant.build(text("ttl"), uses, text("for"))
 
 
-def _approve(rid: str, grant: commands.Grant, proof: Proof) -> Response:
+@contextlib.contextmanager
+def _deciding_for(uid: int | None) -> Iterator[None]:
+    """The decisions this thread makes in the block are the user ``uid``'s (the service's
+    dashboard: the user logged in to the session; None: the dashboard's own user's)."""
+    if uid is None:
+        yield
+        return
+    from ..remote import DECIDING_FOR
+
+    me = threading.get_ident()
+    DECIDING_FOR[me] = uid
     try:
-        done = commands.approve(rid, grant, _confirmed, secret=proof.secret, code=proof.code)
+        yield
+    finally:
+        DECIDING_FOR.pop(me, None)
+
+
+def _approve(rid: str, grant: commands.Grant, proof: Proof, uid: int | None) -> Response:
+    try:
+        with _deciding_for(uid):
+            done = commands.approve(rid, grant, _confirmed, secret=proof.secret,
+                                    code=proof.code)
     except AgentgateError as e:
         return _failed(e)
     return _json({"ok": True, "request": request_json(done.request),
                   "message": approved_text(done.request, done.now)})
 
 
-def _deny(rid: str, reason: str | None) -> Response:
+def _deny(rid: str, reason: str | None, uid: int | None) -> Response:
     try:
-        done = commands.deny(rid, reason, _confirmed)
+        with _deciding_for(uid):
+            done = commands.deny(rid, reason, _confirmed)
     except AgentgateError as e:
         return _failed(e)
     return _json({"ok": True, "request": request_json(done), "message": f"denied {done.id}"})
 
 
-def _revoke(rid: str, proof: Proof) -> Response:
+def _revoke(rid: str, proof: Proof, uid: int | None) -> Response:
     try:
-        done = commands.revoke(rid, _confirmed, secret=proof.secret, code=proof.code)
+        with _deciding_for(uid):
+            done = commands.revoke(rid, _confirmed, secret=proof.secret, code=proof.code)
     except AgentgateError as e:
         return _failed(e)
     return _json({"ok": True, "request": request_json(done),
