@@ -1049,6 +1049,9 @@ def test_the_service_serves_the_dashboard_and_the_secret_decides(machine: Machin
     approvals = [e["result"] for e in lines
                  if e.get("event") == "secret_checked" and e.get("op") == "approve"]
     assert approvals[-2:] == ["refused", "ok"], lines  # each click presented the secret
+    [approved] = [e for e in lines if e.get("event") == "approved"
+                  and e.get("argv") == ["vercel", "--prod", "--dash"]]
+    assert approved["by"] == "root" and approved["via"] == "dashboard", approved  # who logged in
     # a login link opens nothing without the secret, over plain HTTP as well
     import http.client
 
