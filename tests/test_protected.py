@@ -356,6 +356,15 @@ def test_hooks_fail_closed_while_the_service_is_down_and_it_comes_back(machine: 
     assert down.returncode == 78 and "service status" in down.stderr, down.stderr
     r = machine.as_agent(CLIENT_BIN, "hook", "claude-code", input=hook_input)
     assert r.returncode == 2 or '"deny"' in r.stdout, (r.returncode, r.stdout, r.stderr)
+    report = json.dumps({**json.loads(hook_input), "hook_event_name": "PostToolUse",
+                         "tool_use_id": "u-down", "tool_response": {"interrupted": False}})
+    started = time.monotonic()
+    r = machine.as_agent(CLIENT_BIN, "hook", "claude-code", input=report)
+    assert (r.returncode, r.stdout, r.stderr) == (0, "", ""), r  # a report never blocks
+    assert time.monotonic() - started < 10
+    errors = machine.as_agent("/bin/sh", "-c", "cat \"${XDG_STATE_HOME:-$HOME/.local/state}"
+                              "/agentgate/errors.log\"")
+    assert "does not answer" in errors.stdout, (errors.stdout, errors.stderr)
     again = machine.root("service", "install", "--secret-stdin", input="unused\n")
     assert again.returncode == 0, again.stderr
     assert machine.agent_run("true").returncode == 0
@@ -1100,6 +1109,101 @@ def test_an_agents_wrong_logins_lock_out_its_own_uid_not_the_dashboard(machine: 
     logins = [(e.get("token_of"), e["result"]) for e in lines
               if e.get("event") == "secret_checked" and e.get("op") == "dashboard_login"]
     assert logins[-1] == ("root", "ok") and (AGENT, "refused") in logins, logins
+
+
+def _claude_call(machine: Machine, session: str, use: str, command: str,
+                 event: str = "PreToolUse", **extra: object) -> str:
+    return json.dumps({"session_id": session, "transcript_path": None, "cwd": str(machine.work),
+                       "hook_event_name": event, "tool_name": "Bash",
+                       "tool_input": {"command": command}, "tool_use_id": use, **extra})
+
+
+def _managed_hook(event: str) -> str:
+    """The command the machine-wide Claude Code hook runs for ``event`` (installed by
+    test_the_machine_wide_hook_runs_the_root_owned_client)."""
+    managed = json.loads(Path("/etc/claude-code/managed-settings.json").read_text())
+    return next(h["command"] for entry in managed["hooks"][event] for h in entry["hooks"]
+                if h["command"].startswith(CLIENT_BIN))
+
+
+def _id_events(machine: Machine, rid: str) -> list[dict[str, object]]:
+    return [json.loads(ln) for ln in machine.root("log", "--json", "--id", rid).stdout.splitlines()]
+
+
+def test_the_agents_reports_go_to_the_service(machine: Machine) -> None:
+    """Issue 11 in protected mode: the machine-wide report hooks send the agent's report to the
+    service, which keeps the awaiting-report records in its own state and writes `ran` and
+    `no_report` in its audit log; the agent's user reports on its own calls only, and cannot
+    forge a record."""
+
+    def hook(event: str, payload: str, as_root: bool = False) -> subprocess.CompletedProcess[str]:
+        if as_root:
+            return machine.root("hook", "claude-code", input=payload)
+        return machine.as_agent("sh", "-c", _managed_hook(event), input=payload)
+
+    def consumed(session: str, command: str, as_root: bool = False) -> str:
+        held = hook("PreToolUse", _claude_call(machine, session, "held", command), as_root)
+        rid = re.search(r"apr_[a-z0-9]+", held.stdout + held.stderr)
+        assert rid is not None and '"deny"' in held.stdout, (held.stdout, held.stderr)
+        assert machine.approve(rid.group(0)).returncode == 0
+        retry = hook("PreToolUse", _claude_call(machine, session, "retry", command), as_root)
+        assert retry.returncode == 0 and '"deny"' not in retry.stdout, (retry.stdout, retry.stderr)
+        return rid.group(0)
+
+    uid = pwd.getpwnam(AGENT).pw_uid
+    rid = consumed("s-report", "vercel --prod --reported")
+    assert "awaiting claude-code's report" in machine.root("show", rid).stdout
+    report = hook("PostToolUseFailure", _claude_call(
+        machine, "s-report", "retry", "vercel --prod --reported", "PostToolUseFailure",
+        error="Exit code 3\nboom", is_interrupt=False))
+    assert (report.returncode, report.stdout) == (0, ""), (report.stdout, report.stderr)
+    [ran] = [e for e in _id_events(machine, rid) if e["event"] == "ran"]
+    assert (ran["outcome"], ran["exit_code"], ran["tool_use_id"], ran["peer_uid"], ran["user"]) \
+        == ("failed", 3, "retry", uid, AGENT), ran
+    assert "claude-code reported that it ran: it failed (exit code 3)" in \
+        machine.root("show", rid).stdout
+
+    quiet = consumed("s-quiet", "vercel --prod --never-reported")
+    stop = hook("Stop", json.dumps({"session_id": "s-quiet", "hook_event_name": "Stop",
+                                    "cwd": str(machine.work), "stop_hook_active": False}))
+    assert (stop.returncode, stop.stdout) == (0, ""), (stop.stdout, stop.stderr)
+    [told] = [e for e in _id_events(machine, quiet) if e["event"] == "no_report"]
+    assert told["peer_uid"] == uid and "turn ended" in str(told["why"]), told
+    shown = machine.root("show", quiet).stdout
+    assert "but claude-code never reported that it ran" in shown, shown
+    assert quiet in machine.root("pending").stdout
+    assert quiet in machine.as_agent(CLIENT_BIN, "pending").stdout  # the agent's own, too
+
+    # Another user's call (root's own request and grant, used through its hook): the agent's
+    # report of the very same session, tool-use id and command is its own word, closes nothing
+    theirs = consumed("s-root", "vercel --prod --roots-call", as_root=True)
+    forged = hook("PostToolUse", _claude_call(machine, "s-root", "retry",
+                                              "vercel --prod --roots-call", "PostToolUse",
+                                              tool_response={"interrupted": False}))
+    assert forged.returncode == 0, forged.stderr
+    assert [e for e in _id_events(machine, theirs) if e["event"] == "ran"] == []
+    assert "awaiting claude-code's report" in machine.root("show", theirs).stdout
+    peek = _raw([{"op": "hook_uses", "id": theirs}])[0]
+    assert peek["ok"] is False and "another user's" in str(peek["error"]), peek
+
+    # nor can it write a record: the service's state is not its own, and a record under its
+    # own state directory (personal mode's) is not read in protected mode
+    plant = ("import os, sys; sys.path.insert(0, '/opt/agentgate/lib')\n"
+             "from agentgate.integrations import reports\n"
+             "from agentgate.paths import StatePaths\n"
+             "root = str(StatePaths.default().root)\n"
+             f"reports.await_report(root, 'claude-code', 'k', {quiet!r}, 's-quiet', 'retry')\n"
+             "reports.close(root, 'claude-code', 'k', 's-quiet', 'succeeded', 0, None)\n"
+             "try:\n"
+             f"    os.makedirs({os.path.join(STATE, 'reports', str(uid), 'x')!r})\n"
+             "except OSError as e:\n"
+             "    print('refused', e.errno)\n"
+             "print(root)\n")
+    r = machine.as_agent("/usr/bin/python3", "-I", "-c", plant)
+    assert r.returncode == 0 and r.stdout.startswith("refused"), (r.stdout, r.stderr)
+    assert "never reported that it ran" in machine.as_agent(CLIENT_BIN, "show", quiet).stdout
+    shutil.rmtree(r.stdout.splitlines()[-1].strip())
+    assert machine.root("log", "verify").returncode == 0
 
 
 def test_the_service_notifies_and_a_waiting_agent_runs_once_approved(machine: Machine) -> None:
