@@ -126,16 +126,24 @@ def check(agent: Agent, project: Path, codex: str | None = None) -> Status:
     return Status(agent.name, agent.product, tuple(copies), tuple(problems), tuple(notes))
 
 
-def _reports_unwired(agent: Agent, copies: list[Copy]) -> list[str]:
-    """A note for each settings file with the hook whose post-tool events (the agent's report
-    after a call) do not run it: the hook still gates, but no ``ran`` event says what ran."""
+def _settings_hooks(copies: list[Copy]) -> list[tuple[str, object]]:
+    """The ``hooks`` value of each JSON settings file that holds an installed copy (a file that
+    no longer reads is left to the copies' own problems)."""
     out = []
     for path in sorted({c.path for c in copies if not c.path.endswith(".toml")}):
         try:
             doc = json.loads(read_settings(Path(path)) or "{}")
         except (AgentgateError, ValueError):
             continue
-        hooks = doc.get("hooks") if isinstance(doc, dict) else None
+        out.append((path, doc.get("hooks") if isinstance(doc, dict) else None))
+    return out
+
+
+def _reports_unwired(agent: Agent, copies: list[Copy]) -> list[str]:
+    """A note for each settings file with the hook whose post-tool events (the agent's report
+    after a call) do not run it: the hook still gates, but no ``ran`` event says what ran."""
+    out = []
+    for path, hooks in _settings_hooks(copies):
         missing = [e for e in (*agent.post_events, *agent.end_events) if not (
             isinstance(hooks, dict) and any(is_hook_command_line(c, agent.name)
                                             for c in _hook_commands(hooks.get(e))))]
@@ -153,12 +161,7 @@ def _older_entries(agent: Agent, copies: list[Copy]) -> list[str]:
     one that cannot start or crashes lets the call through (Claude Code 2.1.332 blocks it only
     with ``onFailure: "block"``)."""
     out = []
-    for path in sorted({c.path for c in copies if not c.path.endswith(".toml")}):
-        try:
-            doc = json.loads(read_settings(Path(path)) or "{}")
-        except (AgentgateError, ValueError):
-            continue
-        hooks = doc.get("hooks") if isinstance(doc, dict) else None
+    for path, hooks in _settings_hooks(copies):
         groups = hooks.get(agent.event) if isinstance(hooks, dict) else None
         for item in groups if isinstance(groups, list) else []:
             entries = item.get("hooks") if isinstance(item, dict) else None
