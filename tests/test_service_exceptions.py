@@ -9,33 +9,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from servicekit import PASSPHRASE, PROD_POLICY, new_service, state_dir, with_proof
 
 from agentgate.errors import NotFound, PolicyError, StateError
 from agentgate.policy.exemptions import Exemption
-from agentgate.service import exceptions, protocol, secret
-from agentgate.service.server import Service
+from agentgate.service import exceptions, protocol
 
-PASSPHRASE = "a long passphrase"
-POLICY = """\
-version = 1
-[settings]
-default = "allow"
-[[rule]]
-id = "prod"
-decision = "ask"
-reason = "Production deploys need a human."
-commands = ["vercel ** --prod **"]
+POLICY = PROD_POLICY + """\
 [[rule]]
 id = "never"
 decision = "deny"
 commands = ["vercel ** --never **"]
 """
-
-
-def _state(tmp_path: Path) -> str:
-    d = tmp_path / "state"
-    d.mkdir(mode=0o700, exist_ok=True)
-    return str(d)
 
 
 def _exemption(eid: str = "exc_0000000001", argv: tuple[str, ...] = ("vercel", "--prod")) -> Exemption:
@@ -46,7 +31,7 @@ def _exemption(eid: str = "exc_0000000001", argv: tuple[str, ...] = ("vercel", "
 
 
 def test_add_and_remove_keep_the_rest_of_the_file(tmp_path: Path) -> None:
-    state = _state(tmp_path)
+    state = state_dir(tmp_path)
     path = exceptions.add(state, _exemption())
     assert Path(path).stat().st_mode & 0o777 == 0o600
     with open(path, "a") as f:
@@ -64,7 +49,7 @@ def test_add_and_remove_keep_the_rest_of_the_file(tmp_path: Path) -> None:
 
 
 def test_a_file_that_does_not_parse_is_never_written(tmp_path: Path) -> None:
-    state = _state(tmp_path)
+    state = state_dir(tmp_path)
     path = Path(exceptions.path_of(state))
     for bad in ("[[exception]]\nid = \n", "[[rule]]\nid = 'x'\n", "[[exception]]\nid = 'e'\n"):
         path.write_text(bad)
@@ -75,7 +60,7 @@ def test_a_file_that_does_not_parse_is_never_written(tmp_path: Path) -> None:
 
 
 def test_a_linked_or_shared_file_is_refused(tmp_path: Path) -> None:
-    state = _state(tmp_path)
+    state = state_dir(tmp_path)
     elsewhere = tmp_path / "elsewhere.toml"
     elsewhere.write_text("")
     os.symlink(elsewhere, exceptions.path_of(state))
@@ -95,11 +80,8 @@ class _Client:
     """One client of a Service in this process."""
 
     def __init__(self, tmp_path: Path) -> None:
-        self.state = _state(tmp_path)
-        secret.write_verifier(self.state, secret.new_verifier(PASSPHRASE))
-        policy = tmp_path / "policy.toml"
-        policy.write_text(POLICY)
-        self.service = Service(self.state, str(policy))
+        self.service = new_service(tmp_path, POLICY)
+        self.state = state_dir(tmp_path)
         self.peer = protocol.Peer(os.getpid(), os.getuid(), os.getgid())
         self.cwd = str(tmp_path)
 
@@ -114,12 +96,7 @@ class _Client:
 
     def with_proof(self, fields: dict[str, Any], passphrase: str = PASSPHRASE,
                    signed: dict[str, Any] | None = None) -> dict[str, Any]:
-        challenge = self.ask(op="challenge")
-        kdf = challenge["kdf"]
-        key = secret.derive(passphrase, bytes.fromhex(kdf["salt"]), kdf["n"], kdf["r"], kdf["p"])
-        nonce = challenge["nonce"]
-        return self.ask(**fields, nonce=nonce,
-                        proof=protocol.make_proof(key, signed or fields, nonce))
+        return with_proof(self.ask, fields, passphrase, signed)
 
 
 def test_remember_and_forget_need_the_secret_and_relax_only_that_ask(tmp_path: Path) -> None:

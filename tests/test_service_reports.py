@@ -10,22 +10,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+from servicekit import new_service, with_proof
+
 from agentgate.audit import AuditLog
 from agentgate.integrations.hooks import report_key
-from agentgate.service import protocol, secret
+from agentgate.service import protocol
 from agentgate.service.server import Service
-
-PASSPHRASE = "a long passphrase"
-POLICY = """\
-version = 1
-[settings]
-default = "allow"
-[[rule]]
-id = "prod"
-decision = "ask"
-reason = "Production deploys need a human."
-commands = ["vercel ** --prod **"]
-"""
 
 
 class _Client:
@@ -61,22 +51,12 @@ class _Client:
 
 
 def _service(tmp_path: Path) -> Service:
-    state = tmp_path / "state"
-    state.mkdir(mode=0o700)
-    secret.write_verifier(str(state), secret.new_verifier(PASSPHRASE))
-    policy = tmp_path / "policy.toml"
-    policy.write_text(POLICY)
-    return Service(str(state), str(policy))
+    return new_service(tmp_path)
 
 
 def _approve(service: Service, rid: str) -> None:
     root = _Client(service, "/", uid=0)
-    challenge = root.ask(op="challenge")
-    kdf = challenge["kdf"]
-    key = secret.derive(PASSPHRASE, bytes.fromhex(kdf["salt"]), kdf["n"], kdf["r"], kdf["p"])
-    fields = {"op": "approve", "id": rid, "ttl": None}
-    done = root.ask(**fields, nonce=challenge["nonce"],
-                    proof=protocol.make_proof(key, fields, challenge["nonce"]))
+    done = with_proof(root.ask, {"op": "approve", "id": rid, "ttl": None})
     assert done["ok"], done
 
 
