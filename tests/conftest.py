@@ -150,6 +150,40 @@ def ag(*args: str, input: str | None = None, cwd: str | os.PathLike[str] | None 
         capture_output=True, text=True, cwd=cwd, env=full, timeout=timeout, check=False)
 
 
+def held(cmd: tuple[str, ...] = ("deployer", "--prod")) -> str:
+    """``run --json`` of ``cmd``, held (75): its approval id."""
+    import json
+
+    r = ag("run", "--json", "--", *cmd)
+    assert r.returncode == 75, r.stderr
+    return str(json.loads(r.stdout)["approvalId"])
+
+
+def audit_of(rid: str, event: str) -> list[dict[str, object]]:
+    """The audit events ``event`` of request ``rid`` (``log --json``)."""
+    import json
+
+    r = ag("log", "--json", "--id", rid, "--event", event)
+    assert r.returncode == 0, r.stderr
+    return [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+
+
+def runs_until_a_6s_grant_ends(rid: str, approved_at: float, marker: Path) -> None:
+    """``deployer --prod`` approved for 6 s at monotonic ``approved_at`` (``--for 6s``): any
+    number of runs go through within it, the next after it is held, and it was audited so."""
+    import time
+
+    for _ in range(4):
+        assert ag("run", "--", "deployer", "--prod").returncode == 0
+    assert time.monotonic() - approved_at < 6, "too slow to test a 6s grant"
+    assert marker_lines(marker) == ["--prod"] * 4
+    time.sleep(max(0.0, 6.5 - (time.monotonic() - approved_at)))
+    assert ag("run", "--", "deployer", "--prod").returncode == 75  # its time is up: held
+    assert marker_lines(marker) == ["--prod"] * 4
+    [ev] = audit_of(rid, "approved")
+    assert "uses" not in ev and ev["standing"] is True and ev["ttl"] == 6  # any number
+
+
 @pytest.fixture(name="ag")
 def ag_fixture() -> Callable[..., subprocess.CompletedProcess[str]]:
     return ag

@@ -19,7 +19,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import AGENTGATE, ag, marker_lines
+from conftest import AGENTGATE, ag, audit_of, held, marker_lines, runs_until_a_6s_grant_ends
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -119,12 +119,6 @@ def page(tmp_path: Path) -> Iterator[object]:
             ctx.close()
 
 
-def held(cmd: tuple[str, ...] = ("deployer", "--prod")) -> str:
-    r = ag("run", "--json", "--", *cmd)
-    assert r.returncode == 75, r.stderr
-    return str(json.loads(r.stdout)["approvalId"])
-
-
 # --------------------------------------------------------------------------- in the browser
 
 
@@ -181,12 +175,6 @@ def test_a_click_on_approve_lets_the_waiting_agents_command_run_once(
     assert ag("run", "--", "deployer", "--prod").returncode == 75  # the waiting run used it
 
 
-def audit_of(rid: str, event: str) -> list[dict[str, object]]:
-    r = ag("log", "--json", "--id", rid, "--event", event)
-    assert r.returncode == 0, r.stderr
-    return [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
-
-
 def test_approve_for_n_uses_in_the_browser_lets_exactly_n_runs(dash: Dashboard, page: object,
                                                                marker: Path) -> None:
     from playwright.sync_api import Page, expect
@@ -229,16 +217,7 @@ def test_approve_for_a_duration_in_the_browser_lets_runs_through_until_it_ends(
     card.get_by_role("button", name="Confirm approve").click()
     expect(page.locator("#msg")).to_contain_text(
         f"approved {rid}: the same command may now run any number of times in this directory")
-    approved_at = time.monotonic()
-    for _ in range(4):
-        assert ag("run", "--", "deployer", "--prod").returncode == 0
-    assert time.monotonic() - approved_at < 6, "too slow to test a 6s grant"
-    assert marker_lines(marker) == ["--prod"] * 4
-    time.sleep(max(0.0, 6.5 - (time.monotonic() - approved_at)))
-    assert ag("run", "--", "deployer", "--prod").returncode == 75  # its time is up: held
-    assert marker_lines(marker) == ["--prod"] * 4
-    [ev] = audit_of(rid, "approved")
-    assert "uses" not in ev and ev["standing"] is True and ev["ttl"] == 6  # any number
+    runs_until_a_6s_grant_ends(rid, time.monotonic(), marker)
 
 
 def test_a_grant_out_of_bounds_in_the_browser_is_refused_with_the_clis_message(

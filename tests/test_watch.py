@@ -4,7 +4,6 @@ makes are checked through `agentgate run`, as the agent would meet them."""
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import shutil
@@ -14,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import AGENTGATE, ag, marker_lines
+from conftest import AGENTGATE, ag, audit_of, held, marker_lines, runs_until_a_6s_grant_ends
 
 from agentgate.watch import DOWN, ENTER, ESC, UP, Screen, split_keys
 
@@ -68,12 +67,6 @@ def term(tmp_path: Path, policy_file: Path, fake_bin: Path, marker: Path,
         yield t
     finally:
         t.close()
-
-
-def held(cmd: tuple[str, ...] = ("deployer", "--prod")) -> str:
-    r = ag("run", "--json", "--", *cmd)
-    assert r.returncode == 75, r.stderr
-    return str(json.loads(r.stdout)["approvalId"])
 
 
 def test_a_held_request_shows_within_a_second(term: Term) -> None:
@@ -166,12 +159,6 @@ def test_declining_or_escaping_the_confirmation_approves_nothing(term: Term, mar
     assert marker_lines(marker) == []
 
 
-def audit_of(rid: str, event: str) -> list[dict[str, object]]:
-    r = ag("log", "--json", "--id", rid, "--event", event)
-    assert r.returncode == 0, r.stderr
-    return [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
-
-
 def test_approve_for_n_uses_by_keys_lets_exactly_n_runs(term: Term, marker: Path) -> None:
     rid = held()
     term.wait_for(rid)
@@ -213,16 +200,7 @@ def test_approve_for_a_duration_by_keys_lets_runs_through_until_it_ends(
     term.wait_for("Approve deployer --prod to run any number of times for 6s? [y/N]")
     term.keys("y")
     term.wait_for(f"approved {rid}: the same command may now run any number of times")
-    approved_at = time.monotonic()
-    for _ in range(4):
-        assert ag("run", "--", "deployer", "--prod").returncode == 0
-    assert time.monotonic() - approved_at < 6, "too slow to test a 6s grant"
-    assert marker_lines(marker) == ["--prod"] * 4
-    time.sleep(max(0.0, 6.5 - (time.monotonic() - approved_at)))
-    assert ag("run", "--", "deployer", "--prod").returncode == 75  # its time is up: held
-    assert marker_lines(marker) == ["--prod"] * 4
-    [ev] = audit_of(rid, "approved")
-    assert "uses" not in ev and ev["standing"] is True and ev["ttl"] == 6  # any number
+    runs_until_a_6s_grant_ends(rid, time.monotonic(), marker)
 
 
 @pytest.mark.parametrize(("keys", "message"), [
