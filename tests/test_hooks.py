@@ -175,6 +175,27 @@ def test_one_decision_per_tool_call(agent: str, in_tmp_cwd: Path, state_dir: Pat
     assert verdict(agent, hook(agent, other, same_call=True))[0] == "none"
 
 
+@pytest.mark.parametrize("agent", ["claude-code", "codex"])
+def test_a_revoked_grant_is_not_given_again_to_a_replayed_call(agent: str, in_tmp_cwd: Path,
+                                                               state_dir: Path) -> None:
+    """The allow a hook call got from a grant is its answer for the call's other copies, until
+    the human withdraws the grant: a replay of that call after `revoke` is decided again (held)."""
+    payload = INPUTS[agent]("deployer site --prod", in_tmp_cwd)
+    _, text = verdict(agent, hook(agent, payload))
+    rid = ID_RE.search(text).group(0)  # type: ignore[union-attr]
+    assert ag("approve", rid, "--uses", "3", "--yes").returncode == 0
+    retry = {**payload, "tool_use_id": "the-retry"}
+    allowed = {"codex": "none"}.get(agent, "allow")
+    assert verdict(agent, hook(agent, retry, same_call=True))[0] == allowed
+    assert verdict(agent, hook(agent, retry, same_call=True))[0] == allowed  # its other copy
+    r = ag("revoke", rid, "--yes")
+    assert r.returncode == 0, r.stderr
+    assert verdict(agent, hook(agent, retry, same_call=True))[0] == "deny"
+    consumed = [e for e in audit_events(state_dir) if e.get("id") == rid
+                and e["event"] == "grant_consumed"]
+    assert len(consumed) == 1
+
+
 def test_claude_grant_answers_allow_with_reason(in_tmp_cwd: Path) -> None:
     payload = claude_input("deployer --prod", in_tmp_cwd)
     _, text = verdict("claude-code", hook("claude-code", payload))

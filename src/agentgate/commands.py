@@ -269,7 +269,12 @@ def revoke(request_id: str, confirm: Callable[[RequestView, str], None],
     refuse_when_gated("revoke")
     g = human_gate()
     confirm(g.get(request_id), "")
-    return g.revoke(request_id, secret=secret, code=code)
+    req = g.revoke(request_id, secret=secret, code=code)
+    if _local():  # the service voids its own (agentgate.service.server)
+        from .integrations.calls import withdrawn
+
+        withdrawn(_state_root())  # the hooks' allows recorded from the grant are void
+    return req
 
 
 class Pending(Record):
@@ -464,6 +469,9 @@ def policy_forget(exception_id: str, secret: Callable[[], str] | None = None,
     g = open_ledger()
     g.note("exception_removed", Subject(gone.kind, gone.command, gone.cwd),
            exception=gone.id, rule=gone.rule, file=path)
+    from .integrations.calls import withdrawn
+
+    withdrawn(_state_root())  # the hooks' allows recorded under the exception are void
     if gone.request:  # the approval it was remembered with: asking again means from now on
         with suppress(Conflict, NotFound):
             if g.get(gone.request).request.status == "approved":

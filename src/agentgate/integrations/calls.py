@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 KEEP_S = 600.0  # how long a tool call's answer is given again
+WITHDRAWN = ".withdrawn"  # touched when a human withdraws an approval: older answers are void
 _PRUNE_AT = 256  # answers kept before old ones are removed
 _LOCK_WAIT_S = 60.0  # the first invocation holds the lock while the gate decides
 
@@ -88,16 +89,42 @@ def _lock(fd: int, path: str) -> None:
             delay = min(delay * 2, 0.05)
 
 
+def withdrawn(state_root: str) -> None:
+    """A human withdrew an approval (``revoke``, ``policy forget``): every answer recorded
+    before now is decided anew, so a replayed tool call never gets an allow that came from
+    what was withdrawn (a copy of the hook for a call in flight is then held: the safe side)."""
+    folder = os.path.join(state_root, "hook-calls")
+    if not os.path.isdir(folder):
+        return  # no answer was ever recorded
+    try:
+        replace_atomically(os.path.join(folder, WITHDRAWN), b"", 0o600)
+    except OSError as e:
+        raise StateError(f"the approval was withdrawn, but the hooks' recorded answers in {folder} "
+                         f"could not be voided ({e.strerror or e})",
+                         f"remove {folder} by hand: a replayed tool call could get its old "
+                         "answer for up to 10 minutes") from None
+
+
+def _withdrawn_at(path: str) -> float:
+    try:
+        return os.stat(os.path.join(os.path.dirname(path), WITHDRAWN)).st_mtime
+    except FileNotFoundError:
+        return 0.0
+    except OSError:
+        return float("inf")  # cannot tell: nothing recorded counts
+
+
 def _read(path: str, what: str) -> Reply | None:
-    """The answer recorded for this call, if it is about ``what`` and recent; else None (a
-    corrupt or foreign file is decided anew and replaced)."""
+    """The answer recorded for this call, if it is about ``what``, recent and younger than the
+    last withdrawal; else None (a corrupt or foreign file is decided anew and replaced)."""
     try:
         with open(path, "rb") as f:
             body = loads(f.read(65536 * 16))
     except (OSError, ValueError):
         return None
     if (not isinstance(body, dict) or body.get("what") != what
-            or not isinstance(body.get("at"), int | float) or time.time() - body["at"] > KEEP_S):
+            or not isinstance(body.get("at"), int | float) or time.time() - body["at"] > KEEP_S
+            or body["at"] <= _withdrawn_at(path)):
         return None
     out, err, code = body.get("stdout"), body.get("stderr"), body.get("exit_code")
     if not (isinstance(out, str) and isinstance(err, str) and isinstance(code, int)):
