@@ -430,9 +430,9 @@ def test_protected_mode_carries_the_request_for_literal_values(tmp_path: Path,
     subject = Subject("script", ("git push origin $(cat .branch)",), str(tmp_path))
     sent = Outcome("ask", False, False, None, "held on a run-time word", "git-force", subject, None,
                    resend=True)
-    gate = RemoteGate.__new__(RemoteGate)
-    gate._runs = {}
-    gate.call = None
+    from agentgate.system import ClientConfig
+
+    gate = RemoteGate(ClientConfig("/nonexistent.sock", "agentgate", 0, 1.0), str(tmp_path))
     monkeypatch.setattr(gate, "_ask", lambda request, context=True: {"outcome": _outcome_dict(sent)})
     got = gate.authorize(subject, "test")
     assert got.resend and "written out literally" in got.message() and got.exit_code == 77
