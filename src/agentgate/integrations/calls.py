@@ -25,6 +25,7 @@ from .agents import Reply
 TYPE_CHECKING = False  # not from typing: see agentgate.lean
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import Any
 
 KEEP_S = 600.0  # how long a tool call's answer is given again
 WITHDRAWN = ".withdrawn"  # touched when a human withdraws an approval: older answers are void
@@ -37,11 +38,10 @@ def answer_once(state_root: str, agent: str, call_id: str, what: str,
     """``decide()``'s reply for the tool call ``call_id`` (the agent's session and tool-use id)
     of ``agent``, made once: later invocations for the same call and the same ``what`` (the
     command or file it is about) get it again, without deciding."""
-    folder = os.path.join(state_root, "hook-calls")
+    path = _path(state_root, agent, call_id)
+    folder = os.path.dirname(path)
     make_state_dir(state_root)
     state_subdir(folder, create=True)
-    name = sha256_hex(f"{agent}\0{call_id}".encode("utf-8", "surrogatepass"))[:40]
-    path = os.path.join(folder, name + ".json")
     fd = open_state_file(path + ".lock", os.O_RDWR, label="a hook call's lock", create=True)
     assert fd is not None
     try:
@@ -61,14 +61,25 @@ def answer_once(state_root: str, agent: str, call_id: str, what: str,
 
 def decided_at(state_root: str, agent: str, call_id: str) -> float | None:
     """When the tool call ``call_id`` of ``agent`` was decided, if its answer is still kept."""
+    body = _load(_path(state_root, agent, call_id))
+    at = body.get("at") if body is not None else None
+    return float(at) if isinstance(at, int | float) and not isinstance(at, bool) else None
+
+
+def _path(state_root: str, agent: str, call_id: str) -> str:
+    """The file of the answer to the tool call ``call_id`` of ``agent``."""
     name = sha256_hex(f"{agent}\0{call_id}".encode("utf-8", "surrogatepass"))[:40]
+    return os.path.join(state_root, "hook-calls", name + ".json")
+
+
+def _load(path: str) -> dict[str, Any] | None:
+    """A recorded answer's body as written (None: no file, or not one of ours)."""
     try:
-        with open(os.path.join(state_root, "hook-calls", name + ".json"), "rb") as f:
+        with open(path, "rb") as f:
             body = loads(f.read(65536 * 16))
     except (OSError, ValueError):
         return None
-    at = body.get("at") if isinstance(body, dict) else None
-    return float(at) if isinstance(at, int | float) and not isinstance(at, bool) else None
+    return body if isinstance(body, dict) else None
 
 
 def _lock(fd: int, path: str) -> None:
@@ -117,12 +128,8 @@ def _withdrawn_at(path: str) -> float:
 def _read(path: str, what: str) -> Reply | None:
     """The answer recorded for this call, if it is about ``what``, recent and younger than the
     last withdrawal; else None (a corrupt or foreign file is decided anew and replaced)."""
-    try:
-        with open(path, "rb") as f:
-            body = loads(f.read(65536 * 16))
-    except (OSError, ValueError):
-        return None
-    if (not isinstance(body, dict) or body.get("what") != what
+    body = _load(path)
+    if (body is None or body.get("what") != what
             or not isinstance(body.get("at"), int | float) or time.time() - body["at"] > KEEP_S
             or body["at"] <= _withdrawn_at(path)):
         return None
