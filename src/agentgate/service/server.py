@@ -203,9 +203,7 @@ class Service:
         answer: dict[str, Any] = {"outcome": _outcome_dict(out)}
         if out.allowed and call is not None:  # the hook's other copies get this very allow
             self.calls = {k: v for k, v in self.calls.items() if v[0] > now}
-            held = sorted((v[0], k) for k, v in self.calls.items() if k[0] == peer.uid)
-            for _, oldest in held[:max(0, len(held) - MAX_CALLS_PER_UID + 1)]:
-                del self.calls[oldest]
+            _room_for_one(self.calls, peer.uid, lambda v: v[0])
             self.calls[call] = (now + CALL_TTL, MAX_CALL_REPEATS, answer["outcome"])
         if out.allowed:
             self._await_report(msg, peer, subject, out, now)
@@ -256,9 +254,7 @@ class Service:
             return
         agent = _agent(msg)
         self.decided = {k: v for k, v in self.decided.items() if v > now - DUE_S}
-        mine = sorted((v, k) for k, v in self.decided.items() if k[0] == peer.uid)
-        for _, oldest in mine[:max(0, len(mine) - MAX_CALLS_PER_UID + 1)]:
-            del self.decided[oldest]
+        _room_for_one(self.decided, peer.uid, lambda v: v)
         self.decided[(peer.uid, agent, key)] = now
         if not out.via_grant or out.approval_id is None:
             return
@@ -697,6 +693,14 @@ def _call_key(msg: dict[str, Any], peer: protocol.Peer,
     about = json_dumps([subject.kind, list(subject.argv), subject.cwd, subject.attributes],
                        default=str)
     return (peer.uid, _agent(msg), call, about)
+
+
+def _room_for_one(entries: dict[Any, Any], uid: int, when: Callable[[Any], float]) -> None:
+    """Make room in ``entries`` (keyed by tuples that start with the caller's uid) for one more
+    of ``uid``'s: its oldest by ``when`` go, past MAX_CALLS_PER_UID - 1 of them."""
+    mine = sorted((when(v), k) for k, v in entries.items() if k[0] == uid)
+    for _, oldest in mine[:max(0, len(mine) - MAX_CALLS_PER_UID + 1)]:
+        del entries[oldest]
 
 
 def _report_key(value: object) -> str | None:
