@@ -249,10 +249,9 @@ def test_an_approved_retry_that_ran_is_reported_with_its_exit_status(cc: Harness
     assert "reported that it ran: it failed (exit code 3)" in shown, shown
 
 
-def test_a_grant_a_permission_rule_then_refuses_is_shown_as_never_reported(cc: Harness) -> None:
-    """The hook allows the approved retry (and uses the grant); a `permissions.deny` rule then
-    refuses it, so it never runs and no report comes; the session's next call is reported, and
-    `show` and `pending` say the grant was consumed but never reported as run."""
+def _approved_then_refused_by_a_permission_rule(cc: Harness) -> dict[str, Any]:
+    """HELD held and approved; then a `permissions.deny` rule in Claude Code's settings that
+    refuses it after agentgate's hook allows it (and uses the grant): the pending request."""
     cc.session(HELD)
     [first] = cc.pending()
     assert cc.ag("approve", first["id"], "--yes").returncode == 0
@@ -260,6 +259,14 @@ def test_a_grant_a_permission_rule_then_refuses_is_shown_as_never_reported(cc: H
     doc = json.loads(settings.read_text())
     doc["permissions"] = {"deny": [f"Bash({HELD})"]}
     settings.write_text(json.dumps(doc, indent=2))
+    return first
+
+
+def test_a_grant_a_permission_rule_then_refuses_is_shown_as_never_reported(cc: Harness) -> None:
+    """The hook allows the approved retry (and uses the grant); a `permissions.deny` rule then
+    refuses it, so it never runs and no report comes; the session's next call is reported, and
+    `show` and `pending` say the grant was consumed but never reported as run."""
+    first = _approved_then_refused_by_a_permission_rule(cc)
     cc.session("", turns=[("Bash", {"command": HELD}), ("Bash", {"command": "vercel deploy"})])
     assert marker_lines(cc.marker) == ["deploy"]  # the refused retry did not run
     assert [e["id"] for e in cc.audit("--event", "grant_consumed")] == [first["id"]]
@@ -277,13 +284,7 @@ def test_a_grant_a_permission_rule_then_refuses_is_shown_as_never_reported(cc: H
 def test_a_refused_last_call_is_told_when_the_turn_ends(cc: Harness) -> None:
     """The refused retry is the session's last call: Claude Code's Stop (the turn is over)
     makes its missing report overdue at once."""
-    cc.session(HELD)
-    [first] = cc.pending()
-    assert cc.ag("approve", first["id"], "--yes").returncode == 0
-    settings = Path(cc.env["CLAUDE_CONFIG_DIR"]) / "settings.json"
-    doc = json.loads(settings.read_text())
-    doc["permissions"] = {"deny": [f"Bash({HELD})"]}
-    settings.write_text(json.dumps(doc, indent=2))
+    first = _approved_then_refused_by_a_permission_rule(cc)
     cc.session(HELD)
     assert marker_lines(cc.marker) == []
     assert cc.audit("--event", "ran") == []
