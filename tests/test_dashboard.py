@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -175,6 +176,16 @@ def test_a_click_on_approve_lets_the_waiting_agents_command_run_once(
     assert ag("run", "--", "deployer", "--prod").returncode == 75  # the waiting run used it
 
 
+def _approve_choice(page: Any, dash: Dashboard, rid: str, how: str) -> Any:
+    """The card of ``rid`` on the dashboard, Approve clicked and ``how`` (once, uses, for)
+    chosen: its fields next."""
+    page.goto(dash.url)
+    card = page.locator(f'.card[data-id="{rid}"]')
+    card.get_by_role("button", name="Approve").click()
+    card.locator('select[name="how"]').select_option(how)
+    return card
+
+
 def test_approve_for_n_uses_in_the_browser_lets_exactly_n_runs(dash: Dashboard, page: object,
                                                                marker: Path) -> None:
     from playwright.sync_api import Page, expect
@@ -209,10 +220,7 @@ def test_approve_for_a_duration_in_the_browser_lets_runs_through_until_it_ends(
 
     assert isinstance(page, Page)
     rid = held()
-    page.goto(dash.url)
-    card = page.locator(f'.card[data-id="{rid}"]')
-    card.get_by_role("button", name="Approve").click()
-    card.locator('select[name="how"]').select_option("for")
+    card = _approve_choice(page, dash, rid, "for")
     card.locator('input[name="for"]').fill("6s")
     card.get_by_role("button", name="Confirm approve").click()
     expect(page.locator("#msg")).to_contain_text(
@@ -226,10 +234,7 @@ def test_a_grant_out_of_bounds_in_the_browser_is_refused_with_the_clis_message(
 
     assert isinstance(page, Page)
     rid = held()
-    page.goto(dash.url)
-    card = page.locator(f'.card[data-id="{rid}"]')
-    card.get_by_role("button", name="Approve").click()
-    card.locator('select[name="how"]').select_option("uses")
+    card = _approve_choice(page, dash, rid, "uses")
     card.locator('input[name="uses"]').fill("1001")
     card.get_by_role("button", name="Confirm approve").click()
     expect(page.locator("#msg")).to_contain_text("--uses takes 1 to 1000, not 1001")
