@@ -704,18 +704,15 @@ def test_the_services_dashboard_records_who_logged_in_as_the_decider(
     import threading
 
     import uvicorn
+    from servicekit import PASSPHRASE, new_service
 
     from agentgate import system
     from agentgate.dashboard import _HOSTED, _login_secret
     from agentgate.dashboard.app import build
-    from agentgate.service import protocol, secret
-    from agentgate.service.server import Service, _Loop
+    from agentgate.service import protocol
+    from agentgate.service.server import _Loop
 
-    state = tmp_path / "state"
-    state.mkdir(mode=0o700)
-    secret.write_verifier(str(state), secret.new_verifier("a long passphrase"))
-    (tmp_path / "policy.toml").write_text(SERVICE_POLICY)
-    service = Service(str(state), str(tmp_path / "policy.toml"))
+    service = new_service(tmp_path, SERVICE_POLICY)
     path = str(tmp_path / "sock")
     listening = socket.socket(socket.AF_UNIX)
     listening.bind(path)
@@ -755,7 +752,7 @@ def test_the_services_dashboard_records_who_logged_in_as_the_decider(
         cookie, csrf = h["set-cookie"].split(";")[0], h["location"].removeprefix("/#csrf=")
         both = {"Cookie": cookie, "X-CSRF-Token": csrf, "Content-Type": "application/json"}
         approved, denied = held(), held()
-        for api, body in (("approve", {"id": approved, "secret": "a long passphrase"}),
+        for api, body in (("approve", {"id": approved, "secret": PASSPHRASE}),
                           ("deny", {"id": denied, "reason": "not today"}),
                           ("revoke", {"id": approved})):
             status, _, text = d.http("POST", f"/api/{api}", body=json.dumps(body), headers=both)
@@ -767,7 +764,7 @@ def test_the_services_dashboard_records_who_logged_in_as_the_decider(
         stop.set()
         looping.join(10)
         loop.close()
-    events = [json.loads(line) for line in (state / "audit.jsonl").read_text().splitlines()]
+    events = [json.loads(line) for line in Path(service.paths.audit).read_text().splitlines()]
     decided = {e["event"]: e for e in events if e.get("id") in (approved, denied)
                and e["event"] in ("approved", "human_denied", "revoked")}
     assert set(decided) == {"approved", "human_denied", "revoked"}, events
@@ -786,7 +783,7 @@ def test_the_services_dashboard_records_who_logged_in_as_the_decider(
     assert refused["ok"] is False and "own dashboard" in refused["error"]["message"]
     plain = service.handle({"op": "deny", "id": other}, agent)
     assert plain["ok"] and plain["request"]["decided_by"] == pwd.getpwuid(os.getuid()).pw_name
-    assert "via" not in [e for e in (state / "audit.jsonl").read_text().splitlines()][-1]
+    assert "via" not in [e for e in Path(service.paths.audit).read_text().splitlines()][-1]
 
 
 def test_the_services_login_tokens_are_its_own_and_bounded() -> None:
